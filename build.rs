@@ -1,0 +1,30 @@
+//! Compiles the `switchboard.v1` contract with a pure-Rust protobuf compiler (protox), so
+//! the build needs no `protoc` on the machine, and keeps the descriptor set for server
+//! reflection.
+
+use std::path::PathBuf;
+
+use prost::Message;
+
+const PROTOS: &[&str] = &[
+    "proto/switchboard/v1/common.proto",
+    "proto/switchboard/v1/gateway.proto",
+    "proto/switchboard/v1/desk.proto",
+    "proto/switchboard/v1/bots.proto",
+    "proto/switchboard/v1/admin.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    let descriptors = protox::compile(PROTOS, ["proto"])?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("switchboard_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}

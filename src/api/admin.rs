@@ -1,0 +1,160 @@
+//! The admin service: read-only views of one tenant for operations and tooling.
+
+use tonic::{Request, Response, Status};
+
+use super::convert::{self, MAX_ID_BYTES};
+use super::pb;
+use super::status::{invalid, rejected};
+use super::tenant::tenant_of;
+use crate::hub::{Hub, Tenant};
+use crate::routing::{ConversationId, ConversationSnapshot, ConversationState, Millis, Router};
+
+/// Default and largest page of `ListWaiting`.
+const DEFAULT_WAITING: u32 = 100;
+const MAX_WAITING: u32 = 10_000;
+
+/// Serves `switchboard.v1.Admin`.
+#[derive(Debug, Clone)]
+pub struct AdminService {
+    hub: Hub,
+}
+
+impl AdminService {
+    /// Admin views over the hub's tenants.
+    pub fn new(hub: Hub) -> AdminService {
+        AdminService { hub }
+    }
+
+    fn tenant<T>(&self, request: &Request<T>) -> Result<std::sync::Arc<Tenant>, Status> {
+        let id = tenant_of(request, &self.hub.config().default_tenant).map_err(rejected)?;
+        Ok(self.hub.tenant(&id))
+    }
+}
+
+fn state_to_pb(state: ConversationState) -> pb::ConversationState {
+    match state {
+        ConversationState::Queued => pb::ConversationState::Queued,
+        ConversationState::Offered => pb::ConversationState::Offered,
+        ConversationState::Assigned => pb::ConversationState::Assigned,
+        ConversationState::Closed => pb::ConversationState::Closed,
+        ConversationState::Abandoned => pb::ConversationState::Abandoned,
+    }
+}
+
+fn conversation_view(
+    c: &ConversationSnapshot,
+    router: &Router,
+    position: usize,
+    now: Millis,
+) -> pb::ConversationView {
+    pb::ConversationView {
+        conversation_id: c.id.to_string(),
+        channel: convert::channel_to_pb(c.channel) as i32,
+        channel_conversation_id: c.channel_conversation_id.to_string(),
+        customer_id: c.customer.id.clone(),
+        state: state_to_pb(c.state) as i32,
+        queue: router.queue_name(c.queue).to_owned(),
+        value_tier: router.tier_name(c.tier).to_owned(),
+        clv: c.customer.clv,
+        agent_id: c.agent.as_deref().unwrap_or_default().to_owned(),
+        waited_ms: c.waited_ms(now),
+        required_skills: c
+            .required
+            .iter()
+            .map(|(skill, level)| pb::SkillRequirement {
+                skill: skill.to_string(),
+                min_proficiency: u32::from(*level),
+            })
+            .collect(),
+        position: position as u32,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::admin_server::Admin for AdminService {
+    async fn list_agents(
+        &self,
+        request: Request<pb::ListAgentsRequest>,
+    ) -> Result<Response<pb::ListAgentsResponse>, Status> {
+        let tenant = self.tenant(&request)?;
+        let now = self.hub.clock().now();
+        let agents = tenant.lock().router.agents(now);
+        let capacity = |c: crate::routing::PerClass| pb::Capacity {
+            messaging: c.0[0],
+            email: c.0[1],
+            voice: c.0[2],
+        };
+        let agents = agents
+            .into_iter()
+            .map(|a| pb::AgentView {
+                agent_id: a.id.to_string(),
+                display_name: a.display_name,
+                presence: convert::presence_to_pb(a.presence) as i32,
+                skills: a
+                    .skills
+                    .iter()
+                    .map(|(skill, level)| pb::AgentSkill {
+                        skill: skill.to_string(),
+                        proficiency: u32::from(*level),
+                    })
+                    .collect(),
+                capacity: Some(capacity(a.capacity)),
+                load: Some(capacity(a.load)),
+                idle_ms: a.idle_ms,
+                conversation_ids: a.conversations.iter().map(|c| c.to_string()).collect(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListAgentsResponse { agents }))
+    }
+
+    async fn list_waiting(
+        &self,
+        request: Request<pb::ListWaitingRequest>,
+    ) -> Result<Response<pb::ListWaitingResponse>, Status> {
+        let tenant = self.tenant(&request)?;
+        let limit = match request.get_ref().limit {
+            0 => DEFAULT_WAITING,
+            n if n > MAX_WAITING => {
+                return Err(rejected(invalid("limit", format_args!("at most {MAX_WAITING}"))));
+            }
+            n => n,
+        };
+        let now = self.hub.clock().now();
+        let state = tenant.lock();
+        let conversations = state
+            .board
+            .waiting(limit as usize)
+            .enumerate()
+            .map(|(i, c)| conversation_view(c, &state.router, i + 1, now))
+            .collect();
+        Ok(Response::new(pb::ListWaitingResponse {
+            conversations,
+            total: state.board.waiting_len() as u32,
+        }))
+    }
+
+    async fn get_conversation(
+        &self,
+        request: Request<pb::GetConversationRequest>,
+    ) -> Result<Response<pb::ConversationView>, Status> {
+        let tenant = self.tenant(&request)?;
+        let text = &request.get_ref().conversation_id;
+        convert::id("conversation_id", text, MAX_ID_BYTES).map_err(rejected)?;
+        let not_found = || rejected(Status::not_found(format!("conversation {text} not found")));
+        let id: ConversationId = text.parse().map_err(|()| not_found())?;
+        let now = self.hub.clock().now();
+        let state = tenant.lock();
+        let c = state.board.get(id).ok_or_else(not_found)?;
+        let position = state.board.position(id).unwrap_or(0);
+        Ok(Response::new(conversation_view(c, &state.router, position, now)))
+    }
+
+    async fn get_config(
+        &self,
+        _request: Request<pb::GetConfigRequest>,
+    ) -> Result<Response<pb::ConfigView>, Status> {
+        Ok(Response::new(pb::ConfigView {
+            toml: self.hub.config().to_toml(),
+        }))
+    }
+}

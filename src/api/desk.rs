@@ -1,0 +1,237 @@
+//! The agent desk service: one stream per signed-in agent session.
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert::{self, MAX_ID_BYTES, MAX_NAME_BYTES};
+use super::pb::{self, agent_frame::Action, desk_frame::Frame};
+use super::status::{draining, invalid, rejected, status_of};
+use super::tenant::tenant_of;
+use crate::hub::{Hub, Tenant};
+use crate::routing::{AgentId, RoutingError};
+use crate::telemetry::metrics::StreamGauge;
+
+/// Frames buffered towards one desk stream before the session waits for the peer.
+const STREAM_BUFFER: usize = 256;
+
+/// Serves `switchboard.v1.AgentDesk`.
+#[derive(Debug, Clone)]
+pub struct DeskService {
+    hub: Hub,
+}
+
+impl DeskService {
+    /// A desk over the hub's tenants.
+    pub fn new(hub: Hub) -> DeskService {
+        DeskService { hub }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::agent_desk_server::AgentDesk for DeskService {
+    type SessionStream = ReceiverStream<Result<pb::DeskFrame, Status>>;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<pb::AgentFrame>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        let tenant_id = tenant_of(&request, &self.hub.config().default_tenant).map_err(rejected)?;
+        if self.hub.is_draining() {
+            return Err(rejected(draining()));
+        }
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let session = AgentSession {
+            tenant: self.hub.tenant(&tenant_id),
+            hub: self.hub.clone(),
+            tx,
+        };
+        tokio::spawn(session.run(request.into_inner()));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// One agent's stream.
+struct AgentSession {
+    hub: Hub,
+    tenant: Arc<Tenant>,
+    tx: mpsc::Sender<Result<pb::DeskFrame, Status>>,
+}
+
+impl AgentSession {
+    async fn run(self, mut inbound: Streaming<pb::AgentFrame>) {
+        let _gauge = StreamGauge::open("agent");
+        let sign_in = match inbound.message().await {
+            Ok(Some(pb::AgentFrame {
+                action: Some(Action::SignIn(sign_in)),
+                ..
+            })) => sign_in,
+            Ok(Some(_)) => {
+                let status = invalid("sign_in", "the first frame must sign in");
+                return self.end(rejected(status)).await;
+            }
+            Ok(None) | Err(_) => return,
+        };
+        let agent = match self.sign_in(sign_in) {
+            Ok(agent) => agent,
+            Err(status) => return self.end(rejected(status)).await,
+        };
+        tracing::info!(tenant = %self.tenant.name, agent_id = %agent, "agent signed in");
+        let notify = self.tenant.lock().agents.get(&agent).map(|m| m.notify.clone());
+        let signed_in = Frame::SignedIn(pb::SignedIn {
+            agent_id: agent.to_string(),
+            offer_timeout_ms: self.hub.config().routing.offer_timeout_ms as u32,
+        });
+        if let Some(notify) = notify
+            && self.send(signed_in).await
+            && let Err(status) = self.serve(&agent, &mut inbound, &notify).await
+        {
+            let _ = self.tx.send(Err(status)).await;
+        }
+        self.tenant.run("sign_out", self.hub.clock(), |state, now| {
+            state.agents.remove(&agent);
+            // Already gone only if never signed in; nothing to re-route then.
+            let _ = state.router.sign_out(now, &agent);
+        });
+        tracing::info!(tenant = %self.tenant.name, agent_id = %agent, "agent signed out");
+    }
+
+    fn sign_in(&self, sign_in: pb::SignIn) -> Result<AgentId, Status> {
+        let sign_in = convert::sign_in(sign_in)?;
+        let agent: AgentId = Arc::from(sign_in.agent_id.as_str());
+        self.tenant
+            .run("sign_in", self.hub.clock(), |state, now| {
+                if state.agents.contains_key(&agent) {
+                    return Err(RoutingError::AlreadySignedIn(agent.to_string()));
+                }
+                state.open_agent_mailbox(agent.clone());
+                let result = state.router.sign_in(now, sign_in);
+                if result.is_err() {
+                    state.agents.remove(&agent);
+                }
+                result
+            })
+            .map_err(status_of)?;
+        Ok(agent)
+    }
+
+    /// Serves the signed-in session until the peer leaves (`Ok`) or it must end with a
+    /// status (`Err`).
+    async fn serve(
+        &self,
+        agent: &AgentId,
+        inbound: &mut Streaming<pb::AgentFrame>,
+        notify: &Notify,
+    ) -> Result<(), Status> {
+        let stopped = self.hub.stopped();
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return Err(draining()),
+                _ = notify.notified() => {
+                    let (notices, overflowed) = match self.tenant.lock().agents.get_mut(agent) {
+                        Some(mailbox) => (mailbox.take(), mailbox.overflowed),
+                        None => return Ok(()),
+                    };
+                    for notice in notices {
+                        if self.tx.send(Ok(convert::desk_frame(notice))).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    if overflowed {
+                        return Err(rejected(Status::resource_exhausted(
+                            "agent stream read too slowly; signed out and conversations routed again",
+                        )));
+                    }
+                }
+                frame = inbound.message() => match frame {
+                    Ok(Some(frame)) => {
+                        let reply = self.handle(agent, frame);
+                        if !self.send(reply).await {
+                            return Ok(());
+                        }
+                    }
+                    Ok(None) | Err(_) => return Ok(()),
+                },
+            }
+        }
+    }
+
+    /// Runs one action; answers `done` or `rejected`.
+    fn handle(&self, agent: &AgentId, frame: pb::AgentFrame) -> Frame {
+        let request_id = frame.request_id;
+        let result = convert::bounded("request_id", &request_id, MAX_ID_BYTES)
+            .and_then(|()| self.act(agent, frame.action));
+        match result {
+            Ok(()) => Frame::Done(pb::RequestDone { request_id }),
+            Err(status) => {
+                let status = rejected(status);
+                Frame::Rejected(pb::RequestRejected {
+                    request_id,
+                    code: status.code() as i32,
+                    message: status.message().to_owned(),
+                })
+            }
+        }
+    }
+
+    fn act(&self, agent: &AgentId, action: Option<Action>) -> Result<(), Status> {
+        let limits = &self.hub.config().limits;
+        let conversation = |field: &str, id: &str| convert::id(field, id, MAX_ID_BYTES);
+        let (name, op): (&'static str, Box<dyn FnOnce(&mut crate::routing::Router, u64) -> Result<(), RoutingError>>) =
+            match action {
+                Some(Action::SignIn(_)) => {
+                    return Err(Status::failed_precondition(
+                        "sign_in: already signed in on this stream",
+                    ));
+                }
+                Some(Action::SetPresence(p)) => {
+                    let presence = convert::presence("set_presence.presence", p.presence, None)?;
+                    ("set_presence", Box::new(move |r, now| r.set_presence(now, agent, presence)))
+                }
+                Some(Action::Accept(c)) => {
+                    conversation("accept.conversation_id", &c.conversation_id)?;
+                    ("accept", Box::new(move |r, now| r.accept(now, agent, &c.conversation_id)))
+                }
+                Some(Action::Decline(d)) => {
+                    conversation("decline.conversation_id", &d.conversation_id)?;
+                    convert::bounded("decline.reason", &d.reason, MAX_NAME_BYTES)?;
+                    tracing::info!(agent_id = %agent, conversation_id = %d.conversation_id, reason = %d.reason, "offer declined");
+                    ("decline", Box::new(move |r, now| r.decline(now, agent, &d.conversation_id)))
+                }
+                Some(Action::Reply(m)) => {
+                    conversation("reply.conversation_id", &m.conversation_id)?;
+                    convert::text("reply.text", &m.text, limits)?;
+                    ("reply", Box::new(move |r, now| r.reply(now, agent, &m.conversation_id, &m.text)))
+                }
+                Some(Action::Transfer(t)) => {
+                    conversation("transfer.conversation_id", &t.conversation_id)?;
+                    let target = convert::transfer_target(t.target)?;
+                    ("transfer", Box::new(move |r, now| r.transfer(now, agent, &t.conversation_id, target)))
+                }
+                Some(Action::Close(c)) => {
+                    conversation("close.conversation_id", &c.conversation_id)?;
+                    ("close", Box::new(move |r, now| r.close(now, agent, &c.conversation_id)))
+                }
+                None => return Err(invalid("action", "must be set")),
+            };
+        self.tenant
+            .run(name, self.hub.clock(), |state, now| op(&mut state.router, now))
+            .map_err(status_of)
+    }
+
+    /// Sends a frame; false when the peer is gone.
+    async fn send(&self, frame: Frame) -> bool {
+        self.tx
+            .send(Ok(pb::DeskFrame { frame: Some(frame) }))
+            .await
+            .is_ok()
+    }
+
+    /// Ends the stream with a status.
+    async fn end(self, status: Status) {
+        let _ = self.tx.send(Err(status)).await;
+    }
+}

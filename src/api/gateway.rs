@@ -1,0 +1,281 @@
+//! The channel gateway service: channel adapters' way in and out.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert::{self, MAX_EXTERNAL_ID_BYTES, MAX_ID_BYTES};
+use super::pb::{self, adapter_frame::Frame, gateway_frame};
+use super::status::{draining, rejected, status_of};
+use super::tenant::tenant_of;
+use crate::hub::Hub;
+use crate::hub::tenant::{InlineReplies, Tenant};
+use crate::routing::{self, AdapterId, MessageOutcome};
+use crate::telemetry::metrics::StreamGauge;
+
+/// Frames buffered towards one adapter stream before the session waits for the peer.
+const STREAM_BUFFER: usize = 256;
+
+/// Serves `switchboard.v1.ChannelGateway`.
+#[derive(Debug, Clone)]
+pub struct GatewayService {
+    hub: Hub,
+}
+
+impl GatewayService {
+    /// A gateway over the hub's tenants.
+    pub fn new(hub: Hub) -> GatewayService {
+        GatewayService { hub }
+    }
+
+    fn tenant<T>(&self, request: &Request<T>) -> Result<Arc<Tenant>, Status> {
+        let id = tenant_of(request, &self.hub.config().default_tenant).map_err(rejected)?;
+        Ok(self.hub.tenant(&id))
+    }
+}
+
+/// Hands one customer message to the router; with `inline`, the notices for this
+/// conversation's adapter come back instead of going to the mailbox.
+fn submit(
+    hub: &Hub,
+    tenant: &Tenant,
+    msg: routing::InboundMessage,
+    inline: bool,
+) -> Result<(MessageOutcome, InlineReplies), Status> {
+    if hub.is_draining() {
+        return Err(rejected(draining()));
+    }
+    let adapter = msg.adapter.clone();
+    let (result, replies) = tenant.run_inline("customer_message", hub.clock(), |state, now| {
+        let result = state.router.customer_message(now, msg);
+        let keep = match (&result, inline) {
+            (Ok(outcome), true) => Some((adapter, outcome.conversation)),
+            _ => None,
+        };
+        (result, keep)
+    });
+    let outcome = result.map_err(|e| rejected(status_of(e)))?;
+    Ok((outcome, replies))
+}
+
+fn abandon(hub: &Hub, tenant: &Tenant, req: pb::AbandonRequest) -> Result<String, Status> {
+    let channel = convert::channel("channel", req.channel).map_err(rejected)?;
+    convert::id(
+        "channel_conversation_id",
+        &req.channel_conversation_id,
+        MAX_EXTERNAL_ID_BYTES,
+    )
+    .map_err(rejected)?;
+    tenant
+        .run("abandon", hub.clock(), |state, now| {
+            state
+                .router
+                .abandon(now, channel, &req.channel_conversation_id)
+        })
+        .map(|id| id.to_string())
+        .map_err(|e| rejected(status_of(e)))
+}
+
+#[tonic::async_trait]
+impl pb::channel_gateway_server::ChannelGateway for GatewayService {
+    type SessionStream = ReceiverStream<Result<pb::GatewayFrame, Status>>;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<pb::AdapterFrame>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        let tenant = self.tenant(&request)?;
+        if self.hub.is_draining() {
+            return Err(rejected(draining()));
+        }
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let session = AdapterSession {
+            hub: self.hub.clone(),
+            tenant,
+            tx,
+        };
+        tokio::spawn(session.run(request.into_inner()));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn submit(
+        &self,
+        request: Request<pb::InboundMessage>,
+    ) -> Result<Response<pb::SubmitResponse>, Status> {
+        let tenant = self.tenant(&request)?;
+        let msg = convert::inbound_message(request.into_inner(), None, &self.hub.config().limits)
+            .map_err(rejected)?;
+        let (outcome, replies) = submit(&self.hub, &tenant, msg, true)?;
+        Ok(Response::new(pb::SubmitResponse {
+            conversation_id: outcome.conversation.to_string(),
+            created: outcome.created,
+            replies: replies.iter().map(|n| convert::delivery(0, n)).collect(),
+        }))
+    }
+
+    async fn abandon(
+        &self,
+        request: Request<pb::AbandonRequest>,
+    ) -> Result<Response<pb::AbandonResponse>, Status> {
+        let tenant = self.tenant(&request)?;
+        let conversation_id = abandon(&self.hub, &tenant, request.into_inner())?;
+        Ok(Response::new(pb::AbandonResponse { conversation_id }))
+    }
+}
+
+/// One adapter stream: inbound frames in, deliveries out.
+struct AdapterSession {
+    hub: Hub,
+    tenant: Arc<Tenant>,
+    tx: mpsc::Sender<Result<pb::GatewayFrame, Status>>,
+}
+
+impl AdapterSession {
+    async fn run(self, mut inbound: Streaming<pb::AdapterFrame>) {
+        let _gauge = StreamGauge::open("adapter");
+        let adapter: AdapterId = match inbound.message().await {
+            Ok(Some(pb::AdapterFrame {
+                frame: Some(Frame::Hello(hello)),
+            })) => match convert::id("hello.adapter_id", &hello.adapter_id, MAX_ID_BYTES) {
+                Ok(()) => Arc::from(hello.adapter_id.as_str()),
+                Err(status) => return self.end(rejected(status)).await,
+            },
+            Ok(Some(_)) => {
+                return self
+                    .end(rejected(Status::invalid_argument(
+                        "hello: the first frame must be a hello",
+                    )))
+                    .await;
+            }
+            Ok(None) | Err(_) => return,
+        };
+        let token = self.hub.next_token();
+        let connected = {
+            let mut state = self.tenant.lock();
+            let mailbox = state.adapter_mailbox(&adapter);
+            mailbox
+                .connect(token)
+                .map(|pending| (pending, mailbox.notify.clone()))
+        };
+        let Some((pending, notify)) = connected else {
+            return self
+                .end(rejected(Status::already_exists(format!(
+                    "hello.adapter_id: adapter {adapter:?} already has a stream open"
+                ))))
+                .await;
+        };
+        tracing::info!(tenant = %self.tenant.name, adapter_id = %adapter, "adapter connected");
+        let welcome = gateway_frame::Frame::Welcome(pb::AdapterWelcome {
+            pending_deliveries: pending as u32,
+        });
+        if self.send(welcome).await {
+            self.serve(&adapter, &mut inbound, &notify).await;
+        }
+        if let Some(mailbox) = self.tenant.lock().adapters.get_mut(&adapter) {
+            mailbox.disconnect(token);
+        }
+        tracing::info!(tenant = %self.tenant.name, adapter_id = %adapter, "adapter disconnected");
+    }
+
+    async fn serve(
+        &self,
+        adapter: &AdapterId,
+        inbound: &mut Streaming<pb::AdapterFrame>,
+        notify: &tokio::sync::Notify,
+    ) {
+        let stopped = self.hub.stopped();
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => {
+                    let _ = self.tx.send(Err(draining())).await;
+                    return;
+                }
+                _ = notify.notified() => {
+                    let unsent = self.tenant.lock().adapter_mailbox(adapter).take_unsent();
+                    for d in unsent {
+                        let frame = gateway_frame::Frame::Delivery(convert::delivery(d.id, &d.notice));
+                        if !self.send(frame).await {
+                            return;
+                        }
+                    }
+                }
+                frame = inbound.message() => match frame {
+                    Ok(Some(frame)) => {
+                        if let Some(reply) = self.handle(adapter, frame)
+                            && !self.send(reply).await
+                        {
+                            return;
+                        }
+                    }
+                    Ok(None) | Err(_) => return,
+                },
+            }
+        }
+    }
+
+    /// Handles one frame after the hello; returns the frame to answer with, if any.
+    fn handle(&self, adapter: &AdapterId, frame: pb::AdapterFrame) -> Option<gateway_frame::Frame> {
+        let refuse = |client_message_id: String, status: Status| {
+            gateway_frame::Frame::Rejected(pb::FrameRejected {
+                client_message_id,
+                code: status.code() as i32,
+                message: status.message().to_owned(),
+            })
+        };
+        match frame.frame {
+            Some(Frame::Message(msg)) => {
+                let client_message_id = msg.client_message_id.clone();
+                let result = convert::inbound_message(msg, Some(adapter), &self.hub.config().limits)
+                    .map_err(rejected)
+                    .and_then(|msg| submit(&self.hub, &self.tenant, msg, false));
+                Some(match result {
+                    Ok((outcome, _)) => gateway_frame::Frame::Accepted(pb::MessageAccepted {
+                        client_message_id,
+                        conversation_id: outcome.conversation.to_string(),
+                        created: outcome.created,
+                    }),
+                    Err(status) => refuse(client_message_id, status),
+                })
+            }
+            Some(Frame::Abandon(req)) => Some(match abandon(&self.hub, &self.tenant, req) {
+                Ok(conversation_id) => gateway_frame::Frame::Accepted(pb::MessageAccepted {
+                    client_message_id: String::new(),
+                    conversation_id,
+                    created: false,
+                }),
+                Err(status) => refuse(String::new(), status),
+            }),
+            Some(Frame::Ack(ack)) => {
+                self.tenant
+                    .lock()
+                    .adapter_mailbox(adapter)
+                    .ack(ack.up_to_delivery_id);
+                None
+            }
+            Some(Frame::Hello(_)) => Some(refuse(
+                String::new(),
+                rejected(Status::failed_precondition("hello: already said on this stream")),
+            )),
+            None => Some(refuse(
+                String::new(),
+                rejected(Status::invalid_argument("frame: must be set")),
+            )),
+        }
+    }
+
+    /// Sends a frame; false when the peer is gone.
+    async fn send(&self, frame: gateway_frame::Frame) -> bool {
+        self.tx
+            .send(Ok(pb::GatewayFrame { frame: Some(frame) }))
+            .await
+            .is_ok()
+    }
+
+    /// Ends the stream with a status.
+    async fn end(self, status: Status) {
+        let _ = self.tx.send(Err(status)).await;
+    }
+}

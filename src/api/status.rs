@@ -1,0 +1,36 @@
+//! The one mapping from routing errors to gRPC statuses.
+
+use tonic::{Code, Status};
+
+use crate::routing::RoutingError;
+use crate::telemetry::metrics;
+
+/// The gRPC status for a routing error.
+pub fn status_of(error: RoutingError) -> Status {
+    let code = match &error {
+        RoutingError::InvalidArgument { .. } => Code::InvalidArgument,
+        RoutingError::ConversationNotFound(_) | RoutingError::AgentNotFound(_) => Code::NotFound,
+        RoutingError::AlreadySignedIn(_) => Code::AlreadyExists,
+        RoutingError::FailedPrecondition(_) => Code::FailedPrecondition,
+        RoutingError::Exhausted(_) => Code::ResourceExhausted,
+    };
+    Status::new(code, error.to_string())
+}
+
+/// `INVALID_ARGUMENT` naming the field.
+pub fn invalid(field: &str, reason: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(format!("{field}: {reason}"))
+}
+
+/// Counts a refused request and passes the status on.
+pub fn rejected(status: Status) -> Status {
+    metrics::record_rejected(status.code());
+    tracing::debug!(code = ?status.code(), message = status.message(), "request refused");
+    status
+}
+
+/// Status for work refused because the server is shutting down: adapters should retry
+/// on another replica or after restart.
+pub fn draining() -> Status {
+    Status::unavailable("server is shutting down; retry shortly")
+}

@@ -1,0 +1,246 @@
+//! Configuration: embedded defaults that run with no file, an optional TOML file,
+//! `SWITCHBOARD_*` environment variables and command-line flags, in rising precedence.
+//!
+//! The flag and variable names for the listen addresses are part of the contract
+//! (`--grpc-addr` / `SWITCHBOARD_GRPC_ADDR`, `--metrics-addr` / `SWITCHBOARD_METRICS_ADDR`):
+//! operators and tooling rely on them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+use crate::routing::{Router, RoutingPolicy};
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable when stdout is a terminal, JSON otherwise (containers).
+    Auto,
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Bounds that protect the service from oversized or runaway clients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest message text accepted, in bytes.
+    pub max_text_bytes: usize,
+    /// Deliveries kept per adapter id while it is away or has not acknowledged them.
+    pub adapter_mailbox: usize,
+    /// Frames kept for an agent session that reads too slowly; beyond it the session
+    /// ends with RESOURCE_EXHAUSTED and its conversations are routed again.
+    pub agent_mailbox: usize,
+    /// Ended conversations kept visible to the admin API per tenant.
+    pub ended_visible: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_text_bytes: 16 * 1024,
+            adapter_mailbox: 10_000,
+            agent_mailbox: 10_000,
+            ended_visible: 10_000,
+        }
+    }
+}
+
+/// The whole configuration. Every field has a default; the config file uses the same
+/// shape (see `GetConfig` in the admin API for the effective values).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// gRPC listen address.
+    pub grpc_addr: SocketAddr,
+    /// Prometheus `/metrics` listen address.
+    pub metrics_addr: SocketAddr,
+    /// Log format; the level comes from `SWITCHBOARD_LOG` or `RUST_LOG` (default `info`).
+    pub log_format: LogFormat,
+    /// Seconds to drain streams after SIGTERM or Ctrl-C before exiting anyway.
+    pub shutdown_grace_secs: u64,
+    /// Tenant of calls without an `x-switchboard-tenant` header.
+    pub default_tenant: String,
+    /// Input and buffer bounds.
+    pub limits: Limits,
+    /// Routing: queues, value tiers, aging, timeouts.
+    pub routing: RoutingPolicy,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50051)),
+            metrics_addr: SocketAddr::from(([0, 0, 0, 0], 9090)),
+            log_format: LogFormat::Auto,
+            shutdown_grace_secs: 20,
+            default_tenant: "default".to_owned(),
+            limits: Limits::default(),
+            routing: RoutingPolicy::default(),
+        }
+    }
+}
+
+/// A configuration that cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        source: Box<toml::de::Error>,
+    },
+    /// A value is out of range.
+    #[error("config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a TOML file over the defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Parses TOML text over the defaults.
+    pub fn from_toml(text: &str) -> Result<Config, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Checks values a running service depends on.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        Router::new(self.routing.clone()).map_err(|e| ConfigError::Invalid(format!("routing: {e}")))?;
+        if !crate::api::tenant::is_valid_tenant(&self.default_tenant) {
+            return Err(ConfigError::Invalid(format!(
+                "default_tenant {:?}: 1-64 characters of [A-Za-z0-9._-]",
+                self.default_tenant
+            )));
+        }
+        let l = &self.limits;
+        for (name, value) in [
+            ("limits.max_text_bytes", l.max_text_bytes),
+            ("limits.adapter_mailbox", l.adapter_mailbox),
+            ("limits.agent_mailbox", l.agent_mailbox),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be greater than 0")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML, for the admin API.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+/// Command line of the `switchboard` binary.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about = "Routes customer-service conversations to bots and agents over gRPC")]
+pub struct Cli {
+    /// TOML config file; without it the embedded defaults run.
+    #[arg(long, env = "SWITCHBOARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// gRPC listen address [default: 0.0.0.0:50051].
+    #[arg(long, env = "SWITCHBOARD_GRPC_ADDR")]
+    pub grpc_addr: Option<SocketAddr>,
+    /// Prometheus metrics listen address [default: 0.0.0.0:9090].
+    #[arg(long, env = "SWITCHBOARD_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Log format [default: auto].
+    #[arg(long, env = "SWITCHBOARD_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Seconds to drain on shutdown [default: 20].
+    #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+impl Cli {
+    /// The effective configuration: defaults, then the file, then environment and flags.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(addr) = self.grpc_addr {
+            config.grpc_addr = addr;
+        }
+        if let Some(addr) = self.metrics_addr {
+            config.metrics_addr = addr;
+        }
+        if let Some(format) = self.log_format {
+            config.log_format = format;
+        }
+        if let Some(secs) = self.shutdown_grace_secs {
+            config.shutdown_grace_secs = secs;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_addresses_and_valid() {
+        let c = Config::default();
+        assert_eq!(c.grpc_addr.to_string(), "0.0.0.0:50051");
+        assert_eq!(c.metrics_addr.to_string(), "0.0.0.0:9090");
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn effective_config_round_trips_through_toml() {
+        let c = Config::default();
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn partial_file_overrides_only_what_it_names() {
+        let c = Config::from_toml(
+            "grpc_addr = \"127.0.0.1:6000\"\n[routing]\noffer_timeout_ms = 5000\n",
+        )
+        .unwrap();
+        assert_eq!(c.grpc_addr.to_string(), "127.0.0.1:6000");
+        assert_eq!(c.routing.offer_timeout_ms, 5000);
+        assert_eq!(c.metrics_addr, Config::default().metrics_addr);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        assert!(Config::from_toml("grpc_adr = \"127.0.0.1:1\"").is_err());
+        let c = Config::from_toml("[routing.priority]\naging_per_sec = 0.0\n").unwrap();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let cli = Cli::parse_from(["switchboard", "--grpc-addr", "127.0.0.1:7000"]);
+        let c = cli.load().unwrap();
+        assert_eq!(c.grpc_addr.to_string(), "127.0.0.1:7000");
+    }
+}

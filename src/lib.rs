@@ -1,0 +1,25 @@
+//! Switchboard routes customer-service conversations from channel adapters to bots and
+//! human agents, by skill and by customer value, over gRPC.
+//!
+//! # Layout
+//!
+//! - [`routing`]: the routing core, plain Rust: skills, priority, queues, agents, the
+//!   router state machine and its lifecycle events. No transport types.
+//! - [`hub`]: tenants, each a router behind its own lock, with mailboxes towards streams.
+//! - [`api`]: the gRPC edge: generated contract, validation and conversion, status
+//!   mapping, tenancy, and the gateway, desk and admin services.
+//! - [`server`]: wires services, health, reflection and `/metrics`; drains on shutdown.
+//! - [`config`]: defaults, TOML file, `SWITCHBOARD_*` environment, flags.
+//! - [`telemetry`]: Prometheus metrics fed by routing events; tracing setup.
+//! - [`shutdown`]: SIGTERM and Ctrl-C.
+
+pub mod api;
+pub mod config;
+pub mod hub;
+pub mod routing;
+pub mod server;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::Config;
+pub use server::run;

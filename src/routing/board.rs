@@ -1,0 +1,220 @@
+//! The board: conversations as the event stream describes them.
+//!
+//! It is built from [`Event`]s alone, never from the router's insides, so it proves the
+//! events are complete: a property test replays random workloads and checks the board
+//! agrees with the router on every conversation. The admin API's snapshot of waiting
+//! conversations reads it, and a durable journal replayed after a restart will rebuild
+//! the same picture the same way.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use super::events::{Event, EventKind};
+use super::model::{AgentId, Channel, ConversationId, Customer, Millis};
+use super::priority::PriorityKey;
+
+/// Where a conversation stands, as events tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConversationState {
+    /// Waiting for an agent.
+    Queued,
+    /// Offered to an agent.
+    Offered,
+    /// An agent handles it.
+    Assigned,
+    /// An agent closed it.
+    Closed,
+    /// The customer left.
+    Abandoned,
+}
+
+/// One conversation's routing state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationSnapshot {
+    /// The conversation.
+    pub id: ConversationId,
+    /// The channel.
+    pub channel: Channel,
+    /// The channel's conversation id.
+    pub channel_conversation_id: Arc<str>,
+    /// The customer.
+    pub customer: Customer,
+    /// Value tier index.
+    pub tier: usize,
+    /// Queue index.
+    pub queue: usize,
+    /// State.
+    pub state: ConversationState,
+    /// Agent holding it, offered or assigned.
+    pub agent: Option<AgentId>,
+    /// Required skills with levels.
+    pub required: Vec<(Arc<str>, u8)>,
+    /// Serving-order key.
+    pub key: PriorityKey,
+    /// Waiting banked before the current wait, in milliseconds.
+    pub waited_before_ms: u64,
+    /// Start of the current wait, while waiting.
+    pub waiting_since: Option<Millis>,
+}
+
+impl ConversationSnapshot {
+    /// Milliseconds waited for an agent in all, as of `now`.
+    pub fn waited_ms(&self, now: Millis) -> u64 {
+        self.waited_before_ms + self.waiting_since.map_or(0, |s| now.saturating_sub(s))
+    }
+}
+
+/// Every open conversation of a tenant and the most recently ended ones.
+#[derive(Debug)]
+pub struct Board {
+    /// Conversations by id, open and recently ended.
+    conversations: HashMap<ConversationId, ConversationSnapshot>,
+    /// Queued conversations in serving order.
+    waiting: BTreeSet<(PriorityKey, ConversationId)>,
+    /// Ended conversations, oldest first, kept up to `ended_limit`.
+    ended: VecDeque<ConversationId>,
+    /// How many ended conversations stay visible.
+    ended_limit: usize,
+    /// Sequence number of the last event applied.
+    last_seq: u64,
+}
+
+impl Board {
+    /// An empty board that keeps `ended_limit` ended conversations visible.
+    pub fn new(ended_limit: usize) -> Board {
+        Board {
+            conversations: HashMap::new(),
+            waiting: BTreeSet::new(),
+            ended: VecDeque::new(),
+            ended_limit,
+            last_seq: 0,
+        }
+    }
+
+    /// Sequence number of the last event applied.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Applies one event. Events must come in sequence order.
+    pub fn apply(&mut self, event: &Event) {
+        debug_assert_eq!(event.seq, self.last_seq + 1, "events out of order");
+        self.last_seq = event.seq;
+        let id = event.conversation;
+        if let EventKind::Created {
+            channel_conversation_id,
+            customer,
+            required,
+        } = &event.kind
+        {
+            self.conversations.insert(
+                id,
+                ConversationSnapshot {
+                    id,
+                    channel: event.channel,
+                    channel_conversation_id: channel_conversation_id.clone(),
+                    customer: customer.clone(),
+                    tier: event.tier,
+                    queue: event.queue,
+                    state: ConversationState::Queued,
+                    agent: None,
+                    required: required.clone(),
+                    key: PriorityKey {
+                        virtual_arrival: 0,
+                        arrival_seq: 0,
+                    },
+                    waited_before_ms: 0,
+                    waiting_since: Some(event.at),
+                },
+            );
+            return;
+        }
+        let Some(c) = self.conversations.get_mut(&id) else {
+            return;
+        };
+        c.queue = event.queue;
+        match &event.kind {
+            EventKind::Created { .. } | EventKind::FirstResponse { .. } => {}
+            EventKind::Queued { key, required, .. } => {
+                if c.state == ConversationState::Assigned {
+                    c.waiting_since = Some(event.at);
+                }
+                c.state = ConversationState::Queued;
+                c.agent = None;
+                c.key = *key;
+                c.required = required.clone();
+                self.waiting.insert((*key, id));
+            }
+            EventKind::Offered { agent, .. } => {
+                self.waiting.remove(&(c.key, id));
+                c.state = ConversationState::Offered;
+                c.agent = Some(agent.clone());
+            }
+            EventKind::Accepted { agent, waited_ms } => {
+                c.state = ConversationState::Assigned;
+                c.agent = Some(agent.clone());
+                c.waited_before_ms = *waited_ms;
+                c.waiting_since = None;
+            }
+            EventKind::Transferred { .. } => {
+                c.state = ConversationState::Offered;
+                c.agent = None;
+                c.waiting_since = Some(event.at);
+            }
+            EventKind::Closed { .. } | EventKind::Abandoned { .. } => {
+                self.waiting.remove(&(c.key, id));
+                if c.waiting_since.is_some() {
+                    c.waited_before_ms = c.waited_ms(event.at);
+                    c.waiting_since = None;
+                }
+                c.state = if matches!(event.kind, EventKind::Closed { .. }) {
+                    ConversationState::Closed
+                } else {
+                    ConversationState::Abandoned
+                };
+                c.agent = None;
+                self.ended.push_back(id);
+                if self.ended.len() > self.ended_limit
+                    && let Some(old) = self.ended.pop_front()
+                {
+                    self.conversations.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// One conversation, open or recently ended.
+    pub fn get(&self, id: ConversationId) -> Option<&ConversationSnapshot> {
+        self.conversations.get(&id)
+    }
+
+    /// Queued conversations in serving order, at most `limit`.
+    pub fn waiting(&self, limit: usize) -> impl Iterator<Item = &ConversationSnapshot> + '_ {
+        self.waiting
+            .iter()
+            .take(limit)
+            .filter_map(|(_, id)| self.conversations.get(id))
+    }
+
+    /// Number of queued conversations.
+    pub fn waiting_len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// 1-based serving order of a queued conversation among all queued ones.
+    pub fn position(&self, id: ConversationId) -> Option<usize> {
+        let c = self.conversations.get(&id)?;
+        (c.state == ConversationState::Queued)
+            .then(|| self.waiting.range(..(c.key, id)).count() + 1)
+    }
+
+    /// Open conversations (not ended).
+    pub fn open(&self) -> impl Iterator<Item = &ConversationSnapshot> + '_ {
+        self.conversations.values().filter(|c| {
+            !matches!(
+                c.state,
+                ConversationState::Closed | ConversationState::Abandoned
+            )
+        })
+    }
+}

@@ -1,0 +1,1515 @@
+//! The router: one tenant's conversations and agents, and every decision about who
+//! serves whom.
+//!
+//! It is a plain state machine. Each operation takes the current time, changes state,
+//! and leaves behind ordered [`Event`]s (what changed) and [`Notice`]s (what to tell a
+//! customer or an agent), which the caller drains with [`Router::drain`]. It never
+//! blocks and never reads a clock, so the gRPC layer serialises calls per tenant
+//! behind one lock, and tests and simulations drive it directly in virtual time.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::agents::{Agent, AgentPool, AgentSlot};
+use super::events::{Event, EventKind, QueueReason, Responder, TransferTarget};
+use super::model::{
+    AdapterId, AgentId, Button, Channel, ChannelClass, ConversationId, Customer, EndReason,
+    Millis, PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
+};
+use super::priority::{PolicyError, PriorityKey, PriorityPolicy, ValueFacts};
+use super::skills::{LevelledSkills, SkillCatalog};
+use super::waiting::{ProfileIndex, WaitingIndex};
+
+/// A named queue: the skills every conversation in it requires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    /// Name adapters and transfers use; also a metric label.
+    pub name: String,
+    /// Skills required of agents, as `name` or `name:level` strings (level 1-5,
+    /// default 1).
+    #[serde(default)]
+    pub required_skills: Vec<String>,
+}
+
+/// Everything that shapes routing decisions for a tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingPolicy {
+    /// Value tiers and aging.
+    pub priority: PriorityPolicy,
+    /// Milliseconds an agent has to accept an offer.
+    pub offer_timeout_ms: u64,
+    /// Milliseconds a declined conversation is not offered to the same agent again.
+    pub decline_cooldown_ms: u64,
+    /// Average handle time assumed before any conversation has closed, in seconds.
+    pub default_handle_secs: u32,
+    /// Queues; the first is where conversations go when the adapter names none.
+    pub queues: Vec<QueueSpec>,
+    /// Messages of a transcript kept (and sent with an offer); older ones are dropped.
+    pub transcript_limit: usize,
+    /// Open conversations per tenant; beyond it new ones are refused.
+    pub max_open_conversations: usize,
+}
+
+impl Default for RoutingPolicy {
+    fn default() -> Self {
+        RoutingPolicy {
+            priority: PriorityPolicy::default(),
+            offer_timeout_ms: 30_000,
+            decline_cooldown_ms: 60_000,
+            default_handle_secs: 180,
+            queues: vec![QueueSpec {
+                name: "default".to_owned(),
+                required_skills: Vec::new(),
+            }],
+            transcript_limit: 200,
+            max_open_conversations: 200_000,
+        }
+    }
+}
+
+/// A policy the router cannot run with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoutingPolicyError {
+    /// Bad priority settings.
+    #[error(transparent)]
+    Priority(#[from] PolicyError),
+    /// No queue.
+    #[error("queues: at least one queue is needed")]
+    NoQueues,
+    /// A queue skill that does not parse.
+    #[error("queue {queue:?}: bad skill {skill:?}: expected `name` or `name:level` with level 1-5")]
+    BadQueueSkill {
+        /// The queue.
+        queue: String,
+        /// The skill text.
+        skill: String,
+    },
+    /// Two queues with one name.
+    #[error("queues: duplicate queue name {0:?}")]
+    DuplicateQueue(String),
+    /// A zero timeout or limit.
+    #[error("{0} must be greater than 0")]
+    Zero(&'static str),
+}
+
+/// Why an operation was refused. The API maps each to a gRPC status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoutingError {
+    /// A field's value is not acceptable.
+    #[error("{field}: {reason}")]
+    InvalidArgument {
+        /// The field, as named in the contract.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No such open conversation in this tenant.
+    #[error("conversation {0} not found")]
+    ConversationNotFound(String),
+    /// No such signed-in agent in this tenant.
+    #[error("agent {0:?} is not signed in")]
+    AgentNotFound(String),
+    /// The agent is already signed in on another session.
+    #[error("agent {0:?} is already signed in")]
+    AlreadySignedIn(String),
+    /// The conversation is not in a state that allows this (for example, not yours).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A tenant limit is reached.
+    #[error("{0}")]
+    Exhausted(String),
+}
+
+/// A customer message as the router needs it.
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    /// The adapter that delivers replies.
+    pub adapter: AdapterId,
+    /// The channel.
+    pub channel: Channel,
+    /// The channel's conversation id (idempotency key).
+    pub channel_conversation_id: String,
+    /// The channel's customer id.
+    pub customer_id: String,
+    /// Customer display name.
+    pub display_name: String,
+    /// Value facts.
+    pub value: ValueFacts,
+    /// Message text.
+    pub text: String,
+    /// Language tag, possibly empty.
+    pub language: String,
+    /// The adapter's message id, for de-duplication.
+    pub client_message_id: Option<String>,
+    /// Queue name; `None` for the first queue.
+    pub queue: Option<String>,
+    /// Extra required skills with minimum levels.
+    pub required_skills: Vec<(String, u8)>,
+}
+
+/// What the router did with a customer message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageOutcome {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// True when the message opened it.
+    pub created: bool,
+    /// True when the message was a repeat of one already taken (not relayed again).
+    pub duplicate: bool,
+}
+
+/// An agent signing in.
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    /// Agent id.
+    pub agent_id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Skills with proficiency.
+    pub skills: Vec<(String, u8)>,
+    /// Capacity per class.
+    pub capacity: PerClass,
+    /// Initial presence.
+    pub presence: Presence,
+}
+
+/// Where an agent transfers a conversation.
+#[derive(Debug, Clone)]
+pub enum TransferRequest {
+    /// To a signed-in agent with room.
+    Agent(String),
+    /// To any agent with this skill.
+    Skill(String),
+    /// To a configured queue.
+    Queue(String),
+}
+
+/// Something to tell a customer or an agent, in the order it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// For the customer of a conversation, through its adapter.
+    ToCustomer(CustomerNotice),
+    /// For a signed-in agent.
+    ToAgent {
+        /// The agent.
+        agent: AgentId,
+        /// What to tell them.
+        notice: AgentNotice,
+    },
+}
+
+/// Something to deliver to a customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerNotice {
+    /// The adapter that delivers it.
+    pub adapter: AdapterId,
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The channel.
+    pub channel: Channel,
+    /// The channel's conversation id.
+    pub channel_conversation_id: Arc<str>,
+    /// The customer.
+    pub customer_id: Arc<str>,
+    /// What.
+    pub body: CustomerNoticeBody,
+}
+
+/// What to deliver to a customer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CustomerNoticeBody {
+    /// A message.
+    Message {
+        /// Who wrote it.
+        sender: Sender,
+        /// Text.
+        text: Arc<str>,
+        /// Buttons.
+        buttons: Vec<Button>,
+        /// The agent who wrote it, if one did.
+        agent: Option<AgentId>,
+        /// Where the customer stands, on waiting notes.
+        queue_status: Option<QueueStatus>,
+    },
+    /// The conversation ended.
+    Closed(EndReason),
+}
+
+/// Something to tell an agent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentNotice {
+    /// A conversation is offered.
+    Offer(Box<OfferDetails>),
+    /// An offer was taken back.
+    OfferWithdrawn {
+        /// The conversation.
+        conversation: ConversationId,
+        /// `timeout` or `abandoned`.
+        reason: &'static str,
+    },
+    /// The agent's presence was changed by the router.
+    PresenceChanged {
+        /// New presence.
+        presence: Presence,
+        /// Why, such as `offer_timeout`.
+        reason: &'static str,
+    },
+    /// A customer message in a conversation the agent holds.
+    CustomerMessage {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Text.
+        text: Arc<str>,
+        /// When received.
+        at: Millis,
+    },
+    /// A conversation the agent held ended.
+    Ended {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Why.
+        reason: EndReason,
+    },
+}
+
+/// What an agent sees of an offered conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfferDetails {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The channel.
+    pub channel: Channel,
+    /// The customer.
+    pub customer: Customer,
+    /// Value tier name.
+    pub tier: String,
+    /// Queue name.
+    pub queue: String,
+    /// Transcript, oldest first.
+    pub transcript: Vec<TranscriptEntry>,
+    /// Milliseconds waited so far.
+    pub waited_ms: u64,
+    /// Language tag.
+    pub language: Arc<str>,
+}
+
+/// What an agent looks like to the admin API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentView {
+    /// Id.
+    pub id: AgentId,
+    /// Display name.
+    pub display_name: String,
+    /// Presence.
+    pub presence: Presence,
+    /// Skills with levels.
+    pub skills: Vec<(Arc<str>, u8)>,
+    /// Capacity.
+    pub capacity: PerClass,
+    /// Load.
+    pub load: PerClass,
+    /// Milliseconds since last routed, while holding nothing; else 0.
+    pub idle_ms: u64,
+    /// Conversations held.
+    pub conversations: Vec<ConversationId>,
+}
+
+/// Where a conversation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting in its profile.
+    Queued,
+    /// Offered to an agent until `expires_at`.
+    Offered {
+        agent: AgentSlot,
+        expires_at: Millis,
+    },
+    /// Handled by an agent since `since`.
+    Assigned { agent: AgentSlot, since: Millis },
+}
+
+/// An open conversation.
+#[derive(Debug)]
+struct Conversation {
+    id: ConversationId,
+    channel: Channel,
+    channel_conversation_id: Arc<str>,
+    customer: Customer,
+    customer_id: Arc<str>,
+    tier: usize,
+    queue: usize,
+    language: Arc<str>,
+    adapter: AdapterId,
+    /// Required skills by name, for events and views.
+    required_names: Vec<(Arc<str>, u8)>,
+    profile: ProfileIndex,
+    key: PriorityKey,
+    state: State,
+    created_at: Millis,
+    /// Waiting time banked before the current wait.
+    waited_before_ms: u64,
+    /// Start of the current wait, if waiting (queued or offered).
+    waiting_since: Option<Millis>,
+    transcript: VecDeque<TranscriptEntry>,
+    /// Recent adapter message ids, for de-duplication.
+    recent_client_ids: VecDeque<Box<str>>,
+    /// Agents who declined, and until when they are skipped.
+    declined_by: Vec<(AgentId, Millis)>,
+}
+
+impl Conversation {
+    fn waited_ms(&self, now: Millis) -> u64 {
+        self.waited_before_ms + self.waiting_since.map_or(0, |s| now.saturating_sub(s))
+    }
+
+    fn skips(&self, agent: &AgentId, now: Millis) -> bool {
+        self.declined_by
+            .iter()
+            .any(|(a, until)| a == agent && *until > now)
+    }
+
+    fn holder(&self) -> Option<AgentSlot> {
+        match self.state {
+            State::Queued => None,
+            State::Offered { agent, .. } | State::Assigned { agent, .. } => Some(agent),
+        }
+    }
+}
+
+/// Recent adapter message ids kept per conversation for de-duplication.
+const RECENT_CLIENT_IDS: usize = 64;
+
+/// One tenant's routing state. See the module doc.
+#[derive(Debug)]
+pub struct Router {
+    policy: RoutingPolicy,
+    /// Required skills of each configured queue.
+    queue_skills: Vec<Vec<(String, u8)>>,
+    skills: SkillCatalog,
+    conversations: HashMap<ConversationId, Conversation>,
+    by_channel_key: HashMap<(Channel, Arc<str>), ConversationId>,
+    agents: AgentPool,
+    waiting: WaitingIndex,
+    /// Offers that expire, by expiry.
+    offer_deadlines: BTreeSet<(Millis, ConversationId)>,
+    /// Conversations to route again when a decline cooldown ends.
+    retries: BTreeSet<(Millis, ConversationId)>,
+    next_conversation: u64,
+    next_seq: u64,
+    /// Moving average of handle time (accept to close), for wait estimates.
+    average_handle_ms: f64,
+    events: Vec<Event>,
+    notices: Vec<Notice>,
+}
+
+/// Parses a `name` or `name:level` skill string.
+pub fn parse_skill(text: &str) -> Option<(String, u8)> {
+    let (name, level) = match text.rsplit_once(':') {
+        Some((name, level)) if level.chars().all(|c| c.is_ascii_digit()) && !level.is_empty() => {
+            (name, level.parse::<u8>().ok()?)
+        }
+        _ => (text, 1),
+    };
+    (!name.is_empty() && (1..=5).contains(&level)).then(|| (name.to_owned(), level))
+}
+
+impl Router {
+    /// A router with no agents and no conversations.
+    pub fn new(policy: RoutingPolicy) -> Result<Router, RoutingPolicyError> {
+        policy.priority.validate()?;
+        if policy.queues.is_empty() {
+            return Err(RoutingPolicyError::NoQueues);
+        }
+        for (name, value) in [
+            ("offer_timeout_ms", policy.offer_timeout_ms),
+            ("transcript_limit", policy.transcript_limit as u64),
+            ("max_open_conversations", policy.max_open_conversations as u64),
+        ] {
+            if value == 0 {
+                return Err(RoutingPolicyError::Zero(name));
+            }
+        }
+        let mut queue_skills = Vec::new();
+        for (i, q) in policy.queues.iter().enumerate() {
+            if policy.queues[..i].iter().any(|other| other.name == q.name) {
+                return Err(RoutingPolicyError::DuplicateQueue(q.name.clone()));
+            }
+            let parsed = q
+                .required_skills
+                .iter()
+                .map(|s| {
+                    parse_skill(s).ok_or_else(|| RoutingPolicyError::BadQueueSkill {
+                        queue: q.name.clone(),
+                        skill: s.clone(),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            queue_skills.push(parsed);
+        }
+        Ok(Router {
+            average_handle_ms: f64::from(policy.default_handle_secs) * 1000.0,
+            policy,
+            queue_skills,
+            skills: SkillCatalog::default(),
+            conversations: HashMap::new(),
+            by_channel_key: HashMap::new(),
+            agents: AgentPool::default(),
+            waiting: WaitingIndex::default(),
+            offer_deadlines: BTreeSet::new(),
+            retries: BTreeSet::new(),
+            next_conversation: 1,
+            next_seq: 1,
+            events: Vec::new(),
+            notices: Vec::new(),
+        })
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &RoutingPolicy {
+        &self.policy
+    }
+
+    /// Takes the events and notices produced since the last drain, in order.
+    pub fn drain(&mut self) -> (Vec<Event>, Vec<Notice>) {
+        (
+            std::mem::take(&mut self.events),
+            std::mem::take(&mut self.notices),
+        )
+    }
+
+    // ----- customers -----
+
+    /// A customer message: opens a conversation (with a first response at once) or
+    /// joins the open one with the same channel conversation id.
+    pub fn customer_message(
+        &mut self,
+        now: Millis,
+        msg: InboundMessage,
+    ) -> Result<MessageOutcome, RoutingError> {
+        let channel_key: Arc<str> = Arc::from(msg.channel_conversation_id.as_str());
+        if let Some(&id) = self.by_channel_key.get(&(msg.channel, channel_key.clone())) {
+            return Ok(self.follow_up(now, id, msg));
+        }
+        if self.conversations.len() >= self.policy.max_open_conversations {
+            return Err(RoutingError::Exhausted(format!(
+                "tenant has {} open conversations, the configured maximum",
+                self.policy.max_open_conversations
+            )));
+        }
+        let queue = match msg.queue.as_deref() {
+            None | Some("") => 0,
+            Some(name) => self.queue_index(name).ok_or_else(|| RoutingError::InvalidArgument {
+                field: "queue",
+                reason: format!("unknown queue {name:?}"),
+            })?,
+        };
+        let mut required_names = self.queue_skills[queue].clone();
+        required_names.extend(msg.required_skills.iter().cloned());
+        let (required, required_names) = self.requirement(&required_names, "required_skills")?;
+        let profile = self.waiting.profile_for(&required, msg.channel.class());
+
+        let clv = self.policy.priority.clv.lifetime_value(&msg.value);
+        let tier = self.policy.priority.tier_of(clv);
+        let id = ConversationId(self.next_conversation);
+        self.next_conversation += 1;
+        let key = self.policy.priority.key(tier, now, id.0);
+        let customer = Customer {
+            id: msg.customer_id.clone(),
+            display_name: msg.display_name.clone(),
+            clv,
+        };
+        let mut conversation = Conversation {
+            id,
+            channel: msg.channel,
+            channel_conversation_id: channel_key.clone(),
+            customer_id: Arc::from(msg.customer_id.as_str()),
+            customer: customer.clone(),
+            tier,
+            queue,
+            language: Arc::from(msg.language.as_str()),
+            adapter: msg.adapter.clone(),
+            required_names: required_names.clone(),
+            profile,
+            key,
+            state: State::Queued,
+            created_at: now,
+            waited_before_ms: 0,
+            waiting_since: Some(now),
+            transcript: VecDeque::new(),
+            recent_client_ids: VecDeque::new(),
+            declined_by: Vec::new(),
+        };
+        remember_client_id(&mut conversation, msg.client_message_id);
+        push_transcript(
+            &mut conversation,
+            self.policy.transcript_limit,
+            TranscriptEntry {
+                sender: Sender::Customer,
+                text: Arc::from(msg.text.as_str()),
+                at: now,
+                agent: None,
+            },
+        );
+        self.conversations.insert(id, conversation);
+        self.by_channel_key.insert((msg.channel, channel_key.clone()), id);
+        self.emit(
+            now,
+            id,
+            EventKind::Created {
+                channel_conversation_id: channel_key,
+                customer,
+                required: required_names.clone(),
+            },
+        );
+        self.enqueue(now, id, QueueReason::New);
+        let offered = self.route_conversation(now, id);
+        self.first_response(now, id, offered);
+        Ok(MessageOutcome {
+            conversation: id,
+            created: true,
+            duplicate: false,
+        })
+    }
+
+    /// A message in an open conversation: recorded, and relayed to the agent holding it.
+    fn follow_up(&mut self, now: Millis, id: ConversationId, msg: InboundMessage) -> MessageOutcome {
+        let limit = self.policy.transcript_limit;
+        let conversation = self.conversations.get_mut(&id).expect("indexed conversation");
+        let outcome = MessageOutcome {
+            conversation: id,
+            created: false,
+            duplicate: false,
+        };
+        if let Some(client_id) = msg.client_message_id.as_deref()
+            && conversation
+                .recent_client_ids
+                .iter()
+                .any(|seen| &**seen == client_id)
+        {
+            return MessageOutcome {
+                duplicate: true,
+                ..outcome
+            };
+        }
+        remember_client_id(conversation, msg.client_message_id);
+        // Replies go to the adapter instance the customer last wrote through.
+        if conversation.adapter != msg.adapter {
+            conversation.adapter = msg.adapter;
+        }
+        let text: Arc<str> = Arc::from(msg.text.as_str());
+        push_transcript(
+            conversation,
+            limit,
+            TranscriptEntry {
+                sender: Sender::Customer,
+                text: text.clone(),
+                at: now,
+                agent: None,
+            },
+        );
+        if let Some(slot) = conversation.holder() {
+            let agent = self.agent_id(slot);
+            self.notices.push(Notice::ToAgent {
+                agent,
+                notice: AgentNotice::CustomerMessage {
+                    conversation: id,
+                    text,
+                    at: now,
+                },
+            });
+        }
+        outcome
+    }
+
+    /// The customer left: the conversation ends wherever it is.
+    pub fn abandon(
+        &mut self,
+        now: Millis,
+        channel: Channel,
+        channel_conversation_id: &str,
+    ) -> Result<ConversationId, RoutingError> {
+        let id = *self
+            .by_channel_key
+            .get(&(channel, Arc::from(channel_conversation_id)))
+            .ok_or_else(|| {
+                RoutingError::ConversationNotFound(format!(
+                    "with channel conversation id {channel_conversation_id:?}"
+                ))
+            })?;
+        let conversation = &self.conversations[&id];
+        let waited_ms = conversation.waited_ms(now);
+        let state = conversation.state;
+        let while_waiting = !matches!(state, State::Assigned { .. });
+        match state {
+            State::Queued => {}
+            State::Offered { agent, .. } => {
+                let agent_id = self.agent_id(agent);
+                self.notices.push(Notice::ToAgent {
+                    agent: agent_id,
+                    notice: AgentNotice::OfferWithdrawn {
+                        conversation: id,
+                        reason: "abandoned",
+                    },
+                });
+            }
+            State::Assigned { agent, .. } => {
+                let agent_id = self.agent_id(agent);
+                self.notices.push(Notice::ToAgent {
+                    agent: agent_id,
+                    notice: AgentNotice::Ended {
+                        conversation: id,
+                        reason: EndReason::Abandoned,
+                    },
+                });
+            }
+        }
+        self.emit(
+            now,
+            id,
+            EventKind::Abandoned {
+                waited_ms,
+                while_waiting,
+            },
+        );
+        let freed = self.end(now, id);
+        if let Some(slot) = freed {
+            self.fill_agent(now, slot);
+        }
+        Ok(id)
+    }
+
+    // ----- agents -----
+
+    /// Signs an agent in; offers follow at once if conversations wait for them.
+    pub fn sign_in(&mut self, now: Millis, sign_in: SignIn) -> Result<(), RoutingError> {
+        if self.agents.slot_of(&sign_in.agent_id).is_some() {
+            return Err(RoutingError::AlreadySignedIn(sign_in.agent_id));
+        }
+        if sign_in.capacity.total() == 0 {
+            return Err(RoutingError::InvalidArgument {
+                field: "capacity",
+                reason: "at least one channel class needs capacity above 0".to_owned(),
+            });
+        }
+        let (skills, skill_names) = self.requirement(&sign_in.skills, "skills")?;
+        let slot = self.agents.insert(Agent {
+            id: Arc::from(sign_in.agent_id.as_str()),
+            display_name: sign_in.display_name,
+            skills,
+            skill_names,
+            capacity: sign_in.capacity,
+            load: PerClass::default(),
+            presence: sign_in.presence,
+            last_routed_at: now,
+            conversations: Vec::new(),
+        });
+        self.fill_agent(now, slot);
+        Ok(())
+    }
+
+    /// The agent's session ended: every conversation it held is routed again, keeping
+    /// its place in the queue.
+    pub fn sign_out(&mut self, now: Millis, agent_id: &str) -> Result<(), RoutingError> {
+        let slot = self.agent_slot(agent_id)?;
+        let held = self.agents.get(slot).expect("signed in").conversations.clone();
+        for &id in &held {
+            self.release_to_queue(now, id, QueueReason::AgentLost);
+        }
+        self.agents.remove(slot);
+        for id in held {
+            self.route_conversation(now, id);
+        }
+        Ok(())
+    }
+
+    /// The agent changes presence; becoming available pulls waiting conversations.
+    pub fn set_presence(
+        &mut self,
+        now: Millis,
+        agent_id: &str,
+        presence: Presence,
+    ) -> Result<(), RoutingError> {
+        let slot = self.agent_slot(agent_id)?;
+        self.agents.update(slot, |a| a.presence = presence);
+        self.fill_agent(now, slot);
+        Ok(())
+    }
+
+    /// The agent takes an offered conversation.
+    pub fn accept(
+        &mut self,
+        now: Millis,
+        agent_id: &str,
+        conversation: &str,
+    ) -> Result<(), RoutingError> {
+        let slot = self.agent_slot(agent_id)?;
+        let id = self.conversation_id(conversation)?;
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        let State::Offered { agent, expires_at } = c.state else {
+            return Err(not_offered(id, agent_id));
+        };
+        if agent != slot {
+            return Err(not_offered(id, agent_id));
+        }
+        self.offer_deadlines.remove(&(expires_at, id));
+        c.state = State::Assigned { agent, since: now };
+        c.waited_before_ms = c.waited_ms(now);
+        c.waiting_since = None;
+        let waited_ms = c.waited_before_ms;
+        let agent_id = self.agent_id(slot);
+        self.emit(
+            now,
+            id,
+            EventKind::Accepted {
+                agent: agent_id,
+                waited_ms,
+            },
+        );
+        Ok(())
+    }
+
+    /// The agent turns down an offer: the conversation keeps its place and is not
+    /// offered to this agent again for the decline cooldown.
+    pub fn decline(
+        &mut self,
+        now: Millis,
+        agent_id: &str,
+        conversation: &str,
+    ) -> Result<(), RoutingError> {
+        let slot = self.agent_slot(agent_id)?;
+        let id = self.conversation_id(conversation)?;
+        match self.conversations[&id].state {
+            State::Offered { agent, .. } if agent == slot => {}
+            _ => return Err(not_offered(id, agent_id)),
+        }
+        let until = now + self.policy.decline_cooldown_ms;
+        let agent = self.agent_id(slot);
+        self.conversations
+            .get_mut(&id)
+            .expect("open conversation")
+            .declined_by
+            .push((agent, until));
+        self.retries.insert((until, id));
+        self.release_to_queue(now, id, QueueReason::Declined);
+        self.route_conversation(now, id);
+        self.fill_agent(now, slot);
+        Ok(())
+    }
+
+    /// The agent writes to the customer.
+    pub fn reply(
+        &mut self,
+        now: Millis,
+        agent_id: &str,
+        conversation: &str,
+        text: &str,
+    ) -> Result<(), RoutingError> {
+        let (slot, id) = self.owned(agent_id, conversation)?;
+        let agent = self.agent_id(slot);
+        let limit = self.policy.transcript_limit;
+        let text: Arc<str> = Arc::from(text);
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        push_transcript(
+            c,
+            limit,
+            TranscriptEntry {
+                sender: Sender::Agent,
+                text: text.clone(),
+                at: now,
+                agent: Some(agent.clone()),
+            },
+        );
+        let notice = customer_notice(
+            c,
+            CustomerNoticeBody::Message {
+                sender: Sender::Agent,
+                text,
+                buttons: Vec::new(),
+                agent: Some(agent),
+                queue_status: None,
+            },
+        );
+        self.notices.push(Notice::ToCustomer(notice));
+        Ok(())
+    }
+
+    /// The agent hands the conversation on; it keeps its transcript and its place.
+    pub fn transfer(
+        &mut self,
+        now: Millis,
+        agent_id: &str,
+        conversation: &str,
+        target: TransferRequest,
+    ) -> Result<(), RoutingError> {
+        let (slot, id) = self.owned(agent_id, conversation)?;
+        let from = self.agent_id(slot);
+        let class = self.conversations[&id].channel.class();
+        match target {
+            TransferRequest::Agent(target) => {
+                let target_slot = self.agents.slot_of(&target).ok_or_else(|| {
+                    RoutingError::AgentNotFound(target.clone())
+                })?;
+                if target_slot == slot {
+                    return Err(RoutingError::InvalidArgument {
+                        field: "transfer.agent_id",
+                        reason: "cannot transfer to yourself".to_owned(),
+                    });
+                }
+                let to = self.agents.get(target_slot).expect("signed in");
+                if to.presence != Presence::Available || !to.has_room(class) {
+                    return Err(RoutingError::FailedPrecondition(format!(
+                        "agent {target:?} is not available or has no free {class:?} capacity"
+                    )));
+                }
+                let to_id = to.id.clone();
+                self.detach(now, id, slot);
+                self.emit(
+                    now,
+                    id,
+                    EventKind::Transferred {
+                        from,
+                        target: TransferTarget::Agent(to_id),
+                    },
+                );
+                let c = self.conversations.get_mut(&id).expect("open conversation");
+                c.waiting_since = Some(now);
+                self.offer(now, id, target_slot);
+            }
+            TransferRequest::Skill(skill) => {
+                let (required, names) = self.requirement(&[(skill.clone(), 1)], "transfer.skill")?;
+                self.requeue_elsewhere(now, id, slot, required, names);
+                self.emit_transfer_and_queue(now, id, from, TransferTarget::Skill(Arc::from(skill)));
+            }
+            TransferRequest::Queue(name) => {
+                let queue = self.queue_index(&name).ok_or_else(|| RoutingError::InvalidArgument {
+                    field: "transfer.queue",
+                    reason: format!("unknown queue {name:?}"),
+                })?;
+                let skills = self.queue_skills[queue].clone();
+                let (required, names) = self.requirement(&skills, "transfer.queue")?;
+                self.requeue_elsewhere(now, id, slot, required, names);
+                self.conversations.get_mut(&id).expect("open").queue = queue;
+                self.emit_transfer_and_queue(now, id, from, TransferTarget::Queue(queue));
+            }
+        }
+        self.fill_agent(now, slot);
+        Ok(())
+    }
+
+    /// The agent closes the conversation.
+    pub fn close(&mut self, now: Millis, agent_id: &str, conversation: &str) -> Result<(), RoutingError> {
+        let (slot, id) = self.owned(agent_id, conversation)?;
+        if let State::Assigned { since, .. } = self.conversations[&id].state {
+            let handle_ms = now.saturating_sub(since) as f64;
+            self.average_handle_ms = 0.8 * self.average_handle_ms + 0.2 * handle_ms;
+        }
+        let agent = self.agent_id(slot);
+        let notice = customer_notice(
+            &self.conversations[&id],
+            CustomerNoticeBody::Closed(EndReason::ClosedByAgent),
+        );
+        self.notices.push(Notice::ToCustomer(notice));
+        self.emit(now, id, EventKind::Closed { agent });
+        self.end(now, id);
+        self.fill_agent(now, slot);
+        Ok(())
+    }
+
+    /// Runs timers: expired offers go back to the queue (the agent is set away), and
+    /// conversations whose decline cooldown ended are routed again.
+    pub fn tick(&mut self, now: Millis) {
+        while let Some(&(expires_at, id)) = self.offer_deadlines.first() {
+            if expires_at > now {
+                break;
+            }
+            let Some(State::Offered { agent: slot, .. }) =
+                self.conversations.get(&id).map(|c| c.state)
+            else {
+                // Cannot happen while the invariants hold; drop the stale deadline.
+                self.offer_deadlines.pop_first();
+                continue;
+            };
+            let agent = self.agent_id(slot);
+            self.notices.push(Notice::ToAgent {
+                agent: agent.clone(),
+                notice: AgentNotice::OfferWithdrawn {
+                    conversation: id,
+                    reason: "timeout",
+                },
+            });
+            self.release_to_queue(now, id, QueueReason::OfferTimeout);
+            self.agents.update(slot, |a| a.presence = Presence::Away);
+            self.notices.push(Notice::ToAgent {
+                agent,
+                notice: AgentNotice::PresenceChanged {
+                    presence: Presence::Away,
+                    reason: "offer_timeout",
+                },
+            });
+            self.route_conversation(now, id);
+        }
+        while let Some(&(at, id)) = self.retries.first() {
+            if at > now {
+                break;
+            }
+            self.retries.pop_first();
+            if let Some(c) = self.conversations.get_mut(&id) {
+                c.declined_by.retain(|(_, until)| *until > now);
+                if c.state == State::Queued {
+                    self.route_conversation(now, id);
+                }
+            }
+        }
+    }
+
+    // ----- views -----
+
+    /// Signed-in agents, ordered by id.
+    pub fn agents(&self, now: Millis) -> Vec<AgentView> {
+        let mut views: Vec<AgentView> = self
+            .agents
+            .iter()
+            .map(|(_, a)| AgentView {
+                id: a.id.clone(),
+                display_name: a.display_name.clone(),
+                presence: a.presence,
+                skills: a.skill_names.clone(),
+                capacity: a.capacity,
+                load: a.load,
+                idle_ms: if a.load.total() == 0 {
+                    now.saturating_sub(a.last_routed_at)
+                } else {
+                    0
+                },
+                conversations: a.conversations.clone(),
+            })
+            .collect();
+        views.sort_by(|a, b| a.id.cmp(&b.id));
+        views
+    }
+
+    /// One open conversation's routing state, in the shape the event-built
+    /// [`super::board::Board`] keeps, so the two can be compared.
+    pub fn snapshot(&self, id: ConversationId) -> Option<super::board::ConversationSnapshot> {
+        use super::board::ConversationState as S;
+        let c = self.conversations.get(&id)?;
+        let (state, agent) = match c.state {
+            State::Queued => (S::Queued, None),
+            State::Offered { agent, .. } => (S::Offered, Some(self.agent_id(agent))),
+            State::Assigned { agent, .. } => (S::Assigned, Some(self.agent_id(agent))),
+        };
+        Some(super::board::ConversationSnapshot {
+            id,
+            channel: c.channel,
+            channel_conversation_id: c.channel_conversation_id.clone(),
+            customer: c.customer.clone(),
+            tier: c.tier,
+            queue: c.queue,
+            state,
+            agent,
+            required: c.required_names.clone(),
+            key: c.key,
+            waited_before_ms: c.waited_before_ms,
+            waiting_since: c.waiting_since,
+        })
+    }
+
+    /// Ids of every open conversation.
+    pub fn open_ids(&self) -> Vec<ConversationId> {
+        self.conversations.keys().copied().collect()
+    }
+
+    /// Conversations waiting for an agent.
+    pub fn waiting_len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Open conversations.
+    pub fn open_len(&self) -> usize {
+        self.conversations.len()
+    }
+
+    /// Agents by state: (available with room, available but full, away).
+    pub fn agent_state_counts(&self) -> AgentStateCounts {
+        let mut counts = AgentStateCounts::default();
+        for (_, a) in self.agents.iter() {
+            match a.presence {
+                Presence::Away => counts.away += 1,
+                Presence::Available if ChannelClass::ALL.iter().any(|&c| a.has_room(c)) => {
+                    counts.available += 1
+                }
+                Presence::Available => counts.busy += 1,
+            }
+        }
+        counts
+    }
+
+    /// Value tier names, by index.
+    pub fn tier_name(&self, tier: usize) -> &str {
+        &self.policy.priority.tiers[tier].name
+    }
+
+    /// Queue names, by index.
+    pub fn queue_name(&self, queue: usize) -> &str {
+        &self.policy.queues[queue].name
+    }
+
+    /// Checks every internal invariant; `Err` names the first one broken. Used by tests
+    /// and property tests after every step.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut waiting = 0;
+        for (id, c) in &self.conversations {
+            match c.state {
+                State::Queued => {
+                    waiting += 1;
+                    if !self.waiting.profile(c.profile).waiting.contains(&(c.key, *id)) {
+                        return Err(format!("{id} queued but not in its profile"));
+                    }
+                }
+                State::Offered { agent, expires_at } => {
+                    if !self.offer_deadlines.contains(&(expires_at, *id)) {
+                        return Err(format!("{id} offered without a deadline"));
+                    }
+                    self.check_held(*id, agent)?;
+                }
+                State::Assigned { agent, .. } => self.check_held(*id, agent)?,
+            }
+        }
+        if waiting != self.waiting.len() {
+            return Err(format!(
+                "{waiting} conversations queued but {} in the waiting index",
+                self.waiting.len()
+            ));
+        }
+        for (_, a) in self.agents.iter() {
+            let mut load = PerClass::default();
+            for id in &a.conversations {
+                let c = self
+                    .conversations
+                    .get(id)
+                    .ok_or_else(|| format!("agent {} holds closed {id}", a.id))?;
+                *load.get_mut(c.channel.class()) += 1;
+            }
+            if load != a.load {
+                return Err(format!("agent {} load {:?} but holds {:?}", a.id, a.load, load));
+            }
+            if ChannelClass::ALL.iter().any(|&cl| a.load.get(cl) > a.capacity.get(cl)) {
+                return Err(format!("agent {} over capacity", a.id));
+            }
+        }
+        if !self.agents.ready_index_is_consistent() {
+            return Err("ready index out of step".to_owned());
+        }
+        Ok(())
+    }
+
+    fn check_held(&self, id: ConversationId, slot: AgentSlot) -> Result<(), String> {
+        let agent = self
+            .agents
+            .get(slot)
+            .ok_or_else(|| format!("{id} held by a signed-out agent"))?;
+        if agent.conversations.iter().filter(|&&c| c == id).count() != 1 {
+            return Err(format!("{id} not held exactly once by agent {}", agent.id));
+        }
+        Ok(())
+    }
+
+    // ----- routing decisions -----
+
+    /// Offers a queued conversation to the longest-idle eligible agent with room, if
+    /// any; true when offered.
+    fn route_conversation(&mut self, now: Millis, id: ConversationId) -> bool {
+        let c = &self.conversations[&id];
+        if c.state != State::Queued {
+            return false;
+        }
+        let profile = self.waiting.profile(c.profile);
+        let class = profile.class;
+        let chosen = self
+            .agents
+            .ready()
+            .find(|(_, a)| {
+                a.has_room(class) && profile.required.satisfied_by(&a.skills) && !c.skips(&a.id, now)
+            })
+            .map(|(slot, _)| slot);
+        match chosen {
+            Some(slot) => {
+                self.offer(now, id, slot);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Offers an agent the best waiting conversations it is eligible for, while it has
+    /// room: work conservation when capacity frees.
+    fn fill_agent(&mut self, now: Millis, slot: AgentSlot) {
+        loop {
+            let Some(agent) = self.agents.get(slot) else { return };
+            if agent.presence != Presence::Available {
+                return;
+            }
+            let best = self
+                .waiting
+                .profiles()
+                .iter()
+                .filter(|p| agent.has_room(p.class) && p.required.satisfied_by(&agent.skills))
+                .filter_map(|p| {
+                    p.waiting
+                        .iter()
+                        .find(|(_, id)| !self.conversations[id].skips(&agent.id, now))
+                        .copied()
+                })
+                .min();
+            match best {
+                Some((_, id)) => self.offer(now, id, slot),
+                None => return,
+            }
+        }
+    }
+
+    /// Offers a conversation (queued, or just detached for a transfer) to an agent.
+    fn offer(&mut self, now: Millis, id: ConversationId, slot: AgentSlot) {
+        let expires_at = now + self.policy.offer_timeout_ms;
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        if c.state == State::Queued {
+            self.waiting.remove(c.profile, c.key, id);
+        }
+        c.state = State::Offered {
+            agent: slot,
+            expires_at,
+        };
+        let class = c.channel.class();
+        let waited_ms = c.waited_ms(now);
+        self.offer_deadlines.insert((expires_at, id));
+        let agent = self.agents.update(slot, |a| {
+            *a.load.get_mut(class) += 1;
+            a.conversations.push(id);
+            a.last_routed_at = now;
+            a.id.clone()
+        });
+        let c = &self.conversations[&id];
+        let details = OfferDetails {
+            conversation: id,
+            channel: c.channel,
+            customer: c.customer.clone(),
+            tier: self.policy.priority.tiers[c.tier].name.clone(),
+            queue: self.policy.queues[c.queue].name.clone(),
+            transcript: c.transcript.iter().cloned().collect(),
+            waited_ms,
+            language: c.language.clone(),
+        };
+        self.notices.push(Notice::ToAgent {
+            agent: agent.clone(),
+            notice: AgentNotice::Offer(Box::new(details)),
+        });
+        self.emit(now, id, EventKind::Offered { agent, waited_ms });
+    }
+
+    // ----- state changes -----
+
+    /// Puts a queued-state conversation into its profile and records the event.
+    fn enqueue(&mut self, now: Millis, id: ConversationId, reason: QueueReason) {
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        c.state = State::Queued;
+        if c.waiting_since.is_none() {
+            c.waiting_since = Some(now);
+        }
+        self.waiting.insert(c.profile, c.key, id);
+        let (key, required) = (c.key, c.required_names.clone());
+        self.emit(
+            now,
+            id,
+            EventKind::Queued {
+                reason,
+                key,
+                required,
+            },
+        );
+    }
+
+    /// Takes a conversation from the agent holding it and puts it back in its place.
+    fn release_to_queue(&mut self, now: Millis, id: ConversationId, reason: QueueReason) {
+        let c = &self.conversations[&id];
+        if let Some(slot) = c.holder() {
+            let was_assigned = matches!(c.state, State::Assigned { .. });
+            self.detach(now, id, slot);
+            if was_assigned {
+                let notice = customer_notice(
+                    &self.conversations[&id],
+                    CustomerNoticeBody::Message {
+                        sender: Sender::System,
+                        text: Arc::from(reconnecting_text(&self.conversations[&id].language)),
+                        buttons: Vec::new(),
+                        agent: None,
+                        queue_status: None,
+                    },
+                );
+                self.notices.push(Notice::ToCustomer(notice));
+            }
+        }
+        self.enqueue(now, id, reason);
+    }
+
+    /// Detaches a conversation from the agent holding it (offer or assignment),
+    /// freeing the agent's capacity. The conversation is left without a state owner;
+    /// the caller queues, offers or ends it.
+    fn detach(&mut self, now: Millis, id: ConversationId, slot: AgentSlot) {
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        match c.state {
+            State::Offered { expires_at, .. } => {
+                self.offer_deadlines.remove(&(expires_at, id));
+            }
+            State::Assigned { .. } => c.waiting_since = Some(now),
+            State::Queued => return,
+        }
+        let class = c.channel.class();
+        c.state = State::Queued;
+        self.agents.update(slot, |a| {
+            *a.load.get_mut(class) -= 1;
+            a.conversations.retain(|&held| held != id);
+        });
+    }
+
+    /// Moves an assigned conversation to a new requirement and back to the queue.
+    fn requeue_elsewhere(
+        &mut self,
+        now: Millis,
+        id: ConversationId,
+        slot: AgentSlot,
+        required: LevelledSkills,
+        names: Vec<(Arc<str>, u8)>,
+    ) {
+        self.detach(now, id, slot);
+        let class = self.conversations[&id].channel.class();
+        let profile = self.waiting.profile_for(&required, class);
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        c.profile = profile;
+        c.required_names = names;
+        c.declined_by.clear();
+    }
+
+    fn emit_transfer_and_queue(
+        &mut self,
+        now: Millis,
+        id: ConversationId,
+        from: AgentId,
+        target: TransferTarget,
+    ) {
+        self.emit(now, id, EventKind::Transferred { from, target });
+        self.enqueue(now, id, QueueReason::Transferred);
+        self.route_conversation(now, id);
+    }
+
+    /// Removes a conversation for good; returns the agent that held it, whose
+    /// capacity is now free.
+    fn end(&mut self, now: Millis, id: ConversationId) -> Option<AgentSlot> {
+        let holder = self.conversations[&id].holder();
+        if let Some(slot) = holder {
+            self.detach(now, id, slot);
+        }
+        let c = self.conversations.remove(&id).expect("open conversation");
+        self.waiting.remove(c.profile, c.key, id);
+        self.by_channel_key.remove(&(c.channel, c.channel_conversation_id));
+        holder
+    }
+
+    /// The first response of a new conversation: a system note with the queue status.
+    fn first_response(&mut self, now: Millis, id: ConversationId, offered: bool) {
+        let c = &self.conversations[&id];
+        let status = if offered {
+            QueueStatus {
+                position: 0,
+                estimated_wait_secs: 0,
+            }
+        } else {
+            let position = self.waiting.position(c.profile, c.key, id) as u32;
+            let capacity = self.agents.total_capacity(c.channel.class()).max(1);
+            let eta_ms = self.average_handle_ms * f64::from(position) / f64::from(capacity);
+            QueueStatus {
+                position,
+                estimated_wait_secs: (eta_ms / 1000.0).ceil() as u32,
+            }
+        };
+        let text = queue_text(&c.language, status);
+        let notice = customer_notice(
+            c,
+            CustomerNoticeBody::Message {
+                sender: Sender::System,
+                text: Arc::from(text),
+                buttons: Vec::new(),
+                agent: None,
+                queue_status: Some(status),
+            },
+        );
+        let c = &mut self.conversations.get_mut(&id).expect("open conversation");
+        let entry = TranscriptEntry {
+            sender: Sender::System,
+            text: match &notice.body {
+                CustomerNoticeBody::Message { text, .. } => text.clone(),
+                CustomerNoticeBody::Closed(_) => unreachable!(),
+            },
+            at: now,
+            agent: None,
+        };
+        push_transcript(c, self.policy.transcript_limit, entry);
+        let latency_ms = now.saturating_sub(c.created_at);
+        self.notices.push(Notice::ToCustomer(notice));
+        self.emit(
+            now,
+            id,
+            EventKind::FirstResponse {
+                responder: Responder::System,
+                latency_ms,
+            },
+        );
+    }
+
+    fn emit(&mut self, at: Millis, id: ConversationId, kind: EventKind) {
+        let c = &self.conversations[&id];
+        self.events.push(Event {
+            seq: self.next_seq,
+            at,
+            conversation: id,
+            channel: c.channel,
+            tier: c.tier,
+            queue: c.queue,
+            kind,
+        });
+        self.next_seq += 1;
+    }
+
+    // ----- lookups -----
+
+    fn requirement(
+        &mut self,
+        skills: &[(String, u8)],
+        field: &'static str,
+    ) -> Result<(LevelledSkills, Vec<(Arc<str>, u8)>), RoutingError> {
+        let mut set = LevelledSkills::default();
+        for (name, level) in skills {
+            let index = self
+                .skills
+                .intern(name)
+                .map_err(|e| RoutingError::InvalidArgument {
+                    field,
+                    reason: e.to_string(),
+                })?;
+            set.insert(index, *level);
+        }
+        let names = set
+            .entries()
+            .map(|(s, l)| (self.skills.name(s).clone(), l))
+            .collect();
+        Ok((set, names))
+    }
+
+    fn queue_index(&self, name: &str) -> Option<usize> {
+        self.policy.queues.iter().position(|q| q.name == name)
+    }
+
+    fn agent_slot(&self, agent_id: &str) -> Result<AgentSlot, RoutingError> {
+        self.agents
+            .slot_of(agent_id)
+            .ok_or_else(|| RoutingError::AgentNotFound(agent_id.to_owned()))
+    }
+
+    fn agent_id(&self, slot: AgentSlot) -> AgentId {
+        self.agents.get(slot).expect("signed-in agent").id.clone()
+    }
+
+    fn conversation_id(&self, text: &str) -> Result<ConversationId, RoutingError> {
+        text.parse()
+            .ok()
+            .filter(|id| self.conversations.contains_key(id))
+            .ok_or_else(|| RoutingError::ConversationNotFound(text.to_owned()))
+    }
+
+    /// The agent's slot and the conversation's id, when the agent is assigned it.
+    fn owned(
+        &self,
+        agent_id: &str,
+        conversation: &str,
+    ) -> Result<(AgentSlot, ConversationId), RoutingError> {
+        let slot = self.agent_slot(agent_id)?;
+        let id = self.conversation_id(conversation)?;
+        match self.conversations[&id].state {
+            State::Assigned { agent, .. } if agent == slot => Ok((slot, id)),
+            _ => Err(RoutingError::FailedPrecondition(format!(
+                "conversation {id} is not assigned to agent {agent_id:?}"
+            ))),
+        }
+    }
+}
+
+/// Agents by state, for gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentStateCounts {
+    /// Available with room for another conversation.
+    pub available: usize,
+    /// Available but at capacity in every class.
+    pub busy: usize,
+    /// Away.
+    pub away: usize,
+}
+
+fn not_offered(id: ConversationId, agent_id: &str) -> RoutingError {
+    RoutingError::FailedPrecondition(format!(
+        "conversation {id} is not offered to agent {agent_id:?}"
+    ))
+}
+
+fn customer_notice(c: &Conversation, body: CustomerNoticeBody) -> CustomerNotice {
+    CustomerNotice {
+        adapter: c.adapter.clone(),
+        conversation: c.id,
+        channel: c.channel,
+        channel_conversation_id: c.channel_conversation_id.clone(),
+        customer_id: c.customer_id.clone(),
+        body,
+    }
+}
+
+fn push_transcript(c: &mut Conversation, limit: usize, entry: TranscriptEntry) {
+    if c.transcript.len() >= limit {
+        c.transcript.pop_front();
+    }
+    c.transcript.push_back(entry);
+}
+
+fn remember_client_id(c: &mut Conversation, client_id: Option<String>) {
+    if let Some(client_id) = client_id {
+        if c.recent_client_ids.len() >= RECENT_CLIENT_IDS {
+            c.recent_client_ids.pop_front();
+        }
+        c.recent_client_ids.push_back(client_id.into_boxed_str());
+    }
+}
+
+fn is_chinese(language: &str) -> bool {
+    language.eq_ignore_ascii_case("zh") || language.to_ascii_lowercase().starts_with("zh-")
+}
+
+fn queue_text(language: &str, status: QueueStatus) -> String {
+    let minutes = status.estimated_wait_secs.div_ceil(60).max(1);
+    match (status.position, is_chinese(language)) {
+        (0, true) => "正在为您接入人工客服，请稍候。".to_owned(),
+        (0, false) => "Connecting you with an agent now.".to_owned(),
+        (p, true) => format!("您前面还有 {} 位客户在排队，预计等待约 {minutes} 分钟。", p - 1),
+        (p, false) => format!(
+            "Thanks for your message. You are number {p} in the queue; the estimated wait is about {minutes} min."
+        ),
+    }
+}
+
+fn reconnecting_text(language: &str) -> &'static str {
+    if is_chinese(language) {
+        "刚才的客服已断开，正在为您重新接入，您的排队位置保持不变。"
+    } else {
+        "Your agent was disconnected; we are connecting you with another agent and you keep your place."
+    }
+}

@@ -1,0 +1,171 @@
+//! Conversation lifecycle events: the one record of every state change.
+//!
+//! The router emits an event, in order and with a per-tenant sequence number, for
+//! every change of a conversation's state. Metrics, the admin snapshot
+//! ([`super::board::Board`]) and, later, a durable journal all read these events, so an
+//! event carries everything needed to rebuild a conversation's routing state from the
+//! stream alone.
+
+use std::sync::Arc;
+
+use super::model::{AgentId, Channel, ConversationId, Customer, Millis};
+use super::priority::PriorityKey;
+
+/// One state change of one conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Per-tenant sequence number, gap-free from 1.
+    pub seq: u64,
+    /// When it happened.
+    pub at: Millis,
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// Its channel (for labels).
+    pub channel: Channel,
+    /// Its value tier index (for labels).
+    pub tier: usize,
+    /// Its queue index (for labels).
+    pub queue: usize,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// Why a conversation (re)entered the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueReason {
+    /// A new conversation.
+    New,
+    /// The offered agent declined.
+    Declined,
+    /// The offered agent did not answer in time.
+    OfferTimeout,
+    /// The agent holding it disconnected.
+    AgentLost,
+    /// Transferred to a skill or queue.
+    Transferred,
+}
+
+impl QueueReason {
+    /// Stable name, used as a metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueReason::New => "new",
+            QueueReason::Declined => "declined",
+            QueueReason::OfferTimeout => "offer_timeout",
+            QueueReason::AgentLost => "agent_lost",
+            QueueReason::Transferred => "transferred",
+        }
+    }
+}
+
+/// Who gave the first response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Responder {
+    /// Switchboard's system acknowledgement.
+    System,
+    /// A bot.
+    Bot,
+    /// A human agent.
+    Agent,
+}
+
+impl Responder {
+    /// Stable name, used as a metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Responder::System => "system",
+            Responder::Bot => "bot",
+            Responder::Agent => "agent",
+        }
+    }
+}
+
+/// Where a transfer went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferTarget {
+    /// Offered directly to this agent.
+    Agent(AgentId),
+    /// Waits for an agent with this skill.
+    Skill(Arc<str>),
+    /// Waits in this queue (index).
+    Queue(usize),
+}
+
+/// What happened to a conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    /// The conversation was opened by its first customer message.
+    Created {
+        /// The channel's conversation id.
+        channel_conversation_id: Arc<str>,
+        /// The customer.
+        customer: Customer,
+        /// Required skills and levels, by name.
+        required: Vec<(Arc<str>, u8)>,
+    },
+    /// The customer got their first response.
+    FirstResponse {
+        /// Who answered.
+        responder: Responder,
+        /// Milliseconds from the first customer message.
+        latency_ms: u64,
+    },
+    /// The conversation waits for an agent.
+    Queued {
+        /// Why.
+        reason: QueueReason,
+        /// Its place in the serving order.
+        key: PriorityKey,
+        /// Required skills and levels, by name (they change on a transfer).
+        required: Vec<(Arc<str>, u8)>,
+    },
+    /// Offered to an agent.
+    Offered {
+        /// The agent.
+        agent: AgentId,
+        /// Milliseconds waited in the queue in all, so far.
+        waited_ms: u64,
+    },
+    /// The agent accepted.
+    Accepted {
+        /// The agent.
+        agent: AgentId,
+        /// Milliseconds waited in the queue in all.
+        waited_ms: u64,
+    },
+    /// An agent handed it on; a `Queued` or `Offered` event follows.
+    Transferred {
+        /// The agent who transferred it.
+        from: AgentId,
+        /// Where to.
+        target: TransferTarget,
+    },
+    /// An agent closed it.
+    Closed {
+        /// The agent.
+        agent: AgentId,
+    },
+    /// The customer left.
+    Abandoned {
+        /// Milliseconds waited in the queue in all.
+        waited_ms: u64,
+        /// True when it was still waiting (never reached an agent).
+        while_waiting: bool,
+    },
+}
+
+impl EventKind {
+    /// Stable name, used as a metric label value and in logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Created { .. } => "created",
+            EventKind::FirstResponse { .. } => "first_response",
+            EventKind::Queued { .. } => "queued",
+            EventKind::Offered { .. } => "offered",
+            EventKind::Accepted { .. } => "accepted",
+            EventKind::Transferred { .. } => "transferred",
+            EventKind::Closed { .. } => "closed",
+            EventKind::Abandoned { .. } => "abandoned",
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! The routing core: which agent serves which conversation, and in what order.
+//!
+//! Plain Rust with no transport types, so it can be unit-tested, property-tested,
+//! simulated and benchmarked on its own. The gRPC layer converts requests into these
+//! types at the edge.
+//!
+//! - [`model`]: ids, channels, time, messages.
+//! - [`skills`]: skill catalogue and proficiency-levelled bitsets (eligibility).
+//! - [`priority`]: CLV, value tiers, aging: the serving order and its starvation bound.
+//! - [`waiting`]: the waiting index, grouped by requirement profile.
+//! - [`agents`]: the agent pool and its longest-idle ready index.
+//! - [`engine`]: the [`Router`] state machine that makes every decision.
+//! - [`events`]: the ordered lifecycle events every state change emits.
+//! - [`board`]: conversations rebuilt from events alone (admin snapshot, replay).
+
+pub mod agents;
+pub mod board;
+pub mod engine;
+pub mod events;
+pub mod model;
+pub mod priority;
+pub mod skills;
+pub mod waiting;
+
+pub use board::{Board, ConversationSnapshot, ConversationState};
+pub use engine::{
+    AgentNotice, AgentStateCounts, AgentView, CustomerNotice, CustomerNoticeBody,
+    InboundMessage, MessageOutcome, Notice, OfferDetails, QueueSpec, Router, RoutingError,
+    RoutingPolicy, RoutingPolicyError, SignIn, TransferRequest,
+};
+pub use events::{Event, EventKind, QueueReason, Responder, TransferTarget};
+pub use model::{
+    AdapterId, AgentId, Button, Channel, ChannelClass, ConversationId, Customer, EndReason,
+    Millis, PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
+};
+pub use priority::{ClvModel, PriorityKey, PriorityPolicy, ValueFacts, ValueTier};
+
+#[cfg(test)]
+mod tests;

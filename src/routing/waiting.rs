@@ -1,0 +1,96 @@
+//! The waiting index: conversations that wait for an agent, grouped by what they need.
+//!
+//! Conversations with the same requirement and channel class form a *profile*; each
+//! profile keeps its conversations in serving order. An agent that frees capacity only
+//! looks at the head of each profile it is eligible for, never at every waiting
+//! conversation.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::model::{ChannelClass, ConversationId};
+use super::priority::PriorityKey;
+use super::skills::LevelledSkills;
+
+/// Index of a profile in [`WaitingIndex`].
+pub type ProfileIndex = usize;
+
+/// Conversations sharing a requirement and channel class, in serving order.
+#[derive(Debug)]
+pub struct Profile {
+    /// What an agent needs to serve them.
+    pub required: LevelledSkills,
+    /// Capacity class they count against.
+    pub class: ChannelClass,
+    /// Waiting conversations, first to serve first.
+    pub waiting: BTreeSet<(PriorityKey, ConversationId)>,
+}
+
+/// All waiting conversations of a tenant.
+#[derive(Debug, Default)]
+pub struct WaitingIndex {
+    /// Profiles ever seen; never removed, so indexes stay valid (bounded by the
+    /// distinct requirement sets a tenant uses).
+    profiles: Vec<Profile>,
+    /// Profile lookup by requirement and class.
+    by_requirement: HashMap<(LevelledSkills, ChannelClass), ProfileIndex>,
+    /// Waiting conversations in all profiles.
+    len: usize,
+}
+
+impl WaitingIndex {
+    /// The profile for a requirement and class, creating it when new.
+    pub fn profile_for(&mut self, required: &LevelledSkills, class: ChannelClass) -> ProfileIndex {
+        if let Some(&p) = self.by_requirement.get(&(required.clone(), class)) {
+            return p;
+        }
+        let p = self.profiles.len();
+        self.profiles.push(Profile {
+            required: required.clone(),
+            class,
+            waiting: BTreeSet::new(),
+        });
+        self.by_requirement.insert((required.clone(), class), p);
+        p
+    }
+
+    /// A profile.
+    pub fn profile(&self, p: ProfileIndex) -> &Profile {
+        &self.profiles[p]
+    }
+
+    /// Every profile.
+    pub fn profiles(&self) -> &[Profile] {
+        &self.profiles
+    }
+
+    /// Adds a waiting conversation.
+    pub fn insert(&mut self, p: ProfileIndex, key: PriorityKey, id: ConversationId) {
+        if self.profiles[p].waiting.insert((key, id)) {
+            self.len += 1;
+        }
+    }
+
+    /// Removes a waiting conversation; false when it was not there.
+    pub fn remove(&mut self, p: ProfileIndex, key: PriorityKey, id: ConversationId) -> bool {
+        let removed = self.profiles[p].waiting.remove(&(key, id));
+        if removed {
+            self.len -= 1;
+        }
+        removed
+    }
+
+    /// 1-based place of a waiting conversation within its profile.
+    pub fn position(&self, p: ProfileIndex, key: PriorityKey, id: ConversationId) -> usize {
+        self.profiles[p].waiting.range(..(key, id)).count() + 1
+    }
+
+    /// Waiting conversations in all profiles.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}

@@ -1,0 +1,113 @@
+//! Serving: the gRPC services, health, reflection, `/metrics`, timers, and the drain
+//! on shutdown.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+
+use crate::api::admin::AdminService;
+use crate::api::desk::DeskService;
+use crate::api::gateway::GatewayService;
+use crate::api::{FILE_DESCRIPTOR_SET, pb};
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::telemetry::metrics;
+
+/// Fully qualified names of the served `switchboard.v1` services.
+pub const SERVICES: &[&str] = &[
+    "switchboard.v1.ChannelGateway",
+    "switchboard.v1.AgentDesk",
+    "switchboard.v1.Admin",
+];
+
+/// Serves until `shutdown` resolves, then drains: health turns NOT_SERVING, new work is
+/// refused with UNAVAILABLE, open streams end with UNAVAILABLE, and the function
+/// returns once connections close or the grace period ends.
+pub async fn run(
+    config: Config,
+    grpc: TcpListener,
+    metrics_listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let prometheus = metrics::install();
+    let hub = Hub::new(config);
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for service in SERVICES.iter().chain(&[""]) {
+        health.set_service_status(*service, ServingStatus::Serving).await;
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let grpc_addr = grpc.local_addr()?;
+    let grpc_server = Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(pb::channel_gateway_server::ChannelGatewayServer::new(
+            GatewayService::new(hub.clone()),
+        ))
+        .add_service(pb::agent_desk_server::AgentDeskServer::new(DeskService::new(
+            hub.clone(),
+        )))
+        .add_service(pb::admin_server::AdminServer::new(AdminService::new(hub.clone())))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), hub.stopped());
+    let grpc_task = tokio::spawn(grpc_server);
+
+    let metrics_addr = metrics_listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let prometheus = prometheus.clone();
+            async move {
+                prometheus.run_upkeep();
+                (
+                    [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+                    prometheus.render(),
+                )
+            }
+        }),
+    );
+    let metrics_task = tokio::spawn(
+        axum::serve(metrics_listener, app)
+            .with_graceful_shutdown(hub.stopped())
+            .into_future(),
+    );
+    let timers = tokio::spawn(hub.clone().run_timers());
+    hub.record_gauges();
+    tracing::info!(%grpc_addr, %metrics_addr, "switchboard serving");
+
+    shutdown.await;
+    for service in SERVICES.iter().chain(&[""]) {
+        health.set_service_status(*service, ServingStatus::NotServing).await;
+    }
+    hub.start_draining();
+    let drained = tokio::time::timeout(grace, async {
+        let served = grpc_task.await;
+        let _ = metrics_task.await;
+        let _ = timers.await;
+        served
+    })
+    .await;
+    match drained {
+        Ok(Ok(Ok(()))) => tracing::info!("drained; exiting"),
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "gRPC server ended with an error"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "gRPC server task failed"),
+        Err(_) => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; exiting with streams still open"),
+    }
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! Every metric Switchboard exports: names, help texts, buckets, and the functions
+//! that record them. Conversation metrics are derived from routing events only.
+//!
+//! Conventions: `switchboard_` prefix, base units (seconds), `_total` on counters,
+//! bounded labels only (channel, tier, queue, outcome, state; never a customer,
+//! conversation or agent id).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::routing::{AgentStateCounts, Event, EventKind};
+
+/// Conversations opened, by channel.
+pub const CONVERSATIONS_CREATED: &str = "switchboard_conversations_created_total";
+/// Conversations ended, by channel and outcome (`closed`, `abandoned`).
+pub const CONVERSATIONS_ENDED: &str = "switchboard_conversations_ended_total";
+/// Time from a customer's first message to the first response, by channel and responder.
+pub const FIRST_RESPONSE: &str = "switchboard_first_response_seconds";
+/// Time a conversation waited for an agent (at accept), by queue and value tier.
+pub const QUEUE_WAIT: &str = "switchboard_queue_wait_seconds";
+/// Conversations waiting for an agent now.
+pub const QUEUE_DEPTH: &str = "switchboard_queue_depth";
+/// Open conversations now.
+pub const OPEN_CONVERSATIONS: &str = "switchboard_open_conversations";
+/// Signed-in agents by state (`available`, `busy`, `away`).
+pub const AGENTS: &str = "switchboard_agents";
+/// Time the router took for one operation, including the decisions it made.
+pub const ROUTING_DECISION: &str = "switchboard_routing_decision_seconds";
+/// Offers made to agents.
+pub const OFFERS: &str = "switchboard_offers_total";
+/// Offers accepted by agents.
+pub const ACCEPTS: &str = "switchboard_accepts_total";
+/// Conversations put back in the queue, by reason.
+pub const REQUEUES: &str = "switchboard_requeues_total";
+/// Messages relayed, by direction (`to_agent`, `to_customer`).
+pub const MESSAGES_RELAYED: &str = "switchboard_messages_relayed_total";
+/// Requests and frames refused, by gRPC code name.
+pub const REJECTED: &str = "switchboard_requests_rejected_total";
+/// Deliveries dropped because a bounded buffer was full, by reason.
+pub const DROPPED: &str = "switchboard_deliveries_dropped_total";
+/// Open streams by kind (`adapter`, `agent`).
+pub const OPEN_STREAMS: &str = "switchboard_open_streams";
+/// Always 1, labelled with the version.
+pub const BUILD_INFO: &str = "switchboard_build_info";
+
+/// Buckets around the one-second first-response target.
+pub const FIRST_RESPONSE_BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+/// Buckets for waiting for a human: seconds to an hour.
+pub const QUEUE_WAIT_BUCKETS: &[f64] = &[
+    0.5, 1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+/// Buckets for router operations: microseconds to milliseconds.
+pub const ROUTING_DECISION_BUCKETS: &[f64] = &[
+    0.000_001, 0.000_002_5, 0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25,
+    0.000_5, 0.001, 0.005,
+];
+
+/// Installs the process-wide Prometheus recorder once and returns its handle; later
+/// calls return the same handle (tests start many servers in one process).
+pub fn install() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(FIRST_RESPONSE.into()), FIRST_RESPONSE_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(QUEUE_WAIT.into()), QUEUE_WAIT_BUCKETS)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(ROUTING_DECISION.into()),
+                        ROUTING_DECISION_BUCKETS,
+                    )
+                })
+                .expect("bucket lists are non-empty");
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (an embedding program's); then
+            // this handle renders our own registry only, which is still correct.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_counter!(CONVERSATIONS_CREATED, "Conversations opened, by channel.");
+    describe_counter!(CONVERSATIONS_ENDED, "Conversations ended, by channel and outcome.");
+    describe_histogram!(
+        FIRST_RESPONSE,
+        metrics::Unit::Seconds,
+        "Time from a customer's first message to the first response, by channel and responder."
+    );
+    describe_histogram!(
+        QUEUE_WAIT,
+        metrics::Unit::Seconds,
+        "Time a conversation waited for an agent, observed at accept, by queue and value tier."
+    );
+    describe_gauge!(QUEUE_DEPTH, "Conversations waiting for an agent.");
+    describe_gauge!(OPEN_CONVERSATIONS, "Open conversations.");
+    describe_gauge!(AGENTS, "Signed-in agents by state.");
+    describe_histogram!(
+        ROUTING_DECISION,
+        metrics::Unit::Seconds,
+        "Time the router took for one operation and the decisions it made, by operation."
+    );
+    describe_counter!(OFFERS, "Conversations offered to agents.");
+    describe_counter!(ACCEPTS, "Offers accepted by agents.");
+    describe_counter!(REQUEUES, "Conversations put back in the queue, by reason.");
+    describe_counter!(MESSAGES_RELAYED, "Messages relayed, by direction.");
+    describe_counter!(REJECTED, "Requests and frames refused, by gRPC code.");
+    describe_counter!(DROPPED, "Deliveries dropped because a bounded buffer was full, by reason.");
+    describe_gauge!(OPEN_STREAMS, "Open gRPC streams by kind.");
+    describe_gauge!(BUILD_INFO, "Build information; always 1.");
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    for state in ["available", "busy", "away"] {
+        gauge!(AGENTS, "state" => state).set(0.0);
+    }
+    gauge!(QUEUE_DEPTH).set(0.0);
+    gauge!(OPEN_CONVERSATIONS).set(0.0);
+}
+
+/// Records what one routing event means for the metrics. `elapsed` is how long the
+/// operation that produced it has run, which bounds first-response latency from below.
+pub fn record_event(event: &Event, tier: &str, queue: &str, elapsed: Duration) {
+    let channel = event.channel.as_str();
+    match &event.kind {
+        EventKind::Created { .. } => counter!(CONVERSATIONS_CREATED, "channel" => channel).increment(1),
+        EventKind::FirstResponse {
+            responder,
+            latency_ms,
+        } => {
+            let seconds = (*latency_ms as f64 / 1000.0).max(elapsed.as_secs_f64());
+            histogram!(FIRST_RESPONSE, "channel" => channel, "responder" => responder.as_str())
+                .record(seconds);
+        }
+        EventKind::Queued { reason, .. } => {
+            if *reason != crate::routing::QueueReason::New {
+                counter!(REQUEUES, "reason" => reason.as_str()).increment(1);
+            }
+        }
+        EventKind::Offered { .. } => counter!(OFFERS).increment(1),
+        EventKind::Accepted { waited_ms, .. } => {
+            counter!(ACCEPTS).increment(1);
+            histogram!(QUEUE_WAIT, "queue" => queue.to_owned(), "tier" => tier.to_owned())
+                .record(*waited_ms as f64 / 1000.0);
+        }
+        EventKind::Transferred { .. } => {}
+        EventKind::Closed { .. } => {
+            counter!(CONVERSATIONS_ENDED, "channel" => channel, "outcome" => "closed").increment(1)
+        }
+        EventKind::Abandoned { .. } => {
+            counter!(CONVERSATIONS_ENDED, "channel" => channel, "outcome" => "abandoned")
+                .increment(1)
+        }
+    }
+}
+
+/// Records how long one router operation took.
+pub fn record_decision(operation: &'static str, elapsed: Duration) {
+    histogram!(ROUTING_DECISION, "operation" => operation).record(elapsed.as_secs_f64());
+}
+
+/// Sets the point-in-time gauges, summed over tenants.
+pub fn record_gauges(waiting: usize, open: usize, agents: AgentStateCounts) {
+    gauge!(QUEUE_DEPTH).set(waiting as f64);
+    gauge!(OPEN_CONVERSATIONS).set(open as f64);
+    gauge!(AGENTS, "state" => "available").set(agents.available as f64);
+    gauge!(AGENTS, "state" => "busy").set(agents.busy as f64);
+    gauge!(AGENTS, "state" => "away").set(agents.away as f64);
+}
+
+/// Counts a relayed message.
+pub fn record_relayed(direction: &'static str) {
+    counter!(MESSAGES_RELAYED, "direction" => direction).increment(1);
+}
+
+/// Counts a refused request or frame.
+pub fn record_rejected(code: tonic::Code) {
+    counter!(REJECTED, "code" => code_name(code)).increment(1);
+}
+
+/// Counts a dropped delivery.
+pub fn record_dropped(reason: &'static str) {
+    counter!(DROPPED, "reason" => reason).increment(1);
+}
+
+/// Tracks an open stream for as long as the guard lives.
+pub struct StreamGauge(&'static str);
+
+impl StreamGauge {
+    /// Counts a stream of `kind` open until the guard drops.
+    pub fn open(kind: &'static str) -> StreamGauge {
+        gauge!(OPEN_STREAMS, "kind" => kind).increment(1.0);
+        StreamGauge(kind)
+    }
+}
+
+impl Drop for StreamGauge {
+    fn drop(&mut self) {
+        gauge!(OPEN_STREAMS, "kind" => self.0).decrement(1.0);
+    }
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "ok",
+        Cancelled => "cancelled",
+        Unknown => "unknown",
+        InvalidArgument => "invalid_argument",
+        DeadlineExceeded => "deadline_exceeded",
+        NotFound => "not_found",
+        AlreadyExists => "already_exists",
+        PermissionDenied => "permission_denied",
+        ResourceExhausted => "resource_exhausted",
+        FailedPrecondition => "failed_precondition",
+        Aborted => "aborted",
+        OutOfRange => "out_of_range",
+        Unimplemented => "unimplemented",
+        Internal => "internal",
+        Unavailable => "unavailable",
+        DataLoss => "data_loss",
+        Unauthenticated => "unauthenticated",
+    }
+}

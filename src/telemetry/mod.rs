@@ -1,0 +1,4 @@
+//! Telemetry: Prometheus metrics fed by routing events, and tracing setup.
+
+pub mod logging;
+pub mod metrics;

@@ -1,0 +1,454 @@
+//! Test harness: a real server on loopback and real tonic clients for adapters,
+//! agents and admin.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use switchboard::api::pb;
+use switchboard::api::pb::{
+    admin_client::AdminClient, agent_desk_client::AgentDeskClient,
+    channel_gateway_client::ChannelGatewayClient,
+};
+use switchboard::config::{Config, LogFormat};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status, Streaming};
+
+/// How long a test waits for something that should happen at once.
+pub(crate) const PROMPT: Duration = Duration::from_secs(5);
+
+/// A server running in this process.
+pub(crate) struct TestServer {
+    pub(crate) addr: SocketAddr,
+    pub(crate) metrics_addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Default test configuration: short timeouts so timer tests run fast.
+pub(crate) fn test_config() -> Config {
+    let mut config = Config::default();
+    config.log_format = LogFormat::Text;
+    config.shutdown_grace_secs = 5;
+    config
+}
+
+/// Starts a server on 127.0.0.1 with ephemeral ports.
+pub(crate) async fn spawn_server(config: Config) -> TestServer {
+    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = grpc.local_addr().unwrap();
+    let metrics_addr = metrics.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(switchboard::run(config, grpc, metrics, async {
+        let _ = rx.await;
+    }));
+    TestServer {
+        addr,
+        metrics_addr,
+        shutdown: Some(tx),
+        handle: Some(handle),
+    }
+}
+
+impl TestServer {
+    pub(crate) async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    pub(crate) async fn gateway(&self) -> ChannelGatewayClient<Channel> {
+        ChannelGatewayClient::new(self.channel().await)
+    }
+
+    pub(crate) async fn admin(&self) -> AdminClient<Channel> {
+        AdminClient::new(self.channel().await)
+    }
+
+    /// Triggers shutdown and waits for `run` to return.
+    pub(crate) async fn shutdown(mut self) -> anyhow::Result<()> {
+        let _ = self.shutdown.take().unwrap().send(());
+        self.handle.take().unwrap().await.unwrap()
+    }
+
+    /// Starts shutdown without waiting.
+    pub(crate) fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits for `run` to return after `begin_shutdown`.
+    pub(crate) async fn finished(mut self) -> anyhow::Result<()> {
+        self.handle.take().unwrap().await.unwrap()
+    }
+
+    /// Submits a message (unary) for `channel_conversation_id` with a CLV.
+    pub(crate) async fn submit(&self, tenant: Option<&str>, key: &str, clv: f64) -> pb::SubmitResponse {
+        let mut request = Request::new(message(key, clv, "hello"));
+        if let Some(t) = tenant {
+            request
+                .metadata_mut()
+                .insert("x-switchboard-tenant", t.parse().unwrap());
+        }
+        self.gateway().await.submit(request).await.unwrap().into_inner()
+    }
+
+    /// The admin view of a conversation.
+    pub(crate) async fn conversation(&self, id: &str) -> Result<pb::ConversationView, Status> {
+        self.admin()
+            .await
+            .get_conversation(pb::GetConversationRequest {
+                conversation_id: id.to_owned(),
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.begin_shutdown();
+    }
+}
+
+/// A valid customer message from the web channel.
+pub(crate) fn message(key: &str, clv: f64, text: &str) -> pb::InboundMessage {
+    pb::InboundMessage {
+        adapter_id: "web-adapter".into(),
+        channel: pb::Channel::Web as i32,
+        channel_conversation_id: key.to_owned(),
+        customer: Some(pb::Customer {
+            customer_id: format!("customer-{key}"),
+            display_name: String::new(),
+            value: Some(pb::CustomerValue {
+                clv: Some(clv),
+                ..Default::default()
+            }),
+        }),
+        text: text.to_owned(),
+        language: "en".into(),
+        ..Default::default()
+    }
+}
+
+/// Frames a bidirectional stream has delivered but the test has not consumed yet.
+pub(crate) struct Inbox<T> {
+    stream: Streaming<T>,
+    kept: VecDeque<T>,
+}
+
+impl<T> Inbox<T> {
+    fn new(stream: Streaming<T>) -> Inbox<T> {
+        Inbox {
+            stream,
+            kept: VecDeque::new(),
+        }
+    }
+
+    /// The next frame for which `pick` returns `Some`, keeping the others for later.
+    pub(crate) async fn next_matching<R>(&mut self, mut pick: impl FnMut(&T) -> Option<R>) -> R {
+        if let Some(i) = self.kept.iter().position(|f| pick(f).is_some()) {
+            let frame = self.kept.remove(i).unwrap();
+            return pick(&frame).unwrap();
+        }
+        loop {
+            let frame = tokio::time::timeout(PROMPT, self.stream.message())
+                .await
+                .expect("timed out waiting for a frame")
+                .expect("stream failed")
+                .expect("stream ended");
+            if let Some(r) = pick(&frame) {
+                return r;
+            }
+            self.kept.push_back(frame);
+        }
+    }
+
+    /// Whether a frame matching `pick` arrives within `wait` (consuming it if so).
+    pub(crate) async fn receives_within<R>(
+        &mut self,
+        wait: Duration,
+        pick: impl FnMut(&T) -> Option<R>,
+    ) -> bool {
+        tokio::time::timeout(wait, self.next_matching(pick)).await.is_ok()
+    }
+
+    /// The status the stream ends with, skipping frames.
+    pub(crate) async fn end_status(&mut self) -> Status {
+        loop {
+            match tokio::time::timeout(PROMPT, self.stream.message())
+                .await
+                .expect("timed out waiting for the stream to end")
+            {
+                Ok(Some(_)) => continue,
+                Ok(None) => return Status::ok(""),
+                Err(status) => return status,
+            }
+        }
+    }
+}
+
+/// An agent desk session.
+pub(crate) struct Agent {
+    tx: mpsc::Sender<pb::AgentFrame>,
+    pub(crate) inbox: Inbox<pb::DeskFrame>,
+    next_request: u64,
+}
+
+/// Skills as (name, proficiency).
+pub(crate) fn skills(list: &[(&str, u32)]) -> Vec<pb::AgentSkill> {
+    list.iter()
+        .map(|(skill, proficiency)| pb::AgentSkill {
+            skill: (*skill).to_owned(),
+            proficiency: *proficiency,
+        })
+        .collect()
+}
+
+/// Opens a desk stream and sends `sign_in` as its first frame, without waiting.
+pub(crate) async fn open_desk(
+    server: &TestServer,
+    tenant: Option<&str>,
+    sign_in: pb::SignIn,
+) -> (mpsc::Sender<pb::AgentFrame>, Inbox<pb::DeskFrame>) {
+    let (tx, rx) = mpsc::channel(64);
+    tx.send(pb::AgentFrame {
+        request_id: "sign-in".into(),
+        action: Some(pb::agent_frame::Action::SignIn(sign_in)),
+    })
+    .await
+    .unwrap();
+    let mut request = Request::new(ReceiverStream::new(rx));
+    if let Some(t) = tenant {
+        request
+            .metadata_mut()
+            .insert("x-switchboard-tenant", t.parse().unwrap());
+    }
+    let stream = AgentDeskClient::new(server.channel().await)
+        .session(request)
+        .await
+        .unwrap()
+        .into_inner();
+    (tx, Inbox::new(stream))
+}
+
+impl Agent {
+    /// Signs an agent in with messaging capacity and skills; waits for `signed_in`.
+    pub(crate) async fn sign_in(
+        server: &TestServer,
+        tenant: Option<&str>,
+        id: &str,
+        skill_list: &[(&str, u32)],
+        messaging_capacity: u32,
+    ) -> Agent {
+        let (tx, mut inbox) = open_desk(
+            server,
+            tenant,
+            pb::SignIn {
+                agent_id: id.to_owned(),
+                display_name: format!("Agent {id}"),
+                skills: skills(skill_list),
+                capacity: Some(pb::Capacity {
+                    messaging: messaging_capacity,
+                    email: 0,
+                    voice: 0,
+                }),
+                presence: pb::Presence::Available as i32,
+            },
+        )
+        .await;
+        inbox
+            .next_matching(|f| match &f.frame {
+                Some(pb::desk_frame::Frame::SignedIn(_)) => Some(()),
+                _ => None,
+            })
+            .await;
+        Agent {
+            tx,
+            inbox,
+            next_request: 0,
+        }
+    }
+
+    /// Sends an action and waits for its answer: `Ok` for done, `Err(code, message)`.
+    pub(crate) async fn act(&mut self, action: pb::agent_frame::Action) -> Result<(), (Code, String)> {
+        self.next_request += 1;
+        let request_id = format!("r{}", self.next_request);
+        self.tx
+            .send(pb::AgentFrame {
+                request_id: request_id.clone(),
+                action: Some(action),
+            })
+            .await
+            .unwrap();
+        self.inbox
+            .next_matching(|f| match &f.frame {
+                Some(pb::desk_frame::Frame::Done(d)) if d.request_id == request_id => Some(Ok(())),
+                Some(pb::desk_frame::Frame::Rejected(r)) if r.request_id == request_id => {
+                    Some(Err((Code::from_i32(r.code), r.message.clone())))
+                }
+                _ => None,
+            })
+            .await
+    }
+
+    /// Waits for the next offer.
+    pub(crate) async fn offer(&mut self) -> pb::Offer {
+        self.inbox
+            .next_matching(|f| match &f.frame {
+                Some(pb::desk_frame::Frame::Offer(o)) => Some(o.clone()),
+                _ => None,
+            })
+            .await
+    }
+
+    /// Whether an offer arrives within `wait`.
+    pub(crate) async fn offered_within(&mut self, wait: Duration) -> bool {
+        self.inbox
+            .receives_within(wait, |f| match &f.frame {
+                Some(pb::desk_frame::Frame::Offer(_)) => Some(()),
+                _ => None,
+            })
+            .await
+    }
+
+    pub(crate) async fn accept(&mut self, conversation_id: &str) {
+        self.act(pb::agent_frame::Action::Accept(pb::ConversationRef {
+            conversation_id: conversation_id.to_owned(),
+        }))
+        .await
+        .expect("accept");
+    }
+
+    /// Waits for the next offer and accepts it; returns its conversation id.
+    pub(crate) async fn take_next(&mut self) -> String {
+        let offer = self.offer().await;
+        self.accept(&offer.conversation_id).await;
+        offer.conversation_id
+    }
+
+    pub(crate) async fn reply(&mut self, conversation_id: &str, text: &str) -> Result<(), (Code, String)> {
+        self.act(pb::agent_frame::Action::Reply(pb::Reply {
+            conversation_id: conversation_id.to_owned(),
+            text: text.to_owned(),
+        }))
+        .await
+    }
+
+    pub(crate) async fn close(&mut self, conversation_id: &str) -> Result<(), (Code, String)> {
+        self.act(pb::agent_frame::Action::Close(pb::ConversationRef {
+            conversation_id: conversation_id.to_owned(),
+        }))
+        .await
+    }
+
+    /// Waits for the next customer message.
+    pub(crate) async fn customer_message(&mut self) -> pb::CustomerMessage {
+        self.inbox
+            .next_matching(|f| match &f.frame {
+                Some(pb::desk_frame::Frame::CustomerMessage(m)) => Some(m.clone()),
+                _ => None,
+            })
+            .await
+    }
+}
+
+/// A channel adapter stream.
+pub(crate) struct Adapter {
+    tx: mpsc::Sender<pb::AdapterFrame>,
+    pub(crate) inbox: Inbox<pb::GatewayFrame>,
+}
+
+impl Adapter {
+    /// Opens a stream and says hello; waits for the welcome.
+    pub(crate) async fn connect(server: &TestServer, adapter_id: &str) -> Adapter {
+        let (tx, rx) = mpsc::channel(64);
+        tx.send(pb::AdapterFrame {
+            frame: Some(pb::adapter_frame::Frame::Hello(pb::AdapterHello {
+                adapter_id: adapter_id.to_owned(),
+            })),
+        })
+        .await
+        .unwrap();
+        let stream = server
+            .gateway()
+            .await
+            .session(ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut inbox = Inbox::new(stream);
+        inbox
+            .next_matching(|f| match &f.frame {
+                Some(pb::gateway_frame::Frame::Welcome(_)) => Some(()),
+                _ => None,
+            })
+            .await;
+        Adapter { tx, inbox }
+    }
+
+    /// Sends a customer message; waits for `accepted` and returns it.
+    pub(crate) async fn send(&mut self, msg: pb::InboundMessage) -> Result<pb::MessageAccepted, pb::FrameRejected> {
+        let client_message_id = msg.client_message_id.clone();
+        self.tx
+            .send(pb::AdapterFrame {
+                frame: Some(pb::adapter_frame::Frame::Message(msg)),
+            })
+            .await
+            .unwrap();
+        self.inbox
+            .next_matching(|f| match &f.frame {
+                Some(pb::gateway_frame::Frame::Accepted(a))
+                    if a.client_message_id == client_message_id =>
+                {
+                    Some(Ok(a.clone()))
+                }
+                Some(pb::gateway_frame::Frame::Rejected(r))
+                    if r.client_message_id == client_message_id =>
+                {
+                    Some(Err(r.clone()))
+                }
+                _ => None,
+            })
+            .await
+    }
+
+    /// Waits for the next delivery.
+    pub(crate) async fn delivery(&mut self) -> pb::Delivery {
+        self.inbox
+            .next_matching(|f| match &f.frame {
+                Some(pb::gateway_frame::Frame::Delivery(d)) => Some(d.clone()),
+                _ => None,
+            })
+            .await
+    }
+
+    /// Waits for the next delivery that is a message, returning its text.
+    pub(crate) async fn message_text(&mut self) -> String {
+        loop {
+            if let Some(pb::delivery::Body::Message(m)) = self.delivery().await.body {
+                return m.text;
+            }
+        }
+    }
+}
+
+/// The first reply's queue status in a submit response.
+pub(crate) fn first_queue_status(response: &pb::SubmitResponse) -> pb::QueueStatus {
+    let reply = response.replies.first().expect("a first response");
+    match &reply.body {
+        Some(pb::delivery::Body::Message(m)) => {
+            assert_eq!(m.sender, pb::Sender::System as i32);
+            m.queue_status.expect("queue status on the first response")
+        }
+        other => panic!("first response is not a message: {other:?}"),
+    }
+}

@@ -1,0 +1,153 @@
+//! One conversation end to end: first response, relay both ways, close, abandon.
+
+use switchboard::api::pb;
+
+use crate::common::{Adapter, Agent, first_queue_status, message, spawn_server, test_config};
+
+#[tokio::test]
+async fn first_response_arrives_at_once_with_no_bot_and_no_agent() {
+    let server = spawn_server(test_config()).await;
+    // Unary submit: the first response is part of the answer itself.
+    let response = server.submit(None, "fr-1", 0.0).await;
+    assert!(response.created);
+    let status = first_queue_status(&response);
+    assert_eq!(status.position, 1);
+    assert!(status.estimated_wait_seconds > 0);
+
+    // Streaming adapter: the first response is delivered on the stream, promptly.
+    let mut adapter = Adapter::connect(&server, "web-stream").await;
+    let accepted = adapter.send(message("fr-2", 0.0, "hi")).await.unwrap();
+    assert!(accepted.created);
+    let delivery = tokio::time::timeout(std::time::Duration::from_secs(1), adapter.delivery())
+        .await
+        .expect("first response within one second");
+    assert_eq!(delivery.conversation_id, accepted.conversation_id);
+    match delivery.body {
+        Some(pb::delivery::Body::Message(m)) => {
+            assert_eq!(m.sender, pb::Sender::System as i32);
+            assert_eq!(m.queue_status.unwrap().position, 2, "second in line");
+        }
+        other => panic!("unexpected first delivery {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn resubmitting_a_channel_conversation_joins_the_same_conversation() {
+    let server = spawn_server(test_config()).await;
+    let first = server.submit(None, "same-thread", 0.0).await;
+    let second = server.submit(None, "same-thread", 0.0).await;
+    assert!(first.created);
+    assert!(!second.created);
+    assert_eq!(first.conversation_id, second.conversation_id);
+    assert!(second.replies.is_empty(), "no second first response");
+    let waiting = server
+        .admin()
+        .await
+        .list_waiting(pb::ListWaitingRequest { limit: 0 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(waiting.total, 1);
+}
+
+#[tokio::test]
+async fn messages_flow_in_order_both_ways_and_close_ends_the_conversation() {
+    let server = spawn_server(test_config()).await;
+    let mut agent = Agent::sign_in(&server, None, "ann", &[], 2).await;
+    let mut adapter = Adapter::connect(&server, "web-adapter").await;
+    let opened = adapter.send(message("relay-1", 0.0, "first")).await.unwrap();
+    let conversation = agent.take_next().await;
+    assert_eq!(conversation, opened.conversation_id);
+    adapter.message_text().await; // the first response
+
+    for i in 0..20 {
+        let mut m = message("relay-1", 0.0, &format!("customer {i}"));
+        m.client_message_id = format!("m{i}");
+        let accepted = adapter.send(m).await.unwrap();
+        assert!(!accepted.created);
+    }
+    for i in 0..20 {
+        assert_eq!(agent.customer_message().await.text, format!("customer {i}"));
+    }
+    for i in 0..20 {
+        agent.reply(&conversation, &format!("agent {i}")).await.unwrap();
+    }
+    for i in 0..20 {
+        assert_eq!(adapter.message_text().await, format!("agent {i}"));
+    }
+
+    agent.close(&conversation).await.unwrap();
+    let closed = adapter.delivery().await;
+    assert_eq!(
+        closed.body,
+        Some(pb::delivery::Body::Closed(pb::ConversationClosed {
+            reason: pb::EndReason::ClosedByAgent as i32
+        }))
+    );
+    let view = server.conversation(&conversation).await.unwrap();
+    assert_eq!(view.state, pb::ConversationState::Closed as i32);
+    // The agent no longer owns it.
+    let err = agent.reply(&conversation, "late").await.unwrap_err();
+    assert_eq!(err.0, tonic::Code::NotFound);
+}
+
+#[tokio::test]
+async fn a_repeated_client_message_id_is_relayed_once() {
+    let server = spawn_server(test_config()).await;
+    let mut agent = Agent::sign_in(&server, None, "ann", &[], 1).await;
+    let mut adapter = Adapter::connect(&server, "web-adapter").await;
+    adapter.send(message("dup", 0.0, "hello")).await.unwrap();
+    agent.take_next().await;
+    for _ in 0..2 {
+        let mut m = message("dup", 0.0, "once");
+        m.client_message_id = "same-id".into();
+        adapter.send(m).await.unwrap();
+    }
+    let mut m = message("dup", 0.0, "after");
+    m.client_message_id = "other-id".into();
+    adapter.send(m).await.unwrap();
+    assert_eq!(agent.customer_message().await.text, "once");
+    assert_eq!(agent.customer_message().await.text, "after");
+}
+
+#[tokio::test]
+async fn abandon_ends_waiting_and_assigned_conversations() {
+    let server = spawn_server(test_config()).await;
+    let mut gateway = server.gateway().await;
+
+    let waiting = server.submit(None, "ab-wait", 0.0).await;
+    let response = gateway
+        .abandon(pb::AbandonRequest {
+            channel: pb::Channel::Web as i32,
+            channel_conversation_id: "ab-wait".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(response.conversation_id, waiting.conversation_id);
+    let view = server.conversation(&waiting.conversation_id).await.unwrap();
+    assert_eq!(view.state, pb::ConversationState::Abandoned as i32);
+
+    let mut agent = Agent::sign_in(&server, None, "ann", &[], 1).await;
+    let assigned = server.submit(None, "ab-assigned", 0.0).await;
+    assert_eq!(agent.take_next().await, assigned.conversation_id);
+    gateway
+        .abandon(pb::AbandonRequest {
+            channel: pb::Channel::Web as i32,
+            channel_conversation_id: "ab-assigned".into(),
+        })
+        .await
+        .unwrap();
+    let ended = agent
+        .inbox
+        .next_matching(|f| match &f.frame {
+            Some(pb::desk_frame::Frame::Ended(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(ended.conversation_id, assigned.conversation_id);
+    assert_eq!(ended.reason, pb::EndReason::Abandoned as i32);
+    // Capacity freed: the next customer is offered to the same agent.
+    let next = server.submit(None, "ab-next", 0.0).await;
+    assert_eq!(agent.take_next().await, next.conversation_id);
+}

@@ -1,0 +1,8 @@
+//! Integration tests: each starts a real server on a loopback port and drives it with
+//! real tonic clients, as channel adapters, agent desks and operators would.
+
+mod bad_input;
+mod common;
+mod conversation;
+mod operations;
+mod routing;

@@ -1,0 +1,142 @@
+//! What operators rely on: health, reflection, metrics, and a clean drain.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use switchboard::api::pb;
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+use crate::common::{Adapter, Agent, spawn_server, test_config};
+
+#[tokio::test]
+async fn health_reports_serving_for_the_server_and_each_service() {
+    let server = spawn_server(test_config()).await;
+    let mut health = HealthClient::new(server.channel().await);
+    for service in ["", "switchboard.v1.ChannelGateway", "switchboard.v1.AgentDesk", "switchboard.v1.Admin"] {
+        let status = health
+            .check(HealthCheckRequest { service: service.into() })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service}");
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn reflection_lists_the_switchboard_services() {
+    let server = spawn_server(test_config()).await;
+    let mut reflection = ServerReflectionClient::new(server.channel().await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.next().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for expected in ["switchboard.v1.ChannelGateway", "switchboard.v1.AgentDesk", "switchboard.v1.Admin", "grpc.health.v1.Health"] {
+        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_are_served_in_prometheus_text_format() {
+    let server = spawn_server(test_config()).await;
+    server.submit(None, "metered", 0.0).await;
+    let body = http_get(server.metrics_addr, "/metrics").await;
+    for name in [
+        "switchboard_conversations_created_total",
+        "switchboard_first_response_seconds_bucket",
+        "switchboard_routing_decision_seconds_bucket",
+        "switchboard_queue_depth",
+        "switchboard_agents",
+        "switchboard_build_info",
+    ] {
+        assert!(body.contains(name), "{name} missing from /metrics");
+    }
+    assert!(!body.contains("customer-metered"), "no customer ids in labels");
+}
+
+#[tokio::test]
+async fn config_view_shows_the_effective_configuration() {
+    let server = spawn_server(test_config()).await;
+    let toml = server
+        .admin()
+        .await
+        .get_config(pb::GetConfigRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .toml;
+    let parsed = switchboard::Config::from_toml(&toml).unwrap();
+    assert_eq!(parsed.routing, test_config().routing);
+}
+
+#[tokio::test]
+async fn shutdown_closes_streams_with_unavailable_and_refuses_new_work() {
+    let mut server = spawn_server(test_config()).await;
+    let mut agent = Agent::sign_in(&server, None, "ann", &[], 1).await;
+    let mut adapter = Adapter::connect(&server, "web-adapter").await;
+    let mut gateway = server.gateway().await;
+    let mut health = HealthClient::new(server.channel().await);
+    server.begin_shutdown();
+    assert_eq!(agent.inbox.end_status().await.code(), Code::Unavailable);
+    assert_eq!(adapter.inbox.end_status().await.code(), Code::Unavailable);
+    // The existing connection may still answer while draining: it must refuse.
+    if let Ok(r) = health.check(HealthCheckRequest { service: String::new() }).await {
+        assert_eq!(r.into_inner().status, ServingStatus::NotServing as i32);
+    }
+    if let Err(status) = gateway.submit(crate::common::message("late", 0.0, "hi")).await {
+        assert_eq!(status.code(), Code::Unavailable);
+    } else {
+        panic!("a new conversation was accepted while draining");
+    }
+    server.finished().await.unwrap();
+}
+
+#[test]
+fn the_binary_serves_and_exits_zero_on_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["--grpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let serving = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("switchboard serving"));
+    assert!(serving, "server did not report serving");
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}

@@ -1,0 +1,168 @@
+//! Routing through the API: value order, skills, capacity, agent loss, tenancy.
+
+use std::time::Duration;
+
+use switchboard::api::pb;
+
+use crate::common::{Agent, message, spawn_server, test_config};
+
+/// Long enough for a wrongly routed offer to show up on loopback.
+const SETTLE: Duration = Duration::from_millis(300);
+
+#[tokio::test]
+async fn a_later_high_value_customer_is_offered_before_an_earlier_low_value_one() {
+    let server = spawn_server(test_config()).await;
+    let mut agent = Agent::sign_in(&server, None, "ann", &[], 1).await;
+    let busy = server.submit(None, "keeps-agent-busy", 0.0).await;
+    assert_eq!(agent.take_next().await, busy.conversation_id);
+
+    let low = server.submit(None, "low-value-first", 10.0).await;
+    let high = server.submit(None, "high-value-later", 250_000.0).await;
+    let waiting = server
+        .admin()
+        .await
+        .list_waiting(pb::ListWaitingRequest { limit: 10 })
+        .await
+        .unwrap()
+        .into_inner();
+    let order: Vec<_> = waiting.conversations.iter().map(|c| c.conversation_id.clone()).collect();
+    assert_eq!(order, vec![high.conversation_id.clone(), low.conversation_id.clone()]);
+    assert_eq!(waiting.conversations[0].value_tier, "platinum");
+
+    agent.close(&busy.conversation_id).await.unwrap();
+    let offer = agent.offer().await;
+    assert_eq!(offer.conversation_id, high.conversation_id);
+    assert_eq!(offer.value_tier, "platinum");
+    assert!(!offer.transcript.is_empty(), "the offer carries the transcript");
+}
+
+#[tokio::test]
+async fn an_agent_without_the_required_skill_is_never_offered_the_conversation() {
+    let server = spawn_server(test_config()).await;
+    let mut gateway = server.gateway().await;
+    let mut m = message("needs-billing", 0.0, "my invoice is wrong");
+    m.required_skills.push(pb::SkillRequirement {
+        skill: "billing".into(),
+        min_proficiency: 3,
+    });
+    let opened = gateway.submit(m).await.unwrap().into_inner();
+
+    let mut novice = Agent::sign_in(&server, None, "novice", &[("billing", 2)], 5).await;
+    let mut other = Agent::sign_in(&server, None, "other", &[("returns", 5)], 5).await;
+    assert!(!novice.offered_within(SETTLE).await);
+    assert!(!other.offered_within(Duration::ZERO).await);
+    let view = server.conversation(&opened.conversation_id).await.unwrap();
+    assert_eq!(view.state, pb::ConversationState::Queued as i32);
+
+    let mut expert = Agent::sign_in(&server, None, "expert", &[("billing", 4)], 1).await;
+    assert_eq!(expert.offer().await.conversation_id, opened.conversation_id);
+    assert!(!novice.offered_within(SETTLE).await);
+}
+
+#[tokio::test]
+async fn capacity_two_means_at_most_two_conversations() {
+    let server = spawn_server(test_config()).await;
+    let mut agent = Agent::sign_in(&server, None, "ann", &[], 2).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(server.submit(None, &format!("cap-{i}"), 0.0).await.conversation_id);
+    }
+    let first = agent.take_next().await;
+    let second = agent.take_next().await;
+    assert_eq!(vec![first.clone(), second], ids[..2].to_vec());
+    assert!(!agent.offered_within(SETTLE).await, "a third offer would exceed capacity");
+    let agents = server
+        .admin()
+        .await
+        .list_agents(pb::ListAgentsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .agents;
+    assert_eq!(agents[0].load.unwrap().messaging, 2);
+    let third = server.conversation(&ids[2]).await.unwrap();
+    assert_eq!(third.state, pb::ConversationState::Queued as i32);
+
+    agent.close(&first).await.unwrap();
+    assert_eq!(agent.take_next().await, ids[2]);
+}
+
+#[tokio::test]
+async fn a_dropped_agent_stream_routes_its_conversation_to_another_agent() {
+    let server = spawn_server(test_config()).await;
+    let mut first = Agent::sign_in(&server, None, "first", &[("sales", 3)], 1).await;
+    let opened = server.submit(None, "dropped", 5_000.0).await;
+    assert_eq!(first.take_next().await, opened.conversation_id);
+
+    let mut second = Agent::sign_in(&server, None, "second", &[("sales", 3)], 1).await;
+    assert!(!second.offered_within(Duration::from_millis(100)).await);
+    drop(first);
+    let offer = second.offer().await;
+    assert_eq!(offer.conversation_id, opened.conversation_id);
+    assert!(offer.transcript.len() >= 2, "transcript kept across the re-route");
+}
+
+#[tokio::test]
+async fn tenants_never_see_each_others_conversations_or_agents() {
+    let server = spawn_server(test_config()).await;
+    let mut acme_agent = Agent::sign_in(&server, Some("acme"), "ann", &[], 1).await;
+    let mut globex_agent = Agent::sign_in(&server, Some("globex"), "ann", &[], 1).await;
+    let acme = server.submit(Some("acme"), "t-1", 0.0).await;
+    assert_eq!(acme_agent.offer().await.conversation_id, acme.conversation_id);
+    assert!(!globex_agent.offered_within(SETTLE).await);
+    // The same channel conversation id in another tenant is another conversation.
+    let globex = server.submit(Some("globex"), "t-1", 0.0).await;
+    assert!(globex.created);
+    assert_eq!(globex_agent.offer().await.conversation_id, globex.conversation_id);
+}
+
+#[tokio::test]
+async fn an_unanswered_offer_returns_the_conversation_and_sets_the_agent_away() {
+    let mut config = test_config();
+    config.routing.offer_timeout_ms = 200;
+    let server = spawn_server(config).await;
+    let mut sleepy = Agent::sign_in(&server, None, "sleepy", &[], 1).await;
+    let opened = server.submit(None, "ring-no-answer", 0.0).await;
+    assert_eq!(sleepy.offer().await.conversation_id, opened.conversation_id);
+    let withdrawn = sleepy
+        .inbox
+        .next_matching(|f| match &f.frame {
+            Some(pb::desk_frame::Frame::OfferWithdrawn(w)) => Some(w.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(withdrawn.reason, "timeout");
+    let mut awake = Agent::sign_in(&server, None, "awake", &[], 1).await;
+    assert_eq!(awake.offer().await.conversation_id, opened.conversation_id);
+    let agents = server
+        .admin()
+        .await
+        .list_agents(pb::ListAgentsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .agents;
+    let sleepy_view = agents.iter().find(|a| a.agent_id == "sleepy").unwrap();
+    assert_eq!(sleepy_view.presence, pb::Presence::Away as i32);
+}
+
+#[tokio::test]
+async fn transfer_to_a_skill_keeps_the_conversation_and_reaches_a_skilled_agent() {
+    let server = spawn_server(test_config()).await;
+    let mut generalist = Agent::sign_in(&server, None, "gen", &[], 1).await;
+    let opened = server.submit(None, "transfer-me", 0.0).await;
+    assert_eq!(generalist.take_next().await, opened.conversation_id);
+    let mut specialist = Agent::sign_in(&server, None, "spec", &[("refunds", 5)], 1).await;
+    generalist
+        .act(pb::agent_frame::Action::Transfer(pb::Transfer {
+            conversation_id: opened.conversation_id.clone(),
+            target: Some(pb::transfer::Target::Skill("refunds".into())),
+        }))
+        .await
+        .unwrap();
+    let offer = specialist.offer().await;
+    assert_eq!(offer.conversation_id, opened.conversation_id);
+    assert!(offer.transcript.iter().any(|e| e.text == "hello"));
+    // The generalist lacks the skill and its capacity is free again, but not for this one.
+    assert!(!generalist.offered_within(SETTLE).await);
+}

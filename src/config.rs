@@ -130,7 +130,8 @@ impl Config {
 
     /// Checks values a running service depends on.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        Router::new(self.routing.clone()).map_err(|e| ConfigError::Invalid(format!("routing: {e}")))?;
+        Router::new(self.routing.clone())
+            .map_err(|e| ConfigError::Invalid(format!("routing: {e}")))?;
         if !crate::api::tenant::is_valid_tenant(&self.default_tenant) {
             return Err(ConfigError::Invalid(format!(
                 "default_tenant {:?}: 1-64 characters of [A-Za-z0-9._-]",
@@ -144,7 +145,9 @@ impl Config {
             ("limits.agent_mailbox", l.agent_mailbox),
         ] {
             if value == 0 {
-                return Err(ConfigError::Invalid(format!("{name} must be greater than 0")));
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be greater than 0"
+                )));
             }
         }
         Ok(())
@@ -158,7 +161,11 @@ impl Config {
 
 /// Command line of the `switchboard` binary.
 #[derive(Debug, Parser)]
-#[command(name = "switchboard", version, about = "Routes customer-service conversations to bots and agents over gRPC")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Routes customer-service conversations to bots and agents over gRPC"
+)]
 pub struct Cli {
     /// TOML config file; without it the embedded defaults run.
     #[arg(long, env = "SWITCHBOARD_CONFIG")]

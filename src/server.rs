@@ -40,7 +40,9 @@ pub async fn run(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     for service in SERVICES.iter().chain(&[""]) {
-        health.set_service_status(*service, ServingStatus::Serving).await;
+        health
+            .set_service_status(*service, ServingStatus::Serving)
+            .await;
     }
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -61,10 +63,12 @@ pub async fn run(
         .add_service(pb::channel_gateway_server::ChannelGatewayServer::new(
             GatewayService::new(hub.clone()),
         ))
-        .add_service(pb::agent_desk_server::AgentDeskServer::new(DeskService::new(
+        .add_service(pb::agent_desk_server::AgentDeskServer::new(
+            DeskService::new(hub.clone()),
+        ))
+        .add_service(pb::admin_server::AdminServer::new(AdminService::new(
             hub.clone(),
         )))
-        .add_service(pb::admin_server::AdminServer::new(AdminService::new(hub.clone())))
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), hub.stopped());
     let grpc_task = tokio::spawn(grpc_server);
 
@@ -93,7 +97,9 @@ pub async fn run(
 
     shutdown.await;
     for service in SERVICES.iter().chain(&[""]) {
-        health.set_service_status(*service, ServingStatus::NotServing).await;
+        health
+            .set_service_status(*service, ServingStatus::NotServing)
+            .await;
     }
     hub.start_draining();
     let drained = tokio::time::timeout(grace, async {
@@ -107,7 +113,10 @@ pub async fn run(
         Ok(Ok(Ok(()))) => tracing::info!("drained; exiting"),
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "gRPC server ended with an error"),
         Ok(Err(e)) => tracing::warn!(error = %e, "gRPC server task failed"),
-        Err(_) => tracing::warn!(grace_secs = grace.as_secs(), "grace period over; exiting with streams still open"),
+        Err(_) => tracing::warn!(
+            grace_secs = grace.as_secs(),
+            "grace period over; exiting with streams still open"
+        ),
     }
     Ok(())
 }

@@ -115,7 +115,10 @@ impl pb::admin_server::Admin for AdminService {
         let limit = match request.get_ref().limit {
             0 => DEFAULT_WAITING,
             n if n > MAX_WAITING => {
-                return Err(rejected(invalid("limit", format_args!("at most {MAX_WAITING}"))));
+                return Err(rejected(invalid(
+                    "limit",
+                    format_args!("at most {MAX_WAITING}"),
+                )));
             }
             n => n,
         };
@@ -146,7 +149,12 @@ impl pb::admin_server::Admin for AdminService {
         let state = tenant.lock();
         let c = state.board.get(id).ok_or_else(not_found)?;
         let position = state.board.position(id).unwrap_or(0);
-        Ok(Response::new(conversation_view(c, &state.router, position, now)))
+        Ok(Response::new(conversation_view(
+            c,
+            &state.router,
+            position,
+            now,
+        )))
     }
 
     async fn get_config(

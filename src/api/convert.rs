@@ -9,8 +9,8 @@ use super::pb;
 use super::status::invalid;
 use crate::config::Limits;
 use crate::routing::{
-    self, AdapterId, AgentNotice, Channel, CustomerNotice, CustomerNoticeBody, EndReason,
-    PerClass, Presence, Sender, TransferRequest, ValueFacts,
+    self, AdapterId, AgentNotice, Channel, CustomerNotice, CustomerNoticeBody, EndReason, PerClass,
+    Presence, Sender, TransferRequest, ValueFacts,
 };
 
 /// Longest id accepted (agent, adapter, client message, request ids).
@@ -110,7 +110,10 @@ fn value_facts(value: Option<pb::CustomerValue>) -> Result<ValueFacts, Status> {
             "customer.value.average_order_value",
             v.average_order_value,
         )?,
-        purchases_per_year: non_negative("customer.value.purchases_per_year", v.purchases_per_year)?,
+        purchases_per_year: non_negative(
+            "customer.value.purchases_per_year",
+            v.purchases_per_year,
+        )?,
         tenure_years: non_negative("customer.value.tenure_years", v.tenure_years)?,
         acquisition_cost: non_negative("customer.value.acquisition_cost", v.acquisition_cost)?,
         referrals: v.referrals,
@@ -122,7 +125,10 @@ fn skill_requirements(
     skills: Vec<pb::SkillRequirement>,
 ) -> Result<Vec<(String, u8)>, Status> {
     if skills.len() > MAX_REQUIRED_SKILLS {
-        return Err(invalid(field, format_args!("more than {MAX_REQUIRED_SKILLS} skills")));
+        return Err(invalid(
+            field,
+            format_args!("more than {MAX_REQUIRED_SKILLS} skills"),
+        ));
     }
     skills
         .into_iter()
@@ -161,8 +167,16 @@ pub fn inbound_message(
     let customer = msg
         .customer
         .ok_or_else(|| invalid("customer", "must be set"))?;
-    id("customer.customer_id", &customer.customer_id, MAX_EXTERNAL_ID_BYTES)?;
-    bounded("customer.display_name", &customer.display_name, MAX_NAME_BYTES)?;
+    id(
+        "customer.customer_id",
+        &customer.customer_id,
+        MAX_EXTERNAL_ID_BYTES,
+    )?;
+    bounded(
+        "customer.display_name",
+        &customer.display_name,
+        MAX_NAME_BYTES,
+    )?;
     let value = value_facts(customer.value)?;
     text("text", &msg.text, limits)?;
     bounded("language", &msg.language, MAX_LANGUAGE_BYTES)?;
@@ -193,7 +207,9 @@ pub fn presence(
     match pb::Presence::try_from(value) {
         Ok(pb::Presence::Available) => Ok(Presence::Available),
         Ok(pb::Presence::Away) => Ok(Presence::Away),
-        Ok(pb::Presence::Unspecified) => unspecified_as.ok_or_else(|| invalid(field, "must be set")),
+        Ok(pb::Presence::Unspecified) => {
+            unspecified_as.ok_or_else(|| invalid(field, "must be set"))
+        }
         Err(_) => Err(invalid(field, format_args!("unknown presence {value}"))),
     }
 }
@@ -211,7 +227,10 @@ pub fn sign_in(s: pb::SignIn) -> Result<routing::SignIn, Status> {
     id("sign_in.agent_id", &s.agent_id, MAX_ID_BYTES)?;
     bounded("sign_in.display_name", &s.display_name, MAX_NAME_BYTES)?;
     if s.skills.len() > MAX_AGENT_SKILLS {
-        return Err(invalid("sign_in.skills", format_args!("more than {MAX_AGENT_SKILLS} skills")));
+        return Err(invalid(
+            "sign_in.skills",
+            format_args!("more than {MAX_AGENT_SKILLS} skills"),
+        ));
     }
     let skills = s
         .skills
@@ -229,11 +248,20 @@ pub fn sign_in(s: pb::SignIn) -> Result<routing::SignIn, Status> {
     let c = s
         .capacity
         .ok_or_else(|| invalid("sign_in.capacity", "must be set"))?;
-    if [c.messaging, c.email, c.voice].iter().any(|&n| n > MAX_CAPACITY) {
-        return Err(invalid("sign_in.capacity", format_args!("at most {MAX_CAPACITY} per class")));
+    if [c.messaging, c.email, c.voice]
+        .iter()
+        .any(|&n| n > MAX_CAPACITY)
+    {
+        return Err(invalid(
+            "sign_in.capacity",
+            format_args!("at most {MAX_CAPACITY} per class"),
+        ));
     }
     if c.messaging + c.email + c.voice == 0 {
-        return Err(invalid("sign_in.capacity", "at least one class must be above 0"));
+        return Err(invalid(
+            "sign_in.capacity",
+            "at least one class must be above 0",
+        ));
     }
     Ok(routing::SignIn {
         agent_id: s.agent_id,
@@ -407,7 +435,13 @@ mod tests {
     }
 
     fn field_of(result: Result<routing::InboundMessage, Status>) -> String {
-        result.unwrap_err().message().split(':').next().unwrap().to_owned()
+        result
+            .unwrap_err()
+            .message()
+            .split(':')
+            .next()
+            .unwrap()
+            .to_owned()
     }
 
     #[test]
@@ -420,13 +454,20 @@ mod tests {
     #[test]
     fn each_bad_field_is_named() {
         let limits = Limits::default();
-        let cases: Vec<(&str, Box<dyn Fn(&mut pb::InboundMessage)>)> = vec![
+        type Breaker = Box<dyn Fn(&mut pb::InboundMessage)>;
+        let cases: Vec<(&str, Breaker)> = vec![
             ("adapter_id", Box::new(|m| m.adapter_id.clear())),
             ("channel", Box::new(|m| m.channel = 0)),
             ("channel", Box::new(|m| m.channel = 99)),
-            ("channel_conversation_id", Box::new(|m| m.channel_conversation_id.clear())),
+            (
+                "channel_conversation_id",
+                Box::new(|m| m.channel_conversation_id.clear()),
+            ),
             ("customer", Box::new(|m| m.customer = None)),
-            ("customer.customer_id", Box::new(|m| m.customer.as_mut().unwrap().customer_id.clear())),
+            (
+                "customer.customer_id",
+                Box::new(|m| m.customer.as_mut().unwrap().customer_id.clear()),
+            ),
             (
                 "customer.value.clv",
                 Box::new(|m| {
@@ -463,7 +504,11 @@ mod tests {
             ..Default::default()
         };
         let err = sign_in(s.clone()).unwrap_err();
-        assert!(err.message().starts_with("sign_in.capacity"), "{}", err.message());
+        assert!(
+            err.message().starts_with("sign_in.capacity"),
+            "{}",
+            err.message()
+        );
         s.capacity = Some(pb::Capacity {
             messaging: 101,
             ..Default::default()

@@ -10,8 +10,9 @@ use super::convert::{self, MAX_ID_BYTES, MAX_NAME_BYTES};
 use super::pb::{self, agent_frame::Action, desk_frame::Frame};
 use super::status::{draining, invalid, rejected, status_of};
 use super::tenant::tenant_of;
+use crate::config::Limits;
 use crate::hub::{Hub, Tenant};
-use crate::routing::{AgentId, RoutingError};
+use crate::routing::{AgentId, Millis, Presence, Router, RoutingError, TransferRequest};
 use crate::telemetry::metrics::StreamGauge;
 
 /// Frames buffered towards one desk stream before the session waits for the peer.
@@ -79,7 +80,12 @@ impl AgentSession {
             Err(status) => return self.end(rejected(status)).await,
         };
         tracing::info!(tenant = %self.tenant.name, agent_id = %agent, "agent signed in");
-        let notify = self.tenant.lock().agents.get(&agent).map(|m| m.notify.clone());
+        let notify = self
+            .tenant
+            .lock()
+            .agents
+            .get(&agent)
+            .map(|m| m.notify.clone());
         let signed_in = Frame::SignedIn(pb::SignedIn {
             agent_id: agent.to_string(),
             offer_timeout_ms: self.hub.config().routing.offer_timeout_ms as u32,
@@ -178,47 +184,11 @@ impl AgentSession {
     }
 
     fn act(&self, agent: &AgentId, action: Option<Action>) -> Result<(), Status> {
-        let limits = &self.hub.config().limits;
-        let conversation = |field: &str, id: &str| convert::id(field, id, MAX_ID_BYTES);
-        let (name, op): (&'static str, Box<dyn FnOnce(&mut crate::routing::Router, u64) -> Result<(), RoutingError>>) =
-            match action {
-                Some(Action::SignIn(_)) => {
-                    return Err(Status::failed_precondition(
-                        "sign_in: already signed in on this stream",
-                    ));
-                }
-                Some(Action::SetPresence(p)) => {
-                    let presence = convert::presence("set_presence.presence", p.presence, None)?;
-                    ("set_presence", Box::new(move |r, now| r.set_presence(now, agent, presence)))
-                }
-                Some(Action::Accept(c)) => {
-                    conversation("accept.conversation_id", &c.conversation_id)?;
-                    ("accept", Box::new(move |r, now| r.accept(now, agent, &c.conversation_id)))
-                }
-                Some(Action::Decline(d)) => {
-                    conversation("decline.conversation_id", &d.conversation_id)?;
-                    convert::bounded("decline.reason", &d.reason, MAX_NAME_BYTES)?;
-                    tracing::info!(agent_id = %agent, conversation_id = %d.conversation_id, reason = %d.reason, "offer declined");
-                    ("decline", Box::new(move |r, now| r.decline(now, agent, &d.conversation_id)))
-                }
-                Some(Action::Reply(m)) => {
-                    conversation("reply.conversation_id", &m.conversation_id)?;
-                    convert::text("reply.text", &m.text, limits)?;
-                    ("reply", Box::new(move |r, now| r.reply(now, agent, &m.conversation_id, &m.text)))
-                }
-                Some(Action::Transfer(t)) => {
-                    conversation("transfer.conversation_id", &t.conversation_id)?;
-                    let target = convert::transfer_target(t.target)?;
-                    ("transfer", Box::new(move |r, now| r.transfer(now, agent, &t.conversation_id, target)))
-                }
-                Some(Action::Close(c)) => {
-                    conversation("close.conversation_id", &c.conversation_id)?;
-                    ("close", Box::new(move |r, now| r.close(now, agent, &c.conversation_id)))
-                }
-                None => return Err(invalid("action", "must be set")),
-            };
+        let command = DeskCommand::validate(action, &self.hub.config().limits)?;
         self.tenant
-            .run(name, self.hub.clock(), |state, now| op(&mut state.router, now))
+            .run(command.name(), self.hub.clock(), |state, now| {
+                command.apply(&mut state.router, now, agent)
+            })
             .map_err(status_of)
     }
 
@@ -233,5 +203,80 @@ impl AgentSession {
     /// Ends the stream with a status.
     async fn end(self, status: Status) {
         let _ = self.tx.send(Err(status)).await;
+    }
+}
+
+/// A validated desk action.
+enum DeskCommand {
+    SetPresence(Presence),
+    Accept(String),
+    Decline(String),
+    Reply(String, String),
+    Transfer(String, TransferRequest),
+    Close(String),
+}
+
+impl DeskCommand {
+    /// Checks an action frame's fields.
+    fn validate(action: Option<Action>, limits: &Limits) -> Result<DeskCommand, Status> {
+        let conversation =
+            |field: &str, id: String| convert::id(field, &id, MAX_ID_BYTES).map(|()| id);
+        Ok(match action {
+            Some(Action::SignIn(_)) => {
+                return Err(Status::failed_precondition(
+                    "sign_in: already signed in on this stream",
+                ));
+            }
+            Some(Action::SetPresence(p)) => DeskCommand::SetPresence(convert::presence(
+                "set_presence.presence",
+                p.presence,
+                None,
+            )?),
+            Some(Action::Accept(c)) => {
+                DeskCommand::Accept(conversation("accept.conversation_id", c.conversation_id)?)
+            }
+            Some(Action::Decline(d)) => {
+                convert::bounded("decline.reason", &d.reason, MAX_NAME_BYTES)?;
+                let id = conversation("decline.conversation_id", d.conversation_id)?;
+                tracing::info!(conversation_id = %id, reason = %d.reason, "offer declined");
+                DeskCommand::Decline(id)
+            }
+            Some(Action::Reply(m)) => {
+                let id = conversation("reply.conversation_id", m.conversation_id)?;
+                convert::text("reply.text", &m.text, limits)?;
+                DeskCommand::Reply(id, m.text)
+            }
+            Some(Action::Transfer(t)) => {
+                let id = conversation("transfer.conversation_id", t.conversation_id)?;
+                DeskCommand::Transfer(id, convert::transfer_target(t.target)?)
+            }
+            Some(Action::Close(c)) => {
+                DeskCommand::Close(conversation("close.conversation_id", c.conversation_id)?)
+            }
+            None => return Err(invalid("action", "must be set")),
+        })
+    }
+
+    /// Operation name for metrics.
+    fn name(&self) -> &'static str {
+        match self {
+            DeskCommand::SetPresence(_) => "set_presence",
+            DeskCommand::Accept(_) => "accept",
+            DeskCommand::Decline(_) => "decline",
+            DeskCommand::Reply(..) => "reply",
+            DeskCommand::Transfer(..) => "transfer",
+            DeskCommand::Close(_) => "close",
+        }
+    }
+
+    fn apply(self, router: &mut Router, now: Millis, agent: &str) -> Result<(), RoutingError> {
+        match self {
+            DeskCommand::SetPresence(p) => router.set_presence(now, agent, p),
+            DeskCommand::Accept(id) => router.accept(now, agent, &id),
+            DeskCommand::Decline(id) => router.decline(now, agent, &id),
+            DeskCommand::Reply(id, text) => router.reply(now, agent, &id, &text),
+            DeskCommand::Transfer(id, target) => router.transfer(now, agent, &id, target),
+            DeskCommand::Close(id) => router.close(now, agent, &id),
+        }
     }
 }

@@ -228,9 +228,10 @@ impl AdapterSession {
         match frame.frame {
             Some(Frame::Message(msg)) => {
                 let client_message_id = msg.client_message_id.clone();
-                let result = convert::inbound_message(msg, Some(adapter), &self.hub.config().limits)
-                    .map_err(rejected)
-                    .and_then(|msg| submit(&self.hub, &self.tenant, msg, false));
+                let result =
+                    convert::inbound_message(msg, Some(adapter), &self.hub.config().limits)
+                        .map_err(rejected)
+                        .and_then(|msg| submit(&self.hub, &self.tenant, msg, false));
                 Some(match result {
                     Ok((outcome, _)) => gateway_frame::Frame::Accepted(pb::MessageAccepted {
                         client_message_id,
@@ -257,7 +258,9 @@ impl AdapterSession {
             }
             Some(Frame::Hello(_)) => Some(refuse(
                 String::new(),
-                rejected(Status::failed_precondition("hello: already said on this stream")),
+                rejected(Status::failed_precondition(
+                    "hello: already said on this stream",
+                )),
             )),
             None => Some(refuse(
                 String::new(),

@@ -64,7 +64,9 @@ impl Tenant {
     /// the router checks its own invariants in tests, and serving on is better than
     /// refusing every later call.
     pub fn lock(&self) -> MutexGuard<'_, TenantState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs one router operation at the current time and dispatches what it produced.

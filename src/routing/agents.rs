@@ -43,8 +43,7 @@ impl Agent {
 
     /// Whether the agent takes offers at all right now.
     fn is_ready(&self) -> bool {
-        self.presence == Presence::Available
-            && ChannelClass::ALL.iter().any(|&c| self.has_room(c))
+        self.presence == Presence::Available && ChannelClass::ALL.iter().any(|&c| self.has_room(c))
     }
 }
 

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::agents::{Agent, AgentPool, AgentSlot};
 use super::events::{Event, EventKind, QueueReason, Responder, TransferTarget};
 use super::model::{
-    AdapterId, AgentId, Button, Channel, ChannelClass, ConversationId, Customer, EndReason,
-    Millis, PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
+    AdapterId, AgentId, Button, Channel, ChannelClass, ConversationId, Customer, EndReason, Millis,
+    PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
 };
 use super::priority::{PolicyError, PriorityKey, PriorityPolicy, ValueFacts};
 use super::skills::{LevelledSkills, SkillCatalog};
@@ -380,6 +380,9 @@ impl Conversation {
     }
 }
 
+/// Skills by name with their levels, as events and views show them.
+pub type NamedSkills = Vec<(Arc<str>, u8)>;
+
 /// Recent adapter message ids kept per conversation for de-duplication.
 const RECENT_CLIENT_IDS: usize = 64;
 
@@ -427,7 +430,10 @@ impl Router {
         for (name, value) in [
             ("offer_timeout_ms", policy.offer_timeout_ms),
             ("transcript_limit", policy.transcript_limit as u64),
-            ("max_open_conversations", policy.max_open_conversations as u64),
+            (
+                "max_open_conversations",
+                policy.max_open_conversations as u64,
+            ),
         ] {
             if value == 0 {
                 return Err(RoutingPolicyError::Zero(name));
@@ -502,10 +508,12 @@ impl Router {
         }
         let queue = match msg.queue.as_deref() {
             None | Some("") => 0,
-            Some(name) => self.queue_index(name).ok_or_else(|| RoutingError::InvalidArgument {
-                field: "queue",
-                reason: format!("unknown queue {name:?}"),
-            })?,
+            Some(name) => self
+                .queue_index(name)
+                .ok_or_else(|| RoutingError::InvalidArgument {
+                    field: "queue",
+                    reason: format!("unknown queue {name:?}"),
+                })?,
         };
         let mut required_names = self.queue_skills[queue].clone();
         required_names.extend(msg.required_skills.iter().cloned());
@@ -555,7 +563,8 @@ impl Router {
             },
         );
         self.conversations.insert(id, conversation);
-        self.by_channel_key.insert((msg.channel, channel_key.clone()), id);
+        self.by_channel_key
+            .insert((msg.channel, channel_key.clone()), id);
         self.emit(
             now,
             id,
@@ -576,9 +585,17 @@ impl Router {
     }
 
     /// A message in an open conversation: recorded, and relayed to the agent holding it.
-    fn follow_up(&mut self, now: Millis, id: ConversationId, msg: InboundMessage) -> MessageOutcome {
+    fn follow_up(
+        &mut self,
+        now: Millis,
+        id: ConversationId,
+        msg: InboundMessage,
+    ) -> MessageOutcome {
         let limit = self.policy.transcript_limit;
-        let conversation = self.conversations.get_mut(&id).expect("indexed conversation");
+        let conversation = self
+            .conversations
+            .get_mut(&id)
+            .expect("indexed conversation");
         let outcome = MessageOutcome {
             conversation: id,
             created: false,
@@ -715,7 +732,12 @@ impl Router {
     /// its place in the queue.
     pub fn sign_out(&mut self, now: Millis, agent_id: &str) -> Result<(), RoutingError> {
         let slot = self.agent_slot(agent_id)?;
-        let held = self.agents.get(slot).expect("signed in").conversations.clone();
+        let held = self
+            .agents
+            .get(slot)
+            .expect("signed in")
+            .conversations
+            .clone();
         for &id in &held {
             self.release_to_queue(now, id, QueueReason::AgentLost);
         }
@@ -850,9 +872,10 @@ impl Router {
         let class = self.conversations[&id].channel.class();
         match target {
             TransferRequest::Agent(target) => {
-                let target_slot = self.agents.slot_of(&target).ok_or_else(|| {
-                    RoutingError::AgentNotFound(target.clone())
-                })?;
+                let target_slot = self
+                    .agents
+                    .slot_of(&target)
+                    .ok_or_else(|| RoutingError::AgentNotFound(target.clone()))?;
                 if target_slot == slot {
                     return Err(RoutingError::InvalidArgument {
                         field: "transfer.agent_id",
@@ -880,15 +903,23 @@ impl Router {
                 self.offer(now, id, target_slot);
             }
             TransferRequest::Skill(skill) => {
-                let (required, names) = self.requirement(&[(skill.clone(), 1)], "transfer.skill")?;
+                let (required, names) =
+                    self.requirement(&[(skill.clone(), 1)], "transfer.skill")?;
                 self.requeue_elsewhere(now, id, slot, required, names);
-                self.emit_transfer_and_queue(now, id, from, TransferTarget::Skill(Arc::from(skill)));
+                self.emit_transfer_and_queue(
+                    now,
+                    id,
+                    from,
+                    TransferTarget::Skill(Arc::from(skill)),
+                );
             }
             TransferRequest::Queue(name) => {
-                let queue = self.queue_index(&name).ok_or_else(|| RoutingError::InvalidArgument {
-                    field: "transfer.queue",
-                    reason: format!("unknown queue {name:?}"),
-                })?;
+                let queue =
+                    self.queue_index(&name)
+                        .ok_or_else(|| RoutingError::InvalidArgument {
+                            field: "transfer.queue",
+                            reason: format!("unknown queue {name:?}"),
+                        })?;
                 let skills = self.queue_skills[queue].clone();
                 let (required, names) = self.requirement(&skills, "transfer.queue")?;
                 self.requeue_elsewhere(now, id, slot, required, names);
@@ -901,7 +932,12 @@ impl Router {
     }
 
     /// The agent closes the conversation.
-    pub fn close(&mut self, now: Millis, agent_id: &str, conversation: &str) -> Result<(), RoutingError> {
+    pub fn close(
+        &mut self,
+        now: Millis,
+        agent_id: &str,
+        conversation: &str,
+    ) -> Result<(), RoutingError> {
         let (slot, id) = self.owned(agent_id, conversation)?;
         if let State::Assigned { since, .. } = self.conversations[&id].state {
             let handle_ms = now.saturating_sub(since) as f64;
@@ -1066,7 +1102,12 @@ impl Router {
             match c.state {
                 State::Queued => {
                     waiting += 1;
-                    if !self.waiting.profile(c.profile).waiting.contains(&(c.key, *id)) {
+                    if !self
+                        .waiting
+                        .profile(c.profile)
+                        .waiting
+                        .contains(&(c.key, *id))
+                    {
                         return Err(format!("{id} queued but not in its profile"));
                     }
                 }
@@ -1095,9 +1136,15 @@ impl Router {
                 *load.get_mut(c.channel.class()) += 1;
             }
             if load != a.load {
-                return Err(format!("agent {} load {:?} but holds {:?}", a.id, a.load, load));
+                return Err(format!(
+                    "agent {} load {:?} but holds {:?}",
+                    a.id, a.load, load
+                ));
             }
-            if ChannelClass::ALL.iter().any(|&cl| a.load.get(cl) > a.capacity.get(cl)) {
+            if ChannelClass::ALL
+                .iter()
+                .any(|&cl| a.load.get(cl) > a.capacity.get(cl))
+            {
                 return Err(format!("agent {} over capacity", a.id));
             }
         }
@@ -1133,7 +1180,9 @@ impl Router {
             .agents
             .ready()
             .find(|(_, a)| {
-                a.has_room(class) && profile.required.satisfied_by(&a.skills) && !c.skips(&a.id, now)
+                a.has_room(class)
+                    && profile.required.satisfied_by(&a.skills)
+                    && !c.skips(&a.id, now)
             })
             .map(|(slot, _)| slot);
         match chosen {
@@ -1149,7 +1198,9 @@ impl Router {
     /// room: work conservation when capacity frees.
     fn fill_agent(&mut self, now: Millis, slot: AgentSlot) {
         loop {
-            let Some(agent) = self.agents.get(slot) else { return };
+            let Some(agent) = self.agents.get(slot) else {
+                return;
+            };
             if agent.presence != Presence::Available {
                 return;
             }
@@ -1314,7 +1365,8 @@ impl Router {
         }
         let c = self.conversations.remove(&id).expect("open conversation");
         self.waiting.remove(c.profile, c.key, id);
-        self.by_channel_key.remove(&(c.channel, c.channel_conversation_id));
+        self.by_channel_key
+            .remove(&(c.channel, c.channel_conversation_id));
         holder
     }
 
@@ -1389,7 +1441,7 @@ impl Router {
         &mut self,
         skills: &[(String, u8)],
         field: &'static str,
-    ) -> Result<(LevelledSkills, Vec<(Arc<str>, u8)>), RoutingError> {
+    ) -> Result<(LevelledSkills, NamedSkills), RoutingError> {
         let mut set = LevelledSkills::default();
         for (name, level) in skills {
             let index = self
@@ -1499,7 +1551,10 @@ fn queue_text(language: &str, status: QueueStatus) -> String {
     match (status.position, is_chinese(language)) {
         (0, true) => "正在为您接入人工客服，请稍候。".to_owned(),
         (0, false) => "Connecting you with an agent now.".to_owned(),
-        (p, true) => format!("您前面还有 {} 位客户在排队，预计等待约 {minutes} 分钟。", p - 1),
+        (p, true) => format!(
+            "您前面还有 {} 位客户在排队，预计等待约 {minutes} 分钟。",
+            p - 1
+        ),
         (p, false) => format!(
             "Thanks for your message. You are number {p} in the queue; the estimated wait is about {minutes} min."
         ),

@@ -24,14 +24,14 @@ pub mod waiting;
 
 pub use board::{Board, ConversationSnapshot, ConversationState};
 pub use engine::{
-    AgentNotice, AgentStateCounts, AgentView, CustomerNotice, CustomerNoticeBody,
-    InboundMessage, MessageOutcome, Notice, OfferDetails, QueueSpec, Router, RoutingError,
-    RoutingPolicy, RoutingPolicyError, SignIn, TransferRequest,
+    AgentNotice, AgentStateCounts, AgentView, CustomerNotice, CustomerNoticeBody, InboundMessage,
+    MessageOutcome, Notice, OfferDetails, QueueSpec, Router, RoutingError, RoutingPolicy,
+    RoutingPolicyError, SignIn, TransferRequest,
 };
 pub use events::{Event, EventKind, QueueReason, Responder, TransferTarget};
 pub use model::{
-    AdapterId, AgentId, Button, Channel, ChannelClass, ConversationId, Customer, EndReason,
-    Millis, PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
+    AdapterId, AgentId, Button, Channel, ChannelClass, ConversationId, Customer, EndReason, Millis,
+    PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
 };
 pub use priority::{ClvModel, PriorityKey, PriorityPolicy, ValueFacts, ValueTier};
 

@@ -89,7 +89,11 @@ impl ClvModel {
             * (facts.tenure_years + self.expected_future_years)
             - facts.acquisition_cost
             + f64::from(facts.referrals) * self.referral_value;
-        if value.is_finite() { value.max(0.0) } else { 0.0 }
+        if value.is_finite() {
+            value.max(0.0)
+        } else {
+            0.0
+        }
     }
 }
 
@@ -146,8 +150,7 @@ impl PriorityPolicy {
     /// Checks the policy can order conversations.
     pub fn validate(&self) -> Result<(), PolicyError> {
         let first = self.tiers.first().ok_or(PolicyError::NoTiers)?;
-        if first.min_clv != 0.0 || self.tiers.windows(2).any(|w| w[1].min_clv <= w[0].min_clv)
-        {
+        if first.min_clv != 0.0 || self.tiers.windows(2).any(|w| w[1].min_clv <= w[0].min_clv) {
             return Err(PolicyError::TierOrder);
         }
         if let Some(t) = self
@@ -262,8 +265,10 @@ mod tests {
 
     #[test]
     fn bad_policies_are_refused() {
-        let mut p = PriorityPolicy::default();
-        p.aging_per_sec = 0.0;
+        let p = PriorityPolicy {
+            aging_per_sec: 0.0,
+            ..PriorityPolicy::default()
+        };
         assert_eq!(p.validate(), Err(PolicyError::BadAging));
         let mut p = PriorityPolicy::default();
         p.tiers.swap(1, 2);

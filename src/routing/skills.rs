@@ -144,7 +144,9 @@ impl LevelledSkills {
 
     /// Every skill with its level, in skill order.
     pub fn entries(&self) -> impl Iterator<Item = (SkillIndex, u8)> + '_ {
-        self.at_least[0].iter().map(|s| (s, self.level_of(s).unwrap_or(1)))
+        self.at_least[0]
+            .iter()
+            .map(|s| (s, self.level_of(s).unwrap_or(1)))
     }
 
     /// Whether nothing is recorded.

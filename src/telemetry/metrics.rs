@@ -56,8 +56,17 @@ pub const QUEUE_WAIT_BUCKETS: &[f64] = &[
 ];
 /// Buckets for router operations: microseconds to milliseconds.
 pub const ROUTING_DECISION_BUCKETS: &[f64] = &[
-    0.000_001, 0.000_002_5, 0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25,
-    0.000_5, 0.001, 0.005,
+    0.000_001,
+    0.000_002_5,
+    0.000_005,
+    0.000_01,
+    0.000_025,
+    0.000_05,
+    0.000_1,
+    0.000_25,
+    0.000_5,
+    0.001,
+    0.005,
 ];
 
 /// Installs the process-wide Prometheus recorder once and returns its handle; later
@@ -67,7 +76,10 @@ pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(FIRST_RESPONSE.into()), FIRST_RESPONSE_BUCKETS)
+                .set_buckets_for_metric(
+                    Matcher::Full(FIRST_RESPONSE.into()),
+                    FIRST_RESPONSE_BUCKETS,
+                )
                 .and_then(|b| {
                     b.set_buckets_for_metric(Matcher::Full(QUEUE_WAIT.into()), QUEUE_WAIT_BUCKETS)
                 })
@@ -91,7 +103,10 @@ pub fn install() -> PrometheusHandle {
 
 fn describe() {
     describe_counter!(CONVERSATIONS_CREATED, "Conversations opened, by channel.");
-    describe_counter!(CONVERSATIONS_ENDED, "Conversations ended, by channel and outcome.");
+    describe_counter!(
+        CONVERSATIONS_ENDED,
+        "Conversations ended, by channel and outcome."
+    );
     describe_histogram!(
         FIRST_RESPONSE,
         metrics::Unit::Seconds,
@@ -115,7 +130,10 @@ fn describe() {
     describe_counter!(REQUEUES, "Conversations put back in the queue, by reason.");
     describe_counter!(MESSAGES_RELAYED, "Messages relayed, by direction.");
     describe_counter!(REJECTED, "Requests and frames refused, by gRPC code.");
-    describe_counter!(DROPPED, "Deliveries dropped because a bounded buffer was full, by reason.");
+    describe_counter!(
+        DROPPED,
+        "Deliveries dropped because a bounded buffer was full, by reason."
+    );
     describe_gauge!(OPEN_STREAMS, "Open gRPC streams by kind.");
     describe_gauge!(BUILD_INFO, "Build information; always 1.");
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
@@ -131,7 +149,9 @@ fn describe() {
 pub fn record_event(event: &Event, tier: &str, queue: &str, elapsed: Duration) {
     let channel = event.channel.as_str();
     match &event.kind {
-        EventKind::Created { .. } => counter!(CONVERSATIONS_CREATED, "channel" => channel).increment(1),
+        EventKind::Created { .. } => {
+            counter!(CONVERSATIONS_CREATED, "channel" => channel).increment(1)
+        }
         EventKind::FirstResponse {
             responder,
             latency_ms,

@@ -20,12 +20,22 @@ fn assert_status(result: Result<impl std::fmt::Debug, tonic::Status>, code: Code
 async fn each_kind_of_bad_submit_gets_invalid_argument_naming_the_field() {
     let server = spawn_server(test_config()).await;
     let mut gateway = server.gateway().await;
-    let cases: Vec<(&str, Box<dyn Fn(&mut pb::InboundMessage)>)> = vec![
+    type Breaker = Box<dyn Fn(&mut pb::InboundMessage)>;
+    let cases: Vec<(&str, Breaker)> = vec![
         ("adapter_id", Box::new(|m| m.adapter_id.clear())),
-        ("channel_conversation_id", Box::new(|m| m.channel_conversation_id.clear())),
-        ("channel", Box::new(|m| m.channel = pb::Channel::Unspecified as i32)),
+        (
+            "channel_conversation_id",
+            Box::new(|m| m.channel_conversation_id.clear()),
+        ),
+        (
+            "channel",
+            Box::new(|m| m.channel = pb::Channel::Unspecified as i32),
+        ),
         ("channel", Box::new(|m| m.channel = 42)),
-        ("customer.customer_id", Box::new(|m| m.customer.as_mut().unwrap().customer_id.clear())),
+        (
+            "customer.customer_id",
+            Box::new(|m| m.customer.as_mut().unwrap().customer_id.clear()),
+        ),
         (
             "customer.value.clv",
             Box::new(|m| m.customer.as_mut().unwrap().value.as_mut().unwrap().clv = Some(-5.0)),
@@ -47,10 +57,18 @@ async fn each_kind_of_bad_submit_gets_invalid_argument_naming_the_field() {
     bad_tenant
         .metadata_mut()
         .insert("x-switchboard-tenant", "no spaces allowed".parse().unwrap());
-    assert_status(gateway.submit(bad_tenant).await, Code::InvalidArgument, "x-switchboard-tenant");
+    assert_status(
+        gateway.submit(bad_tenant).await,
+        Code::InvalidArgument,
+        "x-switchboard-tenant",
+    );
 
     // Nothing above created a conversation, and a good request still works.
-    let admin = server.admin().await.list_waiting(pb::ListWaitingRequest { limit: 0 }).await;
+    let admin = server
+        .admin()
+        .await
+        .list_waiting(pb::ListWaitingRequest { limit: 0 })
+        .await;
     assert_eq!(admin.unwrap().into_inner().total, 0);
     assert!(server.submit(None, "good-after-bad", 0.0).await.created);
 }
@@ -96,10 +114,20 @@ async fn acting_on_a_conversation_you_do_not_own_is_a_failed_precondition() {
     let mut intruder = Agent::sign_in(&server, None, "intruder", &[], 1).await;
     let id = opened.conversation_id.clone();
     for action in [
-        pb::agent_frame::Action::Accept(pb::ConversationRef { conversation_id: id.clone() }),
-        pb::agent_frame::Action::Reply(pb::Reply { conversation_id: id.clone(), text: "hi".into() }),
-        pb::agent_frame::Action::Close(pb::ConversationRef { conversation_id: id.clone() }),
-        pb::agent_frame::Action::Decline(pb::Decline { conversation_id: id.clone(), reason: String::new() }),
+        pb::agent_frame::Action::Accept(pb::ConversationRef {
+            conversation_id: id.clone(),
+        }),
+        pb::agent_frame::Action::Reply(pb::Reply {
+            conversation_id: id.clone(),
+            text: "hi".into(),
+        }),
+        pb::agent_frame::Action::Close(pb::ConversationRef {
+            conversation_id: id.clone(),
+        }),
+        pb::agent_frame::Action::Decline(pb::Decline {
+            conversation_id: id.clone(),
+            reason: String::new(),
+        }),
     ] {
         let err = intruder.act(action).await.unwrap_err();
         assert_eq!(err.0, Code::FailedPrecondition, "{err:?}");
@@ -122,7 +150,9 @@ async fn bad_agent_frames_are_refused_without_ending_the_stream() {
     assert_eq!(empty_reply.0, Code::InvalidArgument);
     assert!(empty_reply.1.starts_with("reply.text"), "{}", empty_reply.1);
     let no_presence = agent
-        .act(pb::agent_frame::Action::SetPresence(pb::SetPresence { presence: 0 }))
+        .act(pb::agent_frame::Action::SetPresence(pb::SetPresence {
+            presence: 0,
+        }))
         .await
         .unwrap_err();
     assert_eq!(no_presence.0, Code::InvalidArgument);
@@ -150,21 +180,35 @@ async fn bad_sign_ins_end_the_stream_with_a_status() {
     let (_tx, mut inbox) = open_desk(&server, None, zero_capacity).await;
     let status = inbox.end_status().await;
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(status.message().starts_with("sign_in.capacity"), "{}", status.message());
+    assert!(
+        status.message().starts_with("sign_in.capacity"),
+        "{}",
+        status.message()
+    );
 
     let no_id = pb::SignIn {
-        capacity: Some(pb::Capacity { messaging: 1, ..Default::default() }),
+        capacity: Some(pb::Capacity {
+            messaging: 1,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let (_tx, mut inbox) = open_desk(&server, None, no_id).await;
     let status = inbox.end_status().await;
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(status.message().starts_with("sign_in.agent_id"), "{}", status.message());
+    assert!(
+        status.message().starts_with("sign_in.agent_id"),
+        "{}",
+        status.message()
+    );
 
     let _ann = Agent::sign_in(&server, None, "ann", &[], 1).await;
     let twice = pb::SignIn {
         agent_id: "ann".into(),
-        capacity: Some(pb::Capacity { messaging: 1, ..Default::default() }),
+        capacity: Some(pb::Capacity {
+            messaging: 1,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let (_tx, mut inbox) = open_desk(&server, None, twice).await;
@@ -179,7 +223,11 @@ async fn bad_adapter_frames_are_refused_on_the_stream_which_stays_open() {
     bad.client_message_id = "bad-1".into();
     let rejected = adapter.send(bad).await.unwrap_err();
     assert_eq!(rejected.code, Code::InvalidArgument as i32);
-    assert!(rejected.message.starts_with("customer.value.clv"), "{}", rejected.message);
+    assert!(
+        rejected.message.starts_with("customer.value.clv"),
+        "{}",
+        rejected.message
+    );
     let mut good = message("stream-good", 1.0, "hi");
     good.client_message_id = "good-1".into();
     assert!(adapter.send(good).await.unwrap().created);

@@ -55,7 +55,10 @@ async fn messages_flow_in_order_both_ways_and_close_ends_the_conversation() {
     let server = spawn_server(test_config()).await;
     let mut agent = Agent::sign_in(&server, None, "ann", &[], 2).await;
     let mut adapter = Adapter::connect(&server, "web-adapter").await;
-    let opened = adapter.send(message("relay-1", 0.0, "first")).await.unwrap();
+    let opened = adapter
+        .send(message("relay-1", 0.0, "first"))
+        .await
+        .unwrap();
     let conversation = agent.take_next().await;
     assert_eq!(conversation, opened.conversation_id);
     adapter.message_text().await; // the first response
@@ -70,7 +73,10 @@ async fn messages_flow_in_order_both_ways_and_close_ends_the_conversation() {
         assert_eq!(agent.customer_message().await.text, format!("customer {i}"));
     }
     for i in 0..20 {
-        agent.reply(&conversation, &format!("agent {i}")).await.unwrap();
+        agent
+            .reply(&conversation, &format!("agent {i}"))
+            .await
+            .unwrap();
     }
     for i in 0..20 {
         assert_eq!(adapter.message_text().await, format!("agent {i}"));

@@ -8,10 +8,10 @@ use tokio_stream::StreamExt;
 use tonic::Code;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 use crate::common::{Adapter, Agent, spawn_server, test_config};
 
@@ -19,9 +19,16 @@ use crate::common::{Adapter, Agent, spawn_server, test_config};
 async fn health_reports_serving_for_the_server_and_each_service() {
     let server = spawn_server(test_config()).await;
     let mut health = HealthClient::new(server.channel().await);
-    for service in ["", "switchboard.v1.ChannelGateway", "switchboard.v1.AgentDesk", "switchboard.v1.Admin"] {
+    for service in [
+        "",
+        "switchboard.v1.ChannelGateway",
+        "switchboard.v1.AgentDesk",
+        "switchboard.v1.Admin",
+    ] {
         let status = health
-            .check(HealthCheckRequest { service: service.into() })
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
             .await
             .unwrap()
             .into_inner()
@@ -49,8 +56,16 @@ async fn reflection_lists_the_switchboard_services() {
         panic!("unexpected reflection answer");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for expected in ["switchboard.v1.ChannelGateway", "switchboard.v1.AgentDesk", "switchboard.v1.Admin", "grpc.health.v1.Health"] {
-        assert!(names.iter().any(|n| n == expected), "{expected} missing from {names:?}");
+    for expected in [
+        "switchboard.v1.ChannelGateway",
+        "switchboard.v1.AgentDesk",
+        "switchboard.v1.Admin",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
     }
 }
 
@@ -69,7 +84,10 @@ async fn metrics_are_served_in_prometheus_text_format() {
     ] {
         assert!(body.contains(name), "{name} missing from /metrics");
     }
-    assert!(!body.contains("customer-metered"), "no customer ids in labels");
+    assert!(
+        !body.contains("customer-metered"),
+        "no customer ids in labels"
+    );
 }
 
 #[tokio::test]
@@ -98,10 +116,18 @@ async fn shutdown_closes_streams_with_unavailable_and_refuses_new_work() {
     assert_eq!(agent.inbox.end_status().await.code(), Code::Unavailable);
     assert_eq!(adapter.inbox.end_status().await.code(), Code::Unavailable);
     // The existing connection may still answer while draining: it must refuse.
-    if let Ok(r) = health.check(HealthCheckRequest { service: String::new() }).await {
+    if let Ok(r) = health
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+    {
         assert_eq!(r.into_inner().status, ServingStatus::NotServing as i32);
     }
-    if let Err(status) = gateway.submit(crate::common::message("late", 0.0, "hi")).await {
+    if let Err(status) = gateway
+        .submit(crate::common::message("late", 0.0, "hi"))
+        .await
+    {
         assert_eq!(status.code(), Code::Unavailable);
     } else {
         panic!("a new conversation was accepted while draining");
@@ -112,7 +138,14 @@ async fn shutdown_closes_streams_with_unavailable_and_refuses_new_work() {
 #[test]
 fn the_binary_serves_and_exits_zero_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["--grpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-format", "json"])
+        .args([
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -124,7 +157,10 @@ fn the_binary_serves_and_exits_zero_on_sigterm() {
         .map_while(Result::ok)
         .any(|line| line.contains("switchboard serving"));
     assert!(serving, "server did not report serving");
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));

@@ -25,15 +25,25 @@ async fn a_later_high_value_customer_is_offered_before_an_earlier_low_value_one(
         .await
         .unwrap()
         .into_inner();
-    let order: Vec<_> = waiting.conversations.iter().map(|c| c.conversation_id.clone()).collect();
-    assert_eq!(order, vec![high.conversation_id.clone(), low.conversation_id.clone()]);
+    let order: Vec<_> = waiting
+        .conversations
+        .iter()
+        .map(|c| c.conversation_id.clone())
+        .collect();
+    assert_eq!(
+        order,
+        vec![high.conversation_id.clone(), low.conversation_id.clone()]
+    );
     assert_eq!(waiting.conversations[0].value_tier, "platinum");
 
     agent.close(&busy.conversation_id).await.unwrap();
     let offer = agent.offer().await;
     assert_eq!(offer.conversation_id, high.conversation_id);
     assert_eq!(offer.value_tier, "platinum");
-    assert!(!offer.transcript.is_empty(), "the offer carries the transcript");
+    assert!(
+        !offer.transcript.is_empty(),
+        "the offer carries the transcript"
+    );
 }
 
 #[tokio::test]
@@ -65,12 +75,20 @@ async fn capacity_two_means_at_most_two_conversations() {
     let mut agent = Agent::sign_in(&server, None, "ann", &[], 2).await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        ids.push(server.submit(None, &format!("cap-{i}"), 0.0).await.conversation_id);
+        ids.push(
+            server
+                .submit(None, &format!("cap-{i}"), 0.0)
+                .await
+                .conversation_id,
+        );
     }
     let first = agent.take_next().await;
     let second = agent.take_next().await;
     assert_eq!(vec![first.clone(), second], ids[..2].to_vec());
-    assert!(!agent.offered_within(SETTLE).await, "a third offer would exceed capacity");
+    assert!(
+        !agent.offered_within(SETTLE).await,
+        "a third offer would exceed capacity"
+    );
     let agents = server
         .admin()
         .await
@@ -99,7 +117,10 @@ async fn a_dropped_agent_stream_routes_its_conversation_to_another_agent() {
     drop(first);
     let offer = second.offer().await;
     assert_eq!(offer.conversation_id, opened.conversation_id);
-    assert!(offer.transcript.len() >= 2, "transcript kept across the re-route");
+    assert!(
+        offer.transcript.len() >= 2,
+        "transcript kept across the re-route"
+    );
 }
 
 #[tokio::test]
@@ -108,12 +129,18 @@ async fn tenants_never_see_each_others_conversations_or_agents() {
     let mut acme_agent = Agent::sign_in(&server, Some("acme"), "ann", &[], 1).await;
     let mut globex_agent = Agent::sign_in(&server, Some("globex"), "ann", &[], 1).await;
     let acme = server.submit(Some("acme"), "t-1", 0.0).await;
-    assert_eq!(acme_agent.offer().await.conversation_id, acme.conversation_id);
+    assert_eq!(
+        acme_agent.offer().await.conversation_id,
+        acme.conversation_id
+    );
     assert!(!globex_agent.offered_within(SETTLE).await);
     // The same channel conversation id in another tenant is another conversation.
     let globex = server.submit(Some("globex"), "t-1", 0.0).await;
     assert!(globex.created);
-    assert_eq!(globex_agent.offer().await.conversation_id, globex.conversation_id);
+    assert_eq!(
+        globex_agent.offer().await.conversation_id,
+        globex.conversation_id
+    );
 }
 
 #[tokio::test]

@@ -31,10 +31,11 @@ pub(crate) struct TestServer {
 
 /// Default test configuration: short timeouts so timer tests run fast.
 pub(crate) fn test_config() -> Config {
-    let mut config = Config::default();
-    config.log_format = LogFormat::Text;
-    config.shutdown_grace_secs = 5;
-    config
+    Config {
+        log_format: LogFormat::Text,
+        shutdown_grace_secs: 5,
+        ..Config::default()
+    }
 }
 
 /// Starts a server on 127.0.0.1 with ephemeral ports.
@@ -91,14 +92,24 @@ impl TestServer {
     }
 
     /// Submits a message (unary) for `channel_conversation_id` with a CLV.
-    pub(crate) async fn submit(&self, tenant: Option<&str>, key: &str, clv: f64) -> pb::SubmitResponse {
+    pub(crate) async fn submit(
+        &self,
+        tenant: Option<&str>,
+        key: &str,
+        clv: f64,
+    ) -> pb::SubmitResponse {
         let mut request = Request::new(message(key, clv, "hello"));
         if let Some(t) = tenant {
             request
                 .metadata_mut()
                 .insert("x-switchboard-tenant", t.parse().unwrap());
         }
-        self.gateway().await.submit(request).await.unwrap().into_inner()
+        self.gateway()
+            .await
+            .submit(request)
+            .await
+            .unwrap()
+            .into_inner()
     }
 
     /// The admin view of a conversation.
@@ -178,7 +189,9 @@ impl<T> Inbox<T> {
         wait: Duration,
         pick: impl FnMut(&T) -> Option<R>,
     ) -> bool {
-        tokio::time::timeout(wait, self.next_matching(pick)).await.is_ok()
+        tokio::time::timeout(wait, self.next_matching(pick))
+            .await
+            .is_ok()
     }
 
     /// The status the stream ends with, skipping frames.
@@ -279,7 +292,10 @@ impl Agent {
     }
 
     /// Sends an action and waits for its answer: `Ok` for done, `Err(code, message)`.
-    pub(crate) async fn act(&mut self, action: pb::agent_frame::Action) -> Result<(), (Code, String)> {
+    pub(crate) async fn act(
+        &mut self,
+        action: pb::agent_frame::Action,
+    ) -> Result<(), (Code, String)> {
         self.next_request += 1;
         let request_id = format!("r{}", self.next_request);
         self.tx
@@ -335,7 +351,11 @@ impl Agent {
         offer.conversation_id
     }
 
-    pub(crate) async fn reply(&mut self, conversation_id: &str, text: &str) -> Result<(), (Code, String)> {
+    pub(crate) async fn reply(
+        &mut self,
+        conversation_id: &str,
+        text: &str,
+    ) -> Result<(), (Code, String)> {
         self.act(pb::agent_frame::Action::Reply(pb::Reply {
             conversation_id: conversation_id.to_owned(),
             text: text.to_owned(),
@@ -396,7 +416,10 @@ impl Adapter {
     }
 
     /// Sends a customer message; waits for `accepted` and returns it.
-    pub(crate) async fn send(&mut self, msg: pb::InboundMessage) -> Result<pb::MessageAccepted, pb::FrameRejected> {
+    pub(crate) async fn send(
+        &mut self,
+        msg: pb::InboundMessage,
+    ) -> Result<pb::MessageAccepted, pb::FrameRejected> {
         let client_message_id = msg.client_message_id.clone();
         self.tx
             .send(pb::AdapterFrame {

@@ -245,6 +245,18 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_the_real_defaults() {
+        let readme = include_str!("../README.md");
+        let block = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a toml block in the README");
+        let documented = Config::from_toml(block).expect("README toml parses");
+        assert_eq!(documented, Config::default());
+    }
+
+    #[test]
     fn flags_override_the_file() {
         let cli = Cli::parse_from(["switchboard", "--grpc-addr", "127.0.0.1:7000"]);
         let c = cli.load().unwrap();

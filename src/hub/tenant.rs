@@ -14,7 +14,8 @@ use super::clock::Clock;
 use super::mailbox::{AdapterMailbox, AgentMailbox};
 use crate::config::Limits;
 use crate::routing::{
-    AdapterId, AgentId, Board, ConversationId, CustomerNotice, Millis, Notice, Router,
+    AdapterId, AgentId, AgentNotice, Board, ConversationId, CustomerNotice, CustomerNoticeBody,
+    Millis, Notice, Router, Sender,
 };
 use crate::telemetry::metrics;
 
@@ -126,6 +127,13 @@ impl TenantState {
         for notice in notices {
             match notice {
                 Notice::ToCustomer(n) => {
+                    if let CustomerNoticeBody::Message {
+                        sender: Sender::Agent,
+                        ..
+                    } = n.body
+                    {
+                        metrics::record_relayed("to_customer");
+                    }
                     if inline
                         .as_ref()
                         .is_some_and(|(a, c)| *a == n.adapter && *c == n.conversation)
@@ -140,6 +148,10 @@ impl TenantState {
                         .push(n);
                 }
                 Notice::ToAgent { agent, notice } => match self.agents.get_mut(&agent) {
+                    Some(mailbox) if matches!(notice, AgentNotice::CustomerMessage { .. }) => {
+                        metrics::record_relayed("to_agent");
+                        mailbox.push(notice);
+                    }
                     Some(mailbox) => mailbox.push(notice),
                     None => {
                         metrics::record_dropped("agent_signed_out");

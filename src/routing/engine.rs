@@ -732,7 +732,7 @@ impl Router {
     /// its place in the queue.
     pub fn sign_out(&mut self, now: Millis, agent_id: &str) -> Result<(), RoutingError> {
         let slot = self.agent_slot(agent_id)?;
-        let held = self
+        let mut held = self
             .agents
             .get(slot)
             .expect("signed in")
@@ -742,6 +742,9 @@ impl Router {
             self.release_to_queue(now, id, QueueReason::AgentLost);
         }
         self.agents.remove(slot);
+        // Route them best place first, so one agent with room for only some of them
+        // takes the one the serving order puts first, not the one held longest.
+        held.sort_by_key(|id| self.conversations[id].key);
         for id in held {
             self.route_conversation(now, id);
         }
@@ -958,6 +961,9 @@ impl Router {
     /// Runs timers: expired offers go back to the queue (the agent is set away), and
     /// conversations whose decline cooldown ended are routed again.
     pub fn tick(&mut self, now: Millis) {
+        // Every expired offer is withdrawn (and its agent set away) before any is
+        // routed again, so none goes to an agent whose own offer expired in this tick.
+        let mut expired = Vec::new();
         while let Some(&(expires_at, id)) = self.offer_deadlines.first() {
             if expires_at > now {
                 break;
@@ -986,6 +992,10 @@ impl Router {
                     reason: "offer_timeout",
                 },
             });
+            expired.push(id);
+        }
+        expired.sort_by_key(|id| self.conversations[id].key);
+        for id in expired {
             self.route_conversation(now, id);
         }
         while let Some(&(at, id)) = self.retries.first() {

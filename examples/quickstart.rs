@@ -1,0 +1,190 @@
+//! Drives one conversation through a running Switchboard: an agent signs in, a channel
+//! adapter sends a customer message, the customer gets a first response, the agent
+//! accepts, they exchange messages, the agent closes.
+//!
+//! Start the server (`cargo run`), then in another terminal:
+//!
+//! ```text
+//! cargo run --example quickstart                 # server at http://127.0.0.1:50051
+//! cargo run --example quickstart -- http://host:port
+//! ```
+
+use std::time::Duration;
+
+use switchboard::api::pb;
+use switchboard::api::pb::agent_desk_client::AgentDeskClient;
+use switchboard::api::pb::channel_gateway_client::ChannelGatewayClient;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Streaming;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let server = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "http://127.0.0.1:50051".to_owned());
+    let channel = tonic::transport::Endpoint::from_shared(server.clone())?
+        .connect()
+        .await?;
+    println!("connected to {server}");
+
+    // The agent desk: sign in with a skill and room for two chats.
+    let (agent_tx, agent_rx) = mpsc::channel(16);
+    agent_tx
+        .send(agent_frame(
+            "sign-in",
+            pb::agent_frame::Action::SignIn(pb::SignIn {
+                agent_id: "demo-agent".into(),
+                display_name: "Demo Agent".into(),
+                skills: vec![pb::AgentSkill {
+                    skill: "orders".into(),
+                    proficiency: 4,
+                }],
+                capacity: Some(pb::Capacity {
+                    messaging: 2,
+                    email: 0,
+                    voice: 0,
+                }),
+                presence: pb::Presence::Available as i32,
+            }),
+        ))
+        .await?;
+    let mut desk = AgentDeskClient::new(channel.clone())
+        .session(ReceiverStream::new(agent_rx))
+        .await?
+        .into_inner();
+    let signed_in = next_desk(&mut desk).await?;
+    println!("agent   <- {signed_in:?}");
+
+    // The channel adapter: one stream, a customer writes in.
+    let (adapter_tx, adapter_rx) = mpsc::channel(16);
+    adapter_tx
+        .send(adapter_frame(pb::adapter_frame::Frame::Hello(
+            pb::AdapterHello {
+                adapter_id: "quickstart-web".into(),
+            },
+        )))
+        .await?;
+    let mut gateway = ChannelGatewayClient::new(channel)
+        .session(ReceiverStream::new(adapter_rx))
+        .await?
+        .into_inner();
+    let customer_says = |text: &str, id: &str| {
+        adapter_frame(pb::adapter_frame::Frame::Message(pb::InboundMessage {
+            channel: pb::Channel::Web as i32,
+            channel_conversation_id: "quickstart-thread-1".into(),
+            customer: Some(pb::Customer {
+                customer_id: "customer-42".into(),
+                display_name: "Li Lei".into(),
+                value: Some(pb::CustomerValue {
+                    clv: Some(12_000.0),
+                    ..Default::default()
+                }),
+            }),
+            text: text.into(),
+            language: "en".into(),
+            client_message_id: id.into(),
+            required_skills: vec![pb::SkillRequirement {
+                skill: "orders".into(),
+                min_proficiency: 2,
+            }],
+            ..Default::default()
+        }))
+    };
+    adapter_tx
+        .send(customer_says("Where is my order #1234?", "m1"))
+        .await?;
+    for _ in 0..3 {
+        println!("adapter <- {:?}", next_gateway(&mut gateway).await?);
+    }
+
+    // The agent gets the offer (with transcript), accepts and answers.
+    let conversation_id = loop {
+        if let Some(pb::desk_frame::Frame::Offer(offer)) = next_desk(&mut desk).await?.frame {
+            println!(
+                "agent   <- offer {} ({} tier, waited {} ms, {} transcript entries)",
+                offer.conversation_id,
+                offer.value_tier,
+                offer.waited_ms,
+                offer.transcript.len()
+            );
+            break offer.conversation_id;
+        }
+    };
+    let conversation = || pb::ConversationRef {
+        conversation_id: conversation_id.clone(),
+    };
+    agent_tx
+        .send(agent_frame(
+            "accept",
+            pb::agent_frame::Action::Accept(conversation()),
+        ))
+        .await?;
+    agent_tx
+        .send(agent_frame(
+            "reply",
+            pb::agent_frame::Action::Reply(pb::Reply {
+                conversation_id: conversation_id.clone(),
+                text: "It left our warehouse this morning; it arrives tomorrow.".into(),
+            }),
+        ))
+        .await?;
+    adapter_tx
+        .send(customer_says("Great, thanks!", "m2"))
+        .await?;
+    loop {
+        let frame = next_desk(&mut desk).await?.frame;
+        println!("agent   <- {frame:?}");
+        if matches!(frame, Some(pb::desk_frame::Frame::CustomerMessage(_))) {
+            break;
+        }
+    }
+    agent_tx
+        .send(agent_frame(
+            "close",
+            pb::agent_frame::Action::Close(conversation()),
+        ))
+        .await?;
+    loop {
+        let frame = next_gateway(&mut gateway).await?.frame;
+        println!("adapter <- {frame:?}");
+        if let Some(pb::gateway_frame::Frame::Delivery(pb::Delivery {
+            body: Some(pb::delivery::Body::Closed(_)),
+            ..
+        })) = frame
+        {
+            break;
+        }
+    }
+    println!("done: conversation {conversation_id} closed");
+    Ok(())
+}
+
+fn agent_frame(request_id: &str, action: pb::agent_frame::Action) -> pb::AgentFrame {
+    pb::AgentFrame {
+        request_id: request_id.into(),
+        action: Some(action),
+    }
+}
+
+fn adapter_frame(frame: pb::adapter_frame::Frame) -> pb::AdapterFrame {
+    pb::AdapterFrame { frame: Some(frame) }
+}
+
+async fn next_desk(stream: &mut Streaming<pb::DeskFrame>) -> Result<pb::DeskFrame> {
+    Ok(
+        tokio::time::timeout(Duration::from_secs(5), stream.message())
+            .await??
+            .ok_or("desk stream ended")?,
+    )
+}
+
+async fn next_gateway(stream: &mut Streaming<pb::GatewayFrame>) -> Result<pb::GatewayFrame> {
+    Ok(
+        tokio::time::timeout(Duration::from_secs(5), stream.message())
+            .await??
+            .ok_or("gateway stream ended")?,
+    )
+}

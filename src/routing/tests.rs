@@ -1,0 +1,1564 @@
+//! Unit tests of the routing core, driven through [`Router`]'s public operations in
+//! virtual time.
+//!
+//! Every operation goes through [`Fixture::run`], which after each step checks the
+//! router's invariants, checks the drained events are numbered gap-free from 1, feeds
+//! them to a [`Board`] and checks the board agrees with the router on every open
+//! conversation.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use super::*;
+
+// ----- helpers -----
+
+const T0: Millis = 1_000_000;
+
+/// A customer's first (or next) message on the web channel.
+fn message(ccid: &str, clv: f64) -> InboundMessage {
+    InboundMessage {
+        adapter: Arc::from("web-adapter"),
+        channel: Channel::Web,
+        channel_conversation_id: ccid.to_owned(),
+        customer_id: format!("customer-{ccid}"),
+        display_name: String::new(),
+        value: ValueFacts {
+            clv: Some(clv),
+            ..ValueFacts::default()
+        },
+        text: format!("hello from {ccid}"),
+        language: "en".to_owned(),
+        client_message_id: None,
+        queue: None,
+        required_skills: Vec::new(),
+    }
+}
+
+/// A message that requires skills.
+fn needing(ccid: &str, skills: &[(&str, u8)]) -> InboundMessage {
+    InboundMessage {
+        required_skills: skills.iter().map(|&(s, l)| (s.to_owned(), l)).collect(),
+        ..message(ccid, 0.0)
+    }
+}
+
+/// A follow-up message with a text and an adapter message id.
+fn said(ccid: &str, text: &str, client_id: Option<&str>) -> InboundMessage {
+    InboundMessage {
+        text: text.to_owned(),
+        client_message_id: client_id.map(str::to_owned),
+        ..message(ccid, 0.0)
+    }
+}
+
+/// An available agent with messaging capacity only.
+fn agent(id: &str, skills: &[(&str, u8)], messaging: u32) -> SignIn {
+    SignIn {
+        agent_id: id.to_owned(),
+        display_name: id.to_uppercase(),
+        skills: skills.iter().map(|&(s, l)| (s.to_owned(), l)).collect(),
+        capacity: PerClass([messaging, 0, 0]),
+        presence: Presence::Available,
+    }
+}
+
+fn policy() -> RoutingPolicy {
+    RoutingPolicy::default()
+}
+
+/// What one step left behind.
+#[derive(Debug)]
+struct Out {
+    events: Vec<Event>,
+    notices: Vec<Notice>,
+}
+
+impl Out {
+    /// Offers made, as (agent, conversation), from the agent notices.
+    fn offers(&self) -> Vec<(String, ConversationId)> {
+        self.notices
+            .iter()
+            .filter_map(|n| match n {
+                Notice::ToAgent {
+                    agent,
+                    notice: AgentNotice::Offer(details),
+                } => Some((agent.to_string(), details.conversation)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Offers made, as (agent, conversation), from the events.
+    fn offered_events(&self) -> Vec<(String, ConversationId)> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Offered { agent, .. } => Some((agent.to_string(), e.conversation)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Notices for one agent, in order.
+    fn to_agent(&self, id: &str) -> Vec<&AgentNotice> {
+        self.notices
+            .iter()
+            .filter_map(|n| match n {
+                Notice::ToAgent { agent, notice } if &**agent == id => Some(notice),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Notices for the customer of one conversation, in order.
+    fn to_customer(&self, id: ConversationId) -> Vec<&CustomerNoticeBody> {
+        self.notices
+            .iter()
+            .filter_map(|n| match n {
+                Notice::ToCustomer(c) if c.conversation == id => Some(&c.body),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Events of one conversation, in order.
+    fn kinds(&self, id: ConversationId) -> Vec<&EventKind> {
+        self.events
+            .iter()
+            .filter(|e| e.conversation == id)
+            .map(|e| &e.kind)
+            .collect()
+    }
+
+    /// `Queued` events of one conversation as (reason, key).
+    fn queued(&self, id: ConversationId) -> Vec<(QueueReason, PriorityKey)> {
+        self.kinds(id)
+            .into_iter()
+            .filter_map(|k| match k {
+                EventKind::Queued { reason, key, .. } => Some((*reason, *key)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A router, the board its events build, and the checks run after every step.
+struct Fixture {
+    router: Router,
+    board: Board,
+    last_seq: u64,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture::with_policy(policy())
+    }
+
+    fn with_policy(policy: RoutingPolicy) -> Fixture {
+        let fixture = Fixture {
+            router: Router::new(policy).expect("valid policy"),
+            board: Board::new(1_000),
+            last_seq: 0,
+        };
+        fixture.router.check_invariants().unwrap();
+        fixture
+    }
+
+    /// Runs one operation, then checks everything and returns what it produced.
+    fn run<T>(&mut self, op: impl FnOnce(&mut Router) -> T) -> (T, Out) {
+        let result = op(&mut self.router);
+        (result, self.settle())
+    }
+
+    fn settle(&mut self) -> Out {
+        if let Err(broken) = self.router.check_invariants() {
+            panic!("invariant broken: {broken}");
+        }
+        let (events, notices) = self.router.drain();
+        for e in &events {
+            assert_eq!(e.seq, self.last_seq + 1, "event numbers must be gap-free");
+            self.last_seq = e.seq;
+            self.board.apply(e);
+        }
+        let mut open = self.router.open_ids();
+        open.sort();
+        for id in open {
+            assert_eq!(
+                self.board.get(id),
+                self.router.snapshot(id).as_ref(),
+                "board and router disagree on {id}"
+            );
+        }
+        assert_eq!(self.board.waiting_len(), self.router.waiting_len());
+        assert_eq!(self.board.open().count(), self.router.open_len());
+        Out { events, notices }
+    }
+
+    fn arrive(&mut self, now: Millis, msg: InboundMessage) -> (ConversationId, Out) {
+        let (outcome, out) = self.run(|r| r.customer_message(now, msg));
+        let outcome = outcome.expect("message taken");
+        assert!(outcome.created, "expected a new conversation");
+        (outcome.conversation, out)
+    }
+
+    fn sign_in(&mut self, now: Millis, sign_in: SignIn) -> Out {
+        let (result, out) = self.run(|r| r.sign_in(now, sign_in));
+        result.expect("signed in");
+        out
+    }
+
+    fn accept(&mut self, now: Millis, agent: &str, id: ConversationId) -> Out {
+        let (result, out) = self.run(|r| r.accept(now, agent, &id.to_string()));
+        result.expect("accepted");
+        out
+    }
+
+    fn close(&mut self, now: Millis, agent: &str, id: ConversationId) -> Out {
+        let (result, out) = self.run(|r| r.close(now, agent, &id.to_string()));
+        result.expect("closed");
+        out
+    }
+
+    fn tick(&mut self, now: Millis) -> Out {
+        self.run(|r| r.tick(now)).1
+    }
+
+    fn key(&self, id: ConversationId) -> PriorityKey {
+        self.router.snapshot(id).expect("open conversation").key
+    }
+
+    fn state(&self, id: ConversationId) -> (ConversationState, Option<String>) {
+        let s = self.router.snapshot(id).expect("open conversation");
+        (s.state, s.agent.map(|a| a.to_string()))
+    }
+
+    fn view(&self, now: Millis, id: &str) -> AgentView {
+        self.router
+            .agents(now)
+            .into_iter()
+            .find(|a| &*a.id == id)
+            .expect("signed-in agent")
+    }
+}
+
+fn queued() -> (ConversationState, Option<String>) {
+    (ConversationState::Queued, None)
+}
+
+fn offered(agent: &str) -> (ConversationState, Option<String>) {
+    (ConversationState::Offered, Some(agent.to_owned()))
+}
+
+fn assigned(agent: &str) -> (ConversationState, Option<String>) {
+    (ConversationState::Assigned, Some(agent.to_owned()))
+}
+
+fn failed_precondition<T: std::fmt::Debug>(result: Result<T, RoutingError>) {
+    assert!(
+        matches!(result, Err(RoutingError::FailedPrecondition(_))),
+        "expected FailedPrecondition, got {result:?}"
+    );
+}
+
+/// The one queue status of the first-response note in `out`.
+fn first_response_status(out: &Out, id: ConversationId) -> QueueStatus {
+    let notes = out.to_customer(id);
+    assert_eq!(notes.len(), 1, "exactly one first response: {notes:?}");
+    match notes[0] {
+        CustomerNoticeBody::Message {
+            sender: Sender::System,
+            queue_status: Some(status),
+            ..
+        } => *status,
+        other => panic!("expected a system note with a queue status, got {other:?}"),
+    }
+}
+
+// ----- first response and immediate offers -----
+
+#[test]
+fn new_conversation_without_agents_gets_one_first_response_at_position_one() {
+    let mut fx = Fixture::new();
+    let (outcome, out) = fx.run(|r| r.customer_message(T0, message("x", 0.0)));
+    let outcome = outcome.unwrap();
+    assert!(outcome.created && !outcome.duplicate);
+    let id = outcome.conversation;
+
+    assert_eq!(
+        out.notices.len(),
+        1,
+        "only the first response: {:?}",
+        out.notices
+    );
+    assert_eq!(first_response_status(&out, id).position, 1);
+    assert!(out.offers().is_empty());
+    let kinds = out.kinds(id);
+    assert!(matches!(kinds[0], EventKind::Created { .. }));
+    assert_eq!(out.queued(id), vec![(QueueReason::New, fx.key(id))]);
+    let first: Vec<_> = kinds
+        .iter()
+        .filter_map(|k| match k {
+            EventKind::FirstResponse {
+                responder,
+                latency_ms,
+            } => Some((*responder, *latency_ms)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(first, vec![(Responder::System, 0)]);
+    assert!(out.offered_events().is_empty());
+    assert_eq!(fx.state(id), queued());
+    assert_eq!(fx.router.waiting_len(), 1);
+
+    // A second customer queues behind the first.
+    let (second, out) = fx.arrive(T0 + 10, message("y", 0.0));
+    assert_eq!(first_response_status(&out, second).position, 2);
+}
+
+#[test]
+fn new_conversation_with_an_available_agent_is_offered_at_once() {
+    let mut fx = Fixture::new();
+    let out = fx.sign_in(T0, agent("a", &[], 1));
+    assert!(out.notices.is_empty() && out.events.is_empty());
+
+    let (id, out) = fx.arrive(T0 + 5, message("x", 0.0));
+    assert_eq!(out.offers(), vec![("a".to_owned(), id)]);
+    assert_eq!(out.offered_events(), vec![("a".to_owned(), id)]);
+    let status = first_response_status(&out, id);
+    assert_eq!(status.position, 0);
+    assert_eq!(status.estimated_wait_secs, 0);
+    assert_eq!(
+        out.kinds(id)
+            .iter()
+            .filter(|k| matches!(
+                k,
+                EventKind::FirstResponse {
+                    responder: Responder::System,
+                    ..
+                }
+            ))
+            .count(),
+        1
+    );
+    assert_eq!(fx.state(id), offered("a"));
+    assert_eq!(fx.router.waiting_len(), 0);
+
+    // The offer carries the customer's message.
+    let details = out
+        .to_agent("a")
+        .into_iter()
+        .find_map(|n| match n {
+            AgentNotice::Offer(d) => Some(d.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(details.conversation, id);
+    assert_eq!(details.tier, "standard");
+    assert_eq!(details.queue, "default");
+    assert_eq!(&*details.transcript[0].text, "hello from x");
+
+    let out = fx.accept(T0 + 100, "a", id);
+    assert!(matches!(
+        out.kinds(id)[..],
+        [EventKind::Accepted { waited_ms: 95, .. }]
+    ));
+    assert_eq!(fx.state(id), assigned("a"));
+}
+
+// ----- value ordering and the starvation bound -----
+
+/// Agent `a` with messaging capacity 1, busy with conversation "busy".
+fn busy_agent(fx: &mut Fixture) -> ConversationId {
+    fx.sign_in(T0, agent("a", &[], 1));
+    let (busy, out) = fx.arrive(T0, message("busy", 0.0));
+    assert_eq!(out.offers(), vec![("a".to_owned(), busy)]);
+    fx.accept(T0, "a", busy);
+    busy
+}
+
+#[test]
+fn higher_value_customer_is_served_first_when_capacity_frees() {
+    let mut fx = Fixture::new();
+    let busy = busy_agent(&mut fx);
+    let (low, out) = fx.arrive(T0 + 1_000, message("low", 0.0));
+    assert_eq!(first_response_status(&out, low).position, 1);
+    let (high, out) = fx.arrive(T0 + 2_000, message("high", 200_000.0));
+    assert_eq!(
+        first_response_status(&out, high).position,
+        1,
+        "the platinum customer goes straight to the front"
+    );
+    assert!(fx.key(high) < fx.key(low));
+    assert_eq!(fx.router.snapshot(high).unwrap().tier, 3);
+
+    let out = fx.close(T0 + 3_000, "a", busy);
+    assert_eq!(out.offers(), vec![("a".to_owned(), high)]);
+    assert_eq!(fx.state(low), queued());
+
+    fx.accept(T0 + 3_100, "a", high);
+    let out = fx.close(T0 + 4_000, "a", high);
+    assert_eq!(out.offers(), vec![("a".to_owned(), low)]);
+}
+
+#[test]
+fn low_value_customer_past_the_starvation_bound_is_not_overtaken() {
+    let mut fx = Fixture::new();
+    let bound = fx.router.policy().priority.starvation_bound_ms(0);
+    assert!(bound > 0);
+    let busy = busy_agent(&mut fx);
+    let (low, _) = fx.arrive(T0 + 1_000, message("low", 0.0));
+    let later = T0 + 1_000 + bound + 1;
+    fx.tick(later);
+    let (platinum, out) = fx.arrive(later, message("platinum", 200_000.0));
+    assert_eq!(first_response_status(&out, platinum).position, 2);
+    assert!(fx.key(low) < fx.key(platinum));
+
+    let out = fx.close(later + 10, "a", busy);
+    assert_eq!(out.offers(), vec![("a".to_owned(), low)]);
+    assert_eq!(fx.state(platinum), queued());
+}
+
+#[test]
+fn platinum_arriving_within_the_bound_does_overtake() {
+    let mut fx = Fixture::new();
+    let bound = fx.router.policy().priority.starvation_bound_ms(0);
+    let busy = busy_agent(&mut fx);
+    let (low, _) = fx.arrive(T0 + 1_000, message("low", 0.0));
+    let (platinum, _) = fx.arrive(T0 + 1_000 + bound - 1, message("platinum", 200_000.0));
+    assert!(fx.key(platinum) < fx.key(low));
+    let out = fx.close(T0 + 1_000 + bound, "a", busy);
+    assert_eq!(out.offers(), vec![("a".to_owned(), platinum)]);
+}
+
+// ----- skills and capacity -----
+
+#[test]
+fn required_skill_level_is_enforced() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("novice", &[("billing", 2)], 3));
+    fx.sign_in(T0, agent("sales", &[("sales", 5)], 3));
+    let (id, out) = fx.arrive(T0 + 10, needing("x", &[("billing", 3)]));
+    assert!(out.offers().is_empty());
+    assert_eq!(
+        fx.router.snapshot(id).unwrap().required,
+        vec![(Arc::from("billing"), 3)]
+    );
+
+    // Nothing changes it: time passing, presence toggles, other work.
+    let out = fx.tick(T0 + 120_000);
+    assert!(out.offers().is_empty());
+    let (_, out) = fx.run(|r| r.set_presence(T0 + 120_001, "novice", Presence::Away));
+    assert!(out.offers().is_empty());
+    let (_, out) = fx.run(|r| r.set_presence(T0 + 120_002, "novice", Presence::Available));
+    assert!(out.offers().is_empty());
+    let (plain, out) = fx.arrive(T0 + 120_003, message("plain", 0.0));
+    assert_eq!(
+        out.offers().len(),
+        1,
+        "a conversation without requirements is served"
+    );
+    assert_eq!(
+        fx.router.snapshot(plain).unwrap().state,
+        ConversationState::Offered
+    );
+    assert_eq!(fx.state(id), queued());
+
+    let out = fx.sign_in(T0 + 130_000, agent("expert", &[("billing", 3)], 1));
+    assert_eq!(out.offers(), vec![("expert".to_owned(), id)]);
+    assert_eq!(fx.state(id), offered("expert"));
+}
+
+#[test]
+fn higher_proficiency_than_required_is_eligible() {
+    let mut fx = Fixture::new();
+    let (id, _) = fx.arrive(T0, needing("x", &[("billing", 3), ("tech", 1)]));
+    let out = fx.sign_in(T0 + 1, agent("half", &[("billing", 5)], 1));
+    assert!(out.offers().is_empty(), "tech is missing");
+    let out = fx.sign_in(T0 + 2, agent("full", &[("billing", 4), ("tech", 2)], 1));
+    assert_eq!(out.offers(), vec![("full".to_owned(), id)]);
+}
+
+#[test]
+fn capacity_two_takes_two_and_the_third_waits_for_a_close() {
+    let mut fx = Fixture::new();
+    let (c1, _) = fx.arrive(T0, message("one", 0.0));
+    let (c2, _) = fx.arrive(T0 + 1, message("two", 0.0));
+    let (c3, _) = fx.arrive(T0 + 2, message("three", 0.0));
+    let out = fx.sign_in(T0 + 10, agent("a", &[], 2));
+    assert_eq!(
+        out.offers(),
+        vec![("a".to_owned(), c1), ("a".to_owned(), c2)],
+        "first come, first served within a tier"
+    );
+    assert_eq!(fx.state(c3), queued());
+    assert_eq!(fx.view(T0 + 10, "a").load, PerClass([2, 0, 0]));
+
+    fx.accept(T0 + 20, "a", c1);
+    fx.accept(T0 + 21, "a", c2);
+    assert_eq!(fx.state(c3), queued());
+    assert_eq!(fx.router.agent_state_counts().busy, 1);
+
+    let out = fx.close(T0 + 30, "a", c1);
+    assert_eq!(out.offers(), vec![("a".to_owned(), c3)]);
+    assert!(fx.router.snapshot(c1).is_none());
+    assert_eq!(fx.router.waiting_len(), 0);
+}
+
+#[test]
+fn capacity_is_counted_per_channel_class() {
+    let mut fx = Fixture::new();
+    let mut sign_in = agent("mail", &[], 0);
+    sign_in.capacity = PerClass([0, 1, 0]);
+    fx.sign_in(T0, sign_in);
+    let (chat, out) = fx.arrive(T0 + 1, message("chat", 0.0));
+    assert!(out.offers().is_empty(), "no messaging capacity");
+    let email = InboundMessage {
+        channel: Channel::Email,
+        ..message("mail-1", 0.0)
+    };
+    let (mail, out) = fx.arrive(T0 + 2, email);
+    assert_eq!(out.offers(), vec![("mail".to_owned(), mail)]);
+    assert_eq!(fx.state(chat), queued());
+}
+
+#[test]
+fn longest_idle_agent_gets_the_offer() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("a", &[], 2));
+    fx.sign_in(T0 + 10, agent("b", &[], 2));
+    let (c1, out) = fx.arrive(T0 + 100, message("one", 0.0));
+    assert_eq!(out.offers(), vec![("a".to_owned(), c1)], "a idle since T0");
+    let (c2, out) = fx.arrive(T0 + 200, message("two", 0.0));
+    assert_eq!(
+        out.offers(),
+        vec![("b".to_owned(), c2)],
+        "b idle since T0+10"
+    );
+    let (c3, out) = fx.arrive(T0 + 300, message("three", 0.0));
+    assert_eq!(
+        out.offers(),
+        vec![("a".to_owned(), c3)],
+        "a last routed at T0+100"
+    );
+}
+
+// ----- refusals -----
+
+#[test]
+fn accept_reply_and_close_of_someone_elses_conversation_are_refused() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("a", &[], 1));
+    fx.sign_in(T0 + 1, agent("b", &[], 1));
+    let (id, out) = fx.arrive(T0 + 2, message("x", 0.0));
+    assert_eq!(out.offers(), vec![("a".to_owned(), id)]);
+    let conv = id.to_string();
+
+    // Offered to a: b may not accept or decline it; a may not reply or close before
+    // accepting.
+    let (r, out) = fx.run(|r| r.accept(T0 + 3, "b", &conv));
+    failed_precondition(r);
+    assert!(out.events.is_empty() && out.notices.is_empty());
+    let (r, _) = fx.run(|r| r.decline(T0 + 3, "b", &conv));
+    failed_precondition(r);
+    let (r, _) = fx.run(|r| r.reply(T0 + 3, "a", &conv, "hi"));
+    failed_precondition(r);
+    let (r, _) = fx.run(|r| r.close(T0 + 3, "a", &conv));
+    failed_precondition(r);
+    let (r, _) = fx.run(|r| r.transfer(T0 + 3, "a", &conv, TransferRequest::Skill("x".into())));
+    failed_precondition(r);
+
+    fx.accept(T0 + 4, "a", id);
+    // Assigned to a: b may not reply, close or transfer; nobody may accept it again.
+    let (r, _) = fx.run(|r| r.reply(T0 + 5, "b", &conv, "hi"));
+    failed_precondition(r);
+    let (r, _) = fx.run(|r| r.close(T0 + 5, "b", &conv));
+    failed_precondition(r);
+    let (r, _) = fx.run(|r| r.transfer(T0 + 5, "b", &conv, TransferRequest::Agent("a".into())));
+    failed_precondition(r);
+    let (r, _) = fx.run(|r| r.accept(T0 + 5, "a", &conv));
+    failed_precondition(r);
+    let (r, out) = fx.run(|r| r.accept(T0 + 5, "b", &conv));
+    failed_precondition(r);
+    assert!(out.events.is_empty() && out.notices.is_empty());
+    assert_eq!(fx.state(id), assigned("a"));
+}
+
+#[test]
+fn unknown_conversations_and_agents_are_not_found() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("a", &[], 1));
+    let (id, _) = fx.arrive(T0 + 1, message("x", 0.0));
+    fx.accept(T0 + 2, "a", id);
+    let not_found = |r: Result<(), RoutingError>| {
+        assert!(
+            matches!(r, Err(RoutingError::ConversationNotFound(_))),
+            "expected ConversationNotFound, got {r:?}"
+        );
+    };
+    for conv in ["c999", "999", "nonsense", ""] {
+        not_found(fx.run(|r| r.accept(T0 + 3, "a", conv)).0);
+        not_found(fx.run(|r| r.decline(T0 + 3, "a", conv)).0);
+        not_found(fx.run(|r| r.reply(T0 + 3, "a", conv, "hi")).0);
+        not_found(fx.run(|r| r.close(T0 + 3, "a", conv)).0);
+        not_found(
+            fx.run(|r| r.transfer(T0 + 3, "a", conv, TransferRequest::Skill("s".into())))
+                .0,
+        );
+    }
+    let (r, _) = fx.run(|r| r.abandon(T0 + 3, Channel::Web, "nope"));
+    assert!(matches!(r, Err(RoutingError::ConversationNotFound(_))));
+    let (r, _) = fx.run(|r| r.abandon(T0 + 3, Channel::Sms, "x"));
+    assert!(
+        matches!(r, Err(RoutingError::ConversationNotFound(_))),
+        "the channel is part of the key"
+    );
+
+    let agent_not_found = |r: Result<(), RoutingError>| {
+        assert!(
+            matches!(&r, Err(RoutingError::AgentNotFound(who)) if who == "ghost"),
+            "expected AgentNotFound, got {r:?}"
+        );
+    };
+    let conv = id.to_string();
+    agent_not_found(fx.run(|r| r.accept(T0 + 4, "ghost", &conv)).0);
+    agent_not_found(fx.run(|r| r.decline(T0 + 4, "ghost", &conv)).0);
+    agent_not_found(fx.run(|r| r.reply(T0 + 4, "ghost", &conv, "hi")).0);
+    agent_not_found(fx.run(|r| r.close(T0 + 4, "ghost", &conv)).0);
+    agent_not_found(fx.run(|r| r.sign_out(T0 + 4, "ghost")).0);
+    agent_not_found(
+        fx.run(|r| r.set_presence(T0 + 4, "ghost", Presence::Away))
+            .0,
+    );
+    agent_not_found(
+        fx.run(|r| r.transfer(T0 + 4, "a", &conv, TransferRequest::Agent("ghost".into())))
+            .0,
+    );
+    assert_eq!(fx.state(id), assigned("a"));
+}
+
+#[test]
+fn sign_in_refuses_a_second_session_and_zero_capacity() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("a", &[("billing", 2)], 1));
+    let (r, out) = fx.run(|r| r.sign_in(T0 + 1, agent("a", &[], 3)));
+    assert_eq!(r, Err(RoutingError::AlreadySignedIn("a".to_owned())));
+    assert!(out.events.is_empty() && out.notices.is_empty());
+    assert_eq!(
+        fx.view(T0 + 1, "a").capacity,
+        PerClass([1, 0, 0]),
+        "first session kept"
+    );
+
+    let (r, _) = fx.run(|r| r.sign_in(T0 + 2, agent("z", &[], 0)));
+    assert!(
+        matches!(
+            r,
+            Err(RoutingError::InvalidArgument {
+                field: "capacity",
+                ..
+            })
+        ),
+        "got {r:?}"
+    );
+    assert_eq!(fx.router.agents(T0 + 2).len(), 1);
+
+    // After signing out the id may sign in again.
+    fx.run(|r| r.sign_out(T0 + 3, "a")).0.unwrap();
+    fx.sign_in(T0 + 4, agent("a", &[], 1));
+}
+
+#[test]
+fn unknown_queue_is_an_invalid_argument() {
+    let mut fx = Fixture::new();
+    let msg = InboundMessage {
+        queue: Some("nowhere".to_owned()),
+        ..message("x", 0.0)
+    };
+    let (r, out) = fx.run(|r| r.customer_message(T0, msg));
+    assert!(
+        matches!(r, Err(RoutingError::InvalidArgument { field: "queue", .. })),
+        "got {r:?}"
+    );
+    assert!(out.events.is_empty() && out.notices.is_empty());
+    assert_eq!(fx.router.open_len(), 0);
+
+    // The named default queue and an empty name both work.
+    for (ccid, queue) in [("y", Some("default")), ("z", Some(""))] {
+        let msg = InboundMessage {
+            queue: queue.map(str::to_owned),
+            ..message(ccid, 0.0)
+        };
+        let (id, _) = fx.arrive(T0 + 1, msg);
+        assert_eq!(fx.router.snapshot(id).unwrap().queue, 0);
+    }
+}
+
+#[test]
+fn open_conversation_limit_is_exhausted() {
+    let mut fx = Fixture::with_policy(RoutingPolicy {
+        max_open_conversations: 2,
+        ..policy()
+    });
+    fx.arrive(T0, message("one", 0.0));
+    fx.arrive(T0, message("two", 0.0));
+    let (r, _) = fx.run(|r| r.customer_message(T0, message("three", 0.0)));
+    assert!(matches!(r, Err(RoutingError::Exhausted(_))), "got {r:?}");
+    // Follow-ups in open conversations are still taken.
+    let (r, _) = fx.run(|r| r.customer_message(T0, message("one", 0.0)));
+    assert!(!r.unwrap().created);
+}
+
+// ----- idempotency and message order -----
+
+#[test]
+fn same_channel_conversation_id_joins_the_open_conversation() {
+    let mut fx = Fixture::new();
+    let (id, _) = fx.arrive(T0, message("x", 0.0));
+    let (outcome, out) = fx.run(|r| r.customer_message(T0 + 1, said("x", "again", None)));
+    let outcome = outcome.unwrap();
+    assert_eq!(outcome.conversation, id);
+    assert!(!outcome.created && !outcome.duplicate);
+    assert!(
+        out.events.is_empty(),
+        "a follow-up changes no routing state"
+    );
+    assert!(out.notices.is_empty(), "no second first response");
+    assert_eq!(fx.router.open_len(), 1);
+
+    // Another channel with the same id is another conversation.
+    let other = InboundMessage {
+        channel: Channel::Sms,
+        ..message("x", 0.0)
+    };
+    let (other_id, _) = fx.arrive(T0 + 2, other);
+    assert_ne!(other_id, id);
+}
+
+#[test]
+fn repeated_client_message_id_is_a_duplicate_and_not_relayed_twice() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("a", &[], 1));
+    let (first, _) = fx.run(|r| r.customer_message(T0, said("x", "hi", Some("m1"))));
+    let id = first.unwrap().conversation;
+    fx.accept(T0 + 1, "a", id);
+
+    // The opening message repeated.
+    let (r, out) = fx.run(|r| r.customer_message(T0 + 2, said("x", "hi", Some("m1"))));
+    let r = r.unwrap();
+    assert!(r.duplicate && !r.created);
+    assert_eq!(r.conversation, id);
+    assert!(out.notices.is_empty() && out.events.is_empty());
+
+    // A new message is relayed once; its repeat is not.
+    let (r, out) = fx.run(|r| r.customer_message(T0 + 3, said("x", "where is it?", Some("m2"))));
+    assert!(!r.unwrap().duplicate);
+    assert_eq!(
+        out.to_agent("a"),
+        vec![&AgentNotice::CustomerMessage {
+            conversation: id,
+            text: Arc::from("where is it?"),
+            at: T0 + 3,
+        }]
+    );
+    let (r, out) = fx.run(|r| r.customer_message(T0 + 4, said("x", "where is it?", Some("m2"))));
+    assert!(r.unwrap().duplicate);
+    assert!(out.to_agent("a").is_empty(), "the repeat is not relayed");
+
+    // Messages without an id are never treated as repeats.
+    for at in [T0 + 5, T0 + 6] {
+        let (r, out) = fx.run(|r| r.customer_message(at, said("x", "ping", None)));
+        assert!(!r.unwrap().duplicate);
+        assert_eq!(out.to_agent("a").len(), 1);
+    }
+}
+
+#[test]
+fn messages_flow_in_order_both_ways() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("a", &[], 1));
+    let (id, _) = fx.arrive(T0, message("x", 0.0));
+    fx.accept(T0 + 1, "a", id);
+    let conv = id.to_string();
+
+    let (_, out) = fx.run(|r| {
+        for i in 0..5 {
+            r.customer_message(T0 + 10 + i, said("x", &format!("customer {i}"), None))
+                .unwrap();
+        }
+    });
+    let relayed: Vec<String> = out
+        .to_agent("a")
+        .into_iter()
+        .map(|n| match n {
+            AgentNotice::CustomerMessage {
+                conversation, text, ..
+            } => {
+                assert_eq!(*conversation, id);
+                text.to_string()
+            }
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    let expected: Vec<String> = (0..5).map(|i| format!("customer {i}")).collect();
+    assert_eq!(relayed, expected);
+
+    let (_, out) = fx.run(|r| {
+        for i in 0..5 {
+            r.reply(T0 + 20 + i, "a", &conv, &format!("agent {i}"))
+                .unwrap();
+        }
+    });
+    let replies: Vec<String> = out
+        .to_customer(id)
+        .into_iter()
+        .map(|b| match b {
+            CustomerNoticeBody::Message {
+                sender: Sender::Agent,
+                text,
+                agent: Some(who),
+                ..
+            } => {
+                assert_eq!(&**who, "a");
+                text.to_string()
+            }
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    let expected: Vec<String> = (0..5).map(|i| format!("agent {i}")).collect();
+    assert_eq!(replies, expected);
+    assert!(out.events.is_empty());
+
+    // Interleaved, each side sees the other's messages in order; step by step.
+    for i in 0..3 {
+        let (_, out) = fx.run(|r| r.customer_message(T0 + 30 + i, said("x", "q", None)));
+        assert_eq!(out.to_agent("a").len(), 1);
+        let (r, out) = fx.run(|r| r.reply(T0 + 30 + i, "a", &conv, "a"));
+        r.unwrap();
+        assert_eq!(out.to_customer(id).len(), 1);
+    }
+}
+
+#[test]
+fn customer_messages_while_offered_reach_the_offered_agent() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("a", &[], 1));
+    let (id, _) = fx.arrive(T0, message("x", 0.0));
+    let (_, out) = fx.run(|r| r.customer_message(T0 + 1, said("x", "still there?", None)));
+    assert!(matches!(
+        out.to_agent("a")[..],
+        [AgentNotice::CustomerMessage { conversation, .. }] if *conversation == id
+    ));
+}
+
+// ----- decline -----
+
+#[test]
+fn declined_conversation_keeps_its_key_goes_elsewhere_and_returns_after_cooldown() {
+    let mut fx = Fixture::new();
+    let cooldown = fx.router.policy().decline_cooldown_ms;
+    fx.sign_in(T0, agent("a", &[], 1));
+    fx.sign_in(T0 + 1, agent("b", &[], 1));
+    let (id, out) = fx.arrive(T0 + 10, message("x", 0.0));
+    assert_eq!(out.offers(), vec![("a".to_owned(), id)]);
+    let key = fx.key(id);
+    let conv = id.to_string();
+
+    let t = T0 + 20;
+    let (r, out) = fx.run(|r| r.decline(t, "a", &conv));
+    r.unwrap();
+    assert_eq!(out.queued(id), vec![(QueueReason::Declined, key)]);
+    assert_eq!(out.offers(), vec![("b".to_owned(), id)]);
+    assert_eq!(fx.key(id), key);
+
+    let (r, out) = fx.run(|r| r.decline(t + 1, "b", &conv));
+    r.unwrap();
+    assert_eq!(out.queued(id), vec![(QueueReason::Declined, key)]);
+    assert!(out.offers().is_empty(), "both declined within the cooldown");
+    assert_eq!(fx.state(id), queued());
+    assert_eq!(fx.key(id), key);
+
+    // Capacity freeing elsewhere does not bring it back to a decliner either.
+    let (r, out) = fx.run(|r| r.set_presence(t + 2, "a", Presence::Available));
+    r.unwrap();
+    assert!(out.offers().is_empty());
+    let out = fx.tick(t + cooldown - 1);
+    assert!(out.offers().is_empty());
+    assert_eq!(fx.state(id), queued());
+
+    // a's cooldown ends first; the tick re-offers it to a.
+    let out = fx.tick(t + cooldown);
+    assert_eq!(out.offers(), vec![("a".to_owned(), id)]);
+    assert_eq!(fx.key(id), key);
+}
+
+#[test]
+fn decliner_is_offered_other_waiting_work() {
+    let mut fx = Fixture::new();
+    let (first, _) = fx.arrive(T0, message("first", 0.0));
+    let (second, _) = fx.arrive(T0 + 1, message("second", 0.0));
+    let out = fx.sign_in(T0 + 2, agent("a", &[], 1));
+    assert_eq!(out.offers(), vec![("a".to_owned(), first)]);
+    let (r, out) = fx.run(|r| r.decline(T0 + 3, "a", &first.to_string()));
+    r.unwrap();
+    assert_eq!(out.offers(), vec![("a".to_owned(), second)]);
+    assert_eq!(fx.state(first), queued());
+}
+
+// ----- offer timeout -----
+
+#[test]
+fn offer_timeout_withdraws_sets_away_and_keeps_the_key() {
+    let mut fx = Fixture::with_policy(RoutingPolicy {
+        offer_timeout_ms: 10_000,
+        ..policy()
+    });
+    let timeout = fx.router.policy().offer_timeout_ms;
+    fx.sign_in(T0, agent("a", &[], 1));
+    let (id, _) = fx.arrive(T0 + 5, message("x", 0.0));
+    let key = fx.key(id);
+    assert_eq!(fx.state(id), offered("a"));
+
+    let out = fx.tick(T0 + 5 + timeout - 1);
+    assert!(out.notices.is_empty() && out.events.is_empty());
+
+    let out = fx.tick(T0 + 5 + timeout);
+    assert_eq!(
+        out.to_agent("a"),
+        vec![
+            &AgentNotice::OfferWithdrawn {
+                conversation: id,
+                reason: "timeout",
+            },
+            &AgentNotice::PresenceChanged {
+                presence: Presence::Away,
+                reason: "offer_timeout",
+            },
+        ]
+    );
+    assert_eq!(out.queued(id), vec![(QueueReason::OfferTimeout, key)]);
+    assert_eq!(fx.view(T0 + 5 + timeout, "a").presence, Presence::Away);
+    assert_eq!(fx.state(id), queued());
+    assert_eq!(fx.key(id), key);
+    assert_eq!(fx.router.agent_state_counts().away, 1);
+
+    // Coming back pulls it again.
+    let (r, out) = fx.run(|r| r.set_presence(T0 + 20_000, "a", Presence::Available));
+    r.unwrap();
+    assert_eq!(out.offers(), vec![("a".to_owned(), id)]);
+}
+
+#[test]
+fn timed_out_offer_goes_to_another_agent() {
+    let mut fx = Fixture::new();
+    let timeout = fx.router.policy().offer_timeout_ms;
+    fx.sign_in(T0, agent("a", &[], 1));
+    fx.sign_in(T0 + 1, agent("b", &[], 1));
+    let (id, _) = fx.arrive(T0 + 5, message("x", 0.0));
+    assert_eq!(fx.state(id), offered("a"));
+    let out = fx.tick(T0 + 5 + timeout);
+    assert_eq!(out.offers(), vec![("b".to_owned(), id)]);
+    // Accepting a withdrawn offer is refused.
+    let (r, _) = fx.run(|r| r.accept(T0 + 5 + timeout, "a", &id.to_string()));
+    failed_precondition(r);
+}
+
+#[test]
+fn simultaneous_timeouts_are_not_reoffered_to_a_timed_out_agent() {
+    let mut fx = Fixture::new();
+    let timeout = fx.router.policy().offer_timeout_ms;
+    fx.sign_in(T0, agent("p", &[], 1));
+    fx.sign_in(T0 + 1, agent("q", &[], 2));
+    let (x, _) = fx.arrive(T0 + 10, message("x", 0.0));
+    let (z, _) = fx.arrive(T0 + 10, message("z", 0.0));
+    assert_eq!(fx.state(x), offered("p"));
+    assert_eq!(fx.state(z), offered("q"));
+    fx.sign_in(T0 + 20, agent("r", &[], 1));
+
+    // p and q both let their offers expire at the same instant; r is the only agent
+    // still answering, and x (first in the serving order) should go to r.
+    let out = fx.tick(T0 + 10 + timeout);
+    for who in ["p", "q"] {
+        assert_eq!(fx.view(T0 + 10 + timeout, who).presence, Presence::Away);
+        assert!(
+            fx.view(T0 + 10 + timeout, who).conversations.is_empty(),
+            "{who} timed out in this tick and must not get a new offer in it: {:?}",
+            out.offers()
+        );
+    }
+    assert_eq!(out.offers(), vec![("r".to_owned(), x)]);
+    assert_eq!(fx.state(z), queued());
+}
+
+// ----- sign-out -----
+
+#[test]
+fn sign_out_requeues_held_conversations_as_agent_lost_and_reroutes_them() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("a", &[], 2));
+    let (held, _) = fx.arrive(T0 + 10, message("held", 0.0));
+    fx.accept(T0 + 11, "a", held);
+    let (pending, _) = fx.arrive(T0 + 20, message("pending", 0.0));
+    assert_eq!(fx.state(pending), offered("a"));
+    fx.sign_in(T0 + 30, agent("b", &[], 2));
+    let keys = (fx.key(held), fx.key(pending));
+
+    let (r, out) = fx.run(|r| r.sign_out(T0 + 40, "a"));
+    r.unwrap();
+    assert_eq!(out.queued(held), vec![(QueueReason::AgentLost, keys.0)]);
+    assert_eq!(out.queued(pending), vec![(QueueReason::AgentLost, keys.1)]);
+    let mut offers = out.offers();
+    offers.sort();
+    assert_eq!(
+        offers,
+        vec![("b".to_owned(), held), ("b".to_owned(), pending)]
+    );
+    assert!(out.to_agent("a").is_empty(), "a is gone");
+    // The customer who was being served hears about it.
+    assert!(matches!(
+        out.to_customer(held)[..],
+        [CustomerNoticeBody::Message {
+            sender: Sender::System,
+            ..
+        }]
+    ));
+    assert_eq!((fx.key(held), fx.key(pending)), keys);
+    assert!(fx.router.agents(T0 + 40).iter().all(|v| &*v.id != "a"));
+    // The banked wait of the served one counts on.
+    let snap = fx.router.snapshot(held).unwrap();
+    assert_eq!(snap.waited_before_ms, 1);
+    assert_eq!(snap.waiting_since, Some(T0 + 40));
+}
+
+#[test]
+fn sign_out_reroutes_held_conversations_in_serving_order() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("a", &[], 2));
+    let (low, _) = fx.arrive(T0 + 10, message("low", 0.0));
+    let (high, _) = fx.arrive(T0 + 20, message("high", 200_000.0));
+    fx.accept(T0 + 21, "a", low);
+    fx.accept(T0 + 22, "a", high);
+    fx.sign_in(T0 + 30, agent("b", &[], 1));
+    assert!(fx.key(high) < fx.key(low));
+
+    let (r, out) = fx.run(|r| r.sign_out(T0 + 40, "a"));
+    r.unwrap();
+    assert_eq!(
+        out.offers(),
+        vec![("b".to_owned(), high)],
+        "the platinum customer keeps its place ahead of the standard one"
+    );
+    assert_eq!(fx.state(low), queued());
+}
+
+// ----- abandon -----
+
+#[test]
+fn abandon_while_queued_ends_it() {
+    let mut fx = Fixture::new();
+    let busy = busy_agent(&mut fx);
+    let (id, _) = fx.arrive(T0 + 100, message("x", 0.0));
+    let (r, out) = fx.run(|r| r.abandon(T0 + 400, Channel::Web, "x"));
+    assert_eq!(r, Ok(id));
+    assert!(fx.router.snapshot(id).is_none());
+    assert_eq!(fx.router.waiting_len(), 0);
+    assert_eq!(
+        out.kinds(id),
+        vec![&EventKind::Abandoned {
+            waited_ms: 300,
+            while_waiting: true,
+        }]
+    );
+    assert!(out.to_agent("a").is_empty());
+    assert_eq!(
+        fx.board.get(id).unwrap().state,
+        ConversationState::Abandoned
+    );
+    let (r, _) = fx.run(|r| r.abandon(T0 + 401, Channel::Web, "x"));
+    assert!(matches!(r, Err(RoutingError::ConversationNotFound(_))));
+    assert_eq!(fx.state(busy), assigned("a"));
+
+    // The customer writing again opens a new conversation.
+    let (again, _) = fx.arrive(T0 + 500, message("x", 0.0));
+    assert_ne!(again, id);
+}
+
+#[test]
+fn abandon_while_offered_withdraws_and_pulls_the_next() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("a", &[], 1));
+    let (id, _) = fx.arrive(T0 + 10, message("x", 0.0));
+    let (next, _) = fx.arrive(T0 + 20, message("next", 0.0));
+    assert_eq!(fx.state(id), offered("a"));
+    let (r, out) = fx.run(|r| r.abandon(T0 + 30, Channel::Web, "x"));
+    assert_eq!(r, Ok(id));
+    assert!(fx.router.snapshot(id).is_none());
+    assert_eq!(
+        out.to_agent("a")[0],
+        &AgentNotice::OfferWithdrawn {
+            conversation: id,
+            reason: "abandoned",
+        }
+    );
+    assert!(matches!(
+        out.kinds(id)[..],
+        [EventKind::Abandoned {
+            while_waiting: true,
+            waited_ms: 20,
+        }]
+    ));
+    assert_eq!(out.offers(), vec![("a".to_owned(), next)]);
+    // The withdrawn offer's deadline is gone too: nothing happens at its expiry.
+    fx.accept(T0 + 40, "a", next);
+    let expiry = T0 + 10 + fx.router.policy().offer_timeout_ms;
+    let out = fx.tick(expiry);
+    assert!(out.notices.is_empty() && out.events.is_empty());
+}
+
+#[test]
+fn abandon_while_assigned_ends_it_for_the_agent_and_pulls_the_next() {
+    let mut fx = Fixture::new();
+    let busy = busy_agent(&mut fx);
+    let (next, _) = fx.arrive(T0 + 20, message("next", 0.0));
+    let (r, out) = fx.run(|r| r.abandon(T0 + 30, Channel::Web, "busy"));
+    assert_eq!(r, Ok(busy));
+    assert!(fx.router.snapshot(busy).is_none());
+    assert_eq!(
+        out.to_agent("a")[0],
+        &AgentNotice::Ended {
+            conversation: busy,
+            reason: EndReason::Abandoned,
+        }
+    );
+    assert!(matches!(
+        out.kinds(busy)[..],
+        [EventKind::Abandoned {
+            while_waiting: false,
+            ..
+        }]
+    ));
+    assert_eq!(out.offers(), vec![("a".to_owned(), next)]);
+    let (r, _) = fx.run(|r| r.reply(T0 + 31, "a", &busy.to_string(), "hello?"));
+    assert!(matches!(r, Err(RoutingError::ConversationNotFound(_))));
+}
+
+#[test]
+fn close_tells_the_customer_and_frees_capacity() {
+    let mut fx = Fixture::new();
+    let busy = busy_agent(&mut fx);
+    let out = fx.close(T0 + 50, "a", busy);
+    assert_eq!(
+        out.to_customer(busy),
+        vec![&CustomerNoticeBody::Closed(EndReason::ClosedByAgent)]
+    );
+    assert!(matches!(out.kinds(busy)[..], [EventKind::Closed { .. }]));
+    assert!(fx.router.snapshot(busy).is_none());
+    assert_eq!(fx.view(T0 + 50, "a").load, PerClass::default());
+    assert_eq!(fx.board.get(busy).unwrap().state, ConversationState::Closed);
+}
+
+// ----- transfer -----
+
+#[test]
+fn transfer_to_skill_keeps_the_key_and_waits_for_that_skill() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("a", &[], 1));
+    fx.sign_in(T0 + 1, agent("b", &[("sales", 5)], 1));
+    let (id, _) = fx.arrive(T0 + 10, message("x", 0.0));
+    fx.accept(T0 + 11, "a", id);
+    let key = fx.key(id);
+
+    let (r, out) = fx.run(|r| {
+        r.transfer(
+            T0 + 20,
+            "a",
+            &id.to_string(),
+            TransferRequest::Skill("billing".into()),
+        )
+    });
+    r.unwrap();
+    let kinds = out.kinds(id);
+    assert!(matches!(
+        kinds[0],
+        EventKind::Transferred { from, target: TransferTarget::Skill(s) }
+            if &**from == "a" && &**s == "billing"
+    ));
+    assert_eq!(out.queued(id), vec![(QueueReason::Transferred, key)]);
+    assert!(out.offers().is_empty(), "neither a nor b has billing");
+    assert_eq!(fx.state(id), queued());
+    assert_eq!(
+        fx.router.snapshot(id).unwrap().required,
+        vec![(Arc::from("billing"), 1)]
+    );
+    assert!(fx.view(T0 + 20, "a").conversations.is_empty());
+
+    let out = fx.sign_in(T0 + 30, agent("c", &[("billing", 1)], 1));
+    assert_eq!(out.offers(), vec![("c".to_owned(), id)]);
+    assert_eq!(fx.key(id), key);
+}
+
+#[test]
+fn transfer_to_queue_takes_the_queue_requirement() {
+    let mut fx = Fixture::with_policy(RoutingPolicy {
+        queues: vec![
+            QueueSpec {
+                name: "default".to_owned(),
+                required_skills: Vec::new(),
+            },
+            QueueSpec {
+                name: "vip".to_owned(),
+                required_skills: vec!["sales:2".to_owned()],
+            },
+        ],
+        ..policy()
+    });
+    fx.sign_in(T0, agent("a", &[], 1));
+    let (id, _) = fx.arrive(T0 + 10, message("x", 0.0));
+    fx.accept(T0 + 11, "a", id);
+    let key = fx.key(id);
+    let (r, _) = fx.run(|r| {
+        r.transfer(
+            T0 + 12,
+            "a",
+            &id.to_string(),
+            TransferRequest::Queue("nope".into()),
+        )
+    });
+    assert!(matches!(
+        r,
+        Err(RoutingError::InvalidArgument {
+            field: "transfer.queue",
+            ..
+        })
+    ));
+    assert_eq!(fx.state(id), assigned("a"));
+
+    let (r, out) = fx.run(|r| {
+        r.transfer(
+            T0 + 20,
+            "a",
+            &id.to_string(),
+            TransferRequest::Queue("vip".into()),
+        )
+    });
+    r.unwrap();
+    assert_eq!(out.queued(id), vec![(QueueReason::Transferred, key)]);
+    let snap = fx.router.snapshot(id).unwrap();
+    assert_eq!(snap.queue, 1);
+    assert_eq!(snap.required, vec![(Arc::from("sales"), 2)]);
+    let out = fx.sign_in(T0 + 30, agent("s", &[("sales", 1)], 1));
+    assert!(out.offers().is_empty());
+    let out = fx.sign_in(T0 + 31, agent("v", &[("sales", 2)], 1));
+    assert_eq!(out.offers(), vec![("v".to_owned(), id)]);
+}
+
+#[test]
+fn transfer_to_agent_offers_it_to_that_agent() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("a", &[], 1));
+    fx.sign_in(T0 + 1, agent("b", &[], 1));
+    fx.sign_in(T0 + 2, agent("c", &[], 1));
+    let (id, _) = fx.arrive(T0 + 10, message("x", 0.0));
+    fx.accept(T0 + 11, "a", id);
+    let key = fx.key(id);
+
+    // c is not the longest idle, but is asked for by name.
+    let (r, out) = fx.run(|r| {
+        r.transfer(
+            T0 + 20,
+            "a",
+            &id.to_string(),
+            TransferRequest::Agent("c".into()),
+        )
+    });
+    r.unwrap();
+    assert!(matches!(
+        out.kinds(id)[..],
+        [
+            EventKind::Transferred {
+                target: TransferTarget::Agent(_),
+                ..
+            },
+            EventKind::Offered { .. }
+        ]
+    ));
+    assert_eq!(out.offers(), vec![("c".to_owned(), id)]);
+    assert_eq!(fx.state(id), offered("c"));
+    assert_eq!(fx.key(id), key);
+    fx.accept(T0 + 21, "c", id);
+    assert_eq!(fx.state(id), assigned("c"));
+}
+
+#[test]
+fn transfer_to_a_full_away_or_self_agent_is_refused() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("a", &[], 1));
+    fx.sign_in(T0 + 1, agent("full", &[], 1));
+    let (id, _) = fx.arrive(T0 + 10, message("x", 0.0));
+    let (other, _) = fx.arrive(T0 + 11, message("y", 0.0));
+    fx.accept(T0 + 12, "a", id);
+    assert_eq!(fx.state(other), offered("full"));
+    fx.sign_in(T0 + 13, agent("away", &[], 3));
+    fx.run(|r| r.set_presence(T0 + 14, "away", Presence::Away))
+        .0
+        .unwrap();
+    let conv = id.to_string();
+
+    for target in ["full", "away"] {
+        let (r, out) =
+            fx.run(|r| r.transfer(T0 + 20, "a", &conv, TransferRequest::Agent(target.into())));
+        failed_precondition(r);
+        assert!(out.events.is_empty() && out.notices.is_empty());
+        assert_eq!(fx.state(id), assigned("a"));
+    }
+    let (r, _) = fx.run(|r| r.transfer(T0 + 21, "a", &conv, TransferRequest::Agent("a".into())));
+    assert!(
+        matches!(r, Err(RoutingError::InvalidArgument { .. })),
+        "got {r:?}"
+    );
+    assert_eq!(fx.state(id), assigned("a"));
+}
+
+// ----- events -----
+
+#[test]
+fn events_are_numbered_gap_free_from_one_across_a_whole_workload() {
+    let mut fx = Fixture::new();
+    let mut seqs = Vec::new();
+    let mut record = |out: Out| seqs.extend(out.events.iter().map(|e| e.seq));
+    record(fx.sign_in(T0, agent("a", &[], 2)));
+    let (c1, out) = fx.arrive(T0 + 1, message("one", 0.0));
+    record(out);
+    let (_, out) = fx.arrive(T0 + 2, message("two", 5_000.0));
+    record(out);
+    let (c3, out) = fx.arrive(T0 + 3, message("three", 0.0));
+    record(out);
+    record(fx.accept(T0 + 4, "a", c1));
+    record(fx.tick(T0 + 100_000));
+    record(fx.close(T0 + 100_001, "a", c1));
+    record(fx.run(|r| r.abandon(T0 + 100_002, Channel::Web, "three")).1);
+    record(fx.run(|r| r.sign_out(T0 + 100_003, "a")).1);
+    assert!(fx.router.snapshot(c3).is_none());
+    let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
+    assert_eq!(seqs, expected);
+    assert!(seqs.len() > 10);
+    assert_eq!(fx.board.last_seq(), seqs.len() as u64);
+}
+
+// ----- concurrency -----
+
+/// A small deterministic generator, so the workload needs no extra crates.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+        if items.is_empty() {
+            None
+        } else {
+            Some(&items[self.below(items.len() as u64) as usize])
+        }
+    }
+}
+
+const SKILLS: [&str; 2] = ["billing", "tech"];
+
+/// Applies drained events to the board, checking each `Offered` finds the conversation
+/// not already offered or assigned (as the events so far tell it).
+fn apply_checked(board: &mut Board, events: &[Event]) {
+    for e in events {
+        if let EventKind::Offered { agent, .. } = &e.kind {
+            let before = board
+                .get(e.conversation)
+                .map(|c| (c.state, c.agent.clone()));
+            assert_eq!(
+                before,
+                Some((ConversationState::Queued, None)),
+                "{} offered to {agent} while still offered or assigned",
+                e.conversation
+            );
+        }
+        board.apply(e);
+    }
+}
+
+fn worker(thread: u64, shared: &Mutex<(Router, Board)>, clock: &AtomicU64, ops: usize) {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (thread + 1).wrapping_mul(0x1234_5678_9abc_def1));
+    let agents: Vec<String> = (0..3).map(|i| format!("t{thread}-agent{i}")).collect();
+    let mut customers: Vec<(Channel, String)> = Vec::new();
+    let mut next_customer = 0;
+    for step in 0..ops {
+        let mut guard = shared.lock().unwrap();
+        let (router, board) = &mut *guard;
+        let now = clock.fetch_add(rng.below(300), Ordering::SeqCst);
+        // Conversations my agents hold, split by state.
+        let mine: Vec<(String, ConversationId, ConversationState)> = router
+            .agents(now)
+            .into_iter()
+            .filter(|v| agents.iter().any(|a| **a == *v.id))
+            .flat_map(|v| {
+                v.conversations
+                    .iter()
+                    .map(|&id| {
+                        let state = router.snapshot(id).expect("held conversation").state;
+                        (v.id.to_string(), id, state)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let of = |wanted: ConversationState| -> Vec<(String, ConversationId)> {
+            mine.iter()
+                .filter(|(_, _, s)| *s == wanted)
+                .map(|(a, id, _)| (a.clone(), *id))
+                .collect()
+        };
+        match rng.below(100) {
+            0..=14 => {
+                let ccid = format!("t{thread}-customer{next_customer}");
+                next_customer += 1;
+                let clv = [0.0, 5_000.0, 50_000.0, 200_000.0][rng.below(4) as usize];
+                let mut msg = message(&ccid, clv);
+                if rng.below(3) == 0 {
+                    msg.channel = Channel::Email;
+                }
+                if rng.below(2) == 0 {
+                    let skill = SKILLS[rng.below(2) as usize];
+                    msg.required_skills = vec![(skill.to_owned(), 1 + rng.below(2) as u8)];
+                }
+                customers.push((msg.channel, ccid));
+                router.customer_message(now, msg).unwrap();
+            }
+            15..=19 => {
+                if let Some((channel, ccid)) = rng.pick(&customers).cloned() {
+                    let text = format!("more {step}");
+                    let msg = InboundMessage {
+                        channel,
+                        ..said(&ccid, &text, None)
+                    };
+                    // Opens a new conversation when the old one has ended.
+                    router.customer_message(now, msg).unwrap();
+                }
+            }
+            20..=27 => {
+                let id = rng.pick(&agents).unwrap().clone();
+                let mut skills = Vec::new();
+                for skill in SKILLS {
+                    if rng.below(2) == 0 {
+                        skills.push((skill, 1 + rng.below(3) as u8));
+                    }
+                }
+                let mut sign_in = agent(&id, &skills, 1 + rng.below(3) as u32);
+                sign_in.capacity.0[1] = rng.below(2) as u32;
+                match router.sign_in(now, sign_in) {
+                    Ok(()) | Err(RoutingError::AlreadySignedIn(_)) => {}
+                    Err(e) => panic!("sign-in of {id}: {e}"),
+                }
+            }
+            28..=30 => {
+                let id = rng.pick(&agents).unwrap();
+                match router.sign_out(now, id) {
+                    Ok(()) | Err(RoutingError::AgentNotFound(_)) => {}
+                    Err(e) => panic!("sign-out of {id}: {e}"),
+                }
+            }
+            31..=52 => {
+                if let Some((who, id)) = rng.pick(&of(ConversationState::Offered)) {
+                    router.accept(now, who, &id.to_string()).unwrap();
+                }
+            }
+            53..=58 => {
+                if let Some((who, id)) = rng.pick(&of(ConversationState::Offered)) {
+                    router.decline(now, who, &id.to_string()).unwrap();
+                }
+            }
+            59..=74 => {
+                if let Some((who, id)) = rng.pick(&of(ConversationState::Assigned)) {
+                    router.reply(now, who, &id.to_string(), "done").unwrap();
+                    router.close(now, who, &id.to_string()).unwrap();
+                }
+            }
+            75..=80 => {
+                if !customers.is_empty() {
+                    let at = rng.below(customers.len() as u64) as usize;
+                    let (channel, ccid) = customers.swap_remove(at);
+                    // An agent (of either thread) may have closed it already.
+                    match router.abandon(now, channel, &ccid) {
+                        Ok(_) | Err(RoutingError::ConversationNotFound(_)) => {}
+                        Err(e) => panic!("abandon {ccid}: {e}"),
+                    }
+                }
+            }
+            81..=90 => router.tick(now),
+            _ => {
+                let id = rng.pick(&agents).unwrap();
+                let presence = if rng.below(4) == 0 {
+                    Presence::Away
+                } else {
+                    Presence::Available
+                };
+                match router.set_presence(now, id, presence) {
+                    Ok(()) | Err(RoutingError::AgentNotFound(_)) => {}
+                    Err(e) => panic!("presence of {id}: {e}"),
+                }
+            }
+        }
+        let (events, _notices) = router.drain();
+        apply_checked(board, &events);
+        if let Err(broken) = router.check_invariants() {
+            panic!("thread {thread} step {step}: invariant broken: {broken}");
+        }
+        assert_eq!(board.waiting_len(), router.waiting_len());
+    }
+}
+
+#[test]
+fn two_threads_sharing_one_router_keep_every_invariant() {
+    const OPS: usize = 3_000;
+    let router = Router::new(RoutingPolicy {
+        offer_timeout_ms: 5_000,
+        decline_cooldown_ms: 10_000,
+        ..policy()
+    })
+    .unwrap();
+    let shared = Arc::new(Mutex::new((router, Board::new(100_000))));
+    let clock = Arc::new(AtomicU64::new(T0));
+    let handles: Vec<_> = (0..2)
+        .map(|thread| {
+            let shared = Arc::clone(&shared);
+            let clock = Arc::clone(&clock);
+            thread::spawn(move || worker(thread, &shared, &clock, OPS))
+        })
+        .collect();
+    for handle in handles {
+        handle.join().expect("worker thread panicked");
+    }
+
+    let guard = shared.lock().unwrap();
+    let (router, board) = &*guard;
+    router.check_invariants().unwrap();
+    let open: HashSet<ConversationId> = router.open_ids().into_iter().collect();
+    for &id in &open {
+        assert_eq!(
+            board.get(id),
+            router.snapshot(id).as_ref(),
+            "board vs router on {id}"
+        );
+    }
+    let board_open: HashSet<ConversationId> = board.open().map(|c| c.id).collect();
+    assert_eq!(board_open, open);
+    assert_eq!(board.waiting_len(), router.waiting_len());
+    assert!(board.last_seq() > 1_000, "the workload did something");
+}

@@ -1,12 +1,24 @@
-//! The agent pool: signed-in agents, their load, and the ready index that orders the
-//! agents who can take another conversation by how long ago they were last routed one
-//! (longest idle first).
+//! The agent pool: signed-in agents, their load, and the ready lanes that find the
+//! longest-idle eligible agent without scanning the pool.
+//!
+//! *Longest idle* means least recently active: an agent's activity stamp moves to
+//! "now" whenever it signs in, becomes available, is offered a conversation or is
+//! released from one. Because stamps only grow, a lane is a FIFO: every restamp
+//! appends an entry at the back, and older entries of the same agent simply go stale
+//! (their stamp no longer matches). Stale entries are dropped when they reach the
+//! front or when a lane grows past twice its holders, so each change costs one append
+//! per skill of the agent, and finding a candidate is a walk from the front.
+//!
+//! There is one lane per skill (agents holding it) and one for every agent; a
+//! requirement is served from the shortest lane among its skills, since every
+//! eligible agent must be in each of them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::model::{AgentId, ChannelClass, ConversationId, Millis, PerClass, Presence};
-use super::skills::LevelledSkills;
+use super::skills::{LevelledSkills, SkillIndex};
+use super::waiting::ProfileIndex;
 
 /// Index of an agent in the pool's slab; reused after sign-out.
 pub type AgentSlot = u32;
@@ -28,23 +40,80 @@ pub struct Agent {
     pub load: PerClass,
     /// Presence.
     pub presence: Presence,
-    /// When the agent was last offered a conversation (or signed in): the
+    /// Last activity (sign-in, becoming available, offer, release): the
     /// longest-idle order.
-    pub last_routed_at: Millis,
+    pub last_active_at: Millis,
     /// Conversations offered or assigned to the agent.
     pub conversations: Vec<ConversationId>,
+    /// Waiting profiles this agent is eligible for (see `profiles_seen`).
+    pub eligible_profiles: Vec<ProfileIndex>,
+    /// How many profiles existed when `eligible_profiles` was last extended;
+    /// profiles are append-only, so only newer ones need checking.
+    pub profiles_seen: usize,
+    /// Matches the stamp of this agent's current lane entries.
+    stamp: u64,
 }
 
 impl Agent {
+    /// A new agent, not yet in any lane.
+    pub fn new(
+        id: AgentId,
+        display_name: String,
+        skills: LevelledSkills,
+        skill_names: Vec<(Arc<str>, u8)>,
+        capacity: PerClass,
+        presence: Presence,
+    ) -> Agent {
+        Agent {
+            id,
+            display_name,
+            skills,
+            skill_names,
+            capacity,
+            load: PerClass::default(),
+            presence,
+            last_active_at: 0,
+            conversations: Vec::new(),
+            eligible_profiles: Vec::new(),
+            profiles_seen: 0,
+            stamp: 0,
+        }
+    }
+
     /// Whether the agent can take one more conversation of `class`.
     pub fn has_room(&self, class: ChannelClass) -> bool {
         self.load.get(class) < self.capacity.get(class)
     }
 
     /// Whether the agent takes offers at all right now.
-    fn is_ready(&self) -> bool {
+    pub fn is_ready(&self) -> bool {
         self.presence == Presence::Available && ChannelClass::ALL.iter().any(|&c| self.has_room(c))
     }
+}
+
+/// One lane entry: an agent as of one activity stamp.
+#[derive(Debug, Clone, Copy)]
+struct LaneEntry {
+    slot: AgentSlot,
+    stamp: u64,
+}
+
+/// Agents holding one skill (or all agents), least recently active first, with
+/// stale entries among them.
+#[derive(Debug, Default)]
+struct Lane {
+    entries: VecDeque<LaneEntry>,
+    /// Signed-in agents that belong in this lane; bounds its garbage.
+    holders: usize,
+}
+
+/// Which lane to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaneKey {
+    /// Every agent.
+    All,
+    /// Agents holding a skill.
+    Skill(SkillIndex),
 }
 
 /// Signed-in agents of a tenant.
@@ -56,17 +125,25 @@ pub struct AgentPool {
     free: Vec<AgentSlot>,
     /// Slot by agent id.
     by_id: HashMap<AgentId, AgentSlot>,
-    /// Ready agents (available, with room in some class), longest idle first.
-    ready: BTreeSet<(Millis, AgentSlot)>,
+    /// Lane of every agent.
+    all: Lane,
+    /// Lane per skill.
+    by_skill: HashMap<SkillIndex, Lane>,
+    /// Source of activity stamps, unique across slots and reuse.
+    next_stamp: u64,
     /// Capacity of all signed-in agents per class, for wait estimates.
     total_capacity: PerClass,
 }
 
 impl AgentPool {
-    /// Adds an agent; the caller checked the id is not signed in.
-    pub fn insert(&mut self, agent: Agent) -> AgentSlot {
+    /// Adds an agent active as of `now`; the caller checked the id is not signed in.
+    pub fn insert(&mut self, agent: Agent, now: Millis) -> AgentSlot {
         for class in ChannelClass::ALL {
             *self.total_capacity.get_mut(class) += agent.capacity.get(class);
+        }
+        self.all.holders += 1;
+        for skill in agent.skills.skills() {
+            self.by_skill.entry(skill).or_default().holders += 1;
         }
         let id = agent.id.clone();
         let slot = match self.free.pop() {
@@ -80,18 +157,23 @@ impl AgentPool {
             }
         };
         self.by_id.insert(id, slot);
-        self.index(slot);
+        self.restamp(slot, now);
         slot
     }
 
-    /// Removes an agent, returning it.
+    /// Removes an agent, returning it. Its lane entries go stale.
     pub fn remove(&mut self, slot: AgentSlot) -> Option<Agent> {
-        self.unindex(slot);
         let agent = self.slots.get_mut(slot as usize)?.take()?;
         self.by_id.remove(&agent.id);
         self.free.push(slot);
         for class in ChannelClass::ALL {
             *self.total_capacity.get_mut(class) -= agent.capacity.get(class);
+        }
+        self.all.holders -= 1;
+        for skill in agent.skills.skills() {
+            if let Some(lane) = self.by_skill.get_mut(&skill) {
+                lane.holders -= 1;
+            }
         }
         Some(agent)
     }
@@ -106,23 +188,58 @@ impl AgentPool {
         self.slots.get(slot as usize)?.as_ref()
     }
 
-    /// Changes an agent, keeping the ready index in step.
-    pub fn update<R>(&mut self, slot: AgentSlot, change: impl FnOnce(&mut Agent) -> R) -> R {
-        self.unindex(slot);
+    /// A signed-in agent, for changes that do not touch load or presence.
+    pub fn get_mut(&mut self, slot: AgentSlot) -> Option<&mut Agent> {
+        self.slots.get_mut(slot as usize)?.as_mut()
+    }
+
+    /// Changes an agent's load or presence: an activity as of `now`, which moves the
+    /// agent to the back of its lanes.
+    pub fn update<R>(
+        &mut self,
+        slot: AgentSlot,
+        now: Millis,
+        change: impl FnOnce(&mut Agent) -> R,
+    ) -> R {
         let agent = self.slots[slot as usize]
             .as_mut()
             .expect("update of a signed-in agent");
         let result = change(agent);
-        self.index(slot);
+        self.restamp(slot, now);
         result
     }
 
-    /// Ready agents, longest idle first.
-    pub fn ready(&self) -> impl Iterator<Item = (AgentSlot, &Agent)> + '_ {
-        self.ready.iter().map(|&(_, slot)| {
-            let agent = self.slots[slot as usize].as_ref().expect("ready agent");
-            (slot, agent)
-        })
+    /// The first agent in a lane, least recently active first, that is ready and
+    /// satisfies `accept`.
+    pub fn find_ready(
+        &mut self,
+        lane: LaneKey,
+        mut accept: impl FnMut(&Agent) -> bool,
+    ) -> Option<AgentSlot> {
+        let slots = &self.slots;
+        let lane = match lane {
+            LaneKey::All => &mut self.all,
+            LaneKey::Skill(skill) => self.by_skill.get_mut(&skill)?,
+        };
+        while let Some(front) = lane.entries.front() {
+            if current(slots, *front).is_some() {
+                break;
+            }
+            lane.entries.pop_front();
+        }
+        lane.entries
+            .iter()
+            .filter_map(|&e| current(slots, e).map(|a| (e.slot, a)))
+            .find(|(_, a)| accept(a))
+            .map(|(slot, _)| slot)
+    }
+
+    /// Entries in a lane, stale ones included: a cheap proxy for its size.
+    pub fn lane_len(&self, lane: LaneKey) -> usize {
+        match lane {
+            LaneKey::All => self.all.entries.len(),
+            LaneKey::Skill(skill) => self.by_skill.get(&skill).map_or(0, |l| l.entries.len()),
+        }
     }
 
     /// Every signed-in agent.
@@ -148,29 +265,58 @@ impl AgentPool {
         self.total_capacity.get(class)
     }
 
-    /// Whether the ready index holds exactly the ready agents (for invariant checks).
-    pub fn ready_index_is_consistent(&self) -> bool {
-        let expected: BTreeSet<_> = self
-            .iter()
-            .filter(|(_, a)| a.is_ready())
-            .map(|(slot, a)| (a.last_routed_at, slot))
-            .collect();
-        expected == self.ready
+    /// Whether every ready agent has a current entry in the all-agents lane and in
+    /// the lane of each of its skills (for invariant checks).
+    pub fn lanes_are_consistent(&self) -> bool {
+        let has_current = |lane: &Lane, slot: AgentSlot, stamp: u64| {
+            lane.entries
+                .iter()
+                .any(|e| e.slot == slot && e.stamp == stamp)
+        };
+        self.iter().filter(|(_, a)| a.is_ready()).all(|(slot, a)| {
+            has_current(&self.all, slot, a.stamp)
+                && a.skills.skills().all(|s| {
+                    self.by_skill
+                        .get(&s)
+                        .is_some_and(|lane| has_current(lane, slot, a.stamp))
+                })
+        })
     }
 
-    fn index(&mut self, slot: AgentSlot) {
-        if let Some(agent) = self.get(slot)
-            && agent.is_ready()
-        {
-            let key = (agent.last_routed_at, slot);
-            self.ready.insert(key);
+    /// Gives an agent a fresh stamp and, when ready, appends it to its lanes.
+    fn restamp(&mut self, slot: AgentSlot, now: Millis) {
+        self.next_stamp += 1;
+        let stamp = self.next_stamp;
+        let Some(agent) = self.slots[slot as usize].as_mut() else {
+            return;
+        };
+        agent.stamp = stamp;
+        agent.last_active_at = now;
+        if !agent.is_ready() {
+            return;
+        }
+        let entry = LaneEntry { slot, stamp };
+        let slots = &self.slots;
+        push(&mut self.all, entry, slots);
+        let agent = slots[slot as usize].as_ref().expect("just stamped");
+        for skill in agent.skills.skills() {
+            let lane = self.by_skill.entry(skill).or_default();
+            push(lane, entry, slots);
         }
     }
+}
 
-    fn unindex(&mut self, slot: AgentSlot) {
-        if let Some(agent) = self.get(slot) {
-            let key = (agent.last_routed_at, slot);
-            self.ready.remove(&key);
-        }
+/// The agent an entry names, if the entry is still current and the agent ready.
+fn current(slots: &[Option<Agent>], entry: LaneEntry) -> Option<&Agent> {
+    slots[entry.slot as usize]
+        .as_ref()
+        .filter(|a| a.stamp == entry.stamp && a.is_ready())
+}
+
+/// Appends to a lane, compacting it when stale entries outnumber live ones.
+fn push(lane: &mut Lane, entry: LaneEntry, slots: &[Option<Agent>]) {
+    lane.entries.push_back(entry);
+    if lane.entries.len() > 2 * lane.holders + 32 {
+        lane.entries.retain(|&e| current(slots, e).is_some());
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::agents::{Agent, AgentPool, AgentSlot};
+use super::agents::{Agent, AgentPool, AgentSlot, LaneKey};
 use super::events::{Event, EventKind, QueueReason, Responder, TransferTarget};
 use super::model::{
     AdapterId, AgentId, Button, Channel, ChannelClass, ConversationId, Customer, EndReason, Millis,
@@ -713,17 +713,15 @@ impl Router {
             });
         }
         let (skills, skill_names) = self.requirement(&sign_in.skills, "skills")?;
-        let slot = self.agents.insert(Agent {
-            id: Arc::from(sign_in.agent_id.as_str()),
-            display_name: sign_in.display_name,
+        let agent = Agent::new(
+            Arc::from(sign_in.agent_id.as_str()),
+            sign_in.display_name,
             skills,
             skill_names,
-            capacity: sign_in.capacity,
-            load: PerClass::default(),
-            presence: sign_in.presence,
-            last_routed_at: now,
-            conversations: Vec::new(),
-        });
+            sign_in.capacity,
+            sign_in.presence,
+        );
+        let slot = self.agents.insert(agent, now);
         self.fill_agent(now, slot);
         Ok(())
     }
@@ -759,7 +757,7 @@ impl Router {
         presence: Presence,
     ) -> Result<(), RoutingError> {
         let slot = self.agent_slot(agent_id)?;
-        self.agents.update(slot, |a| a.presence = presence);
+        self.agents.update(slot, now, |a| a.presence = presence);
         self.fill_agent(now, slot);
         Ok(())
     }
@@ -984,7 +982,8 @@ impl Router {
                 },
             });
             self.release_to_queue(now, id, QueueReason::OfferTimeout);
-            self.agents.update(slot, |a| a.presence = Presence::Away);
+            self.agents
+                .update(slot, now, |a| a.presence = Presence::Away);
             self.notices.push(Notice::ToAgent {
                 agent,
                 notice: AgentNotice::PresenceChanged {
@@ -1027,7 +1026,7 @@ impl Router {
                 capacity: a.capacity,
                 load: a.load,
                 idle_ms: if a.load.total() == 0 {
-                    now.saturating_sub(a.last_routed_at)
+                    now.saturating_sub(a.last_active_at)
                 } else {
                     0
                 },
@@ -1158,8 +1157,8 @@ impl Router {
                 return Err(format!("agent {} over capacity", a.id));
             }
         }
-        if !self.agents.ready_index_is_consistent() {
-            return Err("ready index out of step".to_owned());
+        if !self.agents.lanes_are_consistent() {
+            return Err("agent lanes out of step".to_owned());
         }
         Ok(())
     }
@@ -1186,15 +1185,16 @@ impl Router {
         }
         let profile = self.waiting.profile(c.profile);
         let class = profile.class;
-        let chosen = self
-            .agents
-            .ready()
-            .find(|(_, a)| {
-                a.has_room(class)
-                    && profile.required.satisfied_by(&a.skills)
-                    && !c.skips(&a.id, now)
-            })
-            .map(|(slot, _)| slot);
+        // Every eligible agent holds every required skill: search the shortest lane.
+        let lane = profile
+            .skills
+            .iter()
+            .map(|&s| LaneKey::Skill(s))
+            .min_by_key(|&lane| self.agents.lane_len(lane))
+            .unwrap_or(LaneKey::All);
+        let chosen = self.agents.find_ready(lane, |a| {
+            a.has_room(class) && profile.required.satisfied_by(&a.skills) && !c.skips(&a.id, now)
+        });
         match chosen {
             Some(slot) => {
                 self.offer(now, id, slot);
@@ -1208,17 +1208,26 @@ impl Router {
     /// room: work conservation when capacity frees.
     fn fill_agent(&mut self, now: Millis, slot: AgentSlot) {
         loop {
-            let Some(agent) = self.agents.get(slot) else {
+            let Some(agent) = self.agents.get_mut(slot) else {
                 return;
             };
             if agent.presence != Presence::Available {
                 return;
             }
-            let best = self
-                .waiting
-                .profiles()
+            // Profiles are append-only: check only those created since last time.
+            let profiles = self.waiting.profiles();
+            for (p, profile) in profiles.iter().enumerate().skip(agent.profiles_seen) {
+                if profile.required.satisfied_by(&agent.skills) {
+                    agent.eligible_profiles.push(p);
+                }
+            }
+            agent.profiles_seen = profiles.len();
+            let agent = &*agent;
+            let best = agent
+                .eligible_profiles
                 .iter()
-                .filter(|p| agent.has_room(p.class) && p.required.satisfied_by(&agent.skills))
+                .map(|&p| &profiles[p])
+                .filter(|p| agent.has_room(p.class))
                 .filter_map(|p| {
                     p.waiting
                         .iter()
@@ -1247,10 +1256,9 @@ impl Router {
         let class = c.channel.class();
         let waited_ms = c.waited_ms(now);
         self.offer_deadlines.insert((expires_at, id));
-        let agent = self.agents.update(slot, |a| {
+        let agent = self.agents.update(slot, now, |a| {
             *a.load.get_mut(class) += 1;
             a.conversations.push(id);
-            a.last_routed_at = now;
             a.id.clone()
         });
         let c = &self.conversations[&id];
@@ -1330,7 +1338,7 @@ impl Router {
         }
         let class = c.channel.class();
         c.state = State::Queued;
-        self.agents.update(slot, |a| {
+        self.agents.update(slot, now, |a| {
             *a.load.get_mut(class) -= 1;
             a.conversations.retain(|&held| held != id);
         });

@@ -153,6 +153,11 @@ impl LevelledSkills {
     pub fn is_empty(&self) -> bool {
         self.at_least[0].is_empty()
     }
+
+    /// Every skill recorded, at any level, in skill order.
+    pub fn skills(&self) -> impl Iterator<Item = SkillIndex> + '_ {
+        self.at_least[0].iter()
+    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,13 @@
 //! looks at the head of each profile it is eligible for, never at every waiting
 //! conversation.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
+
+use indexset::BTreeSet;
 
 use super::model::{ChannelClass, ConversationId};
 use super::priority::PriorityKey;
-use super::skills::LevelledSkills;
+use super::skills::{LevelledSkills, SkillIndex};
 
 /// Index of a profile in [`WaitingIndex`].
 pub type ProfileIndex = usize;
@@ -21,7 +23,10 @@ pub struct Profile {
     pub required: LevelledSkills,
     /// Capacity class they count against.
     pub class: ChannelClass,
-    /// Waiting conversations, first to serve first.
+    /// The required skills, for choosing an agent lane.
+    pub skills: Vec<SkillIndex>,
+    /// Waiting conversations, first to serve first; an order-statistic tree, so a
+    /// customer's position is a logarithmic rank, not a walk.
     pub waiting: BTreeSet<(PriorityKey, ConversationId)>,
 }
 
@@ -47,6 +52,7 @@ impl WaitingIndex {
         self.profiles.push(Profile {
             required: required.clone(),
             class,
+            skills: required.skills().collect(),
             waiting: BTreeSet::new(),
         });
         self.by_requirement.insert((required.clone(), class), p);
@@ -81,7 +87,7 @@ impl WaitingIndex {
 
     /// 1-based place of a waiting conversation within its profile.
     pub fn position(&self, p: ProfileIndex, key: PriorityKey, id: ConversationId) -> usize {
-        self.profiles[p].waiting.range(..(key, id)).count() + 1
+        self.profiles[p].waiting.rank(&(key, id)) + 1
     }
 
     /// Waiting conversations in all profiles.

@@ -51,7 +51,7 @@ fn conversation_view(
         conversation_id: c.id.to_string(),
         channel: convert::channel_to_pb(c.channel) as i32,
         channel_conversation_id: c.channel_conversation_id.to_string(),
-        customer_id: c.customer.id.clone(),
+        customer_id: c.customer.id.to_string(),
         state: state_to_pb(c.state) as i32,
         queue: router.queue_name(c.queue).to_owned(),
         value_tier: router.tier_name(c.tier).to_owned(),

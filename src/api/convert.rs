@@ -350,8 +350,8 @@ pub fn delivery(id: u64, notice: &CustomerNotice) -> pb::Delivery {
 /// A customer as the contract shows it to agents.
 pub fn customer_to_pb(customer: &routing::Customer) -> pb::Customer {
     pb::Customer {
-        customer_id: customer.id.clone(),
-        display_name: customer.display_name.clone(),
+        customer_id: customer.id.to_string(),
+        display_name: customer.display_name.to_string(),
         value: Some(pb::CustomerValue {
             clv: Some(customer.clv),
             ..pb::CustomerValue::default()

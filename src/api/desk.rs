@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -11,6 +11,7 @@ use super::pb::{self, agent_frame::Action, desk_frame::Frame};
 use super::status::{draining, invalid, rejected, status_of};
 use super::tenant::tenant_of;
 use crate::config::Limits;
+use crate::hub::mailbox::AgentInbox;
 use crate::hub::{Hub, Tenant};
 use crate::routing::{AgentId, Millis, Presence, Router, RoutingError, TransferRequest};
 use crate::telemetry::metrics::StreamGauge;
@@ -75,24 +76,17 @@ impl AgentSession {
             }
             Ok(None) | Err(_) => return,
         };
-        let agent = match self.sign_in(sign_in) {
-            Ok(agent) => agent,
+        let (agent, inbox) = match self.sign_in(sign_in) {
+            Ok(signed_in) => signed_in,
             Err(status) => return self.end(rejected(status)).await,
         };
         tracing::info!(tenant = %self.tenant.name, agent_id = %agent, "agent signed in");
-        let notify = self
-            .tenant
-            .lock()
-            .agents
-            .get(&agent)
-            .map(|m| m.notify.clone());
         let signed_in = Frame::SignedIn(pb::SignedIn {
             agent_id: agent.to_string(),
             offer_timeout_ms: self.hub.config().routing.offer_timeout_ms as u32,
         });
-        if let Some(notify) = notify
-            && self.send(signed_in).await
-            && let Err(status) = self.serve(&agent, &mut inbound, &notify).await
+        if self.send(signed_in).await
+            && let Err(status) = self.serve(&agent, &mut inbound, &inbox).await
         {
             let _ = self.tx.send(Err(status)).await;
         }
@@ -104,23 +98,26 @@ impl AgentSession {
         tracing::info!(tenant = %self.tenant.name, agent_id = %agent, "agent signed out");
     }
 
-    fn sign_in(&self, sign_in: pb::SignIn) -> Result<AgentId, Status> {
+    fn sign_in(&self, sign_in: pb::SignIn) -> Result<(AgentId, AgentInbox), Status> {
         let sign_in = convert::sign_in(sign_in)?;
         let agent: AgentId = Arc::from(sign_in.agent_id.as_str());
-        self.tenant
+        let inbox = self
+            .tenant
             .run("sign_in", self.hub.clock(), |state, now| {
                 if state.agents.contains_key(&agent) {
                     return Err(RoutingError::AlreadySignedIn(agent.to_string()));
                 }
-                state.open_agent_mailbox(agent.clone());
-                let result = state.router.sign_in(now, sign_in);
-                if result.is_err() {
-                    state.agents.remove(&agent);
+                let inbox = state.open_agent_mailbox(agent.clone());
+                match state.router.sign_in(now, sign_in) {
+                    Ok(()) => Ok(inbox),
+                    Err(e) => {
+                        state.agents.remove(&agent);
+                        Err(e)
+                    }
                 }
-                result
             })
             .map_err(status_of)?;
-        Ok(agent)
+        Ok((agent, inbox))
     }
 
     /// Serves the signed-in session until the peer leaves (`Ok`) or it must end with a
@@ -129,24 +126,20 @@ impl AgentSession {
         &self,
         agent: &AgentId,
         inbound: &mut Streaming<pb::AgentFrame>,
-        notify: &Notify,
+        inbox: &AgentInbox,
     ) -> Result<(), Status> {
         let stopped = self.hub.stopped();
         tokio::pin!(stopped);
         loop {
             tokio::select! {
                 _ = &mut stopped => return Err(draining()),
-                _ = notify.notified() => {
-                    let (notices, overflowed) = match self.tenant.lock().agents.get_mut(agent) {
-                        Some(mailbox) => (mailbox.take(), mailbox.overflowed),
-                        None => return Ok(()),
-                    };
-                    for notice in notices {
+                _ = inbox.notify.notified() => {
+                    for notice in inbox.take() {
                         if self.tx.send(Ok(convert::desk_frame(notice))).await.is_err() {
                             return Ok(());
                         }
                     }
-                    if overflowed {
+                    if inbox.overflowed() {
                         return Err(rejected(Status::resource_exhausted(
                             "agent stream read too slowly; signed out and conversations routed again",
                         )));

@@ -7,54 +7,79 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::Notify;
 
 use crate::routing::{AgentNotice, CustomerNotice};
 use crate::telemetry::metrics;
 
-/// Notices for one signed-in agent session.
+/// The router's side of an agent session's mailbox: a bounded lock-free queue, so
+/// the session drains it without taking the tenant lock.
 #[derive(Debug)]
 pub struct AgentMailbox {
-    /// Notices not yet taken by the session.
-    notices: VecDeque<AgentNotice>,
-    /// Most notices kept.
-    limit: usize,
+    /// Notices towards the session.
+    tx: crossbeam_channel::Sender<AgentNotice>,
     /// Set when a notice did not fit: the session must end and the agent's
     /// conversations be routed again.
-    pub overflowed: bool,
+    overflowed: Arc<AtomicBool>,
     /// Wakes the session task.
+    notify: Arc<Notify>,
+}
+
+/// The session's side of an agent mailbox.
+#[derive(Debug)]
+pub struct AgentInbox {
+    /// Notices from the router, in order.
+    rx: crossbeam_channel::Receiver<AgentNotice>,
+    /// Set when a notice was refused for lack of room.
+    overflowed: Arc<AtomicBool>,
+    /// Signalled after every push.
     pub notify: Arc<Notify>,
 }
 
 impl AgentMailbox {
-    /// An empty mailbox holding at most `limit` notices.
-    pub fn new(limit: usize) -> AgentMailbox {
-        AgentMailbox {
-            notices: VecDeque::new(),
-            limit,
-            overflowed: false,
-            notify: Arc::new(Notify::new()),
-        }
+    /// A mailbox holding at most `limit` notices, and the session's end of it.
+    pub fn new(limit: usize) -> (AgentMailbox, AgentInbox) {
+        let (tx, rx) = crossbeam_channel::bounded(limit);
+        let overflowed = Arc::new(AtomicBool::new(false));
+        let notify = Arc::new(Notify::new());
+        let inbox = AgentInbox {
+            rx,
+            overflowed: overflowed.clone(),
+            notify: notify.clone(),
+        };
+        (
+            AgentMailbox {
+                tx,
+                overflowed,
+                notify,
+            },
+            inbox,
+        )
     }
 
     /// Adds a notice and wakes the session.
-    pub fn push(&mut self, notice: AgentNotice) {
-        if self.notices.len() >= self.limit {
-            if !self.overflowed {
+    pub fn push(&self, notice: AgentNotice) {
+        if self.tx.try_send(notice).is_err() {
+            if !self.overflowed.swap(true, Ordering::AcqRel) {
                 tracing::warn!("agent session reads too slowly; ending it");
             }
-            self.overflowed = true;
             metrics::record_dropped("agent_mailbox_full");
-        } else {
-            self.notices.push_back(notice);
         }
         self.notify.notify_one();
     }
+}
 
+impl AgentInbox {
     /// Takes every waiting notice.
-    pub fn take(&mut self) -> Vec<AgentNotice> {
-        self.notices.drain(..).collect()
+    pub fn take(&self) -> Vec<AgentNotice> {
+        self.rx.try_iter().collect()
+    }
+
+    /// Whether a notice was refused because the inbox was full.
+    pub fn overflowed(&self) -> bool {
+        self.overflowed.load(Ordering::Acquire)
     }
 }
 
@@ -203,15 +228,15 @@ mod tests {
 
     #[test]
     fn a_full_agent_mailbox_flags_overflow() {
-        let mut m = AgentMailbox::new(1);
+        let (m, inbox) = AgentMailbox::new(1);
         let n = AgentNotice::Ended {
             conversation: ConversationId(1),
             reason: EndReason::Abandoned,
         };
         m.push(n.clone());
-        assert!(!m.overflowed);
+        assert!(!inbox.overflowed());
         m.push(n);
-        assert!(m.overflowed);
-        assert_eq!(m.take().len(), 1);
+        assert!(inbox.overflowed());
+        assert_eq!(inbox.take().len(), 1);
     }
 }

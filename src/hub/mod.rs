@@ -16,7 +16,7 @@ pub use clock::Clock;
 pub use tenant::{Tenant, TenantState};
 
 use crate::config::Config;
-use crate::routing::{AgentStateCounts, Router};
+use crate::routing::{AgentStateCounts, ChannelClass, Router};
 use crate::telemetry::metrics;
 
 /// How often offer timeouts and other timers are checked.
@@ -135,6 +135,10 @@ impl Hub {
             agents.available += counts.available;
             agents.busy += counts.busy;
             agents.away += counts.away;
+            for class in ChannelClass::ALL {
+                *agents.load.get_mut(class) += counts.load.get(class);
+                *agents.capacity.get_mut(class) += counts.capacity.get(class);
+            }
         }
         metrics::record_gauges(waiting, open, agents);
     }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::clock::Clock;
-use super::mailbox::{AdapterMailbox, AgentMailbox};
+use super::mailbox::{AdapterMailbox, AgentInbox, AgentMailbox};
 use crate::config::Limits;
 use crate::routing::{
     AdapterId, AgentId, AgentNotice, Board, ConversationId, CustomerNotice, CustomerNoticeBody,
@@ -90,6 +90,8 @@ impl Tenant {
         op: impl FnOnce(&mut TenantState, Millis) -> (R, Option<(AdapterId, ConversationId)>),
     ) -> (R, InlineReplies) {
         let started = Instant::now();
+        let _span = tracing::debug_span!("routing_decision", tenant = %self.name, operation)
+            .entered();
         let mut state = self.lock();
         let now = clock.now();
         let (result, inline) = op(&mut state, now);
@@ -116,12 +118,13 @@ impl TenantState {
                 self.router.queue_name(event.queue),
                 elapsed,
             );
-            tracing::debug!(
-                seq = event.seq,
+            let _span = tracing::debug_span!(
+                "conversation",
                 conversation_id = %event.conversation,
-                event = event.kind.name(),
-                "conversation event"
-            );
+                channel = event.channel.as_str(),
+            )
+            .entered();
+            tracing::debug!(seq = event.seq, event = event.kind.name(), "conversation event");
         }
         let mut replies = Vec::new();
         for notice in notices {
@@ -147,7 +150,7 @@ impl TenantState {
                         .or_insert_with(|| AdapterMailbox::new(limit))
                         .push(n);
                 }
-                Notice::ToAgent { agent, notice } => match self.agents.get_mut(&agent) {
+                Notice::ToAgent { agent, notice } => match self.agents.get(&agent) {
                     Some(mailbox) if matches!(notice, AgentNotice::CustomerMessage { .. }) => {
                         metrics::record_relayed("to_agent");
                         mailbox.push(notice);
@@ -163,10 +166,12 @@ impl TenantState {
         replies
     }
 
-    /// Registers a mailbox for an agent session about to sign in.
-    pub fn open_agent_mailbox(&mut self, agent: AgentId) {
-        let limit = self.limits.agent_mailbox;
-        self.agents.insert(agent, AgentMailbox::new(limit));
+    /// Registers a mailbox for an agent session about to sign in; the session keeps
+    /// the inbox and drains it without the tenant lock.
+    pub fn open_agent_mailbox(&mut self, agent: AgentId) -> AgentInbox {
+        let (mailbox, inbox) = AgentMailbox::new(self.limits.agent_mailbox);
+        self.agents.insert(agent, mailbox);
+        inbox
     }
 
     /// The mailbox of an adapter id, created when new.

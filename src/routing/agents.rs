@@ -16,6 +16,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+
 use super::model::{AgentId, ChannelClass, ConversationId, Millis, PerClass, Presence};
 use super::skills::{LevelledSkills, SkillIndex};
 use super::waiting::ProfileIndex;
@@ -128,7 +130,7 @@ pub struct AgentPool {
     /// Lane of every agent.
     all: Lane,
     /// Lane per skill.
-    by_skill: HashMap<SkillIndex, Lane>,
+    by_skill: FxHashMap<SkillIndex, Lane>,
     /// Source of activity stamps, unique across slots and reuse.
     next_stamp: u64,
     /// Capacity of all signed-in agents per class, for wait estimates.

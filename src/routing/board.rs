@@ -6,9 +6,12 @@
 //! conversations reads it, and a durable journal replayed after a restart will rebuild
 //! the same picture the same way.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
+
+use super::engine::NamedSkills;
 use super::events::{Event, EventKind};
 use super::model::{AgentId, Channel, ConversationId, Customer, Millis};
 use super::priority::PriorityKey;
@@ -48,7 +51,7 @@ pub struct ConversationSnapshot {
     /// Agent holding it, offered or assigned.
     pub agent: Option<AgentId>,
     /// Required skills with levels.
-    pub required: Vec<(Arc<str>, u8)>,
+    pub required: NamedSkills,
     /// Serving-order key.
     pub key: PriorityKey,
     /// Waiting banked before the current wait, in milliseconds.
@@ -68,7 +71,7 @@ impl ConversationSnapshot {
 #[derive(Debug)]
 pub struct Board {
     /// Conversations by id, open and recently ended.
-    conversations: HashMap<ConversationId, ConversationSnapshot>,
+    conversations: FxHashMap<ConversationId, ConversationSnapshot>,
     /// Queued conversations in serving order.
     waiting: BTreeSet<(PriorityKey, ConversationId)>,
     /// Ended conversations, oldest first, kept up to `ended_limit`.
@@ -83,7 +86,7 @@ impl Board {
     /// An empty board that keeps `ended_limit` ended conversations visible.
     pub fn new(ended_limit: usize) -> Board {
         Board {
-            conversations: HashMap::new(),
+            conversations: FxHashMap::default(),
             waiting: BTreeSet::new(),
             ended: VecDeque::new(),
             ended_limit,

@@ -8,6 +8,8 @@
 //! behind one lock, and tests and simulations drive it directly in virtual time.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -345,7 +347,7 @@ struct Conversation {
     language: Arc<str>,
     adapter: AdapterId,
     /// Required skills by name, for events and views.
-    required_names: Vec<(Arc<str>, u8)>,
+    required_names: NamedSkills,
     profile: ProfileIndex,
     key: PriorityKey,
     state: State,
@@ -381,7 +383,7 @@ impl Conversation {
 }
 
 /// Skills by name with their levels, as events and views show them.
-pub type NamedSkills = Vec<(Arc<str>, u8)>;
+pub type NamedSkills = Arc<[(Arc<str>, u8)]>;
 
 /// Recent adapter message ids kept per conversation for de-duplication.
 const RECENT_CLIENT_IDS: usize = 64;
@@ -393,7 +395,8 @@ pub struct Router {
     /// Required skills of each configured queue.
     queue_skills: Vec<Vec<(String, u8)>>,
     skills: SkillCatalog,
-    conversations: HashMap<ConversationId, Conversation>,
+    /// Open conversations; integer keys, so a fast non-keyed hash is safe.
+    conversations: FxHashMap<ConversationId, Conversation>,
     by_channel_key: HashMap<(Channel, Arc<str>), ConversationId>,
     agents: AgentPool,
     waiting: WaitingIndex,
@@ -461,7 +464,7 @@ impl Router {
             policy,
             queue_skills,
             skills: SkillCatalog::default(),
-            conversations: HashMap::new(),
+            conversations: FxHashMap::default(),
             by_channel_key: HashMap::new(),
             agents: AgentPool::default(),
             waiting: WaitingIndex::default(),
@@ -525,16 +528,17 @@ impl Router {
         let id = ConversationId(self.next_conversation);
         self.next_conversation += 1;
         let key = self.policy.priority.key(tier, now, id.0);
+        let customer_id: Arc<str> = Arc::from(msg.customer_id.as_str());
         let customer = Customer {
-            id: msg.customer_id.clone(),
-            display_name: msg.display_name.clone(),
+            id: customer_id.clone(),
+            display_name: Arc::from(msg.display_name.as_str()),
             clv,
         };
         let mut conversation = Conversation {
             id,
             channel: msg.channel,
             channel_conversation_id: channel_key.clone(),
-            customer_id: Arc::from(msg.customer_id.as_str()),
+            customer_id,
             customer: customer.clone(),
             tier,
             queue,
@@ -717,7 +721,7 @@ impl Router {
             Arc::from(sign_in.agent_id.as_str()),
             sign_in.display_name,
             skills,
-            skill_names,
+            skill_names.to_vec(),
             sign_in.capacity,
             sign_in.presence,
         );
@@ -1078,10 +1082,14 @@ impl Router {
         self.conversations.len()
     }
 
-    /// Agents by state: (available with room, available but full, away).
+    /// Agents by state, and load and capacity per class, for gauges.
     pub fn agent_state_counts(&self) -> AgentStateCounts {
         let mut counts = AgentStateCounts::default();
         for (_, a) in self.agents.iter() {
+            for class in ChannelClass::ALL {
+                *counts.load.get_mut(class) += a.load.get(class);
+                *counts.capacity.get_mut(class) += a.capacity.get(class);
+            }
             match a.presence {
                 Presence::Away => counts.away += 1,
                 Presence::Available if ChannelClass::ALL.iter().any(|&c| a.has_room(c)) => {
@@ -1351,7 +1359,7 @@ impl Router {
         id: ConversationId,
         slot: AgentSlot,
         required: LevelledSkills,
-        names: Vec<(Arc<str>, u8)>,
+        names: NamedSkills,
     ) {
         self.detach(now, id, slot);
         let class = self.conversations[&id].channel.class();
@@ -1471,7 +1479,7 @@ impl Router {
                 })?;
             set.insert(index, *level);
         }
-        let names = set
+        let names: NamedSkills = set
             .entries()
             .map(|(s, l)| (self.skills.name(s).clone(), l))
             .collect();
@@ -1525,6 +1533,10 @@ pub struct AgentStateCounts {
     pub busy: usize,
     /// Away.
     pub away: usize,
+    /// Conversations held, per class, by all signed-in agents.
+    pub load: PerClass,
+    /// Capacity per class of all signed-in agents.
+    pub capacity: PerClass,
 }
 
 fn not_offered(id: ConversationId, agent_id: &str) -> RoutingError {

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use super::model::{AgentId, Channel, ConversationId, Customer, Millis};
+use super::engine::NamedSkills;
 use super::priority::PriorityKey;
 
 /// One state change of one conversation.
@@ -101,7 +102,7 @@ pub enum EventKind {
         /// The customer.
         customer: Customer,
         /// Required skills and levels, by name.
-        required: Vec<(Arc<str>, u8)>,
+        required: NamedSkills,
     },
     /// The customer got their first response.
     FirstResponse {
@@ -117,7 +118,7 @@ pub enum EventKind {
         /// Its place in the serving order.
         key: PriorityKey,
         /// Required skills and levels, by name (they change on a transfer).
-        required: Vec<(Arc<str>, u8)>,
+        required: NamedSkills,
     },
     /// Offered to an agent.
     Offered {

@@ -125,6 +125,15 @@ impl ChannelClass {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// Stable lower-case name, used as a metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelClass::Messaging => "messaging",
+            ChannelClass::Email => "email",
+            ChannelClass::Voice => "voice",
+        }
+    }
 }
 
 /// A count per channel class: an agent's capacity or load.
@@ -196,9 +205,9 @@ pub struct TranscriptEntry {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Customer {
     /// The channel's customer id.
-    pub id: String,
+    pub id: Arc<str>,
     /// Display name, possibly empty.
-    pub display_name: String,
+    pub display_name: Arc<str>,
     /// Computed customer lifetime value.
     pub clv: f64,
 }

@@ -444,7 +444,7 @@ fn required_skill_level_is_enforced() {
     assert!(out.offers().is_empty());
     assert_eq!(
         fx.router.snapshot(id).unwrap().required,
-        vec![(Arc::from("billing"), 3)]
+        vec![(Arc::from("billing"), 3)].into()
     );
 
     // Nothing changes it: time passing, presence toggles, other work.
@@ -1190,7 +1190,7 @@ fn transfer_to_skill_keeps_the_key_and_waits_for_that_skill() {
     assert_eq!(fx.state(id), queued());
     assert_eq!(
         fx.router.snapshot(id).unwrap().required,
-        vec![(Arc::from("billing"), 1)]
+        vec![(Arc::from("billing"), 1)].into()
     );
     assert!(fx.view(T0 + 20, "a").conversations.is_empty());
 
@@ -1247,7 +1247,7 @@ fn transfer_to_queue_takes_the_queue_requirement() {
     assert_eq!(out.queued(id), vec![(QueueReason::Transferred, key)]);
     let snap = fx.router.snapshot(id).unwrap();
     assert_eq!(snap.queue, 1);
-    assert_eq!(snap.required, vec![(Arc::from("sales"), 2)]);
+    assert_eq!(snap.required, vec![(Arc::from("sales"), 2)].into());
     let out = fx.sign_in(T0 + 30, agent("s", &[("sales", 1)], 1));
     assert!(out.offers().is_empty());
     let out = fx.sign_in(T0 + 31, agent("v", &[("sales", 2)], 1));

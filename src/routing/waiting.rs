@@ -5,9 +5,8 @@
 //! looks at the head of each profile it is eligible for, never at every waiting
 //! conversation.
 
-use std::collections::HashMap;
-
 use indexset::BTreeSet;
+use rustc_hash::FxHashMap;
 
 use super::model::{ChannelClass, ConversationId};
 use super::priority::PriorityKey;
@@ -36,8 +35,8 @@ pub struct WaitingIndex {
     /// Profiles ever seen; never removed, so indexes stay valid (bounded by the
     /// distinct requirement sets a tenant uses).
     profiles: Vec<Profile>,
-    /// Profile lookup by requirement and class.
-    by_requirement: HashMap<(LevelledSkills, ChannelClass), ProfileIndex>,
+    /// Profile lookup by requirement, then by class index.
+    by_requirement: FxHashMap<LevelledSkills, [Option<ProfileIndex>; 3]>,
     /// Waiting conversations in all profiles.
     len: usize,
 }
@@ -45,7 +44,11 @@ pub struct WaitingIndex {
 impl WaitingIndex {
     /// The profile for a requirement and class, creating it when new.
     pub fn profile_for(&mut self, required: &LevelledSkills, class: ChannelClass) -> ProfileIndex {
-        if let Some(&p) = self.by_requirement.get(&(required.clone(), class)) {
+        if let Some(p) = self
+            .by_requirement
+            .get(required)
+            .and_then(|by_class| by_class[class.index()])
+        {
             return p;
         }
         let p = self.profiles.len();
@@ -55,7 +58,7 @@ impl WaitingIndex {
             skills: required.skills().collect(),
             waiting: BTreeSet::new(),
         });
-        self.by_requirement.insert((required.clone(), class), p);
+        self.by_requirement.entry(required.clone()).or_default()[class.index()] = Some(p);
         p
     }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::routing::{AgentStateCounts, Event, EventKind};
+use crate::routing::{AgentStateCounts, ChannelClass, Event, EventKind};
 
 /// Conversations opened, by channel.
 pub const CONVERSATIONS_CREATED: &str = "switchboard_conversations_created_total";
@@ -27,6 +27,8 @@ pub const QUEUE_DEPTH: &str = "switchboard_queue_depth";
 pub const OPEN_CONVERSATIONS: &str = "switchboard_open_conversations";
 /// Signed-in agents by state (`available`, `busy`, `away`).
 pub const AGENTS: &str = "switchboard_agents";
+/// Share of agent capacity in use, by channel class (`messaging`, `email`, `voice`).
+pub const OCCUPANCY: &str = "switchboard_agent_occupancy_ratio";
 /// Time the router took for one operation, including the decisions it made.
 pub const ROUTING_DECISION: &str = "switchboard_routing_decision_seconds";
 /// Offers made to agents.
@@ -120,6 +122,10 @@ fn describe() {
     describe_gauge!(QUEUE_DEPTH, "Conversations waiting for an agent.");
     describe_gauge!(OPEN_CONVERSATIONS, "Open conversations.");
     describe_gauge!(AGENTS, "Signed-in agents by state.");
+    describe_gauge!(
+        OCCUPANCY,
+        "Conversations held over capacity of signed-in agents, by channel class."
+    );
     describe_histogram!(
         ROUTING_DECISION,
         metrics::Unit::Seconds,
@@ -194,6 +200,15 @@ pub fn record_gauges(waiting: usize, open: usize, agents: AgentStateCounts) {
     gauge!(AGENTS, "state" => "available").set(agents.available as f64);
     gauge!(AGENTS, "state" => "busy").set(agents.busy as f64);
     gauge!(AGENTS, "state" => "away").set(agents.away as f64);
+    for class in ChannelClass::ALL {
+        let capacity = agents.capacity.get(class);
+        let ratio = if capacity == 0 {
+            0.0
+        } else {
+            f64::from(agents.load.get(class)) / f64::from(capacity)
+        };
+        gauge!(OCCUPANCY, "class" => class.as_str()).set(ratio);
+    }
 }
 
 /// Counts a relayed message.

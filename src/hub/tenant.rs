@@ -90,8 +90,8 @@ impl Tenant {
         op: impl FnOnce(&mut TenantState, Millis) -> (R, Option<(AdapterId, ConversationId)>),
     ) -> (R, InlineReplies) {
         let started = Instant::now();
-        let _span = tracing::debug_span!("routing_decision", tenant = %self.name, operation)
-            .entered();
+        let _span =
+            tracing::debug_span!("routing_decision", tenant = %self.name, operation).entered();
         let mut state = self.lock();
         let now = clock.now();
         let (result, inline) = op(&mut state, now);
@@ -124,7 +124,11 @@ impl TenantState {
                 channel = event.channel.as_str(),
             )
             .entered();
-            tracing::debug!(seq = event.seq, event = event.kind.name(), "conversation event");
+            tracing::debug!(
+                seq = event.seq,
+                event = event.kind.name(),
+                "conversation event"
+            );
         }
         let mut replies = Vec::new();
         for notice in notices {

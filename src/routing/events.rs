@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
-use super::model::{AgentId, Channel, ConversationId, Customer, Millis};
 use super::engine::NamedSkills;
+use super::model::{AgentId, Channel, ConversationId, Customer, Millis};
 use super::priority::PriorityKey;
 
 /// One state change of one conversation.

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use crate::routing::{Router, RoutingPolicy};
@@ -182,6 +182,27 @@ pub struct Cli {
     /// Seconds to drain on shutdown [default: 20].
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// Something other than serving; without a subcommand the server runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands of the `switchboard` binary.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a what-if scenario on the routing core in virtual time and print the report.
+    Simulate(SimulateArgs),
+}
+
+/// Flags of `switchboard simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Scenario TOML file (see scenarios/ for examples).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Seed for every random draw, overriding the scenario's.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 impl Cli {
@@ -254,6 +275,28 @@ mod tests {
             .expect("a toml block in the README");
         let documented = Config::from_toml(block).expect("README toml parses");
         assert_eq!(documented, Config::default());
+    }
+
+    #[test]
+    fn simulate_is_a_subcommand_and_plain_flags_still_serve() {
+        let cli = Cli::parse_from([
+            "switchboard",
+            "simulate",
+            "--config",
+            "s.toml",
+            "--seed",
+            "9",
+        ]);
+        match cli.command {
+            Some(Command::Simulate(args)) => {
+                assert_eq!(args.config, PathBuf::from("s.toml"));
+                assert_eq!(args.seed, Some(9));
+            }
+            None => panic!("simulate not parsed"),
+        }
+        let cli = Cli::parse_from(["switchboard", "--metrics-addr", "127.0.0.1:9999"]);
+        assert!(cli.command.is_none());
+        assert_eq!(cli.metrics_addr, Some("127.0.0.1:9999".parse().unwrap()));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`config`]: defaults, TOML file, `SWITCHBOARD_*` environment, flags.
 //! - [`telemetry`]: Prometheus metrics fed by routing events; tracing setup.
 //! - [`shutdown`]: SIGTERM and Ctrl-C.
+//! - [`simulate`]: what-if simulator: scenarios run on the real router in virtual time.
 
 pub mod api;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod hub;
 pub mod routing;
 pub mod server;
 pub mod shutdown;
+pub mod simulate;
 pub mod telemetry;
 
 pub use config::Config;

@@ -1,0 +1,275 @@
+//! The what-if simulator on the real routing core.
+//!
+//! - A first-come-first-served single-skill scenario is an M/M/c queue, so its
+//!   probability of waiting and mean wait must match Erlang C.
+//! - The same seed gives the same report.
+//! - Value routing serves high tiers faster than low ones, and faster than first come,
+//!   first served would, at some cost to the lowest tier.
+//! - A bad scenario is refused with an error naming the field, by the library and by
+//!   `switchboard simulate`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use switchboard::simulate::{Report, Scenario, erlang_c, erlang_c_mean_wait, run};
+
+fn scenario(file: &str) -> Scenario {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(file);
+    Scenario::from_file(&path).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// Erlang C's P(wait) and mean wait (seconds) for the FCFS scenario's parameters.
+fn erlang_figures(s: &Scenario) -> (f64, f64) {
+    let servers = s.agents[0].count;
+    let arrival_rate = s.arrivals[0].rate_per_hour.expect("rate per hour") / 3600.0;
+    let service_rate = 1.0 / s.agents[0].handle_secs;
+    (
+        erlang_c(servers, arrival_rate / service_rate),
+        erlang_c_mean_wait(servers, arrival_rate, service_rate),
+    )
+}
+
+/// Simulated P(wait) and mean wait, pooled over two independent replications (seeds
+/// `seed` and `seed + 1`) run on two threads.
+fn simulated_figures(s: &Scenario, seed: u64) -> (f64, f64) {
+    let reports: Vec<Report> = std::thread::scope(|scope| {
+        let handles: Vec<_> = [seed, seed + 1]
+            .into_iter()
+            .map(|seed| {
+                let mut s = s.clone();
+                s.seed = seed;
+                scope.spawn(move || run(&s).expect("runs"))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let answered: u64 = reports.iter().map(|r| r.total.answered).sum();
+    let waited: u64 = reports.iter().map(|r| r.total.waited).sum();
+    let wait_sum: f64 = reports
+        .iter()
+        .map(|r| r.total.mean_wait_secs.unwrap() * r.total.answered as f64)
+        .sum();
+    for r in &reports {
+        assert_eq!(r.total.abandoned, 0, "nobody abandons in this scenario");
+        assert_eq!(r.total.answered, r.total.offered, "everyone is answered");
+        assert_eq!(r.stale_actions, 0);
+    }
+    (waited as f64 / answered as f64, wait_sum / answered as f64)
+}
+
+/// `scenarios/fcfs-erlang.toml`: 10 agents, exponential handle times of mean 120 s,
+/// Poisson arrivals at 255 an hour (8.5 Erlangs, 85% occupancy), no abandonment, agents
+/// answer at once, one tier. Erlang C: P(wait) = 0.530, mean wait 42.4 s.
+///
+/// Two replications of 1,000 simulated hours (about 255,000 customers each), pooled.
+/// The tolerance study below (release build: `cargo test --release --test simulate --
+/// --ignored --nocapture`), over 20 other seed pairs, found the pooled mean wait off
+/// Erlang C by +0.04% on average (no bias) with a standard deviation of 2.75% (largest
+/// 5.3%), and the pooled P(wait) off by -0.0001 on average with a standard deviation
+/// of 0.0049 (largest 0.0094). The tolerances, 10% relative on the mean wait and 0.03
+/// absolute on P(wait), are therefore about 3.6 and 6 standard deviations: a correct
+/// router passes with practically any seed, while one that broke first come, first
+/// served or left an eligible agent idle while a customer waits would be far outside
+/// them. The seed is fixed anyway (11 and 12, from the scenario file).
+#[test]
+fn fcfs_single_skill_matches_erlang_c() {
+    let s = scenario("fcfs-erlang.toml");
+    let (p_formula, wait_formula) = erlang_figures(&s);
+    assert!((p_formula - 0.530).abs() < 0.001, "{p_formula}");
+    assert!((wait_formula - 42.39).abs() < 0.01, "{wait_formula}");
+    let (p_sim, wait_sim) = simulated_figures(&s, s.seed);
+    println!(
+        "P(wait): simulated {p_sim:.4}, Erlang C {p_formula:.4}; mean wait: simulated {wait_sim:.2} s, Erlang C {wait_formula:.2} s ({:+.1}%)",
+        (wait_sim / wait_formula - 1.0) * 100.0
+    );
+    assert!(
+        (p_sim - p_formula).abs() < 0.03,
+        "P(wait) {p_sim:.4} vs Erlang C {p_formula:.4}"
+    );
+    assert!(
+        (wait_sim / wait_formula - 1.0).abs() < 0.10,
+        "mean wait {wait_sim:.2} s vs Erlang C {wait_formula:.2} s"
+    );
+}
+
+/// The tolerance study behind the test above; slow in a debug build.
+#[test]
+#[ignore = "tolerance study: run with --release --ignored --nocapture"]
+fn fcfs_erlang_error_across_seeds() {
+    let s = scenario("fcfs-erlang.toml");
+    let (p_formula, wait_formula) = erlang_figures(&s);
+    let mut relative = Vec::new();
+    let mut absolute = Vec::new();
+    for pair in 0..20 {
+        let (p, w) = simulated_figures(&s, 1000 + 2 * pair);
+        relative.push(w / wait_formula - 1.0);
+        absolute.push(p - p_formula);
+        println!(
+            "seeds {}-{}: mean wait {w:.2} s ({:+.1}%), P(wait) {p:.4} ({:+.4})",
+            1000 + 2 * pair,
+            1001 + 2 * pair,
+            (w / wait_formula - 1.0) * 100.0,
+            p - p_formula
+        );
+    }
+    let stats = |v: &[f64]| {
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        let max = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        (mean, sd, max)
+    };
+    let (m, sd, max) = stats(&relative);
+    println!(
+        "pooled mean wait vs Erlang C: mean {:+.2}%, sd {:.2}%, largest {:.2}%",
+        m * 100.0,
+        sd * 100.0,
+        max * 100.0
+    );
+    let (m, sd, max) = stats(&absolute);
+    println!("pooled P(wait) vs Erlang C: mean {m:+.4}, sd {sd:.4}, largest {max:.4}");
+}
+
+#[test]
+fn same_seed_same_report() {
+    let s = scenario("value-routing.toml");
+    let first = run(&s).unwrap();
+    let second = run(&s).unwrap();
+    assert_eq!(first, second);
+    assert_eq!(first.to_string(), second.to_string());
+    let mut other = s.clone();
+    other.seed += 1;
+    assert_ne!(run(&other).unwrap(), first, "the seed matters");
+}
+
+#[test]
+fn value_routing_serves_high_tiers_first_at_a_cost_to_the_lowest() {
+    let s = scenario("value-routing.toml");
+    let routed = run(&s).unwrap();
+    let fcfs = run(&s.fcfs_baseline()).unwrap();
+    let wait = |r: &Report, tier: &str| {
+        r.tiers
+            .iter()
+            .find(|t| t.name == tier)
+            .and_then(|t| t.mean_wait_secs)
+            .unwrap_or_else(|| panic!("no waits for tier {tier}"))
+    };
+    for r in [&routed, &fcfs] {
+        assert!(r.tiers.iter().all(|t| t.offered > 0), "every tier arrives");
+        assert_eq!(r.stale_actions, 0);
+        assert_eq!(r.total.unanswered, 0);
+        assert_eq!(r.total.offered, routed.total.offered, "same arrivals");
+    }
+    println!(
+        "{}",
+        switchboard::simulate::render_comparison(&routed, &fcfs)
+    );
+    assert!(wait(&routed, "platinum") < wait(&routed, "gold"));
+    assert!(wait(&routed, "gold") < wait(&routed, "standard"));
+    assert!(wait(&routed, "platinum") < 0.6 * wait(&fcfs, "platinum"));
+    assert!(wait(&routed, "gold") < wait(&fcfs, "gold"));
+    assert!(wait(&routed, "standard") > wait(&fcfs, "standard"));
+    let sl = |r: &Report, tier: &str| {
+        r.tiers
+            .iter()
+            .find(|t| t.name == tier)
+            .and_then(|t| t.service_level())
+            .unwrap()
+    };
+    assert!(sl(&routed, "platinum") > sl(&routed, "standard"));
+    assert!(routed.agents.occupancy().unwrap() > 0.5);
+}
+
+fn temp_scenario(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "switchboard-simulate-{}-{name}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const SMALL: &str = r#"
+duration_secs = 3600
+[[arrivals]]
+name = "chat"
+rate_per_hour = 60
+[[agents]]
+name = "team"
+count = 2
+handle_secs = 60
+"#;
+
+#[test]
+fn bad_scenarios_are_refused_naming_the_field() {
+    let cases = [
+        (
+            "negative-rate",
+            SMALL.replace("rate_per_hour = 60", "rate_per_hour = -5"),
+            "arrivals[0].rate_per_hour",
+        ),
+        (
+            "unknown-key",
+            SMALL.replace("handle_secs = 60", "handle_secs = 60\nhandle_mins = 1"),
+            "handle_mins",
+        ),
+        (
+            "unknown-tier",
+            SMALL.replace("name = \"chat\"", "name = \"chat\"\ntiers = { vip = 1.0 }"),
+            "arrivals[0].tiers.vip",
+        ),
+        (
+            "bad-queue",
+            SMALL.replace("name = \"chat\"", "name = \"chat\"\nqueue = \"nope\""),
+            "arrivals[0].queue",
+        ),
+        (
+            "bad-routing",
+            format!("{SMALL}\n[routing]\noffer_timeout_ms = 0\n"),
+            "routing: offer_timeout_ms",
+        ),
+    ];
+    for (name, text, field) in cases {
+        let path = temp_scenario(name, &text);
+        let error = Scenario::from_file(&path).unwrap_err().to_string();
+        assert!(error.contains(field), "{name}: {field:?} not in {error:?}");
+        std::fs::remove_file(path).unwrap();
+    }
+    let missing = Scenario::from_file(Path::new("/nonexistent/scenario.toml")).unwrap_err();
+    assert!(missing.to_string().contains("/nonexistent/scenario.toml"));
+}
+
+#[test]
+fn the_subcommand_prints_the_report_or_names_the_bad_field() {
+    let binary = env!("CARGO_BIN_EXE_switchboard");
+    let good = temp_scenario("good", SMALL);
+    let out = Command::new(binary)
+        .args(["simulate", "--config"])
+        .arg(&good)
+        .args(["--seed", "3"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("(seed 3)"), "{stdout}");
+    assert!(stdout.contains("occupancy"), "{stdout}");
+
+    let bad = temp_scenario("bad", &SMALL.replace("count = 2", "count = 0"));
+    let out = Command::new(binary)
+        .args(["simulate", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("agents[0].count"), "{stderr}");
+    for path in [good, bad] {
+        std::fs::remove_file(path).unwrap();
+    }
+}

@@ -5,6 +5,7 @@
 //! (`--grpc-addr` / `SWITCHBOARD_GRPC_ADDR`, `--metrics-addr` / `SWITCHBOARD_METRICS_ADDR`):
 //! operators and tooling rely on them.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -51,6 +52,63 @@ impl Default for Limits {
     }
 }
 
+/// Which tenants this replica serves, when tenants are sharded across replicas.
+///
+/// Every replica reads the same table; `shard` (set per replica, e.g. from the pod name)
+/// picks its row. A tenant appears in at most one row, so its agents, bots and
+/// conversations always meet on one replica. Without a shard name, or with an empty
+/// table, the replica serves every tenant (single-replica installs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tenancy {
+    /// This replica's shard name (flag `--shard`, env `SWITCHBOARD_SHARD`).
+    pub shard: String,
+    /// Shard name to the tenants it owns.
+    pub shards: BTreeMap<String, Vec<String>>,
+}
+
+impl Tenancy {
+    /// Whether this replica serves `tenant`.
+    pub fn serves(&self, tenant: &str) -> bool {
+        if self.shard.is_empty() || self.shards.is_empty() {
+            return true;
+        }
+        self.shards
+            .get(&self.shard)
+            .is_some_and(|owned| owned.iter().any(|t| t == tenant))
+    }
+
+    /// Checks that no tenant is owned twice and this replica's shard is in the table.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+        for (shard, tenants) in &self.shards {
+            for tenant in tenants {
+                if !crate::api::tenant::is_valid_tenant(tenant) {
+                    return Err(ConfigError::Invalid(format!(
+                        "tenancy.shards.{shard}: bad tenant id {tenant:?}"
+                    )));
+                }
+                if let Some(other) = owner.insert(tenant, shard) {
+                    return Err(ConfigError::Invalid(format!(
+                        "tenancy.shards: tenant {tenant:?} is in both {other:?} and {shard:?}; \
+                         that would split its pools"
+                    )));
+                }
+            }
+        }
+        if !self.shard.is_empty()
+            && !self.shards.is_empty()
+            && !self.shards.contains_key(&self.shard)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "tenancy.shard {:?} has no row in tenancy.shards",
+                self.shard
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// The whole configuration. Every field has a default; the config file uses the same
 /// shape (see `GetConfig` in the admin API for the effective values).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +124,8 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Tenant of calls without an `x-switchboard-tenant` header.
     pub default_tenant: String,
+    /// Tenant sharding across replicas.
+    pub tenancy: Tenancy,
     /// Input and buffer bounds.
     pub limits: Limits,
     /// Routing: queues, value tiers, aging, timeouts.
@@ -80,6 +140,7 @@ impl Default for Config {
             log_format: LogFormat::Auto,
             shutdown_grace_secs: 20,
             default_tenant: "default".to_owned(),
+            tenancy: Tenancy::default(),
             limits: Limits::default(),
             routing: RoutingPolicy::default(),
         }
@@ -138,6 +199,7 @@ impl Config {
                 self.default_tenant
             )));
         }
+        self.tenancy.validate()?;
         let l = &self.limits;
         for (name, value) in [
             ("limits.max_text_bytes", l.max_text_bytes),
@@ -182,6 +244,9 @@ pub struct Cli {
     /// Seconds to drain on shutdown [default: 20].
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// This replica's shard name, selecting its tenants from `tenancy.shards`.
+    #[arg(long, env = "SWITCHBOARD_SHARD")]
+    pub shard: Option<String>,
     /// Something other than serving; without a subcommand the server runs.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -224,6 +289,9 @@ impl Cli {
         if let Some(secs) = self.shutdown_grace_secs {
             config.shutdown_grace_secs = secs;
         }
+        if let Some(shard) = &self.shard {
+            config.tenancy.shard = shard.clone();
+        }
         config.validate()?;
         Ok(config)
     }
@@ -263,6 +331,32 @@ mod tests {
         assert!(Config::from_toml("grpc_adr = \"127.0.0.1:1\"").is_err());
         let c = Config::from_toml("[routing.priority]\naging_per_sec = 0.0\n").unwrap();
         assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn a_shard_serves_only_its_tenants_and_no_tenant_has_two_shards() {
+        let mut c = Config::from_toml(
+            "[tenancy]\nshard = \"sb-0\"\n[tenancy.shards]\nsb-0 = [\"acme\"]\nsb-1 = [\"globex\"]\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert!(c.tenancy.serves("acme"));
+        assert!(!c.tenancy.serves("globex"));
+        assert!(!c.tenancy.serves("default"));
+        c.tenancy
+            .shards
+            .get_mut("sb-1")
+            .unwrap()
+            .push("acme".into());
+        assert!(
+            c.validate().is_err(),
+            "a tenant in two shards splits its pools"
+        );
+        c.tenancy = Tenancy {
+            shard: "sb-9".into(),
+            ..Tenancy::default()
+        };
+        assert!(c.tenancy.serves("anyone"), "no table: serve everyone");
     }
 
     #[test]

@@ -40,7 +40,7 @@ impl pb::agent_desk_server::AgentDesk for DeskService {
         &self,
         request: Request<Streaming<pb::AgentFrame>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
-        let tenant_id = tenant_of(&request, &self.hub.config().default_tenant).map_err(rejected)?;
+        let tenant_id = tenant_of(&request, self.hub.config()).map_err(rejected)?;
         if self.hub.is_draining() {
             return Err(rejected(draining()));
         }

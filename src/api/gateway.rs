@@ -31,7 +31,7 @@ impl GatewayService {
     }
 
     fn tenant<T>(&self, request: &Request<T>) -> Result<Arc<Tenant>, Status> {
-        let id = tenant_of(request, &self.hub.config().default_tenant).map_err(rejected)?;
+        let id = tenant_of(request, self.hub.config()).map_err(rejected)?;
         Ok(self.hub.tenant(&id))
     }
 }

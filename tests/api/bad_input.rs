@@ -232,3 +232,25 @@ async fn bad_adapter_frames_are_refused_on_the_stream_which_stays_open() {
     good.client_message_id = "good-1".into();
     assert!(adapter.send(good).await.unwrap().created);
 }
+
+#[tokio::test]
+async fn a_shard_refuses_tenants_it_does_not_own() {
+    let mut config = test_config();
+    config.tenancy.shard = "switchboard-0".into();
+    config
+        .tenancy
+        .shards
+        .insert("switchboard-0".into(), vec!["acme".into()]);
+    config
+        .tenancy
+        .shards
+        .insert("switchboard-1".into(), vec!["globex".into()]);
+    let server = spawn_server(config).await;
+    assert!(server.submit(Some("acme"), "owned-here", 0.0).await.created);
+    let mut request = Request::new(message("elsewhere", 0.0, "hi"));
+    request
+        .metadata_mut()
+        .insert("x-switchboard-tenant", "globex".parse().unwrap());
+    let refused = server.gateway().await.submit(request).await;
+    assert_status(refused, Code::FailedPrecondition, "x-switchboard-tenant");
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::routing::{AgentStateCounts, ChannelClass, Event, EventKind};
+use crate::routing::{AgentStateCounts, ChannelClass, Event, EventKind, TransferTarget};
 
 /// Conversations opened, by channel.
 pub const CONVERSATIONS_CREATED: &str = "switchboard_conversations_created_total";
@@ -37,6 +37,8 @@ pub const OFFERS: &str = "switchboard_offers_total";
 pub const ACCEPTS: &str = "switchboard_accepts_total";
 /// Conversations put back in the queue, by reason.
 pub const REQUEUES: &str = "switchboard_requeues_total";
+/// Conversations handed from one agent to another agent, skill or queue, by target kind.
+pub const TRANSFERS: &str = "switchboard_transfers_total";
 /// Messages relayed, by direction (`to_agent`, `to_customer`).
 pub const MESSAGES_RELAYED: &str = "switchboard_messages_relayed_total";
 /// Requests and frames refused, by gRPC code name.
@@ -134,6 +136,7 @@ fn describe() {
     describe_counter!(OFFERS, "Conversations offered to agents.");
     describe_counter!(ACCEPTS, "Offers accepted by agents.");
     describe_counter!(REQUEUES, "Conversations put back in the queue, by reason.");
+    describe_counter!(TRANSFERS, "Agent transfers, by target kind (agent, skill, queue).");
     describe_counter!(MESSAGES_RELAYED, "Messages relayed, by direction.");
     describe_counter!(REJECTED, "Requests and frames refused, by gRPC code.");
     describe_counter!(
@@ -177,7 +180,14 @@ pub fn record_event(event: &Event, tier: &str, queue: &str, elapsed: Duration) {
             histogram!(QUEUE_WAIT, "queue" => queue.to_owned(), "tier" => tier.to_owned())
                 .record(*waited_ms as f64 / 1000.0);
         }
-        EventKind::Transferred { .. } => {}
+        EventKind::Transferred { target, .. } => {
+            let kind = match target {
+                TransferTarget::Agent(_) => "agent",
+                TransferTarget::Skill(_) => "skill",
+                TransferTarget::Queue(_) => "queue",
+            };
+            counter!(TRANSFERS, "target" => kind).increment(1);
+        }
         EventKind::Closed { .. } => {
             counter!(CONVERSATIONS_ENDED, "channel" => channel, "outcome" => "closed").increment(1)
         }

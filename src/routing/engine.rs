@@ -54,6 +54,10 @@ pub struct RoutingPolicy {
     pub transcript_limit: usize,
     /// Open conversations per tenant; beyond it new ones are refused.
     pub max_open_conversations: usize,
+    /// How often waiting customers' positions are re-evaluated, in milliseconds; a
+    /// customer hears again only when the change is meaningful (see
+    /// `Router::refresh_queue_status`). 0 turns updates off.
+    pub queue_update_interval_ms: u64,
 }
 
 impl Default for RoutingPolicy {
@@ -69,6 +73,7 @@ impl Default for RoutingPolicy {
             }],
             transcript_limit: 200,
             max_open_conversations: 200_000,
+            queue_update_interval_ms: 15_000,
         }
     }
 }
@@ -361,6 +366,8 @@ struct Conversation {
     recent_client_ids: VecDeque<Box<str>>,
     /// Agents who declined, and until when they are skipped.
     declined_by: Vec<(AgentId, Millis)>,
+    /// The queue status the customer was last told, if any.
+    told: Option<QueueStatus>,
 }
 
 impl Conversation {
@@ -408,6 +415,8 @@ pub struct Router {
     next_seq: u64,
     /// Moving average of handle time (accept to close), for wait estimates.
     average_handle_ms: f64,
+    /// When waiting customers' positions are next re-evaluated.
+    next_queue_update: Millis,
     events: Vec<Event>,
     notices: Vec<Notice>,
 }
@@ -461,6 +470,7 @@ impl Router {
         }
         Ok(Router {
             average_handle_ms: f64::from(policy.default_handle_secs) * 1000.0,
+            next_queue_update: 0,
             policy,
             queue_skills,
             skills: SkillCatalog::default(),
@@ -554,6 +564,7 @@ impl Router {
             transcript: VecDeque::new(),
             recent_client_ids: VecDeque::new(),
             declined_by: Vec::new(),
+            told: None,
         };
         remember_client_id(&mut conversation, msg.client_message_id);
         push_transcript(
@@ -1013,6 +1024,11 @@ impl Router {
                 }
             }
         }
+        let interval = self.policy.queue_update_interval_ms;
+        if interval > 0 && now >= self.next_queue_update {
+            self.next_queue_update = now + interval;
+            self.refresh_queue_status();
+        }
     }
 
     // ----- views -----
@@ -1292,6 +1308,10 @@ impl Router {
     /// Puts a queued-state conversation into its profile and records the event.
     fn enqueue(&mut self, now: Millis, id: ConversationId, reason: QueueReason) {
         let c = self.conversations.get_mut(&id).expect("open conversation");
+        if reason != QueueReason::New {
+            // Back in the queue: whatever they were told no longer holds.
+            c.told = None;
+        }
         c.state = State::Queued;
         if c.waiting_since.is_none() {
             c.waiting_since = Some(now);
@@ -1405,13 +1425,8 @@ impl Router {
                 estimated_wait_secs: 0,
             }
         } else {
-            let position = self.waiting.position(c.profile, c.key, id) as u32;
-            let capacity = self.agents.total_capacity(c.channel.class()).max(1);
-            let eta_ms = self.average_handle_ms * f64::from(position) / f64::from(capacity);
-            QueueStatus {
-                position,
-                estimated_wait_secs: (eta_ms / 1000.0).ceil() as u32,
-            }
+            let position = self.waiting.position(c.profile, c.key, id);
+            self.queue_status(c.channel.class(), position)
         };
         let text = queue_text(&c.language, status);
         let notice = customer_notice(
@@ -1435,6 +1450,7 @@ impl Router {
             agent: None,
         };
         push_transcript(c, self.policy.transcript_limit, entry);
+        c.told = Some(status);
         let latency_ms = now.saturating_sub(c.created_at);
         self.notices.push(Notice::ToCustomer(notice));
         self.emit(
@@ -1445,6 +1461,69 @@ impl Router {
                 latency_ms,
             },
         );
+    }
+
+    /// Position and wait estimate for the `position`-th conversation of a class.
+    ///
+    /// Estimate: conversations ahead, including this one, times the moving average
+    /// handle time (accept to close; `default_handle_secs` until the first close),
+    /// divided by the capacity of signed-in agents for the class: the time for the
+    /// agents to work through the queue ahead at their usual pace.
+    fn queue_status(&self, class: ChannelClass, position: usize) -> QueueStatus {
+        let capacity = self.agents.total_capacity(class).max(1);
+        let eta_ms = self.average_handle_ms * position as f64 / f64::from(capacity);
+        QueueStatus {
+            position: position as u32,
+            estimated_wait_secs: (eta_ms / 1000.0).ceil() as u32,
+        }
+    }
+
+    /// Tells waiting customers where they stand when it changed meaningfully since
+    /// they were last told: the position fell to 80% of it or less (or to the front),
+    /// or the estimate moved by a minute or more.
+    fn refresh_queue_status(&mut self) {
+        let mut updates = Vec::new();
+        for profile in self.waiting.profiles() {
+            for (index, (_, id)) in profile.waiting.iter().enumerate() {
+                let now_status = self.queue_status(profile.class, index + 1);
+                let c = &self.conversations[id];
+                let meaningful = match c.told {
+                    None => true,
+                    Some(told) => {
+                        let moved_up = f64::from(now_status.position)
+                            <= 0.8 * f64::from(told.position)
+                            || (now_status.position == 1 && told.position > 1);
+                        let eta_moved = now_status
+                            .estimated_wait_secs
+                            .abs_diff(told.estimated_wait_secs)
+                            >= 60;
+                        moved_up || eta_moved
+                    }
+                };
+                if meaningful {
+                    updates.push((*id, now_status));
+                }
+            }
+        }
+        for (id, status) in updates {
+            let c = self
+                .conversations
+                .get_mut(&id)
+                .expect("waiting conversation");
+            c.told = Some(status);
+            let text: Arc<str> = Arc::from(queue_text(&c.language, status));
+            let notice = customer_notice(
+                c,
+                CustomerNoticeBody::Message {
+                    sender: Sender::System,
+                    text,
+                    buttons: Vec::new(),
+                    agent: None,
+                    queue_status: Some(status),
+                },
+            );
+            self.notices.push(Notice::ToCustomer(notice));
+        }
     }
 
     fn emit(&mut self, at: Millis, id: ConversationId, kind: EventKind) {

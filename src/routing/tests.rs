@@ -1562,3 +1562,68 @@ fn two_threads_sharing_one_router_keep_every_invariant() {
     assert_eq!(board.waiting_len(), router.waiting_len());
     assert!(board.last_seq() > 1_000, "the workload did something");
 }
+
+// ----- queue status updates -----
+
+fn queue_statuses(out: &Out, id: ConversationId) -> Vec<QueueStatus> {
+    out.to_customer(id)
+        .into_iter()
+        .filter_map(|b| match b {
+            CustomerNoticeBody::Message {
+                queue_status: Some(s),
+                ..
+            } => Some(*s),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn waiting_customers_hear_again_only_when_their_place_moved_meaningfully() {
+    let mut fx = Fixture::with_policy(RoutingPolicy {
+        queue_update_interval_ms: 1_000,
+        ..policy()
+    });
+    fx.sign_in(T0, agent("ann", &[], 1));
+    let (first, _) = fx.arrive(T0 + 1, message("q-0", 0.0));
+    let ids: Vec<ConversationId> = (1..=5)
+        .map(|i| fx.arrive(T0 + 1 + i, message(&format!("q-{i}"), 0.0)).0)
+        .collect();
+    // Nothing moved: a refresh tells nobody anything new.
+    let out = fx.tick(T0 + 1_000);
+    assert!(ids.iter().all(|&id| queue_statuses(&out, id).is_empty()));
+
+    // The agent finishes the first conversation and takes the next: everyone moves up
+    // one place. Position 2 -> 1 (to the front) and 5 -> 4 (80%) are meaningful;
+    // 3 -> 2 and 4 -> 3 are too (at most 80% of the old place); nobody is told twice.
+    fx.accept(T0 + 2_000, "ann", first);
+    fx.close(T0 + 2_001, "ann", first);
+    let out = fx.tick(T0 + 3_000);
+    assert_eq!(
+        queue_statuses(&out, ids[0]),
+        Vec::<QueueStatus>::new(),
+        "offered now"
+    );
+    let told: Vec<u32> = ids[1..]
+        .iter()
+        .map(|&id| queue_statuses(&out, id).first().map_or(0, |s| s.position))
+        .collect();
+    assert_eq!(told, vec![1, 2, 3, 4]);
+    // Within the interval nothing is re-evaluated.
+    let out = fx.tick(T0 + 3_500);
+    assert!(ids.iter().all(|&id| queue_statuses(&out, id).is_empty()));
+}
+
+#[test]
+fn queue_updates_can_be_turned_off() {
+    let mut fx = Fixture::with_policy(RoutingPolicy {
+        queue_update_interval_ms: 0,
+        ..policy()
+    });
+    let (a, _) = fx.arrive(T0, message("off-a", 0.0));
+    let (b, _) = fx.arrive(T0 + 1, message("off-b", 0.0));
+    let _ = fx.run(|r| r.abandon(T0 + 2, Channel::Web, "off-a"));
+    let out = fx.tick(T0 + 100_000);
+    assert!(queue_statuses(&out, a).is_empty());
+    assert!(queue_statuses(&out, b).is_empty());
+}

@@ -157,3 +157,29 @@ async fn abandon_ends_waiting_and_assigned_conversations() {
     let next = server.submit(None, "ab-next", 0.0).await;
     assert_eq!(agent.take_next().await, next.conversation_id);
 }
+
+#[tokio::test]
+async fn a_waiting_customer_is_told_when_their_place_moves_up() {
+    let mut config = test_config();
+    config.routing.queue_update_interval_ms = 200;
+    let server = spawn_server(config).await;
+    let mut agent = Agent::sign_in(&server, None, "ann", &[], 1).await;
+    let first = server.submit(None, "ahead", 0.0).await;
+    assert_eq!(agent.take_next().await, first.conversation_id);
+    let mut adapter = Adapter::connect(&server, "web-stream").await;
+    for key in ["second", "third"] {
+        adapter.send(message(key, 0.0, "hi")).await.unwrap();
+    }
+    let position = |d: pb::Delivery| match d.body {
+        Some(pb::delivery::Body::Message(m)) => m.queue_status.map(|q| q.position),
+        _ => None,
+    };
+    assert_eq!(position(adapter.delivery().await), Some(1));
+    assert_eq!(position(adapter.delivery().await), Some(2));
+    agent.close(&first.conversation_id).await.unwrap();
+    agent.take_next().await;
+    // "third" moved from 2 to 1: it hears about it without writing again.
+    let update = adapter.delivery().await;
+    assert_eq!(update.channel_conversation_id, "third");
+    assert_eq!(position(update), Some(1));
+}

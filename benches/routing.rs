@@ -74,6 +74,7 @@ fn message(n: u64, skill: usize, clv: f64) -> InboundMessage {
         client_message_id: None,
         queue: None,
         required_skills: vec![(skill_name(skill), 2)],
+        boosts: switchboard::routing::Boosts::default(),
     }
 }
 

@@ -279,6 +279,7 @@ impl Model {
                         .iter()
                         .map(|&(s, l)| (SKILLS[s].to_owned(), l))
                         .collect(),
+                    boosts: switchboard::routing::Boosts::default(),
                 };
                 match self.router.customer_message(now, msg) {
                     Ok(outcome) => {
@@ -325,6 +326,7 @@ impl Model {
                     client_message_id: client_id,
                     queue: None,
                     required_skills: Vec::new(),
+                    boosts: switchboard::routing::Boosts::default(),
                 };
                 let outcome = self.router.customer_message(now, msg).expect("follow-up");
                 assert_eq!(outcome.conversation, id);
@@ -594,7 +596,9 @@ impl Model {
             assert!(self.created.contains_key(&id), "event for unknown {id}");
             assert!(!self.ended.contains(&id), "event for ended {id}: {e:?}");
             match &e.kind {
-                EventKind::Created { .. } | EventKind::FirstResponse { .. } => {}
+                EventKind::Created { .. }
+                | EventKind::FirstResponse { .. }
+                | EventKind::Boosted { .. } => {}
                 EventKind::Queued { required, .. } => {
                     self.holder.remove(&id);
                     let named: Skills = required.iter().map(|(s, l)| (s.to_string(), *l)).collect();

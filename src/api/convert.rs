@@ -9,8 +9,8 @@ use super::pb;
 use super::status::invalid;
 use crate::config::Limits;
 use crate::routing::{
-    self, AdapterId, AgentNotice, Channel, CustomerNotice, CustomerNoticeBody, EndReason, PerClass,
-    Presence, Sender, TransferRequest, ValueFacts,
+    self, AdapterId, AgentNotice, Boost, Boosts, Channel, CustomerNotice, CustomerNoticeBody,
+    EndReason, PerClass, Presence, Sender, TransferRequest, ValueFacts,
 };
 
 /// Longest id accepted (agent, adapter, client message, request ids).
@@ -144,6 +144,21 @@ fn skill_requirements(
         .collect()
 }
 
+fn boosts(values: &[i32]) -> Result<Boosts, Status> {
+    let mut boosts = Boosts::default();
+    for &value in values {
+        let boost = match pb::Boost::try_from(value) {
+            Ok(pb::Boost::Complaint) => Boost::Complaint,
+            Ok(pb::Boost::ChurnRisk) => Boost::ChurnRisk,
+            Ok(pb::Boost::Unspecified) | Err(_) => {
+                return Err(invalid("boosts", format_args!("unknown boost {value}")));
+            }
+        };
+        boosts.insert(boost);
+    }
+    Ok(boosts)
+}
+
 /// A customer message. `stream_adapter` is the hello's adapter id on a stream; for
 /// `Submit` the message must name its adapter.
 pub fn inbound_message(
@@ -195,6 +210,7 @@ pub fn inbound_message(
         client_message_id: (!msg.client_message_id.is_empty()).then_some(msg.client_message_id),
         queue: (!msg.queue.is_empty()).then_some(msg.queue),
         required_skills,
+        boosts: boosts(&msg.boosts)?,
     })
 }
 

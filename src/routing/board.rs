@@ -148,6 +148,12 @@ impl Board {
                 c.required = required.clone();
                 self.waiting.insert((*key, id));
             }
+            EventKind::Boosted { key, .. } => {
+                if self.waiting.remove(&(c.key, id)) {
+                    self.waiting.insert((*key, id));
+                }
+                c.key = *key;
+            }
             EventKind::Offered { agent, .. } => {
                 self.waiting.remove(&(c.key, id));
                 c.state = ConversationState::Offered;

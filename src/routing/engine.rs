@@ -20,7 +20,7 @@ use super::model::{
     AdapterId, AgentId, Button, Channel, ChannelClass, ConversationId, Customer, EndReason, Millis,
     PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
 };
-use super::priority::{PolicyError, PriorityKey, PriorityPolicy, ValueFacts};
+use super::priority::{Boost, Boosts, PolicyError, PriorityKey, PriorityPolicy, ValueFacts};
 use super::skills::{LevelledSkills, SkillCatalog};
 use super::waiting::{ProfileIndex, WaitingIndex};
 
@@ -156,6 +156,8 @@ pub struct InboundMessage {
     pub queue: Option<String>,
     /// Extra required skills with minimum levels.
     pub required_skills: Vec<(String, u8)>,
+    /// Boosts the adapter sets (complaint, churn risk); a later message can add more.
+    pub boosts: Boosts,
 }
 
 /// What the router did with a customer message.
@@ -368,6 +370,8 @@ struct Conversation {
     declined_by: Vec<(AgentId, Millis)>,
     /// The queue status the customer was last told, if any.
     told: Option<QueueStatus>,
+    /// Boosts in force.
+    boosts: Boosts,
 }
 
 impl Conversation {
@@ -411,6 +415,8 @@ pub struct Router {
     offer_deadlines: BTreeSet<(Millis, ConversationId)>,
     /// Conversations to route again when a decline cooldown ends.
     retries: BTreeSet<(Millis, ConversationId)>,
+    /// When waiting conversations get the service-level boost (ended ones are skipped).
+    service_level_risks: BTreeSet<(Millis, ConversationId)>,
     next_conversation: u64,
     next_seq: u64,
     /// Moving average of handle time (accept to close), for wait estimates.
@@ -480,6 +486,7 @@ impl Router {
             waiting: WaitingIndex::default(),
             offer_deadlines: BTreeSet::new(),
             retries: BTreeSet::new(),
+            service_level_risks: BTreeSet::new(),
             next_conversation: 1,
             next_seq: 1,
             events: Vec::new(),
@@ -537,7 +544,7 @@ impl Router {
         let tier = self.policy.priority.tier_of(clv);
         let id = ConversationId(self.next_conversation);
         self.next_conversation += 1;
-        let key = self.policy.priority.key(tier, now, id.0);
+        let key = self.policy.priority.key(tier, msg.boosts, now, id.0);
         let customer_id: Arc<str> = Arc::from(msg.customer_id.as_str());
         let customer = Customer {
             id: customer_id.clone(),
@@ -565,6 +572,7 @@ impl Router {
             recent_client_ids: VecDeque::new(),
             declined_by: Vec::new(),
             told: None,
+            boosts: msg.boosts,
         };
         remember_client_id(&mut conversation, msg.client_message_id);
         push_transcript(
@@ -590,6 +598,11 @@ impl Router {
             },
         );
         self.enqueue(now, id, QueueReason::New);
+        let risk_after = self.policy.priority.boosts.service_level_risk_after_secs;
+        if risk_after > 0 {
+            self.service_level_risks
+                .insert((now + risk_after * 1000, id));
+        }
         let offered = self.route_conversation(now, id);
         self.first_response(now, id, offered);
         Ok(MessageOutcome {
@@ -653,6 +666,9 @@ impl Router {
                     at: now,
                 },
             });
+        }
+        for boost in msg.boosts.iter() {
+            self.boost(now, id, boost);
         }
         outcome
     }
@@ -1022,6 +1038,19 @@ impl Router {
                 if c.state == State::Queued {
                     self.route_conversation(now, id);
                 }
+            }
+        }
+        while let Some(&(at, id)) = self.service_level_risks.first() {
+            if at > now {
+                break;
+            }
+            self.service_level_risks.pop_first();
+            let waiting = self
+                .conversations
+                .get(&id)
+                .is_some_and(|c| !matches!(c.state, State::Assigned { .. }));
+            if waiting {
+                self.boost(now, id, Boost::ServiceLevelRisk);
             }
         }
         let interval = self.policy.queue_update_interval_ms;
@@ -1524,6 +1553,23 @@ impl Router {
             );
             self.notices.push(Notice::ToCustomer(notice));
         }
+    }
+
+    /// Gives a conversation a boost: it moves up the serving order as if it had had
+    /// the boost from the start. Nothing happens if it already has it.
+    fn boost(&mut self, now: Millis, id: ConversationId, boost: Boost) {
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        let before = c.boosts;
+        if !c.boosts.insert(boost) {
+            return;
+        }
+        let key = self.policy.priority.rekey(c.key, before, c.boosts);
+        if c.state == State::Queued {
+            self.waiting.remove(c.profile, c.key, id);
+            self.waiting.insert(c.profile, key, id);
+        }
+        c.key = key;
+        self.emit(now, id, EventKind::Boosted { boost, key });
     }
 
     fn emit(&mut self, at: Millis, id: ConversationId, kind: EventKind) {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::engine::NamedSkills;
 use super::model::{AgentId, Channel, ConversationId, Customer, Millis};
-use super::priority::PriorityKey;
+use super::priority::{Boost, PriorityKey};
 
 /// One state change of one conversation.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +120,13 @@ pub enum EventKind {
         /// Required skills and levels, by name (they change on a transfer).
         required: NamedSkills,
     },
+    /// The conversation got a boost and moved up the serving order.
+    Boosted {
+        /// Which boost.
+        boost: Boost,
+        /// Its new place in the serving order.
+        key: PriorityKey,
+    },
     /// Offered to an agent.
     Offered {
         /// The agent.
@@ -162,6 +169,7 @@ impl EventKind {
             EventKind::Created { .. } => "created",
             EventKind::FirstResponse { .. } => "first_response",
             EventKind::Queued { .. } => "queued",
+            EventKind::Boosted { .. } => "boosted",
             EventKind::Offered { .. } => "offered",
             EventKind::Accepted { .. } => "accepted",
             EventKind::Transferred { .. } => "transferred",

@@ -33,7 +33,9 @@ pub use model::{
     AdapterId, AgentId, Button, Channel, ChannelClass, ConversationId, Customer, EndReason, Millis,
     PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
 };
-pub use priority::{ClvModel, PriorityKey, PriorityPolicy, ValueFacts, ValueTier};
+pub use priority::{
+    Boost, BoostWeights, Boosts, ClvModel, PriorityKey, PriorityPolicy, ValueFacts, ValueTier,
+};
 
 #[cfg(test)]
 mod tests;

@@ -5,22 +5,27 @@
 //! A waiting conversation's priority at time `t` is
 //!
 //! ```text
-//! priority(t) = weight(tier) + aging_per_sec * (t - queued_at) / 1000
+//! priority(t) = weight(tier) + sum of its boosts + aging_per_sec * (t - queued_at) / 1000
 //! ```
 //!
 //! and the highest priority is served first; equal priorities go first come, first
-//! served. Every waiting conversation ages at the same rate, so the order of two of them
-//! never changes while they wait: comparing priorities is the same as comparing
-//! `queued_at - weight / aging_per_sec * 1000`, the *virtual arrival*. The queue is
-//! therefore a plain ordered index on virtual arrival, never re-sorted.
+//! served. Boosts are complaint and churn risk (set by the adapter) and service-level
+//! risk (added by the router once a conversation has waited
+//! `service_level_risk_after_secs`). Every waiting conversation ages at the same rate,
+//! so the order of two of them only changes when one gets a boost: comparing
+//! priorities is the same as comparing `queued_at - (weight + boosts) / aging_per_sec *
+//! 1000`, the *virtual arrival*. The queue is therefore a plain ordered index on
+//! virtual arrival, re-keyed only for the one conversation that gets a boost.
 //!
 //! # The starvation bound
 //!
-//! A conversation that started waiting at `a` with tier weight `w` can only be
-//! overtaken by a later arrival at `b > a` with weight `w'` when
-//! `b - a < (w' - w) / aging_per_sec` seconds. So once it has waited
-//! `(max_weight - w) / aging_per_sec` seconds, no new arrival is ever put ahead of it:
-//! with the default tiers that is at most 120 seconds for the lowest tier.
+//! A conversation that started waiting at `a` with weight (tier plus boosts) `w` can
+//! only be overtaken by a later arrival at `b > a` whose weight `w'` can reach at most
+//! `max tier weight + all boosts`, and only when `b - a < (w' - w) / aging_per_sec`
+//! seconds. So once it has waited `(max tier weight + all boosts - w) / aging_per_sec`
+//! seconds, no later arrival is ever put ahead of it. With the default tiers and boosts
+//! that is at most 120 + 60 + 60 = 240 seconds for an unboosted standard customer
+//! (270 s when the service-level boost is turned on).
 
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +102,92 @@ impl ClvModel {
     }
 }
 
+/// Why a conversation is served sooner than its tier alone says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Boost {
+    /// The customer is complaining (adapter or bot says so).
+    Complaint = 0,
+    /// The customer is at risk of leaving (adapter says so).
+    ChurnRisk = 1,
+    /// The conversation has waited long enough to miss the service level soon.
+    ServiceLevelRisk = 2,
+}
+
+impl Boost {
+    /// Every boost.
+    pub const ALL: [Boost; 3] = [Boost::Complaint, Boost::ChurnRisk, Boost::ServiceLevelRisk];
+
+    /// Stable name, used as a metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Boost::Complaint => "complaint",
+            Boost::ChurnRisk => "churn_risk",
+            Boost::ServiceLevelRisk => "service_level_risk",
+        }
+    }
+}
+
+/// A set of boosts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Boosts(u8);
+
+impl Boosts {
+    /// Adds a boost; false when it was already there.
+    pub fn insert(&mut self, boost: Boost) -> bool {
+        let had = self.contains(boost);
+        self.0 |= 1 << boost as u8;
+        !had
+    }
+
+    /// Whether the set holds a boost.
+    pub fn contains(self, boost: Boost) -> bool {
+        self.0 & (1 << boost as u8) != 0
+    }
+
+    /// The boosts in the set.
+    pub fn iter(self) -> impl Iterator<Item = Boost> {
+        Boost::ALL.into_iter().filter(move |&b| self.contains(b))
+    }
+}
+
+/// Priority points each boost adds, and when the service-level boost applies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BoostWeights {
+    /// Points for a complaint.
+    pub complaint: f64,
+    /// Points for a churn risk.
+    pub churn_risk: f64,
+    /// Points once a conversation has waited `service_level_risk_after_secs`.
+    pub service_level_risk: f64,
+    /// Seconds of waiting after which the service-level boost applies; 0 turns it off.
+    pub service_level_risk_after_secs: u64,
+}
+
+impl Default for BoostWeights {
+    fn default() -> Self {
+        BoostWeights {
+            complaint: 60.0,
+            churn_risk: 60.0,
+            service_level_risk: 30.0,
+            service_level_risk_after_secs: 0,
+        }
+    }
+}
+
+impl BoostWeights {
+    fn weight(&self, boost: Boost) -> f64 {
+        match boost {
+            Boost::Complaint => self.complaint,
+            Boost::ChurnRisk => self.churn_risk,
+            Boost::ServiceLevelRisk if self.service_level_risk_after_secs > 0 => {
+                self.service_level_risk
+            }
+            Boost::ServiceLevelRisk => 0.0,
+        }
+    }
+}
+
 /// Value tiers and aging: everything that decides the serving order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -107,6 +198,8 @@ pub struct PriorityPolicy {
     pub aging_per_sec: f64,
     /// How CLV is computed from facts.
     pub clv: ClvModel,
+    /// Boost weights.
+    pub boosts: BoostWeights,
 }
 
 impl Default for PriorityPolicy {
@@ -125,6 +218,7 @@ impl Default for PriorityPolicy {
             ],
             aging_per_sec: 1.0,
             clv: ClvModel::default(),
+            boosts: BoostWeights::default(),
         }
     }
 }
@@ -163,6 +257,12 @@ impl PriorityPolicy {
         if !self.aging_per_sec.is_finite() || self.aging_per_sec <= 0.0 {
             return Err(PolicyError::BadAging);
         }
+        if Boost::ALL
+            .iter()
+            .any(|&b| !self.boosts.weight(b).is_finite() || self.boosts.weight(b) < 0.0)
+        {
+            return Err(PolicyError::BadWeight("boosts".to_owned()));
+        }
         Ok(())
     }
 
@@ -180,22 +280,44 @@ impl PriorityPolicy {
         (weight / self.aging_per_sec * 1000.0).round() as i64
     }
 
+    /// Head start of a set of boosts, in milliseconds of waiting.
+    fn boost_ms(&self, boosts: Boosts) -> i64 {
+        let points: f64 = boosts.iter().map(|b| self.boosts.weight(b)).sum();
+        (points / self.aging_per_sec * 1000.0).round() as i64
+    }
+
     /// The serving-order key for a conversation that starts waiting at `queued_at`.
-    pub fn key(&self, tier: usize, queued_at: Millis, arrival_seq: u64) -> PriorityKey {
+    pub fn key(
+        &self,
+        tier: usize,
+        boosts: Boosts,
+        queued_at: Millis,
+        arrival_seq: u64,
+    ) -> PriorityKey {
         PriorityKey {
-            virtual_arrival: queued_at as i64 - self.head_start_ms(tier),
+            virtual_arrival: queued_at as i64 - self.head_start_ms(tier) - self.boost_ms(boosts),
             arrival_seq,
         }
     }
 
-    /// Longest a conversation of `tier` can be overtaken by later arrivals, in
-    /// milliseconds of its own waiting (see the module doc).
+    /// A conversation's key after its boosts change from `before` to `after`: the same
+    /// place it would have had with `after` from the start.
+    pub fn rekey(&self, key: PriorityKey, before: Boosts, after: Boosts) -> PriorityKey {
+        PriorityKey {
+            virtual_arrival: key.virtual_arrival + self.boost_ms(before) - self.boost_ms(after),
+            ..key
+        }
+    }
+
+    /// Longest an unboosted conversation of `tier` can be overtaken by later arrivals,
+    /// in milliseconds of its own waiting (see the module doc).
     pub fn starvation_bound_ms(&self, tier: usize) -> u64 {
         let max = (0..self.tiers.len())
             .map(|t| self.head_start_ms(t))
             .max()
             .unwrap_or(0);
-        (max - self.head_start_ms(tier)).max(0) as u64
+        let all_boosts = Boosts(0b111);
+        (max + self.boost_ms(all_boosts) - self.head_start_ms(tier)).max(0) as u64
     }
 }
 
@@ -223,19 +345,23 @@ mod tests {
         assert_eq!(p.tier_of(1_000.0), 1);
         assert_eq!(p.tier_of(20_000.0), 2);
         assert_eq!(p.tier_of(1e12), 3);
-        assert_eq!(p.starvation_bound_ms(0), 120_000);
-        assert_eq!(p.starvation_bound_ms(3), 0);
+        assert_eq!(
+            p.starvation_bound_ms(0),
+            240_000,
+            "120 s of tiers, 120 s of boosts"
+        );
+        assert_eq!(p.starvation_bound_ms(3), 120_000);
     }
 
     #[test]
     fn higher_tier_overtakes_only_within_the_bound() {
         let p = PriorityPolicy::default();
-        let low = p.key(0, 1_000_000, 1);
-        let gold_soon = p.key(2, 1_000_000 + 59_999, 2);
-        let gold_late = p.key(2, 1_000_000 + 60_001, 3);
+        let low = p.key(0, Boosts::default(), 1_000_000, 1);
+        let gold_soon = p.key(2, Boosts::default(), 1_000_000 + 59_999, 2);
+        let gold_late = p.key(2, Boosts::default(), 1_000_000 + 60_001, 3);
         assert!(gold_soon < low, "gold arriving within 60 s goes first");
         assert!(low < gold_late, "gold arriving after 60 s does not");
-        let same_tier_later = p.key(0, 1_000_000, 4);
+        let same_tier_later = p.key(0, Boosts::default(), 1_000_000, 4);
         assert!(low < same_tier_later, "ties are first come, first served");
     }
 

@@ -34,6 +34,7 @@ fn message(ccid: &str, clv: f64) -> InboundMessage {
         client_message_id: None,
         queue: None,
         required_skills: Vec::new(),
+        boosts: Boosts::default(),
     }
 }
 
@@ -427,7 +428,12 @@ fn platinum_arriving_within_the_bound_does_overtake() {
     let bound = fx.router.policy().priority.starvation_bound_ms(0);
     let busy = busy_agent(&mut fx);
     let (low, _) = fx.arrive(T0 + 1_000, message("low", 0.0));
-    let (platinum, _) = fx.arrive(T0 + 1_000 + bound - 1, message("platinum", 200_000.0));
+    // The bound is tight: the highest tier with every boost can still overtake 1 ms
+    // before it.
+    let mut top = message("platinum", 200_000.0);
+    top.boosts.insert(Boost::Complaint);
+    top.boosts.insert(Boost::ChurnRisk);
+    let (platinum, _) = fx.arrive(T0 + 1_000 + bound - 1, top);
     assert!(fx.key(platinum) < fx.key(low));
     let out = fx.close(T0 + 1_000 + bound, "a", busy);
     assert_eq!(out.offers(), vec![("a".to_owned(), platinum)]);
@@ -1626,4 +1632,55 @@ fn queue_updates_can_be_turned_off() {
     let out = fx.tick(T0 + 100_000);
     assert!(queue_statuses(&out, a).is_empty());
     assert!(queue_statuses(&out, b).is_empty());
+}
+
+// ----- boosts -----
+
+#[test]
+fn a_complaint_moves_a_waiting_customer_ahead_within_the_bound_only() {
+    let mut fx = Fixture::new();
+    let (early, _) = fx.arrive(T0, message("early", 0.0));
+    let mut complaint = message("complaint", 0.0);
+    complaint.boosts.insert(Boost::Complaint);
+    // 59 s later: a complaint (60 points) still goes first.
+    let (angry, _) = fx.arrive(T0 + 59_000, complaint);
+    assert!(fx.key(angry) < fx.key(early));
+    // A boost on a later message re-keys a waiting conversation as if it had it from
+    // the start, and emits the event the board needs to follow.
+    let (late, _) = fx.arrive(T0 + 100_000, message("late", 0.0));
+    let before = fx.key(late);
+    let mut churn = message("late", 0.0);
+    churn.boosts.insert(Boost::ChurnRisk);
+    let (_, out) = fx.run(|r| r.customer_message(T0 + 100_001, churn));
+    assert!(
+        out.kinds(late)
+            .iter()
+            .any(|k| matches!(k, EventKind::Boosted { .. }))
+    );
+    assert_eq!(
+        fx.key(late).virtual_arrival,
+        before.virtual_arrival - 60_000
+    );
+    assert!(
+        fx.key(late) > fx.key(early),
+        "arrived 100 s later: still behind"
+    );
+    // Who is served first: the complaint.
+    let out = fx.sign_in(T0 + 100_002, agent("ann", &[], 1));
+    assert_eq!(out.offers(), vec![("ann".to_owned(), angry)]);
+}
+
+#[test]
+fn the_service_level_boost_applies_once_after_the_configured_wait() {
+    let mut policy = policy();
+    policy.priority.boosts.service_level_risk_after_secs = 45;
+    let mut fx = Fixture::with_policy(policy);
+    let (old, _) = fx.arrive(T0, message("old", 0.0));
+    let before = fx.key(old);
+    let out = fx.tick(T0 + 44_999);
+    assert!(out.kinds(old).is_empty());
+    let out = fx.tick(T0 + 45_000);
+    assert_eq!(out.kinds(old).len(), 1);
+    assert_eq!(fx.key(old).virtual_arrival, before.virtual_arrival - 30_000);
+    assert!(fx.tick(T0 + 90_000).kinds(old).is_empty(), "once only");
 }

@@ -371,6 +371,7 @@ impl<'a> Sim<'a> {
             client_message_id: None,
             queue: spec.queue.clone(),
             required_skills: spec.required_skills.clone(),
+            boosts: crate::routing::Boosts::default(),
         };
         let measured = now >= self.plan.warmup_ms;
         let outcome = match self.router.customer_message(now, msg) {

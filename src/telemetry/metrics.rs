@@ -39,6 +39,8 @@ pub const ACCEPTS: &str = "switchboard_accepts_total";
 pub const REQUEUES: &str = "switchboard_requeues_total";
 /// Conversations handed from one agent to another agent, skill or queue, by target kind.
 pub const TRANSFERS: &str = "switchboard_transfers_total";
+/// Boosts given to conversations, by boost.
+pub const BOOSTS: &str = "switchboard_boosts_total";
 /// Messages relayed, by direction (`to_agent`, `to_customer`).
 pub const MESSAGES_RELAYED: &str = "switchboard_messages_relayed_total";
 /// Requests and frames refused, by gRPC code name.
@@ -136,7 +138,11 @@ fn describe() {
     describe_counter!(OFFERS, "Conversations offered to agents.");
     describe_counter!(ACCEPTS, "Offers accepted by agents.");
     describe_counter!(REQUEUES, "Conversations put back in the queue, by reason.");
-    describe_counter!(TRANSFERS, "Agent transfers, by target kind (agent, skill, queue).");
+    describe_counter!(
+        TRANSFERS,
+        "Agent transfers, by target kind (agent, skill, queue)."
+    );
+    describe_counter!(BOOSTS, "Boosts given to waiting conversations, by boost.");
     describe_counter!(MESSAGES_RELAYED, "Messages relayed, by direction.");
     describe_counter!(REJECTED, "Requests and frames refused, by gRPC code.");
     describe_counter!(
@@ -173,6 +179,9 @@ pub fn record_event(event: &Event, tier: &str, queue: &str, elapsed: Duration) {
             if *reason != crate::routing::QueueReason::New {
                 counter!(REQUEUES, "reason" => reason.as_str()).increment(1);
             }
+        }
+        EventKind::Boosted { boost, .. } => {
+            counter!(BOOSTS, "boost" => boost.as_str()).increment(1)
         }
         EventKind::Offered { .. } => counter!(OFFERS).increment(1),
         EventKind::Accepted { waited_ms, .. } => {

@@ -193,3 +193,33 @@ async fn transfer_to_a_skill_keeps_the_conversation_and_reaches_a_skilled_agent(
     // The generalist lacks the skill and its capacity is free again, but not for this one.
     assert!(!generalist.offered_within(SETTLE).await);
 }
+
+#[tokio::test]
+async fn a_complaint_is_served_before_earlier_customers_of_the_same_tier() {
+    let server = spawn_server(test_config()).await;
+    let mut agent = Agent::sign_in(&server, None, "ann", &[], 1).await;
+    let busy = server.submit(None, "busy", 0.0).await;
+    assert_eq!(agent.take_next().await, busy.conversation_id);
+    server.submit(None, "calm", 0.0).await;
+    let mut angry = message("angry", 0.0, "this is the third time!");
+    angry.boosts.push(pb::Boost::Complaint as i32);
+    let angry = server
+        .gateway()
+        .await
+        .submit(angry)
+        .await
+        .unwrap()
+        .into_inner();
+    let mut bad = message("bad-boost", 0.0, "hi");
+    bad.boosts.push(99);
+    let refused = server.gateway().await.submit(bad).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused.message().starts_with("boosts"),
+        "{}",
+        refused.message()
+    );
+
+    agent.close(&busy.conversation_id).await.unwrap();
+    assert_eq!(agent.offer().await.conversation_id, angry.conversation_id);
+}

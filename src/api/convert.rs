@@ -223,6 +223,10 @@ pub fn presence(
     match pb::Presence::try_from(value) {
         Ok(pb::Presence::Available) => Ok(Presence::Available),
         Ok(pb::Presence::Away) => Ok(Presence::Away),
+        Ok(pb::Presence::WrapUp) => Err(invalid(
+            field,
+            "wrap-up is set by the router, not by agents",
+        )),
         Ok(pb::Presence::Unspecified) => {
             unspecified_as.ok_or_else(|| invalid(field, "must be set"))
         }
@@ -235,6 +239,7 @@ pub fn presence_to_pb(presence: Presence) -> pb::Presence {
     match presence {
         Presence::Available => pb::Presence::Available,
         Presence::Away => pb::Presence::Away,
+        Presence::WrapUp => pb::Presence::WrapUp,
     }
 }
 

@@ -135,6 +135,7 @@ impl Hub {
             agents.available += counts.available;
             agents.busy += counts.busy;
             agents.away += counts.away;
+            agents.wrap_up += counts.wrap_up;
             for class in ChannelClass::ALL {
                 *agents.load.get_mut(class) += counts.load.get(class);
                 *agents.capacity.get_mut(class) += counts.capacity.get(class);

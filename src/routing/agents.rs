@@ -47,6 +47,8 @@ pub struct Agent {
     pub last_active_at: Millis,
     /// Conversations offered or assigned to the agent.
     pub conversations: Vec<ConversationId>,
+    /// When a wrap-up ends, while the presence is `WrapUp`.
+    pub wrap_up_until: Millis,
     /// Waiting profiles this agent is eligible for (see `profiles_seen`).
     pub eligible_profiles: Vec<ProfileIndex>,
     /// How many profiles existed when `eligible_profiles` was last extended;
@@ -76,6 +78,7 @@ impl Agent {
             presence,
             last_active_at: 0,
             conversations: Vec::new(),
+            wrap_up_until: 0,
             eligible_profiles: Vec::new(),
             profiles_seen: 0,
             stamp: 0,

@@ -54,6 +54,9 @@ pub struct RoutingPolicy {
     pub transcript_limit: usize,
     /// Open conversations per tenant; beyond it new ones are refused.
     pub max_open_conversations: usize,
+    /// Milliseconds of wrap-up (after-conversation work, no new offers) after an
+    /// available agent closes a conversation; 0 turns wrap-up off.
+    pub wrap_up_ms: u64,
     /// How often waiting customers' positions are re-evaluated, in milliseconds; a
     /// customer hears again only when the change is meaningful (see
     /// `Router::refresh_queue_status`). 0 turns updates off.
@@ -73,6 +76,7 @@ impl Default for RoutingPolicy {
             }],
             transcript_limit: 200,
             max_open_conversations: 200_000,
+            wrap_up_ms: 0,
             queue_update_interval_ms: 15_000,
         }
     }
@@ -415,6 +419,8 @@ pub struct Router {
     offer_deadlines: BTreeSet<(Millis, ConversationId)>,
     /// Conversations to route again when a decline cooldown ends.
     retries: BTreeSet<(Millis, ConversationId)>,
+    /// Wrap-ups that end, by end time (stale entries are skipped).
+    wrap_ups: BTreeSet<(Millis, AgentSlot)>,
     /// When waiting conversations get the service-level boost (ended ones are skipped).
     service_level_risks: BTreeSet<(Millis, ConversationId)>,
     next_conversation: u64,
@@ -487,6 +493,7 @@ impl Router {
             offer_deadlines: BTreeSet::new(),
             retries: BTreeSet::new(),
             service_level_risks: BTreeSet::new(),
+            wrap_ups: BTreeSet::new(),
             next_conversation: 1,
             next_seq: 1,
             events: Vec::new(),
@@ -787,6 +794,12 @@ impl Router {
         agent_id: &str,
         presence: Presence,
     ) -> Result<(), RoutingError> {
+        if presence == Presence::WrapUp {
+            return Err(RoutingError::InvalidArgument {
+                field: "set_presence.presence",
+                reason: "wrap-up is set by the router, not by agents".to_owned(),
+            });
+        }
         let slot = self.agent_slot(agent_id)?;
         self.agents.update(slot, now, |a| a.presence = presence);
         self.fill_agent(now, slot);
@@ -981,14 +994,38 @@ impl Router {
             CustomerNoticeBody::Closed(EndReason::ClosedByAgent),
         );
         self.notices.push(Notice::ToCustomer(notice));
-        self.emit(now, id, EventKind::Closed { agent });
+        self.emit(
+            now,
+            id,
+            EventKind::Closed {
+                agent: agent.clone(),
+            },
+        );
         self.end(now, id);
+        let wrap_up = self.policy.wrap_up_ms;
+        let available = self.agents.get(slot).map(|a| a.presence) == Some(Presence::Available);
+        if wrap_up > 0 && available {
+            let until = now + wrap_up;
+            self.agents.update(slot, now, |a| {
+                a.presence = Presence::WrapUp;
+                a.wrap_up_until = until;
+            });
+            self.wrap_ups.insert((until, slot));
+            self.notices.push(Notice::ToAgent {
+                agent,
+                notice: AgentNotice::PresenceChanged {
+                    presence: Presence::WrapUp,
+                    reason: "wrap_up",
+                },
+            });
+        }
         self.fill_agent(now, slot);
         Ok(())
     }
 
-    /// Runs timers: expired offers go back to the queue (the agent is set away), and
-    /// conversations whose decline cooldown ended are routed again.
+    /// Runs timers: expired offers go back to the queue (the agent is set away),
+    /// conversations whose decline cooldown ended are routed again, wrap-ups end,
+    /// service-level boosts apply and waiting customers hear about meaningful moves.
     pub fn tick(&mut self, now: Millis) {
         // Every expired offer is withdrawn (and its agent set away) before any is
         // routed again, so none goes to an agent whose own offer expired in this tick.
@@ -1038,6 +1075,30 @@ impl Router {
                 if c.state == State::Queued {
                     self.route_conversation(now, id);
                 }
+            }
+        }
+        while let Some(&(at, slot)) = self.wrap_ups.first() {
+            if at > now {
+                break;
+            }
+            self.wrap_ups.pop_first();
+            let ends = self
+                .agents
+                .get(slot)
+                .is_some_and(|a| a.presence == Presence::WrapUp && a.wrap_up_until == at);
+            if ends {
+                let agent = self.agents.update(slot, now, |a| {
+                    a.presence = Presence::Available;
+                    a.id.clone()
+                });
+                self.notices.push(Notice::ToAgent {
+                    agent,
+                    notice: AgentNotice::PresenceChanged {
+                        presence: Presence::Available,
+                        reason: "wrap_up_over",
+                    },
+                });
+                self.fill_agent(now, slot);
             }
         }
         while let Some(&(at, id)) = self.service_level_risks.first() {
@@ -1137,6 +1198,7 @@ impl Router {
             }
             match a.presence {
                 Presence::Away => counts.away += 1,
+                Presence::WrapUp => counts.wrap_up += 1,
                 Presence::Available if ChannelClass::ALL.iter().any(|&c| a.has_room(c)) => {
                     counts.available += 1
                 }
@@ -1658,6 +1720,8 @@ pub struct AgentStateCounts {
     pub busy: usize,
     /// Away.
     pub away: usize,
+    /// In wrap-up.
+    pub wrap_up: usize,
     /// Conversations held, per class, by all signed-in agents.
     pub load: PerClass,
     /// Capacity per class of all signed-in agents.

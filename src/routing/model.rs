@@ -164,6 +164,10 @@ pub enum Presence {
     Available,
     /// Keeps assigned conversations, takes no new offers (also set by an offer timeout).
     Away,
+    /// After-conversation work: set by the router when an available agent closes a
+    /// conversation and `wrap_up_ms` is above 0; no new offers until the timer ends
+    /// (then available again) or the agent sets a presence. Agents cannot set it.
+    WrapUp,
 }
 
 /// Who wrote a message.

@@ -1684,3 +1684,43 @@ fn the_service_level_boost_applies_once_after_the_configured_wait() {
     assert_eq!(fx.key(old).virtual_arrival, before.virtual_arrival - 30_000);
     assert!(fx.tick(T0 + 90_000).kinds(old).is_empty(), "once only");
 }
+
+// ----- wrap-up -----
+
+#[test]
+fn wrap_up_holds_offers_until_its_timer_or_the_agent_ends_it() {
+    let mut fx = Fixture::with_policy(RoutingPolicy {
+        wrap_up_ms: 10_000,
+        ..policy()
+    });
+    fx.sign_in(T0, agent("ann", &[], 1));
+    let (first, _) = fx.arrive(T0 + 1, message("w-1", 0.0));
+    let (second, _) = fx.arrive(T0 + 2, message("w-2", 0.0));
+    fx.accept(T0 + 3, "ann", first);
+    let out = fx.close(T0 + 4, "ann", first);
+    assert!(out.offers().is_empty(), "no offer during wrap-up");
+    assert!(out.to_agent("ann").iter().any(|n| matches!(
+        n,
+        AgentNotice::PresenceChanged {
+            presence: Presence::WrapUp,
+            ..
+        }
+    )));
+    assert_eq!(fx.view(T0 + 5, "ann").presence, Presence::WrapUp);
+    assert!(fx.tick(T0 + 10_003).offers().is_empty());
+    let out = fx.tick(T0 + 10_004);
+    assert_eq!(out.offers(), vec![("ann".to_owned(), second)]);
+    assert_eq!(fx.view(T0 + 10_005, "ann").presence, Presence::Available);
+
+    // Ending wrap-up early: setting a presence ends it; wrap-up itself cannot be set.
+    fx.accept(T0 + 10_006, "ann", second);
+    let (third, _) = fx.arrive(T0 + 10_007, message("w-3", 0.0));
+    fx.close(T0 + 10_008, "ann", second);
+    let (result, _) = fx.run(|r| r.set_presence(T0 + 10_009, "ann", Presence::WrapUp));
+    assert!(matches!(result, Err(RoutingError::InvalidArgument { .. })));
+    let (result, out) = fx.run(|r| r.set_presence(T0 + 10_010, "ann", Presence::Available));
+    result.unwrap();
+    assert_eq!(out.offers(), vec![("ann".to_owned(), third)]);
+    // The stale timer of the ended wrap-up changes nothing.
+    assert!(fx.tick(T0 + 20_008).to_agent("ann").is_empty());
+}

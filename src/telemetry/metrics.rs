@@ -152,7 +152,7 @@ fn describe() {
     describe_gauge!(OPEN_STREAMS, "Open gRPC streams by kind.");
     describe_gauge!(BUILD_INFO, "Build information; always 1.");
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    for state in ["available", "busy", "away"] {
+    for state in ["available", "busy", "away", "wrap_up"] {
         gauge!(AGENTS, "state" => state).set(0.0);
     }
     gauge!(QUEUE_DEPTH).set(0.0);
@@ -219,6 +219,7 @@ pub fn record_gauges(waiting: usize, open: usize, agents: AgentStateCounts) {
     gauge!(AGENTS, "state" => "available").set(agents.available as f64);
     gauge!(AGENTS, "state" => "busy").set(agents.busy as f64);
     gauge!(AGENTS, "state" => "away").set(agents.away as f64);
+    gauge!(AGENTS, "state" => "wrap_up").set(agents.wrap_up as f64);
     for class in ChannelClass::ALL {
         let capacity = agents.capacity.get(class);
         let ratio = if capacity == 0 {

@@ -223,3 +223,36 @@ async fn a_complaint_is_served_before_earlier_customers_of_the_same_tier() {
     agent.close(&busy.conversation_id).await.unwrap();
     assert_eq!(agent.offer().await.conversation_id, angry.conversation_id);
 }
+
+#[tokio::test]
+async fn after_a_close_the_agent_wraps_up_before_the_next_offer() {
+    let mut config = test_config();
+    config.routing.wrap_up_ms = 1_000;
+    let server = spawn_server(config).await;
+    let mut agent = Agent::sign_in(&server, None, "ann", &[], 1).await;
+    let first = server.submit(None, "wrap-1", 0.0).await;
+    let second = server.submit(None, "wrap-2", 0.0).await;
+    assert_eq!(agent.take_next().await, first.conversation_id);
+    agent.close(&first.conversation_id).await.unwrap();
+    let presence = |f: &pb::DeskFrame| match &f.frame {
+        Some(pb::desk_frame::Frame::PresenceChanged(p)) => Some(p.presence),
+        _ => None,
+    };
+    assert_eq!(
+        agent.inbox.next_matching(presence).await,
+        pb::Presence::WrapUp as i32
+    );
+    assert!(!agent.offered_within(Duration::from_millis(200)).await);
+    assert_eq!(
+        agent.inbox.next_matching(presence).await,
+        pb::Presence::Available as i32
+    );
+    assert_eq!(agent.offer().await.conversation_id, second.conversation_id);
+    let refused = agent
+        .act(pb::agent_frame::Action::SetPresence(pb::SetPresence {
+            presence: pb::Presence::WrapUp as i32,
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.0, tonic::Code::InvalidArgument);
+}

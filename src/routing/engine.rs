@@ -54,6 +54,9 @@ pub struct RoutingPolicy {
     pub transcript_limit: usize,
     /// Open conversations per tenant; beyond it new ones are refused.
     pub max_open_conversations: usize,
+    /// Milliseconds within which a customer who left while waiting and writes again on
+    /// the same channel resumes their place instead of starting at the back; 0 = off.
+    pub resume_window_ms: u64,
     /// Milliseconds of wrap-up (after-conversation work, no new offers) after an
     /// available agent closes a conversation; 0 turns wrap-up off.
     pub wrap_up_ms: u64,
@@ -77,6 +80,7 @@ impl Default for RoutingPolicy {
             transcript_limit: 200,
             max_open_conversations: 200_000,
             wrap_up_ms: 0,
+            resume_window_ms: 120_000,
             queue_update_interval_ms: 15_000,
         }
     }
@@ -419,6 +423,11 @@ pub struct Router {
     offer_deadlines: BTreeSet<(Millis, ConversationId)>,
     /// Conversations to route again when a decline cooldown ends.
     retries: BTreeSet<(Millis, ConversationId)>,
+    /// Places kept for customers who left while waiting, by channel and customer id:
+    /// the key they had and when the offer to resume it lapses.
+    resume_tickets: HashMap<(Channel, Arc<str>), (PriorityKey, Millis)>,
+    /// Tickets in the order they lapse (the window is fixed, so a FIFO).
+    resume_lapses: VecDeque<(Millis, Channel, Arc<str>)>,
     /// Wrap-ups that end, by end time (stale entries are skipped).
     wrap_ups: BTreeSet<(Millis, AgentSlot)>,
     /// When waiting conversations get the service-level boost (ended ones are skipped).
@@ -494,6 +503,8 @@ impl Router {
             retries: BTreeSet::new(),
             service_level_risks: BTreeSet::new(),
             wrap_ups: BTreeSet::new(),
+            resume_tickets: HashMap::new(),
+            resume_lapses: VecDeque::new(),
             next_conversation: 1,
             next_seq: 1,
             events: Vec::new(),
@@ -551,7 +562,17 @@ impl Router {
         let tier = self.policy.priority.tier_of(clv);
         let id = ConversationId(self.next_conversation);
         self.next_conversation += 1;
-        let key = self.policy.priority.key(tier, msg.boosts, now, id.0);
+        let mut key = self.policy.priority.key(tier, msg.boosts, now, id.0);
+        let mut reason = QueueReason::New;
+        let ticket = (msg.channel, Arc::from(msg.customer_id.as_str()));
+        if let Some((kept, lapses)) = self.resume_tickets.remove(&ticket)
+            && lapses > now
+            && kept < key
+        {
+            // Back within the window: the place they had, unless the new one is better.
+            key = kept;
+            reason = QueueReason::Resumed;
+        }
         let customer_id: Arc<str> = Arc::from(msg.customer_id.as_str());
         let customer = Customer {
             id: customer_id.clone(),
@@ -604,7 +625,7 @@ impl Router {
                 required: required_names.clone(),
             },
         );
-        self.enqueue(now, id, QueueReason::New);
+        self.enqueue(now, id, reason);
         let risk_after = self.policy.priority.boosts.service_level_risk_after_secs;
         if risk_after > 0 {
             self.service_level_risks
@@ -730,6 +751,14 @@ impl Router {
                 while_waiting,
             },
         );
+        let window = self.policy.resume_window_ms;
+        if while_waiting && window > 0 {
+            let c = &self.conversations[&id];
+            let lapses = now + window;
+            let ticket = (c.channel, c.customer_id.clone());
+            self.resume_tickets.insert(ticket.clone(), (c.key, lapses));
+            self.resume_lapses.push_back((lapses, ticket.0, ticket.1));
+        }
         let freed = self.end(now, id);
         if let Some(slot) = freed {
             self.fill_agent(now, slot);
@@ -1075,6 +1104,20 @@ impl Router {
                 if c.state == State::Queued {
                     self.route_conversation(now, id);
                 }
+            }
+        }
+        while let Some((lapses, channel, customer)) = self.resume_lapses.front().cloned() {
+            if lapses > now {
+                break;
+            }
+            self.resume_lapses.pop_front();
+            let key = (channel, customer);
+            if self
+                .resume_tickets
+                .get(&key)
+                .is_some_and(|&(_, l)| l == lapses)
+            {
+                self.resume_tickets.remove(&key);
             }
         }
         while let Some(&(at, slot)) = self.wrap_ups.first() {

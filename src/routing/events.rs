@@ -44,6 +44,9 @@ pub enum QueueReason {
     AgentLost,
     /// Transferred to a skill or queue.
     Transferred,
+    /// A customer who left while waiting came back within the resume window and got
+    /// their place back.
+    Resumed,
 }
 
 impl QueueReason {
@@ -55,6 +58,7 @@ impl QueueReason {
             QueueReason::OfferTimeout => "offer_timeout",
             QueueReason::AgentLost => "agent_lost",
             QueueReason::Transferred => "transferred",
+            QueueReason::Resumed => "resumed",
         }
     }
 }

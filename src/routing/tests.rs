@@ -1724,3 +1724,34 @@ fn wrap_up_holds_offers_until_its_timer_or_the_agent_ends_it() {
     // The stale timer of the ended wrap-up changes nothing.
     assert!(fx.tick(T0 + 20_008).to_agent("ann").is_empty());
 }
+
+// ----- resuming a place -----
+
+#[test]
+fn a_customer_who_returns_within_the_window_resumes_their_place() {
+    let mut fx = Fixture::new();
+    let window = fx.router.policy().resume_window_ms;
+    let (left, _) = fx.arrive(T0, message("app-session-1", 0.0));
+    let kept = fx.key(left);
+    let (_, _) = fx.arrive(T0 + 1_000, message("someone-else", 0.0));
+    let _ = fx.run(|r| r.abandon(T0 + 2_000, Channel::Web, "app-session-1"));
+    // Same customer, new app session, within the window: the old place.
+    let back = InboundMessage {
+        customer_id: "customer-app-session-1".to_owned(),
+        ..message("app-session-2", 0.0)
+    };
+    let (resumed, out) = fx.arrive(T0 + 2_000 + window - 1, back);
+    assert_eq!(fx.key(resumed), kept);
+    assert_eq!(out.queued(resumed)[0].0, QueueReason::Resumed);
+    assert_eq!(first_response_status(&out, resumed).position, 1);
+    // Leaving again and coming back after the window: the back of the queue.
+    let _ = fx.run(|r| r.abandon(T0 + 3_000 + window, Channel::Web, "app-session-2"));
+    fx.tick(T0 + 3_000 + 2 * window);
+    let late = InboundMessage {
+        customer_id: "customer-app-session-1".to_owned(),
+        ..message("app-session-3", 0.0)
+    };
+    let (fresh, out) = fx.arrive(T0 + 3_001 + 2 * window, late);
+    assert_eq!(out.queued(fresh)[0].0, QueueReason::New);
+    assert_eq!(first_response_status(&out, fresh).position, 2);
+}

@@ -183,3 +183,27 @@ async fn a_waiting_customer_is_told_when_their_place_moves_up() {
     assert_eq!(update.channel_conversation_id, "third");
     assert_eq!(position(update), Some(1));
 }
+
+#[tokio::test]
+async fn a_customer_who_closed_the_app_and_returns_keeps_their_place() {
+    let server = spawn_server(test_config()).await;
+    let mut gateway = server.gateway().await;
+    server.submit(None, "first-in-line", 0.0).await;
+    server.submit(None, "second-in-line", 0.0).await;
+    gateway
+        .abandon(pb::AbandonRequest {
+            channel: pb::Channel::Web as i32,
+            channel_conversation_id: "first-in-line".into(),
+        })
+        .await
+        .unwrap();
+    // New session, same customer.
+    let mut back = message("first-in-line-again", 0.0, "sorry, the app closed");
+    back.customer.as_mut().unwrap().customer_id = "customer-first-in-line".into();
+    let response = gateway.submit(back).await.unwrap().into_inner();
+    assert_eq!(
+        first_queue_status(&response).position,
+        1,
+        "ahead of second-in-line"
+    );
+}

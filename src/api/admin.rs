@@ -7,7 +7,9 @@ use super::pb;
 use super::status::{invalid, rejected};
 use super::tenant::tenant_of;
 use crate::hub::{Hub, Tenant};
-use crate::routing::{ConversationId, ConversationSnapshot, ConversationState, Millis, Router};
+use crate::routing::{
+    ConversationId, ConversationSnapshot, ConversationState, Millis, Router, Rule,
+};
 
 /// Default and largest page of `ListWaiting`.
 const DEFAULT_WAITING: u32 = 100;
@@ -155,6 +157,75 @@ impl pb::admin_server::Admin for AdminService {
             position,
             now,
         )))
+    }
+
+    async fn explain_conversation(
+        &self,
+        request: Request<pb::ExplainConversationRequest>,
+    ) -> Result<Response<pb::Explanation>, Status> {
+        let tenant = self.tenant(&request)?;
+        let req = request.get_ref();
+        convert::id("conversation_id", &req.conversation_id, MAX_ID_BYTES).map_err(rejected)?;
+        let limit = match req.limit {
+            0 => 20,
+            n if n > 1_000 => return Err(rejected(invalid("limit", "at most 1000"))),
+            n => n as usize,
+        };
+        let text = &req.conversation_id;
+        let not_found = || {
+            rejected(Status::not_found(format!(
+                "conversation {text} is not open"
+            )))
+        };
+        let id: ConversationId = text.parse().map_err(|()| not_found())?;
+        let now = self.hub.clock().now();
+        let e = tenant
+            .lock()
+            .router
+            .explain(now, id, limit)
+            .ok_or_else(not_found)?;
+        let skills = |list: &[(std::sync::Arc<str>, u8)]| {
+            list.iter()
+                .map(|(skill, level)| pb::SkillRequirement {
+                    skill: skill.to_string(),
+                    min_proficiency: u32::from(*level),
+                })
+                .collect()
+        };
+        Ok(Response::new(pb::Explanation {
+            conversation_id: e.conversation.to_string(),
+            state: state_to_pb(e.state) as i32,
+            agent_id: e.agent.as_deref().unwrap_or_default().to_owned(),
+            verdict: e.verdict,
+            rule: match e.rule {
+                None => pb::RoutingRule::Unspecified,
+                Some(Rule::LongestIdleEligible) => pb::RoutingRule::LongestIdleEligible,
+                Some(Rule::BestWaitingForFreedAgent) => pb::RoutingRule::BestWaitingForFreedAgent,
+                Some(Rule::TransferToAgent) => pb::RoutingRule::TransferToAgent,
+            } as i32,
+            decided_at_unix_ms: e.decided_at.unwrap_or(0) as i64,
+            position: e.position.unwrap_or(0) as u32,
+            priority: e.priority,
+            value_tier: e.tier,
+            boosts: e.boosts.iter().map(|b| (*b).to_owned()).collect(),
+            required_skills: skills(&e.required),
+            candidates: e
+                .candidates
+                .iter()
+                .map(|c| pb::CandidateAgent {
+                    agent_id: c.agent.to_string(),
+                    eligible: c.eligible,
+                    missing_skills: skills(&c.missing),
+                    has_room: c.has_room,
+                    presence: convert::presence_to_pb(c.presence) as i32,
+                    declined_recently: c.declined,
+                    idle_ms: c.idle_ms,
+                    score: c.score,
+                    chosen: c.chosen,
+                })
+                .collect(),
+            candidates_total: e.candidates_total as u32,
+        }))
     }
 
     async fn get_config(

@@ -24,9 +24,9 @@ pub mod waiting;
 
 pub use board::{Board, ConversationSnapshot, ConversationState};
 pub use engine::{
-    AgentNotice, AgentStateCounts, AgentView, CustomerNotice, CustomerNoticeBody, InboundMessage,
-    MessageOutcome, Notice, OfferDetails, QueueSpec, Router, RoutingError, RoutingPolicy,
-    RoutingPolicyError, SignIn, TransferRequest,
+    AgentNotice, AgentStateCounts, AgentView, CandidateAgent, CustomerNotice, CustomerNoticeBody,
+    Explanation, InboundMessage, MessageOutcome, Notice, OfferDetails, QueueSpec, Router,
+    RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn, TransferRequest,
 };
 pub use events::{Event, EventKind, QueueReason, Responder, TransferTarget};
 pub use model::{

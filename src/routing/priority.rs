@@ -176,7 +176,8 @@ impl Default for BoostWeights {
 }
 
 impl BoostWeights {
-    fn weight(&self, boost: Boost) -> f64 {
+    /// Priority points of a boost (0 for the service-level boost while it is off).
+    pub fn weight(&self, boost: Boost) -> f64 {
         match boost {
             Boost::Complaint => self.complaint,
             Boost::ChurnRisk => self.churn_risk,

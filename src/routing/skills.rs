@@ -48,6 +48,11 @@ impl SkillCatalog {
         Ok(index)
     }
 
+    /// The index of a known skill.
+    pub fn get(&self, name: &str) -> Option<SkillIndex> {
+        self.by_name.get(name).copied()
+    }
+
     /// The name of a skill index.
     pub fn name(&self, index: SkillIndex) -> &Arc<str> {
         &self.names[index as usize]

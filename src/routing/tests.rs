@@ -1755,3 +1755,53 @@ fn a_customer_who_returns_within_the_window_resumes_their_place() {
     assert_eq!(out.queued(fresh)[0].0, QueueReason::New);
     assert_eq!(first_response_status(&out, fresh).position, 2);
 }
+
+// ----- explanations -----
+
+#[test]
+fn explanations_say_why_here_and_why_still_waiting() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("novice", &[("billing", 1)], 1));
+    fx.sign_in(T0 + 1, agent("expert", &[("billing", 4)], 1));
+    let (served, _) = fx.arrive(T0 + 2, needing("served", &[("billing", 3)]));
+    let (waiting, _) = fx.arrive(T0 + 3, needing("waiting", &[("billing", 3)]));
+
+    let why_here = fx.router.explain(T0 + 4, served, 10).unwrap();
+    assert_eq!(why_here.state, ConversationState::Offered);
+    assert_eq!(why_here.rule, Some(Rule::LongestIdleEligible));
+    assert!(
+        why_here.verdict.contains("offered to expert"),
+        "{}",
+        why_here.verdict
+    );
+    assert!(why_here.candidates[0].chosen);
+    let novice = why_here
+        .candidates
+        .iter()
+        .find(|c| &*c.agent == "novice")
+        .unwrap();
+    assert!(!novice.eligible);
+    assert_eq!(novice.missing, vec![(Arc::from("billing"), 3)]);
+
+    let why_waiting = fx.router.explain(T0 + 4, waiting, 10).unwrap();
+    assert_eq!(why_waiting.state, ConversationState::Queued);
+    assert_eq!(why_waiting.position, Some(1));
+    assert_eq!(why_waiting.rule, None);
+    assert!(
+        why_waiting
+            .verdict
+            .contains("all 1 eligible agents are taken (1 at capacity"),
+        "{}",
+        why_waiting.verdict
+    );
+    assert!(why_waiting.candidates.iter().all(|c| c.score == 0.0));
+    assert!(fx.router.explain(T0 + 4, ConversationId(999), 10).is_none());
+
+    // When capacity frees, the rule that decides is the freed agent's pull.
+    fx.accept(T0 + 5, "expert", served);
+    fx.close(T0 + 6, "expert", served);
+    let pulled = fx.router.explain(T0 + 7, waiting, 1).unwrap();
+    assert_eq!(pulled.rule, Some(Rule::BestWaitingForFreedAgent));
+    assert_eq!(pulled.candidates.len(), 1);
+    assert_eq!(pulled.candidates_total, 2);
+}

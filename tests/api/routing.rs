@@ -256,3 +256,45 @@ async fn after_a_close_the_agent_wraps_up_before_the_next_offer() {
         .unwrap_err();
     assert_eq!(refused.0, tonic::Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn operators_can_ask_why_a_conversation_still_waits() {
+    let server = spawn_server(test_config()).await;
+    let _agent = Agent::sign_in(&server, None, "ann", &[("sales", 2)], 1).await;
+    let mut gateway = server.gateway().await;
+    let mut m = message("needs-billing-explained", 0.0, "invoice?");
+    m.required_skills.push(pb::SkillRequirement {
+        skill: "billing".into(),
+        min_proficiency: 2,
+    });
+    let opened = gateway.submit(m).await.unwrap().into_inner();
+    let explanation = server
+        .admin()
+        .await
+        .explain_conversation(pb::ExplainConversationRequest {
+            conversation_id: opened.conversation_id.clone(),
+            limit: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(explanation.state, pb::ConversationState::Queued as i32);
+    assert_eq!(explanation.position, 1);
+    assert!(
+        explanation.verdict.contains("required skill"),
+        "{}",
+        explanation.verdict
+    );
+    assert_eq!(explanation.candidates.len(), 1);
+    assert_eq!(explanation.candidates[0].missing_skills[0].skill, "billing");
+    let unknown = server
+        .admin()
+        .await
+        .explain_conversation(pb::ExplainConversationRequest {
+            conversation_id: "c424242".into(),
+            limit: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+}

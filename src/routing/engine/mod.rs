@@ -14,6 +14,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+mod explain;
+
+pub use explain::{CandidateAgent, Explanation};
+
 use super::agents::{Agent, AgentPool, AgentSlot, LaneKey};
 use super::events::{Event, EventKind, QueueReason, Responder, TransferTarget};
 use super::model::{
@@ -380,6 +384,8 @@ struct Conversation {
     told: Option<QueueStatus>,
     /// Boosts in force.
     boosts: Boosts,
+    /// How it was last routed, for explanations.
+    decided: Option<Decision>,
 }
 
 impl Conversation {
@@ -399,6 +405,40 @@ impl Conversation {
             State::Offered { agent, .. } | State::Assigned { agent, .. } => Some(agent),
         }
     }
+}
+
+/// The rule that made a routing decision, as explanations name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// A conversation needed an agent: the longest-idle eligible agent with room.
+    LongestIdleEligible,
+    /// An agent freed capacity: the best waiting conversation it is eligible for.
+    BestWaitingForFreedAgent,
+    /// An agent transferred the conversation to this agent.
+    TransferToAgent,
+}
+
+impl Rule {
+    /// What the rule says, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Rule::LongestIdleEligible => {
+                "the conversation needed an agent: offered to the longest-idle eligible agent with free capacity"
+            }
+            Rule::BestWaitingForFreedAgent => {
+                "the agent freed capacity: offered the first waiting conversation in serving order it is eligible for"
+            }
+            Rule::TransferToAgent => "an agent transferred it to this agent",
+        }
+    }
+}
+
+/// A routing decision, kept for explanations.
+#[derive(Debug, Clone)]
+struct Decision {
+    at: Millis,
+    agent: AgentId,
+    rule: Rule,
 }
 
 /// Skills by name with their levels, as events and views show them.
@@ -601,6 +641,7 @@ impl Router {
             declined_by: Vec::new(),
             told: None,
             boosts: msg.boosts,
+            decided: None,
         };
         remember_client_id(&mut conversation, msg.client_message_id);
         push_transcript(
@@ -974,7 +1015,7 @@ impl Router {
                 );
                 let c = self.conversations.get_mut(&id).expect("open conversation");
                 c.waiting_since = Some(now);
-                self.offer(now, id, target_slot);
+                self.offer(now, id, target_slot, Rule::TransferToAgent);
             }
             TransferRequest::Skill(skill) => {
                 let (required, names) =
@@ -1355,7 +1396,7 @@ impl Router {
         });
         match chosen {
             Some(slot) => {
-                self.offer(now, id, slot);
+                self.offer(now, id, slot, Rule::LongestIdleEligible);
                 true
             }
             None => false,
@@ -1394,14 +1435,14 @@ impl Router {
                 })
                 .min();
             match best {
-                Some((_, id)) => self.offer(now, id, slot),
+                Some((_, id)) => self.offer(now, id, slot, Rule::BestWaitingForFreedAgent),
                 None => return,
             }
         }
     }
 
     /// Offers a conversation (queued, or just detached for a transfer) to an agent.
-    fn offer(&mut self, now: Millis, id: ConversationId, slot: AgentSlot) {
+    fn offer(&mut self, now: Millis, id: ConversationId, slot: AgentSlot, rule: Rule) {
         let expires_at = now + self.policy.offer_timeout_ms;
         let c = self.conversations.get_mut(&id).expect("open conversation");
         if c.state == State::Queued {
@@ -1411,6 +1452,7 @@ impl Router {
             agent: slot,
             expires_at,
         };
+
         let class = c.channel.class();
         let waited_ms = c.waited_ms(now);
         self.offer_deadlines.insert((expires_at, id));
@@ -1418,6 +1460,14 @@ impl Router {
             *a.load.get_mut(class) += 1;
             a.conversations.push(id);
             a.id.clone()
+        });
+        self.conversations
+            .get_mut(&id)
+            .expect("open conversation")
+            .decided = Some(Decision {
+            at: now,
+            agent: agent.clone(),
+            rule,
         });
         let c = &self.conversations[&id];
         let details = OfferDetails {

@@ -43,10 +43,12 @@ fn policy() -> RoutingPolicy {
             QueueSpec {
                 name: QUEUES[0].to_owned(),
                 required_skills: Vec::new(),
+                ..QueueSpec::default()
             },
             QueueSpec {
                 name: QUEUES[1].to_owned(),
                 required_skills: vec!["sales:2".to_owned()],
+                ..QueueSpec::default()
             },
         ],
         ..RoutingPolicy::default()
@@ -599,6 +601,10 @@ impl Model {
                 EventKind::Created { .. }
                 | EventKind::FirstResponse { .. }
                 | EventKind::Boosted { .. } => {}
+                EventKind::Escalated { required, .. } => {
+                    let named: Skills = required.iter().map(|(s, l)| (s.to_string(), *l)).collect();
+                    self.required.insert(id, named);
+                }
                 EventKind::Queued { required, .. } => {
                     self.holder.remove(&id);
                     let named: Skills = required.iter().map(|(s, l)| (s.to_string(), *l)).collect();

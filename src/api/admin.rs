@@ -225,6 +225,10 @@ impl pb::admin_server::Admin for AdminService {
                 })
                 .collect(),
             candidates_total: e.candidates_total as u32,
+            escalation_step: e
+                .escalation
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
         }))
     }
 

@@ -148,6 +148,9 @@ impl Board {
                 c.required = required.clone();
                 self.waiting.insert((*key, id));
             }
+            EventKind::Escalated { required, .. } => {
+                c.required = required.clone();
+            }
             EventKind::Boosted { key, .. } => {
                 if self.waiting.remove(&(c.key, id)) {
                     self.waiting.insert((*key, id));

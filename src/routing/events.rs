@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use super::engine::NamedSkills;
+use super::engine::{EscalationStep, NamedSkills};
 use super::model::{AgentId, Channel, ConversationId, Customer, Millis};
 use super::priority::{Boost, PriorityKey};
 
@@ -131,6 +131,14 @@ pub enum EventKind {
         /// Its new place in the serving order.
         key: PriorityKey,
     },
+    /// The conversation took a step out on its queue's bullseye; its requirement
+    /// changed, its place did not.
+    Escalated {
+        /// The step reached.
+        step: EscalationStep,
+        /// The requirement from now on.
+        required: NamedSkills,
+    },
     /// Offered to an agent.
     Offered {
         /// The agent.
@@ -174,6 +182,7 @@ impl EventKind {
             EventKind::FirstResponse { .. } => "first_response",
             EventKind::Queued { .. } => "queued",
             EventKind::Boosted { .. } => "boosted",
+            EventKind::Escalated { .. } => "escalated",
             EventKind::Offered { .. } => "offered",
             EventKind::Accepted { .. } => "accepted",
             EventKind::Transferred { .. } => "transferred",

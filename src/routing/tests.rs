@@ -1212,10 +1212,12 @@ fn transfer_to_queue_takes_the_queue_requirement() {
             QueueSpec {
                 name: "default".to_owned(),
                 required_skills: Vec::new(),
+                ..QueueSpec::default()
             },
             QueueSpec {
                 name: "vip".to_owned(),
                 required_skills: vec!["sales:2".to_owned()],
+                ..QueueSpec::default()
             },
         ],
         ..policy()
@@ -1804,4 +1806,52 @@ fn explanations_say_why_here_and_why_still_waiting() {
     assert_eq!(pulled.rule, Some(Rule::BestWaitingForFreedAgent));
     assert_eq!(pulled.candidates.len(), 1);
     assert_eq!(pulled.candidates_total, 2);
+}
+
+// ----- escalation -----
+
+#[test]
+fn bullseye_relaxes_preferred_skills_then_overflows_keeping_the_place() {
+    let policy = RoutingPolicy {
+        queues: vec![QueueSpec {
+            name: "billing".to_owned(),
+            required_skills: vec!["billing:3".to_owned()],
+            preferred_skills: vec!["mandarin:4".to_owned()],
+            relax_preferred_after_secs: 30,
+            overflow_after_secs: 120,
+            overflow_skills: vec!["billing:1".to_owned()],
+        }],
+        ..policy()
+    };
+    let mut fx = Fixture::with_policy(policy);
+    fx.sign_in(T0, agent("english-expert", &[("billing", 5)], 1));
+    fx.sign_in(T0, agent("junior", &[("billing", 1)], 1));
+    let (id, out) = fx.arrive(T0 + 1, message("bill-1", 0.0));
+    assert!(out.offers().is_empty(), "step 0 wants a Mandarin speaker");
+    let key = fx.key(id);
+    // 30 s: preferred skills relax; the English-speaking expert gets it.
+    assert!(fx.tick(T0 + 30_000).offers().is_empty());
+    let out = fx.tick(T0 + 30_001);
+    assert!(out.kinds(id).iter().any(|k| matches!(
+        k,
+        EventKind::Escalated {
+            step: EscalationStep::Required,
+            ..
+        }
+    )));
+    assert_eq!(out.offers(), vec![("english-expert".to_owned(), id)]);
+    assert_eq!(fx.key(id), key, "escalation keeps the place");
+    fx.accept(T0 + 30_002, "english-expert", id);
+
+    // A second one while the expert is busy: at 120 s it overflows to the junior.
+    let (second, _) = fx.arrive(T0 + 40_000, message("bill-2", 0.0));
+    assert!(
+        fx.tick(T0 + 70_001).offers().is_empty(),
+        "relaxed, but no free expert"
+    );
+    assert!(fx.tick(T0 + 159_999).offers().is_empty());
+    let out = fx.tick(T0 + 160_000);
+    assert_eq!(out.offers(), vec![("junior".to_owned(), second)]);
+    let why = fx.router.explain(T0 + 160_002, second, 5).unwrap();
+    assert_eq!(why.escalation, Some(EscalationStep::Overflow));
 }

@@ -39,6 +39,8 @@ pub const ACCEPTS: &str = "switchboard_accepts_total";
 pub const REQUEUES: &str = "switchboard_requeues_total";
 /// Conversations handed from one agent to another agent, skill or queue, by target kind.
 pub const TRANSFERS: &str = "switchboard_transfers_total";
+/// Escalation steps taken, by step reached (`required`, `overflow`).
+pub const ESCALATIONS: &str = "switchboard_escalations_total";
 /// Boosts given to conversations, by boost.
 pub const BOOSTS: &str = "switchboard_boosts_total";
 /// Messages relayed, by direction (`to_agent`, `to_customer`).
@@ -142,6 +144,7 @@ fn describe() {
         TRANSFERS,
         "Agent transfers, by target kind (agent, skill, queue)."
     );
+    describe_counter!(ESCALATIONS, "Escalation steps taken, by step reached.");
     describe_counter!(BOOSTS, "Boosts given to waiting conversations, by boost.");
     describe_counter!(MESSAGES_RELAYED, "Messages relayed, by direction.");
     describe_counter!(REJECTED, "Requests and frames refused, by gRPC code.");
@@ -182,6 +185,9 @@ pub fn record_event(event: &Event, tier: &str, queue: &str, elapsed: Duration) {
         }
         EventKind::Boosted { boost, .. } => {
             counter!(BOOSTS, "boost" => boost.as_str()).increment(1)
+        }
+        EventKind::Escalated { step, .. } => {
+            counter!(ESCALATIONS, "step" => step.as_str()).increment(1)
         }
         EventKind::Offered { .. } => counter!(OFFERS).increment(1),
         EventKind::Accepted { waited_ms, .. } => {

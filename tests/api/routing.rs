@@ -298,3 +298,38 @@ async fn operators_can_ask_why_a_conversation_still_waits() {
         .unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
 }
+
+#[tokio::test]
+async fn preferred_skills_relax_after_their_time_and_the_conversation_keeps_its_place() {
+    let mut config = test_config();
+    config.routing.queues.push(switchboard::routing::QueueSpec {
+        name: "billing".into(),
+        required_skills: vec!["billing:2".into()],
+        preferred_skills: vec!["mandarin:3".into()],
+        relax_preferred_after_secs: 1,
+        ..Default::default()
+    });
+    let server = spawn_server(config).await;
+    let mut agent = Agent::sign_in(&server, None, "ann", &[("billing", 4)], 1).await;
+    let mut m = message("bullseye", 0.0, "my bill");
+    m.queue = "billing".into();
+    let opened = server.gateway().await.submit(m).await.unwrap().into_inner();
+    assert!(
+        !agent.offered_within(Duration::from_millis(300)).await,
+        "step 0: Mandarin wanted"
+    );
+    let offer = agent.offer().await; // after the relax time, within the prompt
+    assert_eq!(offer.conversation_id, opened.conversation_id);
+    let why = server
+        .admin()
+        .await
+        .explain_conversation(pb::ExplainConversationRequest {
+            conversation_id: opened.conversation_id.clone(),
+            limit: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(why.escalation_step, "required");
+    assert_eq!(why.rule, pb::RoutingRule::LongestIdleEligible as i32);
+}

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{NamedSkills, Router, Rule, State};
+use super::{EscalationStep, NamedSkills, Router, Rule, State};
 use crate::routing::board::ConversationState;
 use crate::routing::model::{AgentId, ConversationId, Millis, Presence};
 
@@ -57,6 +57,8 @@ pub struct Explanation {
     pub boosts: Vec<&'static str>,
     /// Required skills.
     pub required: NamedSkills,
+    /// Bullseye step reached; `None` after a transfer gave it its own requirement.
+    pub escalation: Option<EscalationStep>,
     /// Agents considered, the holder first, then by score; at most the limit asked.
     pub candidates: Vec<CandidateAgent>,
     /// Signed-in agents in all.
@@ -150,6 +152,7 @@ impl Router {
             tier: priority_policy.tiers[c.tier].name.clone(),
             boosts,
             required: c.required_names.clone(),
+            escalation: c.step,
             candidates,
             candidates_total,
         })

@@ -38,6 +38,68 @@ pub struct QueueSpec {
     /// default 1).
     #[serde(default)]
     pub required_skills: Vec<String>,
+    /// Skills preferred on top of the required ones during the first
+    /// `relax_preferred_after_secs` of waiting (bullseye step 0).
+    #[serde(default)]
+    pub preferred_skills: Vec<String>,
+    /// Seconds of waiting after which preferred skills no longer count (step 1).
+    #[serde(default = "default_relax_secs")]
+    pub relax_preferred_after_secs: u64,
+    /// Seconds of waiting after which the conversation overflows to the wider group
+    /// that `overflow_skills` describes (step 2); 0 = never.
+    #[serde(default)]
+    pub overflow_after_secs: u64,
+    /// What an agent of the wider group needs (empty: any agent).
+    #[serde(default)]
+    pub overflow_skills: Vec<String>,
+}
+
+fn default_relax_secs() -> u64 {
+    30
+}
+
+impl Default for QueueSpec {
+    fn default() -> Self {
+        QueueSpec {
+            name: String::new(),
+            required_skills: Vec::new(),
+            preferred_skills: Vec::new(),
+            relax_preferred_after_secs: default_relax_secs(),
+            overflow_after_secs: 0,
+            overflow_skills: Vec::new(),
+        }
+    }
+}
+
+/// How far a conversation has escalated through its queue's bullseye.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EscalationStep {
+    /// Required and preferred skills.
+    Preferred,
+    /// Required skills only.
+    Required,
+    /// The queue's wider overflow group.
+    Overflow,
+}
+
+impl EscalationStep {
+    /// Stable name, used as a metric label value and in explanations.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscalationStep::Preferred => "preferred",
+            EscalationStep::Required => "required",
+            EscalationStep::Overflow => "overflow",
+        }
+    }
+}
+
+/// A queue's parsed escalation timeline.
+#[derive(Debug, Clone)]
+struct QueueEscalation {
+    preferred: Vec<(String, u8)>,
+    relax_ms: u64,
+    overflow_ms: u64,
+    overflow: Vec<(String, u8)>,
 }
 
 /// Everything that shapes routing decisions for a tenant.
@@ -79,7 +141,7 @@ impl Default for RoutingPolicy {
             default_handle_secs: 180,
             queues: vec![QueueSpec {
                 name: "default".to_owned(),
-                required_skills: Vec::new(),
+                ..QueueSpec::default()
             }],
             transcript_limit: 200,
             max_open_conversations: 200_000,
@@ -386,6 +448,10 @@ struct Conversation {
     boosts: Boosts,
     /// How it was last routed, for explanations.
     decided: Option<Decision>,
+    /// Escalation step; `None` once a transfer gave it a requirement of its own.
+    step: Option<EscalationStep>,
+    /// Queue and adapter required skills: the requirement from step 1 on.
+    base_required: Vec<(String, u8)>,
 }
 
 impl Conversation {
@@ -453,6 +519,10 @@ pub struct Router {
     policy: RoutingPolicy,
     /// Required skills of each configured queue.
     queue_skills: Vec<Vec<(String, u8)>>,
+    /// Escalation timeline of each configured queue.
+    queue_escalation: Vec<QueueEscalation>,
+    /// When conversations take their next escalation step (stale entries skipped).
+    escalations: BTreeSet<(Millis, ConversationId)>,
     skills: SkillCatalog,
     /// Open conversations; integer keys, so a fast non-keyed hash is safe.
     conversations: FxHashMap<ConversationId, Conversation>,
@@ -513,27 +583,36 @@ impl Router {
             }
         }
         let mut queue_skills = Vec::new();
+        let mut queue_escalation = Vec::new();
         for (i, q) in policy.queues.iter().enumerate() {
             if policy.queues[..i].iter().any(|other| other.name == q.name) {
                 return Err(RoutingPolicyError::DuplicateQueue(q.name.clone()));
             }
-            let parsed = q
-                .required_skills
-                .iter()
-                .map(|s| {
-                    parse_skill(s).ok_or_else(|| RoutingPolicyError::BadQueueSkill {
-                        queue: q.name.clone(),
-                        skill: s.clone(),
+            let parse = |list: &[String]| {
+                list.iter()
+                    .map(|s| {
+                        parse_skill(s).ok_or_else(|| RoutingPolicyError::BadQueueSkill {
+                            queue: q.name.clone(),
+                            skill: s.clone(),
+                        })
                     })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            queue_skills.push(parsed);
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            queue_skills.push(parse(&q.required_skills)?);
+            queue_escalation.push(QueueEscalation {
+                preferred: parse(&q.preferred_skills)?,
+                relax_ms: q.relax_preferred_after_secs * 1000,
+                overflow_ms: q.overflow_after_secs * 1000,
+                overflow: parse(&q.overflow_skills)?,
+            });
         }
         Ok(Router {
             average_handle_ms: f64::from(policy.default_handle_secs) * 1000.0,
             next_queue_update: 0,
             policy,
             queue_skills,
+            queue_escalation,
+            escalations: BTreeSet::new(),
             skills: SkillCatalog::default(),
             conversations: FxHashMap::default(),
             by_channel_key: HashMap::new(),
@@ -593,9 +672,22 @@ impl Router {
                     reason: format!("unknown queue {name:?}"),
                 })?,
         };
-        let mut required_names = self.queue_skills[queue].clone();
-        required_names.extend(msg.required_skills.iter().cloned());
-        let (required, required_names) = self.requirement(&required_names, "required_skills")?;
+        let mut base_required = self.queue_skills[queue].clone();
+        base_required.extend(msg.required_skills.iter().cloned());
+        let escalation = &self.queue_escalation[queue];
+        let (step, first_requirement) = if escalation.preferred.is_empty() {
+            (EscalationStep::Required, base_required.clone())
+        } else {
+            let mut with_preferred = base_required.clone();
+            with_preferred.extend(escalation.preferred.iter().cloned());
+            (EscalationStep::Preferred, with_preferred)
+        };
+        let next_step_in = match step {
+            EscalationStep::Preferred => Some(escalation.relax_ms),
+            _ if escalation.overflow_ms > 0 => Some(escalation.overflow_ms),
+            _ => None,
+        };
+        let (required, required_names) = self.requirement(&first_requirement, "required_skills")?;
         let profile = self.waiting.profile_for(&required, msg.channel.class());
 
         let clv = self.policy.priority.clv.lifetime_value(&msg.value);
@@ -642,6 +734,8 @@ impl Router {
             told: None,
             boosts: msg.boosts,
             decided: None,
+            step: Some(step),
+            base_required,
         };
         remember_client_id(&mut conversation, msg.client_message_id);
         push_transcript(
@@ -667,6 +761,9 @@ impl Router {
             },
         );
         self.enqueue(now, id, reason);
+        if let Some(after) = next_step_in {
+            self.escalations.insert((now + after, id));
+        }
         let risk_after = self.policy.priority.boosts.service_level_risk_after_secs;
         if risk_after > 0 {
             self.service_level_risks
@@ -1147,6 +1244,13 @@ impl Router {
                 }
             }
         }
+        while let Some(&(at, id)) = self.escalations.first() {
+            if at > now {
+                break;
+            }
+            self.escalations.pop_first();
+            self.escalate(now, id);
+        }
         while let Some((lapses, channel, customer)) = self.resume_lapses.front().cloned() {
             if lapses > now {
                 break;
@@ -1572,6 +1676,7 @@ impl Router {
         c.profile = profile;
         c.required_names = names;
         c.declined_by.clear();
+        c.step = None;
     }
 
     fn emit_transfer_and_queue(
@@ -1708,6 +1813,53 @@ impl Router {
             );
             self.notices.push(Notice::ToCustomer(notice));
         }
+    }
+
+    /// Takes a conversation one step out on its queue's bullseye: preferred skills
+    /// stop counting, then it overflows to the wider group. Its place is kept.
+    fn escalate(&mut self, now: Millis, id: ConversationId) {
+        let Some(c) = self.conversations.get(&id) else {
+            return;
+        };
+        if matches!(c.state, State::Assigned { .. }) {
+            return;
+        }
+        let escalation = &self.queue_escalation[c.queue];
+        let (next, skills, then) = match c.step {
+            Some(EscalationStep::Preferred) => {
+                let then =
+                    (escalation.overflow_ms > 0).then(|| c.created_at + escalation.overflow_ms);
+                (EscalationStep::Required, c.base_required.clone(), then)
+            }
+            Some(EscalationStep::Required) if escalation.overflow_ms > 0 => {
+                (EscalationStep::Overflow, escalation.overflow.clone(), None)
+            }
+            _ => return,
+        };
+        let Ok((required, names)) = self.requirement(&skills, "required_skills") else {
+            return;
+        };
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        let profile = self.waiting.profile_for(&required, c.channel.class());
+        if c.state == State::Queued {
+            self.waiting.remove(c.profile, c.key, id);
+            self.waiting.insert(profile, c.key, id);
+        }
+        c.profile = profile;
+        c.required_names = names.clone();
+        c.step = Some(next);
+        if let Some(at) = then {
+            self.escalations.insert((at.max(now), id));
+        }
+        self.emit(
+            now,
+            id,
+            EventKind::Escalated {
+                step: next,
+                required: names,
+            },
+        );
+        self.route_conversation(now, id);
     }
 
     /// Gives a conversation a boost: it moves up the serving order as if it had had

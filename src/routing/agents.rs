@@ -49,6 +49,8 @@ pub struct Agent {
     pub conversations: Vec<ConversationId>,
     /// When a wrap-up ends, while the presence is `WrapUp`.
     pub wrap_up_until: Millis,
+    /// Sign-in order within the tenant, for round robin.
+    pub joined: u64,
     /// Waiting profiles this agent is eligible for (see `profiles_seen`).
     pub eligible_profiles: Vec<ProfileIndex>,
     /// How many profiles existed when `eligible_profiles` was last extended;
@@ -79,6 +81,7 @@ impl Agent {
             last_active_at: 0,
             conversations: Vec::new(),
             wrap_up_until: 0,
+            joined: 0,
             eligible_profiles: Vec::new(),
             profiles_seen: 0,
             stamp: 0,
@@ -237,6 +240,27 @@ impl AgentPool {
             .filter_map(|&e| current(slots, e).map(|a| (e.slot, a)))
             .find(|(_, a)| accept(a))
             .map(|(slot, _)| slot)
+    }
+
+    /// Every ready agent in a lane satisfying `accept`, least recently active first.
+    pub fn ready_candidates(
+        &mut self,
+        lane: LaneKey,
+        mut accept: impl FnMut(&Agent) -> bool,
+    ) -> Vec<AgentSlot> {
+        let slots = &self.slots;
+        let Some(lane) = (match lane {
+            LaneKey::All => Some(&mut self.all),
+            LaneKey::Skill(skill) => self.by_skill.get_mut(&skill),
+        }) else {
+            return Vec::new();
+        };
+        lane.entries
+            .iter()
+            .filter_map(|&e| current(slots, e).map(|a| (e.slot, a)))
+            .filter(|(_, a)| accept(a))
+            .map(|(slot, _)| slot)
+            .collect()
     }
 
     /// Entries in a lane, stale ones included: a cheap proxy for its size.

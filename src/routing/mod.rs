@@ -24,9 +24,10 @@ pub mod waiting;
 
 pub use board::{Board, ConversationSnapshot, ConversationState};
 pub use engine::{
-    AgentNotice, AgentStateCounts, AgentView, CandidateAgent, CustomerNotice, CustomerNoticeBody,
-    EscalationStep, Explanation, InboundMessage, MessageOutcome, Notice, OfferDetails, QueueSpec,
-    Router, RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn, TransferRequest,
+    AgentChoice, AgentNotice, AgentStateCounts, AgentView, CandidateAgent, CustomerNotice,
+    CustomerNoticeBody, EscalationStep, Explanation, InboundMessage, MessageOutcome, Notice,
+    OfferDetails, QueueSpec, Router, RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn,
+    TransferRequest,
 };
 pub use events::{Event, EventKind, QueueReason, Responder, TransferTarget};
 pub use model::{

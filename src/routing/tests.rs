@@ -1855,3 +1855,74 @@ fn bullseye_relaxes_preferred_skills_then_overflows_keeping_the_place() {
     let why = fx.router.explain(T0 + 160_002, second, 5).unwrap();
     assert_eq!(why.escalation, Some(EscalationStep::Overflow));
 }
+
+// ----- agent choice strategies -----
+
+fn with_choice(choice: AgentChoice) -> Fixture {
+    Fixture::with_policy(RoutingPolicy {
+        agent_choice: choice,
+        ..policy()
+    })
+}
+
+#[test]
+fn least_occupied_picks_the_agent_with_the_smallest_share_in_use() {
+    let mut fx = with_choice(AgentChoice::LeastOccupied);
+    fx.sign_in(T0, agent("busy", &[], 2));
+    let (first, _) = fx.arrive(T0 + 1, message("lo-1", 0.0));
+    fx.accept(T0 + 2, "busy", first);
+    // "busy" (1 of 2 in use) is now more idle than "fresh", but "fresh" is emptier.
+    fx.sign_in(T0 + 3, agent("fresh", &[], 4));
+    fx.sign_in(T0 + 4, agent("half", &[], 2));
+    let (second, out) = fx.arrive(T0 + 5, message("lo-2", 0.0));
+    assert_eq!(out.offers(), vec![("fresh".to_owned(), second)]);
+    let why = fx.router.explain(T0 + 6, second, 1).unwrap();
+    assert_eq!(why.rule, Some(Rule::LeastOccupiedEligible));
+}
+
+#[test]
+fn most_proficient_picks_the_highest_summed_proficiency_and_can_serve_the_top_tier() {
+    let mut fx = with_choice(AgentChoice::MostProficient);
+    fx.sign_in(T0, agent("ok", &[("billing", 2)], 1));
+    fx.sign_in(T0 + 1, agent("star", &[("billing", 5)], 1));
+    let (id, out) = fx.arrive(T0 + 2, needing("mp-1", &[("billing", 1)]));
+    assert_eq!(out.offers(), vec![("star".to_owned(), id)]);
+
+    // Longest idle by default, but the top tier goes to the most proficient.
+    let mut fx = Fixture::with_policy(RoutingPolicy {
+        top_tier_to_most_proficient: true,
+        ..policy()
+    });
+    fx.sign_in(T0, agent("ok", &[("billing", 2)], 1));
+    fx.sign_in(T0 + 1, agent("star", &[("billing", 5)], 1));
+    fx.sign_in(T0 + 2, agent("spare", &[("billing", 2)], 1));
+    let (vip, out) = fx.arrive(T0 + 3, needing("vip", &[("billing", 1)]));
+    let vip_msg = message("vip-2", 500_000.0);
+    assert_eq!(
+        out.offers(),
+        vec![("ok".to_owned(), vip)],
+        "standard tier: longest idle"
+    );
+    let (platinum, out) = fx.arrive(
+        T0 + 4,
+        InboundMessage {
+            required_skills: vec![("billing".to_owned(), 1)],
+            ..vip_msg
+        },
+    );
+    assert_eq!(out.offers(), vec![("star".to_owned(), platinum)]);
+}
+
+#[test]
+fn round_robin_cycles_through_agents_in_sign_in_order() {
+    let mut fx = with_choice(AgentChoice::RoundRobin);
+    for (i, name) in ["a", "b", "c"].iter().enumerate() {
+        fx.sign_in(T0 + i as u64, agent(name, &[], 10));
+    }
+    let mut chosen = Vec::new();
+    for i in 0..5 {
+        let (_, out) = fx.arrive(T0 + 10 + i, message(&format!("rr-{i}"), 0.0));
+        chosen.push(out.offers()[0].0.clone());
+    }
+    assert_eq!(chosen, vec!["a", "b", "c", "a", "b"]);
+}

@@ -333,3 +333,31 @@ async fn preferred_skills_relax_after_their_time_and_the_conversation_keeps_its_
     assert_eq!(why.escalation_step, "required");
     assert_eq!(why.rule, pb::RoutingRule::LongestIdleEligible as i32);
 }
+
+#[tokio::test]
+async fn the_most_proficient_strategy_is_configurable_and_explained() {
+    let mut config = test_config();
+    config.routing.agent_choice = switchboard::routing::AgentChoice::MostProficient;
+    let server = spawn_server(config).await;
+    let mut okay = Agent::sign_in(&server, None, "okay", &[("sales", 2)], 1).await;
+    let mut star = Agent::sign_in(&server, None, "star", &[("sales", 5)], 1).await;
+    let mut m = message("pick-the-star", 0.0, "hi");
+    m.required_skills.push(pb::SkillRequirement {
+        skill: "sales".into(),
+        min_proficiency: 1,
+    });
+    let opened = server.gateway().await.submit(m).await.unwrap().into_inner();
+    assert_eq!(star.offer().await.conversation_id, opened.conversation_id);
+    assert!(!okay.offered_within(Duration::from_millis(100)).await);
+    let why = server
+        .admin()
+        .await
+        .explain_conversation(pb::ExplainConversationRequest {
+            conversation_id: opened.conversation_id,
+            limit: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(why.rule, pb::RoutingRule::MostProficientEligible as i32);
+}

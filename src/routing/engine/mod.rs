@@ -93,6 +93,20 @@ impl EscalationStep {
     }
 }
 
+/// How an agent is chosen among the eligible agents with room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentChoice {
+    /// The least recently active agent (default): spreads work evenly over time.
+    LongestIdle,
+    /// The agent using the smallest share of their capacity for the channel class.
+    LeastOccupied,
+    /// The agent with the highest proficiency summed over the required skills.
+    MostProficient,
+    /// Agents in sign-in order, each decision starting after the last agent chosen.
+    RoundRobin,
+}
+
 /// A queue's parsed escalation timeline.
 #[derive(Debug, Clone)]
 struct QueueEscalation {
@@ -120,6 +134,12 @@ pub struct RoutingPolicy {
     pub transcript_limit: usize,
     /// Open conversations per tenant; beyond it new ones are refused.
     pub max_open_conversations: usize,
+    /// How an agent is chosen among eligible agents with room; ties go to the
+    /// longest idle.
+    pub agent_choice: AgentChoice,
+    /// Send the highest value tier to the most proficient eligible agent, whatever
+    /// `agent_choice` says.
+    pub top_tier_to_most_proficient: bool,
     /// Milliseconds within which a customer who left while waiting and writes again on
     /// the same channel resumes their place instead of starting at the back; 0 = off.
     pub resume_window_ms: u64,
@@ -147,6 +167,8 @@ impl Default for RoutingPolicy {
             max_open_conversations: 200_000,
             wrap_up_ms: 0,
             resume_window_ms: 120_000,
+            agent_choice: AgentChoice::LongestIdle,
+            top_tier_to_most_proficient: false,
             queue_update_interval_ms: 15_000,
         }
     }
@@ -482,6 +504,12 @@ pub enum Rule {
     BestWaitingForFreedAgent,
     /// An agent transferred the conversation to this agent.
     TransferToAgent,
+    /// The eligible agent with room using the smallest share of their capacity.
+    LeastOccupiedEligible,
+    /// The eligible agent with room with the highest summed proficiency.
+    MostProficientEligible,
+    /// The next eligible agent with room in sign-in order.
+    RoundRobinEligible,
 }
 
 impl Rule {
@@ -495,6 +523,15 @@ impl Rule {
                 "the agent freed capacity: offered the first waiting conversation in serving order it is eligible for"
             }
             Rule::TransferToAgent => "an agent transferred it to this agent",
+            Rule::LeastOccupiedEligible => {
+                "the conversation needed an agent: offered to the least occupied eligible agent with free capacity"
+            }
+            Rule::MostProficientEligible => {
+                "the conversation needed an agent: offered to the most proficient eligible agent with free capacity"
+            }
+            Rule::RoundRobinEligible => {
+                "the conversation needed an agent: offered to the next eligible agent with free capacity in round-robin order"
+            }
         }
     }
 }
@@ -521,6 +558,10 @@ pub struct Router {
     queue_skills: Vec<Vec<(String, u8)>>,
     /// Escalation timeline of each configured queue.
     queue_escalation: Vec<QueueEscalation>,
+    /// Sign-in order of the agent chosen last, for round robin.
+    round_robin_cursor: u64,
+    /// Sign-in counter.
+    next_join: u64,
     /// When conversations take their next escalation step (stale entries skipped).
     escalations: BTreeSet<(Millis, ConversationId)>,
     skills: SkillCatalog,
@@ -613,6 +654,8 @@ impl Router {
             queue_skills,
             queue_escalation,
             escalations: BTreeSet::new(),
+            round_robin_cursor: 0,
+            next_join: 0,
             skills: SkillCatalog::default(),
             conversations: FxHashMap::default(),
             by_channel_key: HashMap::new(),
@@ -926,6 +969,9 @@ impl Router {
             sign_in.capacity,
             sign_in.presence,
         );
+        self.next_join += 1;
+        let mut agent = agent;
+        agent.joined = self.next_join;
         let slot = self.agents.insert(agent, now);
         self.fill_agent(now, slot);
         Ok(())
@@ -1495,12 +1541,75 @@ impl Router {
             .map(|&s| LaneKey::Skill(s))
             .min_by_key(|&lane| self.agents.lane_len(lane))
             .unwrap_or(LaneKey::All);
-        let chosen = self.agents.find_ready(lane, |a| {
+        let accept = |a: &Agent| {
             a.has_room(class) && profile.required.satisfied_by(&a.skills) && !c.skips(&a.id, now)
-        });
+        };
+        let top_tier = c.tier + 1 == self.policy.priority.tiers.len();
+        let choice = if top_tier && self.policy.top_tier_to_most_proficient {
+            AgentChoice::MostProficient
+        } else {
+            self.policy.agent_choice
+        };
+        let chosen = match choice {
+            AgentChoice::LongestIdle => self.agents.find_ready(lane, accept),
+            other => {
+                // Every candidate is weighed: these strategies cost a walk of the lane.
+                let candidates = self.agents.ready_candidates(lane, accept);
+                let agents = &self.agents;
+                let required = &profile.required;
+                let pick = |score: &dyn Fn(&Agent) -> i64| {
+                    // Lane order is longest idle first, so the first best wins ties.
+                    candidates
+                        .iter()
+                        .map(|&slot| (slot, score(agents.get(slot).expect("candidate"))))
+                        .fold(
+                            None,
+                            |best: Option<(AgentSlot, i64)>, (slot, s)| match best {
+                                Some((_, b)) if b >= s => best,
+                                _ => Some((slot, s)),
+                            },
+                        )
+                        .map(|(slot, _)| slot)
+                };
+                match other {
+                    AgentChoice::LeastOccupied => pick(&|a| {
+                        -(i64::from(a.load.get(class)) * 1_000_000
+                            / i64::from(a.capacity.get(class).max(1)))
+                    }),
+                    AgentChoice::MostProficient => pick(&|a| {
+                        required
+                            .entries()
+                            .map(|(skill, _)| i64::from(a.skills.level_of(skill).unwrap_or(0)))
+                            .sum()
+                    }),
+                    _ => {
+                        // Round robin: the first agent in sign-in order after the last one
+                        // chosen, wrapping around.
+                        let cursor = self.round_robin_cursor;
+                        pick(&|a| {
+                            let order = a.joined as i64;
+                            if a.joined > cursor {
+                                -order
+                            } else {
+                                i64::MIN / 2 - order
+                            }
+                        })
+                    }
+                }
+            }
+        };
         match chosen {
             Some(slot) => {
-                self.offer(now, id, slot, Rule::LongestIdleEligible);
+                if let Some(a) = self.agents.get(slot) {
+                    self.round_robin_cursor = a.joined;
+                }
+                let rule = match choice {
+                    AgentChoice::LongestIdle => Rule::LongestIdleEligible,
+                    AgentChoice::LeastOccupied => Rule::LeastOccupiedEligible,
+                    AgentChoice::MostProficient => Rule::MostProficientEligible,
+                    AgentChoice::RoundRobin => Rule::RoundRobinEligible,
+                };
+                self.offer(now, id, slot, rule);
                 true
             }
             None => false,

@@ -205,6 +205,7 @@ impl pb::admin_server::Admin for AdminService {
                 Some(Rule::LeastOccupiedEligible) => pb::RoutingRule::LeastOccupiedEligible,
                 Some(Rule::MostProficientEligible) => pb::RoutingRule::MostProficientEligible,
                 Some(Rule::RoundRobinEligible) => pb::RoutingRule::RoundRobinEligible,
+                Some(Rule::LastAgent) => pb::RoutingRule::LastAgent,
             } as i32,
             decided_at_unix_ms: e.decided_at.unwrap_or(0) as i64,
             position: e.position.unwrap_or(0) as u32,

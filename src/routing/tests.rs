@@ -1820,6 +1820,7 @@ fn bullseye_relaxes_preferred_skills_then_overflows_keeping_the_place() {
             relax_preferred_after_secs: 30,
             overflow_after_secs: 120,
             overflow_skills: vec!["billing:1".to_owned()],
+            ..QueueSpec::default()
         }],
         ..policy()
     };
@@ -1925,4 +1926,109 @@ fn round_robin_cycles_through_agents_in_sign_in_order() {
         chosen.push(out.offers()[0].0.clone());
     }
     assert_eq!(chosen, vec!["a", "b", "c", "a", "b"]);
+}
+
+// ----- last agent and maximum wait -----
+
+#[test]
+fn a_returning_customer_goes_back_to_their_last_agent_within_the_window() {
+    let mut fx = Fixture::with_policy(RoutingPolicy {
+        last_agent_window_ms: 3_600_000,
+        ..policy()
+    });
+    fx.sign_in(T0, agent("ann", &[], 2));
+    fx.sign_in(T0 + 1, agent("bob", &[], 2));
+    let (first, out) = fx.arrive(T0 + 2, message("visit-1", 0.0));
+    assert_eq!(out.offers(), vec![("ann".to_owned(), first)]);
+    fx.accept(T0 + 3, "ann", first);
+    fx.close(T0 + 4, "ann", first);
+    // Longest idle would now be bob; the returning customer gets ann.
+    let back = InboundMessage {
+        customer_id: "customer-visit-1".to_owned(),
+        ..message("visit-2", 0.0)
+    };
+    let (second, out) = fx.arrive(T0 + 5, back);
+    assert_eq!(out.offers(), vec![("ann".to_owned(), second)]);
+    assert_eq!(
+        fx.router.explain(T0 + 6, second, 1).unwrap().rule,
+        Some(Rule::LastAgent)
+    );
+    // After the window, ordinary routing.
+    fx.accept(T0 + 7, "ann", second);
+    fx.close(T0 + 8, "ann", second);
+    fx.tick(T0 + 8 + 3_600_000);
+    let later = InboundMessage {
+        customer_id: "customer-visit-1".to_owned(),
+        ..message("visit-3", 0.0)
+    };
+    let (third, out) = fx.arrive(T0 + 9 + 3_600_000, later);
+    assert_eq!(out.offers(), vec![("bob".to_owned(), third)]);
+}
+
+#[test]
+fn past_the_maximum_wait_the_customer_gets_the_fallback_never_silence() {
+    let policy = RoutingPolicy {
+        queues: vec![
+            QueueSpec {
+                name: "default".to_owned(),
+                required_skills: vec!["specialist".to_owned()],
+                max_wait_secs: 60,
+                ..QueueSpec::default()
+            },
+            QueueSpec {
+                name: "callbacks".to_owned(),
+                max_wait_secs: 60,
+                fallback_queue: "default".to_owned(),
+                ..QueueSpec::default()
+            },
+        ],
+        ..policy()
+    };
+    let mut fx = Fixture::with_policy(policy);
+    let (id, _) = fx.arrive(T0, message("long-wait", 0.0));
+    assert!(fx.tick(T0 + 59_999).to_customer(id).is_empty());
+    let out = fx.tick(T0 + 60_000);
+    let told = out.to_customer(id);
+    assert_eq!(told.len(), 1);
+    let CustomerNoticeBody::Message { buttons, .. } = told[0] else {
+        panic!("a message")
+    };
+    let payloads: Vec<&str> = buttons.iter().map(|b| b.payload.as_str()).collect();
+    assert_eq!(payloads, vec!["callback", "email"]);
+    assert_eq!(fx.state(id), queued(), "still waiting, in its place");
+}
+
+#[test]
+fn a_queue_with_a_fallback_queue_moves_its_long_waiters_there_in_their_place() {
+    let policy = RoutingPolicy {
+        queues: vec![
+            QueueSpec {
+                name: "general".to_owned(),
+                ..QueueSpec::default()
+            },
+            QueueSpec {
+                name: "vip-desk".to_owned(),
+                required_skills: vec!["vip".to_owned()],
+                max_wait_secs: 60,
+                fallback_queue: "general".to_owned(),
+                ..QueueSpec::default()
+            },
+        ],
+        ..policy()
+    };
+    let mut fx = Fixture::with_policy(policy);
+    fx.sign_in(T0, agent("gen", &[], 1));
+    let (id, out) = fx.arrive(
+        T0 + 1,
+        InboundMessage {
+            queue: Some("vip-desk".to_owned()),
+            ..message("vip-wait", 0.0)
+        },
+    );
+    assert!(out.offers().is_empty(), "no vip agent");
+    let key = fx.key(id);
+    let out = fx.tick(T0 + 60_001);
+    assert_eq!(out.to_customer(id).len(), 1, "told, not silent");
+    assert_eq!(out.offers(), vec![("gen".to_owned(), id)]);
+    assert_eq!(fx.key(id), key);
 }

@@ -207,3 +207,22 @@ async fn a_customer_who_closed_the_app_and_returns_keeps_their_place() {
         "ahead of second-in-line"
     );
 }
+
+#[tokio::test]
+async fn past_the_maximum_wait_the_customer_is_offered_a_call_back() {
+    let mut config = test_config();
+    config.routing.queues[0].max_wait_secs = 1;
+    let server = spawn_server(config).await;
+    let mut adapter = Adapter::connect(&server, "web-stream").await;
+    adapter
+        .send(message("long-wait", 0.0, "hello?"))
+        .await
+        .unwrap();
+    adapter.message_text().await; // the first response
+    let fallback = adapter.delivery().await; // about a second later
+    let Some(pb::delivery::Body::Message(m)) = fallback.body else {
+        panic!("a message");
+    };
+    let payloads: Vec<String> = m.buttons.into_iter().map(|b| b.payload).collect();
+    assert_eq!(payloads, vec!["callback", "email"]);
+}

@@ -361,3 +361,26 @@ async fn the_most_proficient_strategy_is_configurable_and_explained() {
         .into_inner();
     assert_eq!(why.rule, pb::RoutingRule::MostProficientEligible as i32);
 }
+
+#[tokio::test]
+async fn a_returning_customer_is_offered_to_the_agent_who_served_them() {
+    let mut config = test_config();
+    config.routing.last_agent_window_ms = 60_000;
+    let server = spawn_server(config).await;
+    let mut ann = Agent::sign_in(&server, None, "ann", &[], 2).await;
+    let first = server.submit(None, "first-visit", 0.0).await;
+    assert_eq!(ann.take_next().await, first.conversation_id);
+    let mut bob = Agent::sign_in(&server, None, "bob", &[], 2).await;
+    ann.close(&first.conversation_id).await.unwrap();
+    let mut back = message("second-visit", 0.0, "me again");
+    back.customer.as_mut().unwrap().customer_id = "customer-first-visit".into();
+    let second = server
+        .gateway()
+        .await
+        .submit(back)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ann.offer().await.conversation_id, second.conversation_id);
+    assert!(!bob.offered_within(Duration::from_millis(100)).await);
+}

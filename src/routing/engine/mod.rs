@@ -52,6 +52,17 @@ pub struct QueueSpec {
     /// What an agent of the wider group needs (empty: any agent).
     #[serde(default)]
     pub overflow_skills: Vec<String>,
+    /// Seconds of waiting after which the fallback applies; 0 = no limit.
+    #[serde(default)]
+    pub max_wait_secs: u64,
+    /// Queue a conversation moves to at `max_wait_secs`, keeping its place; empty =
+    /// it stays where it is.
+    #[serde(default)]
+    pub fallback_queue: String,
+    /// What the customer is told at `max_wait_secs`; empty = an offer of a call back
+    /// or an e-mail follow-up, with buttons, in the customer's language.
+    #[serde(default)]
+    pub fallback_message: String,
 }
 
 fn default_relax_secs() -> u64 {
@@ -67,6 +78,9 @@ impl Default for QueueSpec {
             relax_preferred_after_secs: default_relax_secs(),
             overflow_after_secs: 0,
             overflow_skills: Vec::new(),
+            max_wait_secs: 0,
+            fallback_queue: String::new(),
+            fallback_message: String::new(),
         }
     }
 }
@@ -114,6 +128,9 @@ struct QueueEscalation {
     relax_ms: u64,
     overflow_ms: u64,
     overflow: Vec<(String, u8)>,
+    max_wait_ms: u64,
+    fallback_queue: Option<usize>,
+    fallback_message: String,
 }
 
 /// Everything that shapes routing decisions for a tenant.
@@ -134,6 +151,10 @@ pub struct RoutingPolicy {
     pub transcript_limit: usize,
     /// Open conversations per tenant; beyond it new ones are refused.
     pub max_open_conversations: usize,
+    /// Milliseconds after a close during which a returning customer (same channel and
+    /// customer id) is offered first to the agent who served them, if that agent can
+    /// take it at once; 0 = off.
+    pub last_agent_window_ms: u64,
     /// How an agent is chosen among eligible agents with room; ties go to the
     /// longest idle.
     pub agent_choice: AgentChoice,
@@ -167,6 +188,7 @@ impl Default for RoutingPolicy {
             max_open_conversations: 200_000,
             wrap_up_ms: 0,
             resume_window_ms: 120_000,
+            last_agent_window_ms: 0,
             agent_choice: AgentChoice::LongestIdle,
             top_tier_to_most_proficient: false,
             queue_update_interval_ms: 15_000,
@@ -194,6 +216,14 @@ pub enum RoutingPolicyError {
     /// Two queues with one name.
     #[error("queues: duplicate queue name {0:?}")]
     DuplicateQueue(String),
+    /// A fallback queue that is not configured.
+    #[error("queue {queue:?}: fallback_queue {fallback:?} is not a configured queue")]
+    UnknownFallbackQueue {
+        /// The queue.
+        queue: String,
+        /// The missing fallback.
+        fallback: String,
+    },
     /// A zero timeout or limit.
     #[error("{0} must be greater than 0")]
     Zero(&'static str),
@@ -510,6 +540,8 @@ pub enum Rule {
     MostProficientEligible,
     /// The next eligible agent with room in sign-in order.
     RoundRobinEligible,
+    /// A returning customer, offered to the agent who served them last.
+    LastAgent,
 }
 
 impl Rule {
@@ -528,6 +560,9 @@ impl Rule {
             }
             Rule::MostProficientEligible => {
                 "the conversation needed an agent: offered to the most proficient eligible agent with free capacity"
+            }
+            Rule::LastAgent => {
+                "a returning customer: offered to the agent who served them last, who had room"
             }
             Rule::RoundRobinEligible => {
                 "the conversation needed an agent: offered to the next eligible agent with free capacity in round-robin order"
@@ -558,6 +593,13 @@ pub struct Router {
     queue_skills: Vec<Vec<(String, u8)>>,
     /// Escalation timeline of each configured queue.
     queue_escalation: Vec<QueueEscalation>,
+    /// Who last served a customer, by channel and customer id, and until when that
+    /// agent is preferred.
+    last_agents: HashMap<(Channel, Arc<str>), (AgentId, Millis)>,
+    /// Last-agent preferences in the order they lapse (fixed window, so a FIFO).
+    last_agent_lapses: VecDeque<(Millis, Channel, Arc<str>)>,
+    /// When conversations reach their queue's maximum wait (stale entries skipped).
+    max_waits: BTreeSet<(Millis, ConversationId)>,
     /// Sign-in order of the agent chosen last, for round robin.
     round_robin_cursor: u64,
     /// Sign-in counter.
@@ -645,6 +687,21 @@ impl Router {
                 relax_ms: q.relax_preferred_after_secs * 1000,
                 overflow_ms: q.overflow_after_secs * 1000,
                 overflow: parse(&q.overflow_skills)?,
+                max_wait_ms: q.max_wait_secs * 1000,
+                fallback_queue: match q.fallback_queue.as_str() {
+                    "" => None,
+                    name => Some(
+                        policy
+                            .queues
+                            .iter()
+                            .position(|other| other.name == name)
+                            .ok_or_else(|| RoutingPolicyError::UnknownFallbackQueue {
+                                queue: q.name.clone(),
+                                fallback: name.to_owned(),
+                            })?,
+                    ),
+                },
+                fallback_message: q.fallback_message.clone(),
             });
         }
         Ok(Router {
@@ -655,6 +712,9 @@ impl Router {
             queue_escalation,
             escalations: BTreeSet::new(),
             round_robin_cursor: 0,
+            last_agents: HashMap::new(),
+            last_agent_lapses: VecDeque::new(),
+            max_waits: BTreeSet::new(),
             next_join: 0,
             skills: SkillCatalog::default(),
             conversations: FxHashMap::default(),
@@ -812,7 +872,11 @@ impl Router {
             self.service_level_risks
                 .insert((now + risk_after * 1000, id));
         }
-        let offered = self.route_conversation(now, id);
+        let max_wait = self.queue_escalation[queue].max_wait_ms;
+        if max_wait > 0 {
+            self.max_waits.insert((now + max_wait, id));
+        }
+        let offered = self.offer_to_last_agent(now, id) || self.route_conversation(now, id);
         self.first_response(now, id, offered);
         Ok(MessageOutcome {
             conversation: id,
@@ -1214,6 +1278,15 @@ impl Router {
                 agent: agent.clone(),
             },
         );
+        let window = self.policy.last_agent_window_ms;
+        if window > 0 {
+            let c = &self.conversations[&id];
+            let key = (c.channel, c.customer_id.clone());
+            self.last_agents
+                .insert(key.clone(), (agent.clone(), now + window));
+            self.last_agent_lapses
+                .push_back((now + window, key.0, key.1));
+        }
         self.end(now, id);
         let wrap_up = self.policy.wrap_up_ms;
         let available = self.agents.get(slot).map(|a| a.presence) == Some(Presence::Available);
@@ -1288,6 +1361,27 @@ impl Router {
                 if c.state == State::Queued {
                     self.route_conversation(now, id);
                 }
+            }
+        }
+        while let Some(&(at, id)) = self.max_waits.first() {
+            if at > now {
+                break;
+            }
+            self.max_waits.pop_first();
+            self.fall_back(now, id);
+        }
+        while let Some((lapses, channel, customer)) = self.last_agent_lapses.front().cloned() {
+            if lapses > now {
+                break;
+            }
+            self.last_agent_lapses.pop_front();
+            let key = (channel, customer);
+            if self
+                .last_agents
+                .get(&key)
+                .is_some_and(|(_, l)| *l == lapses)
+            {
+                self.last_agents.remove(&key);
             }
         }
         while let Some(&(at, id)) = self.escalations.first() {
@@ -1921,6 +2015,105 @@ impl Router {
                 },
             );
             self.notices.push(Notice::ToCustomer(notice));
+        }
+    }
+
+    /// Offers a new conversation to the agent who last served this customer, when the
+    /// preference window is open and that agent can take it now; true when offered.
+    fn offer_to_last_agent(&mut self, now: Millis, id: ConversationId) -> bool {
+        let c = &self.conversations[&id];
+        let Some((agent, lapses)) = self.last_agents.get(&(c.channel, c.customer_id.clone()))
+        else {
+            return false;
+        };
+        let Some(slot) = self.agents.slot_of(agent) else {
+            return false;
+        };
+        let profile = self.waiting.profile(c.profile);
+        let can_take = *lapses > now
+            && self.agents.get(slot).is_some_and(|a| {
+                a.presence == Presence::Available
+                    && a.has_room(profile.class)
+                    && profile.required.satisfied_by(&a.skills)
+            });
+        if can_take {
+            self.offer(now, id, slot, Rule::LastAgent);
+        }
+        can_take
+    }
+
+    /// A conversation reached its queue's maximum wait: the customer is told (never
+    /// silence) and, if the queue names one, it moves to the fallback queue keeping
+    /// its place.
+    fn fall_back(&mut self, now: Millis, id: ConversationId) {
+        let Some(c) = self.conversations.get(&id) else {
+            return;
+        };
+        if matches!(c.state, State::Assigned { .. }) {
+            return;
+        }
+        let queue = &self.queue_escalation[c.queue];
+        let chinese = is_chinese(&c.language);
+        let (text, buttons) = match (queue.fallback_message.as_str(), queue.fallback_queue) {
+            ("", Some(_)) if chinese => ("正在为您扩大服务范围，尽快为您接入客服，您的排队位置保持不变。".to_owned(), Vec::new()),
+            ("", Some(_)) => (
+                "Sorry for the wait: we are widening the search for an agent, and you keep your place.".to_owned(),
+                Vec::new(),
+            ),
+            ("", None) => {
+                let (text, call, mail) = if chinese {
+                    ("抱歉让您久等了。您可以选择客服回电或邮件回复，也可以继续等待，排队位置保持不变。", "请回电", "邮件回复")
+                } else {
+                    (
+                        "Sorry for the long wait. We can call you back or follow up by e-mail, or you can keep waiting: you keep your place.",
+                        "Call me back",
+                        "E-mail me",
+                    )
+                };
+                let buttons = vec![
+                    Button { label: call.to_owned(), payload: "callback".to_owned() },
+                    Button { label: mail.to_owned(), payload: "email".to_owned() },
+                ];
+                (text.to_owned(), buttons)
+            }
+            (custom, _) => (custom.to_owned(), Vec::new()),
+        };
+        let fallback_queue = queue.fallback_queue;
+        let notice = customer_notice(
+            c,
+            CustomerNoticeBody::Message {
+                sender: Sender::System,
+                text: Arc::from(text),
+                buttons,
+                agent: None,
+                queue_status: None,
+            },
+        );
+        self.notices.push(Notice::ToCustomer(notice));
+        if let Some(target) = fallback_queue {
+            let skills = self.queue_skills[target].clone();
+            let Ok((required, names)) = self.requirement(&skills, "fallback_queue") else {
+                return;
+            };
+            let c = self.conversations.get_mut(&id).expect("open conversation");
+            let profile = self.waiting.profile_for(&required, c.channel.class());
+            if c.state == State::Queued {
+                self.waiting.remove(c.profile, c.key, id);
+                self.waiting.insert(profile, c.key, id);
+            }
+            c.profile = profile;
+            c.required_names = names.clone();
+            c.queue = target;
+            c.step = None;
+            self.emit(
+                now,
+                id,
+                EventKind::Escalated {
+                    step: EscalationStep::Overflow,
+                    required: names,
+                },
+            );
+            self.route_conversation(now, id);
         }
     }
 

@@ -601,6 +601,9 @@ impl Model {
                 EventKind::Created { .. }
                 | EventKind::FirstResponse { .. }
                 | EventKind::Boosted { .. } => {}
+                EventKind::Parked { .. } => {
+                    self.holder.remove(&id);
+                }
                 EventKind::Escalated { required, .. } => {
                     let named: Skills = required.iter().map(|(s, l)| (s.to_string(), *l)).collect();
                     self.required.insert(id, named);

@@ -38,6 +38,7 @@ fn state_to_pb(state: ConversationState) -> pb::ConversationState {
         ConversationState::Queued => pb::ConversationState::Queued,
         ConversationState::Offered => pb::ConversationState::Offered,
         ConversationState::Assigned => pb::ConversationState::Assigned,
+        ConversationState::Parked => pb::ConversationState::Parked,
         ConversationState::Closed => pb::ConversationState::Closed,
         ConversationState::Abandoned => pb::ConversationState::Abandoned,
     }

@@ -404,6 +404,13 @@ pub fn desk_frame(notice: AgentNotice) -> pb::DeskFrame {
             waited_ms: o.waited_ms,
             language: o.language.to_string(),
         }),
+        AgentNotice::Parked {
+            conversation,
+            until,
+        } => Frame::Parked(pb::ConversationParked {
+            conversation_id: conversation.to_string(),
+            until_unix_ms: until as i64,
+        }),
         AgentNotice::OfferWithdrawn {
             conversation,
             reason,

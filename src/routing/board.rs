@@ -25,6 +25,8 @@ pub enum ConversationState {
     Offered,
     /// An agent handles it.
     Assigned,
+    /// Quiet: the agent's capacity was released until the customer writes again.
+    Parked,
     /// An agent closed it.
     Closed,
     /// The customer left.
@@ -139,7 +141,10 @@ impl Board {
         match &event.kind {
             EventKind::Created { .. } | EventKind::FirstResponse { .. } => {}
             EventKind::Queued { key, required, .. } => {
-                if c.state == ConversationState::Assigned {
+                if matches!(
+                    c.state,
+                    ConversationState::Assigned | ConversationState::Parked
+                ) {
                     c.waiting_since = Some(event.at);
                 }
                 c.state = ConversationState::Queued;
@@ -147,6 +152,10 @@ impl Board {
                 c.key = *key;
                 c.required = required.clone();
                 self.waiting.insert((*key, id));
+            }
+            EventKind::Parked { agent } => {
+                c.state = ConversationState::Parked;
+                c.agent = Some(agent.clone());
             }
             EventKind::Escalated { required, .. } => {
                 c.required = required.clone();

@@ -44,6 +44,8 @@ pub enum QueueReason {
     AgentLost,
     /// Transferred to a skill or queue.
     Transferred,
+    /// The customer of a parked conversation wrote again.
+    Returned,
     /// A customer who left while waiting came back within the resume window and got
     /// their place back.
     Resumed,
@@ -59,6 +61,7 @@ impl QueueReason {
             QueueReason::AgentLost => "agent_lost",
             QueueReason::Transferred => "transferred",
             QueueReason::Resumed => "resumed",
+            QueueReason::Returned => "returned",
         }
     }
 }
@@ -160,6 +163,12 @@ pub enum EventKind {
         /// Where to.
         target: TransferTarget,
     },
+    /// The customer went quiet: the agent's capacity was released; the conversation
+    /// goes back to that agent if the customer writes within the parked window.
+    Parked {
+        /// The agent it goes back to.
+        agent: AgentId,
+    },
     /// An agent closed it.
     Closed {
         /// The agent.
@@ -186,6 +195,7 @@ impl EventKind {
             EventKind::Offered { .. } => "offered",
             EventKind::Accepted { .. } => "accepted",
             EventKind::Transferred { .. } => "transferred",
+            EventKind::Parked { .. } => "parked",
             EventKind::Closed { .. } => "closed",
             EventKind::Abandoned { .. } => "abandoned",
         }

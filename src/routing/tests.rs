@@ -2032,3 +2032,69 @@ fn a_queue_with_a_fallback_queue_moves_its_long_waiters_there_in_their_place() {
     assert_eq!(out.offers(), vec![("gen".to_owned(), id)]);
     assert_eq!(fx.key(id), key);
 }
+
+// ----- parking quiet conversations -----
+
+#[test]
+fn a_quiet_conversation_frees_its_agent_and_comes_back_to_them_when_the_customer_writes() {
+    let mut fx = Fixture::with_policy(RoutingPolicy {
+        idle_release_ms: 60_000,
+        parked_window_ms: 300_000,
+        ..policy()
+    });
+    fx.sign_in(T0, agent("ann", &[], 1));
+    let (quiet, _) = fx.arrive(T0 + 1, message("quiet", 0.0));
+    fx.accept(T0 + 2, "ann", quiet);
+    let (next, out) = fx.arrive(T0 + 3, message("next", 0.0));
+    assert!(out.offers().is_empty(), "ann is full");
+    // A customer message resets the quiet timer.
+    let _ = fx.run(|r| r.customer_message(T0 + 30_000, said("quiet", "still there?", None)));
+    assert!(fx.tick(T0 + 60_001).offers().is_empty());
+    let out = fx.tick(T0 + 90_000);
+    assert!(
+        out.to_agent("ann")
+            .iter()
+            .any(|n| matches!(n, AgentNotice::Parked { .. }))
+    );
+    assert_eq!(
+        out.offers(),
+        vec![("ann".to_owned(), next)],
+        "capacity freed"
+    );
+    assert_eq!(
+        fx.state(quiet),
+        (ConversationState::Parked, Some("ann".to_owned()))
+    );
+    // Ann finishes "next"; the quiet customer writes again: back to ann.
+    fx.accept(T0 + 90_001, "ann", next);
+    fx.close(T0 + 90_002, "ann", next);
+    let (_, out) = fx.run(|r| r.customer_message(T0 + 100_000, said("quiet", "back!", None)));
+    assert_eq!(out.offers(), vec![("ann".to_owned(), quiet)]);
+    assert_eq!(out.queued(quiet)[0].0, QueueReason::Returned);
+}
+
+#[test]
+fn a_parked_conversation_ends_when_the_window_passes() {
+    let mut fx = Fixture::with_policy(RoutingPolicy {
+        idle_release_ms: 60_000,
+        parked_window_ms: 300_000,
+        ..policy()
+    });
+    fx.sign_in(T0, agent("ann", &[], 1));
+    let (quiet, _) = fx.arrive(T0 + 1, message("gone", 0.0));
+    fx.accept(T0 + 2, "ann", quiet);
+    let out = fx.tick(T0 + 60_002);
+    assert!(
+        out.kinds(quiet)
+            .iter()
+            .any(|k| matches!(k, EventKind::Parked { .. }))
+    );
+    assert!(fx.tick(T0 + 360_001).kinds(quiet).is_empty());
+    let out = fx.tick(T0 + 360_002);
+    assert!(
+        out.kinds(quiet)
+            .iter()
+            .any(|k| matches!(k, EventKind::Abandoned { .. }))
+    );
+    assert!(fx.router.snapshot(quiet).is_none());
+}

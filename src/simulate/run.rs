@@ -434,6 +434,7 @@ impl<'a> Sim<'a> {
             match notice {
                 AgentNotice::Offer(details) => self.offered(now, details.conversation, agent),
                 AgentNotice::OfferWithdrawn { conversation, .. }
+                | AgentNotice::Parked { conversation, .. }
                 | AgentNotice::Ended { conversation, .. } => self.release(conversation, agent),
                 AgentNotice::PresenceChanged {
                     presence: Presence::Away,

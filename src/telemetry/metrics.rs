@@ -39,6 +39,8 @@ pub const ACCEPTS: &str = "switchboard_accepts_total";
 pub const REQUEUES: &str = "switchboard_requeues_total";
 /// Conversations handed from one agent to another agent, skill or queue, by target kind.
 pub const TRANSFERS: &str = "switchboard_transfers_total";
+/// Quiet conversations parked, releasing agent capacity.
+pub const PARKED: &str = "switchboard_conversations_parked_total";
 /// Escalation steps taken, by step reached (`required`, `overflow`).
 pub const ESCALATIONS: &str = "switchboard_escalations_total";
 /// Boosts given to conversations, by boost.
@@ -144,6 +146,10 @@ fn describe() {
         TRANSFERS,
         "Agent transfers, by target kind (agent, skill, queue)."
     );
+    describe_counter!(
+        PARKED,
+        "Quiet conversations parked, releasing agent capacity."
+    );
     describe_counter!(ESCALATIONS, "Escalation steps taken, by step reached.");
     describe_counter!(BOOSTS, "Boosts given to waiting conversations, by boost.");
     describe_counter!(MESSAGES_RELAYED, "Messages relayed, by direction.");
@@ -195,6 +201,7 @@ pub fn record_event(event: &Event, tier: &str, queue: &str, elapsed: Duration) {
             histogram!(QUEUE_WAIT, "queue" => queue.to_owned(), "tier" => tier.to_owned())
                 .record(*waited_ms as f64 / 1000.0);
         }
+        EventKind::Parked { .. } => counter!(PARKED).increment(1),
         EventKind::Transferred { target, .. } => {
             let kind = match target {
                 TransferTarget::Agent(_) => "agent",

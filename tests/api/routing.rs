@@ -384,3 +384,34 @@ async fn a_returning_customer_is_offered_to_the_agent_who_served_them() {
     assert_eq!(ann.offer().await.conversation_id, second.conversation_id);
     assert!(!bob.offered_within(Duration::from_millis(100)).await);
 }
+
+#[tokio::test]
+async fn a_quiet_chat_releases_the_agent_and_returns_when_the_customer_writes() {
+    let mut config = test_config();
+    config.routing.idle_release_ms = 300;
+    let server = spawn_server(config).await;
+    let mut agent = Agent::sign_in(&server, None, "ann", &[], 1).await;
+    let mut adapter = crate::common::Adapter::connect(&server, "web-adapter").await;
+    let quiet = adapter
+        .send(message("quiet-chat", 0.0, "hi"))
+        .await
+        .unwrap();
+    assert_eq!(agent.take_next().await, quiet.conversation_id);
+    let parked = agent
+        .inbox
+        .next_matching(|f| match &f.frame {
+            Some(pb::desk_frame::Frame::Parked(p)) => Some(p.conversation_id.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(parked, quiet.conversation_id);
+    let view = server.conversation(&quiet.conversation_id).await.unwrap();
+    assert_eq!(view.state, pb::ConversationState::Parked as i32);
+    adapter
+        .send(message("quiet-chat", 0.0, "sorry, back now"))
+        .await
+        .unwrap();
+    let offer = agent.offer().await;
+    assert_eq!(offer.conversation_id, quiet.conversation_id);
+    assert!(offer.transcript.iter().any(|e| e.text == "sorry, back now"));
+}

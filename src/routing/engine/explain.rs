@@ -121,6 +121,7 @@ impl Router {
             ),
             State::Offered { .. } => (ConversationState::Offered, None),
             State::Assigned { .. } => (ConversationState::Assigned, None),
+            State::Parked { .. } => (ConversationState::Parked, None),
         };
         let verdict = match (&c.decided, c.state) {
             (Some(d), State::Offered { .. }) => {

@@ -151,6 +151,12 @@ pub struct RoutingPolicy {
     pub transcript_limit: usize,
     /// Open conversations per tenant; beyond it new ones are refused.
     pub max_open_conversations: usize,
+    /// Milliseconds without a customer message after which an assigned messaging
+    /// conversation is parked, releasing the agent's capacity; 0 = never.
+    pub idle_release_ms: u64,
+    /// Milliseconds a parked conversation waits for the customer to write again (then
+    /// it goes back to the same agent); after that it ends as abandoned.
+    pub parked_window_ms: u64,
     /// Milliseconds after a close during which a returning customer (same channel and
     /// customer id) is offered first to the agent who served them, if that agent can
     /// take it at once; 0 = off.
@@ -189,6 +195,8 @@ impl Default for RoutingPolicy {
             wrap_up_ms: 0,
             resume_window_ms: 120_000,
             last_agent_window_ms: 0,
+            idle_release_ms: 0,
+            parked_window_ms: 600_000,
             agent_choice: AgentChoice::LongestIdle,
             top_tier_to_most_proficient: false,
             queue_update_interval_ms: 15_000,
@@ -379,6 +387,14 @@ pub enum CustomerNoticeBody {
 pub enum AgentNotice {
     /// A conversation is offered.
     Offer(Box<OfferDetails>),
+    /// An assigned conversation went quiet and was parked: the agent's capacity is
+    /// free; it comes back to the agent if the customer writes before `until`.
+    Parked {
+        /// The conversation.
+        conversation: ConversationId,
+        /// When it ends unless the customer writes.
+        until: Millis,
+    },
     /// An offer was taken back.
     OfferWithdrawn {
         /// The conversation.
@@ -465,6 +481,9 @@ enum State {
     },
     /// Handled by an agent since `since`.
     Assigned { agent: AgentSlot, since: Millis },
+    /// A quiet messaging conversation that released its agent's capacity; it goes back
+    /// to that agent if the customer writes before `until`, and ends after.
+    Parked { until: Millis },
 }
 
 /// An open conversation.
@@ -500,6 +519,10 @@ struct Conversation {
     boosts: Boosts,
     /// How it was last routed, for explanations.
     decided: Option<Decision>,
+    /// When the customer last wrote.
+    last_customer_at: Millis,
+    /// The agent a parked conversation goes back to.
+    parked_with: Option<AgentId>,
     /// Escalation step; `None` once a transfer gave it a requirement of its own.
     step: Option<EscalationStep>,
     /// Queue and adapter required skills: the requirement from step 1 on.
@@ -519,7 +542,7 @@ impl Conversation {
 
     fn holder(&self) -> Option<AgentSlot> {
         match self.state {
-            State::Queued => None,
+            State::Queued | State::Parked { .. } => None,
             State::Offered { agent, .. } | State::Assigned { agent, .. } => Some(agent),
         }
     }
@@ -598,6 +621,11 @@ pub struct Router {
     last_agents: HashMap<(Channel, Arc<str>), (AgentId, Millis)>,
     /// Last-agent preferences in the order they lapse (fixed window, so a FIFO).
     last_agent_lapses: VecDeque<(Millis, Channel, Arc<str>)>,
+    /// When assigned messaging conversations may have gone quiet (stale entries
+    /// skipped: the customer wrote since).
+    idle_checks: BTreeSet<(Millis, ConversationId)>,
+    /// When parked conversations end.
+    park_lapses: BTreeSet<(Millis, ConversationId)>,
     /// When conversations reach their queue's maximum wait (stale entries skipped).
     max_waits: BTreeSet<(Millis, ConversationId)>,
     /// Sign-in order of the agent chosen last, for round robin.
@@ -715,6 +743,8 @@ impl Router {
             last_agents: HashMap::new(),
             last_agent_lapses: VecDeque::new(),
             max_waits: BTreeSet::new(),
+            idle_checks: BTreeSet::new(),
+            park_lapses: BTreeSet::new(),
             next_join: 0,
             skills: SkillCatalog::default(),
             conversations: FxHashMap::default(),
@@ -839,6 +869,8 @@ impl Router {
             decided: None,
             step: Some(step),
             base_required,
+            last_customer_at: now,
+            parked_with: None,
         };
         remember_client_id(&mut conversation, msg.client_message_id);
         push_transcript(
@@ -929,6 +961,21 @@ impl Router {
                 agent: None,
             },
         );
+        conversation.last_customer_at = now;
+        if matches!(conversation.state, State::Assigned { .. })
+            && self.policy.idle_release_ms > 0
+            && conversation.channel.class() == ChannelClass::Messaging
+        {
+            self.idle_checks
+                .insert((now + self.policy.idle_release_ms, id));
+        }
+        if let State::Parked { .. } = conversation.state {
+            self.unpark(now, id);
+            for boost in msg.boosts.iter() {
+                self.boost(now, id, boost);
+            }
+            return outcome;
+        }
         if let Some(slot) = conversation.holder() {
             let agent = self.agent_id(slot);
             self.notices.push(Notice::ToAgent {
@@ -964,9 +1011,9 @@ impl Router {
         let conversation = &self.conversations[&id];
         let waited_ms = conversation.waited_ms(now);
         let state = conversation.state;
-        let while_waiting = !matches!(state, State::Assigned { .. });
+        let while_waiting = matches!(state, State::Queued | State::Offered { .. });
         match state {
-            State::Queued => {}
+            State::Queued | State::Parked { .. } => {}
             State::Offered { agent, .. } => {
                 let agent_id = self.agent_id(agent);
                 self.notices.push(Notice::ToAgent {
@@ -1101,6 +1148,12 @@ impl Router {
         }
         self.offer_deadlines.remove(&(expires_at, id));
         c.state = State::Assigned { agent, since: now };
+        if self.policy.idle_release_ms > 0 && c.channel.class() == ChannelClass::Messaging {
+            self.idle_checks.insert((
+                c.last_customer_at.max(now) + self.policy.idle_release_ms,
+                id,
+            ));
+        }
         c.waited_before_ms = c.waited_ms(now);
         c.waiting_since = None;
         let waited_ms = c.waited_before_ms;
@@ -1363,6 +1416,35 @@ impl Router {
                 }
             }
         }
+        while let Some(&(at, id)) = self.idle_checks.first() {
+            if at > now {
+                break;
+            }
+            self.idle_checks.pop_first();
+            self.park(now, id);
+        }
+        while let Some(&(at, id)) = self.park_lapses.first() {
+            if at > now {
+                break;
+            }
+            self.park_lapses.pop_first();
+            if let Some(c) = self.conversations.get(&id)
+                && matches!(c.state, State::Parked { .. })
+            {
+                let notice = customer_notice(c, CustomerNoticeBody::Closed(EndReason::Abandoned));
+                self.notices.push(Notice::ToCustomer(notice));
+                let waited_ms = c.waited_ms(now);
+                self.emit(
+                    now,
+                    id,
+                    EventKind::Abandoned {
+                        waited_ms,
+                        while_waiting: false,
+                    },
+                );
+                self.end(now, id);
+            }
+        }
         while let Some(&(at, id)) = self.max_waits.first() {
             if at > now {
                 break;
@@ -1484,6 +1566,7 @@ impl Router {
             State::Queued => (S::Queued, None),
             State::Offered { agent, .. } => (S::Offered, Some(self.agent_id(agent))),
             State::Assigned { agent, .. } => (S::Assigned, Some(self.agent_id(agent))),
+            State::Parked { .. } => (S::Parked, c.parked_with.clone()),
         };
         Some(super::board::ConversationSnapshot {
             id,
@@ -1570,6 +1653,11 @@ impl Router {
                     self.check_held(*id, agent)?;
                 }
                 State::Assigned { agent, .. } => self.check_held(*id, agent)?,
+                State::Parked { until } => {
+                    if !self.park_lapses.contains(&(until, *id)) || c.parked_with.is_none() {
+                        return Err(format!("{id} parked without a lapse or an agent"));
+                    }
+                }
             }
         }
         if waiting != self.waiting.len() {
@@ -1853,7 +1941,7 @@ impl Router {
                 self.offer_deadlines.remove(&(expires_at, id));
             }
             State::Assigned { .. } => c.waiting_since = Some(now),
-            State::Queued => return,
+            State::Queued | State::Parked { .. } => return,
         }
         let class = c.channel.class();
         c.state = State::Queued;
@@ -2015,6 +2103,63 @@ impl Router {
                 },
             );
             self.notices.push(Notice::ToCustomer(notice));
+        }
+    }
+
+    /// Parks a quiet assigned messaging conversation: the agent's capacity is freed
+    /// and the agent told; the conversation waits for the customer for
+    /// `parked_window_ms`.
+    fn park(&mut self, now: Millis, id: ConversationId) {
+        let Some(c) = self.conversations.get(&id) else {
+            return;
+        };
+        let State::Assigned { agent: slot, .. } = c.state else {
+            return;
+        };
+        if c.last_customer_at + self.policy.idle_release_ms > now {
+            return; // the customer wrote since this check was scheduled
+        }
+        let agent = self.agent_id(slot);
+        self.detach(now, id, slot);
+        let until = now + self.policy.parked_window_ms;
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        c.state = State::Parked { until };
+        c.waiting_since = None;
+        c.parked_with = Some(agent.clone());
+        self.park_lapses.insert((until, id));
+        self.notices.push(Notice::ToAgent {
+            agent: agent.clone(),
+            notice: AgentNotice::Parked {
+                conversation: id,
+                until,
+            },
+        });
+        self.emit(now, id, EventKind::Parked { agent });
+        self.fill_agent(now, slot);
+    }
+
+    /// The customer of a parked conversation wrote again: back to the same agent if
+    /// they can take it now, otherwise into the queue in its old place.
+    fn unpark(&mut self, now: Millis, id: ConversationId) {
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        let State::Parked { until } = c.state else {
+            return;
+        };
+        self.park_lapses.remove(&(until, id));
+        let agent = c.parked_with.take();
+        self.enqueue(now, id, QueueReason::Returned);
+        let c = &self.conversations[&id];
+        let profile = self.waiting.profile(c.profile);
+        let same_agent = agent.and_then(|a| self.agents.slot_of(&a)).filter(|&slot| {
+            self.agents
+                .get(slot)
+                .is_some_and(|a| a.presence == Presence::Available && a.has_room(profile.class))
+        });
+        match same_agent {
+            Some(slot) => self.offer(now, id, slot, Rule::LastAgent),
+            None => {
+                self.route_conversation(now, id);
+            }
         }
     }
 

@@ -9,6 +9,10 @@
 //!   test's own records of sign-ins, arrivals and transfers tell it), except an offer
 //!   made by a transfer to a named agent, and never to an agent that declined it
 //!   within the decline cooldown;
+//! - the ordering rule: when a conversation is offered to an agent, no conversation of
+//!   the same channel class with a better serving key waits that the agent could serve
+//!   (except one it declined within the cooldown), so the starvation bound, which is a
+//!   property of the keys, holds for what is actually served;
 //! - work conservation: no queued conversation has an available, eligible agent with
 //!   free capacity for its channel class who did not decline it within the cooldown;
 //! - nothing is lost: every conversation created is open in the router or was seen to
@@ -623,6 +627,30 @@ impl Model {
                         .get(&agent)
                         .unwrap_or_else(|| panic!("{id} offered to signed-out {agent}"));
                     if !direct_transfer.remove(&id) {
+                        // The ordering rule: no conversation of the same channel class
+                        // that this agent could serve waited with a better key.
+                        let offered_conv = self.board.get(id).expect("offered is on the board");
+                        let class = offered_conv.channel.class();
+                        for w in self.board.waiting(usize::MAX) {
+                            if w.id == id || w.key >= offered_conv.key || w.channel.class() != class
+                            {
+                                continue;
+                            }
+                            // A cooldown counts until the timers next run, as in
+                            // the work-conservation check.
+                            let declined = self
+                                .declined
+                                .get(&(w.id, agent.clone()))
+                                .is_some_and(|&until| until > self.last_tick);
+                            assert!(
+                                declined || !eligible(skills, &self.required[&w.id]),
+                                "{id} offered to {agent} while {} waited ahead of it ({:?} < {:?}) \
+                                 and {agent} could serve it",
+                                w.id,
+                                w.key,
+                                offered_conv.key
+                            );
+                        }
                         assert!(
                             eligible(skills, &self.required[&id]),
                             "{id} requiring {:?} offered to {agent} with {skills:?}",
@@ -648,9 +676,12 @@ impl Model {
                         TransferTarget::Agent(_) => {
                             direct_transfer.insert(id);
                         }
-                        // A new requirement starts with no declines.
+                        // A new requirement starts with no declines, except the
+                        // transferring agent's, who is skipped for the cooldown.
                         TransferTarget::Skill(_) | TransferTarget::Queue(_) => {
                             self.declined.retain(|(c, _), _| *c != id);
+                            self.declined
+                                .insert((id, from.to_string()), self.now + DECLINE_COOLDOWN_MS);
                         }
                     }
                 }

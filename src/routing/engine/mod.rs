@@ -1400,10 +1400,12 @@ impl Router {
             });
             expired.push(id);
         }
-        expired.sort_by_key(|id| self.conversations[id].key);
-        for id in expired {
-            self.route_conversation(now, id);
-        }
+        // Cooldowns that ended make agents eligible again; then the withdrawn and the
+        // retried conversations are routed together, in serving order.
+        let mut reroute: Vec<(PriorityKey, ConversationId)> = expired
+            .into_iter()
+            .map(|id| (self.conversations[&id].key, id))
+            .collect();
         while let Some(&(at, id)) = self.retries.first() {
             if at > now {
                 break;
@@ -1412,9 +1414,14 @@ impl Router {
             if let Some(c) = self.conversations.get_mut(&id) {
                 c.declined_by.retain(|(_, until)| *until > now);
                 if c.state == State::Queued {
-                    self.route_conversation(now, id);
+                    reroute.push((c.key, id));
                 }
             }
+        }
+        reroute.sort_unstable();
+        reroute.dedup();
+        for (_, id) in reroute {
+            self.route_conversation(now, id);
         }
         while let Some(&(at, id)) = self.idle_checks.first() {
             if at > now {
@@ -1977,8 +1984,28 @@ impl Router {
         from: AgentId,
         target: TransferTarget,
     ) {
-        self.emit(now, id, EventKind::Transferred { from, target });
+        self.emit(
+            now,
+            id,
+            EventKind::Transferred {
+                from: from.clone(),
+                target,
+            },
+        );
         self.enqueue(now, id, QueueReason::Transferred);
+        // The transferring agent wanted someone else: skip them for the decline
+        // cooldown. Their freed capacity goes to the best conversation they can serve
+        // before this one is routed, so the serving order holds.
+        let until = now + self.policy.decline_cooldown_ms;
+        self.conversations
+            .get_mut(&id)
+            .expect("open conversation")
+            .declined_by
+            .push((from.clone(), until));
+        self.retries.insert((until, id));
+        if let Some(slot) = self.agents.slot_of(&from) {
+            self.fill_agent(now, slot);
+        }
         self.route_conversation(now, id);
     }
 

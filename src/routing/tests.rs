@@ -357,8 +357,8 @@ fn new_conversation_with_an_available_agent_is_offered_at_once() {
         })
         .unwrap();
     assert_eq!(details.conversation, id);
-    assert_eq!(details.tier, "standard");
-    assert_eq!(details.queue, "default");
+    assert_eq!(&*details.tier, "standard");
+    assert_eq!(&*details.queue, "default");
     assert_eq!(&*details.transcript[0].text, "hello from x");
 
     let out = fx.accept(T0 + 100, "a", id);

@@ -437,9 +437,9 @@ pub struct OfferDetails {
     /// The customer.
     pub customer: Customer,
     /// Value tier name.
-    pub tier: String,
+    pub tier: Arc<str>,
     /// Queue name.
-    pub queue: String,
+    pub queue: Arc<str>,
     /// Transcript, oldest first.
     pub transcript: Vec<TranscriptEntry>,
     /// Milliseconds waited so far.
@@ -605,6 +605,13 @@ struct Decision {
 /// Skills by name with their levels, as events and views show them.
 pub type NamedSkills = Arc<[(Arc<str>, u8)]>;
 
+/// Requirement lists by name, with their named skills and profile per channel class.
+type RequirementCache = HashMap<Vec<(String, u8)>, (NamedSkills, [Option<ProfileIndex>; 3])>;
+
+/// Distinct requirement lists remembered by `Router::requirement_profile`; beyond it
+/// the cache starts over (it only saves work).
+const REQUIREMENT_CACHE_LIMIT: usize = 10_000;
+
 /// Recent adapter message ids kept per conversation for de-duplication.
 const RECENT_CLIENT_IDS: usize = 64;
 
@@ -628,6 +635,15 @@ pub struct Router {
     park_lapses: BTreeSet<(Millis, ConversationId)>,
     /// When conversations reach their queue's maximum wait (stale entries skipped).
     max_waits: BTreeSet<(Millis, ConversationId)>,
+    /// Tier names, shared by every offer.
+    tier_names: Vec<Arc<str>>,
+    /// Queue names, shared by every offer.
+    queue_names: Vec<Arc<str>>,
+    /// An empty string, shared by every customer without a display name.
+    empty: Arc<str>,
+    /// Requirement lists seen on arrivals, with their named skills and profile per
+    /// channel class.
+    requirement_cache: RequirementCache,
     /// Sign-in order of the agent chosen last, for round robin.
     round_robin_cursor: u64,
     /// Sign-in counter.
@@ -732,6 +748,17 @@ impl Router {
                 fallback_message: q.fallback_message.clone(),
             });
         }
+        let tier_names = policy
+            .priority
+            .tiers
+            .iter()
+            .map(|t| Arc::from(t.name.as_str()))
+            .collect();
+        let queue_names = policy
+            .queues
+            .iter()
+            .map(|q| Arc::from(q.name.as_str()))
+            .collect();
         Ok(Router {
             average_handle_ms: f64::from(policy.default_handle_secs) * 1000.0,
             next_queue_update: 0,
@@ -740,6 +767,10 @@ impl Router {
             queue_escalation,
             escalations: BTreeSet::new(),
             round_robin_cursor: 0,
+            requirement_cache: HashMap::new(),
+            tier_names,
+            queue_names,
+            empty: Arc::from(""),
             last_agents: HashMap::new(),
             last_agent_lapses: VecDeque::new(),
             max_waits: BTreeSet::new(),
@@ -820,8 +851,8 @@ impl Router {
             _ if escalation.overflow_ms > 0 => Some(escalation.overflow_ms),
             _ => None,
         };
-        let (required, required_names) = self.requirement(&first_requirement, "required_skills")?;
-        let profile = self.waiting.profile_for(&required, msg.channel.class());
+        let (profile, required_names) =
+            self.requirement_profile(&first_requirement, msg.channel.class())?;
 
         let clv = self.policy.priority.clv.lifetime_value(&msg.value);
         let tier = self.policy.priority.tier_of(clv);
@@ -841,7 +872,11 @@ impl Router {
         let customer_id: Arc<str> = Arc::from(msg.customer_id.as_str());
         let customer = Customer {
             id: customer_id.clone(),
-            display_name: Arc::from(msg.display_name.as_str()),
+            display_name: if msg.display_name.is_empty() {
+                self.empty.clone()
+            } else {
+                Arc::from(msg.display_name.as_str())
+            },
             clv,
         };
         let mut conversation = Conversation {
@@ -1876,8 +1911,8 @@ impl Router {
             conversation: id,
             channel: c.channel,
             customer: c.customer.clone(),
-            tier: self.policy.priority.tiers[c.tier].name.clone(),
-            queue: self.policy.queues[c.queue].name.clone(),
+            tier: self.tier_names[c.tier].clone(),
+            queue: self.queue_names[c.queue].clone(),
             transcript: c.transcript.iter().cloned().collect(),
             waited_ms,
             language: c.language.clone(),
@@ -2390,6 +2425,31 @@ impl Router {
             .map(|(s, l)| (self.skills.name(s).clone(), l))
             .collect();
         Ok((set, names))
+    }
+
+    /// The waiting profile and named skills for a requirement given by name, cached:
+    /// arrivals mostly repeat a few requirements, and building one costs allocations.
+    fn requirement_profile(
+        &mut self,
+        skills: &[(String, u8)],
+        class: ChannelClass,
+    ) -> Result<(ProfileIndex, NamedSkills), RoutingError> {
+        if let Some((names, by_class)) = self.requirement_cache.get(skills)
+            && let Some(profile) = by_class[class.index()]
+        {
+            return Ok((profile, names.clone()));
+        }
+        let (required, names) = self.requirement(skills, "required_skills")?;
+        let profile = self.waiting.profile_for(&required, class);
+        if self.requirement_cache.len() >= REQUIREMENT_CACHE_LIMIT {
+            self.requirement_cache.clear();
+        }
+        let entry = self
+            .requirement_cache
+            .entry(skills.to_vec())
+            .or_insert_with(|| (names.clone(), [None; 3]));
+        entry.1[class.index()] = Some(profile);
+        Ok((profile, names))
     }
 
     fn queue_index(&self, name: &str) -> Option<usize> {

@@ -525,8 +525,9 @@ struct Conversation {
     parked_with: Option<AgentId>,
     /// Escalation step; `None` once a transfer gave it a requirement of its own.
     step: Option<EscalationStep>,
-    /// Queue and adapter required skills: the requirement from step 1 on.
-    base_required: Vec<(String, u8)>,
+    /// Queue and adapter required skills, the requirement from step 1 on; kept only
+    /// while preferred skills still count (step 0).
+    base_required: Option<Vec<(String, u8)>>,
 }
 
 impl Conversation {
@@ -839,12 +840,16 @@ impl Router {
         let mut base_required = self.queue_skills[queue].clone();
         base_required.extend(msg.required_skills.iter().cloned());
         let escalation = &self.queue_escalation[queue];
-        let (step, first_requirement) = if escalation.preferred.is_empty() {
-            (EscalationStep::Required, base_required.clone())
+        let (step, first_requirement, base_required) = if escalation.preferred.is_empty() {
+            (EscalationStep::Required, base_required, None)
         } else {
             let mut with_preferred = base_required.clone();
             with_preferred.extend(escalation.preferred.iter().cloned());
-            (EscalationStep::Preferred, with_preferred)
+            (
+                EscalationStep::Preferred,
+                with_preferred,
+                Some(base_required),
+            )
         };
         let next_step_in = match step {
             EscalationStep::Preferred => Some(escalation.relax_ms),
@@ -2338,7 +2343,8 @@ impl Router {
             Some(EscalationStep::Preferred) => {
                 let then =
                     (escalation.overflow_ms > 0).then(|| c.created_at + escalation.overflow_ms);
-                (EscalationStep::Required, c.base_required.clone(), then)
+                let base = c.base_required.clone().unwrap_or_default();
+                (EscalationStep::Required, base, then)
             }
             Some(EscalationStep::Required) if escalation.overflow_ms > 0 => {
                 (EscalationStep::Overflow, escalation.overflow.clone(), None)
@@ -2357,6 +2363,7 @@ impl Router {
         c.profile = profile;
         c.required_names = names.clone();
         c.step = Some(next);
+        c.base_required = None;
         if let Some(at) = then {
             self.escalations.insert((at.max(now), id));
         }

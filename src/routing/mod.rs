@@ -11,12 +11,14 @@
 //! - [`agents`]: the agent pool and its longest-idle ready index.
 //! - [`engine`]: the [`Router`] state machine that makes every decision.
 //! - [`events`]: the ordered lifecycle events every state change emits.
+//! - [`expiring`]: per-customer memories that lapse (resumable places, last agents).
 //! - [`board`]: conversations rebuilt from events alone (admin snapshot, replay).
 
 pub mod agents;
 pub mod board;
 pub mod engine;
 pub mod events;
+pub mod expiring;
 pub mod model;
 pub mod priority;
 pub mod skills;

@@ -20,6 +20,7 @@ pub use explain::{CandidateAgent, Explanation};
 
 use super::agents::{Agent, AgentPool, AgentSlot, LaneKey};
 use super::events::{Event, EventKind, QueueReason, Responder, TransferTarget};
+use super::expiring::ExpiringMap;
 use super::model::{
     AdapterId, AgentId, Button, Channel, ChannelClass, ConversationId, Customer, EndReason, Millis,
     PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
@@ -603,6 +604,19 @@ struct Decision {
     rule: Rule,
 }
 
+/// Pops every timer due by `now`, earliest first.
+fn due<T: Ord + Copy>(timers: &mut BTreeSet<(Millis, T)>, now: Millis) -> Vec<(Millis, T)> {
+    let mut fired = Vec::new();
+    while let Some(&first) = timers.first() {
+        if first.0 > now {
+            break;
+        }
+        timers.pop_first();
+        fired.push(first);
+    }
+    fired
+}
+
 /// Skills by name with their levels, as events and views show them.
 pub type NamedSkills = Arc<[(Arc<str>, u8)]>;
 
@@ -626,9 +640,7 @@ pub struct Router {
     queue_escalation: Vec<QueueEscalation>,
     /// Who last served a customer, by channel and customer id, and until when that
     /// agent is preferred.
-    last_agents: HashMap<(Channel, Arc<str>), (AgentId, Millis)>,
-    /// Last-agent preferences in the order they lapse (fixed window, so a FIFO).
-    last_agent_lapses: VecDeque<(Millis, Channel, Arc<str>)>,
+    last_agents: ExpiringMap<(Channel, Arc<str>), AgentId>,
     /// When assigned messaging conversations may have gone quiet (stale entries
     /// skipped: the customer wrote since).
     idle_checks: BTreeSet<(Millis, ConversationId)>,
@@ -663,9 +675,7 @@ pub struct Router {
     retries: BTreeSet<(Millis, ConversationId)>,
     /// Places kept for customers who left while waiting, by channel and customer id:
     /// the key they had and when the offer to resume it lapses.
-    resume_tickets: HashMap<(Channel, Arc<str>), (PriorityKey, Millis)>,
-    /// Tickets in the order they lapse (the window is fixed, so a FIFO).
-    resume_lapses: VecDeque<(Millis, Channel, Arc<str>)>,
+    resume_tickets: ExpiringMap<(Channel, Arc<str>), PriorityKey>,
     /// Wrap-ups that end, by end time (stale entries are skipped).
     wrap_ups: BTreeSet<(Millis, AgentSlot)>,
     /// When waiting conversations get the service-level boost (ended ones are skipped).
@@ -772,8 +782,7 @@ impl Router {
             tier_names,
             queue_names,
             empty: Arc::from(""),
-            last_agents: HashMap::new(),
-            last_agent_lapses: VecDeque::new(),
+            last_agents: ExpiringMap::default(),
             max_waits: BTreeSet::new(),
             idle_checks: BTreeSet::new(),
             park_lapses: BTreeSet::new(),
@@ -787,8 +796,7 @@ impl Router {
             retries: BTreeSet::new(),
             service_level_risks: BTreeSet::new(),
             wrap_ups: BTreeSet::new(),
-            resume_tickets: HashMap::new(),
-            resume_lapses: VecDeque::new(),
+            resume_tickets: ExpiringMap::default(),
             next_conversation: 1,
             next_seq: 1,
             events: Vec::new(),
@@ -866,8 +874,7 @@ impl Router {
         let mut key = self.policy.priority.key(tier, msg.boosts, now, id.0);
         let mut reason = QueueReason::New;
         let ticket = (msg.channel, Arc::from(msg.customer_id.as_str()));
-        if let Some((kept, lapses)) = self.resume_tickets.remove(&ticket)
-            && lapses > now
+        if let Some(kept) = self.resume_tickets.take(&ticket, now)
             && kept < key
         {
             // Back within the window: the place they had, unless the new one is better.
@@ -1088,8 +1095,7 @@ impl Router {
             let c = &self.conversations[&id];
             let lapses = now + window;
             let ticket = (c.channel, c.customer_id.clone());
-            self.resume_tickets.insert(ticket.clone(), (c.key, lapses));
-            self.resume_lapses.push_back((lapses, ticket.0, ticket.1));
+            self.resume_tickets.insert(ticket, c.key, lapses);
         }
         let freed = self.end(now, id);
         if let Some(slot) = freed {
@@ -1375,10 +1381,7 @@ impl Router {
         if window > 0 {
             let c = &self.conversations[&id];
             let key = (c.channel, c.customer_id.clone());
-            self.last_agents
-                .insert(key.clone(), (agent.clone(), now + window));
-            self.last_agent_lapses
-                .push_back((now + window, key.0, key.1));
+            self.last_agents.insert(key, agent.clone(), now + window);
         }
         self.end(now, id);
         let wrap_up = self.policy.wrap_up_ms;
@@ -1446,11 +1449,7 @@ impl Router {
             .into_iter()
             .map(|id| (self.conversations[&id].key, id))
             .collect();
-        while let Some(&(at, id)) = self.retries.first() {
-            if at > now {
-                break;
-            }
-            self.retries.pop_first();
+        for (_, id) in due(&mut self.retries, now) {
             if let Some(c) = self.conversations.get_mut(&id) {
                 c.declined_by.retain(|(_, until)| *until > now);
                 if c.state == State::Queued {
@@ -1463,18 +1462,10 @@ impl Router {
         for (_, id) in reroute {
             self.route_conversation(now, id);
         }
-        while let Some(&(at, id)) = self.idle_checks.first() {
-            if at > now {
-                break;
-            }
-            self.idle_checks.pop_first();
+        for (_, id) in due(&mut self.idle_checks, now) {
             self.park(now, id);
         }
-        while let Some(&(at, id)) = self.park_lapses.first() {
-            if at > now {
-                break;
-            }
-            self.park_lapses.pop_first();
+        for (_, id) in due(&mut self.park_lapses, now) {
             if let Some(c) = self.conversations.get(&id)
                 && matches!(c.state, State::Parked { .. })
             {
@@ -1492,53 +1483,15 @@ impl Router {
                 self.end(now, id);
             }
         }
-        while let Some(&(at, id)) = self.max_waits.first() {
-            if at > now {
-                break;
-            }
-            self.max_waits.pop_first();
+        for (_, id) in due(&mut self.max_waits, now) {
             self.fall_back(now, id);
         }
-        while let Some((lapses, channel, customer)) = self.last_agent_lapses.front().cloned() {
-            if lapses > now {
-                break;
-            }
-            self.last_agent_lapses.pop_front();
-            let key = (channel, customer);
-            if self
-                .last_agents
-                .get(&key)
-                .is_some_and(|(_, l)| *l == lapses)
-            {
-                self.last_agents.remove(&key);
-            }
-        }
-        while let Some(&(at, id)) = self.escalations.first() {
-            if at > now {
-                break;
-            }
-            self.escalations.pop_first();
+        self.last_agents.expire(now);
+        for (_, id) in due(&mut self.escalations, now) {
             self.escalate(now, id);
         }
-        while let Some((lapses, channel, customer)) = self.resume_lapses.front().cloned() {
-            if lapses > now {
-                break;
-            }
-            self.resume_lapses.pop_front();
-            let key = (channel, customer);
-            if self
-                .resume_tickets
-                .get(&key)
-                .is_some_and(|&(_, l)| l == lapses)
-            {
-                self.resume_tickets.remove(&key);
-            }
-        }
-        while let Some(&(at, slot)) = self.wrap_ups.first() {
-            if at > now {
-                break;
-            }
-            self.wrap_ups.pop_first();
+        self.resume_tickets.expire(now);
+        for (at, slot) in due(&mut self.wrap_ups, now) {
             let ends = self
                 .agents
                 .get(slot)
@@ -1558,11 +1511,7 @@ impl Router {
                 self.fill_agent(now, slot);
             }
         }
-        while let Some(&(at, id)) = self.service_level_risks.first() {
-            if at > now {
-                break;
-            }
-            self.service_level_risks.pop_first();
+        for (_, id) in due(&mut self.service_level_risks, now) {
             let waiting = self
                 .conversations
                 .get(&id)
@@ -2234,7 +2183,9 @@ impl Router {
     /// preference window is open and that agent can take it now; true when offered.
     fn offer_to_last_agent(&mut self, now: Millis, id: ConversationId) -> bool {
         let c = &self.conversations[&id];
-        let Some((agent, lapses)) = self.last_agents.get(&(c.channel, c.customer_id.clone()))
+        let Some(agent) = self
+            .last_agents
+            .get(&(c.channel, c.customer_id.clone()), now)
         else {
             return false;
         };
@@ -2242,12 +2193,11 @@ impl Router {
             return false;
         };
         let profile = self.waiting.profile(c.profile);
-        let can_take = *lapses > now
-            && self.agents.get(slot).is_some_and(|a| {
-                a.presence == Presence::Available
-                    && a.has_room(profile.class)
-                    && profile.required.satisfied_by(&a.skills)
-            });
+        let can_take = self.agents.get(slot).is_some_and(|a| {
+            a.presence == Presence::Available
+                && a.has_room(profile.class)
+                && profile.required.satisfied_by(&a.skills)
+        });
         if can_take {
             self.offer(now, id, slot, Rule::LastAgent);
         }

@@ -1,0 +1,305 @@
+//! The router's inputs, outputs and refusals: requests, the notices it leaves for
+//! customers and agents, views, and the rules its decisions cite.
+
+use std::sync::Arc;
+
+use crate::routing::model::{
+    AdapterId, AgentId, Button, Channel, ConversationId, Customer, EndReason, Millis, PerClass,
+    Presence, QueueStatus, Sender, TranscriptEntry,
+};
+use crate::routing::priority::{Boosts, ValueFacts};
+
+/// Why an operation was refused. The API maps each to a gRPC status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoutingError {
+    /// A field's value is not acceptable.
+    #[error("{field}: {reason}")]
+    InvalidArgument {
+        /// The field, as named in the contract.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No such open conversation in this tenant.
+    #[error("conversation {0} not found")]
+    ConversationNotFound(String),
+    /// No such signed-in agent in this tenant.
+    #[error("agent {0:?} is not signed in")]
+    AgentNotFound(String),
+    /// The agent is already signed in on another session.
+    #[error("agent {0:?} is already signed in")]
+    AlreadySignedIn(String),
+    /// The conversation is not in a state that allows this (for example, not yours).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A tenant limit is reached.
+    #[error("{0}")]
+    Exhausted(String),
+}
+
+/// A customer message as the router needs it.
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    /// The adapter that delivers replies.
+    pub adapter: AdapterId,
+    /// The channel.
+    pub channel: Channel,
+    /// The channel's conversation id (idempotency key).
+    pub channel_conversation_id: String,
+    /// The channel's customer id.
+    pub customer_id: String,
+    /// Customer display name.
+    pub display_name: String,
+    /// Value facts.
+    pub value: ValueFacts,
+    /// Message text.
+    pub text: String,
+    /// Language tag, possibly empty.
+    pub language: String,
+    /// The adapter's message id, for de-duplication.
+    pub client_message_id: Option<String>,
+    /// Queue name; `None` for the first queue.
+    pub queue: Option<String>,
+    /// Extra required skills with minimum levels.
+    pub required_skills: Vec<(String, u8)>,
+    /// Boosts the adapter sets (complaint, churn risk); a later message can add more.
+    pub boosts: Boosts,
+}
+
+/// What the router did with a customer message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageOutcome {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// True when the message opened it.
+    pub created: bool,
+    /// True when the message was a repeat of one already taken (not relayed again).
+    pub duplicate: bool,
+}
+
+/// An agent signing in.
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    /// Agent id.
+    pub agent_id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Skills with proficiency.
+    pub skills: Vec<(String, u8)>,
+    /// Capacity per class.
+    pub capacity: PerClass,
+    /// Initial presence.
+    pub presence: Presence,
+}
+
+/// Where an agent transfers a conversation.
+#[derive(Debug, Clone)]
+pub enum TransferRequest {
+    /// To a signed-in agent with room.
+    Agent(String),
+    /// To any agent with this skill.
+    Skill(String),
+    /// To a configured queue.
+    Queue(String),
+}
+
+/// Something to tell a customer or an agent, in the order it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// For the customer of a conversation, through its adapter.
+    ToCustomer(CustomerNotice),
+    /// For a signed-in agent.
+    ToAgent {
+        /// The agent.
+        agent: AgentId,
+        /// What to tell them.
+        notice: AgentNotice,
+    },
+}
+
+/// Something to deliver to a customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerNotice {
+    /// The adapter that delivers it.
+    pub adapter: AdapterId,
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The channel.
+    pub channel: Channel,
+    /// The channel's conversation id.
+    pub channel_conversation_id: Arc<str>,
+    /// The customer.
+    pub customer_id: Arc<str>,
+    /// What.
+    pub body: CustomerNoticeBody,
+}
+
+/// What to deliver to a customer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CustomerNoticeBody {
+    /// A message.
+    Message {
+        /// Who wrote it.
+        sender: Sender,
+        /// Text.
+        text: Arc<str>,
+        /// Buttons.
+        buttons: Vec<Button>,
+        /// The agent who wrote it, if one did.
+        agent: Option<AgentId>,
+        /// Where the customer stands, on waiting notes.
+        queue_status: Option<QueueStatus>,
+    },
+    /// The conversation ended.
+    Closed(EndReason),
+}
+
+/// Something to tell an agent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentNotice {
+    /// A conversation is offered.
+    Offer(Box<OfferDetails>),
+    /// An assigned conversation went quiet and was parked: the agent's capacity is
+    /// free; it comes back to the agent if the customer writes before `until`.
+    Parked {
+        /// The conversation.
+        conversation: ConversationId,
+        /// When it ends unless the customer writes.
+        until: Millis,
+    },
+    /// An offer was taken back.
+    OfferWithdrawn {
+        /// The conversation.
+        conversation: ConversationId,
+        /// `timeout` or `abandoned`.
+        reason: &'static str,
+    },
+    /// The agent's presence was changed by the router.
+    PresenceChanged {
+        /// New presence.
+        presence: Presence,
+        /// Why, such as `offer_timeout`.
+        reason: &'static str,
+    },
+    /// A customer message in a conversation the agent holds.
+    CustomerMessage {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Text.
+        text: Arc<str>,
+        /// When received.
+        at: Millis,
+    },
+    /// A conversation the agent held ended.
+    Ended {
+        /// The conversation.
+        conversation: ConversationId,
+        /// Why.
+        reason: EndReason,
+    },
+}
+
+/// What an agent sees of an offered conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfferDetails {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The channel.
+    pub channel: Channel,
+    /// The customer.
+    pub customer: Customer,
+    /// Value tier name.
+    pub tier: Arc<str>,
+    /// Queue name.
+    pub queue: Arc<str>,
+    /// Transcript, oldest first.
+    pub transcript: Vec<TranscriptEntry>,
+    /// Milliseconds waited so far.
+    pub waited_ms: u64,
+    /// Language tag.
+    pub language: Arc<str>,
+}
+
+/// What an agent looks like to the admin API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentView {
+    /// Id.
+    pub id: AgentId,
+    /// Display name.
+    pub display_name: String,
+    /// Presence.
+    pub presence: Presence,
+    /// Skills with levels.
+    pub skills: Vec<(Arc<str>, u8)>,
+    /// Capacity.
+    pub capacity: PerClass,
+    /// Load.
+    pub load: PerClass,
+    /// Milliseconds since last routed, while holding nothing; else 0.
+    pub idle_ms: u64,
+    /// Conversations held.
+    pub conversations: Vec<ConversationId>,
+}
+
+/// Agents by state, for gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentStateCounts {
+    /// Available with room for another conversation.
+    pub available: usize,
+    /// Available but at capacity in every class.
+    pub busy: usize,
+    /// Away.
+    pub away: usize,
+    /// In wrap-up.
+    pub wrap_up: usize,
+    /// Conversations held, per class, by all signed-in agents.
+    pub load: PerClass,
+    /// Capacity per class of all signed-in agents.
+    pub capacity: PerClass,
+}
+
+/// The rule that made a routing decision, as explanations name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// A conversation needed an agent: the longest-idle eligible agent with room.
+    LongestIdleEligible,
+    /// An agent freed capacity: the best waiting conversation it is eligible for.
+    BestWaitingForFreedAgent,
+    /// An agent transferred the conversation to this agent.
+    TransferToAgent,
+    /// The eligible agent with room using the smallest share of their capacity.
+    LeastOccupiedEligible,
+    /// The eligible agent with room with the highest summed proficiency.
+    MostProficientEligible,
+    /// The next eligible agent with room in sign-in order.
+    RoundRobinEligible,
+    /// A returning customer, offered to the agent who served them last.
+    LastAgent,
+}
+
+impl Rule {
+    /// What the rule says, for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Rule::LongestIdleEligible => {
+                "the conversation needed an agent: offered to the longest-idle eligible agent with free capacity"
+            }
+            Rule::BestWaitingForFreedAgent => {
+                "the agent freed capacity: offered the first waiting conversation in serving order it is eligible for"
+            }
+            Rule::TransferToAgent => "an agent transferred it to this agent",
+            Rule::LeastOccupiedEligible => {
+                "the conversation needed an agent: offered to the least occupied eligible agent with free capacity"
+            }
+            Rule::MostProficientEligible => {
+                "the conversation needed an agent: offered to the most proficient eligible agent with free capacity"
+            }
+            Rule::LastAgent => {
+                "a returning customer: offered to the agent who served them last, who had room"
+            }
+            Rule::RoundRobinEligible => {
+                "the conversation needed an agent: offered to the next eligible agent with free capacity in round-robin order"
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! What shapes a tenant's routing decisions: queues and their escalation timelines,
+//! agent choice, timers and limits. Deserialised from the `[routing]` config table.
+
+use serde::{Deserialize, Serialize};
+
+use crate::routing::priority::{PolicyError, PriorityPolicy};
+
+/// A named queue: the skills every conversation in it requires.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    /// Name adapters and transfers use; also a metric label.
+    pub name: String,
+    /// Skills required of agents, as `name` or `name:level` strings (level 1-5,
+    /// default 1).
+    #[serde(default)]
+    pub required_skills: Vec<String>,
+    /// Skills preferred on top of the required ones during the first
+    /// `relax_preferred_after_secs` of waiting (bullseye step 0).
+    #[serde(default)]
+    pub preferred_skills: Vec<String>,
+    /// Seconds of waiting after which preferred skills no longer count (step 1).
+    #[serde(default = "default_relax_secs")]
+    pub relax_preferred_after_secs: u64,
+    /// Seconds of waiting after which the conversation overflows to the wider group
+    /// that `overflow_skills` describes (step 2); 0 = never.
+    #[serde(default)]
+    pub overflow_after_secs: u64,
+    /// What an agent of the wider group needs (empty: any agent).
+    #[serde(default)]
+    pub overflow_skills: Vec<String>,
+    /// Seconds of waiting after which the fallback applies; 0 = no limit.
+    #[serde(default)]
+    pub max_wait_secs: u64,
+    /// Queue a conversation moves to at `max_wait_secs`, keeping its place; empty =
+    /// it stays where it is.
+    #[serde(default)]
+    pub fallback_queue: String,
+    /// What the customer is told at `max_wait_secs`; empty = an offer of a call back
+    /// or an e-mail follow-up, with buttons, in the customer's language.
+    #[serde(default)]
+    pub fallback_message: String,
+}
+
+fn default_relax_secs() -> u64 {
+    30
+}
+
+impl Default for QueueSpec {
+    fn default() -> Self {
+        QueueSpec {
+            name: String::new(),
+            required_skills: Vec::new(),
+            preferred_skills: Vec::new(),
+            relax_preferred_after_secs: default_relax_secs(),
+            overflow_after_secs: 0,
+            overflow_skills: Vec::new(),
+            max_wait_secs: 0,
+            fallback_queue: String::new(),
+            fallback_message: String::new(),
+        }
+    }
+}
+
+/// How far a conversation has escalated through its queue's bullseye.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EscalationStep {
+    /// Required and preferred skills.
+    Preferred,
+    /// Required skills only.
+    Required,
+    /// The queue's wider overflow group.
+    Overflow,
+}
+
+impl EscalationStep {
+    /// Stable name, used as a metric label value and in explanations.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscalationStep::Preferred => "preferred",
+            EscalationStep::Required => "required",
+            EscalationStep::Overflow => "overflow",
+        }
+    }
+}
+
+/// How an agent is chosen among the eligible agents with room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentChoice {
+    /// The least recently active agent (default): spreads work evenly over time.
+    LongestIdle,
+    /// The agent using the smallest share of their capacity for the channel class.
+    LeastOccupied,
+    /// The agent with the highest proficiency summed over the required skills.
+    MostProficient,
+    /// Agents in sign-in order, each decision starting after the last agent chosen.
+    RoundRobin,
+}
+
+/// A queue's parsed escalation timeline.
+#[derive(Debug, Clone)]
+pub(super) struct QueueEscalation {
+    pub(super) preferred: Vec<(String, u8)>,
+    pub(super) relax_ms: u64,
+    pub(super) overflow_ms: u64,
+    pub(super) overflow: Vec<(String, u8)>,
+    pub(super) max_wait_ms: u64,
+    pub(super) fallback_queue: Option<usize>,
+    pub(super) fallback_message: String,
+}
+
+/// Everything that shapes routing decisions for a tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingPolicy {
+    /// Value tiers and aging.
+    pub priority: PriorityPolicy,
+    /// Milliseconds an agent has to accept an offer.
+    pub offer_timeout_ms: u64,
+    /// Milliseconds a declined conversation is not offered to the same agent again.
+    pub decline_cooldown_ms: u64,
+    /// Average handle time assumed before any conversation has closed, in seconds.
+    pub default_handle_secs: u32,
+    /// Queues; the first is where conversations go when the adapter names none.
+    pub queues: Vec<QueueSpec>,
+    /// Messages of a transcript kept (and sent with an offer); older ones are dropped.
+    pub transcript_limit: usize,
+    /// Open conversations per tenant; beyond it new ones are refused.
+    pub max_open_conversations: usize,
+    /// Milliseconds without a customer message after which an assigned messaging
+    /// conversation is parked, releasing the agent's capacity; 0 = never.
+    pub idle_release_ms: u64,
+    /// Milliseconds a parked conversation waits for the customer to write again (then
+    /// it goes back to the same agent); after that it ends as abandoned.
+    pub parked_window_ms: u64,
+    /// Milliseconds after a close during which a returning customer (same channel and
+    /// customer id) is offered first to the agent who served them, if that agent can
+    /// take it at once; 0 = off.
+    pub last_agent_window_ms: u64,
+    /// How an agent is chosen among eligible agents with room; ties go to the
+    /// longest idle.
+    pub agent_choice: AgentChoice,
+    /// Send the highest value tier to the most proficient eligible agent, whatever
+    /// `agent_choice` says.
+    pub top_tier_to_most_proficient: bool,
+    /// Milliseconds within which a customer who left while waiting and writes again on
+    /// the same channel resumes their place instead of starting at the back; 0 = off.
+    pub resume_window_ms: u64,
+    /// Milliseconds of wrap-up (after-conversation work, no new offers) after an
+    /// available agent closes a conversation; 0 turns wrap-up off.
+    pub wrap_up_ms: u64,
+    /// How often waiting customers' positions are re-evaluated, in milliseconds; a
+    /// customer hears again only when the change is meaningful (see
+    /// `Router::refresh_queue_status`). 0 turns updates off.
+    pub queue_update_interval_ms: u64,
+}
+
+impl Default for RoutingPolicy {
+    fn default() -> Self {
+        RoutingPolicy {
+            priority: PriorityPolicy::default(),
+            offer_timeout_ms: 30_000,
+            decline_cooldown_ms: 60_000,
+            default_handle_secs: 180,
+            queues: vec![QueueSpec {
+                name: "default".to_owned(),
+                ..QueueSpec::default()
+            }],
+            transcript_limit: 200,
+            max_open_conversations: 200_000,
+            wrap_up_ms: 0,
+            resume_window_ms: 120_000,
+            last_agent_window_ms: 0,
+            idle_release_ms: 0,
+            parked_window_ms: 600_000,
+            agent_choice: AgentChoice::LongestIdle,
+            top_tier_to_most_proficient: false,
+            queue_update_interval_ms: 15_000,
+        }
+    }
+}
+
+/// A policy the router cannot run with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoutingPolicyError {
+    /// Bad priority settings.
+    #[error(transparent)]
+    Priority(#[from] PolicyError),
+    /// No queue.
+    #[error("queues: at least one queue is needed")]
+    NoQueues,
+    /// A queue skill that does not parse.
+    #[error("queue {queue:?}: bad skill {skill:?}: expected `name` or `name:level` with level 1-5")]
+    BadQueueSkill {
+        /// The queue.
+        queue: String,
+        /// The skill text.
+        skill: String,
+    },
+    /// Two queues with one name.
+    #[error("queues: duplicate queue name {0:?}")]
+    DuplicateQueue(String),
+    /// A fallback queue that is not configured.
+    #[error("queue {queue:?}: fallback_queue {fallback:?} is not a configured queue")]
+    UnknownFallbackQueue {
+        /// The queue.
+        queue: String,
+        /// The missing fallback.
+        fallback: String,
+    },
+    /// A zero timeout or limit.
+    #[error("{0} must be greater than 0")]
+    Zero(&'static str),
+}
+
+/// Parses a `name` or `name:level` skill string.
+pub fn parse_skill(text: &str) -> Option<(String, u8)> {
+    let (name, level) = match text.rsplit_once(':') {
+        Some((name, level)) if level.chars().all(|c| c.is_ascii_digit()) && !level.is_empty() => {
+            (name, level.parse::<u8>().ok()?)
+        }
+        _ => (text, 1),
+    };
+    (!name.is_empty() && (1..=5).contains(&level)).then(|| (name.to_owned(), level))
+}

@@ -1,0 +1,30 @@
+//! What the router says to customers, in their language (Chinese or English).
+
+use crate::routing::model::QueueStatus;
+
+pub(super) fn is_chinese(language: &str) -> bool {
+    language.eq_ignore_ascii_case("zh") || language.to_ascii_lowercase().starts_with("zh-")
+}
+
+pub(super) fn queue_text(language: &str, status: QueueStatus) -> String {
+    let minutes = status.estimated_wait_secs.div_ceil(60).max(1);
+    match (status.position, is_chinese(language)) {
+        (0, true) => "正在为您接入人工客服，请稍候。".to_owned(),
+        (0, false) => "Connecting you with an agent now.".to_owned(),
+        (p, true) => format!(
+            "您前面还有 {} 位客户在排队，预计等待约 {minutes} 分钟。",
+            p - 1
+        ),
+        (p, false) => format!(
+            "Thanks for your message. You are number {p} in the queue; the estimated wait is about {minutes} min."
+        ),
+    }
+}
+
+pub(super) fn reconnecting_text(language: &str) -> &'static str {
+    if is_chinese(language) {
+        "刚才的客服已断开，正在为您重新接入，您的排队位置保持不变。"
+    } else {
+        "Your agent was disconnected; we are connecting you with another agent and you keep your place."
+    }
+}

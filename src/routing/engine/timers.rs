@@ -1,0 +1,374 @@
+//! Timers: offer timeouts, decline cooldowns, quiet chats, parked windows, maximum
+//! waits, escalation steps, wrap-ups, service-level boosts and queue-status updates,
+//! all run by [`Router::tick`].
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::*;
+
+impl Router {
+    /// Runs timers: expired offers go back to the queue (the agent is set away),
+    /// conversations whose decline cooldown ended are routed again, wrap-ups end,
+    /// service-level boosts apply and waiting customers hear about meaningful moves.
+    pub fn tick(&mut self, now: Millis) {
+        // Every expired offer is withdrawn (and its agent set away) before any is
+        // routed again, so none goes to an agent whose own offer expired in this tick.
+        let mut expired = Vec::new();
+        while let Some(&(expires_at, id)) = self.offer_deadlines.first() {
+            if expires_at > now {
+                break;
+            }
+            let Some(State::Offered { agent: slot, .. }) =
+                self.conversations.get(&id).map(|c| c.state)
+            else {
+                // Cannot happen while the invariants hold; drop the stale deadline.
+                self.offer_deadlines.pop_first();
+                continue;
+            };
+            let agent = self.agent_id(slot);
+            self.notices.push(Notice::ToAgent {
+                agent: agent.clone(),
+                notice: AgentNotice::OfferWithdrawn {
+                    conversation: id,
+                    reason: "timeout",
+                },
+            });
+            self.release_to_queue(now, id, QueueReason::OfferTimeout);
+            self.agents
+                .update(slot, now, |a| a.presence = Presence::Away);
+            self.notices.push(Notice::ToAgent {
+                agent,
+                notice: AgentNotice::PresenceChanged {
+                    presence: Presence::Away,
+                    reason: "offer_timeout",
+                },
+            });
+            expired.push(id);
+        }
+        // Cooldowns that ended make agents eligible again; then the withdrawn and the
+        // retried conversations are routed together, in serving order.
+        let mut reroute: Vec<(PriorityKey, ConversationId)> = expired
+            .into_iter()
+            .map(|id| (self.conversations[&id].key, id))
+            .collect();
+        for (_, id) in due(&mut self.retries, now) {
+            if let Some(c) = self.conversations.get_mut(&id) {
+                c.declined_by.retain(|(_, until)| *until > now);
+                if c.state == State::Queued {
+                    reroute.push((c.key, id));
+                }
+            }
+        }
+        reroute.sort_unstable();
+        reroute.dedup();
+        for (_, id) in reroute {
+            self.route_conversation(now, id);
+        }
+        for (_, id) in due(&mut self.idle_checks, now) {
+            self.park(now, id);
+        }
+        for (_, id) in due(&mut self.park_lapses, now) {
+            if let Some(c) = self.conversations.get(&id)
+                && matches!(c.state, State::Parked { .. })
+            {
+                let notice = customer_notice(c, CustomerNoticeBody::Closed(EndReason::Abandoned));
+                self.notices.push(Notice::ToCustomer(notice));
+                let waited_ms = c.waited_ms(now);
+                self.emit(
+                    now,
+                    id,
+                    EventKind::Abandoned {
+                        waited_ms,
+                        while_waiting: false,
+                    },
+                );
+                self.end(now, id);
+            }
+        }
+        for (_, id) in due(&mut self.max_waits, now) {
+            self.fall_back(now, id);
+        }
+        self.last_agents.expire(now);
+        for (_, id) in due(&mut self.escalations, now) {
+            self.escalate(now, id);
+        }
+        self.resume_tickets.expire(now);
+        for (at, slot) in due(&mut self.wrap_ups, now) {
+            let ends = self
+                .agents
+                .get(slot)
+                .is_some_and(|a| a.presence == Presence::WrapUp && a.wrap_up_until == at);
+            if ends {
+                let agent = self.agents.update(slot, now, |a| {
+                    a.presence = Presence::Available;
+                    a.id.clone()
+                });
+                self.notices.push(Notice::ToAgent {
+                    agent,
+                    notice: AgentNotice::PresenceChanged {
+                        presence: Presence::Available,
+                        reason: "wrap_up_over",
+                    },
+                });
+                self.fill_agent(now, slot);
+            }
+        }
+        for (_, id) in due(&mut self.service_level_risks, now) {
+            let waiting = self
+                .conversations
+                .get(&id)
+                .is_some_and(|c| !matches!(c.state, State::Assigned { .. }));
+            if waiting {
+                self.boost(now, id, Boost::ServiceLevelRisk);
+            }
+        }
+        let interval = self.policy.queue_update_interval_ms;
+        if interval > 0 && now >= self.next_queue_update {
+            self.next_queue_update = now + interval;
+            self.refresh_queue_status();
+        }
+    }
+
+    /// Parks a quiet assigned messaging conversation: the agent's capacity is freed
+    /// and the agent told; the conversation waits for the customer for
+    /// `parked_window_ms`.
+    fn park(&mut self, now: Millis, id: ConversationId) {
+        let Some(c) = self.conversations.get(&id) else {
+            return;
+        };
+        let State::Assigned { agent: slot, .. } = c.state else {
+            return;
+        };
+        if c.last_customer_at + self.policy.idle_release_ms > now {
+            return; // the customer wrote since this check was scheduled
+        }
+        let agent = self.agent_id(slot);
+        self.detach(now, id, slot);
+        let until = now + self.policy.parked_window_ms;
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        c.state = State::Parked { until };
+        c.waiting_since = None;
+        c.parked_with = Some(agent.clone());
+        self.park_lapses.insert((until, id));
+        self.notices.push(Notice::ToAgent {
+            agent: agent.clone(),
+            notice: AgentNotice::Parked {
+                conversation: id,
+                until,
+            },
+        });
+        self.emit(now, id, EventKind::Parked { agent });
+        self.fill_agent(now, slot);
+    }
+
+    /// The customer of a parked conversation wrote again: back to the same agent if
+    /// they can take it now, otherwise into the queue in its old place.
+    pub(super) fn unpark(&mut self, now: Millis, id: ConversationId) {
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        let State::Parked { until } = c.state else {
+            return;
+        };
+        self.park_lapses.remove(&(until, id));
+        let agent = c.parked_with.take();
+        self.enqueue(now, id, QueueReason::Returned);
+        let c = &self.conversations[&id];
+        let profile = self.waiting.profile(c.profile);
+        let same_agent = agent.and_then(|a| self.agents.slot_of(&a)).filter(|&slot| {
+            self.agents
+                .get(slot)
+                .is_some_and(|a| a.presence == Presence::Available && a.has_room(profile.class))
+        });
+        match same_agent {
+            Some(slot) => self.offer(now, id, slot, Rule::LastAgent),
+            None => {
+                self.route_conversation(now, id);
+            }
+        }
+    }
+
+    /// A conversation reached its queue's maximum wait: the customer is told (never
+    /// silence) and, if the queue names one, it moves to the fallback queue keeping
+    /// its place.
+    fn fall_back(&mut self, now: Millis, id: ConversationId) {
+        let Some(c) = self.conversations.get(&id) else {
+            return;
+        };
+        if matches!(c.state, State::Assigned { .. }) {
+            return;
+        }
+        let queue = &self.queue_escalation[c.queue];
+        let chinese = is_chinese(&c.language);
+        let (text, buttons) = match (queue.fallback_message.as_str(), queue.fallback_queue) {
+            ("", Some(_)) if chinese => ("正在为您扩大服务范围，尽快为您接入客服，您的排队位置保持不变。".to_owned(), Vec::new()),
+            ("", Some(_)) => (
+                "Sorry for the wait: we are widening the search for an agent, and you keep your place.".to_owned(),
+                Vec::new(),
+            ),
+            ("", None) => {
+                let (text, call, mail) = if chinese {
+                    ("抱歉让您久等了。您可以选择客服回电或邮件回复，也可以继续等待，排队位置保持不变。", "请回电", "邮件回复")
+                } else {
+                    (
+                        "Sorry for the long wait. We can call you back or follow up by e-mail, or you can keep waiting: you keep your place.",
+                        "Call me back",
+                        "E-mail me",
+                    )
+                };
+                let buttons = vec![
+                    Button { label: call.to_owned(), payload: "callback".to_owned() },
+                    Button { label: mail.to_owned(), payload: "email".to_owned() },
+                ];
+                (text.to_owned(), buttons)
+            }
+            (custom, _) => (custom.to_owned(), Vec::new()),
+        };
+        let fallback_queue = queue.fallback_queue;
+        let notice = customer_notice(
+            c,
+            CustomerNoticeBody::Message {
+                sender: Sender::System,
+                text: Arc::from(text),
+                buttons,
+                agent: None,
+                queue_status: None,
+            },
+        );
+        self.notices.push(Notice::ToCustomer(notice));
+        if let Some(target) = fallback_queue {
+            let skills = self.queue_skills[target].clone();
+            let Ok((required, names)) = self.requirement(&skills, "fallback_queue") else {
+                return;
+            };
+            let c = self.conversations.get_mut(&id).expect("open conversation");
+            let profile = self.waiting.profile_for(&required, c.channel.class());
+            if c.state == State::Queued {
+                self.waiting.remove(c.profile, c.key, id);
+                self.waiting.insert(profile, c.key, id);
+            }
+            c.profile = profile;
+            c.required_names = names.clone();
+            c.queue = target;
+            c.step = None;
+            self.emit(
+                now,
+                id,
+                EventKind::Escalated {
+                    step: EscalationStep::Overflow,
+                    required: names,
+                },
+            );
+            self.route_conversation(now, id);
+        }
+    }
+
+    /// Takes a conversation one step out on its queue's bullseye: preferred skills
+    /// stop counting, then it overflows to the wider group. Its place is kept.
+    fn escalate(&mut self, now: Millis, id: ConversationId) {
+        let Some(c) = self.conversations.get(&id) else {
+            return;
+        };
+        if matches!(c.state, State::Assigned { .. }) {
+            return;
+        }
+        let escalation = &self.queue_escalation[c.queue];
+        let (next, skills, then) = match c.step {
+            Some(EscalationStep::Preferred) => {
+                let then =
+                    (escalation.overflow_ms > 0).then(|| c.created_at + escalation.overflow_ms);
+                let base = c.base_required.clone().unwrap_or_default();
+                (EscalationStep::Required, base, then)
+            }
+            Some(EscalationStep::Required) if escalation.overflow_ms > 0 => {
+                (EscalationStep::Overflow, escalation.overflow.clone(), None)
+            }
+            _ => return,
+        };
+        let Ok((required, names)) = self.requirement(&skills, "required_skills") else {
+            return;
+        };
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        let profile = self.waiting.profile_for(&required, c.channel.class());
+        if c.state == State::Queued {
+            self.waiting.remove(c.profile, c.key, id);
+            self.waiting.insert(profile, c.key, id);
+        }
+        c.profile = profile;
+        c.required_names = names.clone();
+        c.step = Some(next);
+        c.base_required = None;
+        if let Some(at) = then {
+            self.escalations.insert((at.max(now), id));
+        }
+        self.emit(
+            now,
+            id,
+            EventKind::Escalated {
+                step: next,
+                required: names,
+            },
+        );
+        self.route_conversation(now, id);
+    }
+
+    /// Tells waiting customers where they stand when it changed meaningfully since
+    /// they were last told: the position fell to 80% of it or less (or to the front),
+    /// or the estimate moved by a minute or more.
+    fn refresh_queue_status(&mut self) {
+        let mut updates = Vec::new();
+        for profile in self.waiting.profiles() {
+            for (index, (_, id)) in profile.waiting.iter().enumerate() {
+                let now_status = self.queue_status(profile.class, index + 1);
+                let c = &self.conversations[id];
+                let meaningful = match c.told {
+                    None => true,
+                    Some(told) => {
+                        let moved_up = f64::from(now_status.position)
+                            <= 0.8 * f64::from(told.position)
+                            || (now_status.position == 1 && told.position > 1);
+                        let eta_moved = now_status
+                            .estimated_wait_secs
+                            .abs_diff(told.estimated_wait_secs)
+                            >= 60;
+                        moved_up || eta_moved
+                    }
+                };
+                if meaningful {
+                    updates.push((*id, now_status));
+                }
+            }
+        }
+        for (id, status) in updates {
+            let c = self
+                .conversations
+                .get_mut(&id)
+                .expect("waiting conversation");
+            c.told = Some(status);
+            let text: Arc<str> = Arc::from(queue_text(&c.language, status));
+            let notice = customer_notice(
+                c,
+                CustomerNoticeBody::Message {
+                    sender: Sender::System,
+                    text,
+                    buttons: Vec::new(),
+                    agent: None,
+                    queue_status: Some(status),
+                },
+            );
+            self.notices.push(Notice::ToCustomer(notice));
+        }
+    }
+}
+
+/// Pops every timer due by `now`, earliest first.
+fn due<T: Ord + Copy>(timers: &mut BTreeSet<(Millis, T)>, now: Millis) -> Vec<(Millis, T)> {
+    let mut fired = Vec::new();
+    while let Some(&first) = timers.first() {
+        if first.0 > now {
+            break;
+        }
+        timers.pop_first();
+        fired.push(first);
+    }
+    fired
+}

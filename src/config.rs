@@ -124,6 +124,9 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Tenant of calls without an `x-switchboard-tenant` header.
     pub default_tenant: String,
+    /// Knowledge base file of the built-in bot (`--kb`, `SWITCHBOARD_KB`); checked at
+    /// start-up, so a malformed file stops the process with a message that names it.
+    pub kb: Option<PathBuf>,
     /// Tenant sharding across replicas.
     pub tenancy: Tenancy,
     /// Input and buffer bounds.
@@ -140,6 +143,7 @@ impl Default for Config {
             log_format: LogFormat::Auto,
             shutdown_grace_secs: 20,
             default_tenant: "default".to_owned(),
+            kb: None,
             tenancy: Tenancy::default(),
             limits: Limits::default(),
             routing: RoutingPolicy::default(),
@@ -200,6 +204,10 @@ impl Config {
             )));
         }
         self.tenancy.validate()?;
+        if let Some(path) = &self.kb {
+            crate::bot::knowledge::KnowledgeBase::load(path)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
         let l = &self.limits;
         for (name, value) in [
             ("limits.max_text_bytes", l.max_text_bytes),
@@ -244,6 +252,9 @@ pub struct Cli {
     /// Seconds to drain on shutdown [default: 20].
     #[arg(long, env = "SWITCHBOARD_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// Knowledge base file for the built-in bot.
+    #[arg(long, env = "SWITCHBOARD_KB")]
+    pub kb: Option<PathBuf>,
     /// This replica's shard name, selecting its tenants from `tenancy.shards`.
     #[arg(long, env = "SWITCHBOARD_SHARD")]
     pub shard: Option<String>,
@@ -288,6 +299,9 @@ impl Cli {
         }
         if let Some(secs) = self.shutdown_grace_secs {
             config.shutdown_grace_secs = secs;
+        }
+        if let Some(kb) = &self.kb {
+            config.kb = Some(kb.clone());
         }
         if let Some(shard) = &self.shard {
             config.tenancy.shard = shard.clone();
@@ -391,6 +405,25 @@ mod tests {
         let cli = Cli::parse_from(["switchboard", "--metrics-addr", "127.0.0.1:9999"]);
         assert!(cli.command.is_none());
         assert_eq!(cli.metrics_addr, Some("127.0.0.1:9999".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_malformed_knowledge_base_stops_start_up_naming_the_file() {
+        let path =
+            std::env::temp_dir().join(format!("switchboard-bad-kb-{}.json", std::process::id()));
+        std::fs::write(
+            &path,
+            r#"{"entries": [{"id": "x", "lang": "en", "questions": [], "answer": "a"}]}"#,
+        )
+        .unwrap();
+        let cli = Cli::parse_from(["switchboard", "--kb", path.to_str().unwrap()]);
+        let err = cli.load().unwrap_err().to_string();
+        std::fs::remove_file(&path).ok();
+        assert!(err.contains(path.to_str().unwrap()), "{err}");
+        assert!(err.contains("entry 0 (id \"x\"): questions"), "{err}");
+        let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("kb/starter.json");
+        let cli = Cli::parse_from(["switchboard", "--kb", good.to_str().unwrap()]);
+        assert_eq!(cli.load().unwrap().kb.as_deref(), Some(good.as_path()));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!
 //! - [`routing`]: the routing core, plain Rust: skills, priority, queues, agents, the
 //!   router state machine and its lifecycle events. No transport types.
+//! - [`bot`]: the built-in bot's knowledge base (format, loading, validation).
 //! - [`hub`]: tenants, each a router behind its own lock, with mailboxes towards streams.
 //! - [`api`]: the gRPC edge: generated contract, validation and conversion, status
 //!   mapping, tenancy, and the gateway, desk and admin services.
@@ -15,6 +16,7 @@
 //! - [`simulate`]: what-if simulator: scenarios run on the real router in virtual time.
 
 pub mod api;
+pub mod bot;
 pub mod config;
 pub mod hub;
 pub mod routing;

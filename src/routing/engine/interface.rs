@@ -235,7 +235,7 @@ pub struct AgentView {
     pub capacity: PerClass,
     /// Load.
     pub load: PerClass,
-    /// Milliseconds since last routed, while holding nothing; else 0.
+    /// Milliseconds since the agent was last active, while holding nothing; else 0.
     pub idle_ms: u64,
     /// Conversations held.
     pub conversations: Vec<ConversationId>,

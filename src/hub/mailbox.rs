@@ -160,14 +160,12 @@ impl AdapterMailbox {
         }
     }
 
-    /// Deliveries not yet written to the current stream.
+    /// Deliveries not yet written to the current stream. Ids increase along the
+    /// queue, so the unsent ones are found by binary search, not by a walk over every
+    /// unacknowledged delivery.
     pub fn take_unsent(&mut self) -> Vec<Delivery> {
-        let unsent: Vec<Delivery> = self
-            .deliveries
-            .iter()
-            .filter(|d| d.id > self.sent_up_to)
-            .cloned()
-            .collect();
+        let first_unsent = self.deliveries.partition_point(|d| d.id <= self.sent_up_to);
+        let unsent: Vec<Delivery> = self.deliveries.range(first_unsent..).cloned().collect();
         if let Some(last) = unsent.last() {
             self.sent_up_to = last.id;
         }

@@ -1,10 +1,15 @@
 //! Compiles the `switchboard.v1` contract with a pure-Rust protobuf compiler (protox), so
 //! the build needs no `protoc` on the machine, and keeps the descriptor set for server
-//! reflection.
+//! reflection. Separately compiles the load-test echo service
+//! (`switchboard.loadtest.v1`, used by `examples/loadgen.rs`), which is neither served
+//! by the binary nor part of the reflection descriptor set.
 
 use std::path::PathBuf;
 
 use prost::Message;
+
+/// The load generator's bare-transport reference service.
+const LOADTEST_PROTOS: &[&str] = &["proto/loadtest/v1/echo.proto"];
 
 const PROTOS: &[&str] = &[
     "proto/switchboard/v1/common.proto",
@@ -26,5 +31,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .compile_fds(descriptors)?;
+
+    let loadtest = protox::compile(LOADTEST_PROTOS, ["proto"])?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(loadtest)?;
     Ok(())
 }

@@ -14,6 +14,13 @@ pub mod pb {
     tonic::include_proto!("switchboard.v1");
 }
 
+/// Load-test echo service from `proto/loadtest/v1/echo.proto`, for `examples/loadgen.rs`.
+#[doc(hidden)]
+pub mod loadtest_pb {
+    #![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("switchboard.loadtest.v1");
+}
+
 /// Encoded descriptors of the `switchboard.v1` contract, served by reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/switchboard_descriptor.bin"));

@@ -1,0 +1,338 @@
+//! The servers under test as child processes: spawning, cleaning up, and reading their
+//! CPU time and memory from `/proc`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::Result;
+
+/// Every child still running, killed on exit, on a panic and on SIGINT/SIGTERM.
+static CHILDREN: Mutex<Vec<Child>> = Mutex::new(Vec::new());
+
+fn register(child: Child) {
+    CHILDREN
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(child);
+}
+
+/// Kills and reaps every child started here. Safe to call more than once.
+pub(crate) fn kill_all() {
+    // `try_lock`: a panic while the list is locked must not deadlock the hook.
+    let Ok(mut children) = CHILDREN.try_lock() else {
+        return;
+    };
+    for mut child in children.drain(..) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Kills the children before the default panic report.
+pub(crate) fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        kill_all();
+        default(info);
+    }));
+}
+
+fn kill_pid(pid: u32) {
+    let mut children = CHILDREN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(i) = children.iter().position(|c| c.id() == pid) {
+        let mut child = children.swap_remove(i);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// A 127.0.0.1 address with a port the kernel just handed out.
+pub(crate) fn free_addr() -> Result<SocketAddr> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// A server process under test.
+#[derive(Debug)]
+pub(crate) struct Server {
+    pub(crate) name: &'static str,
+    pub(crate) pid: u32,
+    pub(crate) addr: SocketAddr,
+    pub(crate) metrics_addr: Option<SocketAddr>,
+    pub(crate) log: PathBuf,
+    /// The watchdog that kills the server should we die first.
+    reaper: Option<u32>,
+}
+
+impl Server {
+    /// Kills the process (and its watchdog) now.
+    pub(crate) fn stop(&self) {
+        kill_pid(self.pid);
+        if let Some(reaper) = self.reaper {
+            kill_pid(reaper);
+        }
+    }
+
+    /// CPU time and memory now.
+    pub(crate) fn sample(&self) -> Result<ProcSample> {
+        ProcSample::read(self.pid)
+    }
+
+    /// Warnings and errors in the server's log so far.
+    pub(crate) fn log_lines(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+/// Starts `target/<profile>/switchboard` with loopback ports and warn-level JSON logs.
+pub(crate) fn spawn_switchboard(
+    bin: &Path,
+    self_exe: &Path,
+    dir: &Path,
+    tag: &str,
+) -> Result<Server> {
+    let addr = free_addr()?;
+    let metrics = free_addr()?;
+    let log = dir.join(format!("switchboard-{tag}.log"));
+    let out = std::fs::File::create(&log)?;
+    let child = Command::new(bin)
+        .args(["--grpc-addr", &addr.to_string()])
+        .args(["--metrics-addr", &metrics.to_string()])
+        .args(["--log-format", "json"])
+        .env("SWITCHBOARD_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let pid = child.id();
+    register(child);
+    // A reaper that kills the server should this process die without cleaning up
+    // (SIGKILL): it waits for its stdin to close, which happens when we exit.
+    let reaper = Command::new(self_exe)
+        .args(["--reap", &format!("{pid}@{addr}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let reaper_pid = reaper.id();
+    register(reaper);
+    let server = Server {
+        name: "switchboard",
+        pid,
+        addr,
+        metrics_addr: Some(metrics),
+        log,
+        reaper: Some(reaper_pid),
+    };
+    wait_listening(&server)?;
+    Ok(server)
+}
+
+/// Starts this program again as the echo server (`--serve-echo`).
+pub(crate) fn spawn_echo(self_exe: &Path, dir: &Path) -> Result<Server> {
+    let addr = free_addr()?;
+    let log = dir.join("echo.log");
+    let out = std::fs::File::create(&log)?;
+    let child = Command::new(self_exe)
+        .args(["--serve-echo", &addr.to_string()])
+        // Kept open while we live; the echo server exits when it closes.
+        .stdin(Stdio::piped())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()?;
+    let pid = child.id();
+    register(child);
+    let server = Server {
+        name: "echo",
+        pid,
+        addr,
+        metrics_addr: None,
+        log,
+        reaper: None,
+    };
+    wait_listening(&server)?;
+    Ok(server)
+}
+
+fn wait_listening(server: &Server) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if TcpStream::connect_timeout(&server.addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        let exited = {
+            let mut children = CHILDREN.lock().unwrap_or_else(|p| p.into_inner());
+            children
+                .iter_mut()
+                .find(|c| c.id() == server.pid)
+                .map(|c| matches!(c.try_wait(), Ok(Some(_))))
+                .unwrap_or(true)
+        };
+        if exited || Instant::now() > deadline {
+            let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+            return Err(format!(
+                "{} did not start listening on {} (log {}):\n{log}",
+                server.name,
+                server.addr,
+                server.log.display()
+            )
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `--reap <pid>@<grpc addr>`: waits for stdin to close (the load generator is gone),
+/// then kills the server if that pid still runs with that listen address (so a reused
+/// pid is never hit).
+pub(crate) fn reap(target: &str) {
+    let Some((pid, addr)) = target.split_once('@') else {
+        return;
+    };
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let ours = cmdline.split(|&b| b == 0).any(|arg| arg == addr.as_bytes());
+    if ours {
+        let _ = Command::new("kill").args(["-KILL", pid]).status();
+    }
+}
+
+/// A process's CPU time and memory at one instant.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProcSample {
+    pub(crate) at: Instant,
+    /// utime + stime, in clock ticks.
+    pub(crate) ticks: u64,
+    pub(crate) rss_kib: u64,
+    pub(crate) hwm_kib: u64,
+}
+
+impl ProcSample {
+    pub(crate) fn read(pid: u32) -> Result<ProcSample> {
+        let at = Instant::now();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command name, which is in parentheses and may hold spaces:
+        // state is field 3, utime 14, stime 15.
+        let rest = &stat[stat.rfind(')').ok_or("bad /proc stat")? + 1..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kib = |key: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(ProcSample {
+            at,
+            ticks,
+            rss_kib: kib("VmRSS:"),
+            hwm_kib: kib("VmHWM:"),
+        })
+    }
+
+    /// CPU used between two samples, in % of one core (200 % = two cores busy).
+    pub(crate) fn cpu_percent(&self, later: &ProcSample) -> f64 {
+        let secs = (later.ticks - self.ticks) as f64 / clock_ticks() as f64;
+        100.0 * secs / later.at.duration_since(self.at).as_secs_f64()
+    }
+}
+
+/// Busy and total clock ticks of the whole machine (all cores), from `/proc/stat`.
+pub(crate) fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(cpu) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0, 0);
+    };
+    let v: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest is already in user).
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// CPU used by everything on the machine between two [`machine_ticks`] readings, in
+/// % of one core.
+pub(crate) fn machine_cpu_percent(a: (u64, u64), b: (u64, u64), secs: f64) -> f64 {
+    100.0 * (b.0 - a.0) as f64 / clock_ticks() as f64 / secs
+}
+
+/// This process's own CPU and memory.
+pub(crate) fn own_sample() -> Result<ProcSample> {
+    ProcSample::read(std::process::id())
+}
+
+fn clock_ticks() -> u64 {
+    static TICKS: OnceLock<u64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100)
+    })
+}
+
+/// `nproc`, CPU model, memory and kernel, from `/proc`.
+pub(crate) fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU".to_owned(), |(_, v)| v.trim().to_owned());
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_gib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "nproc {nproc}, CPU {model}, {mem_gib:.0} GiB RAM, Linux {}",
+        kernel.trim()
+    )
+}
+
+/// GET `/metrics` (Prometheus text). A scrape also flushes the exporter's buffered
+/// histogram samples, as Prometheus's own scrapes would.
+pub(crate) fn scrape(addr: SocketAddr) -> Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body)?;
+    Ok(body)
+}
+
+/// Sum of every sample of a metric (all label sets) whose line contains `filter`.
+pub(crate) fn metric_sum(text: &str, name: &str, filter: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+                && l.contains(filter)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

@@ -194,7 +194,7 @@ impl Router {
         let Some(c) = self.conversations.get(&id) else {
             return;
         };
-        if matches!(c.state, State::Assigned { .. }) {
+        if !matches!(c.state, State::Queued | State::Offered { .. }) {
             return;
         }
         let queue = &self.queue_escalation[c.queue];
@@ -237,28 +237,7 @@ impl Router {
         self.notices.push(Notice::ToCustomer(notice));
         if let Some(target) = fallback_queue {
             let skills = self.queue_skills[target].clone();
-            let Ok((required, names)) = self.requirement(&skills, "fallback_queue") else {
-                return;
-            };
-            let c = self.conversations.get_mut(&id).expect("open conversation");
-            let profile = self.waiting.profile_for(&required, c.channel.class());
-            if c.state == State::Queued {
-                self.waiting.remove(c.profile, c.key, id);
-                self.waiting.insert(profile, c.key, id);
-            }
-            c.profile = profile;
-            c.required_names = names.clone();
-            c.queue = target;
-            c.step = None;
-            self.emit(
-                now,
-                id,
-                EventKind::Escalated {
-                    step: EscalationStep::Overflow,
-                    required: names,
-                },
-            );
-            self.route_conversation(now, id);
+            self.move_requirement(now, id, &skills, EscalationStep::Overflow, Some(target));
         }
     }
 
@@ -268,7 +247,7 @@ impl Router {
         let Some(c) = self.conversations.get(&id) else {
             return;
         };
-        if matches!(c.state, State::Assigned { .. }) {
+        if !matches!(c.state, State::Queued | State::Offered { .. }) {
             return;
         }
         let escalation = &self.queue_escalation[c.queue];
@@ -284,7 +263,24 @@ impl Router {
             }
             _ => return,
         };
-        let Ok((required, names)) = self.requirement(&skills, "required_skills") else {
+        if let Some(at) = then {
+            self.escalations.insert((at.max(now), id));
+        }
+        self.move_requirement(now, id, &skills, next, None);
+    }
+
+    /// Gives a waiting conversation a new requirement (an escalation step, or its
+    /// queue's fallback queue when `queue` is set), keeping its place; emits the
+    /// `escalated` event and routes it again at once.
+    fn move_requirement(
+        &mut self,
+        now: Millis,
+        id: ConversationId,
+        skills: &[(String, u8)],
+        step: EscalationStep,
+        queue: Option<usize>,
+    ) {
+        let Ok((required, names)) = self.requirement(skills, "required_skills") else {
             return;
         };
         let c = self.conversations.get_mut(&id).expect("open conversation");
@@ -295,16 +291,20 @@ impl Router {
         }
         c.profile = profile;
         c.required_names = names.clone();
-        c.step = Some(next);
         c.base_required = None;
-        if let Some(at) = then {
-            self.escalations.insert((at.max(now), id));
+        match queue {
+            // A fallback queue is the end of this conversation's escalation.
+            Some(queue) => {
+                c.queue = queue;
+                c.step = None;
+            }
+            None => c.step = Some(step),
         }
         self.emit(
             now,
             id,
             EventKind::Escalated {
-                step: next,
+                step,
                 required: names,
             },
         );

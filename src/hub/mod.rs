@@ -158,7 +158,7 @@ impl Hub {
             }
             self.tick();
             ticks += 1;
-            if ticks % 10 == 0 {
+            if ticks.is_multiple_of(10) {
                 self.record_gauges();
             }
         }

@@ -12,7 +12,7 @@ use super::status::{draining, rejected, status_of};
 use super::tenant::tenant_of;
 use crate::hub::Hub;
 use crate::hub::tenant::{InlineReplies, Tenant};
-use crate::routing::{self, AdapterId, MessageOutcome};
+use crate::routing::{self, AdapterId, MessageOutcome, RoutingError};
 use crate::telemetry::metrics::StreamGauge;
 
 /// Frames buffered towards one adapter stream before the session waits for the peer.
@@ -49,6 +49,15 @@ fn submit(
     }
     let adapter = msg.adapter.clone();
     let (result, replies) = tenant.run_inline("customer_message", hub.clock(), |state, now| {
+        // Back-pressure: an adapter that does not take its deliveries gets no new
+        // work, rather than a mailbox that overflows and drops the oldest.
+        if state.adapter_is_backlogged(&adapter) {
+            let refused = Err(RoutingError::Exhausted(format!(
+                "adapter {adapter:?} has too many undelivered messages; \
+                 read and acknowledge deliveries, then retry"
+            )));
+            return (refused, None);
+        }
         let result = state.router.customer_message(now, msg);
         let keep = match (&result, inline) {
             (Ok(outcome), true) => Some((adapter, outcome.conversation)),

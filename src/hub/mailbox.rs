@@ -172,6 +172,16 @@ impl AdapterMailbox {
         unsent
     }
 
+    /// Deliveries kept: not yet sent, or sent and not acknowledged.
+    pub fn len(&self) -> usize {
+        self.deliveries.len()
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.deliveries.is_empty()
+    }
+
     /// Forgets deliveries up to and including `up_to`.
     pub fn ack(&mut self, up_to: u64) {
         while self.deliveries.front().is_some_and(|d| d.id <= up_to) {

@@ -178,6 +178,14 @@ impl TenantState {
         inbox
     }
 
+    /// Whether an adapter's undelivered or unacknowledged deliveries have reached
+    /// nine tenths of its mailbox: new messages from it are then refused.
+    pub fn adapter_is_backlogged(&self, adapter: &AdapterId) -> bool {
+        self.adapters
+            .get(adapter)
+            .is_some_and(|m| m.len() * 10 >= self.limits.adapter_mailbox * 9)
+    }
+
     /// The mailbox of an adapter id, created when new.
     pub fn adapter_mailbox(&mut self, adapter: &AdapterId) -> &mut AdapterMailbox {
         let limit = self.limits.adapter_mailbox;

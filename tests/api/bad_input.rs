@@ -254,3 +254,33 @@ async fn a_shard_refuses_tenants_it_does_not_own() {
     let refused = server.gateway().await.submit(request).await;
     assert_status(refused, Code::FailedPrecondition, "x-switchboard-tenant");
 }
+
+#[tokio::test]
+async fn an_adapter_that_does_not_acknowledge_is_slowed_down_not_dropped() {
+    let mut config = test_config();
+    config.limits.adapter_mailbox = 10;
+    let server = spawn_server(config).await;
+    let mut adapter = Adapter::connect(&server, "slow-adapter").await;
+    let mut last_delivery = 0;
+    for i in 0..9 {
+        let mut m = message(&format!("slow-{i}"), 0.0, "hi");
+        m.client_message_id = format!("m{i}");
+        adapter.send(m).await.unwrap();
+        last_delivery = adapter.delivery().await.delivery_id;
+    }
+    // Nine unacknowledged deliveries: nine tenths of the mailbox.
+    let mut m = message("slow-9", 0.0, "hi");
+    m.client_message_id = "m9".into();
+    let refused = adapter.send(m).await.unwrap_err();
+    assert_eq!(refused.code, Code::ResourceExhausted as i32);
+    assert!(
+        refused.message.contains("acknowledge"),
+        "{}",
+        refused.message
+    );
+    // Acknowledging frees the adapter again.
+    adapter.ack(last_delivery).await;
+    let mut m = message("slow-10", 0.0, "hi");
+    m.client_message_id = "m10".into();
+    assert!(adapter.send(m).await.unwrap().created);
+}

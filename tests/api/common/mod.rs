@@ -444,6 +444,18 @@ impl Adapter {
             .await
     }
 
+    /// Acknowledges deliveries up to an id.
+    pub(crate) async fn ack(&mut self, up_to_delivery_id: u64) {
+        self.tx
+            .send(pb::AdapterFrame {
+                frame: Some(pb::adapter_frame::Frame::Ack(pb::DeliveryAck {
+                    up_to_delivery_id,
+                })),
+            })
+            .await
+            .unwrap();
+    }
+
     /// Waits for the next delivery.
     pub(crate) async fn delivery(&mut self) -> pb::Delivery {
         self.inbox

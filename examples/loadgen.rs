@@ -622,13 +622,14 @@ fn print_realistic(label: &str, r: &mut realistic::RealisticResult, log_lines: u
     );
     println!();
     println!(
-        "Per second: {} arrivals sent, {} first responses, {} offers, {} closed. Arrival schedule lag p50 / p99 / p99.9 / max {}. First responses never delivered: {}. Rejected agent actions: {}{}.{}",
+        "Per second: {} arrivals sent, {} first responses, {} offers, {} closed. Arrival schedule lag p50 / p99 / p99.9 / max {}. First responses never delivered: {}. Customer messages refused by back-pressure (RESOURCE_EXHAUSTED), whole run: {}. Rejected agent actions: {}{}.{}",
         rate(w.rate_of(0)),
         rate(w.rate_of(1)),
         rate(w.rate_of(3)),
         rate(w.rate_of(2)),
         r.schedule_lag.summary().cell(),
         r.first_response.missing(),
+        r.shed,
         r.errors,
         r.first_error
             .as_ref()

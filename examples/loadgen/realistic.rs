@@ -32,6 +32,8 @@ pub(crate) struct RealisticResult {
     pub(crate) queue_wait: Vec<(String, Latencies)>,
     pub(crate) errors: u64,
     pub(crate) first_error: Option<String>,
+    /// Customer messages the server refused with RESOURCE_EXHAUSTED (back-pressure).
+    pub(crate) shed: u64,
 }
 
 impl RealisticResult {
@@ -102,7 +104,8 @@ pub(crate) async fn run(server: &Server, opts: &Opts, rate: f64) -> Result<Reali
         agent_tasks.push(tokio::spawn(agent.run(desk)));
     }
 
-    let (arrivals, firsts, closed) = (
+    let (arrivals, firsts, closed, shed) = (
+        Arc::new(Counter::default()),
         Arc::new(Counter::default()),
         Arc::new(Counter::default()),
         Arc::new(Counter::default()),
@@ -120,6 +123,7 @@ pub(crate) async fn run(server: &Server, opts: &Opts, rate: f64) -> Result<Reali
             arrivals: arrivals.clone(),
             firsts: firsts.clone(),
             closed: closed.clone(),
+            shed: shed.clone(),
         };
         customer_tasks.push(tokio::spawn(customers.run(stream)));
     }
@@ -162,6 +166,7 @@ pub(crate) async fn run(server: &Server, opts: &Opts, rate: f64) -> Result<Reali
         queue_wait,
         errors: errors.get(),
         first_error,
+        shed: shed.get(),
     })
 }
 
@@ -263,6 +268,7 @@ struct Customers {
     arrivals: Arc<Counter>,
     firsts: Arc<Counter>,
     closed: Arc<Counter>,
+    shed: Arc<Counter>,
 }
 
 impl Customers {
@@ -392,6 +398,14 @@ impl Customers {
                     Some(Body::Closed(_)) => self.closed.add(1),
                     _ => {}
                 }
+            }
+            // Back-pressure: the customer gets no first response (counted as never
+            // delivered) and the adapter goes on, as a real one would after a retry
+            // delay.
+            Some(gateway_frame::Frame::Rejected(r))
+                if r.code == tonic::Code::ResourceExhausted as i32 =>
+            {
+                self.shed.add(1);
             }
             Some(gateway_frame::Frame::Rejected(r)) => {
                 return Err(format!("customer message rejected: {} {}", r.code, r.message).into());

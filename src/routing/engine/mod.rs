@@ -888,21 +888,31 @@ impl Router {
         let available = self.agents.get(slot).map(|a| a.presence) == Some(Presence::Available);
         if wrap_up > 0 && available {
             let until = now + wrap_up;
-            self.agents.update(slot, now, |a| {
-                a.presence = Presence::WrapUp;
-                a.wrap_up_until = until;
-            });
+            self.agents.update(slot, now, |a| a.wrap_up_until = until);
             self.wrap_ups.insert((until, slot));
-            self.notices.push(Notice::ToAgent {
-                agent,
-                notice: AgentNotice::PresenceChanged {
-                    presence: Presence::WrapUp,
-                    reason: "wrap_up",
-                },
-            });
+            self.change_presence(now, slot, Presence::WrapUp, "wrap_up");
         }
         self.fill_agent(now, slot);
         Ok(())
+    }
+
+    /// A presence change the router makes (offer timeout, wrap-up): applied, and the
+    /// agent's desk told why.
+    fn change_presence(
+        &mut self,
+        now: Millis,
+        slot: AgentSlot,
+        presence: Presence,
+        reason: &'static str,
+    ) {
+        let agent = self.agents.update(slot, now, |a| {
+            a.presence = presence;
+            a.id.clone()
+        });
+        self.notices.push(Notice::ToAgent {
+            agent,
+            notice: AgentNotice::PresenceChanged { presence, reason },
+        });
     }
 
     // ----- views -----

@@ -35,15 +35,7 @@ impl Router {
                 },
             });
             self.release_to_queue(now, id, QueueReason::OfferTimeout);
-            self.agents
-                .update(slot, now, |a| a.presence = Presence::Away);
-            self.notices.push(Notice::ToAgent {
-                agent,
-                notice: AgentNotice::PresenceChanged {
-                    presence: Presence::Away,
-                    reason: "offer_timeout",
-                },
-            });
+            self.change_presence(now, slot, Presence::Away, "offer_timeout");
             expired.push(id);
         }
         // Cooldowns that ended make agents eligible again; then the withdrawn and the
@@ -100,17 +92,7 @@ impl Router {
                 .get(slot)
                 .is_some_and(|a| a.presence == Presence::WrapUp && a.wrap_up_until == at);
             if ends {
-                let agent = self.agents.update(slot, now, |a| {
-                    a.presence = Presence::Available;
-                    a.id.clone()
-                });
-                self.notices.push(Notice::ToAgent {
-                    agent,
-                    notice: AgentNotice::PresenceChanged {
-                        presence: Presence::Available,
-                        reason: "wrap_up_over",
-                    },
-                });
+                self.change_presence(now, slot, Presence::Available, "wrap_up_over");
                 self.fill_agent(now, slot);
             }
         }

@@ -1,6 +1,8 @@
 //! Drives one conversation through a running Switchboard: an agent signs in, a channel
-//! adapter sends a customer message, the customer gets a first response, the agent
-//! accepts, they exchange messages, the agent closes.
+//! adapter sends a customer message, the built-in bot greets (with buttons) and
+//! answers from its knowledge base, the customer asks for a person, the agent gets the
+//! conversation with its transcript, accepts, they exchange messages (the agent also
+//! gets knowledge-base suggestions), and the agent closes.
 //!
 //! Start the server (`cargo run`), then in another terminal:
 //!
@@ -38,10 +40,17 @@ async fn main() -> Result<()> {
             pb::agent_frame::Action::SignIn(pb::SignIn {
                 agent_id: "demo-agent".into(),
                 display_name: "Demo Agent".into(),
-                skills: vec![pb::AgentSkill {
-                    skill: "orders".into(),
-                    proficiency: 4,
-                }],
+                // "en": a bot hands English conversations to English speakers.
+                skills: vec![
+                    pb::AgentSkill {
+                        skill: "orders".into(),
+                        proficiency: 4,
+                    },
+                    pb::AgentSkill {
+                        skill: "en".into(),
+                        proficiency: 5,
+                    },
+                ],
                 capacity: Some(pb::Capacity {
                     messaging: 2,
                     email: 0,
@@ -93,22 +102,27 @@ async fn main() -> Result<()> {
             ..Default::default()
         }))
     };
+    // Web chat is bot-first: a greeting with buttons, then the answer.
     adapter_tx
         .send(customer_says("Where is my order #1234?", "m1"))
         .await?;
-    for _ in 0..3 {
-        println!("adapter <- {:?}", next_gateway(&mut gateway).await?);
-    }
+    print_until(&mut gateway, 2, |m| m.sender == pb::Sender::Bot as i32).await?;
+    // Asking for a person hands the conversation over; the customer hears their place.
+    adapter_tx
+        .send(customer_says("Can I talk to a person, please?", "m2"))
+        .await?;
+    print_until(&mut gateway, 1, |m| m.queue_status.is_some()).await?;
 
     // The agent gets the offer (with transcript), accepts and answers.
     let conversation_id = loop {
         if let Some(pb::desk_frame::Frame::Offer(offer)) = next_desk(&mut desk).await?.frame {
             println!(
-                "agent   <- offer {} ({} tier, waited {} ms, {} transcript entries)",
+                "agent   <- offer {} ({} tier, waited {} ms, {} transcript entries, handoff: {})",
                 offer.conversation_id,
                 offer.value_tier,
                 offer.waited_ms,
-                offer.transcript.len()
+                offer.transcript.len(),
+                offer.handoff_reason
             );
             break offer.conversation_id;
         }
@@ -132,7 +146,10 @@ async fn main() -> Result<()> {
         ))
         .await?;
     adapter_tx
-        .send(customer_says("Great, thanks!", "m2"))
+        .send(customer_says(
+            "Great, thanks! Can I still return it if it's wrong?",
+            "m3",
+        ))
         .await?;
     loop {
         let frame = next_desk(&mut desk).await?.frame;
@@ -159,6 +176,28 @@ async fn main() -> Result<()> {
         }
     }
     println!("done: conversation {conversation_id} closed");
+    Ok(())
+}
+
+/// Prints adapter frames until `count` messages matching `pick` were delivered.
+async fn print_until(
+    gateway: &mut Streaming<pb::GatewayFrame>,
+    count: usize,
+    pick: impl Fn(&pb::OutboundMessage) -> bool,
+) -> Result<()> {
+    let mut seen = 0;
+    while seen < count {
+        let frame = next_gateway(gateway).await?;
+        println!("adapter <- {frame:?}");
+        if let Some(pb::gateway_frame::Frame::Delivery(pb::Delivery {
+            body: Some(pb::delivery::Body::Message(m)),
+            ..
+        })) = &frame.frame
+            && pick(m)
+        {
+            seen += 1;
+        }
+    }
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 
-use crate::routing::{Router, RoutingPolicy};
+use crate::routing::{BotRouting, Channel, Router, RoutingPolicy};
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
@@ -49,6 +49,104 @@ impl Default for Limits {
             agent_mailbox: 10_000,
             ended_visible: 10_000,
         }
+    }
+}
+
+/// Bots: where they serve first, how sure the built-in bot must be, how long external
+/// bots may take, and agent assist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BotConfig {
+    /// Channels where a bot greets and answers first; conversations on other channels
+    /// queue for a person at once. Names as in metrics: web, app,
+    /// wechat_official_account, wechat_mini_program, weibo, douyin, email, sms, voice,
+    /// other.
+    pub channels: Vec<String>,
+    /// Confidence (0-1) the built-in bot needs to answer from the knowledge base.
+    pub confidence_threshold: f32,
+    /// Unsure answers in a row after which the conversation goes to a person.
+    pub low_confidence_limit: u32,
+    /// Milliseconds an external bot has to answer a task before the built-in bot
+    /// answers instead; at most 850, so a first response stays within one second.
+    pub answer_deadline_ms: u64,
+    /// Knowledge-base suggestions sent to the agent per customer message after a
+    /// handoff (agent assist), 0-3; 0 turns assist off.
+    pub suggestions: usize,
+    /// At a handoff, the conversation's language (`zh`, `en`, ...) becomes a required
+    /// skill, so it reaches an agent who speaks it.
+    pub language_skills: bool,
+    /// Seconds without a customer message after which a conversation still with a
+    /// bot ends as finished by the bot; 0 = never.
+    pub idle_end_secs: u64,
+}
+
+/// Highest `bot.answer_deadline_ms`: with the 100 ms timer tick it keeps the first
+/// response within one second.
+pub const MAX_ANSWER_DEADLINE_MS: u64 = 850;
+
+impl Default for BotConfig {
+    fn default() -> Self {
+        BotConfig {
+            channels: [
+                "web",
+                "app",
+                "wechat_official_account",
+                "wechat_mini_program",
+                "weibo",
+                "douyin",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            confidence_threshold: crate::bot::BotSettings::default().confidence_threshold,
+            low_confidence_limit: 2,
+            answer_deadline_ms: 700,
+            suggestions: 3,
+            language_skills: true,
+            idle_end_secs: 1800,
+        }
+    }
+}
+
+impl BotConfig {
+    /// The routing side of these settings; channel names must have passed validation.
+    pub fn routing(&self) -> BotRouting {
+        BotRouting {
+            channels: self
+                .channels
+                .iter()
+                .filter_map(|c| Channel::from_name(c))
+                .collect(),
+            low_confidence_limit: self.low_confidence_limit,
+            language_skills: self.language_skills,
+            idle_end_ms: self.idle_end_secs * 1000,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |what: String| Err(ConfigError::Invalid(format!("bot.{what}")));
+        if let Some(c) = self
+            .channels
+            .iter()
+            .find(|c| Channel::from_name(c).is_none())
+        {
+            return bad(format!("channels: unknown channel {c:?}"));
+        }
+        if !(self.confidence_threshold > 0.0 && self.confidence_threshold <= 1.0) {
+            return bad("confidence_threshold must be in (0, 1]".to_owned());
+        }
+        if self.low_confidence_limit == 0 {
+            return bad("low_confidence_limit must be at least 1".to_owned());
+        }
+        if !(10..=MAX_ANSWER_DEADLINE_MS).contains(&self.answer_deadline_ms) {
+            return bad(format!(
+                "answer_deadline_ms must be 10-{MAX_ANSWER_DEADLINE_MS}, so the first \
+                 response stays within one second"
+            ));
+        }
+        if self.suggestions > 3 {
+            return bad("suggestions must be 0-3".to_owned());
+        }
+        Ok(())
     }
 }
 
@@ -133,6 +231,8 @@ pub struct Config {
     pub limits: Limits,
     /// Routing: queues, value tiers, aging, timeouts.
     pub routing: RoutingPolicy,
+    /// Bots: channels served first, confidence, external deadline, agent assist.
+    pub bot: BotConfig,
 }
 
 impl Default for Config {
@@ -147,6 +247,7 @@ impl Default for Config {
             tenancy: Tenancy::default(),
             limits: Limits::default(),
             routing: RoutingPolicy::default(),
+            bot: BotConfig::default(),
         }
     }
 }
@@ -195,7 +296,8 @@ impl Config {
 
     /// Checks values a running service depends on.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        Router::new(self.routing.clone())
+        self.bot.validate()?;
+        Router::new(self.routing_policy())
             .map_err(|e| ConfigError::Invalid(format!("routing: {e}")))?;
         if !crate::api::tenant::is_valid_tenant(&self.default_tenant) {
             return Err(ConfigError::Invalid(format!(
@@ -221,6 +323,15 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The routing policy every tenant's router runs: `[routing]` plus the routing
+    /// side of `[bot]`.
+    pub fn routing_policy(&self) -> RoutingPolicy {
+        RoutingPolicy {
+            bot: self.bot.routing(),
+            ..self.routing.clone()
+        }
     }
 
     /// The effective configuration as TOML, for the admin API.
@@ -371,6 +482,27 @@ mod tests {
             ..Tenancy::default()
         };
         assert!(c.tenancy.serves("anyone"), "no table: serve everyone");
+    }
+
+    #[test]
+    fn greetings_name_channels_as_the_service_does() {
+        let names: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(crate::bot::knowledge::CHANNELS, names.as_slice());
+    }
+
+    #[test]
+    fn bad_bot_settings_are_named() {
+        let bad = |toml: &str| {
+            Config::from_toml(toml)
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad("[bot]\nchannels = [\"fax\"]\n").contains("bot.channels"));
+        assert!(bad("[bot]\nanswer_deadline_ms = 2000\n").contains("bot.answer_deadline_ms"));
+        assert!(bad("[bot]\nsuggestions = 4\n").contains("bot.suggestions"));
+        assert!(bad("[bot]\nconfidence_threshold = 0.0\n").contains("bot.confidence_threshold"));
     }
 
     #[test]

@@ -11,11 +11,13 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::api::admin::AdminService;
+use crate::api::bots::BotPoolService;
 use crate::api::desk::DeskService;
 use crate::api::gateway::GatewayService;
 use crate::api::{FILE_DESCRIPTOR_SET, pb};
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::hub::builtin_bot::SharedBot;
 use crate::telemetry::metrics;
 
 /// Fully qualified names of the served `switchboard.v1` services.
@@ -23,6 +25,7 @@ pub const SERVICES: &[&str] = &[
     "switchboard.v1.ChannelGateway",
     "switchboard.v1.AgentDesk",
     "switchboard.v1.Admin",
+    "switchboard.v1.BotPool",
 ];
 
 /// Serves until `shutdown` resolves, then drains: health turns NOT_SERVING, new work is
@@ -36,7 +39,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let prometheus = metrics::install();
-    let hub = Hub::new(config);
+    let bot = SharedBot::load(&config)?;
+    let hub = Hub::new(config, bot);
 
     let (health, health_service) = tonic_health::server::health_reporter();
     for service in SERVICES.iter().chain(&[""]) {
@@ -69,6 +73,9 @@ pub async fn run(
         .add_service(pb::admin_server::AdminServer::new(AdminService::new(
             hub.clone(),
         )))
+        .add_service(pb::bot_pool_server::BotPoolServer::new(
+            BotPoolService::new(hub.clone()),
+        ))
         // Small frames go out at once: without TCP_NODELAY a second small write waits
         // for the peer's delayed ACK (about 40 ms), which the load bench showed.
         .serve_with_incoming_shutdown(

@@ -685,6 +685,10 @@ impl Model {
                         }
                     }
                 }
+                // No bot channel in this policy yet: a bot event is a bug.
+                EventKind::HandedOff { .. } | EventKind::BotFinished => {
+                    panic!("bot event without a bot channel: {e:?}")
+                }
                 EventKind::Closed { .. } | EventKind::Abandoned { .. } => {
                     self.holder.remove(&id);
                     self.required.remove(&id);

@@ -100,7 +100,11 @@ pub(crate) fn spawn_switchboard(
     let metrics = free_addr()?;
     let log = dir.join(format!("switchboard-{tag}.log"));
     let out = std::fs::File::create(&log)?;
+    // The bench measures routing to agents: no channel is bot-first here.
+    let config = dir.join("switchboard-no-bots.toml");
+    std::fs::write(&config, "[bot]\nchannels = []\n")?;
     let child = Command::new(bin)
+        .args(["--config", &config.display().to_string()])
         .args(["--grpc-addr", &addr.to_string()])
         .args(["--metrics-addr", &metrics.to_string()])
         .args(["--log-format", "json"])

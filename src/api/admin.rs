@@ -41,6 +41,8 @@ fn state_to_pb(state: ConversationState) -> pb::ConversationState {
         ConversationState::Parked => pb::ConversationState::Parked,
         ConversationState::Closed => pb::ConversationState::Closed,
         ConversationState::Abandoned => pb::ConversationState::Abandoned,
+        ConversationState::WithBot => pb::ConversationState::WithBot,
+        ConversationState::BotFinished => pb::ConversationState::BotFinished,
     }
 }
 
@@ -70,6 +72,8 @@ fn conversation_view(
             })
             .collect(),
         position: position as u32,
+        intent: c.intent.as_deref().unwrap_or_default().to_owned(),
+        handoff_reason: c.handoff.map(|r| r.as_str()).unwrap_or_default().to_owned(),
     }
 }
 
@@ -244,5 +248,56 @@ impl pb::admin_server::Admin for AdminService {
         Ok(Response::new(pb::ConfigView {
             toml: self.hub.config().to_toml(),
         }))
+    }
+
+    async fn reload_knowledge_base(
+        &self,
+        _request: Request<pb::ReloadKnowledgeBaseRequest>,
+    ) -> Result<Response<pb::KnowledgeBaseView>, Status> {
+        let bot = self.hub.bot().clone();
+        // Building the index takes a moment for a large file: off the async workers.
+        let result = tokio::task::spawn_blocking(move || bot.reload())
+            .await
+            .map_err(|e| Status::internal(format!("reload task failed: {e}")))?;
+        match result {
+            Ok(summary) => {
+                tracing::info!(entries = summary.entries, "knowledge base reloaded");
+                Ok(Response::new(pb::KnowledgeBaseView {
+                    path: summary
+                        .path
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    entries: summary.entries as u32,
+                    languages: summary.languages,
+                }))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "knowledge base reload refused");
+                Err(rejected(Status::failed_precondition(e.to_string())))
+            }
+        }
+    }
+
+    async fn list_bots(
+        &self,
+        request: Request<pb::ListBotsRequest>,
+    ) -> Result<Response<pb::ListBotsResponse>, Status> {
+        let tenant = self.tenant(&request)?;
+        let workers = tenant.lock().bots.workers();
+        let bots = workers
+            .into_iter()
+            .map(|(spec, in_flight)| pb::BotView {
+                bot_id: spec.bot_id.to_string(),
+                languages: spec.languages,
+                channels: spec
+                    .channels
+                    .iter()
+                    .map(|&c| convert::channel_to_pb(c) as i32)
+                    .collect(),
+                capacity: spec.capacity as u32,
+                in_flight: in_flight as u32,
+            })
+            .collect();
+        Ok(Response::new(pb::ListBotsResponse { bots }))
     }
 }

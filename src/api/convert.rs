@@ -120,7 +120,8 @@ fn value_facts(value: Option<pb::CustomerValue>) -> Result<ValueFacts, Status> {
     })
 }
 
-fn skill_requirements(
+/// Required skills with minimum levels (0 means 1).
+pub fn skill_requirements(
     field: &'static str,
     skills: Vec<pb::SkillRequirement>,
 ) -> Result<Vec<(String, u8)>, Status> {
@@ -326,6 +327,7 @@ pub fn end_reason_to_pb(reason: EndReason) -> pb::EndReason {
     match reason {
         EndReason::ClosedByAgent => pb::EndReason::ClosedByAgent,
         EndReason::Abandoned => pb::EndReason::Abandoned,
+        EndReason::BotFinished => pb::EndReason::BotFinished,
     }
 }
 
@@ -403,6 +405,22 @@ pub fn desk_frame(notice: AgentNotice) -> pb::DeskFrame {
             transcript: o.transcript.iter().map(transcript_entry).collect(),
             waited_ms: o.waited_ms,
             language: o.language.to_string(),
+            intent: o.intent.as_deref().unwrap_or_default().to_owned(),
+            handoff_reason: o.handoff.map(|r| r.as_str()).unwrap_or_default().to_owned(),
+        }),
+        AgentNotice::Suggestions(a) => Frame::Suggestions(pb::AssistSuggestions {
+            conversation_id: a.conversation.to_string(),
+            customer_text: a.customer_text.to_string(),
+            suggestions: a
+                .suggestions
+                .into_iter()
+                .map(|s| pb::Suggestion {
+                    text: s.text,
+                    entry_id: s.entry_id,
+                    intent: s.intent,
+                    confidence: s.confidence,
+                })
+                .collect(),
         }),
         AgentNotice::Parked {
             conversation,

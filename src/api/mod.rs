@@ -2,6 +2,7 @@
 //! the one error-to-status mapping, tenancy, and the thin services that call the core.
 
 pub mod admin;
+pub mod bots;
 pub mod convert;
 pub mod desk;
 pub mod gateway;

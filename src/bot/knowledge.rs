@@ -8,8 +8,11 @@
 //!
 //! ```json
 //! {
-//!   "greetings": { "en": { "text": "Hi! How can we help?", "buttons": [
-//!       { "label": "Where is my order?", "payload": "Where is my order?" } ] } },
+//!   "greetings": {                     // optional; by language, or "<channel>/<language>"
+//!     "en": { "text": "Hi! How can we help?", "buttons": [
+//!       { "label": "Where is my order?", "payload": "Where is my order?" } ] },
+//!     "email/en": { "text": "Thanks for your e-mail. What can we do for you?" } },
+//!   "synonyms": [ ["trade in", "以旧换新"] ],   // optional: extra synonym groups
 //!   "entries": [ {
 //!     "id": "order-status",            // unique, 1-64 characters
 //!     "lang": "en",                    // language tag, as adapters send it
@@ -18,6 +21,7 @@
 //!     "answer": "You can follow your parcel under Orders > Track.",
 //!     "buttons": [],                   // optional quick replies under the answer
 //!     "needs_human": false,            // optional: this intent always goes to a person
+//!     "skill": "billing",              // optional: the skill a person needs for it
 //!     "keywords": ["order", "track"]   // optional hints for matching
 //!   } ]
 //! }
@@ -26,6 +30,11 @@
 //! The plain FAQ export many tools produce, an array of
 //! `{ "id", "lang", "question", "answer", "keywords"? }` objects (the shape of
 //! `shared/data/faq-sample/faq.json`); each becomes an entry with one question.
+//!
+//! Greeting keys are a language tag ("en", "zh-CN") or `"<channel>/<language>"`, where
+//! the channel is one of [`CHANNELS`]; the bot looks up channel/language, language,
+//! "en", any greeting, then a built-in text. Synonym groups add to the bot's built-in
+//! lexicon: each is two or more words or phrases that mean the same to customers.
 //!
 //! Loading checks every entry and names the file, the entry and the field at fault.
 
@@ -79,6 +88,10 @@ pub struct Entry {
     /// Matching hints.
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// The skill a person needs for this intent, used when the conversation is handed
+    /// off.
+    #[serde(default)]
+    pub skill: Option<String>,
 }
 
 /// A plain FAQ export entry.
@@ -99,6 +112,8 @@ struct FaqExport {
 struct NativeFile {
     #[serde(default)]
     greetings: BTreeMap<String, Greeting>,
+    #[serde(default)]
+    synonyms: Vec<Vec<String>>,
     entries: Vec<Entry>,
 }
 
@@ -113,8 +128,10 @@ enum AnyFile {
 /// A loaded, validated knowledge base.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KnowledgeBase {
-    /// Greetings by language tag.
+    /// Greetings by language tag or `"<channel>/<language>"`.
     pub greetings: BTreeMap<String, Greeting>,
+    /// Synonym groups added to the bot's lexicon.
+    pub synonyms: Vec<Vec<String>>,
     /// Entries, in file order.
     pub entries: Vec<Entry>,
 }
@@ -131,6 +148,24 @@ pub struct KnowledgeBaseError {
 
 /// Longest entry id.
 const MAX_ID_CHARS: usize = 64;
+
+/// Longest skill name.
+const MAX_SKILL_CHARS: usize = 64;
+
+/// Channel names a greeting can be given for, as in `"email/en"`: the names the
+/// service uses everywhere (config, metrics).
+pub const CHANNELS: &[&str] = &[
+    "web",
+    "app",
+    "wechat_official_account",
+    "wechat_mini_program",
+    "weibo",
+    "douyin",
+    "email",
+    "sms",
+    "voice",
+    "other",
+];
 
 impl KnowledgeBase {
     /// Reads and validates a knowledge base file.
@@ -153,10 +188,12 @@ impl KnowledgeBase {
         let kb = match file {
             AnyFile::Native(native) => KnowledgeBase {
                 greetings: native.greetings,
+                synonyms: native.synonyms,
                 entries: native.entries,
             },
             AnyFile::Export(faq) => KnowledgeBase {
                 greetings: BTreeMap::new(),
+                synonyms: Vec::new(),
                 entries: faq
                     .into_iter()
                     .map(|f| Entry {
@@ -168,6 +205,7 @@ impl KnowledgeBase {
                         buttons: Vec::new(),
                         needs_human: false,
                         keywords: f.keywords,
+                        skill: None,
                     })
                     .collect(),
             },
@@ -203,13 +241,44 @@ impl KnowledgeBase {
             {
                 return Err(at("buttons need a label and a payload"));
             }
+            if let Some(skill) = &e.skill
+                && (skill.trim().is_empty() || skill.chars().count() > MAX_SKILL_CHARS)
+            {
+                return Err(at("skill must be 1-64 characters"));
+            }
             if e.intent.is_empty() {
                 e.intent = e.id.clone();
             }
         }
-        for (lang, g) in &self.greetings {
+        for (key, g) in &self.greetings {
+            let (channel, lang) = key.split_once('/').unwrap_or(("", key));
+            if key.contains('/') && !CHANNELS.contains(&channel) {
+                return Err(format!(
+                    "greetings.{key:?}: unknown channel {channel:?} (expected \"<channel>/<language>\" with one of {})",
+                    CHANNELS.join(", ")
+                ));
+            }
+            if lang.trim().is_empty() || lang.contains('/') {
+                return Err(format!("greetings.{key:?}: language tag must not be empty"));
+            }
             if g.text.trim().is_empty() {
-                return Err(format!("greetings.{lang}: text must not be empty"));
+                return Err(format!("greetings.{key:?}: text must not be empty"));
+            }
+            if g.buttons
+                .iter()
+                .any(|b| b.label.trim().is_empty() || b.payload.trim().is_empty())
+            {
+                return Err(format!(
+                    "greetings.{key:?}: buttons need a label and a payload"
+                ));
+            }
+        }
+        for (i, group) in self.synonyms.iter().enumerate() {
+            let terms = group.iter().filter(|t| !t.trim().is_empty()).count();
+            if terms < 2 || terms != group.len() {
+                return Err(format!(
+                    "synonyms[{i}] {group:?}: a group needs two or more non-empty terms"
+                ));
             }
         }
         Ok(self)
@@ -273,6 +342,37 @@ mod tests {
             e.contains("not a knowledge base"),
             "unknown fields are refused: {e}"
         );
+    }
+
+    #[test]
+    fn greeting_keys_skills_and_synonyms_are_checked() {
+        let kb = |top: &str, entry: &str| {
+            KnowledgeBase::parse(&format!(
+                r#"{{{top} "entries": [{{"id": "a", "lang": "en", "questions": ["q"], "answer": "x"{entry}}}]}}"#
+            ))
+        };
+        let ok = kb(
+            r#""greetings": {"en": {"text": "hi"}, "email/en": {"text": "hello"}}, "synonyms": [["a", "b"]],"#,
+            r#", "skill": "billing""#,
+        )
+        .unwrap();
+        assert_eq!(ok.entries[0].skill.as_deref(), Some("billing"));
+        assert_eq!(ok.synonyms, vec![vec!["a".to_owned(), "b".to_owned()]]);
+        let e = kb(r#""greetings": {"fax/en": {"text": "hi"}},"#, "").unwrap_err();
+        assert!(
+            e.contains("\"fax/en\"") && e.contains("unknown channel \"fax\""),
+            "{e}"
+        );
+        let e = kb(r#""greetings": {"sms/": {"text": "hi"}},"#, "").unwrap_err();
+        assert!(e.contains("\"sms/\"") && e.contains("language"), "{e}");
+        let e = kb(r#""greetings": {"zh": {"text": " "}},"#, "").unwrap_err();
+        assert!(e.contains("greetings.\"zh\": text"), "{e}");
+        let e = kb("", r#", "skill": " ""#).unwrap_err();
+        assert!(e.starts_with("entry 0 (id \"a\"): skill"), "{e}");
+        let e = kb(r#""synonyms": [["alone"]],"#, "").unwrap_err();
+        assert!(e.starts_with("synonyms[0]"), "{e}");
+        let e = kb(r#""synonyms": [["a", ""]],"#, "").unwrap_err();
+        assert!(e.starts_with("synonyms[0]"), "{e}");
     }
 
     #[test]

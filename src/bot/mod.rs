@@ -1,4 +1,23 @@
-//! The built-in bot. So far: its knowledge base (format, loading, validation). The
-//! matching, greeting and handoff logic that answer customers from it come next.
+//! The built-in bot: answers customers from a knowledge base, greets them, and decides
+//! when a person should take over.
+//!
+//! - [`knowledge`]: the knowledge-base format, loading and validation.
+//! - [`builtin`]: the bot: triage, matching, greetings, agent suggestions.
+//! - [`language`]: language detection and tags.
+//! - `matcher`: segmentation (jieba for Chinese, stemming and typo correction for
+//!   English), concept expansion and TF-IDF scoring.
+//! - `lexicon`: the built-in synonym groups across Chinese and English.
+//! - `triage`: requests for a person, complaints, small talk.
+//!
+//! Plain Rust: no transport or routing types.
 
+pub mod builtin;
 pub mod knowledge;
+pub mod language;
+mod lexicon;
+mod matcher;
+mod triage;
+
+pub use builtin::{BotMessage, BotReply, BotSettings, BuiltinBot, HandoffReason, Suggestion, Turn};
+pub use knowledge::{Button, KnowledgeBase};
+pub use language::detect_language;

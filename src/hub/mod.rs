@@ -1,6 +1,8 @@
 //! The hub: every tenant's routing state, the clock, and the drain flag, shared by all
 //! gRPC services as one cheap-to-clone handle.
 
+pub mod bot_pool;
+pub mod builtin_bot;
 pub mod clock;
 pub mod mailbox;
 pub mod tenant;
@@ -12,6 +14,7 @@ use std::time::Duration;
 use dashmap::DashMap;
 use tokio::sync::watch;
 
+use builtin_bot::SharedBot;
 pub use clock::Clock;
 pub use tenant::{Tenant, TenantState};
 
@@ -42,11 +45,13 @@ struct Shared {
     shutdown: watch::Sender<bool>,
     /// Source of stream tokens.
     next_token: AtomicU64,
+    /// The built-in bot, shared by every tenant.
+    bot: SharedBot,
 }
 
 impl Hub {
     /// A hub with no tenants; the config must have passed [`Config::validate`].
-    pub fn new(config: Config) -> Hub {
+    pub fn new(config: Config, bot: SharedBot) -> Hub {
         let (shutdown, _) = watch::channel(false);
         Hub {
             shared: Arc::new(Shared {
@@ -56,6 +61,7 @@ impl Hub {
                 draining: AtomicBool::new(false),
                 shutdown,
                 next_token: AtomicU64::new(1),
+                bot,
             }),
         }
     }
@@ -69,16 +75,23 @@ impl Hub {
             .tenants
             .entry(Arc::from(id))
             .or_insert_with(|| {
-                let router = Router::new(self.shared.config.routing.clone())
+                let router = Router::new(self.shared.config.routing_policy())
                     .expect("routing policy validated at start-up");
                 tracing::info!(tenant = id, "tenant created");
                 Arc::new(Tenant::new(
                     Arc::from(id),
                     router,
                     self.shared.config.limits.clone(),
+                    self.shared.bot.clone(),
+                    &self.shared.config.bot,
                 ))
             })
             .clone()
+    }
+
+    /// The built-in bot.
+    pub fn bot(&self) -> &SharedBot {
+        &self.shared.bot
     }
 
     /// The routing clock.
@@ -119,7 +132,11 @@ impl Hub {
     pub fn tick(&self) {
         let tenants: Vec<Arc<Tenant>> = self.shared.tenants.iter().map(|t| t.clone()).collect();
         for tenant in tenants {
-            tenant.run("tick", self.clock(), |s, now| s.router.tick(now));
+            tenant.run("tick", self.clock(), |s, now| {
+                s.router.tick(now);
+                let late = s.bots.expire(now);
+                s.return_to_builtin(late);
+            });
         }
     }
 

@@ -5,17 +5,24 @@
 //! mailboxes. Holding the lock across both keeps events ordered and deliveries of one
 //! conversation in order. Tenants never share a lock, so tenants never wait on each
 //! other.
+//!
+//! Bot turns are the exception to "everything under the lock": a turn for an external
+//! bot is sent to its stream at once, but the built-in bot's answers and agent-assist
+//! suggestions are computed after the lock is released, then applied under it again,
+//! so matching text never holds up routing.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use super::bot_pool::BotPool;
+use super::builtin_bot::{SharedBot, assist, builtin_actions};
 use super::clock::Clock;
 use super::mailbox::{AdapterMailbox, AgentInbox, AgentMailbox};
-use crate::config::Limits;
+use crate::config::{BotConfig, Limits};
 use crate::routing::{
-    AdapterId, AgentId, AgentNotice, Board, ConversationId, CustomerNotice, CustomerNoticeBody,
-    Millis, Notice, Router, Sender,
+    AdapterId, AgentId, AgentNotice, Board, BotTurn, ConversationId, CustomerNotice,
+    CustomerNoticeBody, Millis, Notice, Router, Sender,
 };
 use crate::telemetry::metrics;
 
@@ -26,6 +33,10 @@ pub struct Tenant {
     pub name: Arc<str>,
     /// The state; see the module doc for why one lock.
     state: Mutex<TenantState>,
+    /// The built-in bot, run outside the lock.
+    bot: SharedBot,
+    /// Suggestions per customer message for agents; 0 = assist off.
+    assist_limit: usize,
 }
 
 /// Everything a tenant's lock protects.
@@ -39,6 +50,16 @@ pub struct TenantState {
     pub adapters: HashMap<AdapterId, AdapterMailbox>,
     /// Notices per signed-in agent.
     pub agents: HashMap<AgentId, AgentMailbox>,
+    /// External bot workers and their tasks.
+    pub bots: BotPool,
+    /// Milliseconds an external bot has per task.
+    answer_deadline_ms: u64,
+    /// Turns for the built-in bot, answered once the lock is released.
+    bot_work: Vec<BotTurn>,
+    /// Customer messages to find agent-assist suggestions for, with the agent.
+    assist_work: Vec<(AgentId, ConversationId, Arc<str>)>,
+    /// Whether agent assist is on.
+    assist_on: bool,
     /// Mailbox bounds.
     limits: Limits,
 }
@@ -48,14 +69,27 @@ pub type InlineReplies = Vec<CustomerNotice>;
 
 impl Tenant {
     /// A tenant with an empty router.
-    pub fn new(name: Arc<str>, router: Router, limits: Limits) -> Tenant {
+    pub fn new(
+        name: Arc<str>,
+        router: Router,
+        limits: Limits,
+        bot: SharedBot,
+        bot_config: &BotConfig,
+    ) -> Tenant {
         Tenant {
             name,
+            bot,
+            assist_limit: bot_config.suggestions,
             state: Mutex::new(TenantState {
                 router,
                 board: Board::new(limits.ended_visible),
                 adapters: HashMap::new(),
                 agents: HashMap::new(),
+                bots: BotPool::default(),
+                answer_deadline_ms: bot_config.answer_deadline_ms,
+                bot_work: Vec::new(),
+                assist_work: Vec::new(),
+                assist_on: bot_config.suggestions > 0,
                 limits,
             }),
         }
@@ -96,17 +130,96 @@ impl Tenant {
         let now = clock.now();
         let (result, inline) = op(&mut state, now);
         metrics::record_decision(operation, started.elapsed());
-        let replies = state.dispatch(started, inline);
+        let mut replies = state.dispatch(now, started, inline.as_ref());
+        let work = state.take_bot_work();
+        drop(state);
+        if !work.is_empty() {
+            self.serve_bot_work(clock, work, inline.as_ref(), &mut replies);
+        }
         (result, replies)
+    }
+
+    /// Runs the built-in bot on turns and assist requests outside the lock, then
+    /// applies its answers; repeats while answers lead to more work.
+    fn serve_bot_work(
+        &self,
+        clock: &Clock,
+        mut work: BotWork,
+        inline: Option<&(AdapterId, ConversationId)>,
+        replies: &mut InlineReplies,
+    ) {
+        while !work.is_empty() {
+            let bot = self.bot.current();
+            let answers: Vec<_> = work
+                .turns
+                .iter()
+                .map(|turn| (turn.conversation, builtin_actions(&bot, turn)))
+                .collect();
+            let suggestions: Vec<_> = work
+                .assists
+                .into_iter()
+                .filter_map(|(agent, conversation, text)| {
+                    assist(&bot, conversation, text, self.assist_limit).map(|s| (agent, s))
+                })
+                .collect();
+            let started = Instant::now();
+            let mut state = self.lock();
+            let now = clock.now();
+            for (conversation, actions) in answers {
+                for action in actions {
+                    // Refused only when the conversation left the bot meanwhile (the
+                    // customer left, or a handoff came first): nothing to say then.
+                    if state.router.bot_action(now, conversation, action).is_err() {
+                        break;
+                    }
+                }
+            }
+            for (agent, suggestions) in suggestions {
+                if let Some(mailbox) = state.agents.get(&agent) {
+                    metrics::record_assist();
+                    mailbox.push(AgentNotice::Suggestions(Box::new(suggestions)));
+                }
+            }
+            metrics::record_decision("bot_answer", started.elapsed());
+            replies.extend(state.dispatch(now, started, inline));
+            work = state.take_bot_work();
+        }
+    }
+}
+
+/// Work for the built-in bot, taken from under the lock.
+#[derive(Debug, Default)]
+struct BotWork {
+    turns: Vec<BotTurn>,
+    assists: Vec<(AgentId, ConversationId, Arc<str>)>,
+}
+
+impl BotWork {
+    fn is_empty(&self) -> bool {
+        self.turns.is_empty() && self.assists.is_empty()
     }
 }
 
 impl TenantState {
+    fn take_bot_work(&mut self) -> BotWork {
+        BotWork {
+            turns: std::mem::take(&mut self.bot_work),
+            assists: std::mem::take(&mut self.assist_work),
+        }
+    }
+
+    /// Gives turns back to the built-in bot (an external bot missed its deadline or
+    /// dropped its stream); they are answered when the current operation ends.
+    pub fn return_to_builtin(&mut self, turns: Vec<BotTurn>) {
+        self.bot_work.extend(turns);
+    }
+
     /// Applies drained events and files notices; returns the notices kept inline.
     fn dispatch(
         &mut self,
+        now: Millis,
         started: Instant,
-        inline: Option<(AdapterId, ConversationId)>,
+        inline: Option<&(AdapterId, ConversationId)>,
     ) -> InlineReplies {
         let (events, notices) = self.router.drain();
         let elapsed = started.elapsed();
@@ -141,10 +254,7 @@ impl TenantState {
                     {
                         metrics::record_relayed("to_customer");
                     }
-                    if inline
-                        .as_ref()
-                        .is_some_and(|(a, c)| *a == n.adapter && *c == n.conversation)
-                    {
+                    if inline.is_some_and(|(a, c)| *a == n.adapter && *c == n.conversation) {
                         replies.push(n);
                         continue;
                     }
@@ -154,9 +264,33 @@ impl TenantState {
                         .or_insert_with(|| AdapterMailbox::new(limit))
                         .push(n);
                 }
+                Notice::ToBot(turn) => {
+                    let language = if turn.language.is_empty() {
+                        crate::bot::detect_language(&turn.text).to_owned()
+                    } else {
+                        crate::routing::language_skill(&turn.language)
+                    };
+                    let router = &self.router;
+                    if let Err(turn) =
+                        self.bots
+                            .assign(turn, &language, now, self.answer_deadline_ms, |id| {
+                                router.bot_context(id)
+                            })
+                    {
+                        self.bot_work.push(turn);
+                    }
+                }
                 Notice::ToAgent { agent, notice } => match self.agents.get(&agent) {
                     Some(mailbox) if matches!(notice, AgentNotice::CustomerMessage { .. }) => {
                         metrics::record_relayed("to_agent");
+                        if let AgentNotice::CustomerMessage {
+                            conversation, text, ..
+                        } = &notice
+                            && self.assist_on
+                        {
+                            self.assist_work
+                                .push((agent.clone(), *conversation, text.clone()));
+                        }
                         mailbox.push(notice);
                     }
                     Some(mailbox) => mailbox.push(notice),

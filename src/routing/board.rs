@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 
 use super::engine::NamedSkills;
 use super::events::{Event, EventKind};
-use super::model::{AgentId, Channel, ConversationId, Customer, Millis};
+use super::model::{AgentId, Channel, ConversationId, Customer, HandoffReason, Millis};
 use super::priority::PriorityKey;
 
 /// Where a conversation stands, as events tell it.
@@ -31,6 +31,10 @@ pub enum ConversationState {
     Closed,
     /// The customer left.
     Abandoned,
+    /// A bot serves it.
+    WithBot,
+    /// A bot served it to the end.
+    BotFinished,
 }
 
 /// One conversation's routing state.
@@ -60,6 +64,10 @@ pub struct ConversationSnapshot {
     pub waited_before_ms: u64,
     /// Start of the current wait, while waiting.
     pub waiting_since: Option<Millis>,
+    /// Intent a bot detected, if any.
+    pub intent: Option<Arc<str>>,
+    /// Why a bot handed it over, if one did.
+    pub handoff: Option<HandoffReason>,
 }
 
 impl ConversationSnapshot {
@@ -110,6 +118,8 @@ impl Board {
             channel_conversation_id,
             customer,
             required,
+            with_bot,
+            key,
         } = &event.kind
         {
             self.conversations.insert(
@@ -121,15 +131,18 @@ impl Board {
                     customer: customer.clone(),
                     tier: event.tier,
                     queue: event.queue,
-                    state: ConversationState::Queued,
+                    state: if *with_bot {
+                        ConversationState::WithBot
+                    } else {
+                        ConversationState::Queued
+                    },
                     agent: None,
                     required: required.clone(),
-                    key: PriorityKey {
-                        virtual_arrival: 0,
-                        arrival_seq: 0,
-                    },
+                    key: *key,
                     waited_before_ms: 0,
-                    waiting_since: Some(event.at),
+                    waiting_since: (!*with_bot).then_some(event.at),
+                    intent: None,
+                    handoff: None,
                 },
             );
             return;
@@ -143,7 +156,9 @@ impl Board {
             EventKind::Queued { key, required, .. } => {
                 if matches!(
                     c.state,
-                    ConversationState::Assigned | ConversationState::Parked
+                    ConversationState::Assigned
+                        | ConversationState::Parked
+                        | ConversationState::WithBot
                 ) {
                     c.waiting_since = Some(event.at);
                 }
@@ -152,6 +167,12 @@ impl Board {
                 c.key = *key;
                 c.required = required.clone();
                 self.waiting.insert((*key, id));
+            }
+            EventKind::HandedOff { reason, intent } => {
+                c.handoff = Some(*reason);
+                if intent.is_some() {
+                    c.intent = intent.clone();
+                }
             }
             EventKind::Parked { agent } => {
                 c.state = ConversationState::Parked;
@@ -182,16 +203,16 @@ impl Board {
                 c.agent = None;
                 c.waiting_since = Some(event.at);
             }
-            EventKind::Closed { .. } | EventKind::Abandoned { .. } => {
+            EventKind::Closed { .. } | EventKind::Abandoned { .. } | EventKind::BotFinished => {
                 self.waiting.remove(&(c.key, id));
                 if c.waiting_since.is_some() {
                     c.waited_before_ms = c.waited_ms(event.at);
                     c.waiting_since = None;
                 }
-                c.state = if matches!(event.kind, EventKind::Closed { .. }) {
-                    ConversationState::Closed
-                } else {
-                    ConversationState::Abandoned
+                c.state = match event.kind {
+                    EventKind::Closed { .. } => ConversationState::Closed,
+                    EventKind::BotFinished => ConversationState::BotFinished,
+                    _ => ConversationState::Abandoned,
                 };
                 c.agent = None;
                 self.ended.push_back(id);
@@ -234,7 +255,9 @@ impl Board {
         self.conversations.values().filter(|c| {
             !matches!(
                 c.state,
-                ConversationState::Closed | ConversationState::Abandoned
+                ConversationState::Closed
+                    | ConversationState::Abandoned
+                    | ConversationState::BotFinished
             )
         })
     }

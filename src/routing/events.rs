@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use super::engine::{EscalationStep, NamedSkills};
-use super::model::{AgentId, Channel, ConversationId, Customer, Millis};
+use super::model::{AgentId, Channel, ConversationId, Customer, HandoffReason, Millis};
 use super::priority::{Boost, PriorityKey};
 
 /// One state change of one conversation.
@@ -49,6 +49,8 @@ pub enum QueueReason {
     /// A customer who left while waiting came back within the resume window and got
     /// their place back.
     Resumed,
+    /// A bot handed the conversation to a person.
+    Handoff,
 }
 
 impl QueueReason {
@@ -62,6 +64,7 @@ impl QueueReason {
             QueueReason::Transferred => "transferred",
             QueueReason::Resumed => "resumed",
             QueueReason::Returned => "returned",
+            QueueReason::Handoff => "handoff",
         }
     }
 }
@@ -110,6 +113,10 @@ pub enum EventKind {
         customer: Customer,
         /// Required skills and levels, by name.
         required: NamedSkills,
+        /// True when a bot serves it first; otherwise it queues at once.
+        with_bot: bool,
+        /// Its place in the serving order as it stands (a handoff gives a new one).
+        key: PriorityKey,
     },
     /// The customer got their first response.
     FirstResponse {
@@ -118,6 +125,15 @@ pub enum EventKind {
         /// Milliseconds from the first customer message.
         latency_ms: u64,
     },
+    /// A bot handed the conversation to a person; a `Queued` event follows.
+    HandedOff {
+        /// Why.
+        reason: HandoffReason,
+        /// Intent the bot detected, if any.
+        intent: Option<Arc<str>>,
+    },
+    /// The customer stopped writing while a bot served them: the bot finished.
+    BotFinished,
     /// The conversation waits for an agent.
     Queued {
         /// Why.
@@ -189,6 +205,8 @@ impl EventKind {
         match self {
             EventKind::Created { .. } => "created",
             EventKind::FirstResponse { .. } => "first_response",
+            EventKind::HandedOff { .. } => "handed_off",
+            EventKind::BotFinished => "bot_finished",
             EventKind::Queued { .. } => "queued",
             EventKind::Boosted { .. } => "boosted",
             EventKind::Escalated { .. } => "escalated",

@@ -26,15 +26,16 @@ pub mod waiting;
 
 pub use board::{Board, ConversationSnapshot, ConversationState};
 pub use engine::{
-    AgentChoice, AgentNotice, AgentStateCounts, AgentView, CandidateAgent, CustomerNotice,
-    CustomerNoticeBody, EscalationStep, Explanation, InboundMessage, MessageOutcome, Notice,
-    OfferDetails, QueueSpec, Router, RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn,
-    TransferRequest,
+    AgentChoice, AgentNotice, AgentStateCounts, AgentView, AssistSuggestion, AssistSuggestions,
+    BotAction, BotRouting, BotTurn, CandidateAgent, CustomerNotice, CustomerNoticeBody,
+    EscalationStep, Explanation, Handoff, InboundMessage, MessageOutcome, Notice, OfferDetails,
+    QueueSpec, Router, RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn,
+    TransferRequest, Understood, language_skill,
 };
 pub use events::{Event, EventKind, QueueReason, Responder, TransferTarget};
 pub use model::{
-    AdapterId, AgentId, Button, Channel, ChannelClass, ConversationId, Customer, EndReason, Millis,
-    PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
+    AdapterId, AgentId, Button, Channel, ChannelClass, ConversationId, Customer, EndReason,
+    HandoffReason, Millis, PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
 };
 pub use priority::{
     Boost, BoostWeights, Boosts, ClvModel, PriorityKey, PriorityPolicy, ValueFacts, ValueTier,

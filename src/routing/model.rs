@@ -85,6 +85,11 @@ impl Channel {
         }
     }
 
+    /// The channel with this [`Channel::as_str`] name.
+    pub fn from_name(name: &str) -> Option<Channel> {
+        Channel::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     /// Stable lower-case name, used as a metric label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -223,6 +228,45 @@ pub enum EndReason {
     ClosedByAgent,
     /// The customer left.
     Abandoned,
+    /// A bot served the customer to the end: they stopped writing while with the bot.
+    BotFinished,
+}
+
+/// Why a bot gave a conversation to a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HandoffReason {
+    /// The customer asked for a person.
+    CustomerRequest,
+    /// The bot was not confident, too many times in a row.
+    LowConfidence,
+    /// A complaint or an angry customer.
+    Complaint,
+    /// The intent always needs a person.
+    IntentNeedsHuman,
+    /// An external bot handed over without saying why.
+    BotDecision,
+}
+
+impl HandoffReason {
+    /// Every reason, for metrics pre-registration.
+    pub const ALL: [HandoffReason; 5] = [
+        HandoffReason::CustomerRequest,
+        HandoffReason::LowConfidence,
+        HandoffReason::Complaint,
+        HandoffReason::IntentNeedsHuman,
+        HandoffReason::BotDecision,
+    ];
+
+    /// Stable name, used as a metric label value and in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffReason::CustomerRequest => "customer_request",
+            HandoffReason::LowConfidence => "low_confidence",
+            HandoffReason::Complaint => "complaint",
+            HandoffReason::IntentNeedsHuman => "intent_needs_human",
+            HandoffReason::BotDecision => "bot_decision",
+        }
+    }
 }
 
 /// Where a waiting customer stands.

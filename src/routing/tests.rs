@@ -2098,3 +2098,208 @@ fn a_parked_conversation_ends_when_the_window_passes() {
     );
     assert!(fx.router.snapshot(quiet).is_none());
 }
+
+// ----- conversations a bot serves first -----
+
+fn bot_policy() -> RoutingPolicy {
+    RoutingPolicy {
+        bot: BotRouting {
+            channels: vec![Channel::Web],
+            ..BotRouting::default()
+        },
+        ..policy()
+    }
+}
+
+fn bot_turns(out: &Out) -> Vec<&BotTurn> {
+    out.notices
+        .iter()
+        .filter_map(|n| match n {
+            Notice::ToBot(turn) => Some(turn),
+            _ => None,
+        })
+        .collect()
+}
+
+fn say(text: &str, understood: Understood) -> BotAction {
+    BotAction::Say {
+        text: text.to_owned(),
+        buttons: Vec::new(),
+        understood,
+        intent: None,
+        language: None,
+    }
+}
+
+fn hand_off(reason: HandoffReason, skills: &[(&str, u8)]) -> BotAction {
+    BotAction::HandOff(Handoff {
+        reason,
+        intent: Some("billing".to_owned()),
+        skills: skills.iter().map(|&(s, l)| (s.to_owned(), l)).collect(),
+        language: None,
+        note: Some("asked twice".to_owned()),
+    })
+}
+
+#[test]
+fn a_bot_channel_conversation_goes_to_the_bot_not_the_queue() {
+    let mut f = Fixture::with_policy(bot_policy());
+    f.sign_in(T0, agent("a1", &[("en", 3)], 2));
+    let (id, out) = f.arrive(T0, message("c1", 0.0));
+    assert!(
+        out.offers().is_empty(),
+        "an agent is free, but the bot goes first"
+    );
+    let turns = bot_turns(&out);
+    assert_eq!(turns.len(), 1);
+    assert!(turns[0].first_turn);
+    assert_eq!(&*turns[0].text, "hello from c1");
+    assert_eq!(f.state(id), (ConversationState::WithBot, None));
+    assert!(
+        !out.kinds(id)
+            .iter()
+            .any(|k| matches!(k, EventKind::FirstResponse { .. })),
+        "the bot's greeting is the first response, not a system note"
+    );
+    let (result, out) = f.run(|r| r.bot_action(T0 + 5, id, say("Hi!", Understood::SmallTalk)));
+    result.unwrap();
+    assert!(out.kinds(id).contains(&&EventKind::FirstResponse {
+        responder: Responder::Bot,
+        latency_ms: 5
+    }));
+    // A follow-up goes to the bot again, not to an agent.
+    let (_, out) = f.run(|r| r.customer_message(T0 + 10, said("c1", "where is it", None)));
+    let turns = bot_turns(&out);
+    assert_eq!(turns.len(), 1);
+    assert!(!turns[0].first_turn);
+}
+
+#[test]
+fn a_handoff_keeps_the_transcript_adds_skills_and_waits_from_then() {
+    let mut f = Fixture::with_policy(bot_policy());
+    let (id, _) = f.arrive(T0, message("c1", 200_000.0));
+    f.run(|r| r.bot_action(T0 + 1, id, say("Hi!", Understood::SmallTalk)))
+        .0
+        .unwrap();
+    let (result, out) = f.run(|r| {
+        r.bot_action(
+            T0 + 1_000,
+            id,
+            hand_off(HandoffReason::CustomerRequest, &[("billing", 2)]),
+        )
+    });
+    result.unwrap();
+    assert!(matches!(
+        out.kinds(id)[0],
+        EventKind::HandedOff {
+            reason: HandoffReason::CustomerRequest,
+            ..
+        }
+    ));
+    assert_eq!(out.queued(id)[0].0, QueueReason::Handoff);
+    let snapshot = f.router.snapshot(id).unwrap();
+    assert_eq!(snapshot.waiting_since, Some(T0 + 1_000));
+    assert_eq!(snapshot.handoff, Some(HandoffReason::CustomerRequest));
+    assert_eq!(snapshot.intent.as_deref(), Some("billing"));
+    let required: Vec<(String, u8)> = snapshot
+        .required
+        .iter()
+        .map(|(s, l)| (s.to_string(), *l))
+        .collect();
+    assert!(required.contains(&("billing".to_owned(), 2)));
+    assert!(required.contains(&("en".to_owned(), 1)), "{required:?}");
+    // The customer heard where they stand.
+    assert!(out.to_customer(id).iter().any(|b| matches!(
+        b,
+        CustomerNoticeBody::Message {
+            sender: Sender::System,
+            queue_status: Some(_),
+            ..
+        }
+    )));
+    // Only an agent with both skills is offered it, with the whole transcript.
+    f.sign_in(T0 + 2_000, agent("no-billing", &[("en", 5)], 2));
+    let out = f.sign_in(T0 + 2_000, agent("biller", &[("en", 1), ("billing", 2)], 2));
+    let offer = out
+        .to_agent("biller")
+        .into_iter()
+        .find_map(|n| match n {
+            AgentNotice::Offer(o) => Some(o.clone()),
+            _ => None,
+        })
+        .expect("offered to the agent with the skills");
+    let senders: Vec<Sender> = offer.transcript.iter().map(|e| e.sender).collect();
+    assert_eq!(
+        senders,
+        [
+            Sender::Customer,
+            Sender::Bot,
+            Sender::System,
+            Sender::System
+        ]
+    );
+    assert_eq!(offer.handoff, Some(HandoffReason::CustomerRequest));
+    assert_eq!(&*offer.tier, "platinum", "the value tier is kept");
+}
+
+#[test]
+fn unsure_answers_hand_off_at_the_limit_and_an_answer_resets_the_run() {
+    let mut f = Fixture::with_policy(bot_policy());
+    let (id, _) = f.arrive(T0, message("c1", 0.0));
+    let act = |f: &mut Fixture, at: Millis, action: BotAction| {
+        let (result, out) = f.run(|r| r.bot_action(at, id, action));
+        result.unwrap();
+        out
+    };
+    act(&mut f, T0 + 1, say("Sorry?", Understood::NotSure));
+    act(&mut f, T0 + 2, say("Here you go", Understood::Answered));
+    act(&mut f, T0 + 3, say("Sorry?", Understood::NotSure));
+    assert_eq!(
+        f.state(id).0,
+        ConversationState::WithBot,
+        "the run was reset"
+    );
+    let out = act(&mut f, T0 + 4, say("Sorry?", Understood::NotSure));
+    assert!(out.kinds(id).iter().any(|k| matches!(
+        k,
+        EventKind::HandedOff {
+            reason: HandoffReason::LowConfidence,
+            ..
+        }
+    )));
+    assert_eq!(f.state(id), queued());
+    // A late bot answer after the handoff is refused and changes nothing.
+    let (late, out) = f.run(|r| r.bot_action(T0 + 5, id, say("late", Understood::Answered)));
+    failed_precondition(late);
+    assert!(out.notices.is_empty() && out.events.is_empty());
+}
+
+#[test]
+fn a_complaint_handoff_is_boosted_and_quiet_bot_conversations_end() {
+    let mut f = Fixture::with_policy(bot_policy());
+    let (angry, _) = f.arrive(T0, message("angry", 0.0));
+    let (calm, _) = f.arrive(T0, message("calm", 0.0));
+    f.run(|r| r.bot_action(T0 + 10, calm, hand_off(HandoffReason::CustomerRequest, &[])))
+        .0
+        .unwrap();
+    f.run(|r| r.bot_action(T0 + 20, angry, hand_off(HandoffReason::Complaint, &[])))
+        .0
+        .unwrap();
+    assert!(f.key(angry) < f.key(calm), "the complaint is served first");
+
+    let (quiet, _) = f.arrive(T0, message("quiet", 0.0));
+    let idle = f.router.policy().bot.idle_end_ms;
+    let out = f.tick(T0 + idle - 1);
+    assert!(out.kinds(quiet).is_empty());
+    let out = f.tick(T0 + idle);
+    assert_eq!(out.kinds(quiet), [&EventKind::BotFinished]);
+    assert_eq!(
+        out.to_customer(quiet),
+        [&CustomerNoticeBody::Closed(EndReason::BotFinished)]
+    );
+    assert!(f.router.snapshot(quiet).is_none());
+    assert_eq!(
+        f.board.get(quiet).map(|c| c.state),
+        Some(ConversationState::BotFinished)
+    );
+}

@@ -440,7 +440,9 @@ impl<'a> Sim<'a> {
                     presence: Presence::Away,
                     ..
                 } => self.schedule(now, Action::Available { agent }),
-                AgentNotice::PresenceChanged { .. } | AgentNotice::CustomerMessage { .. } => {}
+                AgentNotice::PresenceChanged { .. }
+                | AgentNotice::CustomerMessage { .. }
+                | AgentNotice::Suggestions(_) => {}
             }
         }
     }

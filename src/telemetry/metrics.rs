@@ -11,7 +11,9 @@ use std::time::Duration;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::routing::{AgentStateCounts, ChannelClass, Event, EventKind, TransferTarget};
+use crate::routing::{
+    AgentStateCounts, ChannelClass, Event, EventKind, HandoffReason, TransferTarget,
+};
 
 /// Conversations opened, by channel.
 pub const CONVERSATIONS_CREATED: &str = "switchboard_conversations_created_total";
@@ -52,6 +54,15 @@ pub const REJECTED: &str = "switchboard_requests_rejected_total";
 /// Deliveries dropped because a bounded buffer was full, by reason.
 pub const DROPPED: &str = "switchboard_deliveries_dropped_total";
 /// Open streams by kind (`adapter`, `agent`).
+/// Counter: conversations bots handed to people, by reason.
+pub const HANDOFFS: &str = "switchboard_handoffs_total";
+/// Counter: bot turns by bot (`builtin`, `external`) and outcome.
+pub const BOT_TURNS: &str = "switchboard_bot_turns_total";
+/// Counter: customer messages for which agents got assist suggestions.
+pub const ASSISTS: &str = "switchboard_assist_suggestions_total";
+/// Counter: knowledge-base reloads by result (`ok`, `rejected`).
+pub const KB_RELOADS: &str = "switchboard_kb_reloads_total";
+/// Gauge: open gRPC streams by kind.
 pub const OPEN_STREAMS: &str = "switchboard_open_streams";
 /// Always 1, labelled with the version.
 pub const BUILD_INFO: &str = "switchboard_build_info";
@@ -158,6 +169,19 @@ fn describe() {
         DROPPED,
         "Deliveries dropped because a bounded buffer was full, by reason."
     );
+    describe_counter!(
+        HANDOFFS,
+        "Conversations a bot handed to a person, by reason."
+    );
+    describe_counter!(
+        BOT_TURNS,
+        "Customer messages a bot took, by bot (builtin, external) and outcome."
+    );
+    describe_counter!(
+        ASSISTS,
+        "Customer messages for which the agent got knowledge-base suggestions."
+    );
+    describe_counter!(KB_RELOADS, "Knowledge-base reloads, by result.");
     describe_gauge!(OPEN_STREAMS, "Open gRPC streams by kind.");
     describe_gauge!(BUILD_INFO, "Build information; always 1.");
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
@@ -166,6 +190,24 @@ fn describe() {
     }
     gauge!(QUEUE_DEPTH).set(0.0);
     gauge!(OPEN_CONVERSATIONS).set(0.0);
+    for reason in HandoffReason::ALL {
+        counter!(HANDOFFS, "reason" => reason.as_str()).absolute(0);
+    }
+}
+
+/// Records one bot turn: which bot took it and how it ended.
+pub fn record_bot_turn(bot: &'static str, outcome: &'static str) {
+    counter!(BOT_TURNS, "bot" => bot, "outcome" => outcome).increment(1);
+}
+
+/// Records suggestions sent to an agent for one customer message.
+pub fn record_assist() {
+    counter!(ASSISTS).increment(1);
+}
+
+/// Records a knowledge-base reload attempt.
+pub fn record_kb_reload(ok: bool) {
+    counter!(KB_RELOADS, "result" => if ok { "ok" } else { "rejected" }).increment(1);
 }
 
 /// Records what one routing event means for the metrics. `elapsed` is how long the
@@ -184,8 +226,16 @@ pub fn record_event(event: &Event, tier: &str, queue: &str, elapsed: Duration) {
             histogram!(FIRST_RESPONSE, "channel" => channel, "responder" => responder.as_str())
                 .record(seconds);
         }
+        EventKind::HandedOff { reason, .. } => {
+            counter!(HANDOFFS, "reason" => reason.as_str()).increment(1)
+        }
+        EventKind::BotFinished => {
+            counter!(CONVERSATIONS_ENDED, "channel" => channel, "outcome" => "bot_finished")
+                .increment(1)
+        }
         EventKind::Queued { reason, .. } => {
-            if *reason != crate::routing::QueueReason::New {
+            use crate::routing::QueueReason;
+            if !matches!(reason, QueueReason::New | QueueReason::Handoff) {
                 counter!(REQUEUES, "reason" => reason.as_str()).increment(1);
             }
         }

@@ -13,7 +13,7 @@ use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
-use crate::common::{Adapter, Agent, spawn_server, test_config};
+use crate::common::{Adapter, Agent, http_get, spawn_server, test_config};
 
 #[tokio::test]
 async fn health_reports_serving_for_the_server_and_each_service() {
@@ -24,6 +24,7 @@ async fn health_reports_serving_for_the_server_and_each_service() {
         "switchboard.v1.ChannelGateway",
         "switchboard.v1.AgentDesk",
         "switchboard.v1.Admin",
+        "switchboard.v1.BotPool",
     ] {
         let status = health
             .check(HealthCheckRequest {
@@ -60,6 +61,7 @@ async fn reflection_lists_the_switchboard_services() {
         "switchboard.v1.ChannelGateway",
         "switchboard.v1.AgentDesk",
         "switchboard.v1.Admin",
+        "switchboard.v1.BotPool",
         "grpc.health.v1.Health",
     ] {
         assert!(
@@ -164,15 +166,4 @@ fn the_binary_serves_and_exits_zero_on_sigterm() {
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
-}
-
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response
 }

@@ -122,8 +122,12 @@ impl Router {
             State::Offered { .. } => (ConversationState::Offered, None),
             State::Assigned { .. } => (ConversationState::Assigned, None),
             State::Parked { .. } => (ConversationState::Parked, None),
+            State::WithBot => (ConversationState::WithBot, None),
         };
         let verdict = match (&c.decided, c.state) {
+            (_, State::WithBot) => {
+                "a bot is serving it; it goes to a person only at a handoff".to_owned()
+            }
             (Some(d), State::Offered { .. }) => {
                 format!("offered to {}: {}", d.agent, d.rule.describe())
             }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use crate::routing::model::{
-    AdapterId, AgentId, Button, Channel, ConversationId, Customer, EndReason, Millis, PerClass,
-    Presence, QueueStatus, Sender, TranscriptEntry,
+    AdapterId, AgentId, Button, Channel, ConversationId, Customer, EndReason, HandoffReason,
+    Millis, PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
 };
 use crate::routing::priority::{Boosts, ValueFacts};
 
@@ -103,11 +103,75 @@ pub enum TransferRequest {
     Queue(String),
 }
 
+/// A customer message for a bot to answer, in a conversation a bot serves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotTurn {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The channel.
+    pub channel: Channel,
+    /// Language tag as known so far (from the adapter or an earlier bot turn).
+    pub language: Arc<str>,
+    /// The customer's message.
+    pub text: Arc<str>,
+    /// True for the conversation's first message: greet first.
+    pub first_turn: bool,
+}
+
+/// How well a bot understood the customer message it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Understood {
+    /// It answered the question; the run of unsure answers ends.
+    Answered,
+    /// Small talk or a greeting; the run of unsure answers goes on unchanged.
+    SmallTalk,
+    /// It was not confident; enough of these in a row hand the conversation over.
+    NotSure,
+}
+
+/// What a bot does with its turn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BotAction {
+    /// Tell the customer something (nothing when `text` is empty).
+    Say {
+        /// The text.
+        text: String,
+        /// Quick-reply buttons.
+        buttons: Vec<Button>,
+        /// How well it understood.
+        understood: Understood,
+        /// Intent detected, if any.
+        intent: Option<String>,
+        /// Language detected, when the conversation has none yet.
+        language: Option<String>,
+    },
+    /// Give the conversation to a person.
+    HandOff(Handoff),
+}
+
+/// A bot giving a conversation to a person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handoff {
+    /// Why.
+    pub reason: HandoffReason,
+    /// Intent detected, if any.
+    pub intent: Option<String>,
+    /// Skills the person needs beyond the queue's (the language skill is added by the
+    /// router when `bot.language_skills` is on).
+    pub skills: Vec<(String, u8)>,
+    /// Language detected, when the conversation has none yet.
+    pub language: Option<String>,
+    /// A note for the agent, kept in the transcript (not shown to the customer).
+    pub note: Option<String>,
+}
+
 /// Something to tell a customer or an agent, in the order it happened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
     /// For the customer of a conversation, through its adapter.
     ToCustomer(CustomerNotice),
+    /// For the bot serving a conversation.
+    ToBot(BotTurn),
     /// For a signed-in agent.
     ToAgent {
         /// The agent.
@@ -190,6 +254,9 @@ pub enum AgentNotice {
         /// When received.
         at: Millis,
     },
+    /// Knowledge-base answers suggested for a customer message (agent assist); left
+    /// by the bot layer, never by the router.
+    Suggestions(Box<AssistSuggestions>),
     /// A conversation the agent held ended.
     Ended {
         /// The conversation.
@@ -218,6 +285,34 @@ pub struct OfferDetails {
     pub waited_ms: u64,
     /// Language tag.
     pub language: Arc<str>,
+    /// Intent a bot detected, if any.
+    pub intent: Option<Arc<str>>,
+    /// Why a bot handed it over, if one did.
+    pub handoff: Option<HandoffReason>,
+}
+
+/// Suggested answers for one customer message, best first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssistSuggestions {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The customer message they answer.
+    pub customer_text: Arc<str>,
+    /// The suggestions: answer text, entry id, intent, confidence 0-1.
+    pub suggestions: Vec<AssistSuggestion>,
+}
+
+/// One suggested answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssistSuggestion {
+    /// Answer text.
+    pub text: String,
+    /// Knowledge-base entry id.
+    pub entry_id: String,
+    /// The entry's intent.
+    pub intent: String,
+    /// Confidence 0-1.
+    pub confidence: f32,
 }
 
 /// What an agent looks like to the admin API.

@@ -12,6 +12,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
+mod bots;
+pub use bots::language_skill;
 mod explain;
 mod interface;
 mod policy;
@@ -20,21 +22,23 @@ mod timers;
 
 pub use explain::{CandidateAgent, Explanation};
 pub use interface::{
-    AgentNotice, AgentStateCounts, AgentView, CustomerNotice, CustomerNoticeBody, InboundMessage,
-    MessageOutcome, Notice, OfferDetails, RoutingError, Rule, SignIn, TransferRequest,
+    AgentNotice, AgentStateCounts, AgentView, AssistSuggestion, AssistSuggestions, BotAction,
+    BotTurn, CustomerNotice, CustomerNoticeBody, Handoff, InboundMessage, MessageOutcome, Notice,
+    OfferDetails, RoutingError, Rule, SignIn, TransferRequest, Understood,
 };
 use policy::QueueEscalation;
 pub use policy::{
-    AgentChoice, EscalationStep, QueueSpec, RoutingPolicy, RoutingPolicyError, parse_skill,
+    AgentChoice, BotRouting, EscalationStep, QueueSpec, RoutingPolicy, RoutingPolicyError,
+    parse_skill,
 };
-use texts::{is_chinese, queue_text, reconnecting_text};
+use texts::{handoff_text, is_chinese, queue_text, reconnecting_text};
 
 use super::agents::{Agent, AgentPool, AgentSlot, LaneKey};
 use super::events::{Event, EventKind, QueueReason, Responder, TransferTarget};
 use super::expiring::ExpiringMap;
 use super::model::{
-    AdapterId, AgentId, Button, Channel, ChannelClass, ConversationId, Customer, EndReason, Millis,
-    PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
+    AdapterId, AgentId, Button, Channel, ChannelClass, ConversationId, Customer, EndReason,
+    HandoffReason, Millis, PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
 };
 use super::priority::{Boost, Boosts, PriorityKey};
 use super::skills::{LevelledSkills, SkillCatalog};
@@ -55,6 +59,8 @@ enum State {
     /// A quiet messaging conversation that released its agent's capacity; it goes back
     /// to that agent if the customer writes before `until`, and ends after.
     Parked { until: Millis },
+    /// Served by a bot; not waiting for a person until a handoff.
+    WithBot,
 }
 
 /// An open conversation.
@@ -99,6 +105,16 @@ struct Conversation {
     /// Queue and adapter required skills, the requirement from step 1 on; kept only
     /// while preferred skills still count (step 0).
     base_required: Option<Vec<(String, u8)>>,
+    /// When it first waited for a person: escalation steps count from here.
+    wait_origin: Millis,
+    /// Whether the customer has had a first response.
+    responded: bool,
+    /// Unsure bot answers in a row.
+    bot_misses: u32,
+    /// Intent a bot detected.
+    intent: Option<Arc<str>>,
+    /// Why a bot handed it over.
+    handoff: Option<HandoffReason>,
 }
 
 impl Conversation {
@@ -114,7 +130,7 @@ impl Conversation {
 
     fn holder(&self) -> Option<AgentSlot> {
         match self.state {
-            State::Queued | State::Parked { .. } => None,
+            State::Queued | State::Parked { .. } | State::WithBot => None,
             State::Offered { agent, .. } | State::Assigned { agent, .. } => Some(agent),
         }
     }
@@ -157,6 +173,9 @@ pub struct Router {
     idle_checks: BTreeSet<(Millis, ConversationId)>,
     /// When parked conversations end.
     park_lapses: BTreeSet<(Millis, ConversationId)>,
+    /// When conversations with a bot may have gone quiet (stale entries skipped: the
+    /// customer wrote since, or a person took over).
+    bot_idle_checks: BTreeSet<(Millis, ConversationId)>,
     /// When conversations reach their queue's maximum wait (stale entries skipped).
     max_waits: BTreeSet<(Millis, ConversationId)>,
     /// Tier names, shared by every offer.
@@ -286,6 +305,7 @@ impl Router {
             max_waits: BTreeSet::new(),
             idle_checks: BTreeSet::new(),
             park_lapses: BTreeSet::new(),
+            bot_idle_checks: BTreeSet::new(),
             next_join: 0,
             skills: SkillCatalog::default(),
             conversations: FxHashMap::default(),
@@ -391,6 +411,7 @@ impl Router {
             },
             clv,
         };
+        let with_bot = self.policy.bot.channels.contains(&msg.channel);
         let mut conversation = Conversation {
             id,
             channel: msg.channel,
@@ -404,10 +425,19 @@ impl Router {
             required_names: required_names.clone(),
             profile,
             key,
-            state: State::Queued,
+            state: if with_bot {
+                State::WithBot
+            } else {
+                State::Queued
+            },
             created_at: now,
             waited_before_ms: 0,
-            waiting_since: Some(now),
+            waiting_since: (!with_bot).then_some(now),
+            wait_origin: now,
+            responded: false,
+            bot_misses: 0,
+            intent: None,
+            handoff: None,
             transcript: VecDeque::new(),
             recent_client_ids: VecDeque::new(),
             declined_by: Vec::new(),
@@ -420,12 +450,13 @@ impl Router {
             parked_with: None,
         };
         remember_client_id(&mut conversation, msg.client_message_id);
+        let text: Arc<str> = Arc::from(msg.text.as_str());
         push_transcript(
             &mut conversation,
             self.policy.transcript_limit,
             TranscriptEntry {
                 sender: Sender::Customer,
-                text: Arc::from(msg.text.as_str()),
+                text: text.clone(),
                 at: now,
                 agent: None,
             },
@@ -440,8 +471,31 @@ impl Router {
                 channel_conversation_id: channel_key,
                 customer,
                 required: required_names.clone(),
+                with_bot,
+                key,
             },
         );
+        if with_bot {
+            self.bot_turn(now, id, text, true);
+        } else {
+            self.start_waiting(now, id, reason, next_step_in);
+        }
+        Ok(MessageOutcome {
+            conversation: id,
+            created: true,
+            duplicate: false,
+        })
+    }
+
+    /// Puts a conversation in the queue for the first time, starts its waiting timers,
+    /// routes it, and tells the customer where they stand.
+    fn start_waiting(
+        &mut self,
+        now: Millis,
+        id: ConversationId,
+        reason: QueueReason,
+        next_step_in: Option<u64>,
+    ) {
         self.enqueue(now, id, reason);
         if let Some(after) = next_step_in {
             self.escalations.insert((now + after, id));
@@ -451,17 +505,12 @@ impl Router {
             self.service_level_risks
                 .insert((now + risk_after * 1000, id));
         }
-        let max_wait = self.queue_escalation[queue].max_wait_ms;
+        let max_wait = self.queue_escalation[self.conversations[&id].queue].max_wait_ms;
         if max_wait > 0 {
             self.max_waits.insert((now + max_wait, id));
         }
         let offered = self.offer_to_last_agent(now, id) || self.route_conversation(now, id);
-        self.first_response(now, id, offered);
-        Ok(MessageOutcome {
-            conversation: id,
-            created: true,
-            duplicate: false,
-        })
+        self.queue_note(now, id, offered);
     }
 
     /// A message in an open conversation: recorded, and relayed to the agent holding it.
@@ -516,6 +565,13 @@ impl Router {
             self.idle_checks
                 .insert((now + self.policy.idle_release_ms, id));
         }
+        if conversation.state == State::WithBot {
+            for boost in msg.boosts.iter() {
+                self.boost(now, id, boost);
+            }
+            self.bot_turn(now, id, text, false);
+            return outcome;
+        }
         if let State::Parked { .. } = conversation.state {
             self.unpark(now, id);
             for boost in msg.boosts.iter() {
@@ -560,7 +616,7 @@ impl Router {
         let state = conversation.state;
         let while_waiting = matches!(state, State::Queued | State::Offered { .. });
         match state {
-            State::Queued | State::Parked { .. } => {}
+            State::Queued | State::Parked { .. } | State::WithBot => {}
             State::Offered { agent, .. } => {
                 let agent_id = self.agent_id(agent);
                 self.notices.push(Notice::ToAgent {
@@ -951,6 +1007,7 @@ impl Router {
             State::Offered { agent, .. } => (S::Offered, Some(self.agent_id(agent))),
             State::Assigned { agent, .. } => (S::Assigned, Some(self.agent_id(agent))),
             State::Parked { .. } => (S::Parked, c.parked_with.clone()),
+            State::WithBot => (S::WithBot, None),
         };
         Some(super::board::ConversationSnapshot {
             id,
@@ -965,6 +1022,8 @@ impl Router {
             key: c.key,
             waited_before_ms: c.waited_before_ms,
             waiting_since: c.waiting_since,
+            intent: c.intent.clone(),
+            handoff: c.handoff,
         })
     }
 
@@ -1040,6 +1099,11 @@ impl Router {
                 State::Parked { until } => {
                     if !self.park_lapses.contains(&(until, *id)) || c.parked_with.is_none() {
                         return Err(format!("{id} parked without a lapse or an agent"));
+                    }
+                }
+                State::WithBot => {
+                    if c.waiting_since.is_some() {
+                        return Err(format!("{id} with a bot but counted as waiting"));
                     }
                 }
             }
@@ -1258,6 +1322,8 @@ impl Router {
             transcript: c.transcript.iter().cloned().collect(),
             waited_ms,
             language: c.language.clone(),
+            intent: c.intent.clone(),
+            handoff: c.handoff,
         };
         self.notices.push(Notice::ToAgent {
             agent: agent.clone(),
@@ -1325,7 +1391,7 @@ impl Router {
                 self.offer_deadlines.remove(&(expires_at, id));
             }
             State::Assigned { .. } => c.waiting_since = Some(now),
-            State::Queued | State::Parked { .. } => return,
+            State::Queued | State::Parked { .. } | State::WithBot => return,
         }
         let class = c.channel.class();
         c.state = State::Queued;
@@ -1400,8 +1466,9 @@ impl Router {
         holder
     }
 
-    /// The first response of a new conversation: a system note with the queue status.
-    fn first_response(&mut self, now: Millis, id: ConversationId, offered: bool) {
+    /// A system note with the queue status, for a conversation that just started
+    /// waiting; it is the first response unless a bot already answered.
+    fn queue_note(&mut self, now: Millis, id: ConversationId, offered: bool) {
         let c = &self.conversations[&id];
         let status = if offered {
             QueueStatus {
@@ -1412,7 +1479,11 @@ impl Router {
             let position = self.waiting.position(c.profile, c.key, id);
             self.queue_status(c.channel.class(), position)
         };
-        let text = queue_text(&c.language, status);
+        let text = if c.handoff.is_some() {
+            handoff_text(&c.language, status)
+        } else {
+            queue_text(&c.language, status)
+        };
         let notice = customer_notice(
             c,
             CustomerNoticeBody::Message {
@@ -1435,13 +1506,23 @@ impl Router {
         };
         push_transcript(c, self.policy.transcript_limit, entry);
         c.told = Some(status);
-        let latency_ms = now.saturating_sub(c.created_at);
         self.notices.push(Notice::ToCustomer(notice));
+        self.mark_responded(now, id, Responder::System);
+    }
+
+    /// Records the first response of a conversation, once.
+    fn mark_responded(&mut self, now: Millis, id: ConversationId, responder: Responder) {
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        if c.responded {
+            return;
+        }
+        c.responded = true;
+        let latency_ms = now.saturating_sub(c.created_at);
         self.emit(
             now,
             id,
             EventKind::FirstResponse {
-                responder: Responder::System,
+                responder,
                 latency_ms,
             },
         );

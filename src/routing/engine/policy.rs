@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::routing::model::Channel;
 use crate::routing::priority::{PolicyError, PriorityPolicy};
 
 /// A named queue: the skills every conversation in it requires.
@@ -154,6 +155,36 @@ pub struct RoutingPolicy {
     /// customer hears again only when the change is meaningful (see
     /// `Router::refresh_queue_status`). 0 turns updates off.
     pub queue_update_interval_ms: u64,
+    /// Where bots serve first; set from the `[bot]` config section, not from `[routing]`.
+    #[serde(skip)]
+    pub bot: BotRouting,
+}
+
+/// The routing side of bots: which channels a bot serves first, and when it hands
+/// a conversation over or lets it end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotRouting {
+    /// Channels where new conversations go to a bot first; others queue at once.
+    pub channels: Vec<Channel>,
+    /// Unsure bot answers in a row that hand the conversation to a person.
+    pub low_confidence_limit: u32,
+    /// At a handoff, the conversation's language tag becomes a required skill.
+    pub language_skills: bool,
+    /// Milliseconds without a customer message after which a conversation still with
+    /// a bot ends (the bot finished); 0 = never.
+    pub idle_end_ms: u64,
+}
+
+impl Default for BotRouting {
+    /// No bot channels: every conversation queues for a person.
+    fn default() -> Self {
+        BotRouting {
+            channels: Vec::new(),
+            low_confidence_limit: 2,
+            language_skills: true,
+            idle_end_ms: 1_800_000,
+        }
+    }
 }
 
 impl Default for RoutingPolicy {
@@ -177,6 +208,7 @@ impl Default for RoutingPolicy {
             agent_choice: AgentChoice::LongestIdle,
             top_tier_to_most_proficient: false,
             queue_update_interval_ms: 15_000,
+            bot: BotRouting::default(),
         }
     }
 }

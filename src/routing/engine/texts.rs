@@ -28,3 +28,25 @@ pub(super) fn reconnecting_text(language: &str) -> &'static str {
         "Your agent was disconnected; we are connecting you with another agent and you keep your place."
     }
 }
+
+/// The note after a bot hands a conversation to a person: what happens, and where
+/// the customer stands.
+pub(super) fn handoff_text(language: &str, status: QueueStatus) -> String {
+    let lead = if is_chinese(language) {
+        "好的，正在为您转接人工客服。"
+    } else {
+        "Sure, I'm passing you to a person, with our conversation so far."
+    };
+    let minutes = status.estimated_wait_secs.div_ceil(60).max(1);
+    match (status.position, is_chinese(language)) {
+        (0, true) => format!("{lead}客服马上就到。"),
+        (0, false) => format!("{lead} An agent is joining now."),
+        (p, true) => format!(
+            "{lead}您前面还有 {} 位客户，预计等待约 {minutes} 分钟。",
+            p - 1
+        ),
+        (p, false) => format!(
+            "{lead} You are number {p} in the queue; the estimated wait is about {minutes} min."
+        ),
+    }
+}

@@ -81,6 +81,7 @@ impl Router {
         for (_, id) in due(&mut self.max_waits, now) {
             self.fall_back(now, id);
         }
+        self.end_quiet_bot_conversations(now);
         self.last_agents.expire(now);
         for (_, id) in due(&mut self.escalations, now) {
             self.escalate(now, id);
@@ -236,7 +237,7 @@ impl Router {
         let (next, skills, then) = match c.step {
             Some(EscalationStep::Preferred) => {
                 let then =
-                    (escalation.overflow_ms > 0).then(|| c.created_at + escalation.overflow_ms);
+                    (escalation.overflow_ms > 0).then(|| c.wait_origin + escalation.overflow_ms);
                 let base = c.base_required.clone().unwrap_or_default();
                 (EscalationStep::Required, base, then)
             }
@@ -343,7 +344,10 @@ impl Router {
 }
 
 /// Pops every timer due by `now`, earliest first.
-fn due<T: Ord + Copy>(timers: &mut BTreeSet<(Millis, T)>, now: Millis) -> Vec<(Millis, T)> {
+pub(super) fn due<T: Ord + Copy>(
+    timers: &mut BTreeSet<(Millis, T)>,
+    now: Millis,
+) -> Vec<(Millis, T)> {
     let mut fired = Vec::new();
     while let Some(&first) = timers.first() {
         if first.0 > now {

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use switchboard::api::pb;
 use switchboard::api::pb::{
-    admin_client::AdminClient, agent_desk_client::AgentDeskClient,
+    admin_client::AdminClient, agent_desk_client::AgentDeskClient, bot_pool_client::BotPoolClient,
     channel_gateway_client::ChannelGatewayClient,
 };
-use switchboard::config::{Config, LogFormat};
+use switchboard::config::{BotConfig, Config, LogFormat};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -29,12 +29,26 @@ pub(crate) struct TestServer {
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
-/// Default test configuration: short timeouts so timer tests run fast.
+/// Default test configuration: short timeouts so timer tests run fast, and no bot
+/// channels, so conversations queue for agents at once (the bot tests turn bots on).
 pub(crate) fn test_config() -> Config {
     Config {
         log_format: LogFormat::Text,
         shutdown_grace_secs: 5,
+        bot: BotConfig {
+            channels: Vec::new(),
+            ..BotConfig::default()
+        },
         ..Config::default()
+    }
+}
+
+/// Test configuration with the product's default bot settings: a bot serves web chat
+/// first.
+pub(crate) fn bot_config() -> Config {
+    Config {
+        bot: BotConfig::default(),
+        ..test_config()
     }
 }
 
@@ -67,6 +81,10 @@ impl TestServer {
 
     pub(crate) async fn gateway(&self) -> ChannelGatewayClient<Channel> {
         ChannelGatewayClient::new(self.channel().await)
+    }
+
+    pub(crate) async fn bot_pool(&self) -> BotPoolClient<Channel> {
+        BotPoolClient::new(self.channel().await)
     }
 
     pub(crate) async fn admin(&self) -> AdminClient<Channel> {
@@ -486,4 +504,68 @@ pub(crate) fn first_queue_status(response: &pb::SubmitResponse) -> pb::QueueStat
         }
         other => panic!("first response is not a message: {other:?}"),
     }
+}
+
+/// An external bot worker stream.
+pub(crate) struct BotWorker {
+    pub(crate) tx: mpsc::Sender<pb::BotFrame>,
+    pub(crate) inbox: Inbox<pb::BotTask>,
+}
+
+impl BotWorker {
+    /// Opens a bot-pool stream and registers.
+    pub(crate) async fn register(server: &TestServer, register: pb::BotRegister) -> BotWorker {
+        let (tx, rx) = mpsc::channel(64);
+        tx.send(pb::BotFrame {
+            frame: Some(pb::bot_frame::Frame::Register(register)),
+        })
+        .await
+        .unwrap();
+        let stream = server
+            .bot_pool()
+            .await
+            .session(ReceiverStream::new(rx))
+            .await
+            .unwrap()
+            .into_inner();
+        BotWorker {
+            tx,
+            inbox: Inbox::new(stream),
+        }
+    }
+
+    /// Waits for the next task.
+    pub(crate) async fn task(&mut self) -> pb::BotTask {
+        self.inbox.next_matching(|t| Some(t.clone())).await
+    }
+
+    /// Sends a frame.
+    pub(crate) async fn send(&self, frame: pb::bot_frame::Frame) {
+        self.tx
+            .send(pb::BotFrame { frame: Some(frame) })
+            .await
+            .unwrap();
+    }
+}
+
+/// A bot message in a submit response or delivery: its text and buttons.
+pub(crate) fn bot_message(delivery: &pb::Delivery) -> Option<(String, Vec<pb::Button>)> {
+    match &delivery.body {
+        Some(pb::delivery::Body::Message(m)) if m.sender == pb::Sender::Bot as i32 => {
+            Some((m.text.clone(), m.buttons.clone()))
+        }
+        _ => None,
+    }
+}
+
+/// A plain HTTP GET on the metrics listener; asserts 200 and returns the response.
+pub(crate) async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
 }

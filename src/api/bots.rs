@@ -1,0 +1,299 @@
+//! The bot pool service: one stream per external bot worker.
+//!
+//! A worker registers with the languages and channels it serves and its capacity;
+//! tasks come down the stream and answers or handoffs go up. What happens to a task
+//! whose worker is slow or gone is the hub's business ([`crate::hub::bot_pool`]): the
+//! built-in bot answers it.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::convert::{self, MAX_ID_BYTES, MAX_LANGUAGE_BYTES};
+use super::pb::{self, bot_frame::Frame};
+use super::status::{draining, invalid, rejected};
+use super::tenant::tenant_of;
+use crate::hub::bot_pool::{ExternalTask, WorkerSpec};
+use crate::hub::{Hub, Tenant};
+use crate::routing::{BotAction, Button, Handoff, HandoffReason, Understood, language_skill};
+use crate::telemetry::metrics::{self, StreamGauge};
+
+/// Frames buffered towards one bot stream.
+const STREAM_BUFFER: usize = 256;
+/// Highest capacity a worker may register with.
+const MAX_BOT_CAPACITY: u32 = 10_000;
+/// Most languages or channels in a registration.
+const MAX_LIST: usize = 64;
+/// Most quick-reply buttons on one answer.
+const MAX_BUTTONS: usize = 16;
+
+/// Serves `switchboard.v1.BotPool`.
+#[derive(Debug, Clone)]
+pub struct BotPoolService {
+    hub: Hub,
+}
+
+impl BotPoolService {
+    /// A bot pool over the hub's tenants.
+    pub fn new(hub: Hub) -> BotPoolService {
+        BotPoolService { hub }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::bot_pool_server::BotPool for BotPoolService {
+    type SessionStream = ReceiverStream<Result<pb::BotTask, Status>>;
+
+    async fn session(
+        &self,
+        request: Request<Streaming<pb::BotFrame>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        let tenant_id = tenant_of(&request, self.hub.config()).map_err(rejected)?;
+        if self.hub.is_draining() {
+            return Err(rejected(draining()));
+        }
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let session = BotSession {
+            tenant: self.hub.tenant(&tenant_id),
+            hub: self.hub.clone(),
+            tx,
+        };
+        tokio::spawn(session.run(request.into_inner()));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Checks a registration.
+fn worker_spec(register: pb::BotRegister) -> Result<WorkerSpec, Status> {
+    convert::id("register.bot_id", &register.bot_id, MAX_ID_BYTES)?;
+    if register.capacity == 0 || register.capacity > MAX_BOT_CAPACITY {
+        return Err(invalid(
+            "register.capacity",
+            format_args!("must be 1-{MAX_BOT_CAPACITY}"),
+        ));
+    }
+    if register.languages.len() > MAX_LIST || register.channels.len() > MAX_LIST {
+        return Err(invalid(
+            "register.languages",
+            format_args!("at most {MAX_LIST} languages and {MAX_LIST} channels"),
+        ));
+    }
+    let languages = register
+        .languages
+        .iter()
+        .map(|l| {
+            convert::id("register.languages", l, MAX_LANGUAGE_BYTES)?;
+            Ok(language_skill(l))
+        })
+        .collect::<Result<Vec<_>, Status>>()?;
+    let channels = register
+        .channels
+        .iter()
+        .map(|&c| convert::channel("register.channels", c))
+        .collect::<Result<Vec<_>, Status>>()?;
+    Ok(WorkerSpec {
+        bot_id: Arc::from(register.bot_id.as_str()),
+        languages,
+        channels,
+        capacity: register.capacity as usize,
+    })
+}
+
+/// One external bot worker's stream.
+struct BotSession {
+    hub: Hub,
+    tenant: Arc<Tenant>,
+    tx: mpsc::Sender<Result<pb::BotTask, Status>>,
+}
+
+impl BotSession {
+    async fn run(self, mut inbound: Streaming<pb::BotFrame>) {
+        let spec = match inbound.message().await {
+            Ok(Some(pb::BotFrame {
+                frame: Some(Frame::Register(register)),
+            })) => match worker_spec(register) {
+                Ok(spec) => spec,
+                Err(status) => return self.end(rejected(status)).await,
+            },
+            Ok(Some(_)) => {
+                let status = invalid("register", "the first frame must register");
+                return self.end(rejected(status)).await;
+            }
+            Ok(None) | Err(_) => return,
+        };
+        let bot_id = spec.bot_id.clone();
+        let token = self.hub.next_token();
+        let connected = self.tenant.lock().bots.connect(spec, token);
+        let mut tasks = match connected {
+            Ok(tasks) => tasks,
+            Err(e) => {
+                return self
+                    .end(rejected(Status::already_exists(e.to_string())))
+                    .await;
+            }
+        };
+        let _gauge = StreamGauge::open("bot");
+        tracing::info!(tenant = %self.tenant.name, bot_id = %bot_id, "bot connected");
+        self.serve(&bot_id, &mut inbound, &mut tasks).await;
+        // Whatever it still held goes to the built-in bot now.
+        self.tenant.run("bot_lost", self.hub.clock(), |state, _| {
+            let lost = state.bots.disconnect(&bot_id, token);
+            state.return_to_builtin(lost);
+        });
+        tracing::info!(tenant = %self.tenant.name, bot_id = %bot_id, "bot disconnected");
+    }
+
+    async fn serve(
+        &self,
+        bot_id: &Arc<str>,
+        inbound: &mut Streaming<pb::BotFrame>,
+        tasks: &mut mpsc::UnboundedReceiver<ExternalTask>,
+    ) {
+        let stopped = self.hub.stopped();
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => {
+                    let _ = self.tx.send(Err(draining())).await;
+                    return;
+                }
+                task = tasks.recv() => match task {
+                    Some(task) => {
+                        if self.tx.send(Ok(task_to_pb(task))).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => return,
+                },
+                frame = inbound.message() => match frame {
+                    Ok(Some(frame)) => self.handle(bot_id, frame),
+                    Ok(None) | Err(_) => return,
+                },
+            }
+        }
+    }
+
+    /// Applies an answer or handoff. A task that is unknown, not this worker's or past
+    /// its deadline is ignored (the built-in bot has taken it); an answer that fails
+    /// validation is handed to the built-in bot, so the customer still gets one.
+    fn handle(&self, bot_id: &Arc<str>, frame: pb::BotFrame) {
+        let (task_id, action) = match frame.frame {
+            Some(Frame::Answer(answer)) => (answer.task_id, answer_action(answer, self.limit())),
+            Some(Frame::Handoff(handoff)) => (handoff.task_id, handoff_action(handoff)),
+            Some(Frame::Register(_)) | None => {
+                tracing::debug!(bot_id = %bot_id, "bot frame without an answer ignored");
+                return;
+            }
+        };
+        self.tenant
+            .run("bot_answer", self.hub.clock(), |state, now| {
+                let Some(turn) = state.bots.complete(bot_id, task_id) else {
+                    metrics::record_bot_turn("external", "late");
+                    return;
+                };
+                match action {
+                    Ok((action, outcome)) => {
+                        metrics::record_bot_turn("external", outcome);
+                        // Refused only when the conversation left the bot meanwhile.
+                        let _ = state.router.bot_action(now, turn.conversation, action);
+                    }
+                    Err(status) => {
+                        tracing::warn!(bot_id = %bot_id, task_id, error = %status.message(),
+                        "bad bot answer; the built-in bot answers instead");
+                        metrics::record_bot_turn("external", "invalid");
+                        state.return_to_builtin(vec![turn]);
+                    }
+                }
+            });
+    }
+
+    fn limit(&self) -> usize {
+        self.hub.config().limits.max_text_bytes
+    }
+
+    /// Ends the stream with a status.
+    async fn end(self, status: Status) {
+        let _ = self.tx.send(Err(status)).await;
+    }
+}
+
+fn answer_action(
+    answer: pb::BotAnswer,
+    max_text_bytes: usize,
+) -> Result<(BotAction, &'static str), Status> {
+    if answer.text.trim().is_empty() {
+        return Err(invalid("answer.text", "must not be empty"));
+    }
+    convert::bounded("answer.text", &answer.text, max_text_bytes)?;
+    if answer.buttons.len() > MAX_BUTTONS {
+        return Err(invalid(
+            "answer.buttons",
+            format_args!("at most {MAX_BUTTONS}"),
+        ));
+    }
+    let buttons = answer
+        .buttons
+        .into_iter()
+        .map(|b| {
+            convert::id("answer.buttons.label", &b.label, MAX_ID_BYTES)?;
+            convert::id("answer.buttons.payload", &b.payload, MAX_ID_BYTES)?;
+            Ok(Button {
+                label: b.label,
+                payload: b.payload,
+            })
+        })
+        .collect::<Result<Vec<_>, Status>>()?;
+    let intent = (!answer.intent.is_empty()).then_some(answer.intent);
+    Ok((
+        BotAction::Say {
+            text: answer.text,
+            buttons,
+            understood: Understood::Answered,
+            intent,
+            language: None,
+        },
+        "answered",
+    ))
+}
+
+fn handoff_action(handoff: pb::BotHandoff) -> Result<(BotAction, &'static str), Status> {
+    let reason = match pb::HandoffReason::try_from(handoff.reason) {
+        Ok(pb::HandoffReason::CustomerRequest) => HandoffReason::CustomerRequest,
+        Ok(pb::HandoffReason::LowConfidence) => HandoffReason::LowConfidence,
+        Ok(pb::HandoffReason::Complaint) => HandoffReason::Complaint,
+        Ok(pb::HandoffReason::IntentNeedsHuman) => HandoffReason::IntentNeedsHuman,
+        Ok(pb::HandoffReason::Unspecified) | Err(_) => HandoffReason::BotDecision,
+    };
+    convert::bounded("handoff.intent", &handoff.intent, MAX_ID_BYTES)?;
+    convert::bounded("handoff.note", &handoff.note, 4096)?;
+    let skills = convert::skill_requirements("handoff.required_skills", handoff.required_skills)?;
+    Ok((
+        BotAction::HandOff(Handoff {
+            reason,
+            intent: (!handoff.intent.is_empty()).then_some(handoff.intent),
+            skills,
+            language: None,
+            note: (!handoff.note.is_empty()).then_some(handoff.note),
+        }),
+        "handoff",
+    ))
+}
+
+fn task_to_pb(task: ExternalTask) -> pb::BotTask {
+    pb::BotTask {
+        task_id: task.task_id,
+        conversation_id: task.conversation.to_string(),
+        channel: convert::channel_to_pb(task.channel) as i32,
+        language: task.language.to_string(),
+        customer: Some(convert::customer_to_pb(&task.customer)),
+        transcript: task
+            .transcript
+            .iter()
+            .map(convert::transcript_entry)
+            .collect(),
+        deadline_unix_ms: task.deadline as i64,
+        first_turn: task.first_turn,
+    }
+}

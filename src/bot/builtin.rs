@@ -1,0 +1,624 @@
+//! The built-in bot: triage, matching and greetings over one knowledge base.
+//!
+//! [`BuiltinBot::respond`] decides, in this order: a message with no words gets a
+//! "could you rephrase" prompt; a request for a person or a complaint is handed off; a
+//! greeting or thanks gets the greeting back; anything else is matched against the
+//! knowledge base and answered when the confidence reaches the threshold (or handed
+//! off when the entry needs a person), else the bot says it is not sure.
+
+use super::knowledge::{Button, KnowledgeBase};
+use super::language::{is_cjk, primary_language, resolve};
+use super::matcher::{Candidate, Matcher, discounted};
+use super::triage;
+
+/// Lowest confidence of an agent suggestion.
+pub const SUGGESTION_FLOOR: f32 = 0.15;
+
+/// Most navigation buttons made from entries when the knowledge base has no greeting.
+const MAX_NAVIGATION: usize = 4;
+
+/// Tunable behaviour of the bot.
+#[derive(Debug, Clone)]
+pub struct BotSettings {
+    /// Confidence (0..1) at or above which the bot answers from the knowledge base.
+    /// Default 0.5: one keyword unique to an entry (about 0.63) is enough, a word
+    /// shared by several entries or a message split between two intents is not.
+    pub confidence_threshold: f32,
+}
+
+impl Default for BotSettings {
+    fn default() -> BotSettings {
+        BotSettings {
+            confidence_threshold: 0.5,
+        }
+    }
+}
+
+/// One customer message to answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Turn<'a> {
+    /// The message text.
+    pub text: &'a str,
+    /// The customer's language tag; "" to detect it from the text.
+    pub language: &'a str,
+    /// The channel's snake_case name, e.g. "web".
+    pub channel: &'a str,
+}
+
+/// What the bot says: text and quick-reply buttons.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotMessage {
+    /// The text.
+    pub text: String,
+    /// Quick replies.
+    pub buttons: Vec<Button>,
+}
+
+/// Why the bot hands a conversation to a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoffReason {
+    /// The customer asked for a person.
+    CustomerRequest,
+    /// The customer complains or is angry.
+    Complaint,
+    /// The matched knowledge-base entry is marked `needs_human`.
+    IntentNeedsHuman,
+}
+
+/// The bot's reply to one customer message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BotReply {
+    /// A knowledge-base answer at or above the threshold.
+    Answer {
+        /// The answer and its buttons.
+        message: BotMessage,
+        /// The entry answered from.
+        entry_id: String,
+        /// The entry's intent.
+        intent: String,
+        /// Confidence, 0..1.
+        confidence: f32,
+        /// The customer's language.
+        language: String,
+    },
+    /// Small talk (greetings, thanks): a friendly reply with the navigation buttons; not
+    /// a miss.
+    SmallTalk {
+        /// The greeting.
+        message: BotMessage,
+        /// The customer's language.
+        language: String,
+    },
+    /// Not confident: a short "could you rephrase / pick a topic" prompt with buttons.
+    NotSure {
+        /// The prompt, with the best candidate's question first among the buttons.
+        message: BotMessage,
+        /// The best candidate's intent, if any.
+        best_intent: Option<String>,
+        /// The best candidate's confidence (0 when none).
+        confidence: f32,
+        /// The customer's language.
+        language: String,
+    },
+    /// Give the conversation to a person.
+    Handoff {
+        /// Why.
+        reason: HandoffReason,
+        /// The intent understood, if any.
+        intent: Option<String>,
+        /// The skill that intent needs, if the entry names one.
+        skill: Option<String>,
+        /// The customer's language.
+        language: String,
+    },
+}
+
+/// A knowledge-base answer offered to an agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestion {
+    /// The entry.
+    pub entry_id: String,
+    /// The entry's intent.
+    pub intent: String,
+    /// The answer text.
+    pub text: String,
+    /// Confidence, 0..1 (the evidence for this entry alone).
+    pub confidence: f32,
+}
+
+/// The built-in knowledge-base bot; immutable once built, shared across threads.
+#[derive(Debug)]
+pub struct BuiltinBot {
+    /// The knowledge base answered from.
+    kb: KnowledgeBase,
+    /// Settings.
+    settings: BotSettings,
+    /// The index over `kb`.
+    matcher: Matcher,
+}
+
+impl BuiltinBot {
+    /// Builds the bot and its index (tens of milliseconds; the first bot in a process
+    /// also loads the segmenter's dictionary).
+    pub fn new(kb: KnowledgeBase, settings: BotSettings) -> BuiltinBot {
+        BuiltinBot::with_lexicon(kb, settings, true)
+    }
+
+    /// Builds the bot without the built-in concept lexicon (the knowledge base's own
+    /// synonyms still apply): for measuring what the lexicon contributes.
+    pub fn without_lexicon(kb: KnowledgeBase, settings: BotSettings) -> BuiltinBot {
+        BuiltinBot::with_lexicon(kb, settings, false)
+    }
+
+    fn with_lexicon(kb: KnowledgeBase, settings: BotSettings, lexicon: bool) -> BuiltinBot {
+        let matcher = Matcher::new(&kb, lexicon);
+        BuiltinBot {
+            kb,
+            settings,
+            matcher,
+        }
+    }
+
+    /// The knowledge base.
+    pub fn knowledge(&self) -> &KnowledgeBase {
+        &self.kb
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &BotSettings {
+        &self.settings
+    }
+
+    /// The greeting for a channel (snake_case name) and language tag ("" = unknown,
+    /// taken as "en").
+    ///
+    /// Looks up `"<channel>/<lang>"`, `"<lang>"`, `"en"`, any greeting, then a built-in
+    /// text in the language with buttons made from the first entries' questions.
+    pub fn greeting(&self, channel: &str, language: &str) -> BotMessage {
+        let lang = match primary_language(language) {
+            l if l.is_empty() => "en".to_owned(),
+            l => l,
+        };
+        let g = &self.kb.greetings;
+        let found = [
+            format!("{channel}/{language}"),
+            format!("{channel}/{lang}"),
+            language.to_owned(),
+            lang.clone(),
+            "en".to_owned(),
+        ]
+        .iter()
+        .find_map(|k| g.get(k))
+        .or_else(|| {
+            g.iter()
+                .find(|(k, _)| primary_language(k) == lang)
+                .or_else(|| g.iter().find(|(k, _)| !k.contains('/')))
+                .or_else(|| g.iter().next())
+                .map(|(_, v)| v)
+        });
+        match found {
+            Some(greeting) => BotMessage {
+                text: greeting.text.clone(),
+                buttons: greeting.buttons.clone(),
+            },
+            None => BotMessage {
+                text: texts(&lang).greeting.to_owned(),
+                buttons: self.navigation(&lang),
+            },
+        }
+    }
+
+    /// Buttons from the first entries' questions in the language (or any language).
+    fn navigation(&self, lang: &str) -> Vec<Button> {
+        let in_lang = self
+            .kb
+            .entries
+            .iter()
+            .filter(|e| primary_language(&e.lang) == lang);
+        let chosen: Vec<_> = if in_lang.clone().next().is_some() {
+            in_lang.take(MAX_NAVIGATION).collect()
+        } else {
+            self.kb.entries.iter().take(MAX_NAVIGATION).collect()
+        };
+        chosen
+            .into_iter()
+            .filter_map(|e| e.questions.iter().find(|q| !q.trim().is_empty()))
+            .map(|q| Button {
+                label: q.clone(),
+                payload: q.clone(),
+            })
+            .collect()
+    }
+
+    /// Answers one customer message. Never panics.
+    pub fn respond(&self, turn: &Turn<'_>) -> BotReply {
+        let language = resolve(turn.language, turn.text);
+        let has_words = turn.text.chars().any(|c| c.is_alphanumeric() || is_cjk(c));
+        if !has_words {
+            return self.not_sure(turn, language, None);
+        }
+        let ranked = self.matcher.rank(turn.text, &language);
+        let handoff = |reason| {
+            let best = ranked
+                .first()
+                .filter(|c| c.confidence >= self.settings.confidence_threshold / 2.0);
+            BotReply::Handoff {
+                reason,
+                intent: best.map(|c| self.kb.entries[c.entry].intent.clone()),
+                skill: best.and_then(|c| self.kb.entries[c.entry].skill.clone()),
+                language: language.clone(),
+            }
+        };
+        if triage::wants_human(turn.text) {
+            return handoff(HandoffReason::CustomerRequest);
+        }
+        if triage::is_complaint(turn.text) {
+            return handoff(HandoffReason::Complaint);
+        }
+        if triage::is_small_talk(turn.text) {
+            return BotReply::SmallTalk {
+                message: self.greeting(turn.channel, &language),
+                language,
+            };
+        }
+        let Some(best) = ranked.first() else {
+            return self.not_sure(turn, language, None);
+        };
+        let intent = &self.kb.entries[best.entry].intent;
+        let runner_up = ranked
+            .iter()
+            .find(|c| self.kb.entries[c.entry].intent != *intent);
+        let confidence = discounted(best, runner_up);
+        if confidence < self.settings.confidence_threshold {
+            return self.not_sure(turn, language, Some((best, confidence)));
+        }
+        let entry = &self.kb.entries[self.in_language(best.entry, &language)];
+        if entry.needs_human {
+            return BotReply::Handoff {
+                reason: HandoffReason::IntentNeedsHuman,
+                intent: Some(entry.intent.clone()),
+                skill: entry.skill.clone(),
+                language,
+            };
+        }
+        BotReply::Answer {
+            message: BotMessage {
+                text: entry.answer.clone(),
+                buttons: entry.buttons.clone(),
+            },
+            entry_id: entry.id.clone(),
+            intent: entry.intent.clone(),
+            confidence,
+            language,
+        }
+    }
+
+    /// The entry of the same intent in the customer's language if there is one, else
+    /// `entry` itself: a Chinese question matched to an English entry through shared
+    /// words is answered in Chinese.
+    fn in_language(&self, entry: usize, language: &str) -> usize {
+        let intent = &self.kb.entries[entry].intent;
+        if primary_language(&self.kb.entries[entry].lang) == language {
+            return entry;
+        }
+        self.kb
+            .entries
+            .iter()
+            .position(|e| e.intent == *intent && primary_language(&e.lang) == language)
+            .unwrap_or(entry)
+    }
+
+    /// The "could you rephrase" prompt, the best candidate's question first.
+    fn not_sure(
+        &self,
+        turn: &Turn<'_>,
+        language: String,
+        best: Option<(&Candidate, f32)>,
+    ) -> BotReply {
+        let mut buttons = self.greeting(turn.channel, &language).buttons;
+        if let Some((c, _)) = best.filter(|(c, _)| c.confidence >= SUGGESTION_FLOOR) {
+            let entry = &self.kb.entries[c.entry];
+            if let Some(q) = entry.questions.iter().find(|q| !q.trim().is_empty())
+                && !buttons.iter().any(|b| &b.payload == q)
+            {
+                buttons.insert(
+                    0,
+                    Button {
+                        label: q.clone(),
+                        payload: q.clone(),
+                    },
+                );
+            }
+        }
+        BotReply::NotSure {
+            message: BotMessage {
+                text: texts(&language).not_sure.to_owned(),
+                buttons,
+            },
+            best_intent: best.map(|(c, _)| self.kb.entries[c.entry].intent.clone()),
+            confidence: best.map_or(0.0, |(_, confidence)| confidence),
+            language,
+        }
+    }
+
+    /// Up to `limit` knowledge-base answers for an agent, best first, above a low floor
+    /// ([`SUGGESTION_FLOOR`]); one per intent, in the customer's language when the
+    /// intent has an entry in it.
+    pub fn suggest(&self, text: &str, language: &str, limit: usize) -> Vec<Suggestion> {
+        let language = resolve(language, text);
+        let mut out: Vec<Suggestion> = Vec::new();
+        for c in self.matcher.rank(text, &language) {
+            if out.len() >= limit || c.confidence < SUGGESTION_FLOOR {
+                break;
+            }
+            let e = &self.kb.entries[self.in_language(c.entry, &language)];
+            if out.iter().any(|s| s.intent == e.intent) {
+                continue;
+            }
+            out.push(Suggestion {
+                entry_id: e.id.clone(),
+                intent: e.intent.clone(),
+                text: e.answer.clone(),
+                confidence: c.confidence,
+            });
+        }
+        out
+    }
+}
+
+/// Built-in texts in one language.
+struct Texts {
+    /// Greeting when the knowledge base has none.
+    greeting: &'static str,
+    /// The "not sure" prompt.
+    not_sure: &'static str,
+}
+
+/// The built-in texts for a language (Chinese or English).
+fn texts(language: &str) -> Texts {
+    if language == "zh" {
+        Texts {
+            greeting: "您好！请问有什么可以帮您？可以直接输入问题，或选择下面的常见问题。",
+            not_sure: "抱歉，我没太明白。您可以换个说法，或选择下面的问题：",
+        }
+    } else {
+        Texts {
+            greeting: "Hi! How can we help? Type your question or pick a topic below.",
+            not_sure: "Sorry, I'm not sure I understood. Could you rephrase, or pick a topic below?",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A small knowledge base: one intent per topic, English and Chinese.
+    const SMALL: &str = r#"{
+      "greetings": {
+        "en": {"text": "Hello!", "buttons": [{"label": "Orders", "payload": "where is my order"}]},
+        "zh": {"text": "您好！"},
+        "email/en": {"text": "Thanks for your e-mail."}
+      },
+      "entries": [
+        {"id": "ret-en", "lang": "en", "intent": "returns", "questions": ["How do I return an item?", "I want a refund"], "answer": "Start a return under Orders."},
+        {"id": "ret-zh", "lang": "zh", "intent": "returns", "questions": ["怎么退货", "我要退款"], "answer": "在订单页申请退货。"},
+        {"id": "inv-en", "lang": "en", "intent": "invoice", "questions": ["How do I get an invoice?"], "answer": "Invoices are under Orders > Invoice."},
+        {"id": "pair-zh", "lang": "zh", "intent": "pairing", "questions": ["蓝牙耳机怎么和手机配对"], "answer": "长按按键3秒进入配对。"},
+        {"id": "claim-en", "lang": "en", "intent": "damaged_item", "questions": ["my parcel arrived damaged"], "answer": "A colleague will help.", "needs_human": true, "skill": "claims"}
+      ]
+    }"#;
+
+    fn bot(json: &str) -> BuiltinBot {
+        BuiltinBot::new(KnowledgeBase::parse(json).unwrap(), BotSettings::default())
+    }
+
+    fn reply(bot: &BuiltinBot, text: &str) -> BotReply {
+        bot.respond(&Turn {
+            text,
+            language: "",
+            channel: "web",
+        })
+    }
+
+    fn answered(reply: &BotReply) -> Option<&str> {
+        match reply {
+            BotReply::Answer { entry_id, .. } => Some(entry_id),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_bot_is_shareable() {
+        fn shareable<T: Send + Sync + std::fmt::Debug>() {}
+        shareable::<BuiltinBot>();
+    }
+
+    #[test]
+    fn typos_mixed_text_and_very_short_queries_find_their_entry() {
+        let bot = bot(SMALL);
+        for (text, id) in [
+            ("refnd", "ret-en"),
+            ("refund", "ret-en"),
+            ("invocie pls", "inv-en"),
+            ("退货", "ret-zh"),
+            ("耳塞连不上手机", "pair-zh"),
+            ("invoice怎么开", "inv-en"),
+            ("return 怎么弄", "ret-zh"),
+            ("I'd like my money back", "ret-en"),
+        ] {
+            assert_eq!(
+                answered(&reply(&bot, text)),
+                Some(id),
+                "{text}: {:?}",
+                reply(&bot, text)
+            );
+        }
+    }
+
+    #[test]
+    fn the_reply_is_in_the_customers_language() {
+        let bot = bot(SMALL);
+        let BotReply::Answer { language, .. } = reply(&bot, "invoice 发票怎么开") else {
+            panic!("not answered");
+        };
+        assert_eq!(language, "zh");
+        let r = bot.respond(&Turn {
+            text: "refund",
+            language: "zh-CN",
+            channel: "app",
+        });
+        assert_eq!(answered(&r), Some("ret-zh"), "{r:?}");
+    }
+
+    #[test]
+    fn handoffs_carry_intent_and_skill() {
+        let bot = bot(SMALL);
+        assert_eq!(
+            reply(&bot, "my parcel arrived damaged"),
+            BotReply::Handoff {
+                reason: HandoffReason::IntentNeedsHuman,
+                intent: Some("damaged_item".to_owned()),
+                skill: Some("claims".to_owned()),
+                language: "en".to_owned(),
+            }
+        );
+        let BotReply::Handoff { reason, intent, .. } =
+            reply(&bot, "refund now or I call my lawyer")
+        else {
+            panic!("not handed off");
+        };
+        assert_eq!(
+            (reason, intent.as_deref()),
+            (HandoffReason::Complaint, Some("returns"))
+        );
+        let BotReply::Handoff { reason, intent, .. } = reply(&bot, "转人工") else {
+            panic!("not handed off");
+        };
+        assert_eq!((reason, intent), (HandoffReason::CustomerRequest, None));
+    }
+
+    #[test]
+    fn small_talk_gets_the_greeting_and_nonsense_is_not_answered() {
+        let bot = bot(SMALL);
+        let BotReply::SmallTalk { message, language } = reply(&bot, "早上好呀") else {
+            panic!("not small talk");
+        };
+        assert_eq!((message.text.as_str(), language.as_str()), ("您好！", "zh"));
+        for text in [
+            "qwertyuiop",
+            "",
+            "👍",
+            "can you write me a poem about cats",
+            "有没有卖空调的",
+        ] {
+            assert!(
+                matches!(reply(&bot, text), BotReply::NotSure { .. }),
+                "{text}"
+            );
+        }
+        let BotReply::NotSure { message, .. } = reply(&bot, "zzz") else {
+            panic!("answered");
+        };
+        assert_eq!(message.buttons[0].payload, "where is my order");
+    }
+
+    #[test]
+    fn greetings_are_looked_up_by_channel_then_language_then_english() {
+        let bot = bot(SMALL);
+        assert_eq!(bot.greeting("email", "en").text, "Thanks for your e-mail.");
+        assert_eq!(
+            bot.greeting("email", "en-GB").text,
+            "Thanks for your e-mail."
+        );
+        assert_eq!(bot.greeting("email", "zh").text, "您好！");
+        assert_eq!(bot.greeting("sms", "zh-CN").text, "您好！");
+        assert_eq!(bot.greeting("sms", "fr").text, "Hello!");
+        assert_eq!(bot.greeting("sms", "").text, "Hello!");
+        // Only a channel override: it is better than nothing.
+        let only = SMALL.replace(r#""en": {"text": "Hello!", "buttons": [{"label": "Orders", "payload": "where is my order"}]},
+        "zh": {"text": "您好！"},"#, "");
+        assert_eq!(bot_greeting(&only, "sms", "zh"), "Thanks for your e-mail.");
+        // No greetings at all (FAQ export): built-in text, buttons from the entries.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("kb/faq-export-example.json");
+        let faq = BuiltinBot::new(KnowledgeBase::load(&path).unwrap(), BotSettings::default());
+        let zh = faq.greeting("web", "zh");
+        assert!(zh.text.starts_with("您好"), "{zh:?}");
+        assert_eq!(zh.buttons.len(), 1);
+        assert_eq!(zh.buttons[0].payload, "发货后多久能到？");
+        let en = faq.greeting("web", "en");
+        assert_eq!(en.buttons.len(), 2);
+    }
+
+    fn bot_greeting(json: &str, channel: &str, lang: &str) -> String {
+        bot(json).greeting(channel, lang).text
+    }
+
+    #[test]
+    fn suggestions_are_capped_one_per_intent_best_first() {
+        let bot = bot(SMALL);
+        let s = bot.suggest("refund for my invoice", "en", 5);
+        assert!(s.len() >= 2 && s.len() <= 5, "{s:?}");
+        assert!(
+            s.windows(2).all(|w| w[0].confidence >= w[1].confidence),
+            "{s:?}"
+        );
+        let intents: std::collections::HashSet<_> = s.iter().map(|s| &s.intent).collect();
+        assert_eq!(intents.len(), s.len());
+        assert_eq!(bot.suggest("refund for my invoice", "en", 1).len(), 1);
+        assert!(bot.suggest("qwertyuiop", "", 3).is_empty());
+    }
+
+    #[test]
+    fn the_starter_knowledge_base_answers_its_own_questions() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("kb/starter.json");
+        let bot = BuiltinBot::new(KnowledgeBase::load(&path).unwrap(), BotSettings::default());
+        for e in &bot.knowledge().entries {
+            let r = reply(&bot, &e.questions[0]);
+            let ok = match &r {
+                BotReply::Answer { entry_id, .. } => *entry_id == e.id,
+                BotReply::Handoff { intent, .. } => {
+                    e.needs_human && intent.as_deref() == Some(e.intent.as_str())
+                }
+                _ => false,
+            };
+            assert!(ok, "{}: {r:?}", e.questions[0]);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn respond_never_panics(text in "\\PC{0,200}|[\\x00-\\x1f!！?？ 退款refundagent]{0,40}", lang in "|en|zh|zh-CN|x") {
+            let bot = small();
+            let r = bot.respond(&Turn { text: &text, language: &lang, channel: "sms" });
+            if let BotReply::Answer { confidence, .. } | BotReply::NotSure { confidence, .. } = r {
+                prop_assert!((0.0..=1.0).contains(&confidence));
+            }
+            let _ = bot.suggest(&text, &lang, 3);
+        }
+    }
+
+    #[test]
+    fn respond_copes_with_long_and_odd_input() {
+        let bot = small();
+        for text in [
+            "退款".repeat(700),
+            "a".repeat(4096),
+            "\u{0}\u{7}\r\n\t".repeat(50),
+            "🙂".repeat(1000),
+        ] {
+            let _ = reply(bot, &text);
+        }
+    }
+
+    /// One shared bot for the property tests.
+    fn small() -> &'static BuiltinBot {
+        static BOT: std::sync::OnceLock<BuiltinBot> = std::sync::OnceLock::new();
+        BOT.get_or_init(|| bot(SMALL))
+    }
+}

@@ -1,0 +1,242 @@
+//! External bot workers of one tenant: who is connected, what each serves, the tasks
+//! in flight and their deadlines.
+//!
+//! A task that misses its deadline, or whose worker drops its stream, comes back as
+//! the [`BotTurn`] it was made from, so the built-in bot can answer the same message:
+//! the customer is never left waiting on a bot that is gone.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::routing::{BotTurn, Channel, ConversationId, Customer, Millis, TranscriptEntry};
+use crate::telemetry::metrics;
+
+/// A customer message sent to an external bot worker.
+#[derive(Debug, Clone)]
+pub struct ExternalTask {
+    /// Id the worker answers with.
+    pub task_id: u64,
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// The channel.
+    pub channel: Channel,
+    /// Language tag, possibly detected.
+    pub language: Arc<str>,
+    /// The customer.
+    pub customer: Customer,
+    /// Transcript so far, ending with the message to answer.
+    pub transcript: Vec<TranscriptEntry>,
+    /// When the answer is due.
+    pub deadline: Millis,
+    /// True for the conversation's first message.
+    pub first_turn: bool,
+}
+
+/// What a worker registered with.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    /// Worker id, unique in the tenant.
+    pub bot_id: Arc<str>,
+    /// Primary language tags it answers, lower-case; empty means all.
+    pub languages: Vec<String>,
+    /// Channels it serves; empty means all.
+    pub channels: Vec<Channel>,
+    /// Tasks it takes at once.
+    pub capacity: usize,
+}
+
+#[derive(Debug)]
+struct Worker {
+    spec: WorkerSpec,
+    /// Identifies the stream, so a stale stream cannot remove a newer one.
+    token: u64,
+    in_flight: usize,
+    /// When it was last given a task, to spread ties.
+    last_assigned: u64,
+    tasks: mpsc::UnboundedSender<ExternalTask>,
+}
+
+impl Worker {
+    fn serves(&self, turn: &BotTurn, language: &str) -> bool {
+        (self.spec.channels.is_empty() || self.spec.channels.contains(&turn.channel))
+            && (self.spec.languages.is_empty() || self.spec.languages.iter().any(|l| l == language))
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    worker: Arc<str>,
+    turn: BotTurn,
+    deadline: Millis,
+}
+
+/// A worker id already connected.
+#[derive(Debug, thiserror::Error)]
+#[error("bot {0:?} already has a stream open")]
+pub struct AlreadyConnected(pub Arc<str>);
+
+/// The tenant's external bot workers and their tasks in flight.
+#[derive(Debug, Default)]
+pub struct BotPool {
+    workers: HashMap<Arc<str>, Worker>,
+    pending: HashMap<u64, Pending>,
+    deadlines: BTreeSet<(Millis, u64)>,
+    next_task: u64,
+    assignments: u64,
+}
+
+impl BotPool {
+    /// Registers a worker stream; tasks for it arrive on the returned receiver.
+    pub fn connect(
+        &mut self,
+        spec: WorkerSpec,
+        token: u64,
+    ) -> Result<mpsc::UnboundedReceiver<ExternalTask>, AlreadyConnected> {
+        if self.workers.contains_key(&spec.bot_id) {
+            return Err(AlreadyConnected(spec.bot_id));
+        }
+        let (tasks, receiver) = mpsc::unbounded_channel();
+        self.workers.insert(
+            spec.bot_id.clone(),
+            Worker {
+                spec,
+                token,
+                in_flight: 0,
+                last_assigned: 0,
+                tasks,
+            },
+        );
+        Ok(receiver)
+    }
+
+    /// Removes a worker whose stream ended; its tasks in flight come back as turns for
+    /// the built-in bot.
+    pub fn disconnect(&mut self, bot_id: &str, token: u64) -> Vec<BotTurn> {
+        if self.workers.get(bot_id).is_none_or(|w| w.token != token) {
+            return Vec::new();
+        }
+        self.workers.remove(bot_id);
+        let lost: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| &*p.worker == bot_id)
+            .map(|(&task, _)| task)
+            .collect();
+        lost.into_iter()
+            .filter_map(|task| {
+                let p = self.pending.remove(&task)?;
+                self.deadlines.remove(&(p.deadline, task));
+                metrics::record_bot_turn("external", "disconnected");
+                Some(p.turn)
+            })
+            .collect()
+    }
+
+    /// Connected workers with their tasks in flight, by id.
+    pub fn workers(&self) -> Vec<(WorkerSpec, usize)> {
+        let mut list: Vec<_> = self
+            .workers
+            .values()
+            .map(|w| (w.spec.clone(), w.in_flight))
+            .collect();
+        list.sort_by(|a, b| a.0.bot_id.cmp(&b.0.bot_id));
+        list
+    }
+
+    /// Gives a turn to the least-loaded worker that serves its channel and language
+    /// and has room; `Err` hands the turn back when none can take it.
+    pub fn assign(
+        &mut self,
+        turn: BotTurn,
+        language: &str,
+        now: Millis,
+        deadline_ms: u64,
+        context: impl FnOnce(ConversationId) -> Option<(Customer, Vec<TranscriptEntry>)>,
+    ) -> Result<(), BotTurn> {
+        let Some(worker) = self
+            .workers
+            .values_mut()
+            .filter(|w| w.in_flight < w.spec.capacity && w.serves(&turn, language))
+            .min_by(|a, b| {
+                let load = |w: &Worker| w.in_flight as f64 / w.spec.capacity as f64;
+                load(a)
+                    .total_cmp(&load(b))
+                    .then(a.last_assigned.cmp(&b.last_assigned))
+            })
+        else {
+            return Err(turn);
+        };
+        let Some((customer, transcript)) = context(turn.conversation) else {
+            return Err(turn);
+        };
+        self.next_task += 1;
+        self.assignments += 1;
+        let task_id = self.next_task;
+        let deadline = now + deadline_ms;
+        let task = ExternalTask {
+            task_id,
+            conversation: turn.conversation,
+            channel: turn.channel,
+            language: Arc::from(language),
+            customer,
+            transcript,
+            deadline,
+            first_turn: turn.first_turn,
+        };
+        if worker.tasks.send(task).is_err() {
+            // The stream is ending; its session removes the worker shortly.
+            return Err(turn);
+        }
+        worker.in_flight += 1;
+        worker.last_assigned = self.assignments;
+        self.deadlines.insert((deadline, task_id));
+        self.pending.insert(
+            task_id,
+            Pending {
+                worker: worker.spec.bot_id.clone(),
+                turn,
+                deadline,
+            },
+        );
+        Ok(())
+    }
+
+    /// A worker answered a task: the turn it was for, or `None` when the task is not
+    /// this worker's or is no longer pending (answered already, or past its deadline).
+    pub fn complete(&mut self, bot_id: &str, task_id: u64) -> Option<BotTurn> {
+        if self
+            .pending
+            .get(&task_id)
+            .is_none_or(|p| &*p.worker != bot_id)
+        {
+            return None;
+        }
+        let p = self.pending.remove(&task_id)?;
+        self.deadlines.remove(&(p.deadline, task_id));
+        if let Some(w) = self.workers.get_mut(bot_id) {
+            w.in_flight -= 1;
+        }
+        Some(p.turn)
+    }
+
+    /// Tasks past their deadline, as turns for the built-in bot.
+    pub fn expire(&mut self, now: Millis) -> Vec<BotTurn> {
+        let mut late = Vec::new();
+        while let Some(&(deadline, task_id)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(p) = self.pending.remove(&task_id) {
+                if let Some(w) = self.workers.get_mut(&p.worker) {
+                    w.in_flight -= 1;
+                }
+                metrics::record_bot_turn("external", "timeout");
+                late.push(p.turn);
+            }
+        }
+        late
+    }
+}

@@ -1,0 +1,233 @@
+//! The built-in knowledge-base bot as the hub runs it: shared by every tenant,
+//! swapped whole on a reload, and turned into [`BotAction`]s for the router.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use crate::bot::knowledge::{KnowledgeBase, KnowledgeBaseError};
+use crate::bot::{self, BotReply, BotSettings, BuiltinBot, Turn};
+use crate::config::Config;
+use crate::routing::{
+    AssistSuggestion, AssistSuggestions, BotAction, BotTurn, Button, ConversationId, Handoff,
+    HandoffReason, Understood,
+};
+use crate::telemetry::metrics;
+
+/// The starter knowledge base, served when no `--kb` file is given.
+const STARTER_KB: &str = include_str!("../../kb/starter.json");
+
+/// The built-in bot every tenant uses; a reload swaps it for all at once.
+#[derive(Debug, Clone)]
+pub struct SharedBot {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    current: RwLock<Arc<BuiltinBot>>,
+    path: Option<PathBuf>,
+    settings: BotSettings,
+}
+
+/// What a knowledge base holds, for the admin API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnowledgeBaseSummary {
+    /// The file, if not the embedded starter.
+    pub path: Option<PathBuf>,
+    /// Entries.
+    pub entries: usize,
+    /// Language tags, sorted.
+    pub languages: Vec<String>,
+}
+
+/// Why a reload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The service runs the embedded starter knowledge base; there is no file.
+    #[error(
+        "no knowledge base file is configured (--kb, SWITCHBOARD_KB, or kb in the config file)"
+    )]
+    NoFile,
+    /// The file does not load; the knowledge base in use keeps serving.
+    #[error("{0}; the knowledge base in use keeps serving")]
+    Invalid(#[from] KnowledgeBaseError),
+}
+
+impl SharedBot {
+    /// Loads the configured knowledge base, or the embedded starter.
+    pub fn load(config: &Config) -> Result<SharedBot, KnowledgeBaseError> {
+        let kb = match &config.kb {
+            Some(path) => KnowledgeBase::load(path)?,
+            None => KnowledgeBase::parse(STARTER_KB).map_err(|reason| KnowledgeBaseError {
+                path: PathBuf::from("(embedded kb/starter.json)"),
+                reason,
+            })?,
+        };
+        let settings = BotSettings {
+            confidence_threshold: config.bot.confidence_threshold,
+        };
+        let bot = BuiltinBot::new(kb, settings.clone());
+        Ok(SharedBot {
+            inner: Arc::new(Inner {
+                current: RwLock::new(Arc::new(bot)),
+                path: config.kb.clone(),
+                settings,
+            }),
+        })
+    }
+
+    /// The bot in use.
+    pub fn current(&self) -> Arc<BuiltinBot> {
+        self.inner
+            .current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Reads the configured file again and swaps it in; on any error the bot in use
+    /// stays. Builds the index on the calling thread: call it off the async runtime.
+    pub fn reload(&self) -> Result<KnowledgeBaseSummary, ReloadError> {
+        let result = self
+            .inner
+            .path
+            .as_ref()
+            .ok_or(ReloadError::NoFile)
+            .and_then(|path| Ok(KnowledgeBase::load(path)?));
+        metrics::record_kb_reload(result.is_ok());
+        let bot = Arc::new(BuiltinBot::new(result?, self.inner.settings.clone()));
+        *self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = bot;
+        Ok(self.summary())
+    }
+
+    /// What the bot in use answers from.
+    pub fn summary(&self) -> KnowledgeBaseSummary {
+        let bot = self.current();
+        let kb = bot.knowledge();
+        let mut languages: Vec<String> = kb.entries.iter().map(|e| e.lang.clone()).collect();
+        languages.sort();
+        languages.dedup();
+        KnowledgeBaseSummary {
+            path: self.inner.path.clone(),
+            entries: kb.entries.len(),
+            languages,
+        }
+    }
+}
+
+/// The built-in bot's answer to one turn, as router actions: on the first turn a
+/// greeting with navigation buttons, then the answer (or handoff) to the message.
+pub fn builtin_actions(bot: &BuiltinBot, turn: &BotTurn) -> Vec<BotAction> {
+    let detected = bot::detect_language(&turn.text);
+    let language = if turn.language.is_empty() {
+        detected
+    } else {
+        &turn.language
+    };
+    let mut actions = Vec::with_capacity(2);
+    if turn.first_turn {
+        let greeting = bot.greeting(turn.channel.as_str(), language);
+        actions.push(say(greeting, Understood::SmallTalk, None, language));
+    }
+    let reply = bot.respond(&Turn {
+        text: &turn.text,
+        language,
+        channel: turn.channel.as_str(),
+    });
+    let (action, outcome) = match reply {
+        BotReply::Answer {
+            message, intent, ..
+        } => (
+            Some(say(message, Understood::Answered, Some(intent), language)),
+            "answered",
+        ),
+        // The greeting just sent is the small-talk reply on a first turn.
+        BotReply::SmallTalk { message, .. } => (
+            (!turn.first_turn).then(|| say(message, Understood::SmallTalk, None, language)),
+            "small_talk",
+        ),
+        BotReply::NotSure { mut message, .. } => {
+            if turn.first_turn {
+                // The greeting's buttons already invite a rephrase; count the miss only.
+                message.text.clear();
+            }
+            (
+                Some(say(message, Understood::NotSure, None, language)),
+                "not_sure",
+            )
+        }
+        BotReply::Handoff {
+            reason,
+            intent,
+            skill,
+            ..
+        } => (
+            Some(BotAction::HandOff(Handoff {
+                reason: match reason {
+                    bot::HandoffReason::CustomerRequest => HandoffReason::CustomerRequest,
+                    bot::HandoffReason::Complaint => HandoffReason::Complaint,
+                    bot::HandoffReason::IntentNeedsHuman => HandoffReason::IntentNeedsHuman,
+                },
+                intent,
+                skills: skill.map(|s| vec![(s, 1)]).unwrap_or_default(),
+                language: Some(language.to_owned()),
+                note: None,
+            })),
+            "handoff",
+        ),
+    };
+    metrics::record_bot_turn("builtin", outcome);
+    actions.extend(action);
+    actions
+}
+
+fn say(
+    message: bot::BotMessage,
+    understood: Understood,
+    intent: Option<String>,
+    language: &str,
+) -> BotAction {
+    BotAction::Say {
+        text: message.text,
+        buttons: message
+            .buttons
+            .into_iter()
+            .map(|b| Button {
+                label: b.label,
+                payload: b.payload,
+            })
+            .collect(),
+        understood,
+        intent,
+        language: Some(language.to_owned()),
+    }
+}
+
+/// Knowledge-base suggestions for an agent about one customer message; `None` when
+/// nothing in the knowledge base is close enough.
+pub fn assist(
+    bot: &BuiltinBot,
+    conversation: ConversationId,
+    text: Arc<str>,
+    limit: usize,
+) -> Option<AssistSuggestions> {
+    let suggestions: Vec<AssistSuggestion> = bot
+        .suggest(&text, "", limit)
+        .into_iter()
+        .map(|s| AssistSuggestion {
+            text: s.text,
+            entry_id: s.entry_id,
+            intent: s.intent,
+            confidence: s.confidence,
+        })
+        .collect();
+    (!suggestions.is_empty()).then_some(AssistSuggestions {
+        conversation,
+        customer_text: text,
+        suggestions,
+    })
+}

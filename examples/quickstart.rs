@@ -154,8 +154,8 @@ async fn main() -> Result<()> {
     loop {
         let frame = next_desk(&mut desk).await?.frame;
         println!("agent   <- {frame:?}");
-        if matches!(frame, Some(pb::desk_frame::Frame::CustomerMessage(_))) {
-            break;
+        if matches!(frame, Some(pb::desk_frame::Frame::Suggestions(_))) {
+            break; // agent assist: knowledge-base answers for that customer message
         }
     }
     agent_tx

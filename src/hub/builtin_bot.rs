@@ -172,8 +172,15 @@ pub fn builtin_actions(bot: &BuiltinBot, turn: &BotTurn) -> Vec<BotAction> {
                     bot::HandoffReason::Complaint => HandoffReason::Complaint,
                     bot::HandoffReason::IntentNeedsHuman => HandoffReason::IntentNeedsHuman,
                 },
+                // Only a confident match of an intent that needs a person makes its
+                // skill a hard requirement; a guess behind a request for a person or
+                // a complaint is kept as the intent, for the agent, but must not
+                // narrow who can take the customer.
+                skills: match (reason, skill) {
+                    (bot::HandoffReason::IntentNeedsHuman, Some(skill)) => vec![(skill, 1)],
+                    _ => Vec::new(),
+                },
                 intent,
-                skills: skill.map(|s| vec![(s, 1)]).unwrap_or_default(),
                 language: Some(language.to_owned()),
                 note: None,
             })),

@@ -2303,3 +2303,14 @@ fn a_complaint_handoff_is_boosted_and_quiet_bot_conversations_end() {
         Some(ConversationState::BotFinished)
     );
 }
+
+#[test]
+fn a_handoff_is_offered_at_once_to_an_agent_already_signed_in() {
+    let mut f = Fixture::with_policy(bot_policy());
+    f.sign_in(T0, agent("a1", &[("orders", 4), ("en", 5)], 2));
+    let (id, _) = f.arrive(T0, needing("c1", &[("orders", 2)]));
+    let (result, out) =
+        f.run(|r| r.bot_action(T0 + 10, id, hand_off(HandoffReason::CustomerRequest, &[])));
+    result.unwrap();
+    assert_eq!(out.offers(), [("a1".to_owned(), id)]);
+}

@@ -18,18 +18,48 @@
 //! - nothing is lost: every conversation created is open in the router or was seen to
 //!   close or be abandoned;
 //! - a board fed with every event agrees with the router on every open conversation.
+//!
+//! Each case also draws where bots serve first (some channels, never the web, so some
+//! conversations always queue at once), how many unsure answers hand over, whether the
+//! conversation language becomes a required skill and when quiet bot conversations
+//! end. Bots act on random conversations, and after each step:
+//! - a conversation opens with a bot exactly on the bot channels, and every customer
+//!   message while it is with the bot leaves exactly one turn for the bot (none for a
+//!   repeated message), and nothing else does;
+//! - a conversation with a bot is never queued or offered until a handoff, and a
+//!   handoff (asked for, or the run of unsure answers reaching the limit) emits a
+//!   `HandedOff` followed at once by a `Queued` for a person, with the requirement
+//!   grown by the handoff's skills and the language skill, and a serving key computed
+//!   at the handoff;
+//! - a bot action on a conversation no longer with a bot is refused and changes
+//!   nothing;
+//! - quiet conversations with a bot end (`BotFinished`) exactly when the timers run
+//!   after `idle_end_ms` without a customer message, and no other time.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use proptest::prelude::*;
 use switchboard::routing::{
-    AgentNotice, Board, Channel, ConversationId, ConversationState, EventKind, InboundMessage,
-    Millis, Notice, PerClass, Presence, QueueSpec, Router, RoutingError, RoutingPolicy, SignIn,
-    TransferRequest, TransferTarget, ValueFacts,
+    AgentNotice, Board, Boost, Boosts, BotAction, BotRouting, Button, Channel, ConversationId,
+    ConversationState, CustomerNoticeBody, EndReason, EventKind, Handoff, HandoffReason,
+    InboundMessage, Millis, Notice, PerClass, Presence, QueueReason, QueueSpec, Responder, Router,
+    RoutingError, RoutingPolicy, Sender, SignIn, TransferRequest, TransferTarget, Understood,
+    ValueFacts, language_skill,
 };
 
-const SKILLS: [&str; 3] = ["billing", "tech", "sales"];
+/// Skills; the last is the skill of English speakers, which a handoff requires when
+/// the policy makes languages skills.
+const SKILLS: [&str; 4] = ["billing", "tech", "sales", "en"];
+/// Language tags of arrivals and of what bots detect; the empty tag is unknown.
+const LANGUAGES: [&str; 3] = ["", "en", "en-GB"];
+/// Intents bots detect.
+const INTENTS: [&str; 2] = ["refund", "outage"];
+const UNDERSTOOD: [Understood; 3] = [
+    Understood::Answered,
+    Understood::SmallTalk,
+    Understood::NotSure,
+];
 const AGENTS: [&str; 5] = ["a0", "a1", "a2", "a3", "a4"];
 const CHANNELS: [Channel; 4] = [Channel::Web, Channel::App, Channel::Email, Channel::Voice];
 const CLVS: [f64; 4] = [0.0, 2_000.0, 20_000.0, 500_000.0];
@@ -39,7 +69,47 @@ const OFFER_TIMEOUT_MS: u64 = 5_000;
 const DECLINE_COOLDOWN_MS: u64 = 8_000;
 const START: Millis = 1_000_000;
 
-fn policy() -> RoutingPolicy {
+/// No bot anywhere: every conversation queues at once.
+fn no_bots() -> BotRouting {
+    BotRouting {
+        channels: Vec::new(),
+        ..BotRouting::default()
+    }
+}
+
+/// Where bots serve first: some of the channels other than the web (whose
+/// conversations always queue at once), with a short quiet time so bot conversations
+/// end within the generated time steps (sometimes never).
+fn bot_routing() -> impl Strategy<Value = BotRouting> {
+    (
+        prop::bool::weighted(0.85),
+        prop::bool::weighted(0.3),
+        prop::bool::weighted(0.3),
+        0..4u32,
+        any::<bool>(),
+        prop_oneof![1 => Just(0u64), 6 => 2_000..25_000u64],
+    )
+        .prop_map(
+            |(app, email, voice, low_confidence_limit, language_skills, idle_end_ms)| {
+                let channels = [
+                    (app, Channel::App),
+                    (email, Channel::Email),
+                    (voice, Channel::Voice),
+                ]
+                .into_iter()
+                .filter_map(|(on, channel)| on.then_some(channel))
+                .collect();
+                BotRouting {
+                    channels,
+                    low_confidence_limit,
+                    language_skills,
+                    idle_end_ms,
+                }
+            },
+        )
+}
+
+fn policy(bot: BotRouting) -> RoutingPolicy {
     RoutingPolicy {
         offer_timeout_ms: OFFER_TIMEOUT_MS,
         decline_cooldown_ms: DECLINE_COOLDOWN_MS,
@@ -55,6 +125,7 @@ fn policy() -> RoutingPolicy {
                 ..QueueSpec::default()
             },
         ],
+        bot,
         ..RoutingPolicy::default()
     }
 }
@@ -73,9 +144,13 @@ type Skills = BTreeMap<String, u8>;
 /// Skills as a map, keeping the highest level of a skill named twice.
 fn merge(into: &mut Skills, skills: &[(usize, u8)]) {
     for &(skill, level) in skills {
-        let entry = into.entry(SKILLS[skill].to_owned()).or_insert(level);
-        *entry = (*entry).max(level);
+        merge_named(into, SKILLS[skill], level);
     }
+}
+
+fn merge_named(into: &mut Skills, skill: &str, level: u8) {
+    let entry = into.entry(skill.to_owned()).or_insert(level);
+    *entry = (*entry).max(level);
 }
 
 fn eligible(agent: &Skills, required: &Skills) -> bool {
@@ -91,6 +166,24 @@ enum Target {
     Queue(usize),
 }
 
+/// What a bot does with its turn.
+#[derive(Debug, Clone)]
+enum BotKind {
+    Say {
+        understood: usize,
+        text: bool,
+        intent: Option<usize>,
+        language: Option<usize>,
+    },
+    HandOff {
+        reason: usize,
+        skills: Vec<(usize, u8)>,
+        intent: Option<usize>,
+        language: Option<usize>,
+        note: bool,
+    },
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Arrive {
@@ -98,6 +191,7 @@ enum Op {
         clv: usize,
         queue: usize,
         skills: Vec<(usize, u8)>,
+        language: usize,
     },
     FollowUp {
         pick: usize,
@@ -140,6 +234,13 @@ enum Op {
     Advance {
         advance: u64,
     },
+    /// A bot acts in a conversation it serves or, when `with_bot` is false or none is
+    /// with a bot, answers late in one it no longer serves.
+    BotAct {
+        pick: usize,
+        with_bot: bool,
+        kind: BotKind,
+    },
 }
 
 fn skills(max_level: u8) -> impl Strategy<Value = Vec<(usize, u8)>> {
@@ -152,18 +253,48 @@ fn op() -> impl Strategy<Value = Op> {
         (0..SKILLS.len()).prop_map(Target::Skill),
         (0..QUEUES.len()).prop_map(Target::Queue),
     ];
+    let bot_kind = prop_oneof![
+        3 => (
+            0..UNDERSTOOD.len(),
+            prop::bool::weighted(0.8),
+            prop::option::weighted(0.3, 0..INTENTS.len()),
+            prop::option::weighted(0.3, 0..LANGUAGES.len()),
+        )
+            .prop_map(|(understood, text, intent, language)| BotKind::Say {
+                understood,
+                text,
+                intent,
+                language,
+            }),
+        1 => (
+            0..HandoffReason::ALL.len(),
+            skills(3),
+            prop::option::weighted(0.5, 0..INTENTS.len()),
+            prop::option::weighted(0.3, 0..LANGUAGES.len()),
+            any::<bool>(),
+        )
+            .prop_map(|(reason, skills, intent, language, note)| BotKind::HandOff {
+                reason,
+                skills,
+                intent,
+                language,
+                note,
+            }),
+    ];
     prop_oneof![
         5 => (
             0..CHANNELS.len(),
             0..CLVS.len(),
             prop_oneof![8 => 0..2usize, 1 => Just(2usize)],
             skills(3),
+            0..LANGUAGES.len(),
         )
-            .prop_map(|(channel, clv, queue, skills)| Op::Arrive {
+            .prop_map(|(channel, clv, queue, skills, language)| Op::Arrive {
                 channel,
                 clv,
                 queue,
                 skills,
+                language,
             }),
         1 => (any::<usize>(), prop::option::of(0..4u8))
             .prop_map(|(pick, client_id)| Op::FollowUp { pick, client_id }),
@@ -189,7 +320,50 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(|pick| Op::Abandon { pick }),
         3 => (0..12_000u64).prop_map(|advance| Op::Tick { advance }),
         1 => (0..4_000u64).prop_map(|advance| Op::Advance { advance }),
+        4 => (any::<usize>(), prop::bool::weighted(0.85), bot_kind)
+            .prop_map(|(pick, with_bot, kind)| Op::BotAct {
+                pick,
+                with_bot,
+                kind,
+            }),
     ]
+}
+
+/// What the test knows of a conversation a bot serves.
+#[derive(Debug, Clone, Default)]
+struct BotState {
+    /// Unsure answers in a row.
+    misses: u32,
+    /// When the customer last wrote (a repeated message does not count).
+    last_customer_at: Millis,
+    /// Intent the bot detected, if any.
+    intent: Option<String>,
+}
+
+/// A handoff the current step must make.
+#[derive(Debug, Clone)]
+struct ExpectedHandoff {
+    id: ConversationId,
+    reason: HandoffReason,
+    intent: Option<String>,
+    /// The requirement from the handoff on.
+    required: Skills,
+}
+
+/// What the current step must do with bots, checked when it settles.
+#[derive(Debug, Default)]
+struct BotExpectations {
+    /// Turns for the bot: conversation, first turn, text.
+    turns: Vec<(ConversationId, bool, &'static str)>,
+    /// Conversations where the bot says something to the customer.
+    said: Vec<ConversationId>,
+    /// The handoff, if the step makes one.
+    handoff: Option<ExpectedHandoff>,
+    /// Conversations a bot finished with (only timers do that).
+    finished: BTreeSet<ConversationId>,
+    /// A bot answer that neither hands over nor ends anything: only a first response
+    /// may follow.
+    quiet: bool,
 }
 
 /// The router under test, the board its events build, and what the test knows.
@@ -215,12 +389,24 @@ struct Model {
     declined: HashMap<(ConversationId, String), Millis>,
     /// The agent an open conversation is offered or assigned to, from the events.
     holder: HashMap<ConversationId, String>,
+    /// Where bots serve first, as the policy says.
+    bot: BotRouting,
+    /// Conversations with a bot (opened with one and not handed off or ended).
+    bots: HashMap<ConversationId, BotState>,
+    /// Language tag of each open conversation, from arrivals and bots.
+    language: HashMap<ConversationId, String>,
+    /// What the current step must do with bots.
+    expect: BotExpectations,
+    /// When each conversation opened.
+    arrived_at: HashMap<ConversationId, Millis>,
+    /// Conversations whose customer got a first response.
+    responded: HashSet<ConversationId>,
 }
 
 impl Model {
-    fn new() -> Model {
+    fn new(bot: BotRouting) -> Model {
         Model {
-            router: Router::new(policy()).expect("valid policy"),
+            router: Router::new(policy(bot.clone())).expect("valid policy"),
             board: Board::new(100_000),
             now: START,
             last_tick: START,
@@ -233,6 +419,12 @@ impl Model {
             agents: BTreeMap::new(),
             declined: HashMap::new(),
             holder: HashMap::new(),
+            bot,
+            bots: HashMap::new(),
+            language: HashMap::new(),
+            expect: BotExpectations::default(),
+            arrived_at: HashMap::new(),
+            responded: HashSet::new(),
         }
     }
 
@@ -264,6 +456,7 @@ impl Model {
                 clv,
                 queue,
                 skills,
+                language,
             } => {
                 let ccid = format!("cc{}", self.next_customer);
                 self.next_customer += 1;
@@ -278,7 +471,7 @@ impl Model {
                         ..ValueFacts::default()
                     },
                     text: "hello".to_owned(),
-                    language: String::new(),
+                    language: LANGUAGES[*language].to_owned(),
                     client_message_id: None,
                     queue: (*queue != 0).then(|| QUEUES[*queue].to_owned()),
                     required_skills: skills
@@ -298,6 +491,11 @@ impl Model {
                         merge(&mut required, skills);
                         self.required.insert(id, required);
                         self.client_ids.insert(id, HashSet::new());
+                        self.language.insert(id, LANGUAGES[*language].to_owned());
+                        self.arrived_at.insert(id, now);
+                        if self.bot.channels.contains(&CHANNELS[*channel]) {
+                            self.expect.turns.push((id, true, "hello"));
+                        }
                         true
                     }
                     Err(e) => {
@@ -340,24 +538,42 @@ impl Model {
                 assert_eq!(outcome.duplicate, duplicate);
                 let (events, notices) = self.router.drain();
                 assert!(events.is_empty(), "a follow-up changes no routing state");
-                let relayed: Vec<_> = notices
-                    .iter()
-                    .map(|n| match n {
+                let mut relayed = Vec::new();
+                let mut turns = Vec::new();
+                for n in &notices {
+                    match n {
                         Notice::ToAgent {
                             agent,
                             notice: AgentNotice::CustomerMessage { conversation, .. },
                         } => {
                             assert_eq!(*conversation, id);
-                            agent.to_string()
+                            relayed.push(agent.to_string());
+                        }
+                        Notice::ToBot(turn) => {
+                            assert_eq!(turn.conversation, id);
+                            assert_eq!(turn.channel, channel);
+                            assert!(!turn.first_turn, "a follow-up is no first turn");
+                            assert_eq!(&*turn.text, "more");
+                            assert_eq!(&*turn.language, self.language[&id].as_str());
+                            turns.push(turn.conversation);
                         }
                         other => panic!("unexpected notice for a follow-up: {other:?}"),
-                    })
-                    .collect();
+                    }
+                }
                 let expected: Vec<String> = match self.holder.get(&id) {
                     Some(agent) if !duplicate => vec![agent.clone()],
                     _ => Vec::new(),
                 };
                 assert_eq!(relayed, expected, "relay of a follow-up in {id}");
+                // Exactly one turn for the bot for each new message while with a bot.
+                let expected_turns = match self.bots.get_mut(&id) {
+                    Some(bot) if !duplicate => {
+                        bot.last_customer_at = now;
+                        vec![id]
+                    }
+                    _ => Vec::new(),
+                };
+                assert_eq!(turns, expected_turns, "bot turns of a follow-up in {id}");
                 true
             }
             Op::SignIn {
@@ -573,6 +789,17 @@ impl Model {
             Op::Tick { advance } => {
                 self.now += advance;
                 self.last_tick = self.now;
+                // Conversations with a bot whose customer has been quiet long enough
+                // end now, and no others.
+                let idle = self.bot.idle_end_ms;
+                if idle > 0 {
+                    self.expect.finished = self
+                        .bots
+                        .iter()
+                        .filter(|(_, b)| b.last_customer_at + idle <= self.now)
+                        .map(|(id, _)| *id)
+                        .collect();
+                }
                 self.router.tick(self.now);
                 true
             }
@@ -580,8 +807,171 @@ impl Model {
                 self.now += advance;
                 true
             }
+            Op::BotAct {
+                pick,
+                with_bot,
+                kind,
+            } => {
+                let serving = self.in_state(ConversationState::WithBot);
+                match pick_from(&serving, *pick) {
+                    Some((id, _)) if *with_bot => {
+                        self.bot_acts(id, kind);
+                        true
+                    }
+                    _ => return self.late_bot_action(*pick, kind),
+                }
+            }
         };
         self.settle(ok);
+    }
+
+    /// The action a bot op stands for, and what the model expects it to do to the
+    /// conversation's bot state (language, intent, run of unsure answers).
+    fn bot_action(&self, kind: &BotKind) -> BotAction {
+        let language = |l: &Option<usize>| l.map(|l| LANGUAGES[l].to_owned());
+        let intent = |i: &Option<usize>| i.map(|i| INTENTS[i].to_owned());
+        match kind {
+            BotKind::Say {
+                understood,
+                text,
+                intent: i,
+                language: l,
+            } => BotAction::Say {
+                text: if *text {
+                    "here is how".to_owned()
+                } else {
+                    String::new()
+                },
+                buttons: vec![Button {
+                    label: "Thanks".to_owned(),
+                    payload: "thanks".to_owned(),
+                }],
+                understood: UNDERSTOOD[*understood],
+                intent: intent(i),
+                language: language(l),
+            },
+            BotKind::HandOff {
+                reason,
+                skills,
+                intent: i,
+                language: l,
+                note,
+            } => BotAction::HandOff(Handoff {
+                reason: HandoffReason::ALL[*reason],
+                intent: intent(i),
+                skills: skills
+                    .iter()
+                    .map(|&(s, l)| (SKILLS[s].to_owned(), l))
+                    .collect(),
+                language: language(l),
+                note: note.then(|| "wants a refund".to_owned()),
+            }),
+        }
+    }
+
+    /// A bot acts in a conversation it serves: the model follows its language, intent
+    /// and run of unsure answers, and expects a handoff exactly when one is due.
+    fn bot_acts(&mut self, id: ConversationId, kind: &BotKind) {
+        let action = self.bot_action(kind);
+        let limit = self.bot.low_confidence_limit.max(1);
+        let bot = self.bots.get_mut(&id).expect("with a bot in the model");
+        let language = self.language.get_mut(&id).expect("open conversation");
+        let handoff = match &action {
+            BotAction::Say {
+                text,
+                understood,
+                intent,
+                language: detected,
+                ..
+            } => {
+                if language.is_empty()
+                    && let Some(l) = detected
+                {
+                    *language = l.clone();
+                }
+                if intent.is_some() {
+                    bot.intent = intent.clone();
+                }
+                match understood {
+                    Understood::Answered => bot.misses = 0,
+                    Understood::SmallTalk => {}
+                    Understood::NotSure => bot.misses += 1,
+                }
+                if *understood == Understood::NotSure && bot.misses >= limit {
+                    Some((HandoffReason::LowConfidence, Vec::new()))
+                } else {
+                    if !text.is_empty() {
+                        self.expect.said.push(id);
+                    }
+                    self.expect.quiet = true;
+                    None
+                }
+            }
+            BotAction::HandOff(h) => {
+                if language.is_empty()
+                    && let Some(l) = &h.language
+                {
+                    *language = l.clone();
+                }
+                if h.intent.is_some() {
+                    bot.intent = h.intent.clone();
+                }
+                Some((h.reason, h.skills.clone()))
+            }
+        };
+        if let Some((reason, skills)) = handoff {
+            let mut required = self.required[&id].clone();
+            for (skill, level) in skills {
+                merge_named(&mut required, &skill, level);
+            }
+            if self.bot.language_skills && !language.is_empty() {
+                merge_named(&mut required, &language_skill(language), 1);
+            }
+            self.expect.handoff = Some(ExpectedHandoff {
+                id,
+                reason,
+                intent: bot.intent.clone(),
+                required,
+            });
+        }
+        let result = self.router.bot_action(self.now, id, action);
+        assert_eq!(result, Ok(()), "bot action in {id}, which is with a bot");
+    }
+
+    /// A bot answers in a conversation it no longer serves (or never did, or that
+    /// ended, or that never existed): refused, and nothing changes.
+    fn late_bot_action(&mut self, pick: usize, kind: &BotKind) {
+        let others: Vec<ConversationId> = self
+            .created
+            .keys()
+            .filter(|id| !self.bots.contains_key(id))
+            .copied()
+            .collect();
+        // Now and then an id no conversation ever had.
+        let id = match pick_from(&others, pick) {
+            Some(id) if !pick.is_multiple_of(8) => id,
+            _ => ConversationId(u64::MAX - pick as u64 % 1_000),
+        };
+        let before = self.router.snapshot(id);
+        let result = self.router.bot_action(self.now, id, self.bot_action(kind));
+        if self.open().contains(&id) {
+            assert!(
+                matches!(result, Err(RoutingError::FailedPrecondition(_))),
+                "late bot action in {id} ({:?}): {result:?}",
+                before.as_ref().map(|c| c.state)
+            );
+        } else {
+            assert!(
+                matches!(result, Err(RoutingError::ConversationNotFound(_))),
+                "bot action in {id}, which is not open: {result:?}"
+            );
+        }
+        assert_eq!(
+            self.router.snapshot(id),
+            before,
+            "a refused bot action changed {id}"
+        );
+        self.settle(false);
     }
 
     /// Drains and checks one step's output, then checks the whole state.
@@ -593,18 +983,87 @@ impl Model {
                 "a refused operation changed something: {events:?} {notices:?}"
             );
         }
+        let expect = std::mem::take(&mut self.expect);
         let mut direct_transfer = HashSet::new();
         let mut offered = Vec::new();
+        // A handoff's `Queued` must come right after its `HandedOff`.
+        let mut handing_off: Option<ExpectedHandoff> = None;
+        let mut handed_off = Vec::new();
+        let mut finished = BTreeSet::new();
+        if expect.quiet {
+            assert!(
+                events
+                    .iter()
+                    .all(|e| matches!(e.kind, EventKind::FirstResponse { .. })),
+                "a bot answer without a handoff changed routing state: {events:?}"
+            );
+        }
         for e in &events {
             assert_eq!(e.seq, self.last_seq + 1, "event numbers must be gap-free");
             self.last_seq = e.seq;
             let id = e.conversation;
             assert!(self.created.contains_key(&id), "event for unknown {id}");
             assert!(!self.ended.contains(&id), "event for ended {id}: {e:?}");
+            if let Some(h) = handing_off.take() {
+                assert!(
+                    h.id == id
+                        && matches!(
+                            e.kind,
+                            EventKind::Queued {
+                                reason: QueueReason::Handoff,
+                                ..
+                            }
+                        ),
+                    "the handoff of {} not followed at once by its queueing: {e:?}",
+                    h.id
+                );
+                handing_off = Some(h);
+            }
             match &e.kind {
-                EventKind::Created { .. }
-                | EventKind::FirstResponse { .. }
-                | EventKind::Boosted { .. } => {}
+                EventKind::Created {
+                    required,
+                    with_bot,
+                    key,
+                    ..
+                } => {
+                    let channel = self.created[&id].0;
+                    assert_eq!(
+                        *with_bot,
+                        self.bot.channels.contains(&channel),
+                        "{id} on {channel:?} with a bot?"
+                    );
+                    let named: Skills = required.iter().map(|(s, l)| (s.to_string(), *l)).collect();
+                    assert_eq!(Some(&named), self.required.get(&id), "requirement of {id}");
+                    let fresh = self.router.policy().priority.key(
+                        e.tier,
+                        Boosts::default(),
+                        self.now,
+                        id.0,
+                    );
+                    assert_eq!(*key, fresh, "key of new {id}");
+                    if *with_bot {
+                        let bot = BotState {
+                            last_customer_at: self.now,
+                            ..BotState::default()
+                        };
+                        self.bots.insert(id, bot);
+                    }
+                }
+                EventKind::FirstResponse {
+                    responder,
+                    latency_ms,
+                } => {
+                    assert!(self.responded.insert(id), "second first response in {id}");
+                    assert_eq!(
+                        *latency_ms,
+                        self.now - self.arrived_at[&id],
+                        "first response latency in {id}"
+                    );
+                    if *responder == Responder::Bot {
+                        assert!(expect.said.contains(&id), "{id}: a bot answer unsaid");
+                    }
+                }
+                EventKind::Boosted { .. } => {}
                 EventKind::Parked { .. } => {
                     self.holder.remove(&id);
                 }
@@ -612,12 +1071,43 @@ impl Model {
                     let named: Skills = required.iter().map(|(s, l)| (s.to_string(), *l)).collect();
                     self.required.insert(id, named);
                 }
-                EventKind::Queued { required, .. } => {
+                EventKind::Queued {
+                    required,
+                    reason,
+                    key,
+                } => {
+                    assert!(
+                        !self.bots.contains_key(&id),
+                        "{id} queued while with a bot: {e:?}"
+                    );
                     self.holder.remove(&id);
                     let named: Skills = required.iter().map(|(s, l)| (s.to_string(), *l)).collect();
-                    assert_eq!(Some(&named), self.required.get(&id), "requirement of {id}");
+                    if let Some(h) = handing_off.take() {
+                        // The requirement a handoff makes, and a place in the serving
+                        // order from the handoff on.
+                        assert_eq!(named, h.required, "requirement of {id} at its handoff");
+                        let mut boosts = Boosts::default();
+                        if h.reason == HandoffReason::Complaint {
+                            boosts.insert(Boost::Complaint);
+                        }
+                        let fresh = self
+                            .router
+                            .policy()
+                            .priority
+                            .key(e.tier, boosts, self.now, id.0);
+                        assert_eq!(*key, fresh, "key of {id} at its handoff");
+                        self.required.insert(id, named);
+                        handed_off.push(id);
+                    } else {
+                        assert_ne!(*reason, QueueReason::Handoff, "{id} queued as handed off");
+                        assert_eq!(Some(&named), self.required.get(&id), "requirement of {id}");
+                    }
                 }
                 EventKind::Offered { agent, .. } => {
+                    assert!(
+                        !self.bots.contains_key(&id),
+                        "{id} offered while with a bot: {e:?}"
+                    );
                     let agent = agent.to_string();
                     if let Some(previous) = self.holder.get(&id) {
                         panic!("{id} offered to {agent} while still held by {previous}");
@@ -685,24 +1175,122 @@ impl Model {
                         }
                     }
                 }
-                // No bot channel in this policy yet: a bot event is a bug.
-                EventKind::HandedOff { .. } | EventKind::BotFinished => {
-                    panic!("bot event without a bot channel: {e:?}")
+                EventKind::HandedOff { reason, intent } => {
+                    let h = expect
+                        .handoff
+                        .as_ref()
+                        .filter(|h| h.id == id)
+                        .unwrap_or_else(|| panic!("unexpected handoff: {e:?}"));
+                    assert!(
+                        handed_off.is_empty() && handing_off.is_none(),
+                        "{id} handed off twice"
+                    );
+                    assert!(
+                        self.bots.remove(&id).is_some(),
+                        "{id} handed off while not with a bot"
+                    );
+                    assert_eq!(*reason, h.reason, "handoff reason of {id}");
+                    assert_eq!(intent.as_deref(), h.intent.as_deref(), "intent of {id}");
+                    handing_off = Some(h.clone());
+                }
+                EventKind::BotFinished => {
+                    assert!(
+                        self.bots.contains_key(&id) && expect.finished.contains(&id),
+                        "unexpected bot finish: {e:?}"
+                    );
+                    finished.insert(id);
+                    self.end_conversation(id);
+                }
+                EventKind::Abandoned {
+                    waited_ms,
+                    while_waiting,
+                } if self.bots.contains_key(&id) => {
+                    assert!(
+                        !*while_waiting && *waited_ms == 0,
+                        "{id} left a bot while waiting for a person? {e:?}"
+                    );
+                    self.end_conversation(id);
                 }
                 EventKind::Closed { .. } | EventKind::Abandoned { .. } => {
-                    self.holder.remove(&id);
-                    self.required.remove(&id);
-                    self.client_ids.remove(&id);
-                    self.declined.retain(|(c, _), _| *c != id);
-                    self.ended.insert(id);
+                    self.end_conversation(id);
                 }
             }
             self.board.apply(e);
         }
         assert!(
+            handing_off.is_none(),
+            "a handoff not followed by its queueing"
+        );
+        assert_eq!(
+            handed_off,
+            expect.handoff.iter().map(|h| h.id).collect::<Vec<_>>(),
+            "handoffs"
+        );
+        // A handoff starts a fresh wait, whatever happened to it since.
+        for &id in &handed_off {
+            let c = self.board.get(id).expect("handed off is on the board");
+            assert_eq!(
+                c.waiting_since,
+                Some(self.now),
+                "wait of {id} after its handoff"
+            );
+            assert_eq!(c.waited_before_ms, 0, "wait of {id} before its handoff");
+            assert!(
+                matches!(
+                    c.state,
+                    ConversationState::Queued | ConversationState::Offered
+                ),
+                "{id} after its handoff: {c:?}"
+            );
+        }
+        assert_eq!(finished, expect.finished, "conversations the bot finished");
+        assert!(
             direct_transfer.is_empty(),
             "transfer to an agent without an offer"
         );
+        // Turns for the bot, bot messages and the ends of bot conversations come as
+        // notices exactly as the step calls for.
+        let turns: Vec<_> = notices
+            .iter()
+            .filter_map(|n| match n {
+                Notice::ToBot(turn) => {
+                    assert_eq!(turn.channel, self.created[&turn.conversation].0);
+                    assert_eq!(&*turn.language, self.language[&turn.conversation].as_str());
+                    Some((turn.conversation, turn.first_turn, &*turn.text))
+                }
+                _ => None,
+            })
+            .collect();
+        let expected_turns: Vec<_> = expect
+            .turns
+            .iter()
+            .map(|&(id, first, text)| (id, first, text))
+            .collect();
+        assert_eq!(turns, expected_turns, "turns for the bot");
+        let said: Vec<_> = notices
+            .iter()
+            .filter_map(|n| match n {
+                Notice::ToCustomer(c) => match &c.body {
+                    CustomerNoticeBody::Message {
+                        sender: Sender::Bot,
+                        ..
+                    } => Some(c.conversation),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        assert_eq!(said, expect.said, "bot messages");
+        let bot_ends: BTreeSet<_> = notices
+            .iter()
+            .filter_map(|n| match n {
+                Notice::ToCustomer(c) => (c.body
+                    == CustomerNoticeBody::Closed(EndReason::BotFinished))
+                .then_some(c.conversation),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bot_ends, finished, "customers told the bot finished");
         // Every offer event comes with an offer notice to the same agent, in order.
         let offer_notices: Vec<_> = notices
             .iter()
@@ -716,6 +1304,17 @@ impl Model {
             .collect();
         assert_eq!(offer_notices, offered);
         self.check_state();
+    }
+
+    /// Forgets an ended conversation's open state.
+    fn end_conversation(&mut self, id: ConversationId) {
+        self.holder.remove(&id);
+        self.required.remove(&id);
+        self.client_ids.remove(&id);
+        self.declined.retain(|(c, _), _| *c != id);
+        self.bots.remove(&id);
+        self.language.remove(&id);
+        self.ended.insert(id);
     }
 
     fn check_state(&self) {
@@ -738,6 +1337,60 @@ impl Model {
         }
         assert_eq!(self.board.waiting_len(), self.router.waiting_len());
         assert_eq!(self.board.open().count(), open.len());
+
+        // Every conversation is with a bot or with people, or ended with an event the
+        // board recorded; exactly the ones the model has with a bot are with one.
+        for &id in &open {
+            let state = self.board.get(id).expect("open is on the board").state;
+            assert!(
+                matches!(
+                    state,
+                    ConversationState::WithBot
+                        | ConversationState::Queued
+                        | ConversationState::Offered
+                        | ConversationState::Assigned
+                        | ConversationState::Parked
+                ),
+                "{id} open in {state:?}"
+            );
+            assert_eq!(
+                state == ConversationState::WithBot,
+                self.bots.contains_key(&id),
+                "{id} with a bot? ({state:?})"
+            );
+        }
+        assert!(self.bots.keys().all(|id| open.contains(id)));
+        // A customer waiting for or served by a person has heard from us.
+        for id in open.iter().filter(|id| !self.bots.contains_key(id)) {
+            assert!(self.responded.contains(id), "{id} without a first response");
+        }
+        for &id in &self.ended {
+            let state = self.board.get(id).map(|c| c.state);
+            assert!(
+                matches!(
+                    state,
+                    Some(
+                        ConversationState::Closed
+                            | ConversationState::Abandoned
+                            | ConversationState::BotFinished
+                    )
+                ),
+                "ended {id} in {state:?}"
+            );
+        }
+        // Once the timers have run, no conversation with a bot is quiet for longer
+        // than the policy allows.
+        let idle = self.bot.idle_end_ms;
+        if idle > 0 {
+            for (id, bot) in &self.bots {
+                assert!(
+                    bot.last_customer_at + idle > self.last_tick,
+                    "{id} with a bot, quiet since {} at {}",
+                    bot.last_customer_at,
+                    self.last_tick
+                );
+            }
+        }
 
         // Signed-in agents are the ones the test signed in.
         let views = self.router.agents(self.now);
@@ -783,8 +1436,8 @@ fn pick_from<T: Clone>(items: &[T], pick: usize) -> Option<T> {
     (!items.is_empty()).then(|| items[pick % items.len()].clone())
 }
 
-fn run(ops: &[Op]) {
-    let mut model = Model::new();
+fn run(bot: BotRouting, ops: &[Op]) {
+    let mut model = Model::new(bot);
     model.check_state();
     for op in ops {
         model.step(op);
@@ -796,11 +1449,21 @@ fn run(ops: &[Op]) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // 64 cases unless PROPTEST_CASES says otherwise (`with_cases` would override it).
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|cases| cases.parse().ok())
+            .unwrap_or(64),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
-    fn random_workloads_keep_routing_correct(ops in prop::collection::vec(op(), 1..160)) {
-        run(&ops);
+    fn random_workloads_keep_routing_correct(
+        bot in bot_routing(),
+        ops in prop::collection::vec(op(), 1..160),
+    ) {
+        run(bot, &ops);
     }
 }
 
@@ -810,9 +1473,14 @@ fn a_busy_fixed_workload_passes_the_same_checks() {
     // if the random cases happen to miss it.
     let mut ops = Vec::new();
     for i in 0..40 {
+        let mut skills = vec![(i % 3, 1 + (i % 5) as u8), ((i + 1) % 3, 2)];
+        if i % 2 == 0 {
+            // Some agents speak English.
+            skills.push((3, 1));
+        }
         ops.push(Op::SignIn {
             agent: i % AGENTS.len(),
-            skills: vec![(i % 3, 1 + (i % 5) as u8), ((i + 1) % 3, 2)],
+            skills,
             capacity: ((i % 3) as u32, (i % 2) as u32, 1),
             available: i % 4 != 0,
         });
@@ -821,11 +1489,42 @@ fn a_busy_fixed_workload_passes_the_same_checks() {
             clv: i % CLVS.len(),
             queue: i % 3,
             skills: vec![(i % 3, 1 + (i % 3) as u8)],
+            language: i % LANGUAGES.len(),
+        });
+        ops.push(Op::BotAct {
+            pick: i,
+            with_bot: true,
+            kind: BotKind::Say {
+                understood: i % UNDERSTOOD.len(),
+                text: i % 4 != 1,
+                intent: (i % 3 == 0).then_some(i % INTENTS.len()),
+                language: (i % 5 == 0).then_some(1),
+            },
         });
         ops.push(Op::Accept { pick: i });
         ops.push(Op::FollowUp {
             pick: i,
             client_id: Some((i % 2) as u8),
+        });
+        ops.push(Op::BotAct {
+            pick: i + 1,
+            with_bot: i % 6 != 5,
+            kind: if i % 3 == 0 {
+                BotKind::HandOff {
+                    reason: i % HandoffReason::ALL.len(),
+                    skills: vec![(i % SKILLS.len(), 1 + (i % 2) as u8)],
+                    intent: (i % 2 == 0).then_some(0),
+                    language: (i % 4 == 0).then_some(2),
+                    note: i % 2 == 1,
+                }
+            } else {
+                BotKind::Say {
+                    understood: 2,
+                    text: true,
+                    intent: None,
+                    language: None,
+                }
+            },
         });
         ops.push(Op::Transfer {
             pick: i,
@@ -854,5 +1553,48 @@ fn a_busy_fixed_workload_passes_the_same_checks() {
             });
         }
     }
-    run(&ops);
+    run(no_bots(), &ops);
+    // The same workload with bots first on the app and e-mail, languages as skills,
+    // and bot conversations ending after 6 quiet seconds.
+    let bots = BotRouting {
+        channels: vec![Channel::App, Channel::Email],
+        low_confidence_limit: 2,
+        language_skills: true,
+        idle_end_ms: 6_000,
+    };
+    run(bots, &ops);
+}
+
+#[test]
+fn an_intent_a_bot_detects_is_on_the_board_too() {
+    // The smallest case of the first failure the bot ops found: a bot names an intent
+    // in an answer (no handoff). The router's snapshot shows the intent at once, but
+    // no event carries it until a handoff, so the board built from events disagrees
+    // with the router ("board and router disagree on c1": intent None vs "refund").
+    let bots = BotRouting {
+        channels: vec![Channel::App],
+        low_confidence_limit: 2,
+        language_skills: false,
+        idle_end_ms: 0,
+    };
+    let ops = [
+        Op::Arrive {
+            channel: 1,
+            clv: 0,
+            queue: 0,
+            skills: Vec::new(),
+            language: 0,
+        },
+        Op::BotAct {
+            pick: 0,
+            with_bot: true,
+            kind: BotKind::Say {
+                understood: 0,
+                text: false,
+                intent: Some(0),
+                language: None,
+            },
+        },
+    ];
+    run(bots, &ops);
 }

@@ -240,3 +240,104 @@ impl BotPool {
         late
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(conversation: u64, channel: Channel) -> BotTurn {
+        BotTurn {
+            conversation: ConversationId(conversation),
+            channel,
+            language: Arc::from("en"),
+            text: Arc::from("where is my order"),
+            first_turn: false,
+        }
+    }
+
+    fn spec(id: &str, languages: &[&str], channels: &[Channel], capacity: usize) -> WorkerSpec {
+        WorkerSpec {
+            bot_id: Arc::from(id),
+            languages: languages.iter().map(|l| (*l).to_owned()).collect(),
+            channels: channels.to_vec(),
+            capacity,
+        }
+    }
+
+    fn context(id: ConversationId) -> Option<(Customer, Vec<TranscriptEntry>)> {
+        let customer = Customer {
+            id: Arc::from(format!("customer-{id}")),
+            display_name: Arc::from(""),
+            clv: 0.0,
+        };
+        Some((customer, Vec::new()))
+    }
+
+    fn assign(pool: &mut BotPool, conversation: u64, language: &str) -> Result<(), BotTurn> {
+        pool.assign(turn(conversation, Channel::Web), language, 0, 500, context)
+    }
+
+    #[test]
+    fn tasks_spread_over_workers_up_to_their_capacity() {
+        let mut pool = BotPool::default();
+        let mut a = pool.connect(spec("a", &[], &[], 2), 1).unwrap();
+        let mut b = pool.connect(spec("b", &[], &[], 2), 2).unwrap();
+        for c in 1..=4 {
+            assign(&mut pool, c, "en").unwrap();
+        }
+        let (mut to_a, mut to_b) = (0, 0);
+        while a.try_recv().is_ok() {
+            to_a += 1;
+        }
+        while b.try_recv().is_ok() {
+            to_b += 1;
+        }
+        assert_eq!((to_a, to_b), (2, 2), "least loaded first");
+        let refused = assign(&mut pool, 5, "en").unwrap_err();
+        assert_eq!(
+            refused.conversation,
+            ConversationId(5),
+            "full: back to built-in"
+        );
+    }
+
+    #[test]
+    fn only_workers_serving_the_language_and_channel_get_tasks() {
+        let mut pool = BotPool::default();
+        let _zh = pool.connect(spec("zh", &["zh"], &[], 5), 1).unwrap();
+        let _email = pool
+            .connect(spec("email", &[], &[Channel::Email], 5), 2)
+            .unwrap();
+        assert!(assign(&mut pool, 1, "en").is_err());
+        assert!(assign(&mut pool, 2, "zh").is_ok());
+        assert_eq!(pool.workers()[1].1, 1, "the zh worker took it");
+    }
+
+    #[test]
+    fn late_and_lost_tasks_come_back_and_answers_count_once() {
+        let mut pool = BotPool::default();
+        let _a = pool.connect(spec("a", &[], &[], 5), 7).unwrap();
+        assert!(
+            pool.connect(spec("a", &[], &[], 5), 8).is_err(),
+            "one stream per id"
+        );
+        assign(&mut pool, 1, "en").unwrap();
+        assign(&mut pool, 2, "en").unwrap();
+        assert!(pool.expire(499).is_empty());
+        let late = pool.expire(500);
+        assert_eq!(late.len(), 2);
+        assert!(
+            pool.complete("a", 1).is_none(),
+            "answered after its deadline"
+        );
+        assign(&mut pool, 3, "en").unwrap();
+        assert!(pool.complete("b", 3).is_none(), "not that worker's task");
+        assert!(
+            pool.disconnect("a", 8).is_empty(),
+            "a stale stream removes nothing"
+        );
+        let lost = pool.disconnect("a", 7);
+        assert_eq!(lost[0].conversation, ConversationId(3));
+        assert!(pool.workers().is_empty());
+    }
+}

@@ -75,7 +75,7 @@ impl Router {
                     Understood::NotSure => c.bot_misses += 1,
                 }
                 if let Some(intent) = intent {
-                    c.intent = Some(Arc::from(intent));
+                    c.bot_intent = Some(Arc::from(intent));
                 }
                 if understood == Understood::NotSure && c.bot_misses >= limit.max(1) {
                     let handoff = Handoff {
@@ -139,9 +139,12 @@ impl Router {
             };
             push_transcript(c, self.policy.transcript_limit, entry);
         }
-        if let Some(intent) = handoff.intent {
-            c.intent = Some(Arc::from(intent));
-        }
+        // The handoff's own intent, else what the bot last answered about; shown from
+        // the handoff on (the `handed_off` event carries it).
+        c.intent = handoff
+            .intent
+            .map(Arc::from)
+            .or_else(|| c.bot_intent.clone());
         c.handoff = Some(handoff.reason);
         let mut extra = handoff.skills;
         if language_skills && !c.language.is_empty() {

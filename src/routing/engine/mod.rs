@@ -111,8 +111,10 @@ struct Conversation {
     responded: bool,
     /// Unsure bot answers in a row.
     bot_misses: u32,
-    /// Intent a bot detected.
+    /// Intent at the handoff, as events and views show it.
     intent: Option<Arc<str>>,
+    /// Intent of the bot's last answer, kept for the handoff.
+    bot_intent: Option<Arc<str>>,
     /// Why a bot handed it over.
     handoff: Option<HandoffReason>,
 }
@@ -437,6 +439,7 @@ impl Router {
             responded: false,
             bot_misses: 0,
             intent: None,
+            bot_intent: None,
             handoff: None,
             transcript: VecDeque::new(),
             recent_client_ids: VecDeque::new(),

@@ -117,6 +117,17 @@ async fn greeting_with_buttons_comes_first_and_a_button_press_is_answered_at_onc
     assert_eq!(replies.len(), 1, "small talk gets only the greeting");
     let view = server.conversation(&first.conversation_id).await.unwrap();
     assert_eq!(view.state, pb::ConversationState::WithBot as i32);
+    let explained = server
+        .admin()
+        .await
+        .explain_conversation(pb::ExplainConversationRequest {
+            conversation_id: first.conversation_id.clone(),
+            limit: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(explained.verdict.contains("bot"), "{explained:?}");
 
     let press = say(&server, "greet", 10.0, &buttons[0].payload, "en").await;
     let texts = bot_texts(&press);

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo build --release                      # the switchboard binary under test
-//! cargo run --release --example loadgen      # the whole suite, about 2 minutes
+//! cargo run --release --example loadgen      # the whole suite, about 2.5 minutes
 //! cargo run --release --example loadgen -- --help
 //! ```
 //!
@@ -14,8 +14,11 @@
 //! their CPU time and memory are read from `/proc/<pid>/stat` and `/proc/<pid>/status`.
 //! Phases: (1) echo unary, (2) echo streaming, (3) new conversations, (4) relay on
 //! assigned conversations, (5) realistic Poisson load with agents, (6) memory per
-//! waiting conversation. See `BENCHMARKS.md`.
+//! waiting conversation, (7) bot-first new conversations (the built-in bot on for web:
+//! greeting and knowledge-base answer). See `BENCHMARKS.md`.
 
+#[path = "loadgen/bot.rs"]
+mod bot;
 #[path = "loadgen/echo.rs"]
 mod echo;
 #[path = "loadgen/gateway.rs"]
@@ -98,8 +101,18 @@ struct Opts {
     /// Waiting conversations opened by the memory phase.
     #[arg(long, default_value_t = 100_000)]
     memory_conversations: i64,
-    /// Phases to run, e.g. `1,2,4`.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6")]
+    /// Bot phase (7b): Poisson arrivals per second at the fixed rate; default
+    /// --bot-rate-share of 7a's saturated rate.
+    #[arg(long)]
+    bot_rate: Option<f64>,
+    /// Share of 7a's rate offered in 7b when --bot-rate is not given.
+    #[arg(long, default_value_t = 0.25)]
+    bot_rate_share: f64,
+    /// Phases to run, e.g. `1,2,4`: 1 echo unary, 2 echo streaming, 3 new
+    /// conversations, 4 relay, 5 realistic, 6 memory, 7 bot-first new conversations
+    /// (server with the built-in bot on for web; 7a at saturation, 7b at a fixed rate
+    /// well below it). Echo (2) in the same run is the yardstick for 3, 4 and 7.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6,7")]
     phases: Vec<u8>,
     /// The switchboard binary; default `switchboard` next to this example's directory,
     /// built with cargo when run through cargo.
@@ -291,6 +304,12 @@ struct Report {
     echo_unary: Option<f64>,
     echo_stream: Option<f64>,
     new_per_sec: Option<f64>,
+    /// Phase 3's server CPU per conversation, µs.
+    new_cpu_us: Option<f64>,
+    /// Phase 7a: answered conversations/s, greeting and answer latencies, CPU µs each.
+    bot: Option<(f64, Summary, Summary, f64)>,
+    /// Phase 7b: offered and answered per second, greeting and answer latencies.
+    bot_paced: Option<(f64, f64, Summary, Summary)>,
     relay_per_sec: Option<f64>,
     realistic: Option<(f64, f64, Summary)>,
     sustainable: Option<(f64, f64, Summary)>,
@@ -325,7 +344,7 @@ async fn run(opts: Opts) -> Result<()> {
     // Resolve (and build) the server once, and run a private copy of it, so every
     // phase tests the same binary even if the target directory is rebuilt meanwhile.
     let copy = RemovedOnDrop(dir.join("switchboard"));
-    let bin = if has(3) || has(4) || has(5) || has(6) {
+    let bin = if has(3) || has(4) || has(5) || has(6) || has(7) {
         let built = switchboard_bin(&opts, &self_exe)?;
         let copy = copy.0.clone();
         std::fs::copy(&built, &copy)?;
@@ -382,7 +401,7 @@ async fn run(opts: Opts) -> Result<()> {
         table_header();
     }
     if has(3) {
-        let server = procs::spawn_switchboard(&bin, &self_exe, &dir, "new")?;
+        let server = procs::spawn_switchboard(&bin, &self_exe, &dir, "new", procs::Bots::Off)?;
         let scraper = spawn_scraper(&server);
         let (window, mut stats) = new_conversations(
             &server,
@@ -410,12 +429,13 @@ async fn run(opts: Opts) -> Result<()> {
             );
         }
         report.new_per_sec = Some(per_sec);
+        report.new_cpu_us = Some(bot::cpu_us_per(&window, per_sec));
         scraper.abort();
         note_log(&server);
         server.stop();
     }
     if has(4) {
-        let server = procs::spawn_switchboard(&bin, &self_exe, &dir, "relay")?;
+        let server = procs::spawn_switchboard(&bin, &self_exe, &dir, "relay", procs::Bots::Off)?;
         let scraper = spawn_scraper(&server);
         let mut r = gateway::relay(&server, &opts).await?;
         let per_sec = r.window.per_sec();
@@ -445,12 +465,16 @@ async fn run(opts: Opts) -> Result<()> {
         server.stop();
     }
 
+    if has(7) {
+        bot_phase(&bin, &self_exe, &dir, &opts, &mut report).await?;
+    }
+
     if has(5) {
         realistic_phase(&bin, &self_exe, &dir, &opts, &mut report).await?;
     }
 
     if has(6) {
-        let server = procs::spawn_switchboard(&bin, &self_exe, &dir, "memory")?;
+        let server = procs::spawn_switchboard(&bin, &self_exe, &dir, "memory", procs::Bots::Off)?;
         let n = opts.memory_conversations;
         let metrics = server.metrics_addr.ok_or("no metrics address")?;
         let _ = tokio::task::spawn_blocking(move || procs::scrape(metrics)).await?;
@@ -497,6 +521,117 @@ async fn run(opts: Opts) -> Result<()> {
     Ok(())
 }
 
+/// Phase 7: bot-first new conversations, at saturation (7a) and at a fixed Poisson
+/// rate well below it (7b); each run gets a fresh server with the bot on for web.
+async fn bot_phase(
+    bin: &Path,
+    self_exe: &Path,
+    dir: &Path,
+    opts: &Opts,
+    report: &mut Report,
+) -> Result<()> {
+    println!();
+    println!(
+        "## Bot-first new conversations: web channel with the built-in bot (starter knowledge base), first messages it answers, zh and en alternately, no agents"
+    );
+    println!();
+    println!(
+        "A conversation counts when the adapter has the bot's greeting (the first response, with buttons) and its answer; latencies run from handing the first message to the stream. A fresh server process (`[bot] channels = [\"web\"]`) and tenant for each run."
+    );
+    println!();
+    table_header();
+    let run = |rate: Option<f64>, tag: &'static str| async move {
+        let server = procs::spawn_switchboard(bin, self_exe, dir, tag, procs::Bots::Web)?;
+        let scraper = spawn_scraper(&server);
+        let result = bot::run(&server, opts, rate).await;
+        scraper.abort();
+        let lines = server.log_lines();
+        let log = server.log.clone();
+        server.stop();
+        result.map(|r| (r, lines, log))
+    };
+    let (mut sat, lines, log) = run(None, "bot").await?;
+    let per_sec = sat.window.rate_of(0);
+    let (greeting, answer) = (sat.greeting.summary(), sat.answer.summary());
+    row(
+        &format!(
+            "7a bot-first new conversations, {} streams × window {}, no agents",
+            opts.streams, opts.window
+        ),
+        &format!("{} conv/s answered", rate(per_sec)),
+        &format!("greeting {}; answer {}", greeting.cell(), answer.cell()),
+        &sat.window,
+    );
+    print_bot_notes(&sat, report.new_cpu_us, lines, &log);
+    report.bot = Some((per_sec, greeting, answer, sat.cpu_us_per_conversation()));
+
+    let target = opts.bot_rate.unwrap_or(per_sec * opts.bot_rate_share);
+    let (mut paced, lines, log) = run(Some(target), "bot-paced").await?;
+    let answered = paced.window.rate_of(0);
+    let (greeting, answer) = (paced.greeting.summary(), paced.answer.summary());
+    let label = if opts.bot_rate.is_some() {
+        "7b bot-first at the given --bot-rate".to_owned()
+    } else {
+        format!(
+            "7b bot-first at {:.0} % of 7a's rate",
+            100.0 * opts.bot_rate_share
+        )
+    };
+    row(
+        &format!("{label}: Poisson {} arrivals/s", rate(target)),
+        &format!(
+            "{} conv/s answered ({} sent)",
+            rate(answered),
+            rate(paced.window.rate_of(2))
+        ),
+        &format!("greeting {}; answer {}", greeting.cell(), answer.cell()),
+        &paced.window,
+    );
+    print_bot_notes(&paced, None, lines, &log);
+    println!(
+        "|   arrival schedule lag {} | | | | | | |",
+        paced.schedule_lag.summary().cell()
+    );
+    report.bot_paced = Some((target, answered, greeting, answer));
+    Ok(())
+}
+
+/// Notes under a bot-phase row: CPU per conversation, greetings, anything unexpected.
+fn print_bot_notes(r: &bot::BotResult, new_cpu_us: Option<f64>, log_lines: usize, log: &Path) {
+    let w = &r.window;
+    println!(
+        "|   server CPU per answered conversation {:.1} µs{}; per second {} sent, {} greetings, {} answers; never answered (measured): {} | | | | | | |",
+        r.cpu_us_per_conversation(),
+        new_cpu_us
+            .map(|c| format!(" (phase 3, no bots: {c:.1} µs)"))
+            .unwrap_or_default(),
+        rate(w.rate_of(2)),
+        rate(w.rate_of(1)),
+        rate(w.rate_of(0)),
+        r.answer.missing(),
+    );
+    if r.unexpected > 0 {
+        println!(
+            "|   unexpected deliveries: {} (first: {}) | | | | | | |",
+            r.unexpected,
+            r.first_unexpected.as_deref().unwrap_or_default()
+        );
+    }
+    if r.rejected > 0 {
+        println!(
+            "|   rejected: {} ({}) | | | | | | |",
+            r.rejected,
+            r.first_rejection.as_deref().unwrap_or_default()
+        );
+    }
+    if log_lines > 0 {
+        println!(
+            "|   the server logged {log_lines} warn/error lines ({}) | | | | | | |",
+            log.display()
+        );
+    }
+}
+
 /// Phase 5 at the target rate, then (if it misses) a search for the highest rate that
 /// meets the first-response target. Every run gets a fresh server.
 async fn realistic_phase(
@@ -519,7 +654,7 @@ async fn realistic_phase(
     );
     // Every run gets a fresh server: an overloaded run leaves a backlog behind.
     let run = |rate: f64, seconds: u64, tag: String| async move {
-        let server = procs::spawn_switchboard(bin, self_exe, dir, &tag)?;
+        let server = procs::spawn_switchboard(bin, self_exe, dir, &tag, procs::Bots::Off)?;
         let scraper = spawn_scraper(&server);
         let o = Opts {
             seconds,
@@ -808,6 +943,35 @@ fn summary(r: &Report) {
             rate(new),
             100.0 * ratio,
             verdict(ratio >= 0.1)
+        );
+    }
+    if let Some((per_sec, greeting, answer, cpu_us)) = r.bot {
+        let echo = r
+            .echo_stream
+            .map(|e| format!(" = {:.1} % of the echo", 100.0 * per_sec / e))
+            .unwrap_or_default();
+        let new = r
+            .new_per_sec
+            .map(|n| format!(", {:.1} % of phase 3's rate", 100.0 * per_sec / n))
+            .unwrap_or_default();
+        println!(
+            "| bot-first new conversations (greeting and answer delivered) / bare streaming echo | {} conv/s{echo}{new}; greeting p50 / p99 {} / {} ms, answer {} / {} ms; {cpu_us:.1} µs server CPU each | reported | |",
+            rate(per_sec),
+            ms(greeting.p50_ms),
+            ms(greeting.p99_ms),
+            ms(answer.p50_ms),
+            ms(answer.p99_ms)
+        );
+    }
+    if let Some((offered, answered, greeting, answer)) = r.bot_paced {
+        println!(
+            "| bot-first at {} arrivals/s offered ({} answered/s): greeting p50 / p99, answer p50 / p99 | {} / {} ms, {} / {} ms | reported | |",
+            rate(offered),
+            rate(answered),
+            ms(greeting.p50_ms),
+            ms(greeting.p99_ms),
+            ms(answer.p50_ms),
+            ms(answer.p99_ms)
         );
     }
     if let Some((sent, share, fr)) = r.realistic {

@@ -89,20 +89,43 @@ impl Server {
     }
 }
 
+/// Which channels the server under test serves with its bot first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bots {
+    /// No channel is bot-first: conversations go straight to the agents' queue.
+    Off,
+    /// The web channel (the one the load generator writes on) is bot-first, with the
+    /// built-in bot answering from the embedded starter knowledge base.
+    Web,
+}
+
+impl Bots {
+    /// The config file's name and contents.
+    fn config(self) -> (&'static str, &'static str) {
+        match self {
+            Bots::Off => ("switchboard-no-bots.toml", "[bot]\nchannels = []\n"),
+            Bots::Web => ("switchboard-bot-web.toml", "[bot]\nchannels = [\"web\"]\n"),
+        }
+    }
+}
+
 /// Starts `target/<profile>/switchboard` with loopback ports and warn-level JSON logs.
 pub(crate) fn spawn_switchboard(
     bin: &Path,
     self_exe: &Path,
     dir: &Path,
     tag: &str,
+    bots: Bots,
 ) -> Result<Server> {
     let addr = free_addr()?;
     let metrics = free_addr()?;
     let log = dir.join(format!("switchboard-{tag}.log"));
     let out = std::fs::File::create(&log)?;
-    // The bench measures routing to agents: no channel is bot-first here.
-    let config = dir.join("switchboard-no-bots.toml");
-    std::fs::write(&config, "[bot]\nchannels = []\n")?;
+    // Most phases measure routing to agents: no channel is bot-first there. The bot
+    // phase turns the bot on for web.
+    let (name, contents) = bots.config();
+    let config = dir.join(name);
+    std::fs::write(&config, contents)?;
     let child = Command::new(bin)
         .args(["--config", &config.display().to_string()])
         .args(["--grpc-addr", &addr.to_string()])

@@ -146,16 +146,27 @@ pub fn builtin_actions(bot: &BuiltinBot, turn: &BotTurn) -> Vec<BotAction> {
     } else {
         &turn.language
     };
-    let mut actions = Vec::with_capacity(2);
-    if turn.first_turn {
-        let greeting = bot.greeting(turn.channel.as_str(), language);
-        actions.push(say(greeting, Understood::SmallTalk, None, language));
-    }
     let reply = bot.respond(&Turn {
         text,
         language,
         channel: turn.channel.as_str(),
     });
+    let mut actions = Vec::with_capacity(2);
+    if turn.first_turn {
+        let mut greeting = bot.greeting(turn.channel.as_str(), language);
+        if let BotReply::NotSure { message, .. } = &reply {
+            // Unsure of the first question: the greeting leads with the bot's best
+            // guess ("did you mean") rather than a second "please rephrase" message.
+            let guesses: Vec<_> = message
+                .buttons
+                .iter()
+                .filter(|b| !greeting.buttons.contains(b))
+                .cloned()
+                .collect();
+            greeting.buttons.splice(0..0, guesses);
+        }
+        actions.push(say(greeting, Understood::SmallTalk, None, language));
+    }
     let (action, outcome) = match reply {
         BotReply::Answer {
             message, intent, ..
@@ -170,7 +181,7 @@ pub fn builtin_actions(bot: &BuiltinBot, turn: &BotTurn) -> Vec<BotAction> {
         ),
         BotReply::NotSure { mut message, .. } => {
             if turn.first_turn {
-                // The greeting's buttons already invite a rephrase; count the miss only.
+                // The greeting carries the guess; count the miss only.
                 message.text.clear();
             }
             (
@@ -259,7 +270,63 @@ pub fn assist(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::routing::Channel;
+
+    fn first_turn(text: &str) -> BotTurn {
+        BotTurn {
+            conversation: ConversationId(1),
+            channel: Channel::Web,
+            language: Arc::from("en"),
+            text: Arc::from(text),
+            first_turn: true,
+        }
+    }
+
+    fn starter_bot() -> BuiltinBot {
+        BuiltinBot::new(
+            KnowledgeBase::parse(STARTER_KB).unwrap(),
+            BotSettings::default(),
+        )
+    }
+
+    #[test]
+    fn an_unsure_first_turn_is_one_greeting_that_leads_with_the_guess() {
+        let bot = starter_bot();
+        let greeting = bot.greeting("web", "en");
+        let reply = bot.respond(&Turn {
+            text: "refund",
+            language: "en",
+            channel: "web",
+        });
+        let BotReply::NotSure { message, .. } = reply else {
+            panic!("expected an unsure reply to a bare \"refund\", got {reply:?}");
+        };
+        let actions = builtin_actions(&bot, &first_turn("refund"));
+        let [
+            BotAction::Say { text, buttons, .. },
+            BotAction::Say {
+                text: second,
+                understood,
+                ..
+            },
+        ] = actions.as_slice()
+        else {
+            panic!("{actions:?}");
+        };
+        assert_eq!(*text, greeting.text);
+        let labels: Vec<&str> = buttons.iter().map(|b| b.label.as_str()).collect();
+        assert_eq!(labels[0], message.buttons[0].label, "the guess comes first");
+        assert!(
+            greeting
+                .buttons
+                .iter()
+                .all(|b| labels.contains(&b.label.as_str()))
+        );
+        assert!(second.is_empty() && *understood == Understood::NotSure);
+    }
 
     #[test]
     fn a_long_message_is_read_up_to_a_character_boundary() {

@@ -3,7 +3,10 @@
 //!
 //! A task that misses its deadline, or whose worker drops its stream, comes back as
 //! the [`BotTurn`] it was made from, so the built-in bot can answer the same message:
-//! the customer is never left waiting on a bot that is gone.
+//! the customer is never left waiting on a bot that is gone. A worker that misses
+//! [`MISSES_BEFORE_PAUSE`] deadlines in a row gets no tasks for [`PAUSE_MS`], so a
+//! stuck worker does not make every customer wait out the deadline; an answer ends
+//! the run.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -12,6 +15,11 @@ use tokio::sync::mpsc;
 
 use crate::routing::{BotTurn, Channel, ConversationId, Customer, Millis, TranscriptEntry};
 use crate::telemetry::metrics;
+
+/// Deadlines missed in a row after which a worker is paused.
+pub const MISSES_BEFORE_PAUSE: u32 = 3;
+/// How long a paused worker gets no tasks, in milliseconds.
+pub const PAUSE_MS: Millis = 30_000;
 
 /// A customer message sent to an external bot worker.
 #[derive(Debug, Clone)]
@@ -55,6 +63,10 @@ struct Worker {
     in_flight: usize,
     /// When it was last given a task, to spread ties.
     last_assigned: u64,
+    /// Deadlines missed since its last answer.
+    misses: u32,
+    /// No tasks before this time (a run of missed deadlines).
+    paused_until: Millis,
     tasks: mpsc::UnboundedSender<ExternalTask>,
 }
 
@@ -105,6 +117,8 @@ impl BotPool {
                 token,
                 in_flight: 0,
                 last_assigned: 0,
+                misses: 0,
+                paused_until: 0,
                 tasks,
             },
         );
@@ -158,7 +172,9 @@ impl BotPool {
         let Some(worker) = self
             .workers
             .values_mut()
-            .filter(|w| w.in_flight < w.spec.capacity && w.serves(&turn, language))
+            .filter(|w| {
+                w.in_flight < w.spec.capacity && w.paused_until <= now && w.serves(&turn, language)
+            })
             .min_by(|a, b| {
                 let load = |w: &Worker| w.in_flight as f64 / w.spec.capacity as f64;
                 load(a)
@@ -217,6 +233,7 @@ impl BotPool {
         self.deadlines.remove(&(p.deadline, task_id));
         if let Some(w) = self.workers.get_mut(bot_id) {
             w.in_flight -= 1;
+            w.misses = 0;
         }
         Some(p.turn)
     }
@@ -232,6 +249,13 @@ impl BotPool {
             if let Some(p) = self.pending.remove(&task_id) {
                 if let Some(w) = self.workers.get_mut(&p.worker) {
                     w.in_flight -= 1;
+                    w.misses += 1;
+                    if w.misses >= MISSES_BEFORE_PAUSE {
+                        w.misses = 0;
+                        w.paused_until = now + PAUSE_MS;
+                        tracing::warn!(bot_id = %p.worker, pause_ms = PAUSE_MS,
+                            "bot worker missed its deadline {MISSES_BEFORE_PAUSE} times in a row; paused");
+                    }
                 }
                 metrics::record_bot_turn("external", "timeout");
                 late.push(p.turn);
@@ -339,5 +363,34 @@ mod tests {
         let lost = pool.disconnect("a", 7);
         assert_eq!(lost[0].conversation, ConversationId(3));
         assert!(pool.workers().is_empty());
+    }
+
+    #[test]
+    fn a_worker_that_keeps_missing_deadlines_is_paused_until_later() {
+        let mut pool = BotPool::default();
+        let _slow = pool.connect(spec("slow", &[], &[], 10), 1).unwrap();
+        // Two misses, then an answer: the run ends, no pause.
+        for c in 1..=2 {
+            assign(&mut pool, c, "en").unwrap();
+        }
+        assert_eq!(pool.expire(500).len(), 2);
+        assign(&mut pool, 3, "en").unwrap();
+        assert!(pool.complete("slow", 3).is_some());
+        // Three misses in a row: paused for PAUSE_MS from the third.
+        for c in 4..=6 {
+            assign(&mut pool, c, "en").unwrap();
+        }
+        assert_eq!(pool.expire(500).len(), 3);
+        let at = |pool: &mut BotPool, now: Millis| {
+            pool.assign(turn(7, Channel::Web), "en", now, 500, context)
+        };
+        assert!(
+            at(&mut pool, 500 + PAUSE_MS - 1).is_err(),
+            "paused: built-in answers"
+        );
+        assert!(
+            at(&mut pool, 500 + PAUSE_MS).is_ok(),
+            "back after the pause"
+        );
     }
 }

@@ -105,6 +105,10 @@ struct Opts {
     /// --bot-rate-share of 7a's saturated rate.
     #[arg(long)]
     bot_rate: Option<f64>,
+    /// Seconds between the `/metrics` scrapes made during each Switchboard phase, as
+    /// Prometheus would; 0 turns scraping off (to see what scraping costs).
+    #[arg(long, default_value_t = 5)]
+    scrape_secs: u64,
     /// Share of 7a's rate offered in 7b when --bot-rate is not given.
     #[arg(long, default_value_t = 0.25)]
     bot_rate_share: f64,
@@ -402,7 +406,7 @@ async fn run(opts: Opts) -> Result<()> {
     }
     if has(3) {
         let server = procs::spawn_switchboard(&bin, &self_exe, &dir, "new", procs::Bots::Off)?;
-        let scraper = spawn_scraper(&server);
+        let scraper = spawn_scraper(&server, &opts);
         let (window, mut stats) = new_conversations(
             &server,
             "loadgen-new",
@@ -436,7 +440,7 @@ async fn run(opts: Opts) -> Result<()> {
     }
     if has(4) {
         let server = procs::spawn_switchboard(&bin, &self_exe, &dir, "relay", procs::Bots::Off)?;
-        let scraper = spawn_scraper(&server);
+        let scraper = spawn_scraper(&server, &opts);
         let mut r = gateway::relay(&server, &opts).await?;
         let per_sec = r.window.per_sec();
         row(
@@ -542,7 +546,7 @@ async fn bot_phase(
     table_header();
     let run = |rate: Option<f64>, tag: &'static str| async move {
         let server = procs::spawn_switchboard(bin, self_exe, dir, tag, procs::Bots::Web)?;
-        let scraper = spawn_scraper(&server);
+        let scraper = spawn_scraper(&server, opts);
         let result = bot::run(&server, opts, rate).await;
         scraper.abort();
         let lines = server.log_lines();
@@ -655,7 +659,7 @@ async fn realistic_phase(
     // Every run gets a fresh server: an overloaded run leaves a backlog behind.
     let run = |rate: f64, seconds: u64, tag: String| async move {
         let server = procs::spawn_switchboard(bin, self_exe, dir, &tag, procs::Bots::Off)?;
-        let scraper = spawn_scraper(&server);
+        let scraper = spawn_scraper(&server, opts);
         let o = Opts {
             seconds,
             ..opts.clone()
@@ -851,14 +855,19 @@ async fn new_conversations(
     Ok((window, stats))
 }
 
-/// Scrapes `/metrics` every 5 s, as a Prometheus server would; besides being realistic,
-/// scrapes keep the exporter's buffered histogram samples from piling up.
-fn spawn_scraper(server: &Server) -> tokio::task::JoinHandle<()> {
+/// Scrapes `/metrics` every `--scrape-secs` (5 s), as a Prometheus server would;
+/// besides being realistic, scrapes keep the exporter's buffered histogram samples
+/// from piling up.
+fn spawn_scraper(server: &Server, opts: &Opts) -> tokio::task::JoinHandle<()> {
     let addr = server.metrics_addr;
+    let every = Duration::from_secs(opts.scrape_secs);
     tokio::spawn(async move {
         let Some(addr) = addr else { return };
+        if every.is_zero() {
+            return;
+        }
         loop {
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            tokio::time::sleep(every).await;
             let _ = tokio::task::spawn_blocking(move || procs::scrape(addr)).await;
         }
     })

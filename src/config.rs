@@ -485,12 +485,6 @@ mod tests {
     }
 
     #[test]
-    fn greetings_name_channels_as_the_service_does() {
-        let names: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
-        assert_eq!(crate::bot::knowledge::CHANNELS, names.as_slice());
-    }
-
-    #[test]
     fn bad_bot_settings_are_named() {
         let bad = |toml: &str| {
             Config::from_toml(toml)

@@ -32,7 +32,7 @@
 //! `shared/data/faq-sample/faq.json`); each becomes an entry with one question.
 //!
 //! Greeting keys are a language tag ("en", "zh-CN") or `"<channel>/<language>"`, where
-//! the channel is one of [`CHANNELS`]; the bot looks up channel/language, language,
+//! the channel is a [`Channel`] name as in config and metrics; the bot looks up channel/language, language,
 //! "en", any greeting, then a built-in text. Synonym groups add to the bot's built-in
 //! lexicon: each is two or more words or phrases that mean the same to customers.
 //!
@@ -43,15 +43,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// A quick-reply button.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Button {
-    /// Label shown to the customer.
-    pub label: String,
-    /// Text sent back when pressed.
-    pub payload: String,
-}
+pub use crate::routing::Button;
+use crate::routing::Channel;
 
 /// The first thing the bot says on a channel, per language.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -152,21 +145,6 @@ const MAX_ID_CHARS: usize = 64;
 /// Longest skill name.
 const MAX_SKILL_CHARS: usize = 64;
 
-/// Channel names a greeting can be given for, as in `"email/en"`: the names the
-/// service uses everywhere (config, metrics).
-pub const CHANNELS: &[&str] = &[
-    "web",
-    "app",
-    "wechat_official_account",
-    "wechat_mini_program",
-    "weibo",
-    "douyin",
-    "email",
-    "sms",
-    "voice",
-    "other",
-];
-
 impl KnowledgeBase {
     /// Reads and validates a knowledge base file.
     pub fn load(path: &Path) -> Result<KnowledgeBase, KnowledgeBaseError> {
@@ -252,10 +230,11 @@ impl KnowledgeBase {
         }
         for (key, g) in &self.greetings {
             let (channel, lang) = key.split_once('/').unwrap_or(("", key));
-            if key.contains('/') && !CHANNELS.contains(&channel) {
+            if key.contains('/') && Channel::from_name(channel).is_none() {
+                let names: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
                 return Err(format!(
                     "greetings.{key:?}: unknown channel {channel:?} (expected \"<channel>/<language>\" with one of {})",
-                    CHANNELS.join(", ")
+                    names.join(", ")
                 ));
             }
             if lang.trim().is_empty() || lang.contains('/') {

@@ -9,7 +9,8 @@
 //! - `lexicon`: the built-in synonym groups across Chinese and English.
 //! - `triage`: requests for a person, complaints, small talk.
 //!
-//! Plain Rust: no transport or routing types.
+//! Plain Rust: no transport types; it shares the routing model's `Button` and
+//! `Channel` names.
 
 pub mod builtin;
 pub mod knowledge;

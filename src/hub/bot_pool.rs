@@ -148,6 +148,11 @@ impl BotPool {
             .collect()
     }
 
+    /// Whether any worker is connected.
+    pub fn has_workers(&self) -> bool {
+        !self.workers.is_empty()
+    }
+
     /// Connected workers with their tasks in flight, by id.
     pub fn workers(&self) -> Vec<(WorkerSpec, usize)> {
         let mut list: Vec<_> = self

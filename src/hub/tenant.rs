@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use super::bot_pool::BotPool;
-use super::builtin_bot::{SharedBot, assist, builtin_actions};
+use super::builtin_bot::{SharedBot, assist, builtin_actions, turn_language};
 use super::clock::Clock;
 use super::mailbox::{AdapterMailbox, AgentInbox, AgentMailbox};
 use crate::config::{BotConfig, Limits};
@@ -264,12 +264,11 @@ impl TenantState {
                         .or_insert_with(|| AdapterMailbox::new(limit))
                         .push(n);
                 }
+                // Without external workers the built-in bot takes the turn as it is,
+                // and works out the language itself, outside the lock.
+                Notice::ToBot(turn) if !self.bots.has_workers() => self.bot_work.push(turn),
                 Notice::ToBot(turn) => {
-                    let language = if turn.language.is_empty() {
-                        crate::bot::detect_language(&turn.text).to_owned()
-                    } else {
-                        crate::routing::language_skill(&turn.language)
-                    };
+                    let language = turn_language(&turn);
                     let router = &self.router;
                     if let Err(turn) =
                         self.bots

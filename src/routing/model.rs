@@ -188,8 +188,9 @@ pub enum Sender {
     System,
 }
 
-/// A quick-reply button.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A quick-reply button; knowledge-base files spell it the same way.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Button {
     /// Label shown.
     pub label: String,

@@ -10,7 +10,7 @@ use switchboard::api::pb;
 use tonic::Code;
 
 use crate::common::{
-    Adapter, Agent, BotWorker, TestServer, bot_config, bot_message, message, spawn_server,
+    Adapter, Agent, BotWorker, TestServer, bot_config, bot_message, http_get, message, spawn_server,
 };
 
 /// The starter knowledge base the server embeds.
@@ -117,16 +117,7 @@ async fn greeting_with_buttons_comes_first_and_a_button_press_is_answered_at_onc
     assert_eq!(replies.len(), 1, "small talk gets only the greeting");
     let view = server.conversation(&first.conversation_id).await.unwrap();
     assert_eq!(view.state, pb::ConversationState::WithBot as i32);
-    let explained = server
-        .admin()
-        .await
-        .explain_conversation(pb::ExplainConversationRequest {
-            conversation_id: first.conversation_id.clone(),
-            limit: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let explained = server.explain(&first.conversation_id).await.unwrap();
     assert!(explained.verdict.contains("bot"), "{explained:?}");
 
     let press = say(&server, "greet", 10.0, &buttons[0].payload, "en").await;
@@ -427,6 +418,18 @@ async fn a_dropped_external_bot_loses_no_message() {
         answer_of(&kb, "order-status-en")
     );
     assert!(listed_bots(&server).await.is_empty());
+    // Taken over because the stream dropped, not because the deadline passed (no
+    // other test drops a worker holding a task; metrics are per process).
+    let metrics = http_get(server.metrics_addr, "/metrics").await;
+    let disconnected = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("switchboard_bot_turns_total{")
+                && l.contains("bot=\"external\"")
+                && l.contains("outcome=\"disconnected\"")
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+    assert!(disconnected >= Some(1.0), "{disconnected:?}");
 }
 
 #[tokio::test]

@@ -268,16 +268,7 @@ async fn operators_can_ask_why_a_conversation_still_waits() {
         min_proficiency: 2,
     });
     let opened = gateway.submit(m).await.unwrap().into_inner();
-    let explanation = server
-        .admin()
-        .await
-        .explain_conversation(pb::ExplainConversationRequest {
-            conversation_id: opened.conversation_id.clone(),
-            limit: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let explanation = server.explain(&opened.conversation_id).await.unwrap();
     assert_eq!(explanation.state, pb::ConversationState::Queued as i32);
     assert_eq!(explanation.position, 1);
     assert!(
@@ -287,15 +278,7 @@ async fn operators_can_ask_why_a_conversation_still_waits() {
     );
     assert_eq!(explanation.candidates.len(), 1);
     assert_eq!(explanation.candidates[0].missing_skills[0].skill, "billing");
-    let unknown = server
-        .admin()
-        .await
-        .explain_conversation(pb::ExplainConversationRequest {
-            conversation_id: "c424242".into(),
-            limit: 0,
-        })
-        .await
-        .unwrap_err();
+    let unknown = server.explain("c424242").await.unwrap_err();
     assert_eq!(unknown.code(), tonic::Code::NotFound);
 }
 
@@ -320,16 +303,7 @@ async fn preferred_skills_relax_after_their_time_and_the_conversation_keeps_its_
     );
     let offer = agent.offer().await; // after the relax time, within the prompt
     assert_eq!(offer.conversation_id, opened.conversation_id);
-    let why = server
-        .admin()
-        .await
-        .explain_conversation(pb::ExplainConversationRequest {
-            conversation_id: opened.conversation_id.clone(),
-            limit: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let why = server.explain(&opened.conversation_id).await.unwrap();
     assert_eq!(why.escalation_step, "required");
     assert_eq!(why.rule, pb::RoutingRule::LongestIdleEligible as i32);
 }
@@ -349,16 +323,7 @@ async fn the_most_proficient_strategy_is_configurable_and_explained() {
     let opened = server.gateway().await.submit(m).await.unwrap().into_inner();
     assert_eq!(star.offer().await.conversation_id, opened.conversation_id);
     assert!(!okay.offered_within(Duration::from_millis(100)).await);
-    let why = server
-        .admin()
-        .await
-        .explain_conversation(pb::ExplainConversationRequest {
-            conversation_id: opened.conversation_id,
-            limit: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let why = server.explain(&opened.conversation_id).await.unwrap();
     assert_eq!(why.rule, pb::RoutingRule::MostProficientEligible as i32);
 }
 

@@ -176,12 +176,6 @@ impl Router {
         c.key = self.policy.priority.key(c.tier, c.boosts, now, id.0);
         c.waiting_since = Some(now);
         c.wait_origin = now;
-        let escalation = &self.queue_escalation[c.queue];
-        let next_step_in = match c.step {
-            Some(EscalationStep::Preferred) => Some(escalation.relax_ms),
-            _ if escalation.overflow_ms > 0 => Some(escalation.overflow_ms),
-            _ => None,
-        };
         self.emit(
             now,
             id,
@@ -190,7 +184,7 @@ impl Router {
                 intent,
             },
         );
-        self.start_waiting(now, id, QueueReason::Handoff, next_step_in);
+        self.start_waiting(now, id, QueueReason::Handoff);
     }
 
     /// Ends conversations whose customer stopped writing while a bot served them.

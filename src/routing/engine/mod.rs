@@ -381,11 +381,6 @@ impl Router {
                 Some(base_required),
             )
         };
-        let next_step_in = match step {
-            EscalationStep::Preferred => Some(escalation.relax_ms),
-            _ if escalation.overflow_ms > 0 => Some(escalation.overflow_ms),
-            _ => None,
-        };
         let (profile, required_names) =
             self.requirement_profile(&first_requirement, msg.channel.class())?;
 
@@ -481,7 +476,7 @@ impl Router {
         if with_bot {
             self.bot_turn(now, id, text, true);
         } else {
-            self.start_waiting(now, id, reason, next_step_in);
+            self.start_waiting(now, id, reason);
         }
         Ok(MessageOutcome {
             conversation: id,
@@ -492,13 +487,15 @@ impl Router {
 
     /// Puts a conversation in the queue for the first time, starts its waiting timers,
     /// routes it, and tells the customer where they stand.
-    fn start_waiting(
-        &mut self,
-        now: Millis,
-        id: ConversationId,
-        reason: QueueReason,
-        next_step_in: Option<u64>,
-    ) {
+    fn start_waiting(&mut self, now: Millis, id: ConversationId, reason: QueueReason) {
+        let c = &self.conversations[&id];
+        let escalation = &self.queue_escalation[c.queue];
+        let next_step_in = match c.step {
+            Some(EscalationStep::Preferred) => Some(escalation.relax_ms),
+            _ if escalation.overflow_ms > 0 => Some(escalation.overflow_ms),
+            _ => None,
+        };
+        let max_wait = escalation.max_wait_ms;
         self.enqueue(now, id, reason);
         if let Some(after) = next_step_in {
             self.escalations.insert((now + after, id));
@@ -508,7 +505,6 @@ impl Router {
             self.service_level_risks
                 .insert((now + risk_after * 1000, id));
         }
-        let max_wait = self.queue_escalation[self.conversations[&id].queue].max_wait_ms;
         if max_wait > 0 {
             self.max_waits.insert((now + max_wait, id));
         }
@@ -568,30 +564,21 @@ impl Router {
             self.idle_checks
                 .insert((now + self.policy.idle_release_ms, id));
         }
-        if conversation.state == State::WithBot {
-            for boost in msg.boosts.iter() {
-                self.boost(now, id, boost);
+        match (conversation.state, conversation.holder()) {
+            (State::WithBot, _) => self.bot_turn(now, id, text, false),
+            (State::Parked { .. }, _) => self.unpark(now, id),
+            (_, Some(slot)) => {
+                let agent = self.agent_id(slot);
+                self.notices.push(Notice::ToAgent {
+                    agent,
+                    notice: AgentNotice::CustomerMessage {
+                        conversation: id,
+                        text,
+                        at: now,
+                    },
+                });
             }
-            self.bot_turn(now, id, text, false);
-            return outcome;
-        }
-        if let State::Parked { .. } = conversation.state {
-            self.unpark(now, id);
-            for boost in msg.boosts.iter() {
-                self.boost(now, id, boost);
-            }
-            return outcome;
-        }
-        if let Some(slot) = conversation.holder() {
-            let agent = self.agent_id(slot);
-            self.notices.push(Notice::ToAgent {
-                agent,
-                notice: AgentNotice::CustomerMessage {
-                    conversation: id,
-                    text,
-                    at: now,
-                },
-            });
+            (_, None) => {}
         }
         for boost in msg.boosts.iter() {
             self.boost(now, id, boost);
@@ -742,17 +729,13 @@ impl Router {
         agent_id: &str,
         conversation: &str,
     ) -> Result<(), RoutingError> {
-        let slot = self.agent_slot(agent_id)?;
-        let id = self.conversation_id(conversation)?;
+        let (slot, id, expires_at) = self.offer_to(agent_id, conversation)?;
         let c = self.conversations.get_mut(&id).expect("open conversation");
-        let State::Offered { agent, expires_at } = c.state else {
-            return Err(not_offered(id, agent_id));
-        };
-        if agent != slot {
-            return Err(not_offered(id, agent_id));
-        }
         self.offer_deadlines.remove(&(expires_at, id));
-        c.state = State::Assigned { agent, since: now };
+        c.state = State::Assigned {
+            agent: slot,
+            since: now,
+        };
         if self.policy.idle_release_ms > 0 && c.channel.class() == ChannelClass::Messaging {
             self.idle_checks.insert((
                 c.last_customer_at.max(now) + self.policy.idle_release_ms,
@@ -782,12 +765,7 @@ impl Router {
         agent_id: &str,
         conversation: &str,
     ) -> Result<(), RoutingError> {
-        let slot = self.agent_slot(agent_id)?;
-        let id = self.conversation_id(conversation)?;
-        match self.conversations[&id].state {
-            State::Offered { agent, .. } if agent == slot => {}
-            _ => return Err(not_offered(id, agent_id)),
-        }
+        let (slot, id, _) = self.offer_to(agent_id, conversation)?;
         let until = now + self.policy.decline_cooldown_ms;
         let agent = self.agent_id(slot);
         self.conversations
@@ -1660,6 +1638,21 @@ impl Router {
         self.agents
             .slot_of(agent_id)
             .ok_or_else(|| RoutingError::AgentNotFound(agent_id.to_owned()))
+    }
+
+    /// The agent's slot, the conversation and its offer's expiry, when that
+    /// conversation is offered to that agent; the refusal accept and decline share.
+    fn offer_to(
+        &self,
+        agent_id: &str,
+        conversation: &str,
+    ) -> Result<(AgentSlot, ConversationId, Millis), RoutingError> {
+        let slot = self.agent_slot(agent_id)?;
+        let id = self.conversation_id(conversation)?;
+        match self.conversations[&id].state {
+            State::Offered { agent, expires_at } if agent == slot => Ok((slot, id, expires_at)),
+            _ => Err(not_offered(id, agent_id)),
+        }
     }
 
     fn agent_id(&self, slot: AgentSlot) -> AgentId {

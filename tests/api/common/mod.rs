@@ -130,6 +130,18 @@ impl TestServer {
             .into_inner()
     }
 
+    /// Why a conversation is routed where it is (`Admin/ExplainConversation`).
+    pub(crate) async fn explain(&self, id: &str) -> Result<pb::Explanation, Status> {
+        self.admin()
+            .await
+            .explain_conversation(pb::ExplainConversationRequest {
+                conversation_id: id.to_owned(),
+                limit: 0,
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
     /// The admin view of a conversation.
     pub(crate) async fn conversation(&self, id: &str) -> Result<pb::ConversationView, Status> {
         self.admin()

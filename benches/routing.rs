@@ -147,7 +147,12 @@ impl Core {
 
     fn abandon_last(&mut self) {
         self.router
-            .abandon(self.now, Channel::Web, &format!("conv-{}", self.next))
+            .abandon(
+                self.now,
+                Channel::Web,
+                &format!("conv-{}", self.next),
+                &format!("cust-{}", self.next),
+            )
             .unwrap();
         self.drain();
     }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthSettings;
 use crate::routing::{BotRouting, Channel, Router, RoutingPolicy};
 
 /// How logs are written.
@@ -39,6 +40,17 @@ pub struct Limits {
     pub agent_mailbox: usize,
     /// Ended conversations kept visible to the admin API per tenant.
     pub ended_visible: usize,
+    /// Bytes of deliveries kept per adapter id (texts, buttons and ids counted): the
+    /// delivery count alone would let 10,000 × 16 KiB hold 160 MB per adapter.
+    pub adapter_mailbox_bytes: usize,
+    /// Tenants with routing state in this process: declared ones, and those a valid
+    /// credential names. Beyond it a credential for a new tenant gets
+    /// RESOURCE_EXHAUSTED.
+    pub max_tenants: usize,
+    /// Open streams (adapter, desk and bot sessions together) per tenant.
+    pub max_sessions_per_tenant: usize,
+    /// Open streams in the whole process.
+    pub max_sessions: usize,
 }
 
 impl Default for Limits {
@@ -48,6 +60,10 @@ impl Default for Limits {
             adapter_mailbox: 10_000,
             agent_mailbox: 10_000,
             ended_visible: 10_000,
+            adapter_mailbox_bytes: 16 * 1024 * 1024,
+            max_tenants: 1_000,
+            max_sessions_per_tenant: 5_000,
+            max_sessions: 20_000,
         }
     }
 }
@@ -233,6 +249,61 @@ pub struct Config {
     pub routing: RoutingPolicy,
     /// Bots: channels served first, confidence, external deadline, agent assist.
     pub bot: BotConfig,
+    /// Where credentials come from; none configured means loopback peers only.
+    pub auth: AuthSettings,
+    /// Declared tenants, each with what it changes of `kb`, `[routing]`, `[bot]` and
+    /// `[limits]` (everything else inherited). The default tenant is always declared.
+    pub tenants: BTreeMap<String, toml::Table>,
+}
+
+/// The settings one tenant runs with: the top-level ones, with the tenant's own
+/// `[tenants.<id>]` table merged over them key by key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantSettings {
+    /// Knowledge base file of the tenant's built-in bot.
+    pub kb: Option<PathBuf>,
+    /// Routing: queues, value tiers, aging, timeouts.
+    pub routing: RoutingPolicy,
+    /// Bots.
+    pub bot: BotConfig,
+    /// Input and buffer bounds.
+    pub limits: Limits,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        let c = Config::default();
+        TenantSettings {
+            kb: c.kb,
+            routing: c.routing,
+            bot: c.bot,
+            limits: c.limits,
+        }
+    }
+}
+
+impl TenantSettings {
+    /// The routing policy the tenant's router runs: `[routing]` plus the routing side
+    /// of `[bot]`.
+    pub fn routing_policy(&self) -> RoutingPolicy {
+        RoutingPolicy {
+            bot: self.bot.routing(),
+            ..self.routing.clone()
+        }
+    }
+}
+
+/// Merges `over` into `base`: tables key by key, any other value replaced.
+fn merge(base: &mut toml::Table, over: &toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
 }
 
 impl Default for Config {
@@ -248,6 +319,8 @@ impl Default for Config {
             limits: Limits::default(),
             routing: RoutingPolicy::default(),
             bot: BotConfig::default(),
+            auth: AuthSettings::default(),
+            tenants: BTreeMap::new(),
         }
     }
 }
@@ -310,11 +383,11 @@ impl Config {
             crate::bot::knowledge::KnowledgeBase::load(path)
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         }
+        validate_limits("limits", &self.limits)?;
         let l = &self.limits;
         for (name, value) in [
-            ("limits.max_text_bytes", l.max_text_bytes),
-            ("limits.adapter_mailbox", l.adapter_mailbox),
-            ("limits.agent_mailbox", l.agent_mailbox),
+            ("limits.max_tenants", l.max_tenants),
+            ("limits.max_sessions", l.max_sessions),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid(format!(
@@ -322,10 +395,72 @@ impl Config {
                 )));
             }
         }
+        if self.tenants.len() + 1 > l.max_tenants {
+            return Err(ConfigError::Invalid(format!(
+                "tenants: {} declared, more than limits.max_tenants ({})",
+                self.tenants.len() + 1,
+                l.max_tenants
+            )));
+        }
+        for id in self.tenants.keys() {
+            if !crate::api::tenant::is_valid_tenant(id) {
+                return Err(ConfigError::Invalid(format!(
+                    "tenants.{id}: a tenant id is 1-64 characters of [A-Za-z0-9._-]"
+                )));
+            }
+            let settings = self.tenant_settings(id)?;
+            settings
+                .bot
+                .validate()
+                .map_err(|e| ConfigError::Invalid(format!("tenants.{id}: {e}")))?;
+            Router::new(settings.routing_policy())
+                .map_err(|e| ConfigError::Invalid(format!("tenants.{id}.routing: {e}")))?;
+            validate_limits(&format!("tenants.{id}.limits"), &settings.limits)?;
+            if let Some(path) = &settings.kb
+                && Some(path) != self.kb.as_ref()
+            {
+                crate::bot::knowledge::KnowledgeBase::load(path)
+                    .map_err(|e| ConfigError::Invalid(format!("tenants.{id}: {e}")))?;
+            }
+        }
+        if self.auth.clock_skew_secs > crate::auth::settings::MAX_CLOCK_SKEW_SECS {
+            return Err(ConfigError::Invalid(format!(
+                "auth.clock_skew_secs must be at most {}",
+                crate::auth::settings::MAX_CLOCK_SKEW_SECS
+            )));
+        }
+        crate::auth::Authenticator::load(&self.auth)
+            .map_err(|e| ConfigError::Invalid(format!("auth: {e}")))?;
         Ok(())
     }
 
-    /// The routing policy every tenant's router runs: `[routing]` plus the routing
+    /// Whether `id` is declared: the default tenant or one under `[tenants]`.
+    pub fn declares(&self, id: &str) -> bool {
+        id == self.default_tenant || self.tenants.contains_key(id)
+    }
+
+    /// The settings tenant `id` runs with: its `[tenants.<id>]` table (if any) merged
+    /// over the top-level `kb`, `[routing]`, `[bot]` and `[limits]`.
+    pub fn tenant_settings(&self, id: &str) -> Result<TenantSettings, ConfigError> {
+        let base = TenantSettings {
+            kb: self.kb.clone(),
+            routing: self.routing.clone(),
+            bot: self.bot.clone(),
+            limits: self.limits.clone(),
+        };
+        let Some(over) = self.tenants.get(id) else {
+            return Ok(base);
+        };
+        let invalid =
+            |e: &dyn std::fmt::Display| ConfigError::Invalid(format!("tenants.{id}: {e}"));
+        let mut table = toml::Table::try_from(&base).map_err(|e| invalid(&e))?;
+        merge(&mut table, over);
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| invalid(&e))
+    }
+
+    /// The routing policy of tenants without overrides: `[routing]` plus the routing
     /// side of `[bot]`.
     pub fn routing_policy(&self) -> RoutingPolicy {
         RoutingPolicy {
@@ -338,6 +473,30 @@ impl Config {
     pub fn to_toml(&self) -> String {
         toml::to_string(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
+}
+
+/// Checks the bounds that must be positive.
+fn validate_limits(section: &str, l: &Limits) -> Result<(), ConfigError> {
+    for (name, value) in [
+        ("max_text_bytes", l.max_text_bytes),
+        ("adapter_mailbox", l.adapter_mailbox),
+        ("adapter_mailbox_bytes", l.adapter_mailbox_bytes),
+        ("agent_mailbox", l.agent_mailbox),
+        ("max_sessions_per_tenant", l.max_sessions_per_tenant),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::Invalid(format!(
+                "{section}.{name} must be greater than 0"
+            )));
+        }
+    }
+    if l.adapter_mailbox_bytes < l.max_text_bytes * 4 {
+        return Err(ConfigError::Invalid(format!(
+            "{section}.adapter_mailbox_bytes must hold at least four of the largest messages \
+             (4 × max_text_bytes)"
+        )));
+    }
+    Ok(())
 }
 
 /// Command line of the `switchboard` binary.

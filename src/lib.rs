@@ -16,6 +16,7 @@
 //! - [`simulate`]: what-if simulator: scenarios run on the real router in virtual time.
 
 pub mod api;
+pub mod auth;
 pub mod bot;
 pub mod config;
 pub mod hub;

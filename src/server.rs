@@ -10,11 +10,13 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
+use crate::api::access::Authenticate;
 use crate::api::admin::AdminService;
 use crate::api::bots::BotPoolService;
 use crate::api::desk::DeskService;
 use crate::api::gateway::GatewayService;
 use crate::api::{FILE_DESCRIPTOR_SET, pb};
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::hub::builtin_bot::SharedBot;
@@ -40,7 +42,10 @@ pub async fn run(
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let prometheus = metrics::install();
     let bot = SharedBot::load(&config)?;
+    let auth = Auth::new(&config.auth)?;
     let hub = Hub::new(config, bot);
+    hub.create_declared()?;
+    let authenticate = Authenticate::new(auth.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
     for service in SERVICES.iter().chain(&[""]) {
@@ -64,17 +69,24 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(pb::channel_gateway_server::ChannelGatewayServer::new(
-            GatewayService::new(hub.clone()),
-        ))
-        .add_service(pb::agent_desk_server::AgentDeskServer::new(
+        // Health and reflection stay open; every switchboard.v1 call is authenticated.
+        .add_service(
+            pb::channel_gateway_server::ChannelGatewayServer::with_interceptor(
+                GatewayService::new(hub.clone()),
+                authenticate.clone(),
+            ),
+        )
+        .add_service(pb::agent_desk_server::AgentDeskServer::with_interceptor(
             DeskService::new(hub.clone()),
+            authenticate.clone(),
         ))
-        .add_service(pb::admin_server::AdminServer::new(AdminService::new(
-            hub.clone(),
-        )))
-        .add_service(pb::bot_pool_server::BotPoolServer::new(
+        .add_service(pb::admin_server::AdminServer::with_interceptor(
+            AdminService::new(hub.clone()),
+            authenticate.clone(),
+        ))
+        .add_service(pb::bot_pool_server::BotPoolServer::with_interceptor(
             BotPoolService::new(hub.clone()),
+            authenticate,
         ))
         // Small frames go out at once: without TCP_NODELAY a second small write waits
         // for the peer's delayed ACK (about 40 ms), which the load bench showed.
@@ -104,6 +116,7 @@ pub async fn run(
             .into_future(),
     );
     let timers = tokio::spawn(hub.clone().run_timers());
+    tokio::spawn(auth.watch(hub.stopped()));
     hub.record_gauges();
     tracing::info!(%grpc_addr, %metrics_addr, "switchboard serving");
 

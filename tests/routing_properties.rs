@@ -521,8 +521,8 @@ impl Model {
                 let msg = InboundMessage {
                     adapter: Arc::from("adapter"),
                     channel,
+                    customer_id: format!("customer-{ccid}"),
                     channel_conversation_id: ccid,
-                    customer_id: String::new(),
                     display_name: String::new(),
                     value: ValueFacts::default(),
                     text: "more".to_owned(),
@@ -777,13 +777,19 @@ impl Model {
             Op::Abandon { pick } => {
                 let open = self.open();
                 if open.is_empty() {
-                    let r = self.router.abandon(now, Channel::Web, "never-seen");
+                    let r =
+                        self.router
+                            .abandon(now, Channel::Web, "never-seen", "customer-never-seen");
                     assert!(matches!(r, Err(RoutingError::ConversationNotFound(_))));
                     return self.settle(false);
                 }
                 let id = open[pick % open.len()];
                 let (channel, ccid) = self.created[&id].clone();
-                assert_eq!(self.router.abandon(now, channel, &ccid), Ok(id));
+                assert_eq!(
+                    self.router
+                        .abandon(now, channel, &ccid, &format!("customer-{ccid}")),
+                    Ok(id)
+                );
                 true
             }
             Op::Tick { advance } => {

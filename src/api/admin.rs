@@ -1,11 +1,13 @@
-//! The admin service: read-only views of one tenant for operations and tooling.
+//! The admin service: views of one tenant for supervisors and tooling, and the few
+//! writes (knowledge-base reload) for operators. Every call is audit-logged.
 
 use tonic::{Request, Response, Status};
 
+use super::access::{Caller, authorize};
 use super::convert::{self, MAX_ID_BYTES};
 use super::pb;
 use super::status::{invalid, rejected};
-use super::tenant::tenant_of;
+use crate::auth::{Role, TenantScope};
 use crate::hub::{Hub, Tenant};
 use crate::routing::{
     ConversationId, ConversationSnapshot, ConversationState, Millis, Router, Rule,
@@ -27,9 +29,18 @@ impl AdminService {
         AdminService { hub }
     }
 
-    fn tenant<T>(&self, request: &Request<T>) -> Result<std::sync::Arc<Tenant>, Status> {
-        let id = tenant_of(request, self.hub.config()).map_err(rejected)?;
-        Ok(self.hub.tenant(&id))
+    /// The tenant of a supervisor's read.
+    fn tenant<T>(
+        &self,
+        request: &Request<T>,
+        action: &'static str,
+    ) -> Result<std::sync::Arc<Tenant>, Status> {
+        Ok(authorize(&self.hub, request, Role::Supervisor, action)?.tenant)
+    }
+
+    /// The caller of an operator's call.
+    fn operator<T>(&self, request: &Request<T>, action: &'static str) -> Result<Caller, Status> {
+        authorize(&self.hub, request, Role::Operator, action)
     }
 }
 
@@ -83,7 +94,7 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
-        let tenant = self.tenant(&request)?;
+        let tenant = self.tenant(&request, "Admin/ListAgents")?;
         let now = self.hub.clock().now();
         let agents = tenant.lock().router.agents(now);
         let capacity = |c: crate::routing::PerClass| pb::Capacity {
@@ -118,7 +129,7 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::ListWaitingRequest>,
     ) -> Result<Response<pb::ListWaitingResponse>, Status> {
-        let tenant = self.tenant(&request)?;
+        let tenant = self.tenant(&request, "Admin/ListWaiting")?;
         let limit = match request.get_ref().limit {
             0 => DEFAULT_WAITING,
             n if n > MAX_WAITING => {
@@ -147,7 +158,7 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::GetConversationRequest>,
     ) -> Result<Response<pb::ConversationView>, Status> {
-        let tenant = self.tenant(&request)?;
+        let tenant = self.tenant(&request, "Admin/GetConversation")?;
         let text = &request.get_ref().conversation_id;
         convert::id("conversation_id", text, MAX_ID_BYTES).map_err(rejected)?;
         let not_found = || rejected(Status::not_found(format!("conversation {text} not found")));
@@ -168,7 +179,7 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::ExplainConversationRequest>,
     ) -> Result<Response<pb::Explanation>, Status> {
-        let tenant = self.tenant(&request)?;
+        let tenant = self.tenant(&request, "Admin/ExplainConversation")?;
         let req = request.get_ref();
         convert::id("conversation_id", &req.conversation_id, MAX_ID_BYTES).map_err(rejected)?;
         let limit = match req.limit {
@@ -243,25 +254,55 @@ impl pb::admin_server::Admin for AdminService {
 
     async fn get_config(
         &self,
-        _request: Request<pb::GetConfigRequest>,
+        request: Request<pb::GetConfigRequest>,
     ) -> Result<Response<pb::ConfigView>, Status> {
-        Ok(Response::new(pb::ConfigView {
-            toml: self.hub.config().to_toml(),
-        }))
+        let caller = self.operator(&request, "Admin/GetConfig")?;
+        // An operator of one tenant sees that tenant's settings only: the whole file
+        // names every other tenant.
+        let toml = match caller.principal.tenant {
+            TenantScope::Declared => self.hub.config().to_toml(),
+            TenantScope::One(_) => self
+                .hub
+                .config()
+                .tenant_settings(&caller.tenant.name)
+                .map_err(|e| Status::internal(e.to_string()))
+                .and_then(|settings| {
+                    toml::to_string(&settings).map_err(|e| Status::internal(e.to_string()))
+                })?,
+        };
+        Ok(Response::new(pb::ConfigView { toml }))
     }
 
     async fn reload_knowledge_base(
         &self,
-        _request: Request<pb::ReloadKnowledgeBaseRequest>,
+        request: Request<pb::ReloadKnowledgeBaseRequest>,
     ) -> Result<Response<pb::KnowledgeBaseView>, Status> {
-        let bot = self.hub.bot().clone();
+        let caller = self.operator(&request, "Admin/ReloadKnowledgeBase")?;
+        // One reload at a time in the process: building an index is CPU-heavy, and a
+        // stream of reloads must not starve routing of every tenant.
+        let permit = self.hub.try_reload().ok_or_else(|| {
+            crate::telemetry::metrics::record_limited("request_rate");
+            rejected(Status::resource_exhausted(
+                "a knowledge-base reload is running; retry when it has finished",
+            ))
+        })?;
+        let bot = caller.tenant.bot().clone();
         // Building the index takes a moment for a large file: off the async workers.
-        let result = tokio::task::spawn_blocking(move || bot.reload())
-            .await
-            .map_err(|e| Status::internal(format!("reload task failed: {e}")))?;
+        let result = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            bot.reload()
+        })
+        .await
+        .map_err(|e| Status::internal(format!("reload task failed: {e}")))?;
         match result {
             Ok(summary) => {
-                tracing::info!(entries = summary.entries, "knowledge base reloaded");
+                tracing::info!(
+                    target: "audit",
+                    tenant = %caller.tenant.name,
+                    principal = %caller.principal,
+                    entries = summary.entries,
+                    "knowledge base reloaded"
+                );
                 Ok(Response::new(pb::KnowledgeBaseView {
                     path: summary
                         .path
@@ -282,7 +323,7 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::ListBotsRequest>,
     ) -> Result<Response<pb::ListBotsResponse>, Status> {
-        let tenant = self.tenant(&request)?;
+        let tenant = self.tenant(&request, "Admin/ListBots")?;
         let workers = tenant.lock().bots.workers();
         let bots = workers
             .into_iter()

@@ -11,12 +11,13 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::access::{Caller, authorize};
 use super::convert::{self, MAX_ID_BYTES, MAX_LANGUAGE_BYTES};
 use super::pb::{self, bot_frame::Frame};
 use super::status::{draining, invalid, rejected};
-use super::tenant::tenant_of;
+use crate::auth::Role;
 use crate::hub::bot_pool::{ExternalTask, WorkerSpec};
-use crate::hub::{Hub, Tenant};
+use crate::hub::{Hub, SessionSlot, Tenant};
 use crate::routing::{BotAction, Button, Handoff, HandoffReason, Understood, language_skill};
 use crate::telemetry::metrics::{self, StreamGauge};
 
@@ -50,15 +51,21 @@ impl pb::bot_pool_server::BotPool for BotPoolService {
         &self,
         request: Request<Streaming<pb::BotFrame>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
-        let tenant_id = tenant_of(&request, self.hub.config()).map_err(rejected)?;
+        let caller = authorize(&self.hub, &request, Role::Bot, "BotPool/Session")?;
         if self.hub.is_draining() {
             return Err(rejected(draining()));
         }
+        let slot = self
+            .hub
+            .open_session(&caller.tenant)
+            .map_err(|e| rejected(Status::resource_exhausted(e)))?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let session = BotSession {
-            tenant: self.hub.tenant(&tenant_id),
+            tenant: caller.tenant.clone(),
+            caller,
             hub: self.hub.clone(),
             tx,
+            _slot: slot,
         };
         tokio::spawn(session.run(request.into_inner()));
         Ok(Response::new(ReceiverStream::new(rx)))
@@ -104,8 +111,11 @@ fn worker_spec(register: pb::BotRegister) -> Result<WorkerSpec, Status> {
 /// One external bot worker's stream.
 struct BotSession {
     hub: Hub,
+    caller: Caller,
     tenant: Arc<Tenant>,
     tx: mpsc::Sender<Result<pb::BotTask, Status>>,
+    /// The stream's place under the session limits.
+    _slot: SessionSlot,
 }
 
 impl BotSession {
@@ -113,9 +123,13 @@ impl BotSession {
         let spec = match inbound.message().await {
             Ok(Some(pb::BotFrame {
                 frame: Some(Frame::Register(register)),
-            })) => match worker_spec(register) {
+            })) => match worker_spec(register).map_err(rejected).and_then(|spec| {
+                self.caller
+                    .check_subject("register.bot_id", &spec.bot_id)
+                    .map(|()| spec)
+            }) {
                 Ok(spec) => spec,
-                Err(status) => return self.end(rejected(status)).await,
+                Err(status) => return self.end(status).await,
             },
             Ok(Some(_)) => {
                 let status = invalid("register", "the first frame must register");
@@ -125,15 +139,14 @@ impl BotSession {
         };
         let bot_id = spec.bot_id.clone();
         let token = self.hub.next_token();
-        let connected = self.tenant.lock().bots.connect(spec, token);
-        let mut tasks = match connected {
-            Ok(tasks) => tasks,
-            Err(e) => {
-                return self
-                    .end(rejected(Status::already_exists(e.to_string())))
-                    .await;
-            }
-        };
+        // The bot id is this principal's: a newer stream replaces an older one at once.
+        let mut tasks = self
+            .tenant
+            .run("bot_connect", self.hub.clock(), |state, _| {
+                let (tasks, lost) = state.bots.connect(spec, token);
+                state.return_to_builtin(lost);
+                tasks
+            });
         let _gauge = StreamGauge::open("bot");
         tracing::info!(tenant = %self.tenant.name, bot_id = %bot_id, "bot connected");
         self.serve(&bot_id, &mut inbound, &mut tasks).await;
@@ -165,7 +178,13 @@ impl BotSession {
                             return;
                         }
                     }
-                    None => return,
+                    None => {
+                        // The pool dropped this worker: a newer stream took its bot id.
+                        let _ = self.tx.send(Err(Status::aborted(
+                            "replaced by a newer stream of the same bot id",
+                        ))).await;
+                        return;
+                    }
                 },
                 frame = inbound.message() => match frame {
                     Ok(Some(frame)) => self.handle(bot_id, frame),

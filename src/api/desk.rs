@@ -6,14 +6,17 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::access::{Caller, authorize};
 use super::convert::{self, MAX_ID_BYTES, MAX_NAME_BYTES};
 use super::pb::{self, agent_frame::Action, desk_frame::Frame};
 use super::status::{draining, invalid, rejected, status_of};
-use super::tenant::tenant_of;
+use crate::auth::Role;
 use crate::config::Limits;
 use crate::hub::mailbox::AgentInbox;
-use crate::hub::{Hub, Tenant};
-use crate::routing::{AgentId, Millis, Presence, Router, RoutingError, TransferRequest};
+use crate::hub::{Hub, SessionSlot, Tenant, TenantState};
+use crate::routing::{
+    AgentId, ConversationId, Millis, Presence, Router, RoutingError, TransferRequest,
+};
 use crate::telemetry::metrics::StreamGauge;
 
 /// Frames buffered towards one desk stream before the session waits for the peer.
@@ -40,15 +43,22 @@ impl pb::agent_desk_server::AgentDesk for DeskService {
         &self,
         request: Request<Streaming<pb::AgentFrame>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
-        let tenant_id = tenant_of(&request, self.hub.config()).map_err(rejected)?;
+        let caller = authorize(&self.hub, &request, Role::Agent, "AgentDesk/Session")?;
         if self.hub.is_draining() {
             return Err(rejected(draining()));
         }
+        let slot = self
+            .hub
+            .open_session(&caller.tenant)
+            .map_err(|e| rejected(Status::resource_exhausted(e)))?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let session = AgentSession {
-            tenant: self.hub.tenant(&tenant_id),
+            tenant: caller.tenant.clone(),
+            caller,
             hub: self.hub.clone(),
+            token: self.hub.next_token(),
             tx,
+            _slot: slot,
         };
         tokio::spawn(session.run(request.into_inner()));
         Ok(Response::new(ReceiverStream::new(rx)))
@@ -58,8 +68,13 @@ impl pb::agent_desk_server::AgentDesk for DeskService {
 /// One agent's stream.
 struct AgentSession {
     hub: Hub,
+    caller: Caller,
     tenant: Arc<Tenant>,
+    /// Identifies this session among the agent's sessions over time.
+    token: u64,
     tx: mpsc::Sender<Result<pb::DeskFrame, Status>>,
+    /// The stream's place under the session limits.
+    _slot: SessionSlot,
 }
 
 impl AgentSession {
@@ -90,24 +105,35 @@ impl AgentSession {
         {
             let _ = self.tx.send(Err(status)).await;
         }
+        let token = self.token;
         self.tenant.run("sign_out", self.hub.clock(), |state, now| {
-            state.agents.remove(&agent);
-            // Already gone only if never signed in; nothing to re-route then.
-            let _ = state.router.sign_out(now, &agent);
+            // A newer session of this agent may have taken over; it keeps the agent.
+            if state.agent_session_is(&agent, token) {
+                state.agents.remove(&agent);
+                let _ = state.router.sign_out(now, &agent);
+            }
         });
         tracing::info!(tenant = %self.tenant.name, agent_id = %agent, "agent signed out");
     }
 
     fn sign_in(&self, sign_in: pb::SignIn) -> Result<(AgentId, AgentInbox), Status> {
         let sign_in = convert::sign_in(sign_in)?;
+        self.caller
+            .check_subject("sign_in.agent_id", &sign_in.agent_id)?;
         let agent: AgentId = Arc::from(sign_in.agent_id.as_str());
+        let token = self.token;
         let inbox = self
             .tenant
             .run("sign_in", self.hub.clock(), |state, now| {
-                if state.agents.contains_key(&agent) {
-                    return Err(RoutingError::AlreadySignedIn(agent.to_string()));
+                // The agent id is this principal's: a newer session replaces an older
+                // one at once (the desk reconnected), and the older one ends. The
+                // agent's conversations go back to their places and are offered again.
+                if let Some(older) = state.agents.remove(&agent) {
+                    older.end_replaced();
+                    let _ = state.router.sign_out(now, &agent);
+                    tracing::info!(agent_id = %agent, "agent session replaced by a newer one");
                 }
-                let inbox = state.open_agent_mailbox(agent.clone());
+                let inbox = state.open_agent_mailbox(agent.clone(), token);
                 match state.router.sign_in(now, sign_in) {
                     Ok(()) => Ok(inbox),
                     Err(e) => {
@@ -138,6 +164,11 @@ impl AgentSession {
                         if self.tx.send(Ok(convert::desk_frame(notice))).await.is_err() {
                             return Ok(());
                         }
+                    }
+                    if inbox.replaced() {
+                        return Err(Status::aborted(
+                            "replaced by a newer session of the same agent",
+                        ));
                     }
                     if inbox.overflowed() {
                         return Err(rejected(Status::resource_exhausted(
@@ -180,6 +211,7 @@ impl AgentSession {
         let command = DeskCommand::validate(action, &self.hub.config().limits)?;
         self.tenant
             .run(command.name(), self.hub.clock(), |state, now| {
+                command.check_room(state)?;
                 command.apply(&mut state.router, now, agent)
             })
             .map_err(status_of)
@@ -260,6 +292,27 @@ impl DeskCommand {
             DeskCommand::Transfer(..) => "transfer",
             DeskCommand::Close(_) => "close",
         }
+    }
+
+    /// Refuses a reply or close the customer's adapter has no room for, so the
+    /// agent is told rather than the message dropped.
+    fn check_room(&self, state: &TenantState) -> Result<(), RoutingError> {
+        let (id, bytes) = match self {
+            DeskCommand::Reply(id, text) => (id, text.len() + 256),
+            DeskCommand::Close(id) => (id, 256),
+            _ => return Ok(()),
+        };
+        let Ok(conversation) = id.parse::<ConversationId>() else {
+            return Ok(());
+        };
+        if state.customer_has_room(conversation, bytes) {
+            return Ok(());
+        }
+        crate::telemetry::metrics::record_limited("adapter_mailbox");
+        Err(RoutingError::Exhausted(format!(
+            "conversation {id}: the customer's channel adapter is not taking deliveries \
+             (its mailbox is full); nothing was sent, retry shortly"
+        )))
     }
 
     fn apply(self, router: &mut Router, now: Millis, agent: &str) -> Result<(), RoutingError> {

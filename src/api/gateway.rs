@@ -6,12 +6,13 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::access::{Caller, authorize};
 use super::convert::{self, MAX_EXTERNAL_ID_BYTES, MAX_ID_BYTES};
 use super::pb::{self, adapter_frame::Frame, gateway_frame};
-use super::status::{draining, rejected, status_of};
-use super::tenant::tenant_of;
-use crate::hub::Hub;
+use super::status::{draining, invalid, rejected, status_of};
+use crate::auth::Role;
 use crate::hub::tenant::{InlineReplies, Tenant};
+use crate::hub::{Hub, SessionSlot};
 use crate::routing::{self, AdapterId, MessageOutcome, RoutingError};
 use crate::telemetry::metrics::StreamGauge;
 
@@ -30,9 +31,8 @@ impl GatewayService {
         GatewayService { hub }
     }
 
-    fn tenant<T>(&self, request: &Request<T>) -> Result<Arc<Tenant>, Status> {
-        let id = tenant_of(request, self.hub.config()).map_err(rejected)?;
-        Ok(self.hub.tenant(&id))
+    fn caller<T>(&self, request: &Request<T>, action: &'static str) -> Result<Caller, Status> {
+        authorize(&self.hub, request, Role::Adapter, action)
     }
 }
 
@@ -77,11 +77,18 @@ fn abandon(hub: &Hub, tenant: &Tenant, req: pb::AbandonRequest) -> Result<String
         MAX_EXTERNAL_ID_BYTES,
     )
     .map_err(rejected)?;
+    if req.customer_id.is_empty() {
+        return Err(rejected(invalid(
+            "customer_id",
+            "required: the customer who opened the conversation",
+        )));
+    }
+    convert::id("customer_id", &req.customer_id, MAX_EXTERNAL_ID_BYTES).map_err(rejected)?;
     tenant
         .run("abandon", hub.clock(), |state, now| {
             state
                 .router
-                .abandon(now, channel, &req.channel_conversation_id)
+                .abandon(now, channel, &req.channel_conversation_id, &req.customer_id)
         })
         .map(|id| id.to_string())
         .map_err(|e| rejected(status_of(e)))
@@ -95,15 +102,21 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
         &self,
         request: Request<Streaming<pb::AdapterFrame>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
-        let tenant = self.tenant(&request)?;
+        let caller = self.caller(&request, "ChannelGateway/Session")?;
         if self.hub.is_draining() {
             return Err(rejected(draining()));
         }
+        let slot = self
+            .hub
+            .open_session(&caller.tenant)
+            .map_err(|e| rejected(Status::resource_exhausted(e)))?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let session = AdapterSession {
             hub: self.hub.clone(),
-            tenant,
+            tenant: caller.tenant.clone(),
+            caller,
             tx,
+            _slot: slot,
         };
         tokio::spawn(session.run(request.into_inner()));
         Ok(Response::new(ReceiverStream::new(rx)))
@@ -113,10 +126,11 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
         &self,
         request: Request<pb::InboundMessage>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
-        let tenant = self.tenant(&request)?;
+        let caller = self.caller(&request, "ChannelGateway/Submit")?;
         let msg = convert::inbound_message(request.into_inner(), None, &self.hub.config().limits)
             .map_err(rejected)?;
-        let (outcome, replies) = submit(&self.hub, &tenant, msg, true)?;
+        caller.check_subject("adapter_id", &msg.adapter)?;
+        let (outcome, replies) = submit(&self.hub, &caller.tenant, msg, true)?;
         Ok(Response::new(pb::SubmitResponse {
             conversation_id: outcome.conversation.to_string(),
             created: outcome.created,
@@ -128,8 +142,8 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
         &self,
         request: Request<pb::AbandonRequest>,
     ) -> Result<Response<pb::AbandonResponse>, Status> {
-        let tenant = self.tenant(&request)?;
-        let conversation_id = abandon(&self.hub, &tenant, request.into_inner())?;
+        let caller = self.caller(&request, "ChannelGateway/Abandon")?;
+        let conversation_id = abandon(&self.hub, &caller.tenant, request.into_inner())?;
         Ok(Response::new(pb::AbandonResponse { conversation_id }))
     }
 }
@@ -137,8 +151,11 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
 /// One adapter stream: inbound frames in, deliveries out.
 struct AdapterSession {
     hub: Hub,
+    caller: Caller,
     tenant: Arc<Tenant>,
     tx: mpsc::Sender<Result<pb::GatewayFrame, Status>>,
+    /// The stream's place under the session limits.
+    _slot: SessionSlot,
 }
 
 impl AdapterSession {
@@ -147,9 +164,14 @@ impl AdapterSession {
         let adapter: AdapterId = match inbound.message().await {
             Ok(Some(pb::AdapterFrame {
                 frame: Some(Frame::Hello(hello)),
-            })) => match convert::id("hello.adapter_id", &hello.adapter_id, MAX_ID_BYTES) {
+            })) => match convert::id("hello.adapter_id", &hello.adapter_id, MAX_ID_BYTES)
+                .map_err(rejected)
+                .and_then(|()| {
+                    self.caller
+                        .check_subject("hello.adapter_id", &hello.adapter_id)
+                }) {
                 Ok(()) => Arc::from(hello.adapter_id.as_str()),
-                Err(status) => return self.end(rejected(status)).await,
+                Err(status) => return self.end(status).await,
             },
             Ok(Some(_)) => {
                 return self
@@ -161,26 +183,21 @@ impl AdapterSession {
             Ok(None) | Err(_) => return,
         };
         let token = self.hub.next_token();
-        let connected = {
+        // The adapter id is this principal's: a newer stream of it replaces an older
+        // one at once (a reconnect after a network break), and the older one ends.
+        let (connection, pending, notify) = {
             let mut state = self.tenant.lock();
             let mailbox = state.adapter_mailbox(&adapter);
-            mailbox
-                .connect(token)
-                .map(|pending| (pending, mailbox.notify.clone()))
-        };
-        let Some((pending, notify)) = connected else {
-            return self
-                .end(rejected(Status::already_exists(format!(
-                    "hello.adapter_id: adapter {adapter:?} already has a stream open"
-                ))))
-                .await;
+            let (connection, pending) = mailbox.connect(token);
+            (connection, pending, mailbox.notify.clone())
         };
         tracing::info!(tenant = %self.tenant.name, adapter_id = %adapter, "adapter connected");
         let welcome = gateway_frame::Frame::Welcome(pb::AdapterWelcome {
             pending_deliveries: pending as u32,
         });
         if self.send(welcome).await {
-            self.serve(&adapter, &mut inbound, &notify).await;
+            self.serve(&adapter, &mut inbound, &notify, &connection)
+                .await;
         }
         if let Some(mailbox) = self.tenant.lock().adapters.get_mut(&adapter) {
             mailbox.disconnect(token);
@@ -193,6 +210,7 @@ impl AdapterSession {
         adapter: &AdapterId,
         inbound: &mut Streaming<pb::AdapterFrame>,
         notify: &tokio::sync::Notify,
+        connection: &tokio::sync::Notify,
     ) {
         let stopped = self.hub.stopped();
         tokio::pin!(stopped);
@@ -200,6 +218,12 @@ impl AdapterSession {
             tokio::select! {
                 _ = &mut stopped => {
                     let _ = self.tx.send(Err(draining())).await;
+                    return;
+                }
+                _ = connection.notified() => {
+                    let _ = self.tx.send(Err(Status::aborted(
+                        "replaced by a newer stream of the same adapter id",
+                    ))).await;
                     return;
                 }
                 _ = notify.notified() => {

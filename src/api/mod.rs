@@ -1,6 +1,7 @@
 //! The gRPC edge: generated contract types, conversion and validation of client input,
 //! the one error-to-status mapping, tenancy, and the thin services that call the core.
 
+pub mod access;
 pub mod admin;
 pub mod bots;
 pub mod convert;

@@ -13,6 +13,11 @@ pub fn status_of(error: RoutingError) -> Status {
         RoutingError::AlreadySignedIn(_) => Code::AlreadyExists,
         RoutingError::FailedPrecondition(_) => Code::FailedPrecondition,
         RoutingError::Exhausted(_) => Code::ResourceExhausted,
+        RoutingError::NotOwner(_) => {
+            metrics::record_permission_denied("owner");
+            tracing::warn!(target: "audit", action = "conversation", outcome = "denied", what = "owner", "{error}");
+            Code::PermissionDenied
+        }
     };
     Status::new(code, error.to_string())
 }

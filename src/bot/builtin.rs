@@ -18,7 +18,7 @@ pub const SUGGESTION_FLOOR: f32 = 0.15;
 const MAX_NAVIGATION: usize = 4;
 
 /// Tunable behaviour of the bot.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BotSettings {
     /// Confidence (0..1) at or above which the bot answers from the knowledge base.
     /// Default 0.5: one keyword unique to an entry (about 0.63) is enough, a word

@@ -84,11 +84,6 @@ struct Pending {
     deadline: Millis,
 }
 
-/// A worker id already connected.
-#[derive(Debug, thiserror::Error)]
-#[error("bot {0:?} already has a stream open")]
-pub struct AlreadyConnected(pub Arc<str>);
-
 /// The tenant's external bot workers and their tasks in flight.
 #[derive(Debug, Default)]
 pub struct BotPool {
@@ -100,15 +95,22 @@ pub struct BotPool {
 }
 
 impl BotPool {
-    /// Registers a worker stream; tasks for it arrive on the returned receiver.
+    /// Registers a worker stream; tasks for it arrive on the returned receiver. A
+    /// stream of the same bot id registered before is replaced (its task channel
+    /// closes, which ends it); the tasks it held come back as turns for the built-in
+    /// bot.
     pub fn connect(
         &mut self,
         spec: WorkerSpec,
         token: u64,
-    ) -> Result<mpsc::UnboundedReceiver<ExternalTask>, AlreadyConnected> {
-        if self.workers.contains_key(&spec.bot_id) {
-            return Err(AlreadyConnected(spec.bot_id));
-        }
+    ) -> (mpsc::UnboundedReceiver<ExternalTask>, Vec<BotTurn>) {
+        let lost = match self.workers.get(&spec.bot_id) {
+            Some(older) => {
+                let older = older.token;
+                self.disconnect(&spec.bot_id, older)
+            }
+            None => Vec::new(),
+        };
         let (tasks, receiver) = mpsc::unbounded_channel();
         self.workers.insert(
             spec.bot_id.clone(),
@@ -122,7 +124,7 @@ impl BotPool {
                 tasks,
             },
         );
-        Ok(receiver)
+        (receiver, lost)
     }
 
     /// Removes a worker whose stream ended; its tasks in flight come back as turns for
@@ -309,8 +311,8 @@ mod tests {
     #[test]
     fn tasks_spread_over_workers_up_to_their_capacity() {
         let mut pool = BotPool::default();
-        let mut a = pool.connect(spec("a", &[], &[], 2), 1).unwrap();
-        let mut b = pool.connect(spec("b", &[], &[], 2), 2).unwrap();
+        let mut a = pool.connect(spec("a", &[], &[], 2), 1).0;
+        let mut b = pool.connect(spec("b", &[], &[], 2), 2).0;
         for c in 1..=4 {
             assign(&mut pool, c, "en").unwrap();
         }
@@ -333,10 +335,8 @@ mod tests {
     #[test]
     fn only_workers_serving_the_language_and_channel_get_tasks() {
         let mut pool = BotPool::default();
-        let _zh = pool.connect(spec("zh", &["zh"], &[], 5), 1).unwrap();
-        let _email = pool
-            .connect(spec("email", &[], &[Channel::Email], 5), 2)
-            .unwrap();
+        let _zh = pool.connect(spec("zh", &["zh"], &[], 5), 1).0;
+        let _email = pool.connect(spec("email", &[], &[Channel::Email], 5), 2).0;
         assert!(assign(&mut pool, 1, "en").is_err());
         assert!(assign(&mut pool, 2, "zh").is_ok());
         assert_eq!(pool.workers()[1].1, 1, "the zh worker took it");
@@ -345,11 +345,7 @@ mod tests {
     #[test]
     fn late_and_lost_tasks_come_back_and_answers_count_once() {
         let mut pool = BotPool::default();
-        let _a = pool.connect(spec("a", &[], &[], 5), 7).unwrap();
-        assert!(
-            pool.connect(spec("a", &[], &[], 5), 8).is_err(),
-            "one stream per id"
-        );
+        let _a = pool.connect(spec("a", &[], &[], 5), 7).0;
         assign(&mut pool, 1, "en").unwrap();
         assign(&mut pool, 2, "en").unwrap();
         assert!(pool.expire(499).is_empty());
@@ -365,15 +361,23 @@ mod tests {
             pool.disconnect("a", 8).is_empty(),
             "a stale stream removes nothing"
         );
-        let lost = pool.disconnect("a", 7);
+        // A newer stream of the same bot id replaces the older one, and what the
+        // older one held comes back for the built-in bot.
+        let (_a2, lost) = pool.connect(spec("a", &[], &[], 5), 9);
         assert_eq!(lost[0].conversation, ConversationId(3));
+        assert!(
+            pool.disconnect("a", 7).is_empty(),
+            "the replaced stream removes nothing"
+        );
+        assert_eq!(pool.workers().len(), 1);
+        assert!(pool.disconnect("a", 9).is_empty());
         assert!(pool.workers().is_empty());
     }
 
     #[test]
     fn a_worker_that_keeps_missing_deadlines_is_paused_until_later() {
         let mut pool = BotPool::default();
-        let _slow = pool.connect(spec("slow", &[], &[], 10), 1).unwrap();
+        let _slow = pool.connect(spec("slow", &[], &[], 10), 1).0;
         // Two misses, then an answer: the run ends, no pause.
         for c in 1..=2 {
             assign(&mut pool, c, "en").unwrap();

@@ -43,7 +43,8 @@ pub fn turn_language(turn: &BotTurn) -> String {
 /// The starter knowledge base, served when no `--kb` file is given.
 const STARTER_KB: &str = include_str!("../../kb/starter.json");
 
-/// The built-in bot every tenant uses; a reload swaps it for all at once.
+/// One tenant's built-in bot; a reload swaps it for that tenant only. Tenants that
+/// run the same file start out sharing one index in memory.
 #[derive(Debug, Clone)]
 pub struct SharedBot {
     inner: Arc<Inner>,
@@ -80,15 +81,20 @@ pub enum ReloadError {
     Invalid(#[from] KnowledgeBaseError),
 }
 
+/// The embedded starter knowledge base.
+fn starter() -> Result<KnowledgeBase, KnowledgeBaseError> {
+    KnowledgeBase::parse(STARTER_KB).map_err(|reason| KnowledgeBaseError {
+        path: PathBuf::from("(embedded kb/starter.json)"),
+        reason,
+    })
+}
+
 impl SharedBot {
     /// Loads the configured knowledge base, or the embedded starter.
     pub fn load(config: &Config) -> Result<SharedBot, KnowledgeBaseError> {
         let kb = match &config.kb {
             Some(path) => KnowledgeBase::load(path)?,
-            None => KnowledgeBase::parse(STARTER_KB).map_err(|reason| KnowledgeBaseError {
-                path: PathBuf::from("(embedded kb/starter.json)"),
-                reason,
-            })?,
+            None => starter()?,
         };
         let settings = BotSettings {
             confidence_threshold: config.bot.confidence_threshold,
@@ -98,6 +104,35 @@ impl SharedBot {
             inner: Arc::new(Inner {
                 current: RwLock::new(Arc::new(bot)),
                 path: config.kb.clone(),
+                settings,
+            }),
+        })
+    }
+
+    /// The bot for a tenant with its own settings: this bot's index when the tenant
+    /// uses the same file and threshold (shared in memory, but reloaded on its own),
+    /// otherwise its file loaded afresh.
+    pub fn for_tenant(
+        &self,
+        kb: Option<&std::path::Path>,
+        confidence_threshold: f32,
+    ) -> Result<SharedBot, KnowledgeBaseError> {
+        let settings = BotSettings {
+            confidence_threshold,
+        };
+        let current = if kb == self.inner.path.as_deref() && settings == self.inner.settings {
+            self.current()
+        } else {
+            let kb = match kb {
+                Some(path) => KnowledgeBase::load(path)?,
+                None => starter()?,
+            };
+            Arc::new(BuiltinBot::new(kb, settings.clone()))
+        };
+        Ok(SharedBot {
+            inner: Arc::new(Inner {
+                current: RwLock::new(current),
+                path: kb.map(std::path::Path::to_owned),
                 settings,
             }),
         })

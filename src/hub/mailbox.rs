@@ -7,19 +7,29 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
-use crate::routing::{AgentNotice, CustomerNotice};
+use crate::routing::{AgentNotice, CustomerNotice, CustomerNoticeBody};
 use crate::telemetry::metrics;
 
-/// The router's side of an agent session's mailbox: a bounded lock-free queue, so
-/// the session drains it without taking the tenant lock.
+/// The router's side of an agent session's mailbox: a lock-free queue, so the session
+/// drains it without taking the tenant lock. It is bounded by a count kept beside it
+/// rather than by a preallocated ring, so an idle desk costs a few hundred bytes, not
+/// room for every notice it might one day hold.
 #[derive(Debug)]
 pub struct AgentMailbox {
     /// Notices towards the session.
     tx: crossbeam_channel::Sender<AgentNotice>,
+    /// Notices queued and not yet taken.
+    queued: Arc<AtomicUsize>,
+    /// Most notices queued.
+    limit: usize,
+    /// Token of the session that owns this mailbox.
+    pub token: u64,
+    /// Set when a newer session of the same agent took over: this one must end.
+    replaced: Arc<AtomicBool>,
     /// Set when a notice did not fit: the session must end and the agent's
     /// conversations be routed again.
     overflowed: Arc<AtomicBool>,
@@ -32,6 +42,10 @@ pub struct AgentMailbox {
 pub struct AgentInbox {
     /// Notices from the router, in order.
     rx: crossbeam_channel::Receiver<AgentNotice>,
+    /// Notices queued and not yet taken.
+    queued: Arc<AtomicUsize>,
+    /// Set when a newer session of the same agent took over.
+    replaced: Arc<AtomicBool>,
     /// Set when a notice was refused for lack of room.
     overflowed: Arc<AtomicBool>,
     /// Signalled after every push.
@@ -39,19 +53,28 @@ pub struct AgentInbox {
 }
 
 impl AgentMailbox {
-    /// A mailbox holding at most `limit` notices, and the session's end of it.
-    pub fn new(limit: usize) -> (AgentMailbox, AgentInbox) {
-        let (tx, rx) = crossbeam_channel::bounded(limit);
+    /// A mailbox holding at most `limit` notices for the session with `token`, and
+    /// the session's end of it.
+    pub fn new(limit: usize, token: u64) -> (AgentMailbox, AgentInbox) {
+        let (tx, rx) = crossbeam_channel::unbounded();
         let overflowed = Arc::new(AtomicBool::new(false));
         let notify = Arc::new(Notify::new());
+        let queued = Arc::new(AtomicUsize::new(0));
+        let replaced = Arc::new(AtomicBool::new(false));
         let inbox = AgentInbox {
             rx,
+            queued: queued.clone(),
+            replaced: replaced.clone(),
             overflowed: overflowed.clone(),
             notify: notify.clone(),
         };
         (
             AgentMailbox {
                 tx,
+                queued,
+                limit,
+                token,
+                replaced,
                 overflowed,
                 notify,
             },
@@ -59,9 +82,17 @@ impl AgentMailbox {
         )
     }
 
+    /// Tells the session it was replaced by a newer one of the same agent.
+    pub fn end_replaced(&self) {
+        self.replaced.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
     /// Adds a notice and wakes the session.
     pub fn push(&self, notice: AgentNotice) {
-        if self.tx.try_send(notice).is_err() {
+        let fits = self.queued.fetch_add(1, Ordering::AcqRel) < self.limit;
+        if !fits || self.tx.send(notice).is_err() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
             if !self.overflowed.swap(true, Ordering::AcqRel) {
                 tracing::warn!("agent session reads too slowly; ending it");
             }
@@ -74,7 +105,14 @@ impl AgentMailbox {
 impl AgentInbox {
     /// Takes every waiting notice.
     pub fn take(&self) -> Vec<AgentNotice> {
-        self.rx.try_iter().collect()
+        let notices: Vec<AgentNotice> = self.rx.try_iter().collect();
+        self.queued.fetch_sub(notices.len(), Ordering::AcqRel);
+        notices
+    }
+
+    /// Whether a newer session of the same agent took over.
+    pub fn replaced(&self) -> bool {
+        self.replaced.load(Ordering::Acquire)
     }
 
     /// Whether a notice was refused because the inbox was full.
@@ -92,6 +130,26 @@ pub struct Delivery {
     pub notice: CustomerNotice,
 }
 
+/// Bytes a delivery is counted as: its text, buttons and ids, plus the fixed part.
+pub fn delivery_bytes(notice: &CustomerNotice) -> usize {
+    const FIXED: usize = 128;
+    let body = match &notice.body {
+        CustomerNoticeBody::Message { text, buttons, .. } => {
+            text.len()
+                + buttons
+                    .iter()
+                    .map(|b| b.label.len() + b.payload.len() + 16)
+                    .sum::<usize>()
+        }
+        CustomerNoticeBody::Closed(_) => 0,
+    };
+    FIXED + body + notice.channel_conversation_id.len() + notice.customer_id.len()
+}
+
+/// A delivery the mailbox had no room for; nothing already queued was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxFull;
+
 /// Deliveries for one adapter id. They stay until acknowledged, across reconnects.
 #[derive(Debug)]
 pub struct AdapterMailbox {
@@ -101,61 +159,77 @@ pub struct AdapterMailbox {
     next_id: u64,
     /// Highest id written to the current stream.
     sent_up_to: u64,
-    /// Token of the stream connected now, if any.
-    connection: Option<u64>,
+    /// The stream connected now, if any: its token, and the signal that ends it when
+    /// a newer stream of the same adapter id replaces it.
+    connection: Option<(u64, Arc<Notify>)>,
     /// Most deliveries kept.
     limit: usize,
+    /// Bytes of the deliveries kept.
+    bytes: usize,
+    /// Most bytes kept.
+    byte_limit: usize,
     /// Wakes the connected stream task.
     pub notify: Arc<Notify>,
 }
 
 impl AdapterMailbox {
-    /// An empty mailbox holding at most `limit` deliveries.
-    pub fn new(limit: usize) -> AdapterMailbox {
+    /// An empty mailbox holding at most `limit` deliveries and `byte_limit` bytes.
+    pub fn new(limit: usize, byte_limit: usize) -> AdapterMailbox {
         AdapterMailbox {
             deliveries: VecDeque::new(),
             next_id: 1,
             sent_up_to: 0,
             connection: None,
             limit,
+            bytes: 0,
+            byte_limit,
             notify: Arc::new(Notify::new()),
         }
     }
 
-    /// Adds a delivery and wakes the stream. When full, the oldest unacknowledged
-    /// delivery is dropped, counted and logged.
-    pub fn push(&mut self, notice: CustomerNotice) {
-        if self.deliveries.len() >= self.limit {
-            if let Some(old) = self.deliveries.pop_front() {
-                tracing::warn!(
-                    conversation_id = %old.notice.conversation,
-                    delivery_id = old.id,
-                    "adapter mailbox full; dropping its oldest unacknowledged delivery"
-                );
-            }
-            metrics::record_dropped("adapter_mailbox_full");
+    /// Whether a delivery of `bytes` fits now.
+    pub fn has_room(&self, bytes: usize) -> bool {
+        self.deliveries.len() < self.limit && self.bytes + bytes <= self.byte_limit
+    }
+
+    /// Whether the undelivered or unacknowledged deliveries fill nine tenths of the
+    /// mailbox, by count or by bytes: new messages from the adapter are then refused.
+    pub fn is_backlogged(&self) -> bool {
+        self.deliveries.len() * 10 >= self.limit * 9 || self.bytes * 10 >= self.byte_limit * 9
+    }
+
+    /// Adds a delivery and wakes the stream. When there is no room the delivery is
+    /// refused (nothing queued is dropped); the caller counts it and tells its sender.
+    pub fn push(&mut self, notice: CustomerNotice) -> Result<(), MailboxFull> {
+        let bytes = delivery_bytes(&notice);
+        if !self.has_room(bytes) {
+            return Err(MailboxFull);
         }
         let id = self.next_id;
         self.next_id += 1;
+        self.bytes += bytes;
         self.deliveries.push_back(Delivery { id, notice });
         self.notify.notify_one();
+        Ok(())
     }
 
-    /// Attaches a stream; every unacknowledged delivery will be sent again. `None` when
-    /// another stream is attached.
-    pub fn connect(&mut self, token: u64) -> Option<usize> {
-        if self.connection.is_some() {
-            return None;
+    /// Attaches a stream; every unacknowledged delivery will be sent again. A stream
+    /// attached before is told to end. Returns the signal that ends this stream when
+    /// a newer one replaces it, and the number of deliveries pending.
+    pub fn connect(&mut self, token: u64) -> (Arc<Notify>, usize) {
+        if let Some((_, older)) = self.connection.take() {
+            older.notify_one();
         }
-        self.connection = Some(token);
+        let replaced = Arc::new(Notify::new());
+        self.connection = Some((token, replaced.clone()));
         self.sent_up_to = self.deliveries.front().map_or(self.next_id, |d| d.id) - 1;
         self.notify.notify_one();
-        Some(self.deliveries.len())
+        (replaced, self.deliveries.len())
     }
 
     /// Detaches the stream with this token (a stale token does nothing).
     pub fn disconnect(&mut self, token: u64) {
-        if self.connection == Some(token) {
+        if self.connection.as_ref().is_some_and(|(t, _)| *t == token) {
             self.connection = None;
         }
     }
@@ -185,7 +259,9 @@ impl AdapterMailbox {
     /// Forgets deliveries up to and including `up_to`.
     pub fn ack(&mut self, up_to: u64) {
         while self.deliveries.front().is_some_and(|d| d.id <= up_to) {
-            self.deliveries.pop_front();
+            if let Some(done) = self.deliveries.pop_front() {
+                self.bytes -= delivery_bytes(&done.notice);
+            }
         }
     }
 }
@@ -193,7 +269,7 @@ impl AdapterMailbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routing::{Channel, ConversationId, CustomerNoticeBody, EndReason};
+    use crate::routing::{Channel, ConversationId, EndReason};
 
     fn notice(n: u64) -> CustomerNotice {
         CustomerNotice {
@@ -206,37 +282,57 @@ mod tests {
         }
     }
 
-    #[test]
-    fn unacknowledged_deliveries_are_resent_after_reconnect() {
-        let mut m = AdapterMailbox::new(10);
-        m.push(notice(1));
-        assert_eq!(m.connect(1), Some(1));
-        assert_eq!(m.connect(2), None, "one stream per adapter id");
-        m.push(notice(2));
+    #[tokio::test]
+    async fn unacknowledged_deliveries_are_resent_after_reconnect() {
+        let mut m = AdapterMailbox::new(10, 1 << 20);
+        m.push(notice(1)).unwrap();
+        let (first, pending) = m.connect(1);
+        assert_eq!(pending, 1);
+        m.push(notice(2)).unwrap();
         let sent: Vec<u64> = m.take_unsent().iter().map(|d| d.id).collect();
         assert_eq!(sent, vec![1, 2]);
         assert!(m.take_unsent().is_empty());
         m.ack(1);
+        let (_second, pending) = m.connect(2);
+        assert_eq!(pending, 1);
+        // The replaced stream is told to end; its late disconnect changes nothing.
+        tokio::time::timeout(std::time::Duration::from_secs(1), first.notified())
+            .await
+            .expect("the older stream is told to end");
         m.disconnect(1);
-        assert_eq!(m.connect(3), Some(1));
+        assert!(m.connection.is_some());
         let resent: Vec<u64> = m.take_unsent().iter().map(|d| d.id).collect();
         assert_eq!(resent, vec![2]);
     }
 
     #[test]
-    fn a_full_adapter_mailbox_drops_the_oldest() {
-        let mut m = AdapterMailbox::new(2);
-        for n in 1..=3 {
-            m.push(notice(n));
-        }
+    fn a_full_adapter_mailbox_refuses_the_newest_and_keeps_the_rest() {
+        let mut m = AdapterMailbox::new(2, 1 << 20);
+        assert!(m.push(notice(1)).is_ok());
+        assert!(m.push(notice(2)).is_ok());
+        assert_eq!(m.push(notice(3)), Err(MailboxFull));
         m.connect(1);
         let ids: Vec<u64> = m.take_unsent().iter().map(|d| d.id).collect();
-        assert_eq!(ids, vec![2, 3]);
+        assert_eq!(ids, vec![1, 2]);
+    }
+
+    #[test]
+    fn the_byte_bound_holds_whatever_the_count() {
+        let one = delivery_bytes(&notice(1));
+        let mut m = AdapterMailbox::new(1_000, one * 3);
+        for n in 1..=3 {
+            m.push(notice(n)).unwrap();
+        }
+        assert!(m.is_backlogged());
+        assert_eq!(m.push(notice(4)), Err(MailboxFull));
+        m.ack(2);
+        assert!(m.has_room(one));
+        assert!(!m.is_backlogged());
     }
 
     #[test]
     fn a_full_agent_mailbox_flags_overflow() {
-        let (m, inbox) = AgentMailbox::new(1);
+        let (m, inbox) = AgentMailbox::new(1, 1);
         let n = AgentNotice::Ended {
             conversation: ConversationId(1),
             reason: EndReason::Abandoned,

@@ -8,7 +8,7 @@ pub mod mailbox;
 pub mod tenant;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -45,8 +45,50 @@ struct Shared {
     shutdown: watch::Sender<bool>,
     /// Source of stream tokens.
     next_token: AtomicU64,
-    /// The built-in bot, shared by every tenant.
+    /// The built-in bot of tenants without a knowledge base of their own; each tenant
+    /// gets its own cell holding it, so a reload touches one tenant only.
     bot: SharedBot,
+    /// Tenants created or being created, bounded by `limits.max_tenants`.
+    tenant_count: AtomicUsize,
+    /// Open streams in the process, bounded by `limits.max_sessions`.
+    sessions: Arc<AtomicUsize>,
+    /// Knowledge-base reloads running now; one at a time, so reloads cannot starve
+    /// routing of CPU.
+    reloads: Arc<tokio::sync::Semaphore>,
+}
+
+/// Why a tenant cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    /// Not declared in the config, and no credential names it.
+    #[error("tenant {0:?} is not declared on this server")]
+    NotDeclared(String),
+    /// The process holds `limits.max_tenants` tenants already.
+    #[error("this server holds its limit of {0} tenants")]
+    Exhausted(usize),
+    /// Its settings cannot run (only for a config that skipped validation).
+    #[error("tenant {id:?}: {reason}")]
+    Settings {
+        /// The tenant.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// An open stream counted against the tenant's and the process's session limits;
+/// dropping it frees the slots.
+#[derive(Debug)]
+pub struct SessionSlot {
+    process: Arc<AtomicUsize>,
+    tenant: Arc<Tenant>,
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.process.fetch_sub(1, Ordering::AcqRel);
+        self.tenant.release_session();
+    }
 }
 
 impl Hub {
@@ -62,36 +104,113 @@ impl Hub {
                 shutdown,
                 next_token: AtomicU64::new(1),
                 bot,
+                tenant_count: AtomicUsize::new(0),
+                sessions: Arc::new(AtomicUsize::new(0)),
+                reloads: Arc::new(tokio::sync::Semaphore::new(1)),
             }),
         }
     }
 
-    /// The tenant with this id, created on first use.
-    pub fn tenant(&self, id: &str) -> Arc<Tenant> {
+    /// The tenant with this id. A declared tenant is created on first use; an
+    /// undeclared one only when `named_by_credential` (a verified credential names
+    /// it), and only while fewer than `limits.max_tenants` exist.
+    pub fn tenant(&self, id: &str, named_by_credential: bool) -> Result<Arc<Tenant>, TenantError> {
         if let Some(t) = self.shared.tenants.get(id) {
-            return t.clone();
+            return Ok(t.clone());
         }
-        self.shared
-            .tenants
-            .entry(Arc::from(id))
-            .or_insert_with(|| {
-                let router = Router::new(self.shared.config.routing_policy())
-                    .expect("routing policy validated at start-up");
-                tracing::info!(tenant = id, "tenant created");
-                Arc::new(Tenant::new(
-                    Arc::from(id),
-                    router,
-                    self.shared.config.limits.clone(),
-                    self.shared.bot.clone(),
-                    &self.shared.config.bot,
-                ))
-            })
-            .clone()
+        let config = &self.shared.config;
+        if !config.declares(id) && !named_by_credential {
+            return Err(TenantError::NotDeclared(id.to_owned()));
+        }
+        let max = config.limits.max_tenants;
+        if self.shared.tenant_count.fetch_add(1, Ordering::AcqRel) >= max {
+            self.shared.tenant_count.fetch_sub(1, Ordering::AcqRel);
+            metrics::record_limited("tenants");
+            return Err(TenantError::Exhausted(max));
+        }
+        // An undeclared tenant runs the top-level settings and shares the top-level
+        // knowledge base, so creating it under the map's entry lock is cheap; declared
+        // tenants are created at start-up.
+        let result = match self.shared.tenants.entry(Arc::from(id)) {
+            dashmap::mapref::entry::Entry::Occupied(existing) => {
+                self.shared.tenant_count.fetch_sub(1, Ordering::AcqRel);
+                Ok(existing.get().clone())
+            }
+            dashmap::mapref::entry::Entry::Vacant(slot) => match self.create_tenant(id) {
+                Ok(tenant) => Ok(slot.insert(tenant).clone()),
+                Err(e) => {
+                    self.shared.tenant_count.fetch_sub(1, Ordering::AcqRel);
+                    Err(e)
+                }
+            },
+        };
+        metrics::record_tenants(self.shared.tenants.len());
+        result
     }
 
-    /// The built-in bot.
-    pub fn bot(&self) -> &SharedBot {
-        &self.shared.bot
+    /// Creates every declared tenant, loading their own knowledge bases; at start-up.
+    pub fn create_declared(&self) -> Result<(), TenantError> {
+        let config = self.shared.config.clone();
+        let ids = std::iter::once(&config.default_tenant).chain(config.tenants.keys());
+        for id in ids.filter(|id| config.tenancy.serves(id)) {
+            self.tenant(id, false)?;
+        }
+        Ok(())
+    }
+
+    fn create_tenant(&self, id: &str) -> Result<Arc<Tenant>, TenantError> {
+        let settings_error = |reason: String| TenantError::Settings {
+            id: id.to_owned(),
+            reason,
+        };
+        let settings = self
+            .shared
+            .config
+            .tenant_settings(id)
+            .map_err(|e| settings_error(e.to_string()))?;
+        let router =
+            Router::new(settings.routing_policy()).map_err(|e| settings_error(e.to_string()))?;
+        let bot = self
+            .shared
+            .bot
+            .for_tenant(settings.kb.as_deref(), settings.bot.confidence_threshold)
+            .map_err(|e| settings_error(e.to_string()))?;
+        tracing::info!(tenant = id, "tenant created");
+        Ok(Arc::new(Tenant::new(
+            Arc::from(id),
+            router,
+            settings.limits.clone(),
+            bot,
+            &settings.bot,
+        )))
+    }
+
+    /// Takes a session slot in the tenant and the process, or says which limit is full.
+    pub fn open_session(&self, tenant: &Arc<Tenant>) -> Result<SessionSlot, &'static str> {
+        let max = self.shared.config.limits.max_sessions;
+        if self.shared.sessions.fetch_add(1, Ordering::AcqRel) >= max {
+            self.shared.sessions.fetch_sub(1, Ordering::AcqRel);
+            metrics::record_limited("sessions");
+            return Err(
+                "this server holds its limit of open streams; retry later or on another replica",
+            );
+        }
+        if !tenant.take_session() {
+            self.shared.sessions.fetch_sub(1, Ordering::AcqRel);
+            metrics::record_limited("sessions");
+            return Err(
+                "this tenant holds its limit of open streams (limits.max_sessions_per_tenant)",
+            );
+        }
+        Ok(SessionSlot {
+            process: self.shared.sessions.clone(),
+            tenant: tenant.clone(),
+        })
+    }
+
+    /// Permission to run one knowledge-base reload now; `None` while another runs.
+    pub fn try_reload(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.shared.reloads.clone().try_acquire_owned().ok()
     }
 
     /// The routing clock.
@@ -128,9 +247,15 @@ impl Hub {
         self.shared.next_token.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Runs every tenant's timers once.
+    /// Runs the timers of every tenant that has something to time.
     pub fn tick(&self) {
-        let tenants: Vec<Arc<Tenant>> = self.shared.tenants.iter().map(|t| t.clone()).collect();
+        let tenants: Vec<Arc<Tenant>> = self
+            .shared
+            .tenants
+            .iter()
+            .filter(|t| !t.is_idle())
+            .map(|t| t.clone())
+            .collect();
         for tenant in tenants {
             tenant.run("tick", self.clock(), |s, now| {
                 s.router.tick(now);

@@ -12,6 +12,7 @@
 //! so matching text never holds up routing.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -37,6 +38,10 @@ pub struct Tenant {
     bot: SharedBot,
     /// Suggestions per customer message for agents; 0 = assist off.
     assist_limit: usize,
+    /// Open streams of this tenant.
+    sessions: AtomicUsize,
+    /// Most open streams (`limits.max_sessions_per_tenant`).
+    max_sessions: usize,
 }
 
 /// Everything a tenant's lock protects.
@@ -80,6 +85,8 @@ impl Tenant {
             name,
             bot,
             assist_limit: bot_config.suggestions,
+            sessions: AtomicUsize::new(0),
+            max_sessions: limits.max_sessions_per_tenant,
             state: Mutex::new(TenantState {
                 router,
                 board: Board::new(limits.ended_visible),
@@ -93,6 +100,31 @@ impl Tenant {
                 limits,
             }),
         }
+    }
+
+    /// The tenant's built-in bot (its knowledge base), reloaded on its own.
+    pub fn bot(&self) -> &SharedBot {
+        &self.bot
+    }
+
+    /// Takes one of the tenant's stream slots; false when all are taken.
+    pub(super) fn take_session(&self) -> bool {
+        if self.sessions.fetch_add(1, Ordering::AcqRel) >= self.max_sessions {
+            self.sessions.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Gives a stream slot back.
+    pub(super) fn release_session(&self) {
+        self.sessions.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Whether the tenant has nothing for timers to do: no stream open and no open
+    /// conversation.
+    pub fn is_idle(&self) -> bool {
+        self.sessions.load(Ordering::Acquire) == 0 && self.lock().router.open_len() == 0
     }
 
     /// Locks the tenant. A panic in an earlier holder does not take the tenant down:
@@ -258,11 +290,17 @@ impl TenantState {
                         replies.push(n);
                         continue;
                     }
-                    let limit = self.limits.adapter_mailbox;
-                    self.adapters
-                        .entry(n.adapter.clone())
-                        .or_insert_with(|| AdapterMailbox::new(limit))
-                        .push(n);
+                    let conversation = n.conversation;
+                    if self.adapter_mailbox(&n.adapter.clone()).push(n).is_err() {
+                        // Agent replies are refused before they reach here when there is
+                        // no room (the agent is told); what remains is the router's own
+                        // notes, counted and logged.
+                        metrics::record_dropped("adapter_mailbox_full");
+                        tracing::warn!(
+                            conversation_id = %conversation,
+                            "adapter mailbox full; delivery refused"
+                        );
+                    }
                 }
                 // Without external workers the built-in bot takes the turn as it is,
                 // and works out the language itself, outside the lock.
@@ -303,27 +341,45 @@ impl TenantState {
         replies
     }
 
-    /// Registers a mailbox for an agent session about to sign in; the session keeps
-    /// the inbox and drains it without the tenant lock.
-    pub fn open_agent_mailbox(&mut self, agent: AgentId) -> AgentInbox {
-        let (mailbox, inbox) = AgentMailbox::new(self.limits.agent_mailbox);
+    /// Registers a mailbox for the agent session with `token` about to sign in; the
+    /// session keeps the inbox and drains it without the tenant lock.
+    pub fn open_agent_mailbox(&mut self, agent: AgentId, token: u64) -> AgentInbox {
+        let (mailbox, inbox) = AgentMailbox::new(self.limits.agent_mailbox, token);
         self.agents.insert(agent, mailbox);
         inbox
     }
 
+    /// Whether the agent's mailbox belongs to the session with `token`.
+    pub fn agent_session_is(&self, agent: &AgentId, token: u64) -> bool {
+        self.agents.get(agent).is_some_and(|m| m.token == token)
+    }
+
     /// Whether an adapter's undelivered or unacknowledged deliveries have reached
-    /// nine tenths of its mailbox: new messages from it are then refused.
+    /// nine tenths of its mailbox (by count or bytes): new messages from it are then
+    /// refused.
     pub fn adapter_is_backlogged(&self, adapter: &AdapterId) -> bool {
         self.adapters
             .get(adapter)
-            .is_some_and(|m| m.len() * 10 >= self.limits.adapter_mailbox * 9)
+            .is_some_and(AdapterMailbox::is_backlogged)
+    }
+
+    /// Whether the adapter that carries `conversation` to its customer has room for a
+    /// delivery of `bytes` (an agent's reply is refused, not dropped, when it has not).
+    pub fn customer_has_room(&self, conversation: ConversationId, bytes: usize) -> bool {
+        match self.router.adapter_of(conversation) {
+            Some(adapter) => self.adapters.get(adapter).is_none_or(|m| m.has_room(bytes)),
+            None => true,
+        }
     }
 
     /// The mailbox of an adapter id, created when new.
     pub fn adapter_mailbox(&mut self, adapter: &AdapterId) -> &mut AdapterMailbox {
-        let limit = self.limits.adapter_mailbox;
+        let (limit, bytes) = (
+            self.limits.adapter_mailbox,
+            self.limits.adapter_mailbox_bytes,
+        );
         self.adapters
             .entry(adapter.clone())
-            .or_insert_with(|| AdapterMailbox::new(limit))
+            .or_insert_with(|| AdapterMailbox::new(limit, bytes))
     }
 }

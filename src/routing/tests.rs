@@ -614,9 +614,9 @@ fn unknown_conversations_and_agents_are_not_found() {
                 .0,
         );
     }
-    let (r, _) = fx.run(|r| r.abandon(T0 + 3, Channel::Web, "nope"));
+    let (r, _) = fx.run(|r| r.abandon(T0 + 3, Channel::Web, "nope", "customer-nope"));
     assert!(matches!(r, Err(RoutingError::ConversationNotFound(_))));
-    let (r, _) = fx.run(|r| r.abandon(T0 + 3, Channel::Sms, "x"));
+    let (r, _) = fx.run(|r| r.abandon(T0 + 3, Channel::Sms, "x", "customer-x"));
     assert!(
         matches!(r, Err(RoutingError::ConversationNotFound(_))),
         "the channel is part of the key"
@@ -1066,7 +1066,7 @@ fn abandon_while_queued_ends_it() {
     let mut fx = Fixture::new();
     let busy = busy_agent(&mut fx);
     let (id, _) = fx.arrive(T0 + 100, message("x", 0.0));
-    let (r, out) = fx.run(|r| r.abandon(T0 + 400, Channel::Web, "x"));
+    let (r, out) = fx.run(|r| r.abandon(T0 + 400, Channel::Web, "x", "customer-x"));
     assert_eq!(r, Ok(id));
     assert!(fx.router.snapshot(id).is_none());
     assert_eq!(fx.router.waiting_len(), 0);
@@ -1082,7 +1082,7 @@ fn abandon_while_queued_ends_it() {
         fx.board.get(id).unwrap().state,
         ConversationState::Abandoned
     );
-    let (r, _) = fx.run(|r| r.abandon(T0 + 401, Channel::Web, "x"));
+    let (r, _) = fx.run(|r| r.abandon(T0 + 401, Channel::Web, "x", "customer-x"));
     assert!(matches!(r, Err(RoutingError::ConversationNotFound(_))));
     assert_eq!(fx.state(busy), assigned("a"));
 
@@ -1098,7 +1098,7 @@ fn abandon_while_offered_withdraws_and_pulls_the_next() {
     let (id, _) = fx.arrive(T0 + 10, message("x", 0.0));
     let (next, _) = fx.arrive(T0 + 20, message("next", 0.0));
     assert_eq!(fx.state(id), offered("a"));
-    let (r, out) = fx.run(|r| r.abandon(T0 + 30, Channel::Web, "x"));
+    let (r, out) = fx.run(|r| r.abandon(T0 + 30, Channel::Web, "x", "customer-x"));
     assert_eq!(r, Ok(id));
     assert!(fx.router.snapshot(id).is_none());
     assert_eq!(
@@ -1128,7 +1128,7 @@ fn abandon_while_assigned_ends_it_for_the_agent_and_pulls_the_next() {
     let mut fx = Fixture::new();
     let busy = busy_agent(&mut fx);
     let (next, _) = fx.arrive(T0 + 20, message("next", 0.0));
-    let (r, out) = fx.run(|r| r.abandon(T0 + 30, Channel::Web, "busy"));
+    let (r, out) = fx.run(|r| r.abandon(T0 + 30, Channel::Web, "busy", "customer-busy"));
     assert_eq!(r, Ok(busy));
     assert!(fx.router.snapshot(busy).is_none());
     assert_eq!(
@@ -1346,7 +1346,10 @@ fn events_are_numbered_gap_free_from_one_across_a_whole_workload() {
     record(fx.accept(T0 + 4, "a", c1));
     record(fx.tick(T0 + 100_000));
     record(fx.close(T0 + 100_001, "a", c1));
-    record(fx.run(|r| r.abandon(T0 + 100_002, Channel::Web, "three")).1);
+    record(
+        fx.run(|r| r.abandon(T0 + 100_002, Channel::Web, "three", "customer-three"))
+            .1,
+    );
     record(fx.run(|r| r.sign_out(T0 + 100_003, "a")).1);
     assert!(fx.router.snapshot(c3).is_none());
     let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
@@ -1503,7 +1506,7 @@ fn worker(thread: u64, shared: &Mutex<(Router, Board)>, clock: &AtomicU64, ops: 
                     let at = rng.below(customers.len() as u64) as usize;
                     let (channel, ccid) = customers.swap_remove(at);
                     // An agent (of either thread) may have closed it already.
-                    match router.abandon(now, channel, &ccid) {
+                    match router.abandon(now, channel, &ccid, &format!("customer-{ccid}")) {
                         Ok(_) | Err(RoutingError::ConversationNotFound(_)) => {}
                         Err(e) => panic!("abandon {ccid}: {e}"),
                     }
@@ -1630,7 +1633,7 @@ fn queue_updates_can_be_turned_off() {
     });
     let (a, _) = fx.arrive(T0, message("off-a", 0.0));
     let (b, _) = fx.arrive(T0 + 1, message("off-b", 0.0));
-    let _ = fx.run(|r| r.abandon(T0 + 2, Channel::Web, "off-a"));
+    let _ = fx.run(|r| r.abandon(T0 + 2, Channel::Web, "off-a", "customer-off-a"));
     let out = fx.tick(T0 + 100_000);
     assert!(queue_statuses(&out, a).is_empty());
     assert!(queue_statuses(&out, b).is_empty());
@@ -1736,7 +1739,14 @@ fn a_customer_who_returns_within_the_window_resumes_their_place() {
     let (left, _) = fx.arrive(T0, message("app-session-1", 0.0));
     let kept = fx.key(left);
     let (_, _) = fx.arrive(T0 + 1_000, message("someone-else", 0.0));
-    let _ = fx.run(|r| r.abandon(T0 + 2_000, Channel::Web, "app-session-1"));
+    let _ = fx.run(|r| {
+        r.abandon(
+            T0 + 2_000,
+            Channel::Web,
+            "app-session-1",
+            "customer-app-session-1",
+        )
+    });
     // Same customer, new app session, within the window: the old place.
     let back = InboundMessage {
         customer_id: "customer-app-session-1".to_owned(),
@@ -1747,7 +1757,14 @@ fn a_customer_who_returns_within_the_window_resumes_their_place() {
     assert_eq!(out.queued(resumed)[0].0, QueueReason::Resumed);
     assert_eq!(first_response_status(&out, resumed).position, 1);
     // Leaving again and coming back after the window: the back of the queue.
-    let _ = fx.run(|r| r.abandon(T0 + 3_000 + window, Channel::Web, "app-session-2"));
+    let _ = fx.run(|r| {
+        r.abandon(
+            T0 + 3_000 + window,
+            Channel::Web,
+            "app-session-2",
+            "customer-app-session-1",
+        )
+    });
     fx.tick(T0 + 3_000 + 2 * window);
     let late = InboundMessage {
         customer_id: "customer-app-session-1".to_owned(),

@@ -573,7 +573,12 @@ impl<'a> Sim<'a> {
         }
         if self
             .router
-            .abandon(now, c.channel, &c.channel_conversation_id)
+            .abandon(
+                now,
+                c.channel,
+                &c.channel_conversation_id,
+                &c.channel_conversation_id,
+            )
             .is_err()
         {
             self.stale += 1;

@@ -64,6 +64,16 @@ pub const ASSISTS: &str = "switchboard_assist_suggestions_total";
 pub const KB_RELOADS: &str = "switchboard_kb_reloads_total";
 /// Gauge: open gRPC streams by kind.
 pub const OPEN_STREAMS: &str = "switchboard_open_streams";
+/// Counter: calls refused before authentication succeeded, by reason.
+pub const AUTH_REFUSED: &str = "switchboard_auth_refused_total";
+/// Counter: calls authenticated, by method (`jwt`, `api_key`, `loopback`, ...).
+pub const AUTHENTICATED: &str = "switchboard_authenticated_total";
+/// Counter: authenticated calls refused for acting outside their tenant, role or subject.
+pub const PERMISSION_DENIED: &str = "switchboard_permission_denied_total";
+/// Counter: calls refused because a limit was reached, by limit.
+pub const LIMITED: &str = "switchboard_limit_refusals_total";
+/// Gauge: tenants with state on this replica.
+pub const TENANTS: &str = "switchboard_tenants";
 /// Always 1, labelled with the version.
 pub const BUILD_INFO: &str = "switchboard_build_info";
 
@@ -184,6 +194,30 @@ fn describe() {
     describe_counter!(KB_RELOADS, "Knowledge-base reloads, by result.");
     describe_gauge!(OPEN_STREAMS, "Open gRPC streams by kind.");
     describe_gauge!(BUILD_INFO, "Build information; always 1.");
+    describe_counter!(
+        AUTH_REFUSED,
+        "Calls refused before authentication succeeded, by reason."
+    );
+    describe_counter!(AUTHENTICATED, "Calls authenticated, by method.");
+    describe_counter!(
+        PERMISSION_DENIED,
+        "Authenticated calls refused for acting outside their tenant, role or subject, by what."
+    );
+    describe_counter!(
+        LIMITED,
+        "Calls refused because a limit was reached, by limit."
+    );
+    describe_gauge!(TENANTS, "Tenants with routing state on this replica.");
+    gauge!(TENANTS).set(0.0);
+    for reason in crate::auth::Refusal::ALL {
+        counter!(AUTH_REFUSED, "reason" => reason.as_str()).absolute(0);
+    }
+    for what in ["role", "tenant", "subject", "owner"] {
+        counter!(PERMISSION_DENIED, "what" => what).absolute(0);
+    }
+    for limit in LIMIT_NAMES {
+        counter!(LIMITED, "limit" => *limit).absolute(0);
+    }
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     for state in ["available", "busy", "away", "wrap_up"] {
         gauge!(AGENTS, "state" => state).set(0.0);
@@ -302,6 +336,42 @@ pub fn record_relayed(direction: &'static str) {
 /// Counts a refused request or frame.
 pub fn record_rejected(code: tonic::Code) {
     counter!(REJECTED, "code" => code_name(code)).increment(1);
+}
+
+/// Limits that refuse calls, as labels of [`LIMITED`].
+pub const LIMIT_NAMES: &[&str] = &[
+    "tenants",
+    "open_conversations",
+    "agents",
+    "sessions",
+    "skills",
+    "adapter_mailbox",
+    "request_rate",
+];
+
+/// Counts a call refused before authentication succeeded.
+pub fn record_auth_refused(reason: &'static str) {
+    counter!(AUTH_REFUSED, "reason" => reason).increment(1);
+}
+
+/// Counts an authenticated call.
+pub fn record_authenticated(method: &'static str) {
+    counter!(AUTHENTICATED, "method" => method).increment(1);
+}
+
+/// Counts a call refused for acting outside its tenant, role, subject or ownership.
+pub fn record_permission_denied(what: &'static str) {
+    counter!(PERMISSION_DENIED, "what" => what).increment(1);
+}
+
+/// Counts a call refused at a limit (one of [`LIMIT_NAMES`]).
+pub fn record_limited(limit: &'static str) {
+    counter!(LIMITED, "limit" => limit).increment(1);
+}
+
+/// Sets the tenant gauge.
+pub fn record_tenants(count: usize) {
+    gauge!(TENANTS).set(count as f64);
 }
 
 /// Counts a dropped delivery.

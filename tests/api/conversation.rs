@@ -126,6 +126,7 @@ async fn abandon_ends_waiting_and_assigned_conversations() {
         .abandon(pb::AbandonRequest {
             channel: pb::Channel::Web as i32,
             channel_conversation_id: "ab-wait".into(),
+            customer_id: "customer-ab-wait".into(),
         })
         .await
         .unwrap()
@@ -141,6 +142,7 @@ async fn abandon_ends_waiting_and_assigned_conversations() {
         .abandon(pb::AbandonRequest {
             channel: pb::Channel::Web as i32,
             channel_conversation_id: "ab-assigned".into(),
+            customer_id: "customer-ab-assigned".into(),
         })
         .await
         .unwrap();
@@ -194,6 +196,7 @@ async fn a_customer_who_closed_the_app_and_returns_keeps_their_place() {
         .abandon(pb::AbandonRequest {
             channel: pb::Channel::Web as i32,
             channel_conversation_id: "first-in-line".into(),
+            customer_id: "customer-first-in-line".into(),
         })
         .await
         .unwrap();

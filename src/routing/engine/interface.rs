@@ -35,6 +35,9 @@ pub enum RoutingError {
     /// A tenant limit is reached.
     #[error("{0}")]
     Exhausted(String),
+    /// The conversation belongs to another customer.
+    #[error("{0}")]
+    NotOwner(String),
 }
 
 /// A customer message as the router needs it.

@@ -350,6 +350,13 @@ impl Router {
     ) -> Result<MessageOutcome, RoutingError> {
         let channel_key: Arc<str> = Arc::from(msg.channel_conversation_id.as_str());
         if let Some(&id) = self.by_channel_key.get(&(msg.channel, channel_key.clone())) {
+            // The conversation belongs to the customer who opened it: the same channel
+            // conversation id with another customer is someone else's conversation.
+            if *self.conversations[&id].customer.id != *msg.customer_id {
+                return Err(RoutingError::NotOwner(format!(
+                    "channel_conversation_id: conversation {id} belongs to another customer"
+                )));
+            }
             return Ok(self.follow_up(now, id, msg));
         }
         if self.conversations.len() >= self.policy.max_open_conversations {
@@ -592,6 +599,7 @@ impl Router {
         now: Millis,
         channel: Channel,
         channel_conversation_id: &str,
+        customer_id: &str,
     ) -> Result<ConversationId, RoutingError> {
         let id = *self
             .by_channel_key
@@ -602,6 +610,11 @@ impl Router {
                 ))
             })?;
         let conversation = &self.conversations[&id];
+        if *conversation.customer.id != *customer_id {
+            return Err(RoutingError::NotOwner(format!(
+                "customer_id: conversation {id} belongs to another customer"
+            )));
+        }
         let waited_ms = conversation.waited_ms(now);
         let state = conversation.state;
         let while_waiting = matches!(state, State::Queued | State::Offered { .. });
@@ -1016,6 +1029,11 @@ impl Router {
     /// Conversations waiting for an agent.
     pub fn waiting_len(&self) -> usize {
         self.waiting.len()
+    }
+
+    /// The adapter that carries an open conversation's replies to its customer.
+    pub fn adapter_of(&self, id: ConversationId) -> Option<&AdapterId> {
+        self.conversations.get(&id).map(|c| &c.adapter)
     }
 
     /// Open conversations.

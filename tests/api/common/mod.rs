@@ -29,8 +29,9 @@ pub(crate) struct TestServer {
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
-/// Default test configuration: short timeouts so timer tests run fast, and no bot
-/// channels, so conversations queue for agents at once (the bot tests turn bots on).
+/// Default test configuration: short timeouts so timer tests run fast, no bot
+/// channels, so conversations queue for agents at once (the bot tests turn bots on),
+/// and two more declared tenants, `acme` and `globex`, beside `default`.
 pub(crate) fn test_config() -> Config {
     Config {
         log_format: LogFormat::Text,
@@ -39,6 +40,10 @@ pub(crate) fn test_config() -> Config {
             channels: Vec::new(),
             ..BotConfig::default()
         },
+        tenants: ["acme", "globex"]
+            .into_iter()
+            .map(|t| (t.to_owned(), toml::Table::new()))
+            .collect(),
         ..Config::default()
     }
 }

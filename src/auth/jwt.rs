@@ -1,0 +1,268 @@
+//! Bearer JWTs: verified against configured keys, with `exp` and `nbf` checked within a
+//! bounded clock skew. Claims carry the tenant, the roles and the subject.
+//!
+//! Each key has exactly one algorithm, and a token is only checked against keys of the
+//! algorithm its header names, so an RSA public key can never be used as an HMAC
+//! secret (the classic algorithm-confusion attack). A header `kid` picks the key with
+//! that id.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
+use serde::Deserialize;
+
+use super::principal::{Method, Principal, Role, Roles, TenantScope};
+use super::settings::{AuthSettings, PublicKeyFile};
+use super::{Refusal, SetupError, read_file};
+use crate::api::tenant::is_valid_tenant;
+
+/// Claims Switchboard reads from a token.
+#[derive(Debug, Deserialize)]
+struct Claims {
+    /// The adapter, agent or bot id (or a person, for admin roles).
+    sub: String,
+    /// The tenant; `*` for an operator or supervisor of every declared tenant.
+    tenant: String,
+    /// Roles, by name.
+    #[serde(default)]
+    roles: Vec<String>,
+    /// One role, for issuers that cannot emit a list.
+    #[serde(default)]
+    role: Option<String>,
+}
+
+/// One verification key.
+struct Key {
+    id: Option<String>,
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// Verifies bearer tokens.
+pub(super) struct JwtVerifier {
+    keys: Vec<Key>,
+    leeway_secs: u64,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+impl std::fmt::Debug for JwtVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtVerifier")
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtVerifier {
+    /// Reads every configured key; `None` when no JWT key is configured.
+    pub(super) fn load(settings: &AuthSettings) -> Result<Option<JwtVerifier>, SetupError> {
+        let mut keys = Vec::new();
+        if let Some(path) = &settings.jwt_hs256_secret_file {
+            let secret = read_file(path)?;
+            let secret = trim_line_end(&secret);
+            if secret.len() < 32 {
+                return Err(SetupError::new(
+                    path,
+                    "an HS256 secret must be at least 32 bytes",
+                ));
+            }
+            keys.push(Key {
+                id: None,
+                algorithm: Algorithm::HS256,
+                key: DecodingKey::from_secret(secret),
+            });
+        }
+        for file in &settings.jwt_public_keys {
+            keys.push(public_key(file)?);
+        }
+        if let Some(path) = &settings.jwks_file {
+            keys.extend(jwks(path)?);
+        }
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(JwtVerifier {
+            keys,
+            leeway_secs: settings.clock_skew_secs,
+            issuer: settings.jwt_issuer.clone().filter(|s| !s.is_empty()),
+            audience: settings.jwt_audience.clone().filter(|s| !s.is_empty()),
+        }))
+    }
+
+    /// The principal a token proves.
+    pub(super) fn verify(&self, token: &str) -> Result<Principal, Refusal> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Malformed)?;
+        let mut candidates = self
+            .keys
+            .iter()
+            .filter(|k| k.algorithm == header.alg)
+            .filter(|k| match (&header.kid, &k.id) {
+                (Some(wanted), Some(id)) => wanted == id,
+                _ => true,
+            })
+            .peekable();
+        if candidates.peek().is_none() {
+            return Err(Refusal::UnknownKey);
+        }
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = self.leeway_secs;
+        validation.validate_nbf = true;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        if let Some(iss) = &self.issuer {
+            validation.set_issuer(&[iss]);
+        }
+        match &self.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        let mut refusal = Refusal::BadSignature;
+        for key in candidates {
+            match jsonwebtoken::decode::<Claims>(token, &key.key, &validation) {
+                Ok(data) => return principal(data.claims),
+                Err(e) => {
+                    refusal = match e.kind() {
+                        ErrorKind::InvalidSignature => Refusal::BadSignature,
+                        ErrorKind::ExpiredSignature => return Err(Refusal::Expired),
+                        ErrorKind::ImmatureSignature => return Err(Refusal::NotYetValid),
+                        ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => {
+                            return Err(Refusal::WrongAudience);
+                        }
+                        ErrorKind::MissingRequiredClaim(_) | ErrorKind::Json(_) => {
+                            return Err(Refusal::BadClaims);
+                        }
+                        _ => Refusal::Malformed,
+                    }
+                }
+            }
+        }
+        Err(refusal)
+    }
+}
+
+/// The principal named by verified claims.
+fn principal(claims: Claims) -> Result<Principal, Refusal> {
+    let mut roles = Vec::new();
+    for name in claims.roles.iter().chain(claims.role.as_ref()) {
+        roles.push(Role::from_name(name).ok_or(Refusal::BadClaims)?);
+    }
+    let roles = Roles::of(roles);
+    principal_from_parts(&claims.tenant, roles, &claims.sub, Method::Jwt)
+}
+
+/// A principal from a credential's tenant, roles and subject, checked: a known tenant
+/// form, at least one role, a subject, and `*` only for admin roles.
+pub(super) fn principal_from_parts(
+    tenant: &str,
+    roles: Roles,
+    subject: &str,
+    method: Method,
+) -> Result<Principal, Refusal> {
+    if roles.is_empty() || subject.is_empty() || subject.len() > 128 || subject == "*" {
+        return Err(Refusal::BadClaims);
+    }
+    let tenant = if tenant == "*" {
+        let admin_only = Role::ALL
+            .into_iter()
+            .filter(|&r| roles.allow(r))
+            .all(|r| matches!(r, Role::Supervisor | Role::Operator));
+        if !admin_only {
+            return Err(Refusal::BadClaims);
+        }
+        TenantScope::Declared
+    } else if is_valid_tenant(tenant) {
+        TenantScope::One(Arc::from(tenant))
+    } else {
+        return Err(Refusal::BadClaims);
+    };
+    Ok(Principal {
+        tenant,
+        roles,
+        subject: Arc::from(subject),
+        method,
+    })
+}
+
+fn trim_line_end(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .iter()
+        .rposition(|b| !matches!(b, b'\n' | b'\r'))
+        .map_or(0, |i| i + 1);
+    &bytes[..end]
+}
+
+/// A PEM public key with its algorithm.
+fn public_key(file: &PublicKeyFile) -> Result<Key, SetupError> {
+    let pem = read_file(&file.path)?;
+    let algorithm = Algorithm::from_str(&file.algorithm).map_err(|_| {
+        SetupError::new(
+            &file.path,
+            format!("unknown algorithm {:?}", file.algorithm),
+        )
+    })?;
+    let key = match algorithm {
+        Algorithm::RS256
+        | Algorithm::RS384
+        | Algorithm::RS512
+        | Algorithm::PS256
+        | Algorithm::PS384
+        | Algorithm::PS512 => DecodingKey::from_rsa_pem(&pem),
+        Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(&pem),
+        Algorithm::EdDSA => DecodingKey::from_ed_pem(&pem),
+        _ => {
+            return Err(SetupError::new(
+                &file.path,
+                "public keys are for RS*, PS*, ES256, ES384 or EdDSA; put an HS256 secret in \
+                 auth.jwt_hs256_secret_file",
+            ));
+        }
+    }
+    .map_err(|e| SetupError::new(&file.path, format!("not a {algorithm:?} public key: {e}")))?;
+    Ok(Key {
+        id: file.kid.clone(),
+        algorithm,
+        key,
+    })
+}
+
+/// Every signing key of a JWKS document. Symmetric (`oct`) keys are refused: a JWKS
+/// is for public keys.
+fn jwks(path: &Path) -> Result<Vec<Key>, SetupError> {
+    let text = read_file(path)?;
+    let set: JwkSet = serde_json::from_slice(&text)
+        .map_err(|e| SetupError::new(path, format!("not a JWKS document: {e}")))?;
+    let mut keys = Vec::new();
+    for (i, jwk) in set.keys.iter().enumerate() {
+        let inferred = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => Some(Algorithm::RS256),
+            AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+                EllipticCurve::P256 => Some(Algorithm::ES256),
+                EllipticCurve::P384 => Some(Algorithm::ES384),
+                _ => None,
+            },
+            AlgorithmParameters::OctetKeyPair(_) => Some(Algorithm::EdDSA),
+            AlgorithmParameters::OctetKey(_) => {
+                return Err(SetupError::new(
+                    path,
+                    format!("key {i}: symmetric keys do not belong in a JWKS"),
+                ));
+            }
+        };
+        let algorithm = match &jwk.common.key_algorithm {
+            Some(alg) => Algorithm::from_str(&alg.to_string()).ok(),
+            None => inferred,
+        }
+        .ok_or_else(|| SetupError::new(path, format!("key {i}: unsupported algorithm")))?;
+        let key = DecodingKey::from_jwk(jwk)
+            .map_err(|e| SetupError::new(path, format!("key {i}: {e}")))?;
+        keys.push(Key {
+            id: jwk.common.key_id.clone(),
+            algorithm,
+            key,
+        });
+    }
+    Ok(keys)
+}

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthSettings;
 use crate::routing::{BotRouting, Channel, Router, RoutingPolicy};
+use crate::transport::TlsSettings;
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
@@ -51,6 +52,9 @@ pub struct Limits {
     pub max_sessions_per_tenant: usize,
     /// Open streams in the whole process.
     pub max_sessions: usize,
+    /// Requests per second per principal and role (process-wide; not overridable per
+    /// tenant).
+    pub rates: crate::hub::rates::RateSettings,
 }
 
 impl Default for Limits {
@@ -64,6 +68,7 @@ impl Default for Limits {
             max_tenants: 1_000,
             max_sessions_per_tenant: 5_000,
             max_sessions: 20_000,
+            rates: crate::hub::rates::RateSettings::default(),
         }
     }
 }
@@ -251,6 +256,8 @@ pub struct Config {
     pub bot: BotConfig,
     /// Where credentials come from; none configured means loopback peers only.
     pub auth: AuthSettings,
+    /// TLS on the gRPC port, optionally with client certificates.
+    pub tls: TlsSettings,
     /// Declared tenants, each with what it changes of `kb`, `[routing]`, `[bot]` and
     /// `[limits]` (everything else inherited). The default tenant is always declared.
     pub tenants: BTreeMap<String, toml::Table>,
@@ -320,6 +327,7 @@ impl Default for Config {
             routing: RoutingPolicy::default(),
             bot: BotConfig::default(),
             auth: AuthSettings::default(),
+            tls: TlsSettings::default(),
             tenants: BTreeMap::new(),
         }
     }
@@ -431,6 +439,7 @@ impl Config {
         }
         crate::auth::Authenticator::load(&self.auth)
             .map_err(|e| ConfigError::Invalid(format!("auth: {e}")))?;
+        self.tls.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 
@@ -538,6 +547,23 @@ pub struct Cli {
 pub enum Command {
     /// Run a what-if scenario on the routing core in virtual time and print the report.
     Simulate(SimulateArgs),
+    /// Make a new API key: prints the key (once; it is stored nowhere) and the entry to
+    /// add to the API key file, which holds only its hash.
+    ApiKey(ApiKeyArgs),
+}
+
+/// Flags of `switchboard api-key`.
+#[derive(Debug, Args)]
+pub struct ApiKeyArgs {
+    /// The tenant the key acts in (`*`: every declared tenant, admin roles only).
+    #[arg(long)]
+    pub tenant: String,
+    /// A role: adapter, agent, bot, supervisor or operator (repeat for several).
+    #[arg(long = "role", required = true)]
+    pub roles: Vec<String>,
+    /// The adapter, agent or bot id the key holds (or a person, for admin roles).
+    #[arg(long)]
+    pub subject: String,
 }
 
 /// Flags of `switchboard simulate`.
@@ -685,7 +711,7 @@ mod tests {
                 assert_eq!(args.config, PathBuf::from("s.toml"));
                 assert_eq!(args.seed, Some(9));
             }
-            None => panic!("simulate not parsed"),
+            _ => panic!("simulate not parsed"),
         }
         let cli = Cli::parse_from(["switchboard", "--metrics-addr", "127.0.0.1:9999"]);
         assert!(cli.command.is_none());

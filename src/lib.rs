@@ -12,6 +12,8 @@
 //! - [`server`]: wires services, health, reflection and `/metrics`; drains on shutdown.
 //! - [`config`]: defaults, TOML file, `SWITCHBOARD_*` environment, flags.
 //! - [`telemetry`]: Prometheus metrics fed by routing events; tracing setup.
+//! - [`auth`]: principals proven by credentials (JWTs, API keys, client certificates).
+//! - [`transport`]: the gRPC listener, plain or TLS with reloading certificates.
 //! - [`shutdown`]: SIGTERM and Ctrl-C.
 //! - [`simulate`]: what-if simulator: scenarios run on the real router in virtual time.
 
@@ -25,6 +27,7 @@ pub mod server;
 pub mod shutdown;
 pub mod simulate;
 pub mod telemetry;
+pub mod transport;
 
 pub use config::Config;
 pub use server::run;

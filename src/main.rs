@@ -11,8 +11,10 @@ use switchboard::telemetry::logging;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Simulate(args)) = &cli.command {
-        std::process::exit(simulate(args));
+    match &cli.command {
+        Some(Command::Simulate(args)) => std::process::exit(simulate(args)),
+        Some(Command::ApiKey(args)) => std::process::exit(api_key(args)),
+        None => {}
     }
     let config = match cli.load() {
         Ok(config) => config,
@@ -29,6 +31,33 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen for metrics on {}", config.metrics_addr))?;
     switchboard::run(config, grpc, metrics, switchboard::shutdown::signal()).await
+}
+
+/// `switchboard api-key`: prints a new key and its file entry; the exit code.
+fn api_key(args: &switchboard::config::ApiKeyArgs) -> i32 {
+    use switchboard::auth::{Role, api_keys};
+    let roles: Option<Vec<Role>> = args.roles.iter().map(|r| Role::from_name(r)).collect();
+    let Some(roles) = roles else {
+        eprintln!("switchboard api-key: roles are adapter, agent, bot, supervisor, operator");
+        return 2;
+    };
+    match api_keys::new_key(&args.tenant, &roles, &args.subject) {
+        Ok((key, entry)) => {
+            let file = api_keys::KeyFile {
+                keys: vec![entry],
+                certificates: Vec::new(),
+            };
+            println!("# The key, shown once; give it to the client (authorization: Bearer <key>):");
+            println!("# {key}");
+            println!("# Add this entry to the API key file (auth.api_keys_file):");
+            print!("{}", toml::to_string(&file).unwrap_or_default());
+            0
+        }
+        Err(why) => {
+            eprintln!("switchboard api-key: {why}");
+            2
+        }
+    }
 }
 
 /// `switchboard simulate`: runs the scenario and prints the report; the exit code.

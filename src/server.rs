@@ -7,7 +7,6 @@ use std::time::Duration;
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::api::access::Authenticate;
@@ -21,6 +20,7 @@ use crate::config::Config;
 use crate::hub::Hub;
 use crate::hub::builtin_bot::SharedBot;
 use crate::telemetry::metrics;
+use crate::transport;
 
 /// Fully qualified names of the served `switchboard.v1` services.
 pub const SERVICES: &[&str] = &[
@@ -63,6 +63,9 @@ pub async fn run(
         .build_v1alpha()?;
 
     let grpc_addr = grpc.local_addr()?;
+    let tls = hub.config().tls.enabled();
+    let incoming = transport::incoming(grpc, &hub.config().tls, hub.stopped())
+        .map_err(|e| anyhow::anyhow!(e))?;
     let grpc_server = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
@@ -88,12 +91,7 @@ pub async fn run(
             BotPoolService::new(hub.clone()),
             authenticate,
         ))
-        // Small frames go out at once: without TCP_NODELAY a second small write waits
-        // for the peer's delayed ACK (about 40 ms), which the load bench showed.
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(grpc).with_nodelay(Some(true)),
-            hub.stopped(),
-        );
+        .serve_with_incoming_shutdown(incoming, hub.stopped());
     let grpc_task = tokio::spawn(grpc_server);
 
     let metrics_addr = metrics_listener.local_addr()?;
@@ -118,7 +116,7 @@ pub async fn run(
     let timers = tokio::spawn(hub.clone().run_timers());
     tokio::spawn(auth.watch(hub.stopped()));
     hub.record_gauges();
-    tracing::info!(%grpc_addr, %metrics_addr, "switchboard serving");
+    tracing::info!(%grpc_addr, %metrics_addr, tls, "switchboard serving");
 
     shutdown.await;
     for service in SERVICES.iter().chain(&[""]) {

@@ -11,7 +11,7 @@ use tonic::{Request, Status};
 
 use super::status::rejected;
 use super::tenant::{TenantRefusal, tenant_of};
-use crate::auth::{Auth, Credential, Principal, Role, TenantScope};
+use crate::auth::{Auth, Credential, Peer, Principal, Role, TenantScope};
 use crate::hub::{Hub, Tenant, TenantError};
 use crate::telemetry::metrics;
 
@@ -31,9 +31,16 @@ impl Authenticate {
 
 impl tonic::service::Interceptor for Authenticate {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let peer = request.remote_addr();
+        let peer = request
+            .extensions()
+            .get::<Peer>()
+            .cloned()
+            .unwrap_or_else(|| Peer {
+                addr: request.remote_addr(),
+                certificate_names: Arc::from([]),
+            });
         let result = Credential::from_metadata(request.metadata())
-            .and_then(|credential| self.auth.current().authenticate(credential, peer));
+            .and_then(|credential| self.auth.current().authenticate(credential, &peer));
         match result {
             Ok(principal) => {
                 metrics::record_authenticated(principal.method.as_str());
@@ -47,7 +54,7 @@ impl tonic::service::Interceptor for Authenticate {
                     action = "authenticate",
                     outcome = "refused",
                     reason = refusal.as_str(),
-                    peer = ?peer,
+                    peer = ?peer.addr,
                     "call refused: not authenticated"
                 );
                 Err(rejected(Status::unauthenticated(refusal.client_message())))
@@ -63,9 +70,16 @@ pub struct Caller {
     pub principal: Arc<Principal>,
     /// The tenant of this call.
     pub tenant: Arc<Tenant>,
+    /// The role it acts in.
+    pub role: Role,
 }
 
 impl Caller {
+    /// Takes one request (a stream frame) from the principal's rate.
+    pub fn admit_frame(&self, hub: &Hub) -> Result<(), Status> {
+        admit(hub, self.role, &self.principal, &self.tenant.name)
+    }
+
     /// Refuses with `PERMISSION_DENIED` unless the principal holds the adapter, agent
     /// or bot id `id` given in `field`.
     pub fn check_subject(&self, field: &str, id: &str) -> Result<(), Status> {
@@ -142,6 +156,7 @@ pub fn authorize<T>(
             TenantError::Settings { .. } => Status::internal(e.to_string()),
         })
     })?;
+    admit(hub, role, &principal, &tenant.name)?;
     if matches!(role, Role::Supervisor | Role::Operator) {
         tracing::info!(
             target: "audit",
@@ -151,5 +166,28 @@ pub fn authorize<T>(
             "admin call"
         );
     }
-    Ok(Caller { principal, tenant })
+    Ok(Caller {
+        principal,
+        tenant,
+        role,
+    })
+}
+
+/// Takes one request from the principal's rate; `RESOURCE_EXHAUSTED` with the time to
+/// wait (also as `grpc-retry-pushback-ms`, which gRPC clients honour) when it is spent.
+fn admit(hub: &Hub, role: Role, principal: &Principal, tenant: &Arc<str>) -> Result<(), Status> {
+    hub.rates().admit(role, principal, tenant).map_err(|wait| {
+        metrics::record_limited("request_rate");
+        let ms = wait.as_millis().max(1);
+        let mut status = Status::resource_exhausted(format!(
+            "request rate over this credential's limit for the {} role; retry in {ms} ms",
+            role.as_str()
+        ));
+        if let Ok(value) = ms.to_string().parse() {
+            status
+                .metadata_mut()
+                .insert("grpc-retry-pushback-ms", value);
+        }
+        rejected(status)
+    })
 }

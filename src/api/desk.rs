@@ -192,7 +192,10 @@ impl AgentSession {
     /// Runs one action; answers `done` or `rejected`.
     fn handle(&self, agent: &AgentId, frame: pb::AgentFrame) -> Frame {
         let request_id = frame.request_id;
-        let result = convert::bounded("request_id", &request_id, MAX_ID_BYTES)
+        let result = self
+            .caller
+            .admit_frame(&self.hub)
+            .and_then(|()| convert::bounded("request_id", &request_id, MAX_ID_BYTES))
             .and_then(|()| self.act(agent, frame.action));
         match result {
             Ok(()) => Frame::Done(pb::RequestDone { request_id }),

@@ -261,10 +261,14 @@ impl AdapterSession {
         match frame.frame {
             Some(Frame::Message(msg)) => {
                 let client_message_id = msg.client_message_id.clone();
-                let result =
-                    convert::inbound_message(msg, Some(adapter), &self.hub.config().limits)
-                        .map_err(rejected)
-                        .and_then(|msg| submit(&self.hub, &self.tenant, msg, false));
+                let result = self
+                    .caller
+                    .admit_frame(&self.hub)
+                    .and_then(|()| {
+                        convert::inbound_message(msg, Some(adapter), &self.hub.config().limits)
+                            .map_err(rejected)
+                    })
+                    .and_then(|msg| submit(&self.hub, &self.tenant, msg, false));
                 Some(match result {
                     Ok((outcome, _)) => gateway_frame::Frame::Accepted(pb::MessageAccepted {
                         client_message_id,
@@ -274,14 +278,20 @@ impl AdapterSession {
                     Err(status) => refuse(client_message_id, status),
                 })
             }
-            Some(Frame::Abandon(req)) => Some(match abandon(&self.hub, &self.tenant, req) {
-                Ok(conversation_id) => gateway_frame::Frame::Accepted(pb::MessageAccepted {
-                    client_message_id: String::new(),
-                    conversation_id,
-                    created: false,
-                }),
-                Err(status) => refuse(String::new(), status),
-            }),
+            Some(Frame::Abandon(req)) => Some(
+                match self
+                    .caller
+                    .admit_frame(&self.hub)
+                    .and_then(|()| abandon(&self.hub, &self.tenant, req))
+                {
+                    Ok(conversation_id) => gateway_frame::Frame::Accepted(pb::MessageAccepted {
+                        client_message_id: String::new(),
+                        conversation_id,
+                        created: false,
+                    }),
+                    Err(status) => refuse(String::new(), status),
+                },
+            ),
             Some(Frame::Ack(ack)) => {
                 self.tenant
                     .lock()

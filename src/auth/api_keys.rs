@@ -1,6 +1,9 @@
 //! Static API keys for simple setups: a TOML file of SHA-256 hashes, each bound to a
 //! tenant, roles and a subject. The file never holds a usable key, so reading it (a
 //! backup, a mounted Secret, a config dump) does not give anyone access.
+//!
+//! The same file maps client certificates (mTLS) to principals, by a DNS or URI
+//! subject alternative name of the certificate.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -23,8 +26,26 @@ pub const KEY_PREFIX: &str = "sbk_";
 #[serde(deny_unknown_fields)]
 pub struct KeyFile {
     /// API keys.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<KeyEntry>,
+    /// Client certificates, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<CertificateEntry>,
+}
+
+/// A client certificate's principal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateEntry {
+    /// A DNS or URI subject alternative name of the certificate (for example
+    /// `web-1.adapters.acme.svc` or `spiffe://acme/adapter/web-1`).
+    pub name: String,
+    /// The tenant it acts in.
+    pub tenant: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// The adapter, agent or bot id it holds.
+    pub subject: String,
 }
 
 /// One API key, as stored.
@@ -41,10 +62,11 @@ pub struct KeyEntry {
     pub subject: String,
 }
 
-/// API keys by hash.
+/// API keys by hash, and client certificates by name.
 #[derive(Debug)]
 pub(super) struct ApiKeys {
     by_hash: HashMap<[u8; 32], Principal>,
+    by_certificate: HashMap<String, Principal>,
 }
 
 impl ApiKeys {
@@ -58,28 +80,46 @@ impl ApiKeys {
         for (i, entry) in file.keys.iter().enumerate() {
             let bad = |what: &str| SetupError::new(path, format!("keys[{i}]: {what}"));
             let hash = parse_hash(&entry.sha256).ok_or_else(|| bad("sha256: 64 hex digits"))?;
-            let roles = entry
-                .roles
-                .iter()
-                .map(|r| Role::from_name(r).ok_or_else(|| bad(&format!("roles: unknown {r:?}"))))
-                .collect::<Result<Vec<_>, _>>()?;
-            let principal = principal_from_parts(
-                &entry.tenant,
-                Roles::of(roles),
-                &entry.subject,
-                Method::ApiKey,
-            )
-            .map_err(|_| {
-                bad(
-                    "needs a valid tenant, a role, and a subject; tenant \"*\" only for \
-                     supervisor or operator keys",
-                )
-            })?;
+            let principal =
+                entry_principal(&entry.tenant, &entry.roles, &entry.subject, Method::ApiKey)
+                    .map_err(|why| bad(&why))?;
             if by_hash.insert(hash, principal).is_some() {
                 return Err(bad("the same key is listed twice"));
             }
         }
-        Ok(ApiKeys { by_hash })
+        let mut by_certificate = HashMap::new();
+        for (i, entry) in file.certificates.iter().enumerate() {
+            let bad = |what: &str| SetupError::new(path, format!("certificates[{i}]: {what}"));
+            if entry.name.is_empty() {
+                return Err(bad("name: a DNS or URI name of the certificate"));
+            }
+            let principal = entry_principal(
+                &entry.tenant,
+                &entry.roles,
+                &entry.subject,
+                Method::ClientCertificate,
+            )
+            .map_err(|why| bad(&why))?;
+            if by_certificate
+                .insert(entry.name.clone(), principal)
+                .is_some()
+            {
+                return Err(bad("the same name is listed twice"));
+            }
+        }
+        Ok(ApiKeys {
+            by_hash,
+            by_certificate,
+        })
+    }
+
+    /// The principal of a verified client certificate with these names.
+    pub(super) fn certificate(&self, names: &[String]) -> Result<Principal, Refusal> {
+        names
+            .iter()
+            .find_map(|n| self.by_certificate.get(n))
+            .cloned()
+            .ok_or(Refusal::UnknownKey)
     }
 
     /// The principal a presented key proves.
@@ -89,6 +129,24 @@ impl ApiKeys {
             .cloned()
             .ok_or(Refusal::UnknownKey)
     }
+}
+
+/// The principal of a file entry, or what is wrong with it.
+fn entry_principal(
+    tenant: &str,
+    roles: &[String],
+    subject: &str,
+    method: Method,
+) -> Result<Principal, String> {
+    let roles = roles
+        .iter()
+        .map(|r| Role::from_name(r).ok_or_else(|| format!("roles: unknown {r:?}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    principal_from_parts(tenant, Roles::of(roles), subject, method).map_err(|_| {
+        "needs a valid tenant, a role, and a subject; tenant \"*\" only for supervisor or \
+         operator entries"
+            .to_owned()
+    })
 }
 
 /// SHA-256 of a key.
@@ -157,7 +215,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sb-keys-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("keys.toml");
-        let file = KeyFile { keys: vec![entry] };
+        let file = KeyFile {
+            keys: vec![entry],
+            certificates: Vec::new(),
+        };
         std::fs::write(&path, toml::to_string(&file).unwrap()).unwrap();
         let keys = ApiKeys::load(&path).unwrap();
         let principal = keys.verify(&key).unwrap();

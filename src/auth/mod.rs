@@ -116,6 +116,16 @@ fn read_file(path: &Path) -> Result<Vec<u8>, SetupError> {
     std::fs::read(path).map_err(|e| SetupError::new(path, e.to_string()))
 }
 
+/// Where a call comes from: the peer's address, and the names (DNS and URI subject
+/// alternative names) of the client certificate it presented over mTLS, if any.
+#[derive(Debug, Clone, Default)]
+pub struct Peer {
+    /// The remote address.
+    pub addr: Option<SocketAddr>,
+    /// Names of a client certificate verified against `tls.client_ca_file`.
+    pub certificate_names: Arc<[String]>,
+}
+
 /// A presented credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credential<'a> {
@@ -186,14 +196,16 @@ impl Authenticator {
         Ok(Authenticator { jwt, keys, open })
     }
 
-    /// The principal behind a call from `peer` presenting `credential`.
+    /// The principal behind a call from `peer` presenting `credential`. A bearer
+    /// credential wins over a client certificate; a certificate counts when the key
+    /// file maps one of its names.
     pub fn authenticate(
         &self,
         credential: Option<Credential<'_>>,
-        peer: Option<SocketAddr>,
+        peer: &Peer,
     ) -> Result<Principal, Refusal> {
         if let Some(open) = self.open {
-            let loopback = peer.is_some_and(|p| is_loopback(p.ip()));
+            let loopback = peer.addr.is_some_and(|p| is_loopback(p.ip()));
             return match (open, loopback) {
                 (_, true) => Ok(Principal::unauthenticated(Method::Loopback)),
                 (OpenMode::Network, false) => {
@@ -203,7 +215,12 @@ impl Authenticator {
             };
         }
         match credential {
-            None => Err(Refusal::Missing),
+            None => match &self.keys {
+                Some(keys) if !peer.certificate_names.is_empty() => {
+                    keys.certificate(&peer.certificate_names)
+                }
+                _ => Err(Refusal::Missing),
+            },
             Some(Credential::Jwt(token)) => match &self.jwt {
                 Some(verifier) => verifier.verify(token),
                 None => Err(Refusal::UnknownKey),
@@ -321,33 +338,39 @@ fn fingerprint(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
 mod tests {
     use super::*;
 
-    fn addr(text: &str) -> Option<SocketAddr> {
-        Some(text.parse().unwrap())
+    fn addr(text: &str) -> Peer {
+        Peer {
+            addr: Some(text.parse().unwrap()),
+            certificate_names: Arc::from([]),
+        }
     }
 
     #[test]
     fn without_credentials_only_loopback_is_served() {
         let auth = Authenticator::load(&AuthSettings::default()).unwrap();
         assert!(!auth.requires_credentials());
-        let p = auth.authenticate(None, addr("127.0.0.1:5000")).unwrap();
+        let p = auth.authenticate(None, &addr("127.0.0.1:5000")).unwrap();
         assert_eq!(p.method, Method::Loopback);
-        assert!(auth.authenticate(None, addr("[::1]:5000")).is_ok());
+        assert!(auth.authenticate(None, &addr("[::1]:5000")).is_ok());
         assert!(
-            auth.authenticate(None, addr("[::ffff:127.0.0.9]:5000"))
+            auth.authenticate(None, &addr("[::ffff:127.0.0.9]:5000"))
                 .is_ok()
         );
         assert_eq!(
-            auth.authenticate(None, addr("10.1.2.3:5000")),
+            auth.authenticate(None, &addr("10.1.2.3:5000")),
             Err(Refusal::NotLoopback)
         );
-        assert_eq!(auth.authenticate(None, None), Err(Refusal::NotLoopback));
+        assert_eq!(
+            auth.authenticate(None, &Peer::default()),
+            Err(Refusal::NotLoopback)
+        );
         let open = Authenticator::load(&AuthSettings {
             allow_unauthenticated_network: true,
             ..AuthSettings::default()
         })
         .unwrap();
         assert_eq!(
-            open.authenticate(None, addr("10.1.2.3:5000"))
+            open.authenticate(None, &addr("10.1.2.3:5000"))
                 .unwrap()
                 .method,
             Method::Unauthenticated

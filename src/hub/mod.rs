@@ -5,6 +5,7 @@ pub mod bot_pool;
 pub mod builtin_bot;
 pub mod clock;
 pub mod mailbox;
+pub mod rates;
 pub mod tenant;
 
 use std::sync::Arc;
@@ -55,6 +56,8 @@ struct Shared {
     /// Knowledge-base reloads running now; one at a time, so reloads cannot starve
     /// routing of CPU.
     reloads: Arc<tokio::sync::Semaphore>,
+    /// Request rates per principal.
+    rates: rates::RateLimits,
 }
 
 /// Why a tenant cannot be used.
@@ -95,6 +98,7 @@ impl Hub {
     /// A hub with no tenants; the config must have passed [`Config::validate`].
     pub fn new(config: Config, bot: SharedBot) -> Hub {
         let (shutdown, _) = watch::channel(false);
+        let rates = rates::RateLimits::new(&config.limits.rates);
         Hub {
             shared: Arc::new(Shared {
                 tenants: DashMap::new(),
@@ -107,6 +111,7 @@ impl Hub {
                 tenant_count: AtomicUsize::new(0),
                 sessions: Arc::new(AtomicUsize::new(0)),
                 reloads: Arc::new(tokio::sync::Semaphore::new(1)),
+                rates,
             }),
         }
     }
@@ -208,6 +213,11 @@ impl Hub {
         })
     }
 
+    /// Request rates per principal.
+    pub fn rates(&self) -> &rates::RateLimits {
+        &self.shared.rates
+    }
+
     /// Permission to run one knowledge-base reload now; `None` while another runs.
     pub fn try_reload(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         self.shared.reloads.clone().try_acquire_owned().ok()
@@ -302,6 +312,9 @@ impl Hub {
             ticks += 1;
             if ticks.is_multiple_of(10) {
                 self.record_gauges();
+            }
+            if ticks.is_multiple_of(600) {
+                self.shared.rates.tidy();
             }
         }
     }

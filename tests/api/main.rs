@@ -7,3 +7,4 @@ mod common;
 mod conversation;
 mod operations;
 mod routing;
+mod tls;

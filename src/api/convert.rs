@@ -328,6 +328,7 @@ pub fn end_reason_to_pb(reason: EndReason) -> pb::EndReason {
         EndReason::ClosedByAgent => pb::EndReason::ClosedByAgent,
         EndReason::Abandoned => pb::EndReason::Abandoned,
         EndReason::BotFinished => pb::EndReason::BotFinished,
+        EndReason::WaitLimit => pb::EndReason::WaitLimit,
     }
 }
 

@@ -23,7 +23,7 @@ use super::mailbox::{AdapterMailbox, AgentInbox, AgentMailbox};
 use crate::config::{BotConfig, Limits};
 use crate::routing::{
     AdapterId, AgentId, AgentNotice, Board, BotTurn, ConversationId, CustomerNotice,
-    CustomerNoticeBody, Millis, Notice, Router, Sender,
+    CustomerNoticeBody, EndReason, Millis, Notice, Router, Sender,
 };
 use crate::telemetry::metrics;
 
@@ -279,6 +279,9 @@ impl TenantState {
         for notice in notices {
             match notice {
                 Notice::ToCustomer(n) => {
+                    if matches!(n.body, CustomerNoticeBody::Closed(EndReason::WaitLimit)) {
+                        metrics::record_limited("max_queue_time");
+                    }
                     if let CustomerNoticeBody::Message {
                         sender: Sender::Agent,
                         ..

@@ -231,6 +231,9 @@ pub enum EndReason {
     Abandoned,
     /// A bot served the customer to the end: they stopped writing while with the bot.
     BotFinished,
+    /// The conversation waited `max_queue_secs` in all without an agent taking it: the
+    /// customer was told and it ended, rather than waiting forever.
+    WaitLimit,
 }
 
 /// Why a bot gave a conversation to a person.

@@ -2331,3 +2331,50 @@ fn a_handoff_is_offered_at_once_to_an_agent_already_signed_in() {
     result.unwrap();
     assert_eq!(out.offers(), [("a1".to_owned(), id)]);
 }
+
+// ----- the wait limit -----
+
+#[test]
+fn a_conversation_that_waits_past_the_limit_is_told_and_ends() {
+    let mut fx = Fixture::with_policy(RoutingPolicy {
+        max_queue_secs: 60,
+        ..policy()
+    });
+    let (waiting, _) = fx.arrive(T0, message("waits-too-long", 0.0));
+    let out = fx.tick(T0 + 59_999);
+    assert!(out.to_customer(waiting).is_empty(), "not before the limit");
+    assert!(fx.router.snapshot(waiting).is_some());
+    let out = fx.tick(T0 + 60_000);
+    let told = out.to_customer(waiting);
+    assert!(
+        matches!(
+            told[0],
+            CustomerNoticeBody::Message {
+                sender: Sender::System,
+                ..
+            }
+        ),
+        "{told:?}"
+    );
+    assert_eq!(told[1], &CustomerNoticeBody::Closed(EndReason::WaitLimit));
+    assert!(
+        fx.router.snapshot(waiting).is_none(),
+        "ended, not kept forever"
+    );
+}
+
+#[test]
+fn time_with_an_agent_does_not_count_towards_the_wait_limit() {
+    let mut fx = Fixture::with_policy(RoutingPolicy {
+        max_queue_secs: 60,
+        ..policy()
+    });
+    let (id, _) = fx.arrive(T0, message("served", 0.0));
+    fx.tick(T0 + 30_000);
+    fx.sign_in(T0 + 30_000, agent("ann", &[], 1));
+    fx.accept(T0 + 30_001, "ann", id);
+    // Held for far longer than the limit: still open, still the agent's.
+    let out = fx.tick(T0 + 600_000);
+    assert!(out.to_customer(id).is_empty());
+    assert_eq!(fx.state(id).0, ConversationState::Assigned);
+}

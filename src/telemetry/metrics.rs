@@ -347,6 +347,7 @@ pub const LIMIT_NAMES: &[&str] = &[
     "skills",
     "adapter_mailbox",
     "request_rate",
+    "max_queue_time",
 ];
 
 /// Counts a call refused before authentication succeeded.

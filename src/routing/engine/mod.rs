@@ -31,7 +31,7 @@ pub use policy::{
     AgentChoice, BotRouting, EscalationStep, QueueSpec, RoutingPolicy, RoutingPolicyError,
     parse_skill,
 };
-use texts::{handoff_text, is_chinese, queue_text, reconnecting_text};
+use texts::{handoff_text, is_chinese, queue_text, reconnecting_text, wait_limit_text};
 
 use super::agents::{Agent, AgentPool, AgentSlot, LaneKey};
 use super::events::{Event, EventKind, QueueReason, Responder, TransferTarget};
@@ -180,6 +180,8 @@ pub struct Router {
     bot_idle_checks: BTreeSet<(Millis, ConversationId)>,
     /// When conversations reach their queue's maximum wait (stale entries skipped).
     max_waits: BTreeSet<(Millis, ConversationId)>,
+    /// When conversations reach `max_queue_secs` of waiting, if still waiting then.
+    queue_limits: BTreeSet<(Millis, ConversationId)>,
     /// Tier names, shared by every offer.
     tier_names: Vec<Arc<str>>,
     /// Queue names, shared by every offer.
@@ -305,6 +307,7 @@ impl Router {
             empty: Arc::from(""),
             last_agents: ExpiringMap::default(),
             max_waits: BTreeSet::new(),
+            queue_limits: BTreeSet::new(),
             idle_checks: BTreeSet::new(),
             park_lapses: BTreeSet::new(),
             bot_idle_checks: BTreeSet::new(),
@@ -514,6 +517,12 @@ impl Router {
         }
         if max_wait > 0 {
             self.max_waits.insert((now + max_wait, id));
+        }
+        let limit = self.policy.max_queue_secs * 1000;
+        if limit > 0 {
+            let waited = self.conversations[&id].waited_ms(now);
+            self.queue_limits
+                .insert((now + limit.saturating_sub(waited), id));
         }
         let offered = self.offer_to_last_agent(now, id) || self.route_conversation(now, id);
         self.queue_note(now, id, offered);

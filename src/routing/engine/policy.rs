@@ -129,6 +129,11 @@ pub struct RoutingPolicy {
     pub transcript_limit: usize,
     /// Open conversations per tenant; beyond it new ones are refused.
     pub max_open_conversations: usize,
+    /// Seconds a conversation may wait for an agent in all (time waited counts from
+    /// arrival, across returns to the queue) before it ends with
+    /// `END_REASON_WAIT_LIMIT` and the customer is told; 0 = no limit. A bound
+    /// here means a flood of conversations cannot lock a tenant out for good.
+    pub max_queue_secs: u64,
     /// Milliseconds without a customer message after which an assigned messaging
     /// conversation is parked, releasing the agent's capacity; 0 = never.
     pub idle_release_ms: u64,
@@ -200,6 +205,7 @@ impl Default for RoutingPolicy {
             }],
             transcript_limit: 200,
             max_open_conversations: 200_000,
+            max_queue_secs: 4 * 60 * 60,
             wrap_up_ms: 0,
             resume_window_ms: 120_000,
             last_agent_window_ms: 0,

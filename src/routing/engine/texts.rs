@@ -21,6 +21,14 @@ pub(super) fn queue_text(language: &str, status: QueueStatus) -> String {
     }
 }
 
+pub(super) fn wait_limit_text(language: &str) -> &'static str {
+    if is_chinese(language) {
+        "非常抱歉，目前没有客服能及时接待您，本次会话已结束。请稍后再联系我们，或给我们留言。"
+    } else {
+        "We are sorry: no agent could take your conversation in time, so it has ended. Please write again later, or leave us a message."
+    }
+}
+
 pub(super) fn reconnecting_text(language: &str) -> &'static str {
     if is_chinese(language) {
         "刚才的客服已断开，正在为您重新接入，您的排队位置保持不变。"

@@ -81,6 +81,9 @@ impl Router {
         for (_, id) in due(&mut self.max_waits, now) {
             self.fall_back(now, id);
         }
+        for (_, id) in due(&mut self.queue_limits, now) {
+            self.check_queue_limit(now, id);
+        }
         self.end_quiet_bot_conversations(now);
         self.last_agents.expire(now);
         for (_, id) in due(&mut self.escalations, now) {
@@ -173,6 +176,60 @@ impl Router {
     /// A conversation reached its queue's maximum wait: the customer is told (never
     /// silence) and, if the queue names one, it moves to the fallback queue keeping
     /// its place.
+    /// Ends a conversation that has waited `max_queue_secs` in all and still waits,
+    /// telling the customer; one that is not waiting now is checked again when it
+    /// could next reach the limit.
+    fn check_queue_limit(&mut self, now: Millis, id: ConversationId) {
+        let limit = self.policy.max_queue_secs * 1000;
+        let Some(c) = self.conversations.get(&id) else {
+            return;
+        };
+        let waited_ms = c.waited_ms(now);
+        let waiting = matches!(c.state, State::Queued | State::Offered { .. });
+        if !waiting || waited_ms < limit {
+            // Time waited only grows while waiting: check again when it could reach
+            // the limit (at least a second from now, so held conversations cost little).
+            let again = now + limit.saturating_sub(waited_ms).max(1_000);
+            self.queue_limits.insert((again, id));
+            return;
+        }
+        if let State::Offered { agent, .. } = c.state {
+            let agent_id = self.agent_id(agent);
+            self.notices.push(Notice::ToAgent {
+                agent: agent_id,
+                notice: AgentNotice::OfferWithdrawn {
+                    conversation: id,
+                    reason: "wait_limit",
+                },
+            });
+        }
+        let text = Arc::from(wait_limit_text(&c.language));
+        let message = customer_notice(
+            c,
+            CustomerNoticeBody::Message {
+                sender: Sender::System,
+                text,
+                buttons: Vec::new(),
+                agent: None,
+                queue_status: None,
+            },
+        );
+        let closed = customer_notice(c, CustomerNoticeBody::Closed(EndReason::WaitLimit));
+        self.notices.push(Notice::ToCustomer(message));
+        self.notices.push(Notice::ToCustomer(closed));
+        self.emit(
+            now,
+            id,
+            EventKind::Abandoned {
+                waited_ms,
+                while_waiting: true,
+            },
+        );
+        if let Some(slot) = self.end(now, id) {
+            self.fill_agent(now, slot);
+        }
+    }
+
     fn fall_back(&mut self, now: Millis, id: ConversationId) {
         let Some(c) = self.conversations.get(&id) else {
             return;

@@ -11,6 +11,7 @@ use super::convert::{self, MAX_EXTERNAL_ID_BYTES, MAX_ID_BYTES};
 use super::pb::{self, adapter_frame::Frame, gateway_frame};
 use super::status::{draining, invalid, rejected, status_of};
 use crate::auth::Role;
+use crate::hub::mailbox::Attached;
 use crate::hub::tenant::{InlineReplies, Tenant};
 use crate::hub::{Hub, SessionSlot};
 use crate::routing::{self, AdapterId, MessageOutcome, RoutingError};
@@ -185,19 +186,13 @@ impl AdapterSession {
         let token = self.hub.next_token();
         // The adapter id is this principal's: a newer stream of it replaces an older
         // one at once (a reconnect after a network break), and the older one ends.
-        let (connection, pending, notify) = {
-            let mut state = self.tenant.lock();
-            let mailbox = state.adapter_mailbox(&adapter);
-            let (connection, pending) = mailbox.connect(token);
-            (connection, pending, mailbox.notify.clone())
-        };
+        let attached = self.tenant.lock().adapter_mailbox(&adapter).connect(token);
         tracing::info!(tenant = %self.tenant.name, adapter_id = %adapter, "adapter connected");
         let welcome = gateway_frame::Frame::Welcome(pb::AdapterWelcome {
-            pending_deliveries: pending as u32,
+            pending_deliveries: attached.pending as u32,
         });
         if self.send(welcome).await {
-            self.serve(&adapter, &mut inbound, &notify, &connection)
-                .await;
+            self.serve(&adapter, token, &mut inbound, &attached).await;
         }
         if let Some(mailbox) = self.tenant.lock().adapters.get_mut(&adapter) {
             mailbox.disconnect(token);
@@ -208,10 +203,11 @@ impl AdapterSession {
     async fn serve(
         &self,
         adapter: &AdapterId,
+        token: u64,
         inbound: &mut Streaming<pb::AdapterFrame>,
-        notify: &tokio::sync::Notify,
-        connection: &tokio::sync::Notify,
+        attached: &Attached,
     ) {
+        let replaced = || Status::aborted("replaced by a newer stream of the same adapter id");
         let stopped = self.hub.stopped();
         tokio::pin!(stopped);
         loop {
@@ -220,14 +216,16 @@ impl AdapterSession {
                     let _ = self.tx.send(Err(draining())).await;
                     return;
                 }
-                _ = connection.notified() => {
-                    let _ = self.tx.send(Err(Status::aborted(
-                        "replaced by a newer stream of the same adapter id",
-                    ))).await;
+                _ = attached.replaced.notified() => {
+                    let _ = self.tx.send(Err(replaced())).await;
                     return;
                 }
-                _ = notify.notified() => {
-                    let unsent = self.tenant.lock().adapter_mailbox(adapter).take_unsent();
+                _ = attached.wake.notified() => {
+                    let unsent = self.tenant.lock().adapter_mailbox(adapter).take_unsent(token);
+                    let Some(unsent) = unsent else {
+                        let _ = self.tx.send(Err(replaced())).await;
+                        return;
+                    };
                     for d in unsent {
                         let frame = gateway_frame::Frame::Delivery(convert::delivery(d.id, &d.notice));
                         if !self.send(frame).await {

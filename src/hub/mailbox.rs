@@ -168,8 +168,20 @@ pub struct AdapterMailbox {
     bytes: usize,
     /// Most bytes kept.
     byte_limit: usize,
-    /// Wakes the connected stream task.
-    pub notify: Arc<Notify>,
+    /// Wakes the connected stream task; each connection gets its own, so a replaced
+    /// stream can never take a wake-up (or deliveries) meant for its successor.
+    notify: Arc<Notify>,
+}
+
+/// What a stream gets when it attaches to a mailbox.
+#[derive(Debug)]
+pub struct Attached {
+    /// Signalled when a newer stream of the same adapter id replaces this one.
+    pub replaced: Arc<Notify>,
+    /// Signalled when there is something to send.
+    pub wake: Arc<Notify>,
+    /// Deliveries waiting (unsent or unacknowledged).
+    pub pending: usize,
 }
 
 impl AdapterMailbox {
@@ -214,17 +226,21 @@ impl AdapterMailbox {
     }
 
     /// Attaches a stream; every unacknowledged delivery will be sent again. A stream
-    /// attached before is told to end. Returns the signal that ends this stream when
-    /// a newer one replaces it, and the number of deliveries pending.
-    pub fn connect(&mut self, token: u64) -> (Arc<Notify>, usize) {
+    /// attached before is told to end.
+    pub fn connect(&mut self, token: u64) -> Attached {
         if let Some((_, older)) = self.connection.take() {
             older.notify_one();
         }
         let replaced = Arc::new(Notify::new());
         self.connection = Some((token, replaced.clone()));
+        self.notify = Arc::new(Notify::new());
         self.sent_up_to = self.deliveries.front().map_or(self.next_id, |d| d.id) - 1;
         self.notify.notify_one();
-        (replaced, self.deliveries.len())
+        Attached {
+            replaced,
+            wake: self.notify.clone(),
+            pending: self.deliveries.len(),
+        }
     }
 
     /// Detaches the stream with this token (a stale token does nothing).
@@ -234,16 +250,19 @@ impl AdapterMailbox {
         }
     }
 
-    /// Deliveries not yet written to the current stream. Ids increase along the
-    /// queue, so the unsent ones are found by binary search, not by a walk over every
-    /// unacknowledged delivery.
-    pub fn take_unsent(&mut self) -> Vec<Delivery> {
+    /// Deliveries not yet written to the stream with `token`; `None` when that stream
+    /// is no longer the one attached. Ids increase along the queue, so the unsent ones
+    /// are found by binary search, not by a walk over every unacknowledged delivery.
+    pub fn take_unsent(&mut self, token: u64) -> Option<Vec<Delivery>> {
+        if self.connection.as_ref().is_none_or(|(t, _)| *t != token) {
+            return None;
+        }
         let first_unsent = self.deliveries.partition_point(|d| d.id <= self.sent_up_to);
         let unsent: Vec<Delivery> = self.deliveries.range(first_unsent..).cloned().collect();
         if let Some(last) = unsent.last() {
             self.sent_up_to = last.id;
         }
-        unsent
+        Some(unsent)
     }
 
     /// Deliveries kept: not yet sent, or sent and not acknowledged.
@@ -286,22 +305,27 @@ mod tests {
     async fn unacknowledged_deliveries_are_resent_after_reconnect() {
         let mut m = AdapterMailbox::new(10, 1 << 20);
         m.push(notice(1)).unwrap();
-        let (first, pending) = m.connect(1);
-        assert_eq!(pending, 1);
+        let first = m.connect(1);
+        assert_eq!(first.pending, 1);
         m.push(notice(2)).unwrap();
-        let sent: Vec<u64> = m.take_unsent().iter().map(|d| d.id).collect();
+        let sent: Vec<u64> = m.take_unsent(1).unwrap().iter().map(|d| d.id).collect();
         assert_eq!(sent, vec![1, 2]);
-        assert!(m.take_unsent().is_empty());
+        assert!(m.take_unsent(1).unwrap().is_empty());
         m.ack(1);
-        let (_second, pending) = m.connect(2);
-        assert_eq!(pending, 1);
-        // The replaced stream is told to end; its late disconnect changes nothing.
-        tokio::time::timeout(std::time::Duration::from_secs(1), first.notified())
+        let second = m.connect(2);
+        assert_eq!(second.pending, 1);
+        // The replaced stream is told to end, gets nothing more, and its late
+        // disconnect changes nothing.
+        tokio::time::timeout(std::time::Duration::from_secs(1), first.replaced.notified())
             .await
             .expect("the older stream is told to end");
+        assert!(m.take_unsent(1).is_none(), "nothing for a replaced stream");
         m.disconnect(1);
         assert!(m.connection.is_some());
-        let resent: Vec<u64> = m.take_unsent().iter().map(|d| d.id).collect();
+        tokio::time::timeout(std::time::Duration::from_secs(1), second.wake.notified())
+            .await
+            .expect("the newer stream is woken to send what is pending");
+        let resent: Vec<u64> = m.take_unsent(2).unwrap().iter().map(|d| d.id).collect();
         assert_eq!(resent, vec![2]);
     }
 
@@ -312,7 +336,7 @@ mod tests {
         assert!(m.push(notice(2)).is_ok());
         assert_eq!(m.push(notice(3)), Err(MailboxFull));
         m.connect(1);
-        let ids: Vec<u64> = m.take_unsent().iter().map(|d| d.id).collect();
+        let ids: Vec<u64> = m.take_unsent(1).unwrap().iter().map(|d| d.id).collect();
         assert_eq!(ids, vec![1, 2]);
     }
 

@@ -7,4 +7,5 @@ mod common;
 mod conversation;
 mod operations;
 mod routing;
+mod security;
 mod tls;

@@ -1,6 +1,8 @@
 //! Test harness: a real server on loopback and real tonic clients for adapters,
 //! agents and admin.
 
+pub(crate) mod credentials;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -229,6 +231,43 @@ impl<T> Inbox<T> {
             .is_ok()
     }
 
+    /// Like [`Inbox::next_matching`], but the status the stream ends with is an `Err`
+    /// (a clean end is `Err` with code `OK`) rather than a panic.
+    pub(crate) async fn try_next_matching<R>(
+        &mut self,
+        mut pick: impl FnMut(&T) -> Option<R>,
+    ) -> Result<R, Status> {
+        if let Some(i) = self.kept.iter().position(|f| pick(f).is_some()) {
+            let frame = self.kept.remove(i).unwrap();
+            return Ok(pick(&frame).unwrap());
+        }
+        loop {
+            let frame = tokio::time::timeout(PROMPT, self.stream.message())
+                .await
+                .expect("timed out waiting for a frame")?
+                .ok_or_else(|| Status::ok("stream ended"))?;
+            if let Some(r) = pick(&frame) {
+                return Ok(r);
+            }
+            self.kept.push_back(frame);
+        }
+    }
+
+    /// Every frame until the stream ends (kept ones first), and the status it ends with.
+    pub(crate) async fn drain_to_end(&mut self) -> (Vec<T>, Status) {
+        let mut frames: Vec<T> = self.kept.drain(..).collect();
+        loop {
+            match tokio::time::timeout(PROMPT, self.stream.message())
+                .await
+                .expect("timed out waiting for the stream to end")
+            {
+                Ok(Some(frame)) => frames.push(frame),
+                Ok(None) => return (frames, Status::ok("")),
+                Err(status) => return (frames, status),
+            }
+        }
+    }
+
     /// The status the stream ends with, skipping frames.
     pub(crate) async fn end_status(&mut self) -> Status {
         loop {
@@ -242,6 +281,31 @@ impl<T> Inbox<T> {
             }
         }
     }
+}
+
+/// `request` with a credential (`authorization: Bearer <token>`) and a tenant header,
+/// each when given.
+pub(crate) fn with_credential<T>(
+    mut request: Request<T>,
+    token: Option<&str>,
+    tenant: Option<&str>,
+) -> Request<T> {
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    if let Some(t) = tenant {
+        request
+            .metadata_mut()
+            .insert("x-switchboard-tenant", t.parse().unwrap());
+    }
+    request
+}
+
+/// `request` with `authorization: Bearer <token>`.
+pub(crate) fn with_token<T>(request: Request<T>, token: &str) -> Request<T> {
+    with_credential(request, Some(token), None)
 }
 
 /// An agent desk session.
@@ -288,7 +352,104 @@ pub(crate) async fn open_desk(
     (tx, Inbox::new(stream))
 }
 
+/// Opens a desk stream with a credential (and tenant header) and sends `sign_in` as its
+/// first frame, without waiting; `Err` when the call itself is refused.
+pub(crate) async fn open_desk_as(
+    server: &TestServer,
+    token: Option<&str>,
+    tenant: Option<&str>,
+    sign_in: pb::SignIn,
+) -> Result<(mpsc::Sender<pb::AgentFrame>, Inbox<pb::DeskFrame>), Status> {
+    let (tx, rx) = mpsc::channel(64);
+    tx.send(pb::AgentFrame {
+        request_id: "sign-in".into(),
+        action: Some(pb::agent_frame::Action::SignIn(sign_in)),
+    })
+    .await
+    .unwrap();
+    let request = with_credential(Request::new(ReceiverStream::new(rx)), token, tenant);
+    let stream = AgentDeskClient::new(server.channel().await)
+        .session(request)
+        .await?
+        .into_inner();
+    Ok((tx, Inbox::new(stream)))
+}
+
+/// A sign-in as `id`, available, with messaging capacity and no skills.
+pub(crate) fn sign_in_frame(id: &str, messaging_capacity: u32) -> pb::SignIn {
+    pb::SignIn {
+        agent_id: id.to_owned(),
+        display_name: format!("Agent {id}"),
+        skills: Vec::new(),
+        capacity: Some(pb::Capacity {
+            messaging: messaging_capacity,
+            email: 0,
+            voice: 0,
+        }),
+        presence: pb::Presence::Available as i32,
+    }
+}
+
 impl Agent {
+    /// Signs in as `id` with a credential (its tenant), messaging capacity and no
+    /// skills; waits for `signed_in`, or returns the status the call or stream ended
+    /// with instead.
+    pub(crate) async fn try_sign_in_as(
+        server: &TestServer,
+        token: &str,
+        id: &str,
+        messaging_capacity: u32,
+    ) -> Result<Agent, Status> {
+        let (tx, mut inbox) = open_desk_as(
+            server,
+            Some(token),
+            None,
+            sign_in_frame(id, messaging_capacity),
+        )
+        .await?;
+        inbox
+            .try_next_matching(|f| match &f.frame {
+                Some(pb::desk_frame::Frame::SignedIn(_)) => Some(()),
+                _ => None,
+            })
+            .await?;
+        Ok(Agent {
+            tx,
+            inbox,
+            next_request: 0,
+        })
+    }
+
+    /// The agent of a desk stream opened with [`open_desk_as`]; waits for `signed_in`.
+    pub(crate) async fn from_desk(
+        tx: mpsc::Sender<pb::AgentFrame>,
+        mut inbox: Inbox<pb::DeskFrame>,
+    ) -> Agent {
+        inbox
+            .next_matching(|f| match &f.frame {
+                Some(pb::desk_frame::Frame::SignedIn(_)) => Some(()),
+                _ => None,
+            })
+            .await;
+        Agent {
+            tx,
+            inbox,
+            next_request: 0,
+        }
+    }
+
+    /// Like [`Agent::try_sign_in_as`], panicking when refused.
+    pub(crate) async fn sign_in_as(
+        server: &TestServer,
+        token: &str,
+        id: &str,
+        messaging_capacity: u32,
+    ) -> Agent {
+        Agent::try_sign_in_as(server, token, id, messaging_capacity)
+            .await
+            .unwrap_or_else(|status| panic!("{id} could not sign in: {status:?}"))
+    }
+
     /// Signs an agent in with messaging capacity and skills; waits for `signed_in`.
     pub(crate) async fn sign_in(
         server: &TestServer,
@@ -422,7 +583,55 @@ pub(crate) struct Adapter {
     pub(crate) inbox: Inbox<pb::GatewayFrame>,
 }
 
+/// Opens a gateway stream with a credential and says hello as `adapter_id`, without
+/// waiting; `Err` when the call itself is refused.
+pub(crate) async fn adapter_stream_as(
+    server: &TestServer,
+    token: Option<&str>,
+    adapter_id: &str,
+) -> Result<(mpsc::Sender<pb::AdapterFrame>, Inbox<pb::GatewayFrame>), Status> {
+    let (tx, rx) = mpsc::channel(64);
+    tx.send(pb::AdapterFrame {
+        frame: Some(pb::adapter_frame::Frame::Hello(pb::AdapterHello {
+            adapter_id: adapter_id.to_owned(),
+        })),
+    })
+    .await
+    .unwrap();
+    let request = with_credential(Request::new(ReceiverStream::new(rx)), token, None);
+    let stream = server.gateway().await.session(request).await?.into_inner();
+    Ok((tx, Inbox::new(stream)))
+}
+
 impl Adapter {
+    /// Opens a stream with a credential and says hello as `adapter_id`; returns the
+    /// adapter and its welcome, or the status the call or stream ended with instead.
+    pub(crate) async fn try_connect_as(
+        server: &TestServer,
+        token: &str,
+        adapter_id: &str,
+    ) -> Result<(Adapter, pb::AdapterWelcome), Status> {
+        let (tx, mut inbox) = adapter_stream_as(server, Some(token), adapter_id).await?;
+        let welcome = inbox
+            .try_next_matching(|f| match &f.frame {
+                Some(pb::gateway_frame::Frame::Welcome(w)) => Some(*w),
+                _ => None,
+            })
+            .await?;
+        Ok((Adapter { tx, inbox }, welcome))
+    }
+
+    /// Like [`Adapter::try_connect_as`], panicking when refused.
+    pub(crate) async fn connect_as(
+        server: &TestServer,
+        token: &str,
+        adapter_id: &str,
+    ) -> (Adapter, pb::AdapterWelcome) {
+        Adapter::try_connect_as(server, token, adapter_id)
+            .await
+            .unwrap_or_else(|status| panic!("{adapter_id} could not connect: {status:?}"))
+    }
+
     /// Opens a stream and says hello; waits for the welcome.
     pub(crate) async fn connect(server: &TestServer, adapter_id: &str) -> Adapter {
         let (tx, rx) = mpsc::channel(64);
@@ -530,6 +739,27 @@ pub(crate) struct BotWorker {
 }
 
 impl BotWorker {
+    /// Opens a bot-pool stream with a credential and registers; `Err` when the call
+    /// itself is refused.
+    pub(crate) async fn register_as(
+        server: &TestServer,
+        token: &str,
+        register: pb::BotRegister,
+    ) -> Result<BotWorker, Status> {
+        let (tx, rx) = mpsc::channel(64);
+        tx.send(pb::BotFrame {
+            frame: Some(pb::bot_frame::Frame::Register(register)),
+        })
+        .await
+        .unwrap();
+        let request = with_token(Request::new(ReceiverStream::new(rx)), token);
+        let stream = server.bot_pool().await.session(request).await?.into_inner();
+        Ok(BotWorker {
+            tx,
+            inbox: Inbox::new(stream),
+        })
+    }
+
     /// Opens a bot-pool stream and registers.
     pub(crate) async fn register(server: &TestServer, register: pb::BotRegister) -> BotWorker {
         let (tx, rx) = mpsc::channel(64);

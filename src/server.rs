@@ -95,7 +95,25 @@ pub async fn run(
     let grpc_task = tokio::spawn(grpc_server);
 
     let metrics_addr = metrics_listener.local_addr()?;
-    let app = axum::Router::new().route(
+    let ready = hub.clone();
+    let app = axum::Router::new()
+        // Plain-HTTP probes beside /metrics, for kubelets that cannot speak TLS to
+        // the gRPC port: alive while the process serves; ready until a drain starts.
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(move || {
+                let draining = ready.is_draining();
+                async move {
+                    if draining {
+                        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+                    } else {
+                        (axum::http::StatusCode::OK, "ready\n")
+                    }
+                }
+            }),
+        )
+        .route(
         "/metrics",
         get(move || {
             let prometheus = prometheus.clone();

@@ -167,3 +167,12 @@ fn the_binary_serves_and_exits_zero_on_sigterm() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn plain_http_probes_answer_beside_the_metrics() {
+    let server = spawn_server(test_config()).await;
+    let alive = http_get(server.metrics_addr, "/healthz").await;
+    assert!(alive.ends_with("ok\n"), "{alive}");
+    let ready = http_get(server.metrics_addr, "/readyz").await;
+    assert!(ready.ends_with("ready\n"), "{ready}");
+}

@@ -115,7 +115,9 @@ struct Opts {
     /// Phases to run, e.g. `1,2,4`: 1 echo unary, 2 echo streaming, 3 new
     /// conversations, 4 relay, 5 realistic, 6 memory, 7 bot-first new conversations
     /// (server with the built-in bot on for web; 7a at saturation, 7b at a fixed rate
-    /// well below it). Echo (2) in the same run is the yardstick for 3, 4 and 7.
+    /// well below it), 8 authentication cost (3 and 4 without and with JWTs,
+    /// alternated; not in the default set). Echo (2) in the same run is the yardstick
+    /// for 3, 4 and 7.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6,7")]
     phases: Vec<u8>,
     /// The switchboard binary; default `switchboard` next to this example's directory,
@@ -184,6 +186,69 @@ async fn interrupted() -> Result<()> {
         _ = int.recv() => {}
     }
     Err("interrupted; servers stopped".into())
+}
+
+/// Phase 8: what authentication costs. New conversations (as phase 3) and the relay
+/// (as phase 4), each on a fresh server without credentials (loopback protected mode)
+/// and on one that requires an HS256 JWT on every stream, alternated twice so drift on
+/// a shared machine hits both alike; the ratio of the means is the cost.
+async fn auth_phase(bin: &Path, self_exe: &Path, dir: &Path, opts: &Opts) -> Result<()> {
+    let secret_file = dir.join("jwt-hs256.secret");
+    let secret: Vec<u8> = (0..48u8).map(|i| b'a' + i % 26).collect();
+    std::fs::write(&secret_file, &secret)?;
+    println!();
+    println!("## Authentication cost: the same phases without and with JWTs, alternated");
+    println!();
+    println!("| round | credentials | new conversations/s | relay msgs/s |");
+    println!("| ---: | --- | ---: | ---: |");
+    let (mut off, mut on) = ((0.0, 0.0), (0.0, 0.0));
+    for round in 1..=2 {
+        for jwt in [false, true] {
+            procs::require_jwt(jwt.then(|| secret_file.clone()));
+            gateway::sign_with(jwt.then(|| secret.clone()));
+            let server =
+                procs::spawn_switchboard(bin, self_exe, dir, "auth-new", procs::Bots::Off)?;
+            let (window, _) = new_conversations(
+                &server,
+                "loadgen-new",
+                i64::MAX,
+                Some(opts.tenant_conversations / opts.streams as u64),
+                opts,
+            )
+            .await?;
+            let new_rate = window.per_sec();
+            note_log(&server);
+            server.stop();
+            let server =
+                procs::spawn_switchboard(bin, self_exe, dir, "auth-relay", procs::Bots::Off)?;
+            let relay_rate = gateway::relay(&server, opts).await?.window.per_sec();
+            note_log(&server);
+            server.stop();
+            let sums = if jwt { &mut on } else { &mut off };
+            sums.0 += new_rate;
+            sums.1 += relay_rate;
+            println!(
+                "| {round} | {} | {} | {} |",
+                if jwt {
+                    "HS256 JWT per stream"
+                } else {
+                    "none (loopback)"
+                },
+                rate(new_rate),
+                rate(relay_rate)
+            );
+        }
+    }
+    procs::require_jwt(None);
+    gateway::sign_with(None);
+    println!();
+    println!(
+        "With JWTs: new conversations at {:.1}% and relay at {:.1}% of the rate without \
+         (means of two rounds each).",
+        100.0 * on.0 / off.0.max(f64::MIN_POSITIVE),
+        100.0 * on.1 / off.1.max(f64::MIN_POSITIVE)
+    );
+    Ok(())
 }
 
 /// A channel (one HTTP/2 connection) to a loopback server.
@@ -348,7 +413,7 @@ async fn run(opts: Opts) -> Result<()> {
     // Resolve (and build) the server once, and run a private copy of it, so every
     // phase tests the same binary even if the target directory is rebuilt meanwhile.
     let copy = RemovedOnDrop(dir.join("switchboard"));
-    let bin = if has(3) || has(4) || has(5) || has(6) || has(7) {
+    let bin = if has(3) || has(4) || has(5) || has(6) || has(7) || has(8) {
         let built = switchboard_bin(&opts, &self_exe)?;
         let copy = copy.0.clone();
         std::fs::copy(&built, &copy)?;
@@ -471,6 +536,10 @@ async fn run(opts: Opts) -> Result<()> {
 
     if has(7) {
         bot_phase(&bin, &self_exe, &dir, &opts, &mut report).await?;
+    }
+
+    if has(8) {
+        auth_phase(&bin, &self_exe, &dir, &opts).await?;
     }
 
     if has(5) {

@@ -114,18 +114,18 @@ pub async fn run(
             }),
         )
         .route(
-        "/metrics",
-        get(move || {
-            let prometheus = prometheus.clone();
-            async move {
-                prometheus.run_upkeep();
-                (
-                    [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
-                    prometheus.render(),
-                )
-            }
-        }),
-    );
+            "/metrics",
+            get(move || {
+                let prometheus = prometheus.clone();
+                async move {
+                    prometheus.run_upkeep();
+                    (
+                        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+                        prometheus.render(),
+                    )
+                }
+            }),
+        );
     let metrics_task = tokio::spawn(
         axum::serve(metrics_listener, app)
             .with_graceful_shutdown(hub.stopped())

@@ -26,6 +26,38 @@ pub(crate) const ACK_EVERY: u64 = 32;
 /// Metadata key naming the tenant.
 const TENANT: &str = "x-switchboard-tenant";
 
+/// The HS256 secret streams sign their JWTs with, when the server requires them.
+static SIGNING_SECRET: std::sync::RwLock<Option<Vec<u8>>> = std::sync::RwLock::new(None);
+
+/// Makes streams opened from now on present a JWT signed with `secret` (`None`: none).
+pub(crate) fn sign_with(secret: Option<Vec<u8>>) {
+    *SIGNING_SECRET.write().unwrap_or_else(|p| p.into_inner()) = secret;
+}
+
+/// Adds the tenant header and, when signing, a bearer JWT for `subject` in `role`.
+fn identify<T>(request: &mut Request<T>, tenant: &str, role: &str, subject: &str) -> Result<()> {
+    request.metadata_mut().insert(TENANT, tenant.parse()?);
+    let secret = SIGNING_SECRET.read().unwrap_or_else(|p| p.into_inner());
+    if let Some(secret) = secret.as_ref() {
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs()
+            + 3600;
+        let claims = serde_json::json!({
+            "sub": subject, "tenant": tenant, "roles": [role], "exp": exp,
+        });
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )?;
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+    }
+    Ok(())
+}
+
 /// An adapter's stream: frames out, frames in.
 pub(crate) struct AdapterStream {
     pub(crate) tx: UnboundedSender<pb::AdapterFrame>,
@@ -45,7 +77,7 @@ impl AdapterStream {
             },
         )))?;
         let mut request = Request::new(UnboundedReceiverStream::new(rx));
-        request.metadata_mut().insert(TENANT, tenant.parse()?);
+        identify(&mut request, tenant, "adapter", adapter_id)?;
         let mut rx = ChannelGatewayClient::new(channel)
             .session(request)
             .await?
@@ -103,7 +135,7 @@ impl AgentStream {
             action: Some(pb::agent_frame::Action::SignIn(sign_in)),
         })?;
         let mut request = Request::new(UnboundedReceiverStream::new(rx));
-        request.metadata_mut().insert(TENANT, tenant.parse()?);
+        identify(&mut request, tenant, "agent", &agent_id)?;
         let mut rx = AgentDeskClient::new(channel)
             .session(request)
             .await?

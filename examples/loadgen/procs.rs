@@ -109,6 +109,50 @@ impl Bots {
     }
 }
 
+/// Tenant prefixes the phases rotate through (`<prefix>-<epoch>`), and how many epochs
+/// are declared for each; plus the fixed tenants.
+const ROTATING: &[&str] = &[
+    "loadgen-new",
+    "loadgen-memory",
+    "loadgen-bot",
+    "loadgen-bot-paced",
+];
+const EPOCHS: usize = 64;
+const FIXED: &[&str] = &["loadgen-relay", "loadgen-realistic"];
+
+/// What every load-bench server is configured with besides its bots: the tenants the
+/// phases use, declared (a header alone no longer creates a tenant), and request rates
+/// high enough that the bench measures routing, with the rate limiter still running.
+fn common_config(auth_secret: Option<&Path>) -> String {
+    let mut text = String::from(
+        "[limits]\nmax_tenants = 5000\n[limits.rates]\nadapter = 10000000\nagent = 10000000\n",
+    );
+    if let Some(secret) = auth_secret {
+        text.push_str(&format!(
+            "[auth]\njwt_hs256_secret_file = {:?}\n",
+            secret.display().to_string()
+        ));
+    }
+    for prefix in ROTATING {
+        for epoch in 0..EPOCHS {
+            text.push_str(&format!("[tenants.{prefix}-{epoch}]\n"));
+        }
+    }
+    for tenant in FIXED {
+        text.push_str(&format!("[tenants.{tenant}]\n"));
+    }
+    text
+}
+
+/// The shared secret when the servers under test require JWTs, set by the auth phase.
+static AUTH_SECRET: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Makes the servers started from now on require HS256 JWTs signed with the secret in
+/// this file (`None`: no credentials, loopback protected mode).
+pub(crate) fn require_jwt(secret: Option<PathBuf>) {
+    *AUTH_SECRET.lock().unwrap_or_else(|p| p.into_inner()) = secret;
+}
+
 /// Starts `target/<profile>/switchboard` with loopback ports and warn-level JSON logs.
 pub(crate) fn spawn_switchboard(
     bin: &Path,
@@ -125,7 +169,14 @@ pub(crate) fn spawn_switchboard(
     // phase turns the bot on for web.
     let (name, contents) = bots.config();
     let config = dir.join(name);
-    std::fs::write(&config, contents)?;
+    let secret = AUTH_SECRET
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    std::fs::write(
+        &config,
+        format!("{}{contents}", common_config(secret.as_deref())),
+    )?;
     let child = Command::new(bin)
         .args(["--config", &config.display().to_string()])
         .args(["--grpc-addr", &addr.to_string()])

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use dashmap::DashMap;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde::Deserialize;
@@ -32,6 +33,42 @@ struct Claims {
     /// One role, for issuers that cannot emit a list.
     #[serde(default)]
     role: Option<String>,
+    /// Expiry, seconds since the epoch (checked by the library; kept for the cache).
+    exp: u64,
+}
+
+/// Tokens verified recently, so a client that sends the same token on every unary call
+/// pays a map lookup instead of a signature check (an ES256 check takes about 60 µs).
+/// Keyed by the whole token, so only the very same bytes hit; an entry is served only
+/// until the token's `exp` (plus the skew), and the cache dies with the verifier when
+/// the credential files are reloaded.
+struct Verified {
+    tokens: DashMap<Box<str>, (Principal, u64)>,
+}
+
+/// Most tokens remembered; past it the cache starts afresh.
+const CACHED_TOKENS: usize = 10_000;
+/// Longest token remembered.
+const CACHED_TOKEN_BYTES: usize = 4096;
+
+impl Verified {
+    fn get(&self, token: &str, leeway: u64) -> Option<Principal> {
+        let entry = self.tokens.get(token)?;
+        let (principal, exp) = entry.value();
+        (jsonwebtoken::get_current_timestamp() <= exp.saturating_add(leeway))
+            .then(|| principal.clone())
+    }
+
+    fn put(&self, token: &str, principal: &Principal, exp: u64) {
+        if token.len() > CACHED_TOKEN_BYTES {
+            return;
+        }
+        if self.tokens.len() >= CACHED_TOKENS {
+            self.tokens.clear();
+        }
+        self.tokens
+            .insert(Box::from(token), (principal.clone(), exp));
+    }
 }
 
 /// One verification key.
@@ -44,6 +81,7 @@ struct Key {
 /// Verifies bearer tokens.
 pub(super) struct JwtVerifier {
     keys: Vec<Key>,
+    verified: Verified,
     leeway_secs: u64,
     issuer: Option<String>,
     audience: Option<String>,
@@ -87,6 +125,9 @@ impl JwtVerifier {
         }
         Ok(Some(JwtVerifier {
             keys,
+            verified: Verified {
+                tokens: DashMap::new(),
+            },
             leeway_secs: settings.clock_skew_secs,
             issuer: settings.jwt_issuer.clone().filter(|s| !s.is_empty()),
             audience: settings.jwt_audience.clone().filter(|s| !s.is_empty()),
@@ -95,6 +136,9 @@ impl JwtVerifier {
 
     /// The principal a token proves.
     pub(super) fn verify(&self, token: &str) -> Result<Principal, Refusal> {
+        if let Some(principal) = self.verified.get(token, self.leeway_secs) {
+            return Ok(principal);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Malformed)?;
         let mut candidates = self
             .keys
@@ -122,7 +166,12 @@ impl JwtVerifier {
         let mut refusal = Refusal::BadSignature;
         for key in candidates {
             match jsonwebtoken::decode::<Claims>(token, &key.key, &validation) {
-                Ok(data) => return principal(data.claims),
+                Ok(data) => {
+                    let exp = data.claims.exp;
+                    let principal = principal(data.claims)?;
+                    self.verified.put(token, &principal, exp);
+                    return Ok(principal);
+                }
                 Err(e) => {
                     refusal = match e.kind() {
                         ErrorKind::InvalidSignature => Refusal::BadSignature,
@@ -265,4 +314,29 @@ fn jwks(path: &Path) -> Result<Vec<Key>, SetupError> {
         });
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal() -> Principal {
+        principal_from_parts("acme", Roles::of([Role::Agent]), "alice", Method::Jwt).unwrap()
+    }
+
+    #[test]
+    fn a_cached_token_is_served_only_until_it_expires() {
+        let cache = Verified {
+            tokens: DashMap::new(),
+        };
+        let now = jsonwebtoken::get_current_timestamp();
+        cache.put("fresh", &principal(), now + 60);
+        cache.put("stale", &principal(), now - 60);
+        assert_eq!(cache.get("fresh", 0), Some(principal()));
+        assert_eq!(cache.get("stale", 0), None, "past exp");
+        assert!(cache.get("stale", 120).is_some(), "within the skew");
+        assert_eq!(cache.get("other", 0), None);
+        cache.put(&"x".repeat(CACHED_TOKEN_BYTES + 1), &principal(), now + 60);
+        assert_eq!(cache.tokens.len(), 2, "oversized tokens are not kept");
+    }
 }

@@ -18,18 +18,37 @@ pub const MAX_SKILLS: usize = 4096;
 /// Index of a skill in its tenant's catalogue.
 pub type SkillIndex = u16;
 
-/// Maps skill names to bit positions, per tenant. Names are added on first use.
-#[derive(Debug, Default)]
+/// The bit a conversation's requirement holds for skills no agent or queue has named
+/// yet: no agent ever holds it, so such a conversation waits (in its place) until an
+/// agent with those skills signs in. Conversations never add names to the catalogue,
+/// so adapters cannot fill it.
+pub const UNRESOLVED: SkillIndex = (MAX_SKILLS - 1) as SkillIndex;
+
+/// Maps skill names to bit positions, per tenant. Names are added when a queue or an
+/// agent names them; [`UNRESOLVED`] is kept back.
+#[derive(Debug)]
 pub struct SkillCatalog {
     /// Name to bit position.
     by_name: HashMap<Arc<str>, SkillIndex>,
     /// Bit position to name.
     names: Vec<Arc<str>>,
+    /// The name shown for [`UNRESOLVED`].
+    unresolved: Arc<str>,
+}
+
+impl Default for SkillCatalog {
+    fn default() -> Self {
+        SkillCatalog {
+            by_name: HashMap::new(),
+            names: Vec::new(),
+            unresolved: Arc::from("(a skill no agent has)"),
+        }
+    }
 }
 
 /// The catalogue is full.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("more than {MAX_SKILLS} distinct skills in this tenant")]
+#[error("more than {} distinct skills named by agents and queues in this tenant", MAX_SKILLS - 1)]
 pub struct TooManySkills;
 
 impl SkillCatalog {
@@ -38,7 +57,7 @@ impl SkillCatalog {
         if let Some(&index) = self.by_name.get(name) {
             return Ok(index);
         }
-        if self.names.len() >= MAX_SKILLS {
+        if self.names.len() >= UNRESOLVED as usize {
             return Err(TooManySkills);
         }
         let index = self.names.len() as SkillIndex;
@@ -55,7 +74,17 @@ impl SkillCatalog {
 
     /// The name of a skill index.
     pub fn name(&self, index: SkillIndex) -> &Arc<str> {
-        &self.names[index as usize]
+        self.names.get(index as usize).unwrap_or(&self.unresolved)
+    }
+
+    /// Names in the catalogue.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether no name is in the catalogue.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
     }
 }
 
@@ -213,9 +242,10 @@ mod tests {
         let a = catalog.intern("billing").unwrap();
         assert_eq!(catalog.intern("billing").unwrap(), a);
         assert_eq!(&**catalog.name(a), "billing");
-        for i in 1..MAX_SKILLS {
+        for i in 1..UNRESOLVED as usize {
             catalog.intern(&format!("s{i}")).unwrap();
         }
         assert_eq!(catalog.intern("one-too-many"), Err(TooManySkills));
+        assert_eq!(&**catalog.name(UNRESOLVED), "(a skill no agent has)");
     }
 }

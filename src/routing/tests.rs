@@ -2378,3 +2378,62 @@ fn time_with_an_agent_does_not_count_towards_the_wait_limit() {
     assert!(out.to_customer(id).is_empty());
     assert_eq!(fx.state(id).0, ConversationState::Assigned);
 }
+
+// ----- skills no agent has named -----
+
+#[test]
+fn junk_skills_from_conversations_never_fill_the_catalogue() {
+    // A bare router: the fixture's board comparison after every step would make this
+    // quadratic.
+    let mut router = Router::new(policy()).unwrap();
+    // Far more distinct unknown skills than the catalogue could hold.
+    for n in 0..(super::skills::MAX_SKILLS as u64 + 100) {
+        let junk = format!("junk-{n}");
+        router
+            .customer_message(T0 + n, needing(&format!("j{n}"), &[(&junk, 1)]))
+            .unwrap();
+        let _ = router.drain();
+    }
+    // An agent can still sign in with new skills, and is offered what they can serve.
+    let id = router
+        .customer_message(T0 + 10_000, needing("real", &[("billing", 2)]))
+        .unwrap()
+        .conversation;
+    let _ = router.drain();
+    router
+        .sign_in(T0 + 10_001, agent("ann", &[("billing", 3), ("en", 1)], 1))
+        .unwrap();
+    let (_, notices) = router.drain();
+    let offered: Vec<ConversationId> = notices
+        .iter()
+        .filter_map(|n| match n {
+            Notice::ToAgent {
+                notice: AgentNotice::Offer(details),
+                ..
+            } => Some(details.conversation),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(offered, vec![id]);
+    router.check_invariants().unwrap();
+}
+
+#[test]
+fn a_conversation_waiting_on_an_unknown_skill_is_served_when_an_agent_brings_it() {
+    let mut fx = Fixture::new();
+    let (first, _) = fx.arrive(T0, needing("first", &[("tagalog", 1)]));
+    let (second, _) = fx.arrive(T0 + 1, needing("second", &[("tagalog", 1)]));
+    let out = fx.sign_in(T0 + 2, agent("bob", &[], 1));
+    assert!(out.offers().is_empty(), "nobody has the skill yet");
+    // The first to arrive is offered first: both kept their places.
+    let out = fx.sign_in(T0 + 3, agent("tala", &[("tagalog", 2)], 1));
+    assert_eq!(out.offers(), vec![("tala".to_owned(), first)]);
+    let explained = fx.router.explain(T0 + 4, second, 10).unwrap();
+    let bob = explained
+        .candidates
+        .iter()
+        .find(|c| &*c.agent == "bob")
+        .unwrap();
+    assert_eq!(&*bob.missing[0].0, "tagalog");
+    fx.router.check_invariants().unwrap();
+}

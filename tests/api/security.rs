@@ -1033,3 +1033,30 @@ async fn a_newer_adapter_stream_gets_what_the_older_one_left_unacknowledged() {
         current = newer;
     }
 }
+
+// A flood of junk skills from an adapter used to fill the tenant's 4,096-skill
+// catalogue for good: every later sign-in or message naming a new skill got
+// INVALID_ARGUMENT. Conversations no longer add names to the catalogue.
+#[tokio::test]
+async fn a_flood_of_junk_skills_leaves_room_for_real_ones() {
+    let server = spawn_server(test_config()).await;
+    let mut adapter = Adapter::connect(&server, "web-adapter").await;
+    for n in 0..4_200 {
+        let mut msg = message(&format!("junk-{n}"), 0.0, "hi");
+        msg.client_message_id = format!("m{n}");
+        msg.required_skills = vec![pb::SkillRequirement {
+            skill: format!("junk-skill-{n}"),
+            min_proficiency: 1,
+        }];
+        adapter.send(msg).await.expect("a junk skill is accepted");
+    }
+    let mut real = message("needs-billing", 0.0, "my invoice is wrong");
+    real.client_message_id = "real".into();
+    real.required_skills = vec![pb::SkillRequirement {
+        skill: "billing".into(),
+        min_proficiency: 2,
+    }];
+    let id = adapter.send(real).await.expect("accepted").conversation_id;
+    let mut agent = Agent::sign_in(&server, None, "ann", &[("billing", 3)], 1).await;
+    assert_eq!(agent.offer().await.conversation_id, id);
+}

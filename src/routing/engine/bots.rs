@@ -167,6 +167,7 @@ impl Router {
                 let c = self.conversations.get_mut(&id).expect("open conversation");
                 c.profile = profile;
                 c.required_names = names;
+                self.track_unresolved(id);
             }
         }
         let c = self.conversations.get_mut(&id).expect("open conversation");

@@ -41,7 +41,7 @@ use super::model::{
     HandoffReason, Millis, PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
 };
 use super::priority::{Boost, Boosts, PriorityKey};
-use super::skills::{LevelledSkills, SkillCatalog};
+use super::skills::{LevelledSkills, SkillCatalog, UNRESOLVED};
 use super::waiting::{ProfileIndex, WaitingIndex};
 
 /// Where a conversation stands.
@@ -191,6 +191,9 @@ pub struct Router {
     /// Requirement lists seen on arrivals, with their named skills and profile per
     /// channel class.
     requirement_cache: RequirementCache,
+    /// Open conversations whose requirement names a skill no agent or queue has named
+    /// yet; re-resolved when an agent brings a new skill.
+    unresolved: BTreeSet<ConversationId>,
     /// Sign-in order of the agent chosen last, for round robin.
     round_robin_cursor: u64,
     /// Sign-in counter.
@@ -302,6 +305,7 @@ impl Router {
             escalations: BTreeSet::new(),
             round_robin_cursor: 0,
             requirement_cache: HashMap::new(),
+            unresolved: BTreeSet::new(),
             tier_names,
             queue_names,
             empty: Arc::from(""),
@@ -470,6 +474,7 @@ impl Router {
             },
         );
         self.conversations.insert(id, conversation);
+        self.track_unresolved(id);
         self.by_channel_key
             .insert((msg.channel, channel_key.clone()), id);
         self.emit(
@@ -685,7 +690,11 @@ impl Router {
                 reason: "at least one channel class needs capacity above 0".to_owned(),
             });
         }
+        let known = self.skills.len();
         let (skills, skill_names) = self.requirement(&sign_in.skills, "skills")?;
+        if self.skills.len() > known {
+            self.resolve_waiting_skills();
+        }
         let agent = Agent::new(
             Arc::from(sign_in.agent_id.as_str()),
             sign_in.display_name,
@@ -883,8 +892,7 @@ impl Router {
                 self.offer(now, id, target_slot, Rule::TransferToAgent);
             }
             TransferRequest::Skill(skill) => {
-                let (required, names) =
-                    self.requirement(&[(skill.clone(), 1)], "transfer.skill")?;
+                let (required, names) = self.conversation_requirement(&[(skill.clone(), 1)]);
                 self.requeue_elsewhere(now, id, slot, required, names);
                 self.emit_transfer_and_queue(
                     now,
@@ -901,7 +909,7 @@ impl Router {
                             reason: format!("unknown queue {name:?}"),
                         })?;
                 let skills = self.queue_skills[queue].clone();
-                let (required, names) = self.requirement(&skills, "transfer.queue")?;
+                let (required, names) = self.conversation_requirement(&skills);
                 self.requeue_elsewhere(now, id, slot, required, names);
                 self.conversations.get_mut(&id).expect("open").queue = queue;
                 self.emit_transfer_and_queue(now, id, from, TransferTarget::Queue(queue));
@@ -1083,8 +1091,33 @@ impl Router {
     /// Checks every internal invariant; `Err` names the first one broken. Used by tests
     /// and property tests after every step.
     pub fn check_invariants(&self) -> Result<(), String> {
+        if self
+            .unresolved
+            .iter()
+            .any(|id| !self.conversations.contains_key(id))
+        {
+            return Err("an ended conversation is still tracked as unresolved".into());
+        }
         let mut waiting = 0;
         for (id, c) in &self.conversations {
+            let names_unknown = c
+                .required_names
+                .iter()
+                .any(|(n, _)| self.skills.get(n).is_none());
+            if names_unknown != self.unresolved.contains(id) {
+                return Err(format!("{id}: unresolved skills not tracked"));
+            }
+            let marked = self
+                .waiting
+                .profile(c.profile)
+                .required
+                .level_of(UNRESOLVED)
+                .is_some();
+            if names_unknown != marked {
+                return Err(format!(
+                    "{id}: profile and skill names disagree on unknown skills"
+                ));
+            }
             match c.state {
                 State::Queued => {
                     waiting += 1;
@@ -1426,6 +1459,7 @@ impl Router {
         c.required_names = names;
         c.declined_by.clear();
         c.step = None;
+        self.track_unresolved(id);
     }
 
     fn emit_transfer_and_queue(
@@ -1469,6 +1503,7 @@ impl Router {
         }
         let c = self.conversations.remove(&id).expect("open conversation");
         self.waiting.remove(c.profile, c.key, id);
+        self.unresolved.remove(&id);
         self.by_channel_key
             .remove(&(c.channel, c.channel_conversation_id));
         holder
@@ -1632,6 +1667,81 @@ impl Router {
         Ok((set, names))
     }
 
+    /// A conversation's requirement: like [`Router::requirement`], but a skill no agent
+    /// or queue has named is not added to the catalogue; it becomes the
+    /// [`UNRESOLVED`] bit, which no agent holds, and keeps its name in the list.
+    fn conversation_requirement(&self, skills: &[(String, u8)]) -> (LevelledSkills, NamedSkills) {
+        let mut set = LevelledSkills::default();
+        let mut unknown: Vec<(Arc<str>, u8)> = Vec::new();
+        for (name, level) in skills {
+            match self.skills.get(name) {
+                Some(index) => set.insert(index, *level),
+                None => {
+                    set.insert(UNRESOLVED, 1);
+                    let level = (*level).clamp(1, super::skills::MAX_PROFICIENCY);
+                    match unknown.iter_mut().find(|(n, _)| **n == **name) {
+                        Some(entry) => entry.1 = entry.1.max(level),
+                        None => unknown.push((Arc::from(name.as_str()), level)),
+                    }
+                }
+            }
+        }
+        let names: NamedSkills = set
+            .entries()
+            .filter(|(s, _)| *s != UNRESOLVED)
+            .map(|(s, l)| (self.skills.name(s).clone(), l))
+            .chain(unknown)
+            .collect();
+        (set, names)
+    }
+
+    /// Keeps `unresolved` in step with whether a conversation's requirement names a
+    /// skill the catalogue does not hold.
+    fn track_unresolved(&mut self, id: ConversationId) {
+        let Some(c) = self.conversations.get(&id) else {
+            return;
+        };
+        if c.required_names
+            .iter()
+            .any(|(n, _)| self.skills.get(n).is_none())
+        {
+            self.unresolved.insert(id);
+        } else {
+            self.unresolved.remove(&id);
+        }
+    }
+
+    /// An agent brought skills the catalogue did not hold: conversations waiting on
+    /// such skills get their real requirement, keeping their place in the queue.
+    fn resolve_waiting_skills(&mut self) {
+        self.requirement_cache.clear();
+        let ids: Vec<ConversationId> = self.unresolved.iter().copied().collect();
+        for id in ids {
+            let Some(c) = self.conversations.get(&id) else {
+                self.unresolved.remove(&id);
+                continue;
+            };
+            let skills: Vec<(String, u8)> = c
+                .required_names
+                .iter()
+                .map(|(n, l)| (n.to_string(), *l))
+                .collect();
+            // The names stay as they are (the board and every event have them); only
+            // the bitset behind them changes.
+            let (required, _) = self.conversation_requirement(&skills);
+            let c = self.conversations.get_mut(&id).expect("open conversation");
+            let profile = self.waiting.profile_for(&required, c.channel.class());
+            if profile != c.profile {
+                if c.state == State::Queued {
+                    self.waiting.remove(c.profile, c.key, id);
+                    self.waiting.insert(profile, c.key, id);
+                }
+                c.profile = profile;
+            }
+            self.track_unresolved(id);
+        }
+    }
+
     /// The waiting profile and named skills for a requirement given by name, cached:
     /// arrivals mostly repeat a few requirements, and building one costs allocations.
     fn requirement_profile(
@@ -1644,7 +1754,7 @@ impl Router {
         {
             return Ok((profile, names.clone()));
         }
-        let (required, names) = self.requirement(skills, "required_skills")?;
+        let (required, names) = self.conversation_requirement(skills);
         let profile = self.waiting.profile_for(&required, class);
         if self.requirement_cache.len() >= REQUIREMENT_CACHE_LIMIT {
             self.requirement_cache.clear();

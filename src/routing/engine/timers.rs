@@ -320,9 +320,7 @@ impl Router {
         step: EscalationStep,
         queue: Option<usize>,
     ) {
-        let Ok((required, names)) = self.requirement(skills, "required_skills") else {
-            return;
-        };
+        let (required, names) = self.conversation_requirement(skills);
         let c = self.conversations.get_mut(&id).expect("open conversation");
         let profile = self.waiting.profile_for(&required, c.channel.class());
         if c.state == State::Queued {
@@ -340,6 +338,7 @@ impl Router {
             }
             None => c.step = Some(step),
         }
+        self.track_unresolved(id);
         self.emit(
             now,
             id,

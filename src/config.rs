@@ -738,6 +738,42 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_changes_only_what_its_table_names() {
+        let c = Config::from_toml(
+            "[routing]\noffer_timeout_ms = 20000\ndecline_cooldown_ms = 7000\n\
+             [tenants.acme]\nrouting = { offer_timeout_ms = 45000 }\n\
+             limits = { max_sessions_per_tenant = 7 }\n[tenants.globex]\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let acme = c.tenant_settings("acme").unwrap();
+        assert_eq!(acme.routing.offer_timeout_ms, 45_000);
+        assert_eq!(acme.routing.decline_cooldown_ms, 7_000, "inherited");
+        assert_eq!(acme.limits.max_sessions_per_tenant, 7);
+        assert_eq!(acme.limits.max_text_bytes, c.limits.max_text_bytes);
+        assert_eq!(
+            c.tenant_settings("globex")
+                .unwrap()
+                .routing
+                .offer_timeout_ms,
+            20_000
+        );
+        assert!(c.declares("acme") && c.declares("default") && !c.declares("initech"));
+        let bad = Config::from_toml("[tenants.acme]\nroutng = { offer_timeout_ms = 1 }\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("tenants.acme"), "{bad}");
+        let bad = Config::from_toml("[tenants.\"no spaces\"]\n")
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("tenants.no spaces"), "{bad}");
+    }
+
+    #[test]
     fn flags_override_the_file() {
         let cli = Cli::parse_from(["switchboard", "--grpc-addr", "127.0.0.1:7000"]);
         let c = cli.load().unwrap();

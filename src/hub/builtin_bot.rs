@@ -320,6 +320,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn reloading_one_tenants_knowledge_base_leaves_the_others_alone() {
+        let dir = std::env::temp_dir().join(format!("sb-kb-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("kb.json");
+        std::fs::write(&path, TIED).unwrap();
+        let config = Config {
+            kb: Some(path.clone()),
+            ..Config::default()
+        };
+        let top = SharedBot::load(&config).unwrap();
+        let threshold = config.bot.confidence_threshold;
+        let acme = top.for_tenant(Some(&path), threshold).unwrap();
+        let globex = top.for_tenant(Some(&path), threshold).unwrap();
+        assert!(
+            Arc::ptr_eq(&acme.current(), &globex.current()),
+            "tenants of one file share its index"
+        );
+        let before = globex.current();
+        let one_entry = r#"{"entries": [{"id": "returns", "lang": "en",
+            "questions": ["How do I return an item?"], "answer": "Start a return."}]}"#;
+        std::fs::write(&path, one_entry).unwrap();
+        assert_eq!(acme.reload().unwrap().entries, 1);
+        assert!(Arc::ptr_eq(&globex.current(), &before), "globex untouched");
+        assert_eq!(globex.summary().entries, 2);
+        assert!(Arc::ptr_eq(&top.current(), &before));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
     /// Two intents a bare "refund" ties between, and a greeting that names neither.
     const TIED: &str = r#"{
         "greetings": {"en": {"text": "Hello!", "buttons": [{"label": "Person", "payload": "agent"}]}},

@@ -1060,3 +1060,45 @@ async fn a_flood_of_junk_skills_leaves_room_for_real_ones() {
     let mut agent = Agent::sign_in(&server, None, "ann", &[("billing", 3)], 1).await;
     assert_eq!(agent.offer().await.conversation_id, id);
 }
+
+// Requests over a principal's rate get RESOURCE_EXHAUSTED with the wait, for unary
+// calls (also as grpc-retry-pushback-ms) and for stream frames; another principal of
+// the same tenant is not held up.
+#[tokio::test]
+async fn a_principal_over_its_rate_is_told_when_to_retry() {
+    let creds = Credentials::hs256();
+    let mut config = test_config();
+    config.limits.rates.supervisor = 2;
+    config.limits.rates.agent = 2;
+    let server = secured(&creds, config).await;
+    let sup = creds.token_for("acme", &[Role::Supervisor], "sam");
+    let mut refused = None;
+    for _ in 0..10 {
+        if let Err(status) = list_waiting(&server, Some(&sup), None).await {
+            refused = Some(status);
+            break;
+        }
+    }
+    let refused = refused.expect("the burst of 4 runs out within 10 calls");
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert!(refused.message().contains("retry in"), "{refused:?}");
+    assert!(refused.metadata().get("grpc-retry-pushback-ms").is_some());
+    let other = creds.token_for("acme", &[Role::Supervisor], "sue");
+    assert!(list_waiting(&server, Some(&other), None).await.is_ok());
+
+    let token = creds.token_for("acme", &[Role::Agent], "ann");
+    let mut ann = Agent::sign_in_as(&server, &token, "ann", 1).await;
+    let mut codes = Vec::new();
+    for _ in 0..10 {
+        let result = ann
+            .act(pb::agent_frame::Action::SetPresence(pb::SetPresence {
+                presence: pb::Presence::Available as i32,
+            }))
+            .await;
+        codes.push(result.err().map(|(code, _)| code));
+    }
+    assert!(
+        codes.contains(&Some(Code::ResourceExhausted)),
+        "desk frames over the rate are refused: {codes:?}"
+    );
+}

@@ -186,6 +186,13 @@ impl AgentPool {
         Some(agent)
     }
 
+    /// Whether a signed-in agent holds this skill.
+    pub fn holds_skill(&self, skill: SkillIndex) -> bool {
+        self.by_skill
+            .get(&skill)
+            .is_some_and(|lane| lane.holders > 0)
+    }
+
     /// The slot of a signed-in agent.
     pub fn slot_of(&self, id: &str) -> Option<AgentSlot> {
         self.by_id.get(id).copied()

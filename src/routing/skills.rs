@@ -34,6 +34,8 @@ pub struct SkillCatalog {
     names: Vec<Arc<str>>,
     /// The name shown for [`UNRESOLVED`].
     unresolved: Arc<str>,
+    /// Bit positions given back by [`SkillCatalog::forget`], handed out again first.
+    free: Vec<SkillIndex>,
 }
 
 impl Default for SkillCatalog {
@@ -42,6 +44,7 @@ impl Default for SkillCatalog {
             by_name: HashMap::new(),
             names: Vec::new(),
             unresolved: Arc::from("(a skill no agent has)"),
+            free: Vec::new(),
         }
     }
 }
@@ -57,14 +60,36 @@ impl SkillCatalog {
         if let Some(&index) = self.by_name.get(name) {
             return Ok(index);
         }
-        if self.names.len() >= UNRESOLVED as usize {
-            return Err(TooManySkills);
-        }
-        let index = self.names.len() as SkillIndex;
         let name: Arc<str> = Arc::from(name);
-        self.names.push(name.clone());
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.names[index as usize] = name.clone();
+                index
+            }
+            None if self.names.len() < UNRESOLVED as usize => {
+                self.names.push(name.clone());
+                (self.names.len() - 1) as SkillIndex
+            }
+            None => return Err(TooManySkills),
+        };
         self.by_name.insert(name, index);
         Ok(index)
+    }
+
+    /// Gives a skill's bit position back, to be handed out to another name. The
+    /// caller makes sure nothing holds or requires it any more.
+    pub fn forget(&mut self, index: SkillIndex) {
+        if let Some(name) = self.names.get(index as usize).cloned()
+            && self.by_name.remove(&name).is_some()
+        {
+            self.names[index as usize] = self.unresolved.clone();
+            self.free.push(index);
+        }
+    }
+
+    /// Every name and its bit position.
+    pub fn entries(&self) -> impl Iterator<Item = (SkillIndex, &Arc<str>)> + '_ {
+        self.by_name.iter().map(|(name, &index)| (index, name))
     }
 
     /// The index of a known skill.
@@ -79,12 +104,12 @@ impl SkillCatalog {
 
     /// Names in the catalogue.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.by_name.len()
     }
 
     /// Whether no name is in the catalogue.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.by_name.is_empty()
     }
 }
 
@@ -247,5 +272,11 @@ mod tests {
         }
         assert_eq!(catalog.intern("one-too-many"), Err(TooManySkills));
         assert_eq!(&**catalog.name(UNRESOLVED), "(a skill no agent has)");
+        // A forgotten skill's place goes to the next new name.
+        catalog.forget(a);
+        assert_eq!(catalog.get("billing"), None);
+        assert_eq!(catalog.intern("refunds").unwrap(), a);
+        assert_eq!(&**catalog.name(a), "refunds");
+        assert_eq!(catalog.len(), UNRESOLVED as usize);
     }
 }

@@ -2437,3 +2437,54 @@ fn a_conversation_waiting_on_an_unknown_skill_is_served_when_an_agent_brings_it(
     assert_eq!(&*bob.missing[0].0, "tagalog");
     fx.router.check_invariants().unwrap();
 }
+
+#[test]
+fn skills_agents_no_longer_hold_are_reclaimed_when_the_catalogue_is_full() {
+    let mut router = Router::new(policy()).unwrap();
+    let offers = |router: &mut Router| -> Vec<ConversationId> {
+        let (_, notices) = router.drain();
+        notices
+            .iter()
+            .filter_map(|n| match n {
+                Notice::ToAgent {
+                    notice: AgentNotice::Offer(details),
+                    ..
+                } => Some(details.conversation),
+                _ => None,
+            })
+            .collect()
+    };
+    // A conversation needing a skill the first agents bring and take away again.
+    let waits = router
+        .customer_message(T0, needing("waits", &[("rare", 1)]))
+        .unwrap()
+        .conversation;
+    let _ = router.drain();
+    // Agents sign in and out with ever new names, far past the catalogue's size.
+    let per_agent = 64;
+    let rounds = super::skills::MAX_SKILLS / per_agent + 4;
+    for round in 0..rounds {
+        let owned: Vec<String> = (0..per_agent).map(|k| format!("s{round}-{k}")).collect();
+        let skills: Vec<(&str, u8)> = std::iter::once(("rare", 1))
+            .filter(|_| round == 0)
+            .chain(owned.iter().map(|s| (s.as_str(), 1)))
+            .collect();
+        let id = format!("a{round}");
+        router
+            .sign_in(T0 + 1 + round as u64, agent(&id, &skills, 1))
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        if round == 0 {
+            assert_eq!(offers(&mut router), vec![waits]);
+        }
+        router.sign_out(T0 + 3 + round as u64, &id).unwrap();
+        let _ = router.drain();
+        router.check_invariants().unwrap();
+    }
+    // "rare" was forgotten with the others; the conversation still waits on it by name
+    // and is offered to the next agent who brings it.
+    router
+        .sign_in(T0 + 10_000, agent("back", &[("rare", 2)], 1))
+        .unwrap();
+    assert_eq!(offers(&mut router), vec![waits]);
+    router.check_invariants().unwrap();
+}

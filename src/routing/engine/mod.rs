@@ -41,7 +41,7 @@ use super::model::{
     HandoffReason, Millis, PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
 };
 use super::priority::{Boost, Boosts, PriorityKey};
-use super::skills::{LevelledSkills, SkillCatalog, UNRESOLVED};
+use super::skills::{LevelledSkills, SkillCatalog, SkillIndex, UNRESOLVED};
 use super::waiting::{ProfileIndex, WaitingIndex};
 
 /// Where a conversation stands.
@@ -690,9 +690,12 @@ impl Router {
                 reason: "at least one channel class needs capacity above 0".to_owned(),
             });
         }
-        let known = self.skills.len();
+        let brings_new = sign_in
+            .skills
+            .iter()
+            .any(|(name, _)| self.skills.get(name).is_none());
         let (skills, skill_names) = self.requirement(&sign_in.skills, "skills")?;
-        if self.skills.len() > known {
+        if brings_new {
             self.resolve_waiting_skills();
         }
         let agent = Agent::new(
@@ -1651,13 +1654,16 @@ impl Router {
     ) -> Result<(LevelledSkills, NamedSkills), RoutingError> {
         let mut set = LevelledSkills::default();
         for (name, level) in skills {
-            let index = self
-                .skills
-                .intern(name)
-                .map_err(|e| RoutingError::InvalidArgument {
-                    field,
-                    reason: e.to_string(),
-                })?;
+            let index = match self.skills.intern(name) {
+                Ok(index) => Ok(index),
+                // Full: give back the skills no signed-in agent holds, then try again.
+                Err(_) if self.reclaim_skills() > 0 => self.skills.intern(name),
+                Err(e) => Err(e),
+            }
+            .map_err(|e| RoutingError::InvalidArgument {
+                field,
+                reason: e.to_string(),
+            })?;
             set.insert(index, *level);
         }
         let names: NamedSkills = set
@@ -1717,29 +1723,74 @@ impl Router {
         self.requirement_cache.clear();
         let ids: Vec<ConversationId> = self.unresolved.iter().copied().collect();
         for id in ids {
-            let Some(c) = self.conversations.get(&id) else {
-                self.unresolved.remove(&id);
-                continue;
-            };
-            let skills: Vec<(String, u8)> = c
-                .required_names
-                .iter()
-                .map(|(n, l)| (n.to_string(), *l))
-                .collect();
-            // The names stay as they are (the board and every event have them); only
-            // the bitset behind them changes.
-            let (required, _) = self.conversation_requirement(&skills);
-            let c = self.conversations.get_mut(&id).expect("open conversation");
-            let profile = self.waiting.profile_for(&required, c.channel.class());
-            if profile != c.profile {
-                if c.state == State::Queued {
-                    self.waiting.remove(c.profile, c.key, id);
-                    self.waiting.insert(profile, c.key, id);
-                }
-                c.profile = profile;
-            }
-            self.track_unresolved(id);
+            self.re_resolve(id);
         }
+    }
+
+    /// The catalogue is full: every skill no signed-in agent holds is forgotten, so
+    /// its place can go to a new name (agents that sign in and out with ever new names
+    /// cannot fill it for good). Conversations naming a forgotten skill wait on it as
+    /// unknown, keeping their places, until an agent brings it again. Returns how many
+    /// were forgotten. It walks every open conversation, but only when the catalogue
+    /// is full.
+    fn reclaim_skills(&mut self) -> usize {
+        let unused: Vec<(SkillIndex, Arc<str>)> = self
+            .skills
+            .entries()
+            .filter(|(index, _)| !self.agents.holds_skill(*index))
+            .map(|(index, name)| (index, name.clone()))
+            .collect();
+        if unused.is_empty() {
+            return 0;
+        }
+        for (index, _) in &unused {
+            self.skills.forget(*index);
+        }
+        self.requirement_cache.clear();
+        let forgotten: std::collections::HashSet<&str> =
+            unused.iter().map(|(_, name)| &**name).collect();
+        let affected: Vec<ConversationId> = self
+            .conversations
+            .iter()
+            .filter(|(_, c)| {
+                c.required_names
+                    .iter()
+                    .any(|(name, _)| forgotten.contains(&**name))
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for id in affected {
+            self.re_resolve(id);
+        }
+        unused.len()
+    }
+
+    /// Recomputes an open conversation's requirement bitset from its skill names
+    /// against the catalogue as it is now, moving it between waiting profiles in its
+    /// place.
+    fn re_resolve(&mut self, id: ConversationId) {
+        let Some(c) = self.conversations.get(&id) else {
+            self.unresolved.remove(&id);
+            return;
+        };
+        let skills: Vec<(String, u8)> = c
+            .required_names
+            .iter()
+            .map(|(n, l)| (n.to_string(), *l))
+            .collect();
+        // The names stay as they are (the board and every event have them); only the
+        // bitset behind them changes.
+        let (required, _) = self.conversation_requirement(&skills);
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        let profile = self.waiting.profile_for(&required, c.channel.class());
+        if profile != c.profile {
+            if c.state == State::Queued {
+                self.waiting.remove(c.profile, c.key, id);
+                self.waiting.insert(profile, c.key, id);
+            }
+            c.profile = profile;
+        }
+        self.track_unresolved(id);
     }
 
     /// The waiting profile and named skills for a requirement given by name, cached:

@@ -1102,3 +1102,41 @@ async fn a_principal_over_its_rate_is_told_when_to_retry() {
         "desk frames over the rate are refused: {codes:?}"
     );
 }
+
+// RS256 through a PEM public key (the key pair is a fixture: ring cannot make RSA
+// keys). A token signed by the key is accepted; one HMAC-signed with the public key's
+// text, or a genuine signature moved onto other claims, is refused.
+#[tokio::test]
+async fn rs256_tokens_verify_against_a_pem_public_key() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/jwt");
+    let private = std::fs::read(data.join("rs256-test-private.pem")).unwrap();
+    let public = std::fs::read_to_string(data.join("rs256-test-public.pem")).unwrap();
+    let mut creds = Credentials::new();
+    creds.publish_pem("rs256.pem", &public, "RS256");
+    let server = secured(&creds, test_config()).await;
+    let claims = claims("acme", &[Role::Supervisor], "sam");
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(&private).unwrap();
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    let good = jsonwebtoken::encode(&header, &claims, &key).unwrap();
+    assert!(list_waiting(&server, Some(&good), None).await.is_ok());
+    // The same claims HMAC-signed with the public key's text: refused.
+    let confused = hs256_token(public.as_bytes(), &claims);
+    let refused = list_waiting(&server, Some(&confused), None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+    // A signature from the right key over other claims: refused.
+    let mut parts: Vec<&str> = good.split('.').collect();
+    let other = jsonwebtoken::encode(&header, &claims_for_globex(), &key).unwrap();
+    let other_payload = other.split('.').nth(1).unwrap().to_owned();
+    parts[1] = &other_payload;
+    let spliced = parts.join(".");
+    let refused = list_waiting(&server, Some(&spliced), None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated);
+}
+
+fn claims_for_globex() -> crate::common::credentials::Claims {
+    claims("globex", &[Role::Operator], "sam")
+}

@@ -14,6 +14,7 @@
 //! - [`telemetry`]: Prometheus metrics fed by routing events; tracing setup.
 //! - [`auth`]: principals proven by credentials (JWTs, API keys, client certificates).
 //! - [`transport`]: the gRPC listener, plain or TLS with reloading certificates.
+//! - [`file_watch`]: files read again when they change (credentials, certificates).
 //! - [`shutdown`]: SIGTERM and Ctrl-C.
 //! - [`simulate`]: what-if simulator: scenarios run on the real router in virtual time.
 
@@ -21,6 +22,7 @@ pub mod api;
 pub mod auth;
 pub mod bot;
 pub mod config;
+pub mod file_watch;
 pub mod hub;
 pub mod routing;
 pub mod server;

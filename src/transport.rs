@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
@@ -246,25 +246,12 @@ struct LiveTls {
 impl LiveTls {
     /// Re-reads the files whenever one changes, until the listener ends.
     async fn watch(self, stopped: impl std::future::Future<Output = ()>) {
-        if self.settings.reload_secs == 0 {
-            return;
-        }
-        let files = self.settings.files();
-        let mut seen = fingerprint(&files);
-        let mut interval = tokio::time::interval(Duration::from_secs(self.settings.reload_secs));
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        tokio::pin!(stopped);
-        loop {
-            tokio::select! {
-                _ = interval.tick() => {}
-                _ = &mut stopped => return,
-            }
-            let now = fingerprint(&files);
-            if now == seen {
-                continue;
-            }
-            seen = now;
-            match server_config(&self.settings) {
+        let every = Duration::from_secs(self.settings.reload_secs);
+        crate::file_watch::on_change(
+            self.settings.files(),
+            every,
+            stopped,
+            || match server_config(&self.settings) {
                 Ok(fresh) => {
                     self.current.store(Arc::new(fresh));
                     tracing::info!("TLS certificate files read again; new connections use them");
@@ -273,21 +260,10 @@ impl LiveTls {
                     error = %e,
                     "TLS files changed but do not load; the previous certificate stays"
                 ),
-            }
-        }
+            },
+        )
+        .await;
     }
-}
-
-/// Modification time and length of each file.
-fn fingerprint(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
-    files
-        .iter()
-        .map(|f| {
-            std::fs::metadata(f)
-                .ok()
-                .and_then(|m| Some((m.modified().ok()?, m.len())))
-        })
-        .collect()
 }
 
 /// Accepts connections on `listener` (with TLS when configured) until `stopped`

@@ -18,7 +18,7 @@ pub mod settings;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
@@ -288,24 +288,11 @@ impl Auth {
     /// Re-reads the credential files whenever one changes, until `stopped` resolves.
     /// A file that no longer loads is logged and the last good credentials stay.
     pub async fn watch(self, stopped: impl std::future::Future<Output = ()>) {
-        if !self.settings.has_credentials() || self.settings.reload_secs == 0 {
+        if !self.settings.has_credentials() {
             return;
         }
-        let files = self.settings.files();
-        let mut seen = fingerprint(&files);
-        let mut interval = tokio::time::interval(Duration::from_secs(self.settings.reload_secs));
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        tokio::pin!(stopped);
-        loop {
-            tokio::select! {
-                _ = interval.tick() => {}
-                _ = &mut stopped => return,
-            }
-            let now = fingerprint(&files);
-            if now == seen {
-                continue;
-            }
-            seen = now;
+        let every = Duration::from_secs(self.settings.reload_secs);
+        crate::file_watch::on_change(self.settings.files(), every, stopped, || {
             match Authenticator::load(&self.settings) {
                 Ok(fresh) => {
                     self.current.store(Arc::new(fresh));
@@ -318,20 +305,9 @@ impl Auth {
                     "credential file changed but does not load; the previous credentials stay"
                 ),
             }
-        }
-    }
-}
-
-/// Modification time and length of each file: a change in any means read again.
-fn fingerprint(files: &[PathBuf]) -> Vec<Option<(SystemTime, u64)>> {
-    files
-        .iter()
-        .map(|f| {
-            std::fs::metadata(f)
-                .ok()
-                .and_then(|m| Some((m.modified().ok()?, m.len())))
         })
-        .collect()
+        .await;
+    }
 }
 
 #[cfg(test)]

@@ -329,6 +329,7 @@ pub fn end_reason_to_pb(reason: EndReason) -> pb::EndReason {
         EndReason::Abandoned => pb::EndReason::Abandoned,
         EndReason::BotFinished => pb::EndReason::BotFinished,
         EndReason::WaitLimit => pb::EndReason::WaitLimit,
+        EndReason::Shutdown => pb::EndReason::Shutdown,
     }
 }
 

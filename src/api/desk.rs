@@ -158,7 +158,15 @@ impl AgentSession {
         tokio::pin!(stopped);
         loop {
             tokio::select! {
-                _ = &mut stopped => return Err(draining()),
+                _ = &mut stopped => {
+                    // What shutting down told the agent goes out first.
+                    for notice in inbox.take() {
+                        if self.tx.send(Ok(convert::desk_frame(notice))).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    return Err(draining());
+                }
                 _ = inbox.notify.notified() => {
                     for notice in inbox.take() {
                         if self.tx.send(Ok(convert::desk_frame(notice))).await.is_err() {

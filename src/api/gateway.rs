@@ -213,6 +213,14 @@ impl AdapterSession {
         loop {
             tokio::select! {
                 _ = &mut stopped => {
+                    // What shutting down told the customers goes out first.
+                    let unsent = self.tenant.lock().adapter_mailbox(adapter).take_unsent(token);
+                    for d in unsent.unwrap_or_default() {
+                        let frame = gateway_frame::Frame::Delivery(convert::delivery(d.id, &d.notice));
+                        if !self.send(frame).await {
+                            return;
+                        }
+                    }
                     let _ = self.tx.send(Err(draining())).await;
                     return;
                 }

@@ -241,6 +241,20 @@ impl Hub {
     /// Starts shutdown: refuse new work and tell every stream to close.
     pub fn start_draining(&self) {
         self.shared.draining.store(true, Ordering::Release);
+        // Nothing carries conversations over a restart yet: tell every customer the
+        // service is restarting, before the streams are told to close (they deliver
+        // what is in their mailboxes first).
+        let tenants: Vec<Arc<Tenant>> = self.shared.tenants.iter().map(|t| t.clone()).collect();
+        let mut ended = 0;
+        for tenant in tenants {
+            ended += tenant.run("shutdown", self.clock(), |s, now| s.router.shut_down(now));
+        }
+        if ended > 0 {
+            tracing::info!(
+                conversations = ended,
+                "open conversations ended for the shutdown; customers told"
+            );
+        }
         self.shared.shutdown.send_replace(true);
     }
 

@@ -234,6 +234,9 @@ pub enum EndReason {
     /// The conversation waited `max_queue_secs` in all without an agent taking it: the
     /// customer was told and it ended, rather than waiting forever.
     WaitLimit,
+    /// The server shut down without a journal to carry the conversation over: the
+    /// customer was told it is restarting, instead of silence.
+    Shutdown,
 }
 
 /// Why a bot gave a conversation to a person.

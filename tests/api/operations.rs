@@ -176,3 +176,45 @@ async fn plain_http_probes_answer_beside_the_metrics() {
     let ready = http_get(server.metrics_addr, "/readyz").await;
     assert!(ready.ends_with("ready\n"), "{ready}");
 }
+
+// Without a journal nothing carries a conversation over a restart, so a shutdown tells
+// every open conversation's customer (END_REASON_SHUTDOWN, after a note) and its agent,
+// before the streams end, rather than leaving them in silence.
+#[tokio::test]
+async fn a_shutdown_tells_every_open_conversation_before_the_streams_end() {
+    let mut server = spawn_server(test_config()).await;
+    let mut agent = Agent::sign_in(&server, None, "ann", &[], 1).await;
+    let mut adapter = Adapter::connect(&server, "web-adapter").await;
+    let mut first = crate::common::message("held", 0.0, "hi");
+    first.client_message_id = "m1".into();
+    let held = adapter.send(first).await.unwrap().conversation_id;
+    assert_eq!(agent.take_next().await, held);
+    let mut second = crate::common::message("waiting", 0.0, "hi");
+    second.client_message_id = "m2".into();
+    let waiting = adapter.send(second).await.unwrap().conversation_id;
+    server.begin_shutdown();
+    let mut closed = Vec::new();
+    while closed.len() < 2 {
+        let d = adapter.delivery().await;
+        if let Some(pb::delivery::Body::Closed(c)) = d.body {
+            assert_eq!(c.reason, pb::EndReason::Shutdown as i32);
+            closed.push(d.conversation_id);
+        }
+    }
+    closed.sort();
+    let mut expected = vec![held.clone(), waiting];
+    expected.sort();
+    assert_eq!(closed, expected);
+    let ended = agent
+        .inbox
+        .next_matching(|f| match &f.frame {
+            Some(pb::desk_frame::Frame::Ended(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .await;
+    assert_eq!(ended.conversation_id, held);
+    assert_eq!(ended.reason, pb::EndReason::Shutdown as i32);
+    assert_eq!(adapter.inbox.end_status().await.code(), Code::Unavailable);
+    assert_eq!(agent.inbox.end_status().await.code(), Code::Unavailable);
+    server.finished().await.unwrap();
+}

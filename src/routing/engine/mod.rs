@@ -31,7 +31,9 @@ pub use policy::{
     AgentChoice, BotRouting, EscalationStep, QueueSpec, RoutingPolicy, RoutingPolicyError,
     parse_skill,
 };
-use texts::{handoff_text, is_chinese, queue_text, reconnecting_text, wait_limit_text};
+use texts::{
+    handoff_text, is_chinese, queue_text, reconnecting_text, shutdown_text, wait_limit_text,
+};
 
 use super::agents::{Agent, AgentPool, AgentSlot, LaneKey};
 use super::events::{Event, EventKind, QueueReason, Responder, TransferTarget};
@@ -675,6 +677,63 @@ impl Router {
             self.fill_agent(now, slot);
         }
         Ok(id)
+    }
+
+    /// The server is shutting down with nothing to carry conversations over: every
+    /// open conversation ends, its customer told the service is restarting
+    /// (`EndReason::Shutdown`) and its agent told it ended. Returns how many ended.
+    pub fn shut_down(&mut self, now: Millis) -> usize {
+        let mut ids: Vec<ConversationId> = self.conversations.keys().copied().collect();
+        ids.sort_unstable();
+        for &id in &ids {
+            let c = &self.conversations[&id];
+            let waited_ms = c.waited_ms(now);
+            let while_waiting = matches!(c.state, State::Queued | State::Offered { .. });
+            let message = customer_notice(
+                c,
+                CustomerNoticeBody::Message {
+                    sender: Sender::System,
+                    text: Arc::from(shutdown_text(&c.language)),
+                    buttons: Vec::new(),
+                    agent: None,
+                    queue_status: None,
+                },
+            );
+            let closed = customer_notice(c, CustomerNoticeBody::Closed(EndReason::Shutdown));
+            let agent_notice = match c.state {
+                State::Offered { agent, .. } => Some((
+                    agent,
+                    AgentNotice::OfferWithdrawn {
+                        conversation: id,
+                        reason: "shutdown",
+                    },
+                )),
+                State::Assigned { agent, .. } => Some((
+                    agent,
+                    AgentNotice::Ended {
+                        conversation: id,
+                        reason: EndReason::Shutdown,
+                    },
+                )),
+                _ => None,
+            };
+            self.notices.push(Notice::ToCustomer(message));
+            self.notices.push(Notice::ToCustomer(closed));
+            if let Some((slot, notice)) = agent_notice {
+                let agent = self.agent_id(slot);
+                self.notices.push(Notice::ToAgent { agent, notice });
+            }
+            self.emit(
+                now,
+                id,
+                EventKind::Abandoned {
+                    waited_ms,
+                    while_waiting,
+                },
+            );
+            self.end(now, id);
+        }
+        ids.len()
     }
 
     // ----- agents -----

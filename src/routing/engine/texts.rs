@@ -29,6 +29,14 @@ pub(super) fn wait_limit_text(language: &str) -> &'static str {
     }
 }
 
+pub(super) fn shutdown_text(language: &str) -> &'static str {
+    if is_chinese(language) {
+        "系统正在重启，本次会话已结束。请稍后再次联系我们，给您带来不便敬请谅解。"
+    } else {
+        "We are restarting our service, so this conversation has ended. Please write to us again in a moment; sorry for the trouble."
+    }
+}
+
 pub(super) fn reconnecting_text(language: &str) -> &'static str {
     if is_chinese(language) {
         "刚才的客服已断开，正在为您重新接入，您的排队位置保持不变。"

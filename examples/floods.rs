@@ -39,12 +39,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{Read, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, ValueEnum};
@@ -58,6 +57,13 @@ use switchboard::api::pb::admin_client::AdminClient;
 use switchboard::api::pb::agent_desk_client::AgentDeskClient;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+// Shared with the load bench; this tool uses its process handling, not its phases.
+#[allow(dead_code)]
+#[path = "loadgen/procs.rs"]
+mod procs;
+
+use procs::{ProcSample, Server};
 
 /// Requests in flight at once.
 const IN_FLIGHT: usize = 64;
@@ -97,14 +103,10 @@ enum Phase {
 fn main() -> ExitCode {
     let opts = Opts::parse();
     if let Some(target) = &opts.reap {
-        reap(target);
+        procs::reap(target);
         return ExitCode::SUCCESS;
     }
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        kill_all();
-        default_hook(info);
-    }));
+    procs::install_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -121,7 +123,7 @@ fn main() -> ExitCode {
             r = interrupted() => r,
         }
     });
-    kill_all();
+    procs::kill_all();
     runtime.shutdown_timeout(Duration::from_secs(1));
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -177,7 +179,7 @@ async fn run(opts: Opts) -> Result<()> {
         dir.display()
     );
     println!("- source: {}", source_state());
-    println!("- machine: {}", machine());
+    println!("- machine: {}", procs::machine());
     println!();
     let all = opts.phase == Phase::All;
     let mut rows = Vec::new();
@@ -260,7 +262,7 @@ async fn tenant_flood(bin: &Path, self_exe: &Path, dir: &Path) -> Result<Row> {
     println!(
         "## 1. Tenant flood without credentials: {CALLS} ListAgents, one new tenant header each"
     );
-    let server = Server::spawn(
+    let server = spawn(
         bin,
         self_exe,
         dir,
@@ -268,7 +270,7 @@ async fn tenant_flood(bin: &Path, self_exe: &Path, dir: &Path) -> Result<Row> {
         "# protected mode: no [auth]\n",
     )?;
     let channels = connect_n(server.addr, 2).await?;
-    let before = server.settled_sample().await?;
+    let before = settled_sample(&server).await?;
     let t0 = Instant::now();
     let counts = flood(CALLS, move |i| {
         let mut client = AdminClient::new(channels[i % channels.len()].clone());
@@ -287,8 +289,10 @@ async fn tenant_flood(bin: &Path, self_exe: &Path, dir: &Path) -> Result<Row> {
     .await;
     let secs = t0.elapsed().as_secs_f64();
     let loaded = server.sample()?;
-    let (later, idle_cpu) = server.idle_window().await?;
-    server.check_alive()?;
+    let (later, idle_cpu) = idle_window(&server).await?;
+    if !server.is_running() {
+        return Err(format!("switchboard exited; see {}", server.log.display()).into());
+    }
     let row = Row {
         phase: "1 tenants (no credentials)",
         sent: format!(
@@ -340,9 +344,9 @@ async fn credentialed_flood(bin: &Path, self_exe: &Path, dir: &Path) -> Result<R
         })
         .collect::<std::result::Result<_, _>>()?;
     let tokens = Arc::new(tokens);
-    let server = Server::spawn(bin, self_exe, dir, "credentialed", &config)?;
+    let server = spawn(bin, self_exe, dir, "credentialed", &config)?;
     let channels = connect_n(server.addr, 2).await?;
-    let before = server.settled_sample().await?;
+    let before = settled_sample(&server).await?;
     let t0 = Instant::now();
     let counts = flood(TENANTS, move |i| {
         let mut client = AdminClient::new(channels[i % channels.len()].clone());
@@ -360,8 +364,10 @@ async fn credentialed_flood(bin: &Path, self_exe: &Path, dir: &Path) -> Result<R
     .await;
     let secs = t0.elapsed().as_secs_f64();
     let loaded = server.sample()?;
-    let (later, idle_cpu) = server.idle_window().await?;
-    server.check_alive()?;
+    let (later, idle_cpu) = idle_window(&server).await?;
+    if !server.is_running() {
+        return Err(format!("switchboard exited; see {}", server.log.display()).into());
+    }
     let created = counts.get("OK").copied().unwrap_or(0);
     let per_tenant = if created > 0 {
         format!(
@@ -561,8 +567,10 @@ async fn desk_wave(
         tokio::time::sleep(Duration::from_millis(200)).await;
         left = signed_in_agents(admin).await?;
     }
-    let (later, idle_cpu) = server.idle_window().await?;
-    server.check_alive()?;
+    let (later, idle_cpu) = idle_window(server).await?;
+    if !server.is_running() {
+        return Err(format!("switchboard exited; see {}", server.log.display()).into());
+    }
     Ok(Wave {
         counts,
         signed_in,
@@ -582,10 +590,10 @@ async fn desk_flood(bin: &Path, self_exe: &Path, dir: &Path) -> Result<Row> {
         "## 3. Desk flood: {DESKS} desk sessions signed in at once, then all leave; \
          then a second wave of {DESKS} new agent ids"
     );
-    let server = Server::spawn(bin, self_exe, dir, "desks", &desk_config(5_000))?;
+    let server = spawn(bin, self_exe, dir, "desks", &desk_config(5_000))?;
     let channels = connect_n(server.addr, DESKS.div_ceil(DESKS_PER_CONNECTION)).await?;
     let admin = connect(server.addr).await?;
-    let before = server.settled_sample().await?;
+    let before = settled_sample(&server).await?;
     let first = desk_wave(&server, &channels, &admin, DESKS, "flood-agent").await?;
     // A second wave on the same server tells memory the allocator kept for reuse
     // (RSS stays flat) from memory that is lost (RSS grows again by as much).
@@ -593,7 +601,7 @@ async fn desk_flood(bin: &Path, self_exe: &Path, dir: &Path) -> Result<Row> {
     // Then the desks' connections close too: what they held goes with them.
     let connections = channels.len();
     drop(channels);
-    let (closed, _) = server.idle_window().await?;
+    let (closed, _) = idle_window(&server).await?;
     let per_desk = if first.signed_in > 0 {
         bytes(
             first.loaded.rss_kib.saturating_sub(before.rss_kib) as f64 * 1024.0
@@ -650,17 +658,19 @@ async fn session_limit(bin: &Path, self_exe: &Path, dir: &Path) -> Result<Row> {
     const LIMIT: usize = 500;
     const DESKS: usize = 600;
     println!("## 4. Session limit: {DESKS} desk streams against max_sessions_per_tenant = {LIMIT}");
-    let server = Server::spawn(bin, self_exe, dir, "limit", &desk_config(LIMIT))?;
+    let server = spawn(bin, self_exe, dir, "limit", &desk_config(LIMIT))?;
     let channels = connect_n(server.addr, DESKS.div_ceil(DESKS_PER_CONNECTION)).await?;
-    let before = server.settled_sample().await?;
+    let before = settled_sample(&server).await?;
     let t0 = Instant::now();
     let (desks, counts) = open_desks(&channels, DESKS, "limit-agent").await;
     let secs = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let loaded = server.sample()?;
     drop(desks);
-    let (later, idle_cpu) = server.idle_window().await?;
-    server.check_alive()?;
+    let (later, idle_cpu) = idle_window(&server).await?;
+    if !server.is_running() {
+        return Err(format!("switchboard exited; see {}", server.log.display()).into());
+    }
     let row = Row {
         phase: "4 session limit (500)",
         sent: format!("{} desk sessions at once", total(&counts)),
@@ -864,237 +874,43 @@ async fn connect_n(addr: SocketAddr, n: usize) -> Result<Vec<Channel>> {
 }
 
 // ---------------------------------------------------------------------------------
-// The server under test, after examples/loadgen/procs.rs.
+// The server under test: examples/loadgen/procs.rs, with the readings this tool takes.
 
-/// Every child still running, killed on exit, on a panic and on SIGINT/SIGTERM.
-static CHILDREN: Mutex<Vec<Child>> = Mutex::new(Vec::new());
-
-fn kill_all() {
-    let Ok(mut children) = CHILDREN.try_lock() else {
-        return;
-    };
-    for mut child in children.drain(..) {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+/// Starts `bin` with `config` as its config file and waits until it listens.
+fn spawn(bin: &Path, self_exe: &Path, dir: &Path, tag: &str, config: &str) -> Result<Server> {
+    let server =
+        procs::spawn_switchboard_with(bin, self_exe, dir, tag, &format!("{tag}.toml"), config)?;
+    println!(
+        "- server pid {} on {}, log {}",
+        server.pid,
+        server.addr,
+        server.log.display()
+    );
+    Ok(server)
 }
 
-fn kill_pid(pid: u32) {
-    let mut children = CHILDREN.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(i) = children.iter().position(|c| c.id() == pid) {
-        let mut child = children.swap_remove(i);
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+/// GET `/metrics`, as Prometheus would: the exporter keeps histogram samples until a
+/// scrape takes them, so without one they would count as retained memory.
+async fn scrape(server: &Server) -> Result<()> {
+    let addr = server.metrics_addr.ok_or("no metrics address")?;
+    tokio::task::spawn_blocking(move || procs::scrape(addr).map(drop)).await?
 }
 
-fn free_addr() -> Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+/// A reading after a scrape and a second of quiet, once start-up allocations are done.
+async fn settled_sample(server: &Server) -> Result<ProcSample> {
+    scrape(server).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.sample()
 }
 
-/// A switchboard process with its own config and log.
-struct Server {
-    pid: u32,
-    reaper: u32,
-    addr: SocketAddr,
-    metrics: SocketAddr,
-    log: PathBuf,
-}
-
-impl Server {
-    /// Starts `bin` on free loopback ports with `config` as its config file, and waits
-    /// until it listens.
-    fn spawn(bin: &Path, self_exe: &Path, dir: &Path, tag: &str, config: &str) -> Result<Server> {
-        let addr = free_addr()?;
-        let metrics = free_addr()?;
-        let config_file = dir.join(format!("{tag}.toml"));
-        std::fs::write(&config_file, config)?;
-        let log = dir.join(format!("{tag}.log"));
-        let out = std::fs::File::create(&log)?;
-        let child = Command::new(bin)
-            .args(["--config", &config_file.display().to_string()])
-            .args(["--grpc-addr", &addr.to_string()])
-            .args(["--metrics-addr", &metrics.to_string()])
-            .args(["--log-format", "json"])
-            .env("SWITCHBOARD_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let pid = child.id();
-        CHILDREN
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(child);
-        // Kills the server should this process die without cleaning up (SIGKILL): it
-        // waits for its stdin to close, which happens when we exit.
-        let reaper = Command::new(self_exe)
-            .args(["--reap", &format!("{pid}@{addr}")])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let reaper_pid = reaper.id();
-        CHILDREN
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(reaper);
-        let server = Server {
-            pid,
-            reaper: reaper_pid,
-            addr,
-            metrics,
-            log,
-        };
-        server.wait_listening()?;
-        println!(
-            "- server pid {pid} on {addr}, config {}",
-            config_file.display()
-        );
-        Ok(server)
-    }
-
-    fn wait_listening(&self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            if self.check_alive().is_err() || Instant::now() > deadline {
-                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                self.stop();
-                return Err(format!(
-                    "switchboard did not start listening on {} (log {}):\n{log}",
-                    self.addr,
-                    self.log.display()
-                )
-                .into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// An error if the server has exited.
-    fn check_alive(&self) -> Result<()> {
-        let mut children = CHILDREN.lock().unwrap_or_else(|p| p.into_inner());
-        let running = children
-            .iter_mut()
-            .find(|c| c.id() == self.pid)
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
-        if running {
-            Ok(())
-        } else {
-            Err(format!("switchboard exited; see {}", self.log.display()).into())
-        }
-    }
-
-    fn stop(&self) {
-        kill_pid(self.pid);
-        kill_pid(self.reaper);
-    }
-
-    fn sample(&self) -> Result<ProcSample> {
-        ProcSample::read(self.pid)
-    }
-
-    /// A reading after a scrape and a second of quiet, once start-up allocations are
-    /// done.
-    async fn settled_sample(&self) -> Result<ProcSample> {
-        self.scrape().await?;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        self.sample()
-    }
-
-    /// GET `/metrics`, as Prometheus would: the exporter keeps histogram samples until
-    /// a scrape takes them, so without one they would count as retained memory.
-    async fn scrape(&self) -> Result<()> {
-        let addr = self.metrics;
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-            stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-            write!(
-                stream,
-                "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-            )?;
-            let mut body = Vec::new();
-            stream.read_to_end(&mut body)?;
-            Ok(())
-        })
-        .await?
-    }
-
-    /// Scrapes `/metrics`, then waits [`IDLE`] with no requests; the reading at its end
-    /// and the CPU used in it.
-    async fn idle_window(&self) -> Result<(ProcSample, f64)> {
-        self.scrape().await?;
-        let start = self.sample()?;
-        tokio::time::sleep(IDLE).await;
-        let end = self.sample()?;
-        Ok((end, start.cpu_percent(&end)))
-    }
-}
-
-/// `--reap <pid>@<grpc addr>`: waits for stdin to close, then kills the server if that
-/// pid still runs with that listen address (so a reused pid is never hit).
-fn reap(target: &str) {
-    let Some((pid, addr)) = target.split_once('@') else {
-        return;
-    };
-    let mut sink = Vec::new();
-    let _ = std::io::stdin().read_to_end(&mut sink);
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    if cmdline.split(|&b| b == 0).any(|arg| arg == addr.as_bytes()) {
-        let _ = Command::new("kill").args(["-KILL", pid]).status();
-    }
-}
-
-/// A process's CPU time and memory at one instant.
-#[derive(Debug, Clone, Copy)]
-struct ProcSample {
-    at: Instant,
-    /// utime + stime, in clock ticks.
-    ticks: u64,
-    rss_kib: u64,
-}
-
-impl ProcSample {
-    fn read(pid: u32) -> Result<ProcSample> {
-        let at = Instant::now();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        // After the command name (in parentheses, may hold spaces): state is field 3,
-        // utime 14, stime 15.
-        let rest = &stat[stat.rfind(')').ok_or("bad /proc stat")? + 1..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        let rss_kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .ok_or("no VmRSS in /proc status")?;
-        Ok(ProcSample { at, ticks, rss_kib })
-    }
-
-    /// CPU used between two samples, in % of one core.
-    fn cpu_percent(&self, later: &ProcSample) -> f64 {
-        let secs = later.ticks.saturating_sub(self.ticks) as f64 / clock_ticks() as f64;
-        100.0 * secs / later.at.duration_since(self.at).as_secs_f64()
-    }
-}
-
-fn clock_ticks() -> u64 {
-    static TICKS: OnceLock<u64> = OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(100)
-    })
+/// Scrapes `/metrics`, then waits [`IDLE`] with no requests; the reading at its end and
+/// the CPU used in it.
+async fn idle_window(server: &Server) -> Result<(ProcSample, f64)> {
+    scrape(server).await?;
+    let start = server.sample()?;
+    tokio::time::sleep(IDLE).await;
+    let end = server.sample()?;
+    Ok((end, start.cpu_percent(&end)))
 }
 
 /// The commit the binary was built from, and how many files under `src/` differ from it.
@@ -1117,19 +933,6 @@ fn source_state() -> String {
         "git {} with {changed} uncommitted file(s) under src/, proto/, build.rs",
         head.trim()
     )
-}
-
-/// `nproc`, CPU model and kernel.
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| l.strip_prefix("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("unknown CPU".to_owned(), |(_, v)| v.trim().to_owned());
-    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("nproc {nproc}, {model}, Linux {}", kernel.trim())
 }
 
 /// The binary under test: `--bin`, or `target/release/switchboard`, built with cargo

@@ -76,6 +76,15 @@ impl Server {
         }
     }
 
+    /// Whether the process still runs.
+    pub(crate) fn is_running(&self) -> bool {
+        let mut children = CHILDREN.lock().unwrap_or_else(|p| p.into_inner());
+        children
+            .iter_mut()
+            .find(|c| c.id() == self.pid)
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
     /// CPU time and memory now.
     pub(crate) fn sample(&self) -> Result<ProcSample> {
         ProcSample::read(self.pid)
@@ -161,22 +170,33 @@ pub(crate) fn spawn_switchboard(
     tag: &str,
     bots: Bots,
 ) -> Result<Server> {
-    let addr = free_addr()?;
-    let metrics = free_addr()?;
-    let log = dir.join(format!("switchboard-{tag}.log"));
-    let out = std::fs::File::create(&log)?;
     // Most phases measure routing to agents: no channel is bot-first there. The bot
     // phase turns the bot on for web.
     let (name, contents) = bots.config();
-    let config = dir.join(name);
     let secret = AUTH_SECRET
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    std::fs::write(
-        &config,
-        format!("{}{contents}", common_config(secret.as_deref())),
-    )?;
+    let config = format!("{}{contents}", common_config(secret.as_deref()));
+    spawn_switchboard_with(bin, self_exe, dir, tag, name, &config)
+}
+
+/// Starts `bin` with loopback ports, warn-level JSON logs and `config_text` written to
+/// `dir/<config_name>`; waits until it listens.
+pub(crate) fn spawn_switchboard_with(
+    bin: &Path,
+    self_exe: &Path,
+    dir: &Path,
+    tag: &str,
+    config_name: &str,
+    config_text: &str,
+) -> Result<Server> {
+    let addr = free_addr()?;
+    let metrics = free_addr()?;
+    let log = dir.join(format!("switchboard-{tag}.log"));
+    let out = std::fs::File::create(&log)?;
+    let config = dir.join(config_name);
+    std::fs::write(&config, config_text)?;
     let child = Command::new(bin)
         .args(["--config", &config.display().to_string()])
         .args(["--grpc-addr", &addr.to_string()])
@@ -244,15 +264,7 @@ fn wait_listening(server: &Server) -> Result<()> {
         if TcpStream::connect_timeout(&server.addr, Duration::from_millis(200)).is_ok() {
             return Ok(());
         }
-        let exited = {
-            let mut children = CHILDREN.lock().unwrap_or_else(|p| p.into_inner());
-            children
-                .iter_mut()
-                .find(|c| c.id() == server.pid)
-                .map(|c| matches!(c.try_wait(), Ok(Some(_))))
-                .unwrap_or(true)
-        };
-        if exited || Instant::now() > deadline {
+        if !server.is_running() || Instant::now() > deadline {
             let log = std::fs::read_to_string(&server.log).unwrap_or_default();
             return Err(format!(
                 "{} did not start listening on {} (log {}):\n{log}",

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use tonic::{Request, Status};
 
-use super::status::rejected;
+use super::status::{draining, rejected};
 use super::tenant::{TenantRefusal, tenant_of};
 use crate::auth::{Auth, Credential, Peer, Principal, Role, TenantScope};
-use crate::hub::{Hub, Tenant, TenantError};
+use crate::hub::{Hub, SessionSlot, Tenant, TenantError};
 use crate::telemetry::metrics;
 
 /// Authenticates every call once, when it opens (a stream authenticates at its
@@ -31,14 +31,12 @@ impl Authenticate {
 
 impl tonic::service::Interceptor for Authenticate {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        // Every connection comes through `transport::incoming`, which attaches it.
         let peer = request
             .extensions()
             .get::<Peer>()
             .cloned()
-            .unwrap_or_else(|| Peer {
-                addr: request.remote_addr(),
-                certificate_names: Arc::from([]),
-            });
+            .unwrap_or_default();
         let result = Credential::from_metadata(request.metadata())
             .and_then(|credential| self.auth.current().authenticate(credential, &peer));
         match result {
@@ -93,6 +91,25 @@ impl Caller {
             format!("{field}: this credential does not hold that id"),
         ))
     }
+}
+
+/// The caller of a new stream, and its place under the session limits: authorized
+/// for `role`, refused while the server drains, and counted against the tenant's and
+/// the process's open streams.
+pub fn open_stream<T>(
+    hub: &Hub,
+    request: &Request<T>,
+    role: Role,
+    action: &'static str,
+) -> Result<(Caller, SessionSlot), Status> {
+    let caller = authorize(hub, request, role, action)?;
+    if hub.is_draining() {
+        return Err(rejected(draining()));
+    }
+    let slot = hub
+        .open_session(&caller.tenant)
+        .map_err(|e| rejected(Status::resource_exhausted(e)))?;
+    Ok((caller, slot))
 }
 
 /// Logs, counts and builds a `PERMISSION_DENIED`.

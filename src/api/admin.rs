@@ -281,7 +281,7 @@ impl pb::admin_server::Admin for AdminService {
         // One reload at a time in the process: building an index is CPU-heavy, and a
         // stream of reloads must not starve routing of every tenant.
         let permit = self.hub.try_reload().ok_or_else(|| {
-            crate::telemetry::metrics::record_limited("request_rate");
+            crate::telemetry::metrics::record_limited("kb_reloads");
             rejected(Status::resource_exhausted(
                 "a knowledge-base reload is running; retry when it has finished",
             ))

@@ -11,13 +11,13 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::access::{Caller, authorize};
+use super::access::{Caller, open_stream};
 use super::convert::{self, MAX_ID_BYTES, MAX_LANGUAGE_BYTES};
 use super::pb::{self, bot_frame::Frame};
 use super::status::{draining, invalid, rejected};
 use crate::auth::Role;
 use crate::hub::bot_pool::{ExternalTask, WorkerSpec};
-use crate::hub::{Hub, SessionSlot, Tenant};
+use crate::hub::{Hub, SessionSlot};
 use crate::routing::{BotAction, Button, Handoff, HandoffReason, Understood, language_skill};
 use crate::telemetry::metrics::{self, StreamGauge};
 
@@ -51,17 +51,9 @@ impl pb::bot_pool_server::BotPool for BotPoolService {
         &self,
         request: Request<Streaming<pb::BotFrame>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
-        let caller = authorize(&self.hub, &request, Role::Bot, "BotPool/Session")?;
-        if self.hub.is_draining() {
-            return Err(rejected(draining()));
-        }
-        let slot = self
-            .hub
-            .open_session(&caller.tenant)
-            .map_err(|e| rejected(Status::resource_exhausted(e)))?;
+        let (caller, slot) = open_stream(&self.hub, &request, Role::Bot, "BotPool/Session")?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let session = BotSession {
-            tenant: caller.tenant.clone(),
             caller,
             hub: self.hub.clone(),
             tx,
@@ -112,7 +104,6 @@ fn worker_spec(register: pb::BotRegister) -> Result<WorkerSpec, Status> {
 struct BotSession {
     hub: Hub,
     caller: Caller,
-    tenant: Arc<Tenant>,
     tx: mpsc::Sender<Result<pb::BotTask, Status>>,
     /// The stream's place under the session limits.
     _slot: SessionSlot,
@@ -141,6 +132,7 @@ impl BotSession {
         let token = self.hub.next_token();
         // The bot id is this principal's: a newer stream replaces an older one at once.
         let mut tasks = self
+            .caller
             .tenant
             .run("bot_connect", self.hub.clock(), |state, _| {
                 let (tasks, lost) = state.bots.connect(spec, token);
@@ -148,14 +140,16 @@ impl BotSession {
                 tasks
             });
         let _gauge = StreamGauge::open("bot");
-        tracing::info!(tenant = %self.tenant.name, bot_id = %bot_id, "bot connected");
+        tracing::info!(tenant = %self.caller.tenant.name, bot_id = %bot_id, "bot connected");
         self.serve(&bot_id, &mut inbound, &mut tasks).await;
         // Whatever it still held goes to the built-in bot now.
-        self.tenant.run("bot_lost", self.hub.clock(), |state, _| {
-            let lost = state.bots.disconnect(&bot_id, token);
-            state.return_to_builtin(lost);
-        });
-        tracing::info!(tenant = %self.tenant.name, bot_id = %bot_id, "bot disconnected");
+        self.caller
+            .tenant
+            .run("bot_lost", self.hub.clock(), |state, _| {
+                let lost = state.bots.disconnect(&bot_id, token);
+                state.return_to_builtin(lost);
+            });
+        tracing::info!(tenant = %self.caller.tenant.name, bot_id = %bot_id, "bot disconnected");
     }
 
     async fn serve(
@@ -206,7 +200,8 @@ impl BotSession {
                 return;
             }
         };
-        self.tenant
+        self.caller
+            .tenant
             .run("bot_answer", self.hub.clock(), |state, now| {
                 let Some(turn) = state.bots.complete(bot_id, task_id) else {
                     metrics::record_bot_turn("external", "late");

@@ -6,14 +6,14 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::access::{Caller, authorize};
+use super::access::{Caller, open_stream};
 use super::convert::{self, MAX_ID_BYTES, MAX_NAME_BYTES};
 use super::pb::{self, agent_frame::Action, desk_frame::Frame};
 use super::status::{draining, invalid, rejected, status_of};
 use crate::auth::Role;
 use crate::config::Limits;
 use crate::hub::mailbox::AgentInbox;
-use crate::hub::{Hub, SessionSlot, Tenant, TenantState};
+use crate::hub::{Hub, SessionSlot, TenantState};
 use crate::routing::{
     AgentId, ConversationId, Millis, Presence, Router, RoutingError, TransferRequest,
 };
@@ -43,17 +43,9 @@ impl pb::agent_desk_server::AgentDesk for DeskService {
         &self,
         request: Request<Streaming<pb::AgentFrame>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
-        let caller = authorize(&self.hub, &request, Role::Agent, "AgentDesk/Session")?;
-        if self.hub.is_draining() {
-            return Err(rejected(draining()));
-        }
-        let slot = self
-            .hub
-            .open_session(&caller.tenant)
-            .map_err(|e| rejected(Status::resource_exhausted(e)))?;
+        let (caller, slot) = open_stream(&self.hub, &request, Role::Agent, "AgentDesk/Session")?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let session = AgentSession {
-            tenant: caller.tenant.clone(),
             caller,
             hub: self.hub.clone(),
             token: self.hub.next_token(),
@@ -69,7 +61,6 @@ impl pb::agent_desk_server::AgentDesk for DeskService {
 struct AgentSession {
     hub: Hub,
     caller: Caller,
-    tenant: Arc<Tenant>,
     /// Identifies this session among the agent's sessions over time.
     token: u64,
     tx: mpsc::Sender<Result<pb::DeskFrame, Status>>,
@@ -95,7 +86,7 @@ impl AgentSession {
             Ok(signed_in) => signed_in,
             Err(status) => return self.end(rejected(status)).await,
         };
-        tracing::info!(tenant = %self.tenant.name, agent_id = %agent, "agent signed in");
+        tracing::info!(tenant = %self.caller.tenant.name, agent_id = %agent, "agent signed in");
         let signed_in = Frame::SignedIn(pb::SignedIn {
             agent_id: agent.to_string(),
             offer_timeout_ms: self.hub.config().routing.offer_timeout_ms as u32,
@@ -106,14 +97,16 @@ impl AgentSession {
             let _ = self.tx.send(Err(status)).await;
         }
         let token = self.token;
-        self.tenant.run("sign_out", self.hub.clock(), |state, now| {
-            // A newer session of this agent may have taken over; it keeps the agent.
-            if state.agent_session_is(&agent, token) {
-                state.agents.remove(&agent);
-                let _ = state.router.sign_out(now, &agent);
-            }
-        });
-        tracing::info!(tenant = %self.tenant.name, agent_id = %agent, "agent signed out");
+        self.caller
+            .tenant
+            .run("sign_out", self.hub.clock(), |state, now| {
+                // A newer session of this agent may have taken over; it keeps the agent.
+                if state.agent_session_is(&agent, token) {
+                    state.agents.remove(&agent);
+                    let _ = state.router.sign_out(now, &agent);
+                }
+            });
+        tracing::info!(tenant = %self.caller.tenant.name, agent_id = %agent, "agent signed out");
     }
 
     fn sign_in(&self, sign_in: pb::SignIn) -> Result<(AgentId, AgentInbox), Status> {
@@ -123,6 +116,7 @@ impl AgentSession {
         let agent: AgentId = Arc::from(sign_in.agent_id.as_str());
         let token = self.token;
         let inbox = self
+            .caller
             .tenant
             .run("sign_in", self.hub.clock(), |state, now| {
                 // The agent id is this principal's: a newer session replaces an older
@@ -160,18 +154,14 @@ impl AgentSession {
             tokio::select! {
                 _ = &mut stopped => {
                     // What shutting down told the agent goes out first.
-                    for notice in inbox.take() {
-                        if self.tx.send(Ok(convert::desk_frame(notice))).await.is_err() {
-                            return Ok(());
-                        }
+                    if !self.deliver(inbox).await {
+                        return Ok(());
                     }
                     return Err(draining());
                 }
                 _ = inbox.notify.notified() => {
-                    for notice in inbox.take() {
-                        if self.tx.send(Ok(convert::desk_frame(notice))).await.is_err() {
-                            return Ok(());
-                        }
+                    if !self.deliver(inbox).await {
+                        return Ok(());
                     }
                     if inbox.replaced() {
                         return Err(Status::aborted(
@@ -220,12 +210,23 @@ impl AgentSession {
 
     fn act(&self, agent: &AgentId, action: Option<Action>) -> Result<(), Status> {
         let command = DeskCommand::validate(action, &self.hub.config().limits)?;
-        self.tenant
+        self.caller
+            .tenant
             .run(command.name(), self.hub.clock(), |state, now| {
                 command.check_room(state)?;
                 command.apply(&mut state.router, now, agent)
             })
             .map_err(status_of)
+    }
+
+    /// Writes every notice waiting in the inbox; false when the peer is gone.
+    async fn deliver(&self, inbox: &AgentInbox) -> bool {
+        for notice in inbox.take() {
+            if self.tx.send(Ok(convert::desk_frame(notice))).await.is_err() {
+                return false;
+            }
+        }
+        true
     }
 
     /// Sends a frame; false when the peer is gone.

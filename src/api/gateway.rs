@@ -6,7 +6,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::access::{Caller, authorize};
+use super::access::{Caller, authorize, open_stream};
 use super::convert::{self, MAX_EXTERNAL_ID_BYTES, MAX_ID_BYTES};
 use super::pb::{self, adapter_frame::Frame, gateway_frame};
 use super::status::{draining, invalid, rejected, status_of};
@@ -103,18 +103,11 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
         &self,
         request: Request<Streaming<pb::AdapterFrame>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
-        let caller = self.caller(&request, "ChannelGateway/Session")?;
-        if self.hub.is_draining() {
-            return Err(rejected(draining()));
-        }
-        let slot = self
-            .hub
-            .open_session(&caller.tenant)
-            .map_err(|e| rejected(Status::resource_exhausted(e)))?;
+        let (caller, slot) =
+            open_stream(&self.hub, &request, Role::Adapter, "ChannelGateway/Session")?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let session = AdapterSession {
             hub: self.hub.clone(),
-            tenant: caller.tenant.clone(),
             caller,
             tx,
             _slot: slot,
@@ -149,11 +142,21 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
     }
 }
 
+/// How writing a stream's unsent deliveries went.
+#[derive(Debug, PartialEq, Eq)]
+enum Sent {
+    /// Everything was written.
+    All,
+    /// A newer stream of the adapter id attached: nothing is this stream's to send.
+    Replaced,
+    /// The peer went away.
+    PeerGone,
+}
+
 /// One adapter stream: inbound frames in, deliveries out.
 struct AdapterSession {
     hub: Hub,
     caller: Caller,
-    tenant: Arc<Tenant>,
     tx: mpsc::Sender<Result<pb::GatewayFrame, Status>>,
     /// The stream's place under the session limits.
     _slot: SessionSlot,
@@ -186,18 +189,23 @@ impl AdapterSession {
         let token = self.hub.next_token();
         // The adapter id is this principal's: a newer stream of it replaces an older
         // one at once (a reconnect after a network break), and the older one ends.
-        let attached = self.tenant.lock().adapter_mailbox(&adapter).connect(token);
-        tracing::info!(tenant = %self.tenant.name, adapter_id = %adapter, "adapter connected");
+        let attached = self
+            .caller
+            .tenant
+            .lock()
+            .adapter_mailbox(&adapter)
+            .connect(token);
+        tracing::info!(tenant = %self.caller.tenant.name, adapter_id = %adapter, "adapter connected");
         let welcome = gateway_frame::Frame::Welcome(pb::AdapterWelcome {
             pending_deliveries: attached.pending as u32,
         });
         if self.send(welcome).await {
             self.serve(&adapter, token, &mut inbound, &attached).await;
         }
-        if let Some(mailbox) = self.tenant.lock().adapters.get_mut(&adapter) {
+        if let Some(mailbox) = self.caller.tenant.lock().adapters.get_mut(&adapter) {
             mailbox.disconnect(token);
         }
-        tracing::info!(tenant = %self.tenant.name, adapter_id = %adapter, "adapter disconnected");
+        tracing::info!(tenant = %self.caller.tenant.name, adapter_id = %adapter, "adapter disconnected");
     }
 
     async fn serve(
@@ -214,33 +222,23 @@ impl AdapterSession {
             tokio::select! {
                 _ = &mut stopped => {
                     // What shutting down told the customers goes out first.
-                    let unsent = self.tenant.lock().adapter_mailbox(adapter).take_unsent(token);
-                    for d in unsent.unwrap_or_default() {
-                        let frame = gateway_frame::Frame::Delivery(convert::delivery(d.id, &d.notice));
-                        if !self.send(frame).await {
-                            return;
-                        }
+                    if self.send_unsent(adapter, token).await != Sent::PeerGone {
+                        let _ = self.tx.send(Err(draining())).await;
                     }
-                    let _ = self.tx.send(Err(draining())).await;
                     return;
                 }
                 _ = attached.replaced.notified() => {
                     let _ = self.tx.send(Err(replaced())).await;
                     return;
                 }
-                _ = attached.wake.notified() => {
-                    let unsent = self.tenant.lock().adapter_mailbox(adapter).take_unsent(token);
-                    let Some(unsent) = unsent else {
+                _ = attached.wake.notified() => match self.send_unsent(adapter, token).await {
+                    Sent::All => {}
+                    Sent::Replaced => {
                         let _ = self.tx.send(Err(replaced())).await;
                         return;
-                    };
-                    for d in unsent {
-                        let frame = gateway_frame::Frame::Delivery(convert::delivery(d.id, &d.notice));
-                        if !self.send(frame).await {
-                            return;
-                        }
                     }
-                }
+                    Sent::PeerGone => return,
+                },
                 frame = inbound.message() => match frame {
                     Ok(Some(frame)) => {
                         if let Some(reply) = self.handle(adapter, frame)
@@ -274,7 +272,7 @@ impl AdapterSession {
                         convert::inbound_message(msg, Some(adapter), &self.hub.config().limits)
                             .map_err(rejected)
                     })
-                    .and_then(|msg| submit(&self.hub, &self.tenant, msg, false));
+                    .and_then(|msg| submit(&self.hub, &self.caller.tenant, msg, false));
                 Some(match result {
                     Ok((outcome, _)) => gateway_frame::Frame::Accepted(pb::MessageAccepted {
                         client_message_id,
@@ -288,7 +286,7 @@ impl AdapterSession {
                 match self
                     .caller
                     .admit_frame(&self.hub)
-                    .and_then(|()| abandon(&self.hub, &self.tenant, req))
+                    .and_then(|()| abandon(&self.hub, &self.caller.tenant, req))
                 {
                     Ok(conversation_id) => gateway_frame::Frame::Accepted(pb::MessageAccepted {
                         client_message_id: String::new(),
@@ -299,7 +297,8 @@ impl AdapterSession {
                 },
             ),
             Some(Frame::Ack(ack)) => {
-                self.tenant
+                self.caller
+                    .tenant
                     .lock()
                     .adapter_mailbox(adapter)
                     .ack(ack.up_to_delivery_id);
@@ -316,6 +315,26 @@ impl AdapterSession {
                 rejected(Status::invalid_argument("frame: must be set")),
             )),
         }
+    }
+
+    /// Writes the deliveries this stream has not sent yet.
+    async fn send_unsent(&self, adapter: &AdapterId, token: u64) -> Sent {
+        let unsent = self
+            .caller
+            .tenant
+            .lock()
+            .adapter_mailbox(adapter)
+            .take_unsent(token);
+        let Some(unsent) = unsent else {
+            return Sent::Replaced;
+        };
+        for d in unsent {
+            let frame = gateway_frame::Frame::Delivery(convert::delivery(d.id, &d.notice));
+            if !self.send(frame).await {
+                return Sent::PeerGone;
+            }
+        }
+        Sent::All
     }
 
     /// Sends a frame; false when the peer is gone.

@@ -186,6 +186,11 @@ impl LevelledSkills {
         }
     }
 
+    /// Whether a skill is recorded, at any level.
+    pub fn has(&self, skill: SkillIndex) -> bool {
+        self.at_least[0].contains(skill)
+    }
+
     /// The level recorded for a skill, if any.
     pub fn level_of(&self, skill: SkillIndex) -> Option<u8> {
         (1..=MAX_PROFICIENCY)

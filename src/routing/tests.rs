@@ -78,6 +78,12 @@ struct Out {
 }
 
 impl Out {
+    /// What a bare router (no fixture) left behind since the last drain.
+    fn drained(router: &mut Router) -> Out {
+        let (events, notices) = router.drain();
+        Out { events, notices }
+    }
+
     /// Offers made, as (agent, conversation), from the agent notices.
     fn offers(&self) -> Vec<(String, ConversationId)> {
         self.notices
@@ -2403,18 +2409,10 @@ fn junk_skills_from_conversations_never_fill_the_catalogue() {
     router
         .sign_in(T0 + 10_001, agent("ann", &[("billing", 3), ("en", 1)], 1))
         .unwrap();
-    let (_, notices) = router.drain();
-    let offered: Vec<ConversationId> = notices
-        .iter()
-        .filter_map(|n| match n {
-            Notice::ToAgent {
-                notice: AgentNotice::Offer(details),
-                ..
-            } => Some(details.conversation),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(offered, vec![id]);
+    assert_eq!(
+        Out::drained(&mut router).offers(),
+        vec![("ann".to_owned(), id)]
+    );
     router.check_invariants().unwrap();
 }
 
@@ -2441,19 +2439,6 @@ fn a_conversation_waiting_on_an_unknown_skill_is_served_when_an_agent_brings_it(
 #[test]
 fn skills_agents_no_longer_hold_are_reclaimed_when_the_catalogue_is_full() {
     let mut router = Router::new(policy()).unwrap();
-    let offers = |router: &mut Router| -> Vec<ConversationId> {
-        let (_, notices) = router.drain();
-        notices
-            .iter()
-            .filter_map(|n| match n {
-                Notice::ToAgent {
-                    notice: AgentNotice::Offer(details),
-                    ..
-                } => Some(details.conversation),
-                _ => None,
-            })
-            .collect()
-    };
     // A conversation needing a skill the first agents bring and take away again.
     let waits = router
         .customer_message(T0, needing("waits", &[("rare", 1)]))
@@ -2474,7 +2459,10 @@ fn skills_agents_no_longer_hold_are_reclaimed_when_the_catalogue_is_full() {
             .sign_in(T0 + 1 + round as u64, agent(&id, &skills, 1))
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
         if round == 0 {
-            assert_eq!(offers(&mut router), vec![waits]);
+            assert_eq!(
+                Out::drained(&mut router).offers(),
+                vec![(id.clone(), waits)]
+            );
         }
         router.sign_out(T0 + 3 + round as u64, &id).unwrap();
         let _ = router.drain();
@@ -2485,6 +2473,9 @@ fn skills_agents_no_longer_hold_are_reclaimed_when_the_catalogue_is_full() {
     router
         .sign_in(T0 + 10_000, agent("back", &[("rare", 2)], 1))
         .unwrap();
-    assert_eq!(offers(&mut router), vec![waits]);
+    assert_eq!(
+        Out::drained(&mut router).offers(),
+        vec![("back".to_owned(), waits)]
+    );
     router.check_invariants().unwrap();
 }

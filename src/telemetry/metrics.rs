@@ -348,6 +348,7 @@ pub const LIMIT_NAMES: &[&str] = &[
     "adapter_mailbox",
     "request_rate",
     "max_queue_time",
+    "kb_reloads",
 ];
 
 /// Counts a call refused before authentication succeeded.

@@ -1760,16 +1760,13 @@ impl Router {
         (set, names)
     }
 
-    /// Keeps `unresolved` in step with whether a conversation's requirement names a
-    /// skill the catalogue does not hold.
+    /// Keeps `unresolved` in step with the conversation's profile: whether its
+    /// requirement holds the [`UNRESOLVED`] bit (a bit test, not a name lookup).
     fn track_unresolved(&mut self, id: ConversationId) {
         let Some(c) = self.conversations.get(&id) else {
             return;
         };
-        if c.required_names
-            .iter()
-            .any(|(n, _)| self.skills.get(n).is_none())
-        {
+        if self.waiting.profile(c.profile).required.has(UNRESOLVED) {
             self.unresolved.insert(id);
         } else {
             self.unresolved.remove(&id);

@@ -458,33 +458,12 @@ impl Agent {
         skill_list: &[(&str, u32)],
         messaging_capacity: u32,
     ) -> Agent {
-        let (tx, mut inbox) = open_desk(
-            server,
-            tenant,
-            pb::SignIn {
-                agent_id: id.to_owned(),
-                display_name: format!("Agent {id}"),
-                skills: skills(skill_list),
-                capacity: Some(pb::Capacity {
-                    messaging: messaging_capacity,
-                    email: 0,
-                    voice: 0,
-                }),
-                presence: pb::Presence::Available as i32,
-            },
-        )
-        .await;
-        inbox
-            .next_matching(|f| match &f.frame {
-                Some(pb::desk_frame::Frame::SignedIn(_)) => Some(()),
-                _ => None,
-            })
-            .await;
-        Agent {
-            tx,
-            inbox,
-            next_request: 0,
-        }
+        let sign_in = pb::SignIn {
+            skills: skills(skill_list),
+            ..sign_in_frame(id, messaging_capacity)
+        };
+        let (tx, inbox) = open_desk(server, tenant, sign_in).await;
+        Agent::from_desk(tx, inbox).await
     }
 
     /// Sends an action and waits for its answer: `Ok` for done, `Err(code, message)`.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthSettings;
 use crate::routing::{BotRouting, Channel, Router, RoutingPolicy};
+use crate::storage::{Durability, StorageSettings};
 use crate::transport::TlsSettings;
 
 /// How logs are written.
@@ -258,6 +259,8 @@ pub struct Config {
     pub auth: AuthSettings,
     /// TLS on the gRPC port, optionally with client certificates.
     pub tls: TlsSettings,
+    /// The journal and snapshots: durability mode, data directory, windows.
+    pub storage: StorageSettings,
     /// Declared tenants, each with what it changes of `kb`, `[routing]`, `[bot]` and
     /// `[limits]` (everything else inherited). The default tenant is always declared.
     pub tenants: BTreeMap<String, toml::Table>,
@@ -328,6 +331,7 @@ impl Default for Config {
             bot: BotConfig::default(),
             auth: AuthSettings::default(),
             tls: TlsSettings::default(),
+            storage: StorageSettings::default(),
             tenants: BTreeMap::new(),
         }
     }
@@ -387,6 +391,7 @@ impl Config {
             )));
         }
         self.tenancy.validate()?;
+        self.storage.validate().map_err(ConfigError::Invalid)?;
         if let Some(path) = &self.kb {
             crate::bot::knowledge::KnowledgeBase::load(path)
                 .map_err(|e| ConfigError::Invalid(e.to_string()))?;
@@ -537,6 +542,12 @@ pub struct Cli {
     /// This replica's shard name, selecting its tenants from `tenancy.shards`.
     #[arg(long, env = "SWITCHBOARD_SHARD")]
     pub shard: Option<String>,
+    /// Directory of the journal and snapshots (`storage.data_dir`).
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `fsync`, `buffered` or `off` (`storage.durability`).
+    #[arg(long, env = "SWITCHBOARD_DURABILITY", value_parser = parse_durability)]
+    pub durability: Option<Durability>,
     /// Something other than serving; without a subcommand the server runs.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -577,6 +588,15 @@ pub struct SimulateArgs {
     pub seed: Option<u64>,
 }
 
+fn parse_durability(text: &str) -> Result<Durability, String> {
+    match text {
+        "fsync" => Ok(Durability::Fsync),
+        "buffered" => Ok(Durability::Buffered),
+        "off" => Ok(Durability::Off),
+        _ => Err("expected fsync, buffered or off".to_owned()),
+    }
+}
+
 impl Cli {
     /// The effective configuration: defaults, then the file, then environment and flags.
     pub fn load(&self) -> Result<Config, ConfigError> {
@@ -601,6 +621,12 @@ impl Cli {
         }
         if let Some(shard) = &self.shard {
             config.tenancy.shard = shard.clone();
+        }
+        if let Some(dir) = &self.data_dir {
+            config.storage.data_dir = dir.clone();
+        }
+        if let Some(durability) = self.durability {
+            config.storage.durability = durability;
         }
         config.validate()?;
         Ok(config)

@@ -9,6 +9,7 @@
 //! - [`hub`]: tenants, each a router behind its own lock, with mailboxes towards streams.
 //! - [`api`]: the gRPC edge: generated contract, validation and conversion, status
 //!   mapping, tenancy, and the gateway, desk and admin services.
+//! - [`storage`]: the journal of accepted changes and per-tenant snapshots (fjall).
 //! - [`server`]: wires services, health, reflection and `/metrics`; drains on shutdown.
 //! - [`config`]: defaults, TOML file, `SWITCHBOARD_*` environment, flags.
 //! - [`telemetry`]: Prometheus metrics fed by routing events; tracing setup.
@@ -28,6 +29,7 @@ pub mod routing;
 pub mod server;
 pub mod shutdown;
 pub mod simulate;
+pub mod storage;
 pub mod telemetry;
 pub mod transport;
 

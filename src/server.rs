@@ -19,6 +19,7 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::hub::builtin_bot::SharedBot;
+use crate::storage::Storage;
 use crate::telemetry::metrics;
 use crate::transport;
 
@@ -43,8 +44,23 @@ pub async fn run(
     let prometheus = metrics::install();
     let bot = SharedBot::load(&config)?;
     let auth = Auth::new(&config.auth)?;
-    let hub = Hub::new(config, bot);
+    let storage = Storage::open(&config.storage)?;
+    if let Some(storage) = &storage {
+        tracing::info!(
+            data_dir = %storage.root().display(),
+            durability = storage.settings.durability.as_str(),
+            "journal open"
+        );
+    } else {
+        tracing::warn!("storage.durability is off: a restart loses every open conversation");
+    }
+    let hub = Hub::new(config, bot, storage);
     hub.create_declared()?;
+    // Every tenant is back in place before the first call is taken.
+    hub.recover()?;
+    if let Some(storage) = hub.storage() {
+        storage.journal.start();
+    }
     let authenticate = Authenticate::new(auth.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -132,6 +148,7 @@ pub async fn run(
             .into_future(),
     );
     let timers = tokio::spawn(hub.clone().run_timers());
+    let snapshots = tokio::spawn(hub.clone().run_snapshots());
     tokio::spawn(auth.watch(hub.stopped()));
     hub.record_gauges();
     tracing::info!(%grpc_addr, %metrics_addr, tls, "switchboard serving");
@@ -150,6 +167,19 @@ pub async fn run(
         served
     })
     .await;
+    let _ = snapshots.await;
+    if let Some(storage) = hub.storage() {
+        // The next process starts from here: a fresh snapshot makes its start quick,
+        // and closing the journal writes what is still pending.
+        match tokio::time::timeout(grace, hub.snapshot_all()).await {
+            Ok(Ok(tenants)) => tracing::info!(tenants, "snapshots written for the restart"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "final snapshots failed; the journal has everything")
+            }
+            Err(_) => tracing::warn!("final snapshots ran out of time; the journal has everything"),
+        }
+        storage.journal.close();
+    }
     match drained {
         Ok(Ok(Ok(()))) => tracing::info!("drained; exiting"),
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "gRPC server ended with an error"),

@@ -41,11 +41,11 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use switchboard::routing::{
-    AgentNotice, Board, Boost, Boosts, BotAction, BotRouting, Button, Channel, ConversationId,
-    ConversationState, CustomerNoticeBody, EndReason, EventKind, Handoff, HandoffReason,
-    InboundMessage, Millis, Notice, PerClass, Presence, QueueReason, QueueSpec, Responder, Router,
-    RoutingError, RoutingPolicy, Sender, SignIn, TransferRequest, TransferTarget, Understood,
-    ValueFacts, language_skill,
+    AgentNotice, Applied, Board, Boost, Boosts, BotAction, BotRouting, Button, Channel, Command,
+    ConversationId, ConversationState, CustomerNoticeBody, EndReason, Event, EventKind, Handoff,
+    HandoffReason, InboundMessage, MessageOutcome, Millis, Notice, PerClass, Presence, QueueReason,
+    QueueSpec, Responder, Router, RoutingError, RoutingPolicy, Sender, SignIn, TransferRequest,
+    TransferTarget, Understood, ValueFacts, language_skill,
 };
 
 /// Skills; the last is the skill of English speakers, which a handoff requires when
@@ -366,9 +366,228 @@ struct BotExpectations {
     quiet: bool,
 }
 
+/// The router under test, with a replica fed only the journal: the commands that
+/// succeeded (and every bot answer, which the hub journals either way). After every
+/// step the replica must equal the router, and the router must survive a snapshot
+/// round trip unchanged: a restart rebuilds exactly what was there.
+struct Journaled {
+    router: Router,
+    replica: Router,
+}
+
+impl std::ops::Deref for Journaled {
+    type Target = Router;
+
+    fn deref(&self) -> &Router {
+        &self.router
+    }
+}
+
+impl Journaled {
+    fn new(policy: RoutingPolicy) -> Journaled {
+        Journaled {
+            router: Router::new(policy.clone()).expect("valid policy"),
+            replica: Router::new(policy).expect("valid policy"),
+        }
+    }
+
+    fn run(&mut self, now: Millis, command: Command) -> Result<Applied, RoutingError> {
+        let journaled = command.clone();
+        let always = matches!(command, Command::BotAnswer { .. });
+        let result = self.router.apply(now, command);
+        if result.is_ok() || always {
+            let replayed = self.replica.apply(now, journaled);
+            assert_eq!(
+                replayed.is_ok(),
+                result.is_ok(),
+                "the replayed command did not do what it did the first time"
+            );
+        }
+        result
+    }
+
+    fn customer_message(
+        &mut self,
+        now: Millis,
+        msg: InboundMessage,
+    ) -> Result<MessageOutcome, RoutingError> {
+        self.run(now, Command::CustomerMessage(msg))
+            .map(|a| match a {
+                Applied::Message(outcome) => outcome,
+                other => panic!("a message gave {other:?}"),
+            })
+    }
+
+    fn sign_in(&mut self, now: Millis, sign_in: SignIn) -> Result<(), RoutingError> {
+        self.run(now, Command::SignIn(sign_in)).map(|_| ())
+    }
+
+    fn sign_out(&mut self, now: Millis, agent: &str) -> Result<(), RoutingError> {
+        let agent = agent.to_owned();
+        self.run(now, Command::SignOut { agent }).map(|_| ())
+    }
+
+    fn set_presence(
+        &mut self,
+        now: Millis,
+        agent: &str,
+        presence: Presence,
+    ) -> Result<(), RoutingError> {
+        let agent = agent.to_owned();
+        self.run(now, Command::SetPresence { agent, presence })
+            .map(|_| ())
+    }
+
+    fn accept(&mut self, now: Millis, agent: &str, conversation: &str) -> Result<(), RoutingError> {
+        let (agent, conversation) = (agent.to_owned(), conversation.to_owned());
+        self.run(
+            now,
+            Command::Accept {
+                agent,
+                conversation,
+            },
+        )
+        .map(|_| ())
+    }
+
+    fn decline(
+        &mut self,
+        now: Millis,
+        agent: &str,
+        conversation: &str,
+    ) -> Result<(), RoutingError> {
+        let (agent, conversation) = (agent.to_owned(), conversation.to_owned());
+        self.run(
+            now,
+            Command::Decline {
+                agent,
+                conversation,
+            },
+        )
+        .map(|_| ())
+    }
+
+    fn reply(
+        &mut self,
+        now: Millis,
+        agent: &str,
+        conversation: &str,
+        text: &str,
+    ) -> Result<(), RoutingError> {
+        let (agent, conversation, text) =
+            (agent.to_owned(), conversation.to_owned(), text.to_owned());
+        self.run(
+            now,
+            Command::Reply {
+                agent,
+                conversation,
+                text,
+            },
+        )
+        .map(|_| ())
+    }
+
+    fn close(&mut self, now: Millis, agent: &str, conversation: &str) -> Result<(), RoutingError> {
+        let (agent, conversation) = (agent.to_owned(), conversation.to_owned());
+        self.run(
+            now,
+            Command::Close {
+                agent,
+                conversation,
+            },
+        )
+        .map(|_| ())
+    }
+
+    fn abandon(
+        &mut self,
+        now: Millis,
+        channel: Channel,
+        channel_conversation_id: &str,
+        customer_id: &str,
+    ) -> Result<ConversationId, RoutingError> {
+        let command = Command::Abandon {
+            channel,
+            channel_conversation_id: channel_conversation_id.to_owned(),
+            customer_id: customer_id.to_owned(),
+        };
+        self.run(now, command).map(|a| match a {
+            Applied::Abandoned(id) => id,
+            other => panic!("an abandon gave {other:?}"),
+        })
+    }
+
+    fn transfer(
+        &mut self,
+        now: Millis,
+        agent: &str,
+        conversation: &str,
+        target: TransferRequest,
+    ) -> Result<(), RoutingError> {
+        let (agent, conversation) = (agent.to_owned(), conversation.to_owned());
+        self.run(
+            now,
+            Command::Transfer {
+                agent,
+                conversation,
+                target,
+            },
+        )
+        .map(|_| ())
+    }
+
+    fn tick(&mut self, now: Millis) {
+        self.run(now, Command::Tick).expect("timers always run");
+    }
+
+    fn bot_action(
+        &mut self,
+        now: Millis,
+        conversation: ConversationId,
+        action: BotAction,
+    ) -> Result<(), RoutingError> {
+        let actions = vec![action];
+        self.run(
+            now,
+            Command::BotAnswer {
+                conversation,
+                actions,
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// The router's output; the replica must have produced the same events.
+    fn drain(&mut self) -> (Vec<Event>, Vec<switchboard::routing::Notice>) {
+        let (events, notices) = self.router.drain();
+        let (replayed, replayed_notices) = self.replica.drain();
+        assert_eq!(replayed, events, "the replica emitted other events");
+        assert_eq!(replayed_notices, notices, "the replica left other notices");
+        (events, notices)
+    }
+
+    /// The replica equals the router, and so does the router read back from a
+    /// snapshot of itself.
+    fn check_restart(&self) {
+        assert!(
+            self.replica == self.router,
+            "replaying the journal into a fresh router did not rebuild it"
+        );
+        let bytes = postcard::to_allocvec(&self.router).expect("routers encode");
+        let restored: Router = postcard::from_bytes(&bytes).expect("snapshots decode");
+        let restored = restored
+            .adopt_policy(self.router.policy().clone())
+            .expect("the same policy fits");
+        assert!(
+            restored == self.router,
+            "a router read back from its snapshot differs"
+        );
+    }
+}
+
 /// The router under test, the board its events build, and what the test knows.
 struct Model {
-    router: Router,
+    router: Journaled,
     board: Board,
     now: Millis,
     /// When timers last ran.
@@ -406,7 +625,7 @@ struct Model {
 impl Model {
     fn new(bot: BotRouting) -> Model {
         Model {
-            router: Router::new(policy(bot.clone())).expect("valid policy"),
+            router: Journaled::new(policy(bot.clone())),
             board: Board::new(100_000),
             now: START,
             last_tick: START,
@@ -1327,6 +1546,7 @@ impl Model {
         if let Err(broken) = self.router.check_invariants() {
             panic!("invariant broken: {broken}");
         }
+        self.router.check_restart();
 
         // Nothing lost.
         let open: BTreeSet<ConversationId> = self.router.open_ids().into_iter().collect();

@@ -18,7 +18,9 @@ use super::status::{draining, invalid, rejected};
 use crate::auth::Role;
 use crate::hub::bot_pool::{ExternalTask, WorkerSpec};
 use crate::hub::{Hub, SessionSlot};
-use crate::routing::{BotAction, Button, Handoff, HandoffReason, Understood, language_skill};
+use crate::routing::{
+    BotAction, Button, Command, Handoff, HandoffReason, Understood, language_skill,
+};
 use crate::telemetry::metrics::{self, StreamGauge};
 
 /// Frames buffered towards one bot stream.
@@ -211,7 +213,13 @@ impl BotSession {
                     Ok((action, outcome)) => {
                         metrics::record_bot_turn("external", outcome);
                         // Refused only when the conversation left the bot meanwhile.
-                        let _ = state.router.bot_action(now, turn.conversation, action);
+                        let _ = state.execute(
+                            now,
+                            Command::BotAnswer {
+                                conversation: turn.conversation,
+                                actions: vec![action],
+                            },
+                        );
                     }
                     Err(status) => {
                         tracing::warn!(bot_id = %bot_id, task_id, error = %status.message(),

@@ -10,7 +10,7 @@ use super::status::invalid;
 use crate::config::Limits;
 use crate::routing::{
     self, AdapterId, AgentNotice, Boost, Boosts, Channel, CustomerNotice, CustomerNoticeBody,
-    EndReason, PerClass, Presence, Sender, TransferRequest, ValueFacts,
+    EndReason, OfferDetails, PerClass, Presence, Sender, TransferRequest, ValueFacts,
 };
 
 /// Longest id accepted (agent, adapter, client message, request ids).
@@ -394,22 +394,29 @@ pub fn transcript_entry(e: &routing::TranscriptEntry) -> pb::TranscriptEntry {
     }
 }
 
+/// An offer (or a conversation given back after a restart) as its desk frame.
+fn offer_to_pb(o: OfferDetails, resumed: bool) -> pb::Offer {
+    pb::Offer {
+        conversation_id: o.conversation.to_string(),
+        channel: channel_to_pb(o.channel) as i32,
+        customer: Some(customer_to_pb(&o.customer)),
+        value_tier: o.tier.to_string(),
+        queue: o.queue.to_string(),
+        transcript: o.transcript.iter().map(transcript_entry).collect(),
+        waited_ms: o.waited_ms,
+        language: o.language.to_string(),
+        intent: o.intent.as_deref().unwrap_or_default().to_owned(),
+        handoff_reason: o.handoff.map(|r| r.as_str()).unwrap_or_default().to_owned(),
+        resumed,
+    }
+}
+
 /// An agent notice as a desk frame.
 pub fn desk_frame(notice: AgentNotice) -> pb::DeskFrame {
     use pb::desk_frame::Frame;
     let frame = match notice {
-        AgentNotice::Offer(o) => Frame::Offer(pb::Offer {
-            conversation_id: o.conversation.to_string(),
-            channel: channel_to_pb(o.channel) as i32,
-            customer: Some(customer_to_pb(&o.customer)),
-            value_tier: o.tier.to_string(),
-            queue: o.queue.to_string(),
-            transcript: o.transcript.iter().map(transcript_entry).collect(),
-            waited_ms: o.waited_ms,
-            language: o.language.to_string(),
-            intent: o.intent.as_deref().unwrap_or_default().to_owned(),
-            handoff_reason: o.handoff.map(|r| r.as_str()).unwrap_or_default().to_owned(),
-        }),
+        AgentNotice::Offer(o) => Frame::Offer(offer_to_pb(*o, false)),
+        AgentNotice::Resumed(o) => Frame::Offer(offer_to_pb(*o, true)),
         AgentNotice::Suggestions(a) => Frame::Suggestions(pb::AssistSuggestions {
             conversation_id: a.conversation.to_string(),
             customer_text: a.customer_text.to_string(),

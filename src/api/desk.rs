@@ -9,14 +9,12 @@ use tonic::{Request, Response, Status, Streaming};
 use super::access::{Caller, open_stream};
 use super::convert::{self, MAX_ID_BYTES, MAX_NAME_BYTES};
 use super::pb::{self, agent_frame::Action, desk_frame::Frame};
-use super::status::{draining, invalid, rejected, status_of};
+use super::status::{draining, invalid, rejected, settled, status_of};
 use crate::auth::Role;
 use crate::config::Limits;
 use crate::hub::mailbox::AgentInbox;
 use crate::hub::{Hub, SessionSlot, TenantState};
-use crate::routing::{
-    AgentId, ConversationId, Millis, Presence, Router, RoutingError, TransferRequest,
-};
+use crate::routing::{AgentId, Command, ConversationId, Presence, RoutingError, TransferRequest};
 use crate::telemetry::metrics::StreamGauge;
 
 /// Frames buffered towards one desk stream before the session waits for the peer.
@@ -91,19 +89,31 @@ impl AgentSession {
             agent_id: agent.to_string(),
             offer_timeout_ms: self.hub.config().routing.offer_timeout_ms as u32,
         });
-        if self.send(signed_in).await
+        if let Err(status) = settled(&self.hub).await {
+            let _ = self.tx.send(Err(status)).await;
+        } else if self.send(signed_in).await
             && let Err(status) = self.serve(&agent, &mut inbound, &inbox).await
         {
             let _ = self.tx.send(Err(status)).await;
         }
         let token = self.token;
+        let carry_over = self.hub.is_draining() && self.hub.carries_over();
         self.caller
             .tenant
             .run("sign_out", self.hub.clock(), |state, now| {
                 // A newer session of this agent may have taken over; it keeps the agent.
                 if state.agent_session_is(&agent, token) {
                     state.agents.remove(&agent);
-                    let _ = state.router.sign_out(now, &agent);
+                    // In a drain with a journal the agent stays signed in, holding its
+                    // conversations for the next process to give back.
+                    if !carry_over {
+                        let _ = state.execute(
+                            now,
+                            Command::SignOut {
+                                agent: agent.to_string(),
+                            },
+                        );
+                    }
                 }
             });
         tracing::info!(tenant = %self.caller.tenant.name, agent_id = %agent, "agent signed out");
@@ -124,12 +134,17 @@ impl AgentSession {
                 // agent's conversations go back to their places and are offered again.
                 if let Some(older) = state.agents.remove(&agent) {
                     older.end_replaced();
-                    let _ = state.router.sign_out(now, &agent);
+                    let _ = state.execute(
+                        now,
+                        Command::SignOut {
+                            agent: agent.to_string(),
+                        },
+                    );
                     tracing::info!(agent_id = %agent, "agent session replaced by a newer one");
                 }
                 let inbox = state.open_agent_mailbox(agent.clone(), token);
-                match state.router.sign_in(now, sign_in) {
-                    Ok(()) => Ok(inbox),
+                match state.execute(now, Command::SignIn(sign_in)) {
+                    Ok(_) => Ok(inbox),
                     Err(e) => {
                         state.agents.remove(&agent);
                         Err(e)
@@ -176,7 +191,7 @@ impl AgentSession {
                 }
                 frame = inbound.message() => match frame {
                     Ok(Some(frame)) => {
-                        let reply = self.handle(agent, frame);
+                        let reply = self.confirmed(self.handle(agent, frame)).await;
                         if !self.send(reply).await {
                             return Ok(());
                         }
@@ -214,14 +229,39 @@ impl AgentSession {
             .tenant
             .run(command.name(), self.hub.clock(), |state, now| {
                 command.check_room(state)?;
-                command.apply(&mut state.router, now, agent)
+                state.execute(now, command.into_command(agent)).map(|_| ())
             })
             .map_err(status_of)
     }
 
-    /// Writes every notice waiting in the inbox; false when the peer is gone.
+    /// A `done` frame once what it confirms is durable; `rejected` with
+    /// `UNAVAILABLE` if the journal cannot write it.
+    async fn confirmed(&self, reply: Frame) -> Frame {
+        let Frame::Done(done) = &reply else {
+            return reply;
+        };
+        match settled(&self.hub).await {
+            Ok(()) => reply,
+            Err(status) => Frame::Rejected(pb::RequestRejected {
+                request_id: done.request_id.clone(),
+                code: status.code() as i32,
+                message: status.message().to_owned(),
+            }),
+        }
+    }
+
+    /// Writes every notice waiting in the inbox, once the changes that produced them
+    /// are durable; false when the peer is gone (or the journal cannot write).
     async fn deliver(&self, inbox: &AgentInbox) -> bool {
-        for notice in inbox.take() {
+        let notices = inbox.take();
+        if !notices.is_empty() && self.hub.settle().await.is_err() {
+            let _ = self
+                .tx
+                .send(Err(Status::unavailable("the journal cannot write")))
+                .await;
+            return false;
+        }
+        for notice in notices {
             if self.tx.send(Ok(convert::desk_frame(notice))).await.is_err() {
                 return false;
             }
@@ -327,14 +367,33 @@ impl DeskCommand {
         )))
     }
 
-    fn apply(self, router: &mut Router, now: Millis, agent: &str) -> Result<(), RoutingError> {
+    /// The router command that carries out this action for `agent`.
+    fn into_command(self, agent: &str) -> Command {
+        let agent = agent.to_owned();
         match self {
-            DeskCommand::SetPresence(p) => router.set_presence(now, agent, p),
-            DeskCommand::Accept(id) => router.accept(now, agent, &id),
-            DeskCommand::Decline(id) => router.decline(now, agent, &id),
-            DeskCommand::Reply(id, text) => router.reply(now, agent, &id, &text),
-            DeskCommand::Transfer(id, target) => router.transfer(now, agent, &id, target),
-            DeskCommand::Close(id) => router.close(now, agent, &id),
+            DeskCommand::SetPresence(presence) => Command::SetPresence { agent, presence },
+            DeskCommand::Accept(conversation) => Command::Accept {
+                agent,
+                conversation,
+            },
+            DeskCommand::Decline(conversation) => Command::Decline {
+                agent,
+                conversation,
+            },
+            DeskCommand::Reply(conversation, text) => Command::Reply {
+                agent,
+                conversation,
+                text,
+            },
+            DeskCommand::Transfer(conversation, target) => Command::Transfer {
+                agent,
+                conversation,
+                target,
+            },
+            DeskCommand::Close(conversation) => Command::Close {
+                agent,
+                conversation,
+            },
         }
     }
 }

@@ -9,12 +9,12 @@ use tonic::{Request, Response, Status, Streaming};
 use super::access::{Caller, authorize, open_stream};
 use super::convert::{self, MAX_EXTERNAL_ID_BYTES, MAX_ID_BYTES};
 use super::pb::{self, adapter_frame::Frame, gateway_frame};
-use super::status::{draining, invalid, rejected, status_of};
+use super::status::{draining, invalid, rejected, settled, status_of};
 use crate::auth::Role;
 use crate::hub::mailbox::Attached;
 use crate::hub::tenant::{InlineReplies, Tenant};
 use crate::hub::{Hub, SessionSlot};
-use crate::routing::{self, AdapterId, MessageOutcome, RoutingError};
+use crate::routing::{self, AdapterId, Applied, Command, MessageOutcome, RoutingError};
 use crate::telemetry::metrics::StreamGauge;
 
 /// Frames buffered towards one adapter stream before the session waits for the peer.
@@ -59,7 +59,16 @@ fn submit(
             )));
             return (refused, None);
         }
-        let result = state.router.customer_message(now, msg);
+        let command = Command::CustomerMessage(msg);
+        let result = if inline {
+            state.execute_inline(now, command)
+        } else {
+            state.execute(now, command)
+        }
+        .map(|applied| match applied {
+            Applied::Message(outcome) => outcome,
+            _ => unreachable!("a customer message files a message"),
+        });
         let keep = match (&result, inline) {
             (Ok(outcome), true) => Some((adapter, outcome.conversation)),
             _ => None,
@@ -87,11 +96,19 @@ fn abandon(hub: &Hub, tenant: &Tenant, req: pb::AbandonRequest) -> Result<String
     convert::id("customer_id", &req.customer_id, MAX_EXTERNAL_ID_BYTES).map_err(rejected)?;
     tenant
         .run("abandon", hub.clock(), |state, now| {
-            state
-                .router
-                .abandon(now, channel, &req.channel_conversation_id, &req.customer_id)
+            state.execute(
+                now,
+                Command::Abandon {
+                    channel,
+                    channel_conversation_id: req.channel_conversation_id,
+                    customer_id: req.customer_id,
+                },
+            )
         })
-        .map(|id| id.to_string())
+        .map(|applied| match applied {
+            Applied::Abandoned(id) => id.to_string(),
+            _ => unreachable!("an abandon names its conversation"),
+        })
         .map_err(|e| rejected(status_of(e)))
 }
 
@@ -125,6 +142,7 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
             .map_err(rejected)?;
         caller.check_subject("adapter_id", &msg.adapter)?;
         let (outcome, replies) = submit(&self.hub, &caller.tenant, msg, true)?;
+        settled(&self.hub).await?;
         Ok(Response::new(pb::SubmitResponse {
             conversation_id: outcome.conversation.to_string(),
             created: outcome.created,
@@ -138,6 +156,7 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
     ) -> Result<Response<pb::AbandonResponse>, Status> {
         let caller = self.caller(&request, "ChannelGateway/Abandon")?;
         let conversation_id = abandon(&self.hub, &caller.tenant, request.into_inner())?;
+        settled(&self.hub).await?;
         Ok(Response::new(pb::AbandonResponse { conversation_id }))
     }
 }
@@ -151,6 +170,9 @@ enum Sent {
     Replaced,
     /// The peer went away.
     PeerGone,
+    /// The journal could not make them durable; the stream ends and the adapter
+    /// gets them again when it reconnects.
+    NotDurable,
 }
 
 /// One adapter stream: inbound frames in, deliveries out.
@@ -222,8 +244,14 @@ impl AdapterSession {
             tokio::select! {
                 _ = &mut stopped => {
                     // What shutting down told the customers goes out first.
-                    if self.send_unsent(adapter, token).await != Sent::PeerGone {
-                        let _ = self.tx.send(Err(draining())).await;
+                    match self.send_unsent(adapter, token).await {
+                        Sent::PeerGone => {}
+                        Sent::NotDurable => {
+                            let _ = self.tx.send(Err(Status::unavailable("the journal cannot write"))).await;
+                        }
+                        Sent::All | Sent::Replaced => {
+                            let _ = self.tx.send(Err(draining())).await;
+                        }
                     }
                     return;
                 }
@@ -238,11 +266,17 @@ impl AdapterSession {
                         return;
                     }
                     Sent::PeerGone => return,
+                    Sent::NotDurable => {
+                        let _ = self.tx.send(Err(Status::unavailable(
+                            "the journal cannot write; reconnect to get these deliveries",
+                        ))).await;
+                        return;
+                    }
                 },
                 frame = inbound.message() => match frame {
                     Ok(Some(frame)) => {
                         if let Some(reply) = self.handle(adapter, frame)
-                            && !self.send(reply).await
+                            && !self.send(self.confirmed(reply).await).await
                         {
                             return;
                         }
@@ -297,11 +331,11 @@ impl AdapterSession {
                 },
             ),
             Some(Frame::Ack(ack)) => {
+                let now = self.hub.clock().now();
                 self.caller
                     .tenant
                     .lock()
-                    .adapter_mailbox(adapter)
-                    .ack(ack.up_to_delivery_id);
+                    .acknowledge(now, adapter, ack.up_to_delivery_id);
                 None
             }
             Some(Frame::Hello(_)) => Some(refuse(
@@ -317,7 +351,24 @@ impl AdapterSession {
         }
     }
 
-    /// Writes the deliveries this stream has not sent yet.
+    /// An `accepted` frame once what it accepts is durable; a `rejected` one with
+    /// `UNAVAILABLE` if the journal cannot write it.
+    async fn confirmed(&self, reply: gateway_frame::Frame) -> gateway_frame::Frame {
+        let gateway_frame::Frame::Accepted(accepted) = &reply else {
+            return reply;
+        };
+        match settled(&self.hub).await {
+            Ok(()) => reply,
+            Err(status) => gateway_frame::Frame::Rejected(pb::FrameRejected {
+                client_message_id: accepted.client_message_id.clone(),
+                code: status.code() as i32,
+                message: status.message().to_owned(),
+            }),
+        }
+    }
+
+    /// Writes the deliveries this stream has not sent yet, once the changes that
+    /// produced them are durable.
     async fn send_unsent(&self, adapter: &AdapterId, token: u64) -> Sent {
         let unsent = self
             .caller
@@ -328,6 +379,9 @@ impl AdapterSession {
         let Some(unsent) = unsent else {
             return Sent::Replaced;
         };
+        if !unsent.is_empty() && self.hub.settle().await.is_err() {
+            return Sent::NotDurable;
+        }
         for d in unsent {
             let frame = gateway_frame::Frame::Delivery(convert::delivery(d.id, &d.notice));
             if !self.send(frame).await {

@@ -39,3 +39,14 @@ pub fn rejected(status: Status) -> Status {
 pub fn draining() -> Status {
     Status::unavailable("server is shutting down; retry shortly")
 }
+
+/// Status for a change the journal could not make durable: the client must not take
+/// it as accepted, and may retry (a retry with the same ids is not applied twice).
+pub fn not_durable(error: crate::storage::NotDurable) -> Status {
+    rejected(Status::unavailable(format!("{error}; retry shortly")))
+}
+
+/// Waits until what the caller changed is durable, as a status.
+pub async fn settled(hub: &crate::hub::Hub) -> Result<(), Status> {
+    hub.settle().await.map_err(not_durable)
+}

@@ -122,7 +122,7 @@ impl AgentInbox {
 }
 
 /// A delivery with its per-adapter id.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Delivery {
     /// Increasing per adapter, acknowledged by the adapter.
     pub id: u64,
@@ -273,6 +273,19 @@ impl AdapterMailbox {
     /// Whether nothing is kept.
     pub fn is_empty(&self) -> bool {
         self.deliveries.is_empty()
+    }
+
+    /// What a snapshot keeps: the deliveries not acknowledged and the next id.
+    pub fn saved(&self) -> (&VecDeque<Delivery>, u64) {
+        (&self.deliveries, self.next_id)
+    }
+
+    /// Puts back what [`AdapterMailbox::saved`] kept; no stream is attached yet.
+    pub fn restore(&mut self, deliveries: VecDeque<Delivery>, next_id: u64) {
+        self.bytes = deliveries.iter().map(|d| delivery_bytes(&d.notice)).sum();
+        self.deliveries = deliveries;
+        self.next_id = next_id;
+        self.sent_up_to = 0;
     }
 
     /// Forgets deliveries up to and including `up_to`.

@@ -4,8 +4,11 @@
 pub mod bot_pool;
 pub mod builtin_bot;
 pub mod clock;
+pub mod image;
 pub mod mailbox;
 pub mod rates;
+pub mod recovery;
+pub mod snapshots;
 pub mod tenant;
 
 use std::sync::Arc;
@@ -20,7 +23,8 @@ pub use clock::Clock;
 pub use tenant::{Tenant, TenantState};
 
 use crate::config::Config;
-use crate::routing::{AgentStateCounts, ChannelClass, Router};
+use crate::routing::{AgentStateCounts, ChannelClass, Command, Router};
+use crate::storage::{NotDurable, Storage};
 use crate::telemetry::metrics;
 
 /// How often offer timeouts and other timers are checked.
@@ -58,6 +62,8 @@ struct Shared {
     reloads: Arc<tokio::sync::Semaphore>,
     /// Request rates per principal.
     rates: rates::RateLimits,
+    /// The journal and snapshots; `None` when durability is off.
+    storage: Option<Storage>,
 }
 
 /// Why a tenant cannot be used.
@@ -96,7 +102,8 @@ impl Drop for SessionSlot {
 
 impl Hub {
     /// A hub with no tenants; the config must have passed [`Config::validate`].
-    pub fn new(config: Config, bot: SharedBot) -> Hub {
+    /// With `storage`, every accepted change is journaled there.
+    pub fn new(config: Config, bot: SharedBot, storage: Option<Storage>) -> Hub {
         let (shutdown, _) = watch::channel(false);
         let rates = rates::RateLimits::new(&config.limits.rates);
         Hub {
@@ -112,6 +119,7 @@ impl Hub {
                 sessions: Arc::new(AtomicUsize::new(0)),
                 reloads: Arc::new(tokio::sync::Semaphore::new(1)),
                 rates,
+                storage,
             }),
         }
     }
@@ -187,6 +195,7 @@ impl Hub {
             settings.limits.clone(),
             bot,
             &settings.bot,
+            self.shared.storage.as_ref().map(|s| s.journal.clone()),
         )))
     }
 
@@ -238,24 +247,52 @@ impl Hub {
         self.shared.draining.load(Ordering::Acquire)
     }
 
-    /// Starts shutdown: refuse new work and tell every stream to close.
+    /// Starts shutdown: refuse new work and tell every stream to close. With a
+    /// journal, open conversations stay as they are for the next process to carry
+    /// on; without one, every customer is told the service is restarting.
     pub fn start_draining(&self) {
         self.shared.draining.store(true, Ordering::Release);
-        // Nothing carries conversations over a restart yet: tell every customer the
-        // service is restarting, before the streams are told to close (they deliver
-        // what is in their mailboxes first).
-        let tenants: Vec<Arc<Tenant>> = self.shared.tenants.iter().map(|t| t.clone()).collect();
-        let mut ended = 0;
-        for tenant in tenants {
-            ended += tenant.run("shutdown", self.clock(), |s, now| s.router.shut_down(now));
-        }
-        if ended > 0 {
-            tracing::info!(
-                conversations = ended,
-                "open conversations ended for the shutdown; customers told"
-            );
+        if self.shared.storage.is_none() {
+            let tenants: Vec<Arc<Tenant>> = self.shared.tenants.iter().map(|t| t.clone()).collect();
+            let mut ended = 0;
+            for tenant in tenants {
+                // Told before the streams are told to close: they deliver what is in
+                // their mailboxes first.
+                ended += tenant.run("shutdown", self.clock(), |s, now| {
+                    match s.execute(now, Command::ShutDown) {
+                        Ok(crate::routing::Applied::Count(n)) => n,
+                        _ => 0,
+                    }
+                });
+            }
+            if ended > 0 {
+                tracing::info!(
+                    conversations = ended,
+                    "open conversations ended for the shutdown; customers told"
+                );
+            }
         }
         self.shared.shutdown.send_replace(true);
+    }
+
+    /// Whether conversations outlive this process (a journal is kept): a session
+    /// ending in a drain then leaves its agent's conversations in place.
+    pub fn carries_over(&self) -> bool {
+        self.shared.storage.is_some()
+    }
+
+    /// The journal and snapshots, when durability is on.
+    pub fn storage(&self) -> Option<&Storage> {
+        self.shared.storage.as_ref()
+    }
+
+    /// Waits until every change made so far is durable; at once without a journal.
+    /// Call it before telling a client its change was accepted.
+    pub async fn settle(&self) -> Result<(), NotDurable> {
+        match &self.shared.storage {
+            Some(storage) => storage.journal.settle().await,
+            None => Ok(()),
+        }
     }
 
     /// Resolves once shutdown has started (at once if it already has).
@@ -282,7 +319,8 @@ impl Hub {
             .collect();
         for tenant in tenants {
             tenant.run("tick", self.clock(), |s, now| {
-                s.router.tick(now);
+                // Refused only while the journal cannot write; timers wait then.
+                let _ = s.execute(now, Command::Tick);
                 let late = s.bots.expire(now);
                 s.return_to_builtin(late);
             });
@@ -308,6 +346,11 @@ impl Hub {
             }
         }
         metrics::record_gauges(waiting, open, agents);
+    }
+
+    /// Every tenant, for recovery and snapshots.
+    pub fn tenants(&self) -> Vec<Arc<Tenant>> {
+        self.shared.tenants.iter().map(|t| t.clone()).collect()
     }
 
     /// Runs timers every [`TICK`] and refreshes gauges every second, until shutdown.

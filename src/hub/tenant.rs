@@ -11,7 +11,7 @@
 //! suggestions are computed after the lock is released, then applied under it again,
 //! so matching text never holds up routing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -22,10 +22,12 @@ use super::clock::Clock;
 use super::mailbox::{AdapterMailbox, AgentInbox, AgentMailbox};
 use crate::config::{BotConfig, Limits};
 use crate::routing::{
-    AdapterId, AgentId, AgentNotice, Board, BotTurn, ConversationId, CustomerNotice,
-    CustomerNoticeBody, EndReason, Millis, Notice, Router, Sender,
+    AdapterId, AgentId, AgentNotice, Applied, Board, BotTurn, Command, ConversationId,
+    CustomerNotice, CustomerNoticeBody, EndReason, Millis, Notice, Router, RoutingError, Sender,
 };
+use crate::storage::{Journal, record};
 use crate::telemetry::metrics;
+use rustc_hash::FxHashMap;
 
 /// A tenant's routing state.
 #[derive(Debug)]
@@ -42,6 +44,22 @@ pub struct Tenant {
     sessions: AtomicUsize,
     /// Most open streams (`limits.max_sessions_per_tenant`).
     max_sessions: usize,
+}
+
+/// How a tenant's changes are journaled, kept beside its state.
+#[derive(Debug)]
+struct Journaling {
+    /// The journal; `None` when durability is off.
+    journal: Option<Arc<Journal>>,
+    /// Records of the operation running now, appended when it ends.
+    records: Vec<Vec<u8>>,
+    /// True while the journal is replayed: nothing is journaled again, sent to a
+    /// peer or counted in metrics.
+    replaying: bool,
+    /// Sequence number of the tenant's last record.
+    last_seq: u64,
+    /// Sequence number its newest snapshot holds everything up to.
+    snapshot_seq: u64,
 }
 
 /// Everything a tenant's lock protects.
@@ -67,22 +85,30 @@ pub struct TenantState {
     assist_on: bool,
     /// Mailbox bounds.
     limits: Limits,
+    /// Tenant id, for journal records.
+    tenant: Arc<str>,
+    /// The journal and where this tenant stands in it.
+    journaling: Journaling,
+    /// Bot turns handed out and not answered yet, per conversation, oldest first: a
+    /// restart gives them to the built-in bot again.
+    outstanding: FxHashMap<ConversationId, VecDeque<BotTurn>>,
 }
 
 /// Customer notices an operation asked to get back instead of mailing them.
 pub type InlineReplies = Vec<CustomerNotice>;
 
 impl Tenant {
-    /// A tenant with an empty router.
+    /// A tenant with an empty router, journaling to `journal` when there is one.
     pub fn new(
         name: Arc<str>,
         router: Router,
         limits: Limits,
         bot: SharedBot,
         bot_config: &BotConfig,
+        journal: Option<Arc<Journal>>,
     ) -> Tenant {
         Tenant {
-            name,
+            name: name.clone(),
             bot,
             assist_limit: bot_config.suggestions,
             sessions: AtomicUsize::new(0),
@@ -98,6 +124,15 @@ impl Tenant {
                 assist_work: Vec::new(),
                 assist_on: bot_config.suggestions > 0,
                 limits,
+                tenant: name,
+                journaling: Journaling {
+                    journal,
+                    records: Vec::new(),
+                    replaying: false,
+                    last_seq: 0,
+                    snapshot_seq: 0,
+                },
+                outstanding: FxHashMap::default(),
             }),
         }
     }
@@ -162,6 +197,7 @@ impl Tenant {
         let now = clock.now();
         let (result, inline) = op(&mut state, now);
         metrics::record_decision(operation, started.elapsed());
+        state.commit();
         let mut replies = state.dispatch(now, started, inline.as_ref());
         let work = state.take_bot_work();
         drop(state);
@@ -198,13 +234,15 @@ impl Tenant {
             let mut state = self.lock();
             let now = clock.now();
             for (conversation, actions) in answers {
-                for action in actions {
-                    // Refused only when the conversation left the bot meanwhile (the
-                    // customer left, or a handoff came first): nothing to say then.
-                    if state.router.bot_action(now, conversation, action).is_err() {
-                        break;
-                    }
-                }
+                // Refused only when the conversation left the bot meanwhile (the
+                // customer left, or a handoff came first): nothing to say then.
+                let _ = state.execute(
+                    now,
+                    Command::BotAnswer {
+                        conversation,
+                        actions,
+                    },
+                );
             }
             for (agent, suggestions) in suggestions {
                 if let Some(mailbox) = state.agents.get(&agent) {
@@ -213,6 +251,7 @@ impl Tenant {
                 }
             }
             metrics::record_decision("bot_answer", started.elapsed());
+            state.commit();
             replies.extend(state.dispatch(now, started, inline));
             work = state.take_bot_work();
         }
@@ -233,6 +272,138 @@ impl BotWork {
 }
 
 impl TenantState {
+    /// Applies a command to the router, journaling it when it changed something.
+    pub fn execute(&mut self, now: Millis, command: Command) -> Result<Applied, RoutingError> {
+        self.execute_with(now, command, false)
+    }
+
+    /// Like [`TenantState::execute`], for a customer message whose first response
+    /// goes back to the caller instead of the adapter's mailbox.
+    pub fn execute_inline(
+        &mut self,
+        now: Millis,
+        command: Command,
+    ) -> Result<Applied, RoutingError> {
+        self.execute_with(now, command, true)
+    }
+
+    fn execute_with(
+        &mut self,
+        now: Millis,
+        command: Command,
+        inline: bool,
+    ) -> Result<Applied, RoutingError> {
+        let replaying = self.journaling.replaying;
+        let encoded = match &self.journaling.journal {
+            Some(journal) if !replaying => {
+                if journal.is_failing() {
+                    metrics::record_limited("storage");
+                    return Err(RoutingError::Exhausted(
+                        "the journal cannot write (disk full or failing); nothing was \
+                         accepted, retry later"
+                            .to_owned(),
+                    ));
+                }
+                Some(record::encode_route(&self.tenant, now, &command, inline))
+            }
+            _ => None,
+        };
+        // Every turn handed to a bot gets exactly one answer, accepted or refused; it
+        // is journaled either way, so a replay knows which turns are still open.
+        let answered = match &command {
+            Command::BotAnswer { conversation, .. } => Some(*conversation),
+            _ => None,
+        };
+        if let Some(conversation) = answered
+            && let Some(turns) = self.outstanding.get_mut(&conversation)
+        {
+            turns.pop_front();
+            if turns.is_empty() {
+                self.outstanding.remove(&conversation);
+            }
+        }
+        let result = self.router.apply(now, command);
+        if let Some(bytes) = encoded
+            && (result.is_ok() || answered.is_some())
+        {
+            self.journaling.records.push(bytes);
+        }
+        result
+    }
+
+    /// An adapter acknowledged deliveries up to `up_to`: forget them, durably.
+    pub fn acknowledge(&mut self, now: Millis, adapter: &AdapterId, up_to: u64) {
+        self.adapter_mailbox(adapter).ack(up_to);
+        if let Some(journal) = &self.journaling.journal
+            && !self.journaling.replaying
+        {
+            let bytes = record::encode_ack(&self.tenant, now, adapter, up_to);
+            self.journaling.last_seq = journal.append([bytes]);
+        }
+    }
+
+    /// Appends the records of the operation that just ran, before anything it
+    /// produced is handed to a stream.
+    fn commit(&mut self) {
+        if self.journaling.records.is_empty() {
+            return;
+        }
+        if let Some(journal) = &self.journaling.journal {
+            let records = std::mem::take(&mut self.journaling.records);
+            self.journaling.last_seq = journal.append(records);
+        }
+    }
+
+    /// The sequence number of the tenant's last journal record, and the one its
+    /// newest snapshot holds everything up to.
+    pub(super) fn journal_position(&self) -> (u64, u64) {
+        (self.journaling.last_seq, self.journaling.snapshot_seq)
+    }
+
+    pub(super) fn set_journal_position(&mut self, seq: u64) {
+        self.journaling.last_seq = seq;
+    }
+
+    pub(super) fn set_snapshot_seq(&mut self, seq: u64) {
+        self.journaling.snapshot_seq = seq;
+    }
+
+    pub(super) fn set_replaying(&mut self, replaying: bool) {
+        self.journaling.replaying = replaying;
+    }
+
+    /// Bot turns handed out and not answered yet.
+    pub(super) fn outstanding_turns(&self) -> impl Iterator<Item = &BotTurn> + '_ {
+        self.outstanding.values().flatten()
+    }
+
+    pub(super) fn restore_outstanding(&mut self, turns: Vec<BotTurn>) {
+        self.outstanding.clear();
+        for turn in turns {
+            self.outstanding
+                .entry(turn.conversation)
+                .or_default()
+                .push_back(turn);
+        }
+    }
+
+    /// After a restart, the turns nobody answered go to the built-in bot (they stay
+    /// outstanding until it has).
+    pub(super) fn reissue_outstanding(&mut self) {
+        let mut turns: Vec<BotTurn> = self.outstanding_turns().cloned().collect();
+        turns.sort_by_key(|t| t.conversation);
+        self.bot_work.extend(turns);
+    }
+
+    /// Files what a replayed command produced, as the first run did.
+    pub(super) fn replay_dispatch(
+        &mut self,
+        now: Millis,
+        inline: Option<&(AdapterId, ConversationId)>,
+    ) {
+        let _ = self.dispatch(now, Instant::now(), inline);
+    }
+
     fn take_bot_work(&mut self) -> BotWork {
         BotWork {
             turns: std::mem::take(&mut self.bot_work),
@@ -255,8 +426,12 @@ impl TenantState {
     ) -> InlineReplies {
         let (events, notices) = self.router.drain();
         let elapsed = started.elapsed();
+        let replaying = self.journaling.replaying;
         for event in &events {
             self.board.apply(event);
+            if replaying {
+                continue;
+            }
             metrics::record_event(
                 event,
                 self.router.tier_name(event.tier),
@@ -278,6 +453,14 @@ impl TenantState {
         let mut replies = Vec::new();
         for notice in notices {
             match notice {
+                Notice::ToCustomer(n) if replaying => {
+                    // A replay files deliveries exactly as the first run did, so
+                    // delivery ids and mailbox contents come back the same.
+                    let kept = inline.is_some_and(|(a, c)| *a == n.adapter && *c == n.conversation);
+                    if !kept {
+                        let _ = self.adapter_mailbox(&n.adapter.clone()).push(n);
+                    }
+                }
                 Notice::ToCustomer(n) => {
                     if matches!(n.body, CustomerNoticeBody::Closed(EndReason::WaitLimit)) {
                         metrics::record_limited("max_queue_time");
@@ -305,10 +488,20 @@ impl TenantState {
                         );
                     }
                 }
+                Notice::ToBot(turn) if replaying => {
+                    self.outstanding
+                        .entry(turn.conversation)
+                        .or_default()
+                        .push_back(turn);
+                }
                 // Without external workers the built-in bot takes the turn as it is,
                 // and works out the language itself, outside the lock.
-                Notice::ToBot(turn) if !self.bots.has_workers() => self.bot_work.push(turn),
+                Notice::ToBot(turn) if !self.bots.has_workers() => {
+                    self.hand_out(&turn);
+                    self.bot_work.push(turn);
+                }
                 Notice::ToBot(turn) => {
+                    self.hand_out(&turn);
                     let language = turn_language(&turn);
                     let router = &self.router;
                     if let Err(turn) =
@@ -320,6 +513,9 @@ impl TenantState {
                         self.bot_work.push(turn);
                     }
                 }
+                // Nobody is signed in on a stream during a replay; agents that come
+                // back get their conversations from the router.
+                Notice::ToAgent { .. } if replaying => {}
                 Notice::ToAgent { agent, notice } => match self.agents.get(&agent) {
                     Some(mailbox) if matches!(notice, AgentNotice::CustomerMessage { .. }) => {
                         metrics::record_relayed("to_agent");
@@ -342,6 +538,16 @@ impl TenantState {
             }
         }
         replies
+    }
+
+    /// Remembers a turn handed to a bot until its answer is applied.
+    fn hand_out(&mut self, turn: &BotTurn) {
+        if self.journaling.journal.is_some() {
+            self.outstanding
+                .entry(turn.conversation)
+                .or_default()
+                .push_back(turn.clone());
+        }
     }
 
     /// Registers a mailbox for the agent session with `token` about to sign in; the

@@ -26,7 +26,7 @@ use super::waiting::ProfileIndex;
 pub type AgentSlot = u32;
 
 /// A signed-in agent.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Agent {
     /// Id the desk signed in with.
     pub id: AgentId,
@@ -58,6 +58,10 @@ pub struct Agent {
     pub profiles_seen: usize,
     /// Matches the stamp of this agent's current lane entries.
     stamp: u64,
+    /// Set while the agent has not come back after a restart: it keeps what it held
+    /// and takes no offers until it signs in again or this time passes.
+    #[serde(default)]
+    pub returning_until: Option<Millis>,
 }
 
 impl Agent {
@@ -85,6 +89,7 @@ impl Agent {
             eligible_profiles: Vec::new(),
             profiles_seen: 0,
             stamp: 0,
+            returning_until: None,
         }
     }
 
@@ -95,12 +100,14 @@ impl Agent {
 
     /// Whether the agent takes offers at all right now.
     pub fn is_ready(&self) -> bool {
-        self.presence == Presence::Available && ChannelClass::ALL.iter().any(|&c| self.has_room(c))
+        self.presence == Presence::Available
+            && self.returning_until.is_none()
+            && ChannelClass::ALL.iter().any(|&c| self.has_room(c))
     }
 }
 
 /// One lane entry: an agent as of one activity stamp.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct LaneEntry {
     slot: AgentSlot,
     stamp: u64,
@@ -108,7 +115,7 @@ struct LaneEntry {
 
 /// Agents holding one skill (or all agents), least recently active first, with
 /// stale entries among them.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Lane {
     entries: VecDeque<LaneEntry>,
     /// Signed-in agents that belong in this lane; bounds its garbage.
@@ -125,7 +132,7 @@ pub enum LaneKey {
 }
 
 /// Signed-in agents of a tenant.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AgentPool {
     /// Agents by slot; `None` for a free slot.
     slots: Vec<Option<Agent>>,

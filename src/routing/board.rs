@@ -17,7 +17,7 @@ use super::model::{AgentId, Channel, ConversationId, Customer, HandoffReason, Mi
 use super::priority::PriorityKey;
 
 /// Where a conversation stands, as events tell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ConversationState {
     /// Waiting for an agent.
     Queued,
@@ -38,7 +38,7 @@ pub enum ConversationState {
 }
 
 /// One conversation's routing state.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConversationSnapshot {
     /// The conversation.
     pub id: ConversationId,
@@ -78,7 +78,7 @@ impl ConversationSnapshot {
 }
 
 /// Every open conversation of a tenant and the most recently ended ones.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Board {
     /// Conversations by id, open and recently ended.
     conversations: FxHashMap<ConversationId, ConversationSnapshot>,

@@ -8,8 +8,12 @@ use super::model::Millis;
 
 /// A map whose entries lapse `window` milliseconds after they were written. The
 /// window is fixed, so lapse times only grow and a FIFO finds the lapsed entries.
-#[derive(Debug)]
-pub struct ExpiringMap<K, V> {
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(bound(
+    serialize = "K: serde::Serialize + Hash + Eq, V: serde::Serialize",
+    deserialize = "K: serde::Deserialize<'de> + Hash + Eq, V: serde::Deserialize<'de>"
+))]
+pub struct ExpiringMap<K: Hash + Eq, V> {
     /// Value and lapse time by key.
     entries: HashMap<K, (V, Millis)>,
     /// Keys in the order they lapse; a rewritten key's older lapse is skipped.

@@ -12,10 +12,12 @@
 //! - [`engine`]: the [`Router`] state machine that makes every decision.
 //! - [`events`]: the ordered lifecycle events every state change emits.
 //! - [`expiring`]: per-customer memories that lapse (resumable places, last agents).
+//! - [`command`]: every change asked of a router, as data (journal, replay).
 //! - [`board`]: conversations rebuilt from events alone (admin snapshot, replay).
 
 pub mod agents;
 pub mod board;
+pub mod command;
 pub mod engine;
 pub mod events;
 pub mod expiring;
@@ -25,6 +27,7 @@ pub mod skills;
 pub mod waiting;
 
 pub use board::{Board, ConversationSnapshot, ConversationState};
+pub use command::{Applied, Command};
 pub use engine::{
     AgentChoice, AgentNotice, AgentStateCounts, AgentView, AssistSuggestion, AssistSuggestions,
     BotAction, BotRouting, BotTurn, CandidateAgent, CustomerNotice, CustomerNoticeBody,

@@ -10,7 +10,9 @@ use std::sync::Arc;
 pub type Millis = u64;
 
 /// Switchboard's id for a conversation, unique within a tenant for the process's life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ConversationId(pub u64);
 
 impl fmt::Display for ConversationId {
@@ -37,7 +39,7 @@ pub type AgentId = Arc<str>;
 pub type AdapterId = Arc<str>;
 
 /// The channel a customer writes through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Channel {
     /// Web chat widget.
     Web,
@@ -108,7 +110,9 @@ impl Channel {
 }
 
 /// What an agent's concurrent-conversation capacity is counted in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum ChannelClass {
     /// Chat-like channels.
     Messaging = 0,
@@ -142,7 +146,7 @@ impl ChannelClass {
 }
 
 /// A count per channel class: an agent's capacity or load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct PerClass(pub [u32; 3]);
 
 impl PerClass {
@@ -163,7 +167,7 @@ impl PerClass {
 }
 
 /// An agent's presence as the agent sets it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Presence {
     /// Takes new offers while capacity is free.
     Available,
@@ -176,7 +180,7 @@ pub enum Presence {
 }
 
 /// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Sender {
     /// The customer.
     Customer,
@@ -189,7 +193,7 @@ pub enum Sender {
 }
 
 /// A quick-reply button; knowledge-base files spell it the same way.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Button {
     /// Label shown.
@@ -199,7 +203,7 @@ pub struct Button {
 }
 
 /// One message of a transcript.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TranscriptEntry {
     /// Who wrote it.
     pub sender: Sender,
@@ -212,7 +216,7 @@ pub struct TranscriptEntry {
 }
 
 /// What Switchboard knows of the customer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Customer {
     /// The channel's customer id.
     pub id: Arc<str>,
@@ -223,7 +227,7 @@ pub struct Customer {
 }
 
 /// Why a conversation ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EndReason {
     /// An agent closed it.
     ClosedByAgent,
@@ -240,7 +244,7 @@ pub enum EndReason {
 }
 
 /// Why a bot gave a conversation to a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum HandoffReason {
     /// The customer asked for a person.
     CustomerRequest,
@@ -277,7 +281,7 @@ impl HandoffReason {
 }
 
 /// Where a waiting customer stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QueueStatus {
     /// 1-based place among conversations waiting for the same agents.
     pub position: u32,

@@ -67,7 +67,7 @@ impl Default for ClvModel {
 }
 
 /// What the adapter knows of a customer's value.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ValueFacts {
     /// A CLV computed elsewhere; wins over the other facts.
     pub clv: Option<f64>,
@@ -103,7 +103,7 @@ impl ClvModel {
 }
 
 /// Why a conversation is served sooner than its tier alone says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Boost {
     /// The customer is complaining (adapter or bot says so).
     Complaint = 0,
@@ -128,7 +128,9 @@ impl Boost {
 }
 
 /// A set of boosts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Boosts(u8);
 
 impl Boosts {
@@ -325,7 +327,9 @@ impl PriorityPolicy {
 /// Serving order of waiting conversations: smaller is served first. Kept for the whole
 /// life of a conversation, so one that goes back to the queue (declined, timed out,
 /// agent lost, transferred) returns to its place, not to the back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct PriorityKey {
     /// `queued_at - head start`, in milliseconds.
     pub virtual_arrival: i64,

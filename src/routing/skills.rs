@@ -26,7 +26,7 @@ pub const UNRESOLVED: SkillIndex = (MAX_SKILLS - 1) as SkillIndex;
 
 /// Maps skill names to bit positions, per tenant. Names are added when a queue or an
 /// agent names them; [`UNRESOLVED`] is kept back.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SkillCatalog {
     /// Name to bit position.
     by_name: HashMap<Arc<str>, SkillIndex>,
@@ -115,7 +115,7 @@ impl SkillCatalog {
 
 /// A set of skill indexes. Trailing zero words are never stored, so equal sets compare
 /// and hash equal.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct SkillSet {
     /// Bit `i % 64` of word `i / 64` is skill `i`.
     words: Vec<u64>,
@@ -166,7 +166,7 @@ impl SkillSet {
 
 /// Proficiency-levelled skill sets: `at_least[k - 1]` holds the skills at level `k` or
 /// more. Used for both what an agent has and what a conversation requires.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct LevelledSkills {
     /// One set per proficiency level 1..=5.
     at_least: [SkillSet; MAX_PROFICIENCY as usize],

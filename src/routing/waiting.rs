@@ -16,7 +16,7 @@ use super::skills::{LevelledSkills, SkillIndex};
 pub type ProfileIndex = usize;
 
 /// Conversations sharing a requirement and channel class, in serving order.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Profile {
     /// What an agent needs to serve them.
     pub required: LevelledSkills,
@@ -30,7 +30,7 @@ pub struct Profile {
 }
 
 /// All waiting conversations of a tenant.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WaitingIndex {
     /// Profiles ever seen; never removed, so indexes stay valid (bounded by the
     /// distinct requirement sets a tenant uses).

@@ -442,6 +442,7 @@ impl<'a> Sim<'a> {
                 } => self.schedule(now, Action::Available { agent }),
                 AgentNotice::PresenceChanged { .. }
                 | AgentNotice::CustomerMessage { .. }
+                | AgentNotice::Resumed(_)
                 | AgentNotice::Suggestions(_) => {}
             }
         }

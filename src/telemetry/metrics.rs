@@ -74,6 +74,29 @@ pub const PERMISSION_DENIED: &str = "switchboard_permission_denied_total";
 pub const LIMITED: &str = "switchboard_limit_refusals_total";
 /// Gauge: tenants with state on this replica.
 pub const TENANTS: &str = "switchboard_tenants";
+/// Histogram: time to write one journal batch (before its fsync).
+pub const JOURNAL_WRITE: &str = "switchboard_journal_write_seconds";
+/// Histogram: time to make one journal batch durable (fsync, or the OS write when
+/// buffered).
+pub const JOURNAL_FSYNC: &str = "switchboard_journal_fsync_seconds";
+/// Counter: journal records written.
+pub const JOURNAL_RECORDS: &str = "switchboard_journal_records_total";
+/// Counter: journal bytes written (record payloads).
+pub const JOURNAL_BYTES: &str = "switchboard_journal_bytes_total";
+/// Counter: journal writes that failed (disk full or failing).
+pub const JOURNAL_FAILURES: &str = "switchboard_journal_write_failures_total";
+/// Gauge: bytes the journal takes on disk.
+pub const JOURNAL_DISK: &str = "switchboard_journal_disk_bytes";
+/// Histogram: time to take one round of snapshots.
+pub const SNAPSHOT_DURATION: &str = "switchboard_snapshot_duration_seconds";
+/// Gauge: Unix time of the last completed round of snapshots (age = now - this).
+pub const SNAPSHOT_LAST: &str = "switchboard_snapshot_last_success_timestamp_seconds";
+/// Gauge: seconds the last start-up spent loading snapshots and replaying the journal.
+pub const REPLAY_DURATION: &str = "switchboard_replay_duration_seconds";
+/// Counter: journal records replayed at start-up.
+pub const REPLAYED: &str = "switchboard_replayed_records_total";
+/// Counter: damage found in stored data, by kind (`snapshot`, `journal`).
+pub const CORRUPTION: &str = "switchboard_storage_corruption_total";
 /// Always 1, labelled with the version.
 pub const BUILD_INFO: &str = "switchboard_build_info";
 
@@ -100,6 +123,11 @@ pub const ROUTING_DECISION_BUCKETS: &[f64] = &[
     0.005,
 ];
 
+/// Buckets for journal writes: tens of microseconds to a second.
+pub const JOURNAL_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
 /// Installs the process-wide Prometheus recorder once and returns its handle; later
 /// calls return the same handle (tests start many servers in one process).
 pub fn install() -> PrometheusHandle {
@@ -119,6 +147,12 @@ pub fn install() -> PrometheusHandle {
                         Matcher::Full(ROUTING_DECISION.into()),
                         ROUTING_DECISION_BUCKETS,
                     )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(JOURNAL_WRITE.into()), JOURNAL_BUCKETS)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(JOURNAL_FSYNC.into()), JOURNAL_BUCKETS)
                 })
                 .expect("bucket lists are non-empty");
             let recorder = builder.build_recorder();
@@ -208,6 +242,48 @@ fn describe() {
         "Calls refused because a limit was reached, by limit."
     );
     describe_gauge!(TENANTS, "Tenants with routing state on this replica.");
+    describe_histogram!(
+        JOURNAL_WRITE,
+        metrics::Unit::Seconds,
+        "Time to write one journal batch, before it is made durable."
+    );
+    describe_histogram!(
+        JOURNAL_FSYNC,
+        metrics::Unit::Seconds,
+        "Time to make one journal batch durable (fsync; the OS write when buffered)."
+    );
+    describe_counter!(JOURNAL_RECORDS, "Journal records written.");
+    describe_counter!(JOURNAL_BYTES, "Journal record bytes written.");
+    describe_counter!(
+        JOURNAL_FAILURES,
+        "Journal writes that failed (disk full or failing); new work is refused meanwhile."
+    );
+    describe_gauge!(JOURNAL_DISK, "Bytes the journal takes on disk.");
+    describe_histogram!(
+        SNAPSHOT_DURATION,
+        metrics::Unit::Seconds,
+        "Time to take one round of tenant snapshots."
+    );
+    describe_gauge!(
+        SNAPSHOT_LAST,
+        "Unix time of the last completed round of snapshots."
+    );
+    describe_gauge!(
+        REPLAY_DURATION,
+        "Seconds the last start-up spent loading snapshots and replaying the journal."
+    );
+    describe_counter!(REPLAYED, "Journal records replayed at start-up.");
+    describe_counter!(
+        CORRUPTION,
+        "Damage found in stored data, by kind (snapshot, journal)."
+    );
+    counter!(JOURNAL_RECORDS).absolute(0);
+    counter!(JOURNAL_BYTES).absolute(0);
+    counter!(JOURNAL_FAILURES).absolute(0);
+    counter!(REPLAYED).absolute(0);
+    for kind in ["snapshot", "journal"] {
+        counter!(CORRUPTION, "kind" => kind).absolute(0);
+    }
     gauge!(TENANTS).set(0.0);
     for reason in crate::auth::Refusal::ALL {
         counter!(AUTH_REFUSED, "reason" => reason.as_str()).absolute(0);
@@ -349,6 +425,7 @@ pub const LIMIT_NAMES: &[&str] = &[
     "request_rate",
     "max_queue_time",
     "kb_reloads",
+    "storage",
 ];
 
 /// Counts a call refused before authentication succeeded.
@@ -419,4 +496,38 @@ fn code_name(code: tonic::Code) -> &'static str {
         DataLoss => "data_loss",
         Unauthenticated => "unauthenticated",
     }
+}
+
+/// Records one journal batch: its records and bytes, write and fsync time.
+pub fn record_journal_write(records: usize, bytes: usize, write: Duration, fsync: Duration) {
+    counter!(JOURNAL_RECORDS).increment(records as u64);
+    counter!(JOURNAL_BYTES).increment(bytes as u64);
+    histogram!(JOURNAL_WRITE).record(write.as_secs_f64());
+    histogram!(JOURNAL_FSYNC).record(fsync.as_secs_f64());
+}
+
+/// Records a failed journal write.
+pub fn record_journal_failure() {
+    counter!(JOURNAL_FAILURES).increment(1);
+}
+
+/// Records a round of snapshots and the journal's size after it.
+pub fn record_snapshot(took: Duration, journal_disk_bytes: u64) {
+    histogram!(SNAPSHOT_DURATION).record(took.as_secs_f64());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    gauge!(SNAPSHOT_LAST).set(now);
+    gauge!(JOURNAL_DISK).set(journal_disk_bytes as f64);
+}
+
+/// Records a start-up recovery.
+pub fn record_replay(took: Duration, records: u64) {
+    gauge!(REPLAY_DURATION).set(took.as_secs_f64());
+    counter!(REPLAYED).increment(records);
+}
+
+/// Records damage found in stored data.
+pub fn record_corruption(kind: &'static str) {
+    counter!(CORRUPTION, "kind" => kind).increment(1);
 }

@@ -41,7 +41,7 @@ pub enum RoutingError {
 }
 
 /// A customer message as the router needs it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InboundMessage {
     /// The adapter that delivers replies.
     pub adapter: AdapterId,
@@ -81,7 +81,7 @@ pub struct MessageOutcome {
 }
 
 /// An agent signing in.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SignIn {
     /// Agent id.
     pub agent_id: String,
@@ -96,7 +96,7 @@ pub struct SignIn {
 }
 
 /// Where an agent transfers a conversation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TransferRequest {
     /// To a signed-in agent with room.
     Agent(String),
@@ -107,7 +107,7 @@ pub enum TransferRequest {
 }
 
 /// A customer message for a bot to answer, in a conversation a bot serves.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BotTurn {
     /// The conversation.
     pub conversation: ConversationId,
@@ -122,7 +122,7 @@ pub struct BotTurn {
 }
 
 /// How well a bot understood the customer message it answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Understood {
     /// It answered the question; the run of unsure answers ends.
     Answered,
@@ -133,7 +133,7 @@ pub enum Understood {
 }
 
 /// What a bot does with its turn.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum BotAction {
     /// Tell the customer something (nothing when `text` is empty).
     Say {
@@ -153,7 +153,7 @@ pub enum BotAction {
 }
 
 /// A bot giving a conversation to a person.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Handoff {
     /// Why.
     pub reason: HandoffReason,
@@ -185,7 +185,7 @@ pub enum Notice {
 }
 
 /// Something to deliver to a customer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CustomerNotice {
     /// The adapter that delivers it.
     pub adapter: AdapterId,
@@ -202,7 +202,7 @@ pub struct CustomerNotice {
 }
 
 /// What to deliver to a customer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum CustomerNoticeBody {
     /// A message.
     Message {
@@ -226,6 +226,8 @@ pub enum CustomerNoticeBody {
 pub enum AgentNotice {
     /// A conversation is offered.
     Offer(Box<OfferDetails>),
+    /// A conversation the agent held before a restart is theirs again, as accepted.
+    Resumed(Box<OfferDetails>),
     /// An assigned conversation went quiet and was parked: the agent's capacity is
     /// free; it comes back to the agent if the customer writes before `until`.
     Parked {
@@ -357,7 +359,7 @@ pub struct AgentStateCounts {
 }
 
 /// The rule that made a routing decision, as explanations name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Rule {
     /// A conversation needed an agent: the longest-idle eligible agent with room.
     LongestIdleEligible,

@@ -17,6 +17,7 @@ pub use bots::language_skill;
 mod explain;
 mod interface;
 mod policy;
+mod restart;
 mod texts;
 mod timers;
 
@@ -47,7 +48,7 @@ use super::skills::{LevelledSkills, SkillCatalog, SkillIndex, UNRESOLVED};
 use super::waiting::{ProfileIndex, WaitingIndex};
 
 /// Where a conversation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum State {
     /// Waiting in its profile.
     Queued,
@@ -66,7 +67,7 @@ enum State {
 }
 
 /// An open conversation.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Conversation {
     id: ConversationId,
     channel: Channel,
@@ -141,7 +142,7 @@ impl Conversation {
 }
 
 /// A routing decision, kept for explanations.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Decision {
     at: Millis,
     agent: AgentId,
@@ -162,12 +163,15 @@ const REQUIREMENT_CACHE_LIMIT: usize = 10_000;
 const RECENT_CLIENT_IDS: usize = 64;
 
 /// One tenant's routing state. See the module doc.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Router {
+    #[serde(skip)]
     policy: RoutingPolicy,
     /// Required skills of each configured queue.
+    #[serde(skip)]
     queue_skills: Vec<Vec<(String, u8)>>,
     /// Escalation timeline of each configured queue.
+    #[serde(skip)]
     queue_escalation: Vec<QueueEscalation>,
     /// Who last served a customer, by channel and customer id, and until when that
     /// agent is preferred.
@@ -184,11 +188,18 @@ pub struct Router {
     max_waits: BTreeSet<(Millis, ConversationId)>,
     /// When conversations reach `max_queue_secs` of waiting, if still waiting then.
     queue_limits: BTreeSet<(Millis, ConversationId)>,
+    /// When agents that have not come back after a restart are signed out (stale
+    /// entries skipped: the agent signed in again).
+    #[serde(default)]
+    returns: BTreeSet<(Millis, AgentSlot)>,
     /// Tier names, shared by every offer.
+    #[serde(skip)]
     tier_names: Vec<Arc<str>>,
     /// Queue names, shared by every offer.
+    #[serde(skip)]
     queue_names: Vec<Arc<str>>,
     /// An empty string, shared by every customer without a display name.
+    #[serde(skip)]
     empty: Arc<str>,
     /// Requirement lists seen on arrivals, with their named skills and profile per
     /// channel class.
@@ -225,7 +236,9 @@ pub struct Router {
     average_handle_ms: f64,
     /// When waiting customers' positions are next re-evaluated.
     next_queue_update: Millis,
+    #[serde(skip)]
     events: Vec<Event>,
+    #[serde(skip)]
     notices: Vec<Notice>,
 }
 
@@ -314,6 +327,7 @@ impl Router {
             last_agents: ExpiringMap::default(),
             max_waits: BTreeSet::new(),
             queue_limits: BTreeSet::new(),
+            returns: BTreeSet::new(),
             idle_checks: BTreeSet::new(),
             park_lapses: BTreeSet::new(),
             bot_idle_checks: BTreeSet::new(),
@@ -333,6 +347,33 @@ impl Router {
             events: Vec::new(),
             notices: Vec::new(),
         })
+    }
+
+    /// A router read back from a snapshot, running `policy` from now on. The
+    /// snapshot keeps state only; what the policy gives (queue requirements,
+    /// escalation timelines, names) comes from `policy`, which must keep the queues
+    /// and tiers the snapshot's conversations refer to.
+    pub fn adopt_policy(mut self, policy: RoutingPolicy) -> Result<Router, RoutingPolicyError> {
+        let fresh = Router::new(policy)?;
+        let (queues, tiers) = (fresh.queue_names.len(), fresh.tier_names.len());
+        if let Some(c) = self
+            .conversations
+            .values()
+            .find(|c| c.queue >= queues || c.tier >= tiers)
+        {
+            return Err(RoutingPolicyError::Incompatible(format!(
+                "conversation {} is in queue {} and tier {}, beyond the {queues} queues and \
+                 {tiers} tiers configured",
+                c.id, c.queue, c.tier
+            )));
+        }
+        self.policy = fresh.policy;
+        self.queue_skills = fresh.queue_skills;
+        self.queue_escalation = fresh.queue_escalation;
+        self.tier_names = fresh.tier_names;
+        self.queue_names = fresh.queue_names;
+        self.empty = fresh.empty;
+        Ok(self)
     }
 
     /// The policy in force.
@@ -740,7 +781,8 @@ impl Router {
 
     /// Signs an agent in; offers follow at once if conversations wait for them.
     pub fn sign_in(&mut self, now: Millis, sign_in: SignIn) -> Result<(), RoutingError> {
-        if self.agents.slot_of(&sign_in.agent_id).is_some() {
+        let returning = self.agents.slot_of(&sign_in.agent_id);
+        if returning.is_some_and(|slot| !self.is_returning(slot)) {
             return Err(RoutingError::AlreadySignedIn(sign_in.agent_id));
         }
         if sign_in.capacity.total() == 0 {
@@ -748,6 +790,10 @@ impl Router {
                 field: "capacity",
                 reason: "at least one channel class needs capacity above 0".to_owned(),
             });
+        }
+        if let Some(slot) = returning {
+            self.rejoin(now, slot, sign_in);
+            return Ok(());
         }
         let brings_new = sign_in
             .skills
@@ -1415,8 +1461,18 @@ impl Router {
             agent: agent.clone(),
             rule,
         });
+        let details = self.offer_details(id, waited_ms);
+        self.notices.push(Notice::ToAgent {
+            agent: agent.clone(),
+            notice: AgentNotice::Offer(Box::new(details)),
+        });
+        self.emit(now, id, EventKind::Offered { agent, waited_ms });
+    }
+
+    /// What an agent is shown of a conversation offered or given back to them.
+    fn offer_details(&self, id: ConversationId, waited_ms: u64) -> OfferDetails {
         let c = &self.conversations[&id];
-        let details = OfferDetails {
+        OfferDetails {
             conversation: id,
             channel: c.channel,
             customer: c.customer.clone(),
@@ -1427,12 +1483,7 @@ impl Router {
             language: c.language.clone(),
             intent: c.intent.clone(),
             handoff: c.handoff,
-        };
-        self.notices.push(Notice::ToAgent {
-            agent: agent.clone(),
-            notice: AgentNotice::Offer(Box::new(details)),
-        });
-        self.emit(now, id, EventKind::Offered { agent, waited_ms });
+        }
     }
 
     // ----- state changes -----

@@ -64,7 +64,7 @@ impl Default for QueueSpec {
 }
 
 /// How far a conversation has escalated through its queue's bullseye.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EscalationStep {
     /// Required and preferred skills.
     Preferred,
@@ -100,7 +100,7 @@ pub enum AgentChoice {
 }
 
 /// A queue's parsed escalation timeline.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct QueueEscalation {
     pub(super) preferred: Vec<(String, u8)>,
     pub(super) relax_ms: u64,
@@ -250,6 +250,9 @@ pub enum RoutingPolicyError {
     /// A zero timeout or limit.
     #[error("{0} must be greater than 0")]
     Zero(&'static str),
+    /// Saved state does not fit this policy (a snapshot from other queues or tiers).
+    #[error("saved state does not fit the configured policy: {0}")]
+    Incompatible(String),
 }
 
 /// Parses a `name` or `name:level` skill string.

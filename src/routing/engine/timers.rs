@@ -12,6 +12,7 @@ impl Router {
     /// conversations whose decline cooldown ended are routed again, wrap-ups end,
     /// service-level boosts apply and waiting customers hear about meaningful moves.
     pub fn tick(&mut self, now: Millis) {
+        self.lapse_returns(now);
         // Every expired offer is withdrawn (and its agent set away) before any is
         // routed again, so none goes to an agent whose own offer expired in this tick.
         let mut expired = Vec::new();

@@ -13,6 +13,7 @@ use switchboard::api::pb::{
     channel_gateway_client::ChannelGatewayClient,
 };
 use switchboard::config::{BotConfig, Config, LogFormat};
+use switchboard::storage::{Durability, StorageSettings};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -46,6 +47,12 @@ pub(crate) fn test_config() -> Config {
             .into_iter()
             .map(|t| (t.to_owned(), toml::Table::new()))
             .collect(),
+        // Memory only unless a test asks for a journal (in its own temporary
+        // directory): tests run in parallel and must not share a data directory.
+        storage: StorageSettings {
+            durability: Durability::Off,
+            ..StorageSettings::default()
+        },
         ..Config::default()
     }
 }

@@ -1,0 +1,102 @@
+//! Periodic snapshots: each tenant that changed is written whole, then the journal
+//! generations no snapshot needs any more are dropped.
+
+use std::time::{Duration, Instant};
+
+use super::Hub;
+use crate::storage::Durability;
+use crate::storage::snapshot::SnapshotDir;
+use crate::telemetry::metrics;
+
+/// A round of snapshots that could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotRoundError {
+    /// A snapshot file could not be written.
+    #[error(transparent)]
+    Write(#[from] crate::storage::snapshot::SnapshotError),
+    /// The journal never made the state durable.
+    #[error(transparent)]
+    NotDurable(#[from] crate::storage::NotDurable),
+    /// Old journal generations could not be dropped.
+    #[error("journal: {0}")]
+    Journal(String),
+    /// The writing task failed.
+    #[error("snapshot task: {0}")]
+    Task(String),
+}
+
+impl Hub {
+    /// Snapshots every tenant that changed since its last snapshot, then drops the
+    /// journal generations older than the one before this round's. Returns how many
+    /// tenants were written. A no-op without storage.
+    pub async fn snapshot_all(&self) -> Result<usize, SnapshotRoundError> {
+        let Some(storage) = self.storage().cloned() else {
+            return Ok(0);
+        };
+        let started = Instant::now();
+        let journal = storage.journal.clone();
+        let previous = journal.rotate();
+        let sync = storage.settings.durability == Durability::Fsync;
+        let mut written = 0;
+        for tenant in self.tenants() {
+            let Some((seq, bytes)) = tenant.image() else {
+                continue;
+            };
+            // A snapshot never holds what the journal has not made durable.
+            journal.wait_for(seq).await?;
+            let dir = SnapshotDir::new(&storage.snapshots, &tenant.name);
+            tokio::task::spawn_blocking(move || dir.write(seq, &bytes, sync))
+                .await
+                .map_err(|e| SnapshotRoundError::Task(e.to_string()))??;
+            tenant.snapshot_taken(seq);
+            written += 1;
+        }
+        // Every tenant's newest snapshot now holds all its records of generations up
+        // to `previous`; `previous` itself stays, so the snapshot before (which holds
+        // everything before it) can still be used if the newest is damaged.
+        journal
+            .drop_before(previous)
+            .map_err(|e| SnapshotRoundError::Journal(e.to_string()))?;
+        metrics::record_snapshot(started.elapsed(), journal.disk_bytes());
+        if written > 0 {
+            tracing::debug!(
+                tenants = written,
+                took_ms = started.elapsed().as_millis() as u64,
+                "snapshots written"
+            );
+        }
+        Ok(written)
+    }
+
+    /// Takes snapshots every `storage.snapshot_secs`, or sooner once
+    /// `storage.snapshot_records` records were journaled, until shutdown.
+    pub async fn run_snapshots(self) {
+        let Some(storage) = self.storage().cloned() else {
+            return;
+        };
+        let every = Duration::from_secs(storage.settings.snapshot_secs);
+        let mut interval = tokio::time::interval(Duration::from_secs(1));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let stopped = self.stopped();
+        tokio::pin!(stopped);
+        let mut last = Instant::now();
+        let mut since = storage.journal.appended();
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = &mut stopped => return,
+            }
+            let appended = storage.journal.appended();
+            if last.elapsed() < every
+                && appended.saturating_sub(since) < storage.settings.snapshot_records
+            {
+                continue;
+            }
+            if let Err(e) = self.snapshot_all().await {
+                tracing::error!(error = %e, "snapshot round failed; the journal is kept until one succeeds");
+            }
+            last = Instant::now();
+            since = appended;
+        }
+    }
+}

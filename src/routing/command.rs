@@ -1,0 +1,191 @@
+//! Commands: every change asked of a router, as data.
+//!
+//! The router is deterministic: the same commands at the same times, applied to a
+//! router built with the same policy, leave it in the same state. So a journal of the
+//! commands that succeeded, replayed after the latest snapshot, rebuilds a tenant
+//! after a crash. A command that fails leaves the router as it was, which is why only
+//! the ones that succeed need journaling (the property tests check both).
+
+use serde::{Deserialize, Serialize};
+
+use super::engine::{BotAction, InboundMessage, Router, RoutingError, SignIn, TransferRequest};
+use super::model::{Channel, ConversationId, Millis, Presence};
+
+/// One change asked of a router.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// A customer message.
+    CustomerMessage(InboundMessage),
+    /// The customer left.
+    Abandon {
+        /// The channel.
+        channel: Channel,
+        /// The channel's conversation id.
+        channel_conversation_id: String,
+        /// The customer, who must own the conversation.
+        customer_id: String,
+    },
+    /// An agent signs in (or comes back after a restart).
+    SignIn(SignIn),
+    /// An agent's session ended.
+    SignOut {
+        /// The agent.
+        agent: String,
+    },
+    /// An agent sets its presence.
+    SetPresence {
+        /// The agent.
+        agent: String,
+        /// The presence.
+        presence: Presence,
+    },
+    /// An agent accepts an offer.
+    Accept {
+        /// The agent.
+        agent: String,
+        /// The conversation id as the desk sent it.
+        conversation: String,
+    },
+    /// An agent declines an offer.
+    Decline {
+        /// The agent.
+        agent: String,
+        /// The conversation id as the desk sent it.
+        conversation: String,
+    },
+    /// An agent writes to the customer.
+    Reply {
+        /// The agent.
+        agent: String,
+        /// The conversation id as the desk sent it.
+        conversation: String,
+        /// The text.
+        text: String,
+    },
+    /// An agent hands a conversation on.
+    Transfer {
+        /// The agent.
+        agent: String,
+        /// The conversation id as the desk sent it.
+        conversation: String,
+        /// Where to.
+        target: TransferRequest,
+    },
+    /// An agent closes a conversation.
+    Close {
+        /// The agent.
+        agent: String,
+        /// The conversation id as the desk sent it.
+        conversation: String,
+    },
+    /// A bot's answer to one turn: its actions, applied in order until one is refused.
+    BotAnswer {
+        /// The conversation.
+        conversation: ConversationId,
+        /// What the bot does.
+        actions: Vec<BotAction>,
+    },
+    /// Timers run.
+    Tick,
+    /// The server shuts down without a journal: every open conversation ends.
+    ShutDown,
+    /// The server restarted from its journal: agents are awaited for `grace_ms`.
+    Restarted {
+        /// How long returning agents keep their conversations.
+        grace_ms: u64,
+    },
+}
+
+/// What a command did, for the caller to answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// A customer message was filed.
+    Message(super::engine::MessageOutcome),
+    /// A conversation was abandoned.
+    Abandoned(ConversationId),
+    /// So many conversations ended, or so many agents are awaited.
+    Count(usize),
+    /// Done; nothing to report.
+    Done,
+}
+
+impl Command {
+    /// Stable name, used as a metric label value.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::CustomerMessage(_) => "customer_message",
+            Command::Abandon { .. } => "abandon",
+            Command::SignIn(_) => "sign_in",
+            Command::SignOut { .. } => "sign_out",
+            Command::SetPresence { .. } => "set_presence",
+            Command::Accept { .. } => "accept",
+            Command::Decline { .. } => "decline",
+            Command::Reply { .. } => "reply",
+            Command::Transfer { .. } => "transfer",
+            Command::Close { .. } => "close",
+            Command::BotAnswer { .. } => "bot_answer",
+            Command::Tick => "tick",
+            Command::ShutDown => "shutdown",
+            Command::Restarted { .. } => "restarted",
+        }
+    }
+}
+
+impl Router {
+    /// Applies one command at `now`.
+    pub fn apply(&mut self, now: Millis, command: Command) -> Result<Applied, RoutingError> {
+        let done = |r: Result<(), RoutingError>| r.map(|()| Applied::Done);
+        match command {
+            Command::CustomerMessage(msg) => self.customer_message(now, msg).map(Applied::Message),
+            Command::Abandon {
+                channel,
+                channel_conversation_id,
+                customer_id,
+            } => self
+                .abandon(now, channel, &channel_conversation_id, &customer_id)
+                .map(Applied::Abandoned),
+            Command::SignIn(sign_in) => done(self.sign_in(now, sign_in)),
+            Command::SignOut { agent } => done(self.sign_out(now, &agent)),
+            Command::SetPresence { agent, presence } => {
+                done(self.set_presence(now, &agent, presence))
+            }
+            Command::Accept {
+                agent,
+                conversation,
+            } => done(self.accept(now, &agent, &conversation)),
+            Command::Decline {
+                agent,
+                conversation,
+            } => done(self.decline(now, &agent, &conversation)),
+            Command::Reply {
+                agent,
+                conversation,
+                text,
+            } => done(self.reply(now, &agent, &conversation, &text)),
+            Command::Transfer {
+                agent,
+                conversation,
+                target,
+            } => done(self.transfer(now, &agent, &conversation, target)),
+            Command::Close {
+                agent,
+                conversation,
+            } => done(self.close(now, &agent, &conversation)),
+            Command::BotAnswer {
+                conversation,
+                actions,
+            } => {
+                for action in actions {
+                    self.bot_action(now, conversation, action)?;
+                }
+                Ok(Applied::Done)
+            }
+            Command::Tick => {
+                self.tick(now);
+                Ok(Applied::Done)
+            }
+            Command::ShutDown => Ok(Applied::Count(self.shut_down(now))),
+            Command::Restarted { grace_ms } => Ok(Applied::Count(self.restarted(now, grace_ms))),
+        }
+    }
+}

@@ -85,6 +85,7 @@ fn conversation_view(
         position: position as u32,
         intent: c.intent.as_deref().unwrap_or_default().to_owned(),
         handoff_reason: c.handoff.map(|r| r.as_str()).unwrap_or_default().to_owned(),
+        transcript: Vec::new(),
     }
 }
 
@@ -167,12 +168,15 @@ impl pb::admin_server::Admin for AdminService {
         let state = tenant.lock();
         let c = state.board.get(id).ok_or_else(not_found)?;
         let position = state.board.position(id).unwrap_or(0);
-        Ok(Response::new(conversation_view(
-            c,
-            &state.router,
-            position,
-            now,
-        )))
+        let mut view = conversation_view(c, &state.router, position, now);
+        view.transcript = state
+            .router
+            .transcript(id)
+            .unwrap_or_default()
+            .iter()
+            .map(convert::transcript_entry)
+            .collect();
+        Ok(Response::new(view))
     }
 
     async fn explain_conversation(

@@ -1146,6 +1146,13 @@ impl Router {
         })
     }
 
+    /// The transcript of an open conversation, oldest first.
+    pub fn transcript(&self, id: ConversationId) -> Option<Vec<TranscriptEntry>> {
+        self.conversations
+            .get(&id)
+            .map(|c| c.transcript.iter().cloned().collect())
+    }
+
     /// Ids of every open conversation.
     pub fn open_ids(&self) -> Vec<ConversationId> {
         self.conversations.keys().copied().collect()

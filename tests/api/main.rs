@@ -5,6 +5,7 @@ mod bad_input;
 mod bots;
 mod common;
 mod conversation;
+mod durability;
 mod operations;
 mod routing;
 mod security;

@@ -181,12 +181,12 @@ impl Tenant {
     }
 
     /// Ends a recovery: bot turns not answered before the restart go to the built-in
-    /// bot, and the router awaits its agents for `grace_ms`. Returns how many agents
-    /// are awaited.
-    pub fn resume(&self, clock: &Clock, grace_ms: u64) -> usize {
+    /// bot, and the router awaits its agents for `grace_ms`; after damage, the next
+    /// `skip_ids` conversation ids are skipped. Returns how many agents are awaited.
+    pub fn resume(&self, clock: &Clock, grace_ms: u64, skip_ids: u64) -> usize {
         self.run("restarted", clock, |state, now| {
             state.reissue_outstanding();
-            match state.execute(now, Command::Restarted { grace_ms }) {
+            match state.execute(now, Command::Restarted { grace_ms, skip_ids }) {
                 Ok(Applied::Count(agents)) => agents,
                 _ => 0,
             }

@@ -8,6 +8,10 @@ use crate::storage::record;
 use crate::storage::snapshot::{self, SnapshotDir};
 use crate::telemetry::metrics;
 
+/// Conversation ids skipped after a lost snapshot: more than a snapshot interval can
+/// hand out.
+const LOST_SNAPSHOT_ID_MARGIN: u64 = 1_000_000;
+
 /// What a recovery found and did, for the start-up log and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovery {
@@ -161,8 +165,24 @@ impl Hub {
         storage.journal.continue_after(highest_snapshot);
         self.clock().not_before(last_at);
         let grace_ms = storage.settings.agent_grace_secs * 1000;
+        // Damage may have cost records that gave out conversation ids; skip far enough
+        // that none is given twice: every lost record (a creation takes more than one
+        // byte) or, when a snapshot was lost, a wide margin.
+        let skip_ids = storage.journal.cut_bytes()
+            + report.records_cut
+            + if report.snapshots_damaged > 0 {
+                LOST_SNAPSHOT_ID_MARGIN
+            } else {
+                0
+            };
+        if skip_ids > 0 {
+            tracing::warn!(
+                skip_ids,
+                "conversation ids skipped after damage, so none is given twice"
+            );
+        }
         for tenant in self.tenants() {
-            report.agents_awaited += tenant.resume(self.clock(), grace_ms);
+            report.agents_awaited += tenant.resume(self.clock(), grace_ms, skip_ids);
             report.open_conversations += tenant.lock().router.open_len();
         }
         metrics::record_replay(started.elapsed(), report.records_replayed);

@@ -93,6 +93,9 @@ pub enum Command {
     Restarted {
         /// How long returning agents keep their conversations.
         grace_ms: u64,
+        /// Conversation ids to skip: after damage cost journal records, ids that may
+        /// have been handed out in them are never given again.
+        skip_ids: u64,
     },
 }
 
@@ -185,7 +188,9 @@ impl Router {
                 Ok(Applied::Done)
             }
             Command::ShutDown => Ok(Applied::Count(self.shut_down(now))),
-            Command::Restarted { grace_ms } => Ok(Applied::Count(self.restarted(now, grace_ms))),
+            Command::Restarted { grace_ms, skip_ids } => {
+                Ok(Applied::Count(self.restarted(now, grace_ms, skip_ids)))
+            }
         }
     }
 }

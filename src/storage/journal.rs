@@ -55,10 +55,15 @@ pub struct StoredRecord {
 pub struct Journal {
     shared: Arc<Shared>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Bytes cut from a damaged write-ahead file when it was opened.
+    cut_bytes: u64,
 }
 
 struct Shared {
-    db: Database,
+    /// The database and its generations; `None` only while it is reopened after a
+    /// failed write (fjall refuses every write after one fails).
+    store: Mutex<Option<Store>>,
+    dir: std::path::PathBuf,
     durability: Durability,
     window: Duration,
     pending: Mutex<Pending>,
@@ -66,7 +71,52 @@ struct Shared {
     /// Highest sequence number appended.
     appended: AtomicU64,
     progress: watch::Sender<Progress>,
-    keyspaces: Mutex<BTreeMap<u64, Keyspace>>,
+}
+
+/// The open database and one keyspace per generation.
+struct Store {
+    db: Database,
+    keyspaces: BTreeMap<u64, Keyspace>,
+}
+
+impl Store {
+    fn open(dir: &std::path::Path) -> Result<(Store, u64), fjall::Error> {
+        let (db, cut_bytes) = match open_database(dir) {
+            Err(fjall::Error::JournalRecovery(why)) => {
+                tracing::error!(error = ?why, dir = %dir.display(),
+                    "journal damaged before its tail; cutting it back to the last good batch");
+                metrics::record_corruption("journal");
+                repair(dir)?
+            }
+            opened => (opened?, 0),
+        };
+        let mut keyspaces = BTreeMap::new();
+        for name in db.list_keyspace_names() {
+            if let Some(generation) = generation_of(&name) {
+                keyspaces.insert(
+                    generation,
+                    db.keyspace(&name, KeyspaceCreateOptions::default)?,
+                );
+            }
+        }
+        Ok((Store { db, keyspaces }, cut_bytes))
+    }
+
+    fn keyspace(&mut self, generation: u64) -> Result<Keyspace, fjall::Error> {
+        if let Some(ks) = self.keyspaces.get(&generation) {
+            return Ok(ks.clone());
+        }
+        let ks = self
+            .db
+            .keyspace(&keyspace_name(generation), KeyspaceCreateOptions::default)?;
+        self.keyspaces.insert(generation, ks.clone());
+        Ok(ks)
+    }
+}
+
+/// The journal is being reopened after a failed write.
+fn reopening() -> fjall::Error {
+    fjall::Error::Io(std::io::Error::other("the journal is being reopened"))
 }
 
 impl std::fmt::Debug for Shared {
@@ -91,6 +141,56 @@ struct Pending {
     closing: bool,
 }
 
+fn open_database(dir: &std::path::Path) -> Result<Database, fjall::Error> {
+    Database::builder(dir)
+        .manual_journal_persist(true)
+        .worker_threads(1)
+        .open()
+}
+
+/// Cuts fjall's newest write-ahead file back to the longest prefix that opens: the
+/// damaged batch and everything after it are dropped, as a torn tail would be. The
+/// prefixes that open form a range from zero (a cut inside or before the damaged batch
+/// leaves it as a torn tail), so a binary search over the file finds the cut.
+fn repair(dir: &std::path::Path) -> Result<(Database, u64), fjall::Error> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jnl"))
+        .collect();
+    files.sort_by_key(|p| {
+        p.file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<u64>().ok())
+    });
+    let Some(newest) = files.pop() else {
+        return Ok((open_database(dir)?, 0));
+    };
+    let original = std::fs::read(&newest)?;
+    let used = original.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let opens = |len: usize| -> bool {
+        std::fs::write(&newest, &original[..len]).is_ok() && open_database(dir).is_ok()
+    };
+    let (mut good, mut bad) = (0, used);
+    while bad - good > 1 {
+        let mid = good + (bad - good) / 2;
+        if opens(mid) {
+            good = mid;
+        } else {
+            bad = mid;
+        }
+    }
+    std::fs::write(&newest, &original[..good])?;
+    let db = open_database(dir)?;
+    tracing::error!(
+        file = %newest.display(),
+        kept_bytes = good,
+        cut_bytes = used - good,
+        "journal cut back; the records in the cut bytes are lost (the recovery log names the last record kept)"
+    );
+    Ok((db, (used - good) as u64))
+}
+
 fn keyspace_name(generation: u64) -> String {
     format!("journal-{generation:012}")
 }
@@ -100,27 +200,15 @@ fn generation_of(name: &str) -> Option<u64> {
 }
 
 impl Journal {
-    /// Opens (or creates) the journal in `dir` and starts its writer. `after` is the
-    /// highest sequence number known elsewhere (snapshots), so numbers are never
-    /// reused even when every journal record has been dropped.
+    /// Opens (or creates) the journal in `dir`; [`Journal::start`] starts its writer.
+    /// A write-ahead file damaged before its tail is cut back to its last good batch.
     pub fn open(
         dir: &std::path::Path,
         durability: Durability,
         window: Duration,
     ) -> Result<Journal, fjall::Error> {
-        let db = Database::builder(dir)
-            .manual_journal_persist(true)
-            .worker_threads(1)
-            .open()?;
-        let mut keyspaces = BTreeMap::new();
-        for name in db.list_keyspace_names() {
-            if let Some(generation) = generation_of(&name) {
-                keyspaces.insert(
-                    generation,
-                    db.keyspace(&name, KeyspaceCreateOptions::default)?,
-                );
-            }
-        }
+        let (store, cut_bytes) = Store::open(dir)?;
+        let keyspaces = &store.keyspaces;
         let last_seq = keyspaces
             .values()
             .filter_map(|ks| ks.last_key_value())
@@ -134,7 +222,8 @@ impl Journal {
             failing: false,
         });
         let shared = Arc::new(Shared {
-            db,
+            store: Mutex::new(Some(store)),
+            dir: dir.to_owned(),
             durability,
             window,
             pending: Mutex::new(Pending {
@@ -147,12 +236,17 @@ impl Journal {
             wake: Condvar::new(),
             appended: AtomicU64::new(last_seq),
             progress,
-            keyspaces: Mutex::new(keyspaces),
         });
         Ok(Journal {
             shared,
             writer: Mutex::new(None),
+            cut_bytes,
         })
+    }
+
+    /// Bytes of damaged write-ahead data cut away when the journal was opened.
+    pub fn cut_bytes(&self) -> u64 {
+        self.cut_bytes
     }
 
     /// Starts the writer thread; records appended before it starts wait for it.
@@ -169,11 +263,11 @@ impl Journal {
     pub fn stored(&self) -> impl Iterator<Item = StoredRecord> + '_ {
         let keyspaces: Vec<(u64, Keyspace)> = self
             .shared
-            .keyspaces
+            .store
             .lock()
             .expect("journal lock")
             .iter()
-            .map(|(g, ks)| (*g, ks.clone()))
+            .flat_map(|store| store.keyspaces.iter().map(|(g, ks)| (*g, ks.clone())))
             .collect();
         keyspaces.into_iter().flat_map(|(generation, ks)| {
             ks.iter().map(move |guard| match guard.into_inner() {
@@ -194,28 +288,23 @@ impl Journal {
     /// Cuts the journal back to the records before `seq` (a damaged record and
     /// everything after it), so new records never follow a hole.
     pub fn cut_from(&self, seq: u64) -> Result<u64, fjall::Error> {
-        let keyspaces: Vec<Keyspace> = self
-            .shared
-            .keyspaces
-            .lock()
-            .expect("journal lock")
-            .values()
-            .cloned()
-            .collect();
+        let guard = self.shared.store.lock().expect("journal lock");
+        let store = guard.as_ref().ok_or_else(reopening)?;
         let mut removed = 0;
-        for ks in keyspaces {
+        for ks in store.keyspaces.values() {
             let keys: Vec<_> = ks
                 .range(seq.to_be_bytes()..)
                 .filter_map(|guard| guard.key().ok())
                 .collect();
-            let mut batch = self.shared.db.batch();
+            let mut batch = store.db.batch();
             for key in keys {
-                batch.remove(&ks, key);
+                batch.remove(ks, key);
                 removed += 1;
             }
             batch.commit()?;
         }
-        self.shared.db.persist(PersistMode::SyncAll)?;
+        store.db.persist(PersistMode::SyncAll)?;
+        drop(guard);
         let last = seq.saturating_sub(1);
         self.shared.appended.store(last, Ordering::Release);
         self.shared.pending.lock().expect("journal lock").next_seq = last + 1;
@@ -308,34 +397,30 @@ impl Journal {
 
     /// Drops every generation older than `generation`.
     pub fn drop_before(&self, generation: u64) -> Result<usize, fjall::Error> {
-        let old: Vec<(u64, Keyspace)> = {
-            let mut keyspaces = self.shared.keyspaces.lock().expect("journal lock");
-            let keep = keyspaces.split_off(&generation);
-            std::mem::replace(&mut *keyspaces, keep)
-                .into_iter()
-                .collect()
-        };
+        let mut guard = self.shared.store.lock().expect("journal lock");
+        let store = guard.as_mut().ok_or_else(reopening)?;
+        let keep = store.keyspaces.split_off(&generation);
+        let old = std::mem::replace(&mut store.keyspaces, keep);
         let dropped = old.len();
         for (_, ks) in old {
-            self.shared.db.delete_keyspace(ks)?;
+            store.db.delete_keyspace(ks)?;
         }
         Ok(dropped)
     }
 
     /// The oldest generation kept.
     pub fn oldest_generation(&self) -> Option<u64> {
-        self.shared
-            .keyspaces
-            .lock()
-            .expect("journal lock")
-            .keys()
-            .next()
-            .copied()
+        let guard = self.shared.store.lock().expect("journal lock");
+        guard.as_ref()?.keyspaces.keys().next().copied()
     }
 
     /// Bytes the journal takes on disk.
     pub fn disk_bytes(&self) -> u64 {
-        self.shared.db.disk_space().unwrap_or(0)
+        let guard = self.shared.store.lock().expect("journal lock");
+        guard
+            .as_ref()
+            .and_then(|store| store.db.disk_space().ok())
+            .unwrap_or(0)
     }
 
     /// Writes what is pending, stops the writer and waits for it.
@@ -380,6 +465,7 @@ impl Shared {
                             return;
                         }
                         std::thread::sleep(Duration::from_millis(500));
+                        self.reopen();
                     }
                 }
             }
@@ -421,33 +507,35 @@ impl Shared {
         Some(std::mem::take(&mut pending.records))
     }
 
+    /// fjall refuses every write once one failed: the database is closed and opened
+    /// again (recovering what reached the disk), and the batch is written again.
+    fn reopen(&self) {
+        let mut guard = self.store.lock().expect("journal lock");
+        drop(guard.take());
+        match Store::open(&self.dir) {
+            Ok((store, _)) => *guard = Some(store),
+            Err(e) => tracing::warn!(error = %e, "journal cannot be opened again yet"),
+        }
+    }
+
     fn write(&self, batch: &[(u64, u64, Vec<u8>)]) -> Result<(), fjall::Error> {
         let started = Instant::now();
-        let mut write = self.db.batch();
+        let mut guard = self.store.lock().expect("journal lock");
+        let store = guard.as_mut().ok_or_else(reopening)?;
+        let mut write = store.db.batch();
         let mut bytes = 0;
-        let mut keyspaces = self.keyspaces.lock().expect("journal lock");
         for (seq, generation, record) in batch {
-            let ks = match keyspaces.get(generation) {
-                Some(ks) => ks.clone(),
-                None => {
-                    let ks = self
-                        .db
-                        .keyspace(&keyspace_name(*generation), KeyspaceCreateOptions::default)?;
-                    keyspaces.insert(*generation, ks.clone());
-                    ks
-                }
-            };
+            let ks = store.keyspace(*generation)?;
             bytes += record.len();
             write.insert(&ks, seq.to_be_bytes(), record.as_slice());
         }
-        drop(keyspaces);
         write.commit()?;
         let written = started.elapsed();
         let mode = match self.durability {
             Durability::Fsync => PersistMode::SyncAll,
             Durability::Buffered | Durability::Off => PersistMode::Buffer,
         };
-        self.db.persist(mode)?;
+        store.db.persist(mode)?;
         metrics::record_journal_write(batch.len(), bytes, written, started.elapsed() - written);
         Ok(())
     }

@@ -244,3 +244,285 @@ async fn unacknowledged_deliveries_come_back_with_their_ids() {
     server.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// fjall's newest write-ahead file in a data directory, and how many of its bytes are
+/// written (it is preallocated with zeros).
+fn write_ahead_file(dir: &std::path::Path) -> (PathBuf, usize) {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("journal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jnl"))
+        .collect();
+    files.sort();
+    let file = files.pop().expect("a write-ahead file");
+    let data = std::fs::read(&file).unwrap();
+    let used = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    (file, used)
+}
+
+/// Opens `count` app conversations, one message each; returns their ids in order.
+async fn open_conversations(server: &TestServer, prefix: &str, count: usize) -> Vec<String> {
+    let mut adapter = Adapter::connect(server, "app-adapter").await;
+    let mut ids = Vec::new();
+    for i in 0..count {
+        let key = format!("{prefix}{i}");
+        let accepted = adapter
+            .send(app_message(&key, 10.0, "hello", &format!("{key}-m")))
+            .await
+            .unwrap();
+        ids.push(accepted.conversation_id);
+    }
+    ids
+}
+
+/// Drains and stops the server, then removes its snapshots, so the next start
+/// rebuilds from the journal alone.
+async fn stop_without_snapshots(server: TestServer, dir: &std::path::Path) {
+    server.shutdown().await.unwrap();
+    std::fs::remove_dir_all(dir.join("snapshots")).unwrap();
+}
+
+async fn is_open(server: &TestServer, id: &str) -> bool {
+    server.conversation(id).await.is_ok()
+}
+
+#[tokio::test]
+async fn damaged_journal_bytes_cut_it_back_and_no_id_is_given_twice() {
+    let dir = data_dir("flipped");
+    let config = journaled(&dir, 30);
+    let server = spawn_server(config.clone()).await;
+    let ids = open_conversations(&server, "f", 40).await;
+    stop_without_snapshots(server, &dir).await;
+    let (file, used) = write_ahead_file(&dir);
+    let mut data = std::fs::read(&file).unwrap();
+    data[used / 3] ^= 0x5a;
+    std::fs::write(&file, &data).unwrap();
+
+    let server = spawn_server(config.clone()).await;
+    assert!(
+        is_open(&server, &ids[0]).await,
+        "what came before the damage is kept"
+    );
+    let mut kept = 0;
+    for id in &ids {
+        kept += usize::from(is_open(&server, id).await);
+    }
+    assert!(
+        kept < ids.len(),
+        "the damaged batch and what follows are cut"
+    );
+    let fresh = open_conversations(&server, "new", 1).await;
+    assert!(
+        !ids.contains(&fresh[0]),
+        "an id handed out before the damage was given again: {}",
+        fresh[0]
+    );
+    let metrics = crate::common::http_get(server.metrics_addr, "/metrics").await;
+    assert!(
+        !metrics.contains("switchboard_storage_corruption_total{kind=\"journal\"} 0"),
+        "the damage is counted"
+    );
+    // The cut is for good: the next start finds a sound journal and the same state.
+    let server = restart(server, config).await;
+    let mut kept_again = 0;
+    for id in &ids {
+        kept_again += usize::from(is_open(&server, id).await);
+    }
+    assert_eq!(kept_again, kept);
+    assert!(is_open(&server, &fresh[0]).await);
+    server.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_torn_tail_loses_at_most_the_last_batch() {
+    let dir = data_dir("torn");
+    let config = journaled(&dir, 30);
+    let server = spawn_server(config.clone()).await;
+    let ids = open_conversations(&server, "t", 20).await;
+    stop_without_snapshots(server, &dir).await;
+    let (file, used) = write_ahead_file(&dir);
+    let data = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &data[..used - 5]).unwrap();
+
+    let server = spawn_server(config).await;
+    for id in &ids[..ids.len() - 1] {
+        assert!(is_open(&server, id).await, "{id} was lost to a torn tail");
+    }
+    server.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Two runs, each ending with a snapshot: the second snapshot is the newest.
+async fn two_snapshots(dir: &std::path::Path, config: &Config) -> (Vec<String>, PathBuf) {
+    let server = spawn_server(config.clone()).await;
+    let mut ids = open_conversations(&server, "a", 3).await;
+    let server = restart(server, config.clone()).await;
+    ids.extend(open_conversations(&server, "b", 3).await);
+    server.shutdown().await.unwrap();
+    let tenant_dir = std::fs::read_dir(dir.join("snapshots"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&tenant_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "two snapshots kept: {files:?}");
+    (ids, files.pop().unwrap())
+}
+
+#[tokio::test]
+async fn a_damaged_newest_snapshot_falls_back_to_the_one_before() {
+    let dir = data_dir("bad-snapshot");
+    let config = journaled(&dir, 30);
+    let (ids, newest) = two_snapshots(&dir, &config).await;
+    let mut data = std::fs::read(&newest).unwrap();
+    let middle = data.len() / 2;
+    data[middle] ^= 0x01;
+    std::fs::write(&newest, &data).unwrap();
+    let server = spawn_server(config).await;
+    for id in &ids {
+        assert!(
+            is_open(&server, id).await,
+            "{id} lost with the damaged snapshot"
+        );
+    }
+    server.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_missing_newest_snapshot_falls_back_to_the_one_before() {
+    let dir = data_dir("missing-snapshot");
+    let config = journaled(&dir, 30);
+    let (ids, newest) = two_snapshots(&dir, &config).await;
+    std::fs::remove_file(&newest).unwrap();
+    let server = spawn_server(config).await;
+    for id in &ids {
+        assert!(
+            is_open(&server, id).await,
+            "{id} lost with the missing snapshot"
+        );
+    }
+    server.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A small tmpfs mounted for one test, unmounted when dropped. `None` where mounting
+/// is not allowed (not root); CI runs as root, so there it must work.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(name: &str, size: &str) -> Option<SmallDisk> {
+        let dir = data_dir(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must be able to mount a tmpfs for the full-disk test"
+            );
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            return None;
+        }
+        Some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_new_work_and_acknowledges_nothing_it_did_not_write() {
+    let Some(disk) = SmallDisk::mount("full", "6m") else {
+        return;
+    };
+    let data = disk.0.join("data");
+    let config = journaled(&data, 30);
+    let server = spawn_server(config.clone()).await;
+    // Unary calls: each answer says whether that message was made durable.
+    let mut gateway = server.gateway().await;
+    gateway
+        .submit(app_message("first", 1.0, "hello", "first-m"))
+        .await
+        .unwrap();
+    // Fill the disk but for a little room, then write until the journal cannot.
+    let filler = disk.0.join("filler");
+    let free = {
+        let out = std::process::Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&disk.0)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse::<usize>()
+            .unwrap()
+    };
+    std::fs::write(&filler, vec![1u8; free.saturating_sub(256 * 1024)]).unwrap();
+    let text = "x".repeat(3000);
+    let mut acknowledged = Vec::new();
+    let mut refused = None;
+    for i in 0..400 {
+        let key = format!("k{i}");
+        match gateway
+            .submit(app_message(&key, 1.0, &text, &format!("{key}-m")))
+            .await
+        {
+            Ok(accepted) => acknowledged.push(accepted.into_inner().conversation_id),
+            Err(status) => {
+                refused = Some(status.code());
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("a full disk refuses new work");
+    assert!(
+        [Code::Unavailable, Code::ResourceExhausted].contains(&refused),
+        "refused with {refused:?}"
+    );
+    let metrics = crate::common::http_get(server.metrics_addr, "/metrics").await;
+    assert!(
+        !metrics.contains("switchboard_journal_write_failures_total 0"),
+        "the failing writes are counted"
+    );
+    // Space comes back: the journal writes again and new work is taken.
+    std::fs::remove_file(&filler).unwrap();
+    let mut accepted = None;
+    for attempt in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Ok(a) = gateway
+            .submit(app_message(
+                "after",
+                1.0,
+                "back",
+                &format!("after-{attempt}"),
+            ))
+            .await
+        {
+            accepted = Some(a.into_inner());
+            break;
+        }
+    }
+    let accepted = accepted.expect("work is taken again once the disk has room");
+    let server = restart(server, config).await;
+    for id in acknowledged.iter().chain([&accepted.conversation_id]) {
+        assert!(is_open(&server, id).await, "acknowledged {id} was lost");
+    }
+    server.shutdown().await.unwrap();
+}

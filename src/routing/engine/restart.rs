@@ -10,9 +10,11 @@ impl Router {
     /// *returning*: offers in flight go back to their places, assigned conversations
     /// stay with the agent, and no new offer is made to it. An agent that signs in
     /// again before `now + grace_ms` gets its conversations back as accepted; one that
-    /// does not is signed out then and its conversations are routed again. Returns how
-    /// many agents are awaited.
-    pub fn restarted(&mut self, now: Millis, grace_ms: u64) -> usize {
+    /// does not is signed out then and its conversations are routed again. The next
+    /// `skip_ids` conversation ids are never given (they may have been given in
+    /// journal records a damaged disk lost). Returns how many agents are awaited.
+    pub fn restarted(&mut self, now: Millis, grace_ms: u64, skip_ids: u64) -> usize {
+        self.next_conversation += skip_ids;
         let until = now + grace_ms;
         let slots: Vec<AgentSlot> = self.agents.iter().map(|(slot, _)| slot).collect();
         let mut withdrawn = Vec::new();

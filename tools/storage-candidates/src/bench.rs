@@ -3,6 +3,7 @@
 
 use std::{
     fs::{self, File},
+    io::Write,
     os::unix::fs::MetadataExt,
     path::Path,
     sync::Arc,
@@ -38,6 +39,10 @@ pub(crate) struct Outcome {
     pub(crate) evicted: bool,
     /// Wall time of opening the journal and reading every record back.
     pub(crate) recovery: Duration,
+    /// Median `sync_data` latency of the disk probe just before the appends.
+    pub(crate) probe_before: Duration,
+    /// Median `sync_data` latency of the disk probe just after the appends.
+    pub(crate) probe_after: Duration,
 }
 
 impl Outcome {
@@ -98,6 +103,8 @@ pub(crate) fn run(
         .with_context(|| format!("creating a temporary directory in {}", base_dir.display()))?;
     let dir = tmp.path().join("journal");
     fs::create_dir(&dir)?;
+    let probe_path = tmp.path().join("probe");
+    let probe_before = probe_fsync(&probe_path)?;
 
     let writer_dir = dir.clone();
     let writer_workload = Arc::clone(workload);
@@ -107,6 +114,7 @@ pub(crate) fn run(
         .join()
         .map_err(|_| anyhow!("writer thread panicked"))??;
 
+    let probe_after = probe_fsync(&probe_path)?;
     let disk_bytes = allocated_bytes(&dir)?;
     let evicted = evict_page_cache(&dir)?;
 
@@ -139,7 +147,33 @@ pub(crate) fn run(
         disk_bytes,
         evicted,
         recovery,
+        probe_before,
+        probe_after,
     })
+}
+
+/// Appends made by the disk probe.
+const PROBE_WRITES: usize = 100;
+
+/// Measures how busy the disk is right now: the median latency of
+/// `PROBE_WRITES` 256-byte appends, each followed by `sync_data`, to a fresh
+/// file at `path` (outside the journal directory; removed afterwards). On a
+/// quiet disk this matches the plain file's batch-1 p50; when something else
+/// on the machine is writing heavily it rises, which flags the row as noisy.
+fn probe_fsync(path: &Path) -> Result<Duration> {
+    let mut file = File::create_new(path)?;
+    let block = [0x5au8; 256];
+    let mut latencies = Vec::with_capacity(PROBE_WRITES);
+    for _ in 0..PROBE_WRITES {
+        let start = Instant::now();
+        file.write_all(&block)?;
+        file.sync_data()?;
+        latencies.push(start.elapsed());
+    }
+    drop(file);
+    fs::remove_file(path)?;
+    latencies.sort_unstable();
+    Ok(percentile(&latencies, 0.50))
 }
 
 /// The writer thread: creates the journal, appends batches until `duration`

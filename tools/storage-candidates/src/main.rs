@@ -152,9 +152,9 @@ fn print_table(outcomes: &[Outcome]) {
 
     println!(
         "| candidate | mode | fsync | batch | records | records/s | MB/s | p50 ms | p99 ms \
-         | disk B/rec | recovery rec/s | ÷ plain |"
+         | disk B/rec | recovery rec/s | ÷ plain | probe ms |"
     );
-    println!("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for o in &rows {
         let yardstick = rows
             .iter()
@@ -164,7 +164,7 @@ fn print_table(outcomes: &[Outcome]) {
             |y| format!("{:.2}", o.records_per_sec() / y.records_per_sec()),
         );
         println!(
-            "| {} | {} | {} | {} | {} | {:.0} | {:.2} | {:.3} | {:.3} | {:.1} | {:.0}{} | {} |",
+            "| {} | {} | {} | {} | {} | {:.0} | {:.2} | {:.3} | {:.3} | {:.1} | {:.0}{} | {} | {:.2}/{:.2} |",
             o.candidate.name(),
             o.candidate.mode(),
             if o.candidate.is_durable() {
@@ -182,6 +182,8 @@ fn print_table(outcomes: &[Outcome]) {
             o.recovery_records_per_sec(),
             if o.evicted { "" } else { " (warm)" },
             ratio,
+            o.probe_before.as_secs_f64() * 1e3,
+            o.probe_after.as_secs_f64() * 1e3,
         );
     }
 }

@@ -2479,3 +2479,73 @@ fn skills_agents_no_longer_hold_are_reclaimed_when_the_catalogue_is_full() {
     );
     router.check_invariants().unwrap();
 }
+
+// ----- restarts -----
+
+#[test]
+fn after_a_restart_agents_keep_what_they_held_and_offers_go_back_to_their_places() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("ann", &[], 2));
+    let (held, _) = fx.arrive(T0 + 1, message("held", 0.0));
+    fx.accept(T0 + 2, "ann", held);
+    let (offered_to_ann, out) = fx.arrive(T0 + 3, message("offered", 0.0));
+    assert_eq!(out.offers(), vec![("ann".to_owned(), offered_to_ann)]);
+    let key = fx.key(offered_to_ann);
+
+    let (awaited, out) = fx.run(|r| r.restarted(T0 + 10, 30_000, 0));
+    assert_eq!(awaited, 1);
+    assert_eq!(fx.state(held), assigned("ann"), "kept through the restart");
+    assert_eq!(fx.state(offered_to_ann), queued(), "the offer went back");
+    assert_eq!(fx.key(offered_to_ann), key, "in its place");
+    assert!(out.offers().is_empty(), "a returning agent takes no offers");
+
+    // Another agent takes the waiting one; ann, back, gets hers as accepted.
+    let out = fx.sign_in(T0 + 20, agent("bob", &[], 1));
+    assert_eq!(out.offers(), vec![("bob".to_owned(), offered_to_ann)]);
+    let out = fx.sign_in(T0 + 30, agent("ann", &[], 2));
+    let resumed: Vec<ConversationId> = out
+        .to_agent("ann")
+        .into_iter()
+        .filter_map(|n| match n {
+            AgentNotice::Resumed(d) => Some(d.conversation),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resumed, vec![held]);
+    let (reply, _) = fx.run(|r| r.reply(T0 + 31, "ann", &held.to_string(), "back"));
+    reply.expect("ann holds it again, no accept needed");
+    let (again, _) = fx.run(|r| r.sign_in(T0 + 32, agent("ann", &[], 2)));
+    assert_eq!(
+        again,
+        Err(RoutingError::AlreadySignedIn("ann".to_owned())),
+        "once back, a second sign-in is refused as before"
+    );
+}
+
+#[test]
+fn an_agent_that_does_not_come_back_is_signed_out_when_the_grace_window_ends() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("ann", &[], 1));
+    let (held, _) = fx.arrive(T0 + 1, message("held", 0.0));
+    fx.accept(T0 + 2, "ann", held);
+    fx.run(|r| r.restarted(T0 + 10, 5_000, 0));
+    fx.sign_in(T0 + 20, agent("bob", &[], 1));
+    fx.tick(T0 + 5_009);
+    assert_eq!(fx.state(held), assigned("ann"), "still within the window");
+    let out = fx.tick(T0 + 5_010);
+    assert_eq!(out.offers(), vec![("bob".to_owned(), held)]);
+    assert_eq!(
+        out.queued(held).first().map(|(reason, _)| *reason),
+        Some(QueueReason::AgentLost)
+    );
+    assert!(fx.router.agents(T0 + 5_010).iter().all(|a| &*a.id != "ann"));
+}
+
+#[test]
+fn ids_skipped_after_damage_are_never_given() {
+    let mut fx = Fixture::new();
+    let (first, _) = fx.arrive(T0, message("a", 0.0));
+    fx.run(|r| r.restarted(T0 + 1, 1_000, 500));
+    let (next, _) = fx.arrive(T0 + 2, message("b", 0.0));
+    assert_eq!(next.0, first.0 + 501);
+}

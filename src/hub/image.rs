@@ -110,6 +110,12 @@ impl Tenant {
         Some((seq, postcard::to_allocvec(&image).expect("images encode")))
     }
 
+    /// Whether the tenant has journal records its newest snapshot does not hold.
+    pub fn changed_since_snapshot(&self) -> bool {
+        let (seq, saved) = self.lock().journal_position();
+        seq > saved
+    }
+
     /// Records that a snapshot holding everything up to `seq` is on disk.
     pub fn snapshot_taken(&self, seq: u64) {
         self.lock().set_snapshot_seq(seq);

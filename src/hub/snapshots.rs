@@ -35,10 +35,18 @@ impl Hub {
         };
         let started = Instant::now();
         let journal = storage.journal.clone();
+        let changed: Vec<_> = self
+            .tenants()
+            .into_iter()
+            .filter(|t| t.changed_since_snapshot())
+            .collect();
+        if changed.is_empty() {
+            return Ok(0);
+        }
         let previous = journal.rotate();
         let sync = storage.settings.durability == Durability::Fsync;
         let mut written = 0;
-        for tenant in self.tenants() {
+        for tenant in changed {
             let Some((seq, bytes)) = tenant.image() else {
                 continue;
             };

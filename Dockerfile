@@ -19,9 +19,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # so the image needs no health-check tool.
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /usr/local/bin/switchboard /usr/local/bin/switchboard
+# The journal and snapshots: a volume, so a container restart keeps every open
+# conversation (k8s/base mounts the pod's volume claim here). Owned by the nonroot user.
+COPY --from=builder --chown=65532:65532 /var/empty /var/lib/switchboard
 # 65532 is distroless's "nonroot" user; k8s/base runs the pod as the same uid.
 USER 65532:65532
-ENV SWITCHBOARD_LOG_FORMAT=json
+ENV SWITCHBOARD_LOG_FORMAT=json SWITCHBOARD_DATA_DIR=/var/lib/switchboard
+VOLUME /var/lib/switchboard
 # gRPC, Prometheus /metrics
 EXPOSE 50051 9090
 ENTRYPOINT ["/usr/local/bin/switchboard"]

@@ -12,7 +12,8 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
-    && cp target/release/switchboard /usr/local/bin/switchboard
+    && cp target/release/switchboard /usr/local/bin/switchboard \
+    && mkdir -p /data
 
 # Runtime stage: glibc and libgcc only (distroless cc, Debian 12 like the builder),
 # no shell, non-root. The Kubernetes manifests (k8s/) probe it over gRPC health,
@@ -21,7 +22,7 @@ FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=builder /usr/local/bin/switchboard /usr/local/bin/switchboard
 # The journal and snapshots: a volume, so a container restart keeps every open
 # conversation (k8s/base mounts the pod's volume claim here). Owned by the nonroot user.
-COPY --from=builder --chown=65532:65532 /var/empty /var/lib/switchboard
+COPY --from=builder --chown=65532:65532 /data /var/lib/switchboard
 # 65532 is distroless's "nonroot" user; k8s/base runs the pod as the same uid.
 USER 65532:65532
 ENV SWITCHBOARD_LOG_FORMAT=json SWITCHBOARD_DATA_DIR=/var/lib/switchboard

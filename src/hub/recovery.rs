@@ -28,6 +28,8 @@ pub struct Recovery {
     pub open_conversations: usize,
     /// Agents awaited for the grace window.
     pub agents_awaited: usize,
+    /// Tenants found in the data that this shard does not serve (left unloaded).
+    pub tenants_not_served: usize,
 }
 
 /// Why recovery cannot go on.
@@ -68,7 +70,13 @@ impl Hub {
         let mut highest_snapshot = 0;
         // Tenants restored from an older snapshot than their newest, with its number.
         let mut fallbacks = Vec::new();
+        let tenancy = &self.config().tenancy;
+        let mut not_served = std::collections::BTreeSet::new();
         for id in snapshot::tenants(&storage.snapshots) {
+            if !tenancy.serves(&id) {
+                not_served.insert(id);
+                continue;
+            }
             let tenant = self.tenant(&id, true).map_err(|e| RecoveryError::Tenant {
                 tenant: id.clone(),
                 reason: e.to_string(),
@@ -157,6 +165,10 @@ impl Hub {
             }
             previous = Some(stored.seq);
             last_at = last_at.max(record.at);
+            if !tenancy.serves(&record.tenant) {
+                not_served.insert(record.tenant.to_string());
+                continue;
+            }
             let tenant = self
                 .tenant(&record.tenant, true)
                 .map_err(|e| RecoveryError::Tenant {
@@ -179,6 +191,12 @@ impl Hub {
                 "journal cut back: these records were lost"
             );
         }
+        for tenant in &not_served {
+            tracing::warn!(tenant = %tenant,
+                "the data directory holds a tenant this shard does not serve (tenancy.shards); \
+                 its state is not loaded, and its journal records go with the next compaction");
+        }
+        report.tenants_not_served = not_served.len();
         storage.journal.continue_after(highest_snapshot);
         self.clock().not_before(last_at);
         let grace_ms = storage.settings.agent_grace_secs * 1000;

@@ -112,7 +112,9 @@ impl Tenant {
 
     /// Whether the tenant has journal records its newest snapshot does not hold.
     pub fn changed_since_snapshot(&self) -> bool {
-        let (seq, saved) = self.lock().journal_position();
+        let mut state = self.lock();
+        state.journal_acks();
+        let (seq, saved) = state.journal_position();
         seq > saved
     }
 

@@ -319,6 +319,7 @@ impl Hub {
             .collect();
         for tenant in tenants {
             tenant.run("tick", self.clock(), |s, now| {
+                s.journal_acks();
                 // Refused only while the journal cannot write; timers wait then.
                 let _ = s.execute(now, Command::Tick);
                 let late = s.bots.expire(now);

@@ -60,6 +60,10 @@ struct Journaling {
     last_seq: u64,
     /// Sequence number its newest snapshot holds everything up to.
     snapshot_seq: u64,
+    /// Highest delivery id acknowledged per adapter since the last journaled ones.
+    acks: FxHashMap<AdapterId, u64>,
+    /// When the latest of them came.
+    acks_at: Millis,
 }
 
 /// Everything a tenant's lock protects.
@@ -131,6 +135,8 @@ impl Tenant {
                     replaying: false,
                     last_seq: 0,
                     snapshot_seq: 0,
+                    acks: FxHashMap::default(),
+                    acks_at: 0,
                 },
                 outstanding: FxHashMap::default(),
             }),
@@ -331,15 +337,34 @@ impl TenantState {
         result
     }
 
-    /// An adapter acknowledged deliveries up to `up_to`: forget them, durably.
+    /// An adapter acknowledged deliveries up to `up_to`: forget them. The journal
+    /// gets one record per adapter per timer tick ([`TenantState::journal_acks`]),
+    /// not one per acknowledgement: a crash can only bring back deliveries acknowledged
+    /// in the last tick, which the adapter drops by id, as it does after any reconnect.
     pub fn acknowledge(&mut self, now: Millis, adapter: &AdapterId, up_to: u64) {
         self.adapter_mailbox(adapter).ack(up_to);
-        if let Some(journal) = &self.journaling.journal
-            && !self.journaling.replaying
-        {
-            let bytes = record::encode_ack(&self.tenant, now, adapter, up_to);
-            self.journaling.last_seq = journal.append([bytes]);
+        if self.journaling.journal.is_some() && !self.journaling.replaying {
+            let pending = self.journaling.acks.entry(adapter.clone()).or_insert(up_to);
+            *pending = (*pending).max(up_to);
+            self.journaling.acks_at = now;
         }
+    }
+
+    /// Journals the acknowledgements taken since the last call.
+    pub fn journal_acks(&mut self) {
+        let Some(journal) = &self.journaling.journal else {
+            return;
+        };
+        if self.journaling.acks.is_empty() {
+            return;
+        }
+        let at = self.journaling.acks_at;
+        let mut acks: Vec<(AdapterId, u64)> = self.journaling.acks.drain().collect();
+        acks.sort();
+        let records = acks
+            .iter()
+            .map(|(adapter, up_to)| record::encode_ack(&self.tenant, at, adapter, *up_to));
+        self.journaling.last_seq = journal.append(records);
     }
 
     /// Appends the records of the operation that just ran, before anything it

@@ -531,8 +531,10 @@ impl Shared {
         }
         write.commit()?;
         let written = started.elapsed();
+        // fdatasync: it flushes the data and whatever metadata reading it back needs
+        // (a grown file's size); only timestamps are left, which nothing reads.
         let mode = match self.durability {
-            Durability::Fsync => PersistMode::SyncAll,
+            Durability::Fsync => PersistMode::SyncData,
             Durability::Buffered | Durability::Off => PersistMode::Buffer,
         };
         store.db.persist(mode)?;

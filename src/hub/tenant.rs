@@ -555,6 +555,9 @@ impl TenantState {
                         mailbox.push(notice);
                     }
                     Some(mailbox) => mailbox.push(notice),
+                    // A returning agent gets these in its conversations' transcripts
+                    // when it signs in again.
+                    None if self.router.is_returning_agent(&agent) => {}
                     None => {
                         metrics::record_dropped("agent_signed_out");
                         tracing::warn!(agent_id = %agent, "notice for an agent with no session");

@@ -43,6 +43,14 @@ impl Router {
         slots.len()
     }
 
+    /// Whether the agent has not come back since a restart (it holds its
+    /// conversations, and what they receive waits in their transcripts).
+    pub fn is_returning_agent(&self, agent: &str) -> bool {
+        self.agents
+            .slot_of(agent)
+            .is_some_and(|slot| self.is_returning(slot))
+    }
+
     /// Whether the agent in `slot` has not come back since a restart.
     pub(super) fn is_returning(&self, slot: AgentSlot) -> bool {
         self.agents

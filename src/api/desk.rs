@@ -8,8 +8,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::access::{Caller, open_stream};
 use super::convert::{self, MAX_ID_BYTES, MAX_NAME_BYTES};
+use super::durable_stream::DurableSender;
 use super::pb::{self, agent_frame::Action, desk_frame::Frame};
-use super::status::{draining, invalid, rejected, settled, status_of};
+use super::status::{draining, invalid, rejected, status_of};
 use crate::auth::Role;
 use crate::config::Limits;
 use crate::hub::mailbox::AgentInbox;
@@ -47,7 +48,7 @@ impl pb::agent_desk_server::AgentDesk for DeskService {
             caller,
             hub: self.hub.clone(),
             token: self.hub.next_token(),
-            tx,
+            tx: DurableSender::new(self.hub.clone(), tx, STREAM_BUFFER),
             _slot: slot,
         };
         tokio::spawn(session.run(request.into_inner()));
@@ -61,7 +62,8 @@ struct AgentSession {
     caller: Caller,
     /// Identifies this session among the agent's sessions over time.
     token: u64,
-    tx: mpsc::Sender<Result<pb::DeskFrame, Status>>,
+    /// Outbound frames, each released once what it reports is durable.
+    tx: DurableSender<pb::DeskFrame>,
     /// The stream's place under the session limits.
     _slot: SessionSlot,
 }
@@ -89,9 +91,7 @@ impl AgentSession {
             agent_id: agent.to_string(),
             offer_timeout_ms: self.hub.config().routing.offer_timeout_ms as u32,
         });
-        if let Err(status) = settled(&self.hub).await {
-            let _ = self.tx.send(Err(status)).await;
-        } else if self.send(signed_in).await
+        if self.send(signed_in).await
             && let Err(status) = self.serve(&agent, &mut inbound, &inbox).await
         {
             let _ = self.tx.send(Err(status)).await;
@@ -191,8 +191,8 @@ impl AgentSession {
                 }
                 frame = inbound.message() => match frame {
                     Ok(Some(frame)) => {
-                        let reply = self.confirmed(self.handle(agent, frame)).await;
-                        if !self.send(reply).await {
+                        let reply = self.handle(agent, frame);
+                        if !self.answer(reply).await {
                             return Ok(());
                         }
                     }
@@ -234,35 +234,27 @@ impl AgentSession {
             .map_err(status_of)
     }
 
-    /// A `done` frame once what it confirms is durable; `rejected` with
-    /// `UNAVAILABLE` if the journal cannot write it.
-    async fn confirmed(&self, reply: Frame) -> Frame {
+    /// Queues the answer to an action: a `done` goes out once what it confirms is
+    /// durable, or becomes a `rejected` with `UNAVAILABLE` if the journal cannot write
+    /// it. The session reads on meanwhile. False once the peer is gone.
+    async fn answer(&self, reply: Frame) -> bool {
         let Frame::Done(done) = &reply else {
-            return reply;
+            return self.send(reply).await;
         };
-        match settled(&self.hub).await {
-            Ok(()) => reply,
-            Err(status) => Frame::Rejected(pb::RequestRejected {
-                request_id: done.request_id.clone(),
-                code: status.code() as i32,
-                message: status.message().to_owned(),
-            }),
-        }
+        let instead = Frame::Rejected(pb::RequestRejected {
+            request_id: done.request_id.clone(),
+            code: tonic::Code::Unavailable as i32,
+            message: crate::storage::NotDurable.to_string(),
+        });
+        let frame = |f| pb::DeskFrame { frame: Some(f) };
+        self.tx.confirm(frame(reply), frame(instead)).await
     }
 
-    /// Writes every notice waiting in the inbox, once the changes that produced them
-    /// are durable; false when the peer is gone (or the journal cannot write).
+    /// Queues every notice waiting in the inbox; each goes out once the change that
+    /// produced it is durable. False when the peer is gone.
     async fn deliver(&self, inbox: &AgentInbox) -> bool {
-        let notices = inbox.take();
-        if !notices.is_empty() && self.hub.settle().await.is_err() {
-            let _ = self
-                .tx
-                .send(Err(Status::unavailable("the journal cannot write")))
-                .await;
-            return false;
-        }
-        for notice in notices {
-            if self.tx.send(Ok(convert::desk_frame(notice))).await.is_err() {
+        for notice in inbox.take() {
+            if !self.tx.send(Ok(convert::desk_frame(notice))).await {
                 return false;
             }
         }
@@ -271,10 +263,7 @@ impl AgentSession {
 
     /// Sends a frame; false when the peer is gone.
     async fn send(&self, frame: Frame) -> bool {
-        self.tx
-            .send(Ok(pb::DeskFrame { frame: Some(frame) }))
-            .await
-            .is_ok()
+        self.tx.send(Ok(pb::DeskFrame { frame: Some(frame) })).await
     }
 
     /// Ends the stream with a status.

@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::access::{Caller, authorize, open_stream};
 use super::convert::{self, MAX_EXTERNAL_ID_BYTES, MAX_ID_BYTES};
+use super::durable_stream::DurableSender;
 use super::pb::{self, adapter_frame::Frame, gateway_frame};
 use super::status::{draining, invalid, rejected, settled, status_of};
 use crate::auth::Role;
@@ -126,7 +127,7 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
         let session = AdapterSession {
             hub: self.hub.clone(),
             caller,
-            tx,
+            tx: DurableSender::new(self.hub.clone(), tx, STREAM_BUFFER),
             _slot: slot,
         };
         tokio::spawn(session.run(request.into_inner()));
@@ -170,16 +171,14 @@ enum Sent {
     Replaced,
     /// The peer went away.
     PeerGone,
-    /// The journal could not make them durable; the stream ends and the adapter
-    /// gets them again when it reconnects.
-    NotDurable,
 }
 
 /// One adapter stream: inbound frames in, deliveries out.
 struct AdapterSession {
     hub: Hub,
     caller: Caller,
-    tx: mpsc::Sender<Result<pb::GatewayFrame, Status>>,
+    /// Outbound frames, each released once what it reports is durable.
+    tx: DurableSender<pb::GatewayFrame>,
     /// The stream's place under the session limits.
     _slot: SessionSlot,
 }
@@ -244,14 +243,8 @@ impl AdapterSession {
             tokio::select! {
                 _ = &mut stopped => {
                     // What shutting down told the customers goes out first.
-                    match self.send_unsent(adapter, token).await {
-                        Sent::PeerGone => {}
-                        Sent::NotDurable => {
-                            let _ = self.tx.send(Err(Status::unavailable("the journal cannot write"))).await;
-                        }
-                        Sent::All | Sent::Replaced => {
-                            let _ = self.tx.send(Err(draining())).await;
-                        }
+                    if self.send_unsent(adapter, token).await != Sent::PeerGone {
+                        let _ = self.tx.send(Err(draining())).await;
                     }
                     return;
                 }
@@ -266,17 +259,11 @@ impl AdapterSession {
                         return;
                     }
                     Sent::PeerGone => return,
-                    Sent::NotDurable => {
-                        let _ = self.tx.send(Err(Status::unavailable(
-                            "the journal cannot write; reconnect to get these deliveries",
-                        ))).await;
-                        return;
-                    }
                 },
                 frame = inbound.message() => match frame {
                     Ok(Some(frame)) => {
                         if let Some(reply) = self.handle(adapter, frame)
-                            && !self.send(self.confirmed(reply).await).await
+                            && !self.answer(reply).await
                         {
                             return;
                         }
@@ -351,24 +338,25 @@ impl AdapterSession {
         }
     }
 
-    /// An `accepted` frame once what it accepts is durable; a `rejected` one with
-    /// `UNAVAILABLE` if the journal cannot write it.
-    async fn confirmed(&self, reply: gateway_frame::Frame) -> gateway_frame::Frame {
+    /// Queues the answer to a frame: an `accepted` goes out once what it accepts is
+    /// durable, or becomes a `rejected` with `UNAVAILABLE` if the journal cannot write
+    /// it. The session reads on meanwhile. False once the peer is gone.
+    async fn answer(&self, reply: gateway_frame::Frame) -> bool {
         let gateway_frame::Frame::Accepted(accepted) = &reply else {
-            return reply;
+            return self.send(reply).await;
         };
-        match settled(&self.hub).await {
-            Ok(()) => reply,
-            Err(status) => gateway_frame::Frame::Rejected(pb::FrameRejected {
-                client_message_id: accepted.client_message_id.clone(),
-                code: status.code() as i32,
-                message: status.message().to_owned(),
-            }),
-        }
+        let instead = gateway_frame::Frame::Rejected(pb::FrameRejected {
+            client_message_id: accepted.client_message_id.clone(),
+            code: tonic::Code::Unavailable as i32,
+            message: crate::storage::NotDurable.to_string(),
+        });
+        let frame = |f| pb::GatewayFrame { frame: Some(f) };
+        self.tx.confirm(frame(reply), frame(instead)).await
     }
 
-    /// Writes the deliveries this stream has not sent yet, once the changes that
-    /// produced them are durable.
+    /// Queues the deliveries this stream has not sent yet; each goes out once the
+    /// change that produced it is durable (the stream ends with `UNAVAILABLE` if the
+    /// journal cannot write it, and the adapter gets it again when it reconnects).
     async fn send_unsent(&self, adapter: &AdapterId, token: u64) -> Sent {
         let unsent = self
             .caller
@@ -379,9 +367,6 @@ impl AdapterSession {
         let Some(unsent) = unsent else {
             return Sent::Replaced;
         };
-        if !unsent.is_empty() && self.hub.settle().await.is_err() {
-            return Sent::NotDurable;
-        }
         for d in unsent {
             let frame = gateway_frame::Frame::Delivery(convert::delivery(d.id, &d.notice));
             if !self.send(frame).await {
@@ -396,7 +381,6 @@ impl AdapterSession {
         self.tx
             .send(Ok(pb::GatewayFrame { frame: Some(frame) }))
             .await
-            .is_ok()
     }
 
     /// Ends the stream with a status.

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod bots;
 pub mod convert;
 pub mod desk;
+pub mod durable_stream;
 pub mod gateway;
 pub mod status;
 pub mod tenant;

@@ -286,6 +286,23 @@ impl Hub {
         self.shared.storage.as_ref()
     }
 
+    /// The journal's position now: a frame queued now waits for this (0 without a
+    /// journal).
+    pub fn journal_mark(&self) -> u64 {
+        self.shared
+            .storage
+            .as_ref()
+            .map_or(0, |s| s.journal.appended())
+    }
+
+    /// Waits until the journal has made everything up to `mark` durable.
+    pub async fn durable(&self, mark: u64) -> Result<(), NotDurable> {
+        match &self.shared.storage {
+            Some(storage) => storage.journal.wait_for(mark).await,
+            None => Ok(()),
+        }
+    }
+
     /// Waits until every change made so far is durable; at once without a journal.
     /// Call it before telling a client its change was accepted.
     pub async fn settle(&self) -> Result<(), NotDurable> {

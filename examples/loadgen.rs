@@ -15,10 +15,17 @@
 //! Phases: (1) echo unary, (2) echo streaming, (3) new conversations, (4) relay on
 //! assigned conversations, (5) realistic Poisson load with agents, (6) memory per
 //! waiting conversation, (7) bot-first new conversations (the built-in bot on for web:
-//! greeting and knowledge-base answer). See `BENCHMARKS.md`.
+//! greeting and knowledge-base answer), (8) authentication cost, (9) durability cost
+//! (3 and 4 with the journal off, buffered and fsynced, alternated), (10) restart
+//! (100,000 open conversations, SIGKILL and SIGTERM, time to ready and what was kept).
+//! Every Switchboard gets its own empty data directory under the run's temporary
+//! directory, with `[storage] durability` from `--durability` (phase 9 sets each mode
+//! itself). See `BENCHMARKS.md`.
 
 #[path = "loadgen/bot.rs"]
 mod bot;
+#[path = "loadgen/durability.rs"]
+mod durability;
 #[path = "loadgen/echo.rs"]
 mod echo;
 #[path = "loadgen/gateway.rs"]
@@ -27,6 +34,8 @@ mod gateway;
 mod procs;
 #[path = "loadgen/realistic.rs"]
 mod realistic;
+#[path = "loadgen/restart.rs"]
+mod restart;
 #[path = "loadgen/stats.rs"]
 mod stats;
 
@@ -116,10 +125,37 @@ struct Opts {
     /// conversations, 4 relay, 5 realistic, 6 memory, 7 bot-first new conversations
     /// (server with the built-in bot on for web; 7a at saturation, 7b at a fixed rate
     /// well below it), 8 authentication cost (3 and 4 without and with JWTs,
-    /// alternated; not in the default set). Echo (2) in the same run is the yardstick
-    /// for 3, 4 and 7.
+    /// alternated), 9 durability cost (3 and 4 with durability off, buffered and
+    /// fsync, alternated over two rounds), 10 restart (open conversations, SIGKILL and
+    /// SIGTERM, time to ready, what was kept); 8-10 are not in the default set. Echo
+    /// (2) in the same run is the yardstick for 3, 4 and 7.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6,7")]
     phases: Vec<u8>,
+    /// `[storage] durability` of every server the phases start, except phase 9's,
+    /// which runs each mode: fsync (the product default), buffered or off.
+    #[arg(long, value_enum, default_value_t = procs::Durability::Fsync)]
+    durability: procs::Durability,
+    /// Restart phase: conversations opened (and left open) before the restarts.
+    #[arg(long, default_value_t = 100_000)]
+    restart_conversations: u64,
+    /// Restart phase: customer messages per conversation (the first opens it).
+    #[arg(long, default_value_t = 5)]
+    restart_messages: u32,
+    /// Restart phase: adapter streams building the conversations (a stream's next
+    /// message is taken once the previous one is durable, so the build's rate scales
+    /// with streams).
+    #[arg(long, default_value_t = 128)]
+    restart_streams: usize,
+    /// Restart phase: messages awaiting `accepted` per building stream.
+    #[arg(long, default_value_t = 16)]
+    restart_window: usize,
+    /// Restart phase: conversations checked with `Admin/GetConversation`.
+    #[arg(long, default_value_t = 200)]
+    restart_sample: u64,
+    /// Keep the servers' data directories (by default each is removed once its phase
+    /// is measured, and all are at the end).
+    #[arg(long)]
+    keep_data: bool,
     /// The switchboard binary; default `switchboard` next to this example's directory,
     /// built with cargo when run through cargo.
     #[arg(long)]
@@ -367,6 +403,31 @@ impl Drop for RemovedOnDrop {
     }
 }
 
+/// The servers' data directories (`<dir>/data-*`), removed when the run ends, however
+/// it ends, unless `--keep-data`.
+struct DataDirs {
+    dir: PathBuf,
+    keep: bool,
+}
+
+impl Drop for DataDirs {
+    fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
+        // Servers still running (an error or an interrupt) must not write meanwhile.
+        procs::kill_all();
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            if entry.file_name().to_string_lossy().starts_with("data-") {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
 /// Figures gathered for the summary.
 #[derive(Debug, Default)]
 struct Report {
@@ -404,16 +465,28 @@ async fn run(opts: Opts) -> Result<()> {
         opts.warmup,
         opts.seconds
     );
+    println!(
+        "- durability: `{}` for every server (`--durability`; phase 9 runs off, buffered and fsync itself), each on its own empty data directory",
+        opts.durability.as_str()
+    );
+    procs::set_durability(opts.durability);
     let self_exe = std::env::current_exe()?;
     let dir = std::env::temp_dir().join(format!("switchboard-loadgen-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    println!("- server logs: {}", dir.display());
+    println!(
+        "- server logs, configs and data directories: {}",
+        dir.display()
+    );
+    let _data = DataDirs {
+        dir: dir.clone(),
+        keep: opts.keep_data,
+    };
     let has = |p: u8| opts.phases.contains(&p);
     let mut report = Report::default();
     // Resolve (and build) the server once, and run a private copy of it, so every
     // phase tests the same binary even if the target directory is rebuilt meanwhile.
     let copy = RemovedOnDrop(dir.join("switchboard"));
-    let bin = if has(3) || has(4) || has(5) || has(6) || has(7) || has(8) {
+    let bin = if (3..=10).any(has) {
         let built = switchboard_bin(&opts, &self_exe)?;
         let copy = copy.0.clone();
         std::fs::copy(&built, &copy)?;
@@ -540,6 +613,14 @@ async fn run(opts: Opts) -> Result<()> {
 
     if has(8) {
         auth_phase(&bin, &self_exe, &dir, &opts).await?;
+    }
+
+    if has(9) {
+        durability::run(&bin, &self_exe, &dir, &opts).await?;
+    }
+
+    if has(10) {
+        restart::run(&bin, &self_exe, &dir, &opts).await?;
     }
 
     if has(5) {

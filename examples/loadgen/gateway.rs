@@ -112,6 +112,17 @@ impl AdapterStream {
         }
         Ok(())
     }
+
+    /// Acknowledges every delivery seen so far, if any is not yet acknowledged.
+    pub(crate) fn ack_all(&mut self) -> Result<()> {
+        if self.unacked > 0 {
+            self.unacked = 0;
+            self.send(pb::adapter_frame::Frame::Ack(pb::DeliveryAck {
+                up_to_delivery_id: self.last_delivery,
+            }))?;
+        }
+        Ok(())
+    }
 }
 
 fn adapter_frame(frame: pb::adapter_frame::Frame) -> pb::AdapterFrame {

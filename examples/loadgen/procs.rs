@@ -1,10 +1,11 @@
-//! The servers under test as child processes: spawning, cleaning up, and reading their
-//! CPU time and memory from `/proc`.
+//! The servers under test as child processes: spawning, cleaning up, reading their
+//! CPU time and memory from `/proc`, and their data directories' size on disk.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,21 @@ pub(crate) fn install_panic_hook() {
     }));
 }
 
+/// The exit status of child `pid` if it has exited (it is then forgotten).
+fn try_reap(pid: u32) -> Result<Option<ExitStatus>> {
+    let mut children = CHILDREN.lock().unwrap_or_else(|p| p.into_inner());
+    let i = children
+        .iter()
+        .position(|c| c.id() == pid)
+        .ok_or_else(|| format!("pid {pid} is not a child of the load generator"))?;
+    let exit = children[i].try_wait()?;
+    if exit.is_some() {
+        // Already exited: `wait` returns at once and releases the handle.
+        let _ = children.swap_remove(i).wait();
+    }
+    Ok(exit)
+}
+
 fn kill_pid(pid: u32) {
     let mut children = CHILDREN.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(i) = children.iter().position(|c| c.id() == pid) {
@@ -63,16 +79,80 @@ pub(crate) struct Server {
     pub(crate) addr: SocketAddr,
     pub(crate) metrics_addr: Option<SocketAddr>,
     pub(crate) log: PathBuf,
+    /// Its journal and snapshots (`None` for the echo server and with durability off).
+    pub(crate) data_dir: Option<PathBuf>,
+    /// The durability it was started with (`None` for the echo server).
+    pub(crate) durability: Option<Durability>,
+    /// Just before the process was started.
+    pub(crate) spawned_at: Instant,
     /// The watchdog that kills the server should we die first.
     reaper: Option<u32>,
 }
 
 impl Server {
-    /// Kills the process (and its watchdog) now.
+    /// Kills the process (SIGKILL, and its watchdog) now.
     pub(crate) fn stop(&self) {
         kill_pid(self.pid);
         if let Some(reaper) = self.reaper {
             kill_pid(reaper);
+        }
+    }
+
+    /// SIGTERM, then waits up to `timeout` for the process to exit (a Switchboard
+    /// drains, writes its snapshots and closes its journal). Returns how long it took
+    /// and the exit status; on timeout the process is killed and the error says so.
+    pub(crate) fn terminate(&self, timeout: Duration) -> Result<(Duration, ExitStatus)> {
+        let started = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()?;
+        if !status.success() {
+            return Err(format!("kill -TERM {} failed: {status}", self.pid).into());
+        }
+        loop {
+            if let Some(exit) = try_reap(self.pid)? {
+                if let Some(reaper) = self.reaper {
+                    kill_pid(reaper);
+                }
+                return Ok((started.elapsed(), exit));
+            }
+            if started.elapsed() > timeout {
+                self.stop();
+                return Err(format!(
+                    "{} (pid {}) had not exited {:.0} s after SIGTERM; killed (log {})",
+                    self.name,
+                    self.pid,
+                    timeout.as_secs_f64(),
+                    self.log.display()
+                )
+                .into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits until `/readyz` on the metrics port answers 200 (a Switchboard binds its
+    /// ports before it recovers from its data directory, and serves HTTP only after);
+    /// returns when it did.
+    pub(crate) fn wait_ready(&self, timeout: Duration) -> Result<Instant> {
+        let addr = self.metrics_addr.ok_or("no metrics address")?;
+        let deadline = self.spawned_at + timeout;
+        loop {
+            if let Ok(200) = http_status(addr, "/readyz", deadline) {
+                return Ok(Instant::now());
+            }
+            if !self.is_running() || Instant::now() > deadline {
+                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+                return Err(format!(
+                    "{} (pid {}) never answered /readyz with 200 on {addr} within {:.0} s (log {}):\n{log}",
+                    self.name,
+                    self.pid,
+                    timeout.as_secs_f64(),
+                    self.log.display()
+                )
+                .into());
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 
@@ -109,11 +189,35 @@ pub(crate) enum Bots {
 }
 
 impl Bots {
-    /// The config file's name and contents.
+    /// The config file's name stem and its `[bot]` table.
     fn config(self) -> (&'static str, &'static str) {
         match self {
-            Bots::Off => ("switchboard-no-bots.toml", "[bot]\nchannels = []\n"),
-            Bots::Web => ("switchboard-bot-web.toml", "[bot]\nchannels = [\"web\"]\n"),
+            Bots::Off => ("switchboard-no-bots", "[bot]\nchannels = []\n"),
+            Bots::Web => ("switchboard-bot-web", "[bot]\nchannels = [\"web\"]\n"),
+        }
+    }
+}
+
+/// `[storage] durability` of the servers under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Durability {
+    /// Journal written and fsynced before a change is acknowledged (the product default).
+    Fsync,
+    /// Journal written to the page cache before a change is acknowledged.
+    Buffered,
+    /// No journal.
+    Off,
+}
+
+impl Durability {
+    pub(crate) const ALL: [Durability; 3] =
+        [Durability::Off, Durability::Buffered, Durability::Fsync];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Durability::Fsync => "fsync",
+            Durability::Buffered => "buffered",
+            Durability::Off => "off",
         }
     }
 }
@@ -127,14 +231,16 @@ const ROTATING: &[&str] = &[
     "loadgen-bot-paced",
 ];
 const EPOCHS: usize = 64;
-const FIXED: &[&str] = &["loadgen-relay", "loadgen-realistic"];
+const FIXED: &[&str] = &["loadgen-relay", "loadgen-realistic", "loadgen-restart"];
 
-/// What every load-bench server is configured with besides its bots: the tenants the
-/// phases use, declared (a header alone no longer creates a tenant), and request rates
-/// high enough that the bench measures routing, with the rate limiter still running.
+/// What every load-bench server is configured with besides its bots and storage: the
+/// tenants the phases use, declared (a header alone no longer creates a tenant), and
+/// request rates high enough that the bench measures routing, with the rate limiter
+/// still running (the admin roles' too, so the restart phase's checks are not throttled).
 fn common_config(auth_secret: Option<&Path>) -> String {
     let mut text = String::from(
-        "[limits]\nmax_tenants = 5000\n[limits.rates]\nadapter = 10000000\nagent = 10000000\n",
+        "[limits]\nmax_tenants = 5000\n[limits.rates]\nadapter = 10000000\nagent = 10000000\n\
+         supervisor = 10000000\noperator = 10000000\n",
     );
     if let Some(secret) = auth_secret {
         text.push_str(&format!(
@@ -162,7 +268,24 @@ pub(crate) fn require_jwt(secret: Option<PathBuf>) {
     *AUTH_SECRET.lock().unwrap_or_else(|p| p.into_inner()) = secret;
 }
 
-/// Starts `target/<profile>/switchboard` with loopback ports and warn-level JSON logs.
+/// The durability of the servers started from now on (`--durability`; the durability
+/// phase sets each mode in turn).
+static DURABILITY: Mutex<Durability> = Mutex::new(Durability::Fsync);
+
+pub(crate) fn set_durability(durability: Durability) {
+    *DURABILITY.lock().unwrap_or_else(|p| p.into_inner()) = durability;
+}
+
+pub(crate) fn durability() -> Durability {
+    *DURABILITY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Numbers the servers started, so each gets its own config file and data directory.
+static SPAWNED: AtomicU32 = AtomicU32::new(0);
+
+/// Starts `target/<profile>/switchboard` with loopback ports, warn-level JSON logs,
+/// the current [`durability`] and a fresh, empty data directory of its own under `dir`
+/// (so no server replays another's state).
 pub(crate) fn spawn_switchboard(
     bin: &Path,
     self_exe: &Path,
@@ -170,19 +293,78 @@ pub(crate) fn spawn_switchboard(
     tag: &str,
     bots: Bots,
 ) -> Result<Server> {
+    let (n, data_dir) = fresh_data_dir(dir, tag)?;
+    spawn_numbered(n, bin, self_exe, dir, tag, bots, durability(), &data_dir)
+}
+
+/// The next server number and an empty data directory path for it under `dir`.
+fn fresh_data_dir(dir: &Path, tag: &str) -> Result<(u32, PathBuf)> {
+    let n = SPAWNED.fetch_add(1, Ordering::Relaxed) + 1;
+    let data_dir = dir.join(format!("data-{n:02}-{tag}"));
+    if data_dir.exists() {
+        std::fs::remove_dir_all(&data_dir)?;
+    }
+    Ok((n, data_dir))
+}
+
+/// Starts a switchboard as [`spawn_switchboard`] does, but on `data_dir` as it is (the
+/// restart phase starts servers on the data a previous one left).
+pub(crate) fn spawn_switchboard_on(
+    bin: &Path,
+    self_exe: &Path,
+    dir: &Path,
+    tag: &str,
+    bots: Bots,
+    durability: Durability,
+    data_dir: &Path,
+) -> Result<Server> {
+    let n = SPAWNED.fetch_add(1, Ordering::Relaxed) + 1;
+    spawn_numbered(n, bin, self_exe, dir, tag, bots, durability, data_dir)
+}
+
+/// Server number `n`: its config file is `<dir>/<bots stem>-<n>-<tag>.toml`.
+#[allow(clippy::too_many_arguments)]
+fn spawn_numbered(
+    n: u32,
+    bin: &Path,
+    self_exe: &Path,
+    dir: &Path,
+    tag: &str,
+    bots: Bots,
+    durability: Durability,
+    data_dir: &Path,
+) -> Result<Server> {
     // Most phases measure routing to agents: no channel is bot-first there. The bot
     // phase turns the bot on for web.
-    let (name, contents) = bots.config();
+    let (stem, contents) = bots.config();
     let secret = AUTH_SECRET
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let config = format!("{}{contents}", common_config(secret.as_deref()));
-    spawn_switchboard_with(bin, self_exe, dir, tag, name, &config)
+    let config = format!(
+        "{}{contents}[storage]\ndurability = \"{}\"\ndata_dir = {:?}\n",
+        common_config(secret.as_deref()),
+        durability.as_str(),
+        data_dir.display().to_string()
+    );
+    let mut server = spawn_switchboard_with(
+        bin,
+        self_exe,
+        dir,
+        tag,
+        &format!("{stem}-{n:02}-{tag}.toml"),
+        &config,
+    )?;
+    server.durability = Some(durability);
+    server.data_dir = (durability != Durability::Off).then(|| data_dir.to_owned());
+    Ok(server)
 }
 
 /// Starts `bin` with loopback ports, warn-level JSON logs and `config_text` written to
-/// `dir/<config_name>`; waits until it listens.
+/// `dir/<config_name>`; waits until it listens (a Switchboard with a journal may still
+/// be recovering then: see [`Server::wait_ready`]). A config without a `[storage]`
+/// table gets `--data-dir` with a fresh directory under `dir` (the durability stays
+/// the server's default), so no two servers ever share the default `./switchboard-data`.
 pub(crate) fn spawn_switchboard_with(
     bin: &Path,
     self_exe: &Path,
@@ -197,7 +379,17 @@ pub(crate) fn spawn_switchboard_with(
     let out = std::fs::File::create(&log)?;
     let config = dir.join(config_name);
     std::fs::write(&config, config_text)?;
-    let child = Command::new(bin)
+    let own_data = if config_text.contains("[storage]") {
+        None
+    } else {
+        Some(fresh_data_dir(dir, tag)?.1)
+    };
+    let mut command = Command::new(bin);
+    if let Some(data) = &own_data {
+        command.args(["--data-dir", &data.display().to_string()]);
+    }
+    let spawned_at = Instant::now();
+    let child = command
         .args(["--config", &config.display().to_string()])
         .args(["--grpc-addr", &addr.to_string()])
         .args(["--metrics-addr", &metrics.to_string()])
@@ -226,6 +418,9 @@ pub(crate) fn spawn_switchboard_with(
         addr,
         metrics_addr: Some(metrics),
         log,
+        data_dir: own_data,
+        durability: None,
+        spawned_at,
         reaper: Some(reaper_pid),
     };
     wait_listening(&server)?;
@@ -252,6 +447,9 @@ pub(crate) fn spawn_echo(self_exe: &Path, dir: &Path) -> Result<Server> {
         addr,
         metrics_addr: None,
         log,
+        data_dir: None,
+        durability: None,
+        spawned_at: Instant::now(),
         reaper: None,
     };
     wait_listening(&server)?;
@@ -425,4 +623,111 @@ pub(crate) fn metric_sum(text: &str, name: &str, filter: &str) -> f64 {
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// GET `path` on a plain-HTTP port; the status code. Waits for the answer until
+/// `deadline` (a connection the kernel queued before the server serves HTTP is
+/// answered once it does).
+pub(crate) fn http_status(addr: SocketAddr, path: &str, deadline: Instant) -> Result<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    stream.set_read_timeout(Some(left.max(Duration::from_millis(10))))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    let text = std::str::from_utf8(&head)?;
+    Ok(text
+        .split_whitespace()
+        .nth(1)
+        .ok_or("no HTTP status")?
+        .parse()?)
+}
+
+/// Quantile `q` of a Prometheus histogram (all label sets summed), interpolated
+/// linearly within the bucket it falls in, as PromQL's `histogram_quantile` does;
+/// `None` without samples.
+pub(crate) fn histogram_quantile(text: &str, name: &str, q: f64) -> Option<f64> {
+    let prefix = format!("{name}_bucket{{");
+    let mut buckets: Vec<(f64, f64)> = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with(&prefix)) {
+        let le = line.split("le=\"").nth(1)?.split('"').next()?;
+        let le = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().ok()?
+        };
+        let count: f64 = line.rsplit(' ').next()?.parse().ok()?;
+        match buckets.iter_mut().find(|(b, _)| *b == le) {
+            Some((_, c)) => *c += count,
+            None => buckets.push((le, count)),
+        }
+    }
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let (mut lower, mut below) = (0.0, 0.0);
+    for &(le, count) in &buckets {
+        if count >= rank {
+            if le.is_infinite() {
+                return Some(lower);
+            }
+            let share = if count > below {
+                (rank - below) / (count - below)
+            } else {
+                0.0
+            };
+            return Some(lower + (le - lower) * share);
+        }
+        (lower, below) = (le, count);
+    }
+    None
+}
+
+/// A directory's size on disk.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DiskUsage {
+    /// Blocks allocated (what `du --block-size=1` reports): the real usage.
+    pub(crate) allocated: u64,
+    /// Sum of file lengths (`du --apparent-size`).
+    pub(crate) apparent: u64,
+    /// Of those, fjall's write-ahead files (`*.jnl`, created at 64 MiB with `set_len`,
+    /// so sparse: allocated only where written).
+    pub(crate) wal_allocated: u64,
+    pub(crate) wal_apparent: u64,
+    /// Snapshot files and their allocated bytes.
+    pub(crate) snapshot_files: u64,
+    pub(crate) snapshot_allocated: u64,
+}
+
+/// Walks `dir` (without following links) adding up what its files take.
+pub(crate) fn disk_usage(dir: &Path) -> DiskUsage {
+    use std::os::unix::fs::MetadataExt;
+    let mut usage = DiskUsage::default();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(path) = todo.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let allocated = meta.blocks() * 512;
+        usage.allocated += allocated;
+        usage.apparent += meta.len();
+        if meta.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                todo.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
+            }
+        } else if path.extension().is_some_and(|x| x == "jnl") {
+            usage.wal_allocated += allocated;
+            usage.wal_apparent += meta.len();
+        } else if path.extension().is_some_and(|x| x == "snap") {
+            usage.snapshot_files += 1;
+            usage.snapshot_allocated += allocated;
+        }
+    }
+    usage
 }

@@ -23,16 +23,29 @@ struct Queued<M> {
 #[derive(Debug)]
 pub struct DurableSender<M> {
     hub: Hub,
-    queue: mpsc::Sender<Queued<M>>,
+    /// Through the releasing task, with a journal; straight to the stream without
+    /// one (nothing ever waits then, so the extra hop would only cost).
+    path: Path<M>,
+}
+
+#[derive(Debug)]
+enum Path<M> {
+    Queued(mpsc::Sender<Queued<M>>),
+    Direct(mpsc::Sender<Result<M, Status>>),
 }
 
 impl<M: Send + 'static> DurableSender<M> {
     /// A queue of at most `capacity` frames waiting for the journal, in front of the
     /// stream's outbound channel `out`.
     pub fn new(hub: Hub, out: mpsc::Sender<Result<M, Status>>, capacity: usize) -> Self {
-        let (queue, rx) = mpsc::channel(capacity);
-        tokio::spawn(release(hub.clone(), rx, out));
-        DurableSender { hub, queue }
+        let path = if hub.carries_over() {
+            let (queue, rx) = mpsc::channel(capacity);
+            tokio::spawn(release(hub.clone(), rx, out));
+            Path::Queued(queue)
+        } else {
+            Path::Direct(out)
+        };
+        DurableSender { hub, path }
     }
 
     /// Queues a frame or an ending status; false once the peer is gone.
@@ -47,12 +60,17 @@ impl<M: Send + 'static> DurableSender<M> {
     }
 
     async fn push(&self, item: Result<M, Status>, instead: Option<M>) -> bool {
-        let queued = Queued {
-            after: self.hub.journal_mark(),
-            item,
-            instead,
-        };
-        self.queue.send(queued).await.is_ok()
+        match &self.path {
+            Path::Direct(out) => out.send(item).await.is_ok(),
+            Path::Queued(queue) => {
+                let queued = Queued {
+                    after: self.hub.journal_mark(),
+                    item,
+                    instead,
+                };
+                queue.send(queued).await.is_ok()
+            }
+        }
     }
 }
 

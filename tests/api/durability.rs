@@ -136,19 +136,32 @@ async fn waiting_customers_keep_their_places_ids_and_messages_across_restarts() 
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[tokio::test]
-async fn an_agent_back_within_the_grace_window_gets_its_conversation_as_accepted() {
-    let dir = data_dir("grace");
-    let config = journaled(&dir, 30);
+/// A journaled server in a fresh data directory where agent `ann` (with `capacity`)
+/// holds one app conversation the customer opened with `text`.
+async fn holding(
+    name: &str,
+    grace_secs: u64,
+    capacity: u32,
+    text: &str,
+) -> (PathBuf, Config, TestServer, Agent, Adapter, String) {
+    let dir = data_dir(name);
+    let config = journaled(&dir, grace_secs);
     let server = spawn_server(config.clone()).await;
-    let mut agent = Agent::sign_in(&server, None, "ann", &[], 2).await;
+    let mut agent = Agent::sign_in(&server, None, "ann", &[], capacity).await;
     let mut adapter = Adapter::connect(&server, "app-adapter").await;
     let held = adapter
-        .send(app_message("held", 0.0, "my parcel is late", "m1"))
+        .send(app_message("held", 0.0, text, "m1"))
         .await
         .unwrap()
         .conversation_id;
     assert_eq!(agent.take_next().await, held);
+    (dir, config, server, agent, adapter, held)
+}
+
+#[tokio::test]
+async fn an_agent_back_within_the_grace_window_gets_its_conversation_as_accepted() {
+    let (dir, config, server, mut agent, adapter, held) =
+        holding("grace", 30, 2, "my parcel is late").await;
     agent.reply(&held, "Let me check.").await.unwrap();
     drop(adapter);
 
@@ -182,17 +195,7 @@ async fn an_agent_back_within_the_grace_window_gets_its_conversation_as_accepted
 
 #[tokio::test]
 async fn a_conversation_whose_agent_does_not_come_back_is_routed_again() {
-    let dir = data_dir("lapse");
-    let config = journaled(&dir, 1);
-    let server = spawn_server(config.clone()).await;
-    let mut ann = Agent::sign_in(&server, None, "ann", &[], 1).await;
-    let mut adapter = Adapter::connect(&server, "app-adapter").await;
-    let held = adapter
-        .send(app_message("held", 0.0, "hello", "m1"))
-        .await
-        .unwrap()
-        .conversation_id;
-    assert_eq!(ann.take_next().await, held);
+    let (dir, config, server, _ann, adapter, held) = holding("lapse", 1, 1, "hello").await;
     drop(adapter);
     let server = restart(server, config).await;
     let mut bob = Agent::sign_in(&server, None, "bob", &[], 1).await;
@@ -209,17 +212,8 @@ async fn a_conversation_whose_agent_does_not_come_back_is_routed_again() {
 
 #[tokio::test]
 async fn unacknowledged_deliveries_come_back_with_their_ids() {
-    let dir = data_dir("deliveries");
-    let config = journaled(&dir, 30);
-    let server = spawn_server(config.clone()).await;
-    let mut agent = Agent::sign_in(&server, None, "ann", &[], 1).await;
-    let mut adapter = Adapter::connect(&server, "app-adapter").await;
-    let held = adapter
-        .send(app_message("held", 0.0, "hello", "m1"))
-        .await
-        .unwrap()
-        .conversation_id;
-    assert_eq!(agent.take_next().await, held);
+    let (dir, config, server, mut agent, mut adapter, held) =
+        holding("deliveries", 30, 1, "hello").await;
     agent.reply(&held, "first").await.unwrap();
     agent.reply(&held, "second").await.unwrap();
     let mut seen = Vec::new();

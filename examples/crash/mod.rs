@@ -149,23 +149,20 @@ impl Pace {
     }
 }
 
-/// A small deterministic generator (SplitMix64): the same seed, the same choices.
+/// The simulator's deterministic generator, with the draws the harness makes: the
+/// same seed, the same choices.
 #[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
+pub(crate) struct Rng(switchboard::simulate::rng::Rng);
 
 impl Rng {
     /// A generator for `seed`.
     pub(crate) fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+        Rng(switchboard::simulate::rng::Rng::new(seed))
     }
 
     /// The next 64 random bits.
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `0..n` (`n` > 0).
@@ -180,7 +177,7 @@ impl Rng {
 
     /// True with probability `p`.
     pub(crate) fn chance(&mut self, p: f64) -> bool {
-        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+        self.0.uniform() < p
     }
 
     /// An independent generator drawn from this one.

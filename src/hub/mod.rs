@@ -306,10 +306,7 @@ impl Hub {
     /// Waits until every change made so far is durable; at once without a journal.
     /// Call it before telling a client its change was accepted.
     pub async fn settle(&self) -> Result<(), NotDurable> {
-        match &self.shared.storage {
-            Some(storage) => storage.journal.settle().await,
-            None => Ok(()),
-        }
+        self.durable(self.journal_mark()).await
     }
 
     /// Resolves once shutdown has started (at once if it already has).

@@ -85,13 +85,21 @@ impl Hub {
             let files = dir.files();
             let mut loaded = false;
             for (newest, file) in files.iter().enumerate().map(|(i, f)| (i == 0, f)) {
-                let restored = SnapshotDir::read(file).map_err(|e| e.to_string()).and_then(
-                    |bytes| match tenant.restore(&bytes) {
+                // A file that does not read or decode is damage (try the one before);
+                // one that decodes but does not fit the configuration stops start-up.
+                let restored = match SnapshotDir::read(file) {
+                    Err(e) => Err(e.to_string()),
+                    Ok(bytes) => match tenant.restore(&bytes) {
                         Ok(seq) => Ok(seq),
                         Err(e @ super::image::RestoreError::Decode(_)) => Err(e.to_string()),
-                        Err(e) => Err(format!("incompatible: {e}")),
+                        Err(e) => {
+                            return Err(RecoveryError::Incompatible {
+                                tenant: id,
+                                reason: e.to_string(),
+                            });
+                        }
                     },
-                );
+                };
                 match restored {
                     Ok(seq) => {
                         if !newest {
@@ -101,12 +109,6 @@ impl Hub {
                         report.snapshots_loaded += 1;
                         loaded = true;
                         break;
-                    }
-                    Err(reason) if reason.starts_with("incompatible: ") => {
-                        return Err(RecoveryError::Incompatible {
-                            tenant: id,
-                            reason: reason["incompatible: ".len()..].to_owned(),
-                        });
                     }
                     Err(reason) => {
                         metrics::record_corruption("snapshot");

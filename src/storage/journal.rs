@@ -357,11 +357,6 @@ impl Journal {
         *self.shared.progress.borrow()
     }
 
-    /// Waits until every record appended so far is durable.
-    pub async fn settle(&self) -> Result<(), NotDurable> {
-        self.wait_for(self.appended()).await
-    }
-
     /// Waits until record `seq` is durable; fails while the disk fails.
     pub async fn wait_for(&self, seq: u64) -> Result<(), NotDurable> {
         let reached = |p: &Progress| p.durable >= seq || p.failing;

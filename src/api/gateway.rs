@@ -13,7 +13,7 @@ use super::pb::{self, adapter_frame::Frame, gateway_frame};
 use super::status::{draining, invalid, rejected, settled, status_of};
 use crate::auth::Role;
 use crate::hub::mailbox::Attached;
-use crate::hub::tenant::{InlineReplies, Tenant};
+use crate::hub::tenant::{Replies, Tenant};
 use crate::hub::{Hub, SessionSlot};
 use crate::routing::{self, AdapterId, Applied, Command, MessageOutcome, RoutingError};
 use crate::telemetry::metrics::StreamGauge;
@@ -42,10 +42,10 @@ impl GatewayService {
 /// conversation's adapter come back instead of going to the mailbox.
 fn submit(
     hub: &Hub,
-    tenant: &Tenant,
+    tenant: &Arc<Tenant>,
     msg: routing::InboundMessage,
     inline: bool,
-) -> Result<(MessageOutcome, InlineReplies), Status> {
+) -> Result<(MessageOutcome, Replies), Status> {
     if hub.is_draining() {
         return Err(rejected(draining()));
     }
@@ -80,7 +80,7 @@ fn submit(
     Ok((outcome, replies))
 }
 
-fn abandon(hub: &Hub, tenant: &Tenant, req: pb::AbandonRequest) -> Result<String, Status> {
+fn abandon(hub: &Hub, tenant: &Arc<Tenant>, req: pb::AbandonRequest) -> Result<String, Status> {
     let channel = convert::channel("channel", req.channel).map_err(rejected)?;
     convert::id(
         "channel_conversation_id",
@@ -143,6 +143,8 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
             .map_err(rejected)?;
         caller.check_subject("adapter_id", &msg.adapter)?;
         let (outcome, replies) = submit(&self.hub, &caller.tenant, msg, true)?;
+        // The bot's first answer comes back in the response too, once it is there.
+        let replies = replies.all().await;
         settled(&self.hub).await?;
         Ok(Response::new(pb::SubmitResponse {
             conversation_id: outcome.conversation.to_string(),

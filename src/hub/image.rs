@@ -7,6 +7,7 @@
 //! answered yet. Streams and their mailboxes are not in it: peers reconnect.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -191,7 +192,7 @@ impl Tenant {
     /// Ends a recovery: bot turns not answered before the restart go to the built-in
     /// bot, and the router awaits its agents for `grace_ms`; after damage, the next
     /// `skip_ids` conversation ids are skipped. Returns how many agents are awaited.
-    pub fn resume(&self, clock: &Clock, grace_ms: u64, skip_ids: u64) -> usize {
+    pub fn resume(self: &Arc<Self>, clock: &Clock, grace_ms: u64, skip_ids: u64) -> usize {
         self.run("restarted", clock, |state, now| {
             state.reissue_outstanding();
             match state.execute(now, Command::Restarted { grace_ms, skip_ids }) {

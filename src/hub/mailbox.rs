@@ -11,14 +11,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
 
-use crate::routing::{AgentNotice, CustomerNotice, CustomerNoticeBody};
+use crate::routing::{AgentNotice, AssistSuggestions, CustomerNotice, CustomerNoticeBody};
 use crate::telemetry::metrics;
 
 /// The router's side of an agent session's mailbox: a lock-free queue, so the session
 /// drains it without taking the tenant lock. It is bounded by a count kept beside it
 /// rather than by a preallocated ring, so an idle desk costs a few hundred bytes, not
-/// room for every notice it might one day hold.
-#[derive(Debug)]
+/// room for every notice it might one day hold. A clone reaches the same session (the
+/// matching pool keeps one to send suggestions without the tenant lock).
+#[derive(Debug, Clone)]
 pub struct AgentMailbox {
     /// Notices towards the session.
     tx: crossbeam_channel::Sender<AgentNotice>,
@@ -98,6 +99,22 @@ impl AgentMailbox {
             }
             metrics::record_dropped("agent_mailbox_full");
         }
+        self.notify.notify_one();
+    }
+}
+
+impl AgentMailbox {
+    /// Adds agent-assist suggestions. Unlike [`AgentMailbox::push`], a full or closed
+    /// mailbox drops them (counted) without ending the session: they only help.
+    pub fn push_suggestions(&self, suggestions: AssistSuggestions) {
+        let fits = self.queued.fetch_add(1, Ordering::AcqRel) < self.limit;
+        let notice = AgentNotice::Suggestions(Box::new(suggestions));
+        if !fits || self.tx.send(notice).is_err() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            metrics::record_matching("assist", "dropped_mailbox");
+            return;
+        }
+        metrics::record_assist();
         self.notify.notify_one();
     }
 }

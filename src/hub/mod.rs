@@ -6,6 +6,7 @@ pub mod builtin_bot;
 pub mod clock;
 pub mod image;
 pub mod mailbox;
+pub mod matching;
 pub mod rates;
 pub mod recovery;
 pub mod snapshots;
@@ -64,6 +65,8 @@ struct Shared {
     rates: rates::RateLimits,
     /// The journal and snapshots; `None` when durability is off.
     storage: Option<Storage>,
+    /// Threads that run the built-in bot for every tenant.
+    matching: matching::MatchingPool,
 }
 
 /// Why a tenant cannot be used.
@@ -120,6 +123,9 @@ impl Hub {
                 reloads: Arc::new(tokio::sync::Semaphore::new(1)),
                 rates,
                 storage,
+                matching: matching::MatchingPool::start(matching::MatchingPool::threads_for(
+                    std::thread::available_parallelism().map_or(1, |n| n.get()),
+                )),
             }),
         }
     }
@@ -195,7 +201,11 @@ impl Hub {
             settings.limits.clone(),
             bot,
             &settings.bot,
-            self.shared.storage.as_ref().map(|s| s.journal.clone()),
+            tenant::TenantServices {
+                journal: self.shared.storage.as_ref().map(|s| s.journal.clone()),
+                matching: self.shared.matching.clone(),
+                clock: self.shared.clock.clone(),
+            },
         )))
     }
 

@@ -8,18 +8,22 @@
 //!
 //! Bot turns are the exception to "everything under the lock": a turn for an external
 //! bot is sent to its stream at once, but the built-in bot's answers and agent-assist
-//! suggestions are computed after the lock is released, then applied under it again,
-//! so matching text never holds up routing.
+//! suggestions are computed on the matching pool ([`super::matching`]) after the lock
+//! is released, and answers are applied under it again, so matching text never holds
+//! up routing or the async workers.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use tokio::sync::oneshot;
+
 use super::bot_pool::BotPool;
-use super::builtin_bot::{SharedBot, assist, builtin_actions, turn_language};
+use super::builtin_bot::{SharedBot, builtin_actions, turn_language};
 use super::clock::Clock;
 use super::mailbox::{AdapterMailbox, AgentInbox, AgentMailbox};
+use super::matching::{AssistRequest, InlineTarget, MatchingPool};
 use crate::config::{BotConfig, Limits};
 use crate::routing::{
     AdapterId, AgentId, AgentNotice, Applied, Board, BotTurn, Command, ConversationId,
@@ -38,6 +42,10 @@ pub struct Tenant {
     state: Mutex<TenantState>,
     /// The built-in bot, run outside the lock.
     bot: SharedBot,
+    /// Where the built-in bot's work runs.
+    matching: MatchingPool,
+    /// Routing time (the matching pool applies answers at it too).
+    clock: Clock,
     /// Suggestions per customer message for agents; 0 = assist off.
     assist_limit: usize,
     /// Open streams of this tenant.
@@ -83,8 +91,8 @@ pub struct TenantState {
     answer_deadline_ms: u64,
     /// Turns for the built-in bot, answered once the lock is released.
     bot_work: Vec<BotTurn>,
-    /// Customer messages to find agent-assist suggestions for, with the agent.
-    assist_work: Vec<(AgentId, ConversationId, Arc<str>)>,
+    /// Customer messages to find agent-assist suggestions for, with the agent's mailbox.
+    assist_work: Vec<AssistRequest>,
     /// Whether agent assist is on.
     assist_on: bool,
     /// Mailbox bounds.
@@ -109,11 +117,18 @@ impl Tenant {
         limits: Limits,
         bot: SharedBot,
         bot_config: &BotConfig,
-        journal: Option<Arc<Journal>>,
+        services: TenantServices,
     ) -> Tenant {
+        let TenantServices {
+            journal,
+            matching,
+            clock,
+        } = services;
         Tenant {
             name: name.clone(),
             bot,
+            matching,
+            clock,
             assist_limit: bot_config.suggestions,
             sessions: AtomicUsize::new(0),
             max_sessions: limits.max_sessions_per_tenant,
@@ -148,6 +163,11 @@ impl Tenant {
         &self.bot
     }
 
+    /// Suggestions per customer message for agents (0 = assist off).
+    pub fn assist_limit(&self) -> usize {
+        self.assist_limit
+    }
+
     /// Takes one of the tenant's stream slots; false when all are taken.
     pub(super) fn take_session(&self) -> bool {
         if self.sessions.fetch_add(1, Ordering::AcqRel) >= self.max_sessions {
@@ -178,8 +198,9 @@ impl Tenant {
     }
 
     /// Runs one router operation at the current time and dispatches what it produced.
+    /// Work for the built-in bot goes to the matching pool.
     pub fn run<R>(
-        &self,
+        self: &Arc<Self>,
         operation: &'static str,
         clock: &Clock,
         op: impl FnOnce(&mut TenantState, Millis) -> R,
@@ -189,13 +210,14 @@ impl Tenant {
     }
 
     /// Like [`Tenant::run`], but customer notices for the conversation the operation
-    /// names (and the adapter given) are returned rather than mailed.
+    /// names (and the adapter given) are returned rather than mailed: those produced
+    /// now at once, those of the built-in bot's answers once the pool has them.
     pub fn run_inline<R>(
-        &self,
+        self: &Arc<Self>,
         operation: &'static str,
         clock: &Clock,
-        op: impl FnOnce(&mut TenantState, Millis) -> (R, Option<(AdapterId, ConversationId)>),
-    ) -> (R, InlineReplies) {
+        op: impl FnOnce(&mut TenantState, Millis) -> (R, Option<InlineTarget>),
+    ) -> (R, Replies) {
         let started = Instant::now();
         let _span =
             tracing::debug_span!("routing_decision", tenant = %self.name, operation).entered();
@@ -204,41 +226,62 @@ impl Tenant {
         let (result, inline) = op(&mut state, now);
         metrics::record_decision(operation, started.elapsed());
         state.commit();
-        let mut replies = state.dispatch(now, started, inline.as_ref());
+        let now_replies = state.dispatch(now, started, inline.as_ref());
         let work = state.take_bot_work();
         drop(state);
-        if !work.is_empty() {
-            self.serve_bot_work(clock, work, inline.as_ref(), &mut replies);
-        }
-        (result, replies)
+        let later = self.hand_off_work(work, inline);
+        (
+            result,
+            Replies {
+                now: now_replies,
+                later,
+            },
+        )
     }
 
-    /// Runs the built-in bot on turns and assist requests outside the lock, then
-    /// applies its answers; repeats while answers lead to more work.
-    fn serve_bot_work(
-        &self,
-        clock: &Clock,
+    /// Sends assist requests and bot turns to the matching pool; the receiver gets the
+    /// inline customer notices of the answers when `inline` names a conversation.
+    fn hand_off_work(
+        self: &Arc<Self>,
         mut work: BotWork,
-        inline: Option<&(AdapterId, ConversationId)>,
-        replies: &mut InlineReplies,
-    ) {
-        while !work.is_empty() {
+        inline: Option<InlineTarget>,
+    ) -> Option<oneshot::Receiver<InlineReplies>> {
+        for request in work.assists.drain(..) {
+            self.matching.suggest(self.clone(), request);
+        }
+        if work.turns.is_empty() {
+            return None;
+        }
+        let (tx, rx) = match inline {
+            Some(_) => {
+                let (tx, rx) = oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
+        self.matching.answer(self.clone(), work, inline, tx);
+        rx
+    }
+
+    /// Runs the built-in bot on turns, then applies its answers; repeats while answers
+    /// lead to more turns. Runs on the matching pool; returns the customer notices
+    /// for `inline`.
+    pub(super) fn serve_bot_work(
+        self: &Arc<Self>,
+        mut work: BotWork,
+        inline: Option<&InlineTarget>,
+    ) -> InlineReplies {
+        let mut replies = InlineReplies::new();
+        while !work.turns.is_empty() {
             let bot = self.bot.current();
             let answers: Vec<_> = work
                 .turns
                 .iter()
                 .map(|turn| (turn.conversation, builtin_actions(&bot, turn)))
                 .collect();
-            let suggestions: Vec<_> = work
-                .assists
-                .into_iter()
-                .filter_map(|(agent, conversation, text)| {
-                    assist(&bot, conversation, text, self.assist_limit).map(|s| (agent, s))
-                })
-                .collect();
             let started = Instant::now();
             let mut state = self.lock();
-            let now = clock.now();
+            let now = self.clock.now();
             for (conversation, actions) in answers {
                 // Refused only when the conversation left the bot meanwhile (the
                 // customer left, or a handoff came first): nothing to say then.
@@ -250,31 +293,58 @@ impl Tenant {
                     },
                 );
             }
-            for (agent, suggestions) in suggestions {
-                if let Some(mailbox) = state.agents.get(&agent) {
-                    metrics::record_assist();
-                    mailbox.push(AgentNotice::Suggestions(Box::new(suggestions)));
-                }
-            }
             metrics::record_decision("bot_answer", started.elapsed());
             state.commit();
             replies.extend(state.dispatch(now, started, inline));
-            work = state.take_bot_work();
+            let more = state.take_bot_work();
+            drop(state);
+            for request in more.assists {
+                self.matching.suggest(self.clone(), request);
+            }
+            work.turns = more.turns;
         }
+        replies
+    }
+}
+
+/// What a tenant shares with the rest of the process.
+#[derive(Debug, Clone)]
+pub struct TenantServices {
+    /// The journal; `None` when durability is off.
+    pub journal: Option<Arc<Journal>>,
+    /// Where the built-in bot's work runs.
+    pub matching: MatchingPool,
+    /// Routing time.
+    pub clock: Clock,
+}
+
+/// Customer notices an operation kept for its caller.
+#[derive(Debug)]
+pub struct Replies {
+    /// Produced by the operation itself.
+    pub now: InlineReplies,
+    /// The built-in bot's, once the matching pool has answered.
+    later: Option<oneshot::Receiver<InlineReplies>>,
+}
+
+impl Replies {
+    /// Every notice: the operation's own, then the bot's once they are there.
+    pub async fn all(self) -> InlineReplies {
+        let mut replies = self.now;
+        if let Some(later) = self.later
+            && let Ok(more) = later.await
+        {
+            replies.extend(more);
+        }
+        replies
     }
 }
 
 /// Work for the built-in bot, taken from under the lock.
 #[derive(Debug, Default)]
-struct BotWork {
+pub struct BotWork {
     turns: Vec<BotTurn>,
-    assists: Vec<(AgentId, ConversationId, Arc<str>)>,
-}
-
-impl BotWork {
-    fn is_empty(&self) -> bool {
-        self.turns.is_empty() && self.assists.is_empty()
-    }
+    assists: Vec<AssistRequest>,
 }
 
 impl TenantState {
@@ -544,13 +614,22 @@ impl TenantState {
                 Notice::ToAgent { agent, notice } => match self.agents.get(&agent) {
                     Some(mailbox) if matches!(notice, AgentNotice::CustomerMessage { .. }) => {
                         metrics::record_relayed("to_agent");
+                        // Assist is for conversations a bot handed to a person: the
+                        // knowledge base had a go and the agent may want its answers.
                         if let AgentNotice::CustomerMessage {
                             conversation, text, ..
                         } = &notice
                             && self.assist_on
+                            && self
+                                .board
+                                .get(*conversation)
+                                .is_some_and(|c| c.handoff.is_some())
                         {
-                            self.assist_work
-                                .push((agent.clone(), *conversation, text.clone()));
+                            self.assist_work.push(AssistRequest {
+                                mailbox: mailbox.clone(),
+                                conversation: *conversation,
+                                text: text.clone(),
+                            });
                         }
                         mailbox.push(notice);
                     }

@@ -60,6 +60,10 @@ pub const HANDOFFS: &str = "switchboard_handoffs_total";
 pub const BOT_TURNS: &str = "switchboard_bot_turns_total";
 /// Counter: customer messages for which agents got assist suggestions.
 pub const ASSISTS: &str = "switchboard_assist_suggestions_total";
+/// Counter: jobs of the matching pool by kind (`turns`, `assist`) and outcome.
+pub const MATCHING_JOBS: &str = "switchboard_matching_jobs_total";
+/// Histogram: time a job waited for a matching thread, by kind.
+pub const MATCHING_WAIT: &str = "switchboard_matching_wait_seconds";
 /// Counter: knowledge-base reloads by result (`ok`, `rejected`).
 pub const KB_RELOADS: &str = "switchboard_kb_reloads_total";
 /// Gauge: open gRPC streams by kind.
@@ -154,6 +158,9 @@ pub fn install() -> PrometheusHandle {
                 .and_then(|b| {
                     b.set_buckets_for_metric(Matcher::Full(JOURNAL_FSYNC.into()), JOURNAL_BUCKETS)
                 })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(MATCHING_WAIT.into()), JOURNAL_BUCKETS)
+                })
                 .expect("bucket lists are non-empty");
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -226,6 +233,15 @@ fn describe() {
         "Customer messages for which the agent got knowledge-base suggestions."
     );
     describe_counter!(KB_RELOADS, "Knowledge-base reloads, by result.");
+    describe_counter!(
+        MATCHING_JOBS,
+        "Matching-pool jobs (built-in bot turns, assist suggestions), by kind and outcome."
+    );
+    describe_histogram!(
+        MATCHING_WAIT,
+        metrics::Unit::Seconds,
+        "Time a job waited for a matching thread, by kind."
+    );
     describe_gauge!(OPEN_STREAMS, "Open gRPC streams by kind.");
     describe_gauge!(BUILD_INFO, "Build information; always 1.");
     describe_counter!(
@@ -313,6 +329,16 @@ pub fn record_bot_turn(bot: &'static str, outcome: &'static str) {
 /// Records suggestions sent to an agent for one customer message.
 pub fn record_assist() {
     counter!(ASSISTS).increment(1);
+}
+
+/// Counts a matching-pool job by kind and outcome.
+pub fn record_matching(kind: &'static str, outcome: &'static str) {
+    counter!(MATCHING_JOBS, "kind" => kind, "outcome" => outcome).increment(1);
+}
+
+/// Records how long a job waited for a matching thread.
+pub fn record_matching_wait(kind: &'static str, waited: Duration) {
+    histogram!(MATCHING_WAIT, "kind" => kind).record(waited.as_secs_f64());
 }
 
 /// Records a knowledge-base reload attempt.

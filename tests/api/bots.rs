@@ -484,6 +484,50 @@ async fn agents_get_up_to_three_suggestions_per_customer_message_after_a_handoff
 }
 
 #[tokio::test]
+async fn conversations_that_never_met_the_bot_get_no_suggestions() {
+    // Web chat is bot-first; here the app channel goes straight to a person.
+    let mut config = bot_config();
+    config.bot.channels = vec!["web".to_owned()];
+    let server = spawn_server(config).await;
+    let handed = say(&server, "assist-b", 10.0, "let me speak to an agent", "en").await;
+    assert_handed_off(&server, &handed, "customer_request", "en").await;
+    let mut agent = Agent::sign_in(&server, None, "helper", &[("en", 3)], 2).await;
+    let handed_id = agent.take_next().await;
+    let direct = |text: &str| {
+        let mut msg = message("assist-direct", 10.0, text);
+        msg.channel = pb::Channel::App as i32;
+        msg.adapter_id = "app-adapter".into();
+        msg
+    };
+    let gateway = server.gateway().await;
+    gateway
+        .clone()
+        .submit(direct("how do I return an item"))
+        .await
+        .unwrap();
+    let direct_id = agent.take_next().await;
+    assert_ne!(direct_id, handed_id);
+    // Questions the knowledge base answers, on both conversations, twice; the
+    // handed-off one gets suggestions each time, the direct one never does.
+    for _ in 0..2 {
+        gateway
+            .clone()
+            .submit(direct("how do I return an item"))
+            .await
+            .unwrap();
+        say(&server, "assist-b", 10.0, "how do I return an item", "en").await;
+        let suggested = agent
+            .inbox
+            .next_matching(|f| match &f.frame {
+                Some(pb::desk_frame::Frame::Suggestions(s)) => Some(s.conversation_id.clone()),
+                _ => None,
+            })
+            .await;
+        assert_eq!(suggested, handed_id, "suggestions only after a handoff");
+    }
+}
+
+#[tokio::test]
 async fn a_quiet_bot_conversation_ends_as_finished_by_the_bot() {
     let mut config = bot_config();
     config.bot.idle_end_secs = 1;

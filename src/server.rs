@@ -4,6 +4,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+/// How often histogram samples are folded into their buckets.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tonic::transport::Server;
@@ -112,10 +115,29 @@ pub async fn run(
 
     let metrics_addr = metrics_listener.local_addr()?;
     let ready = hub.clone();
+    let alive = hub.clone();
+    let kept = prometheus.clone();
     let app = axum::Router::new()
         // Plain-HTTP probes beside /metrics, for kubelets that cannot speak TLS to
-        // the gRPC port: alive while the process serves; ready until a drain starts.
-        .route("/healthz", get(|| async { "ok\n" }))
+        // the gRPC port: alive while the process serves and no tenant has failed (a
+        // restart recovers a failed one from the journal); ready until a drain starts.
+        .route(
+            "/healthz",
+            get(move || {
+                let failed = alive.failed_tenants();
+                async move {
+                    if failed.is_empty() {
+                        (axum::http::StatusCode::OK, "ok\n".to_owned())
+                    } else {
+                        let names: Vec<&str> = failed.iter().map(|n| &**n).collect();
+                        (
+                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                            format!("failed tenants: {}\n", names.join(", ")),
+                        )
+                    }
+                }
+            }),
+        )
         .route(
             "/readyz",
             get(move || {
@@ -148,6 +170,21 @@ pub async fn run(
             .into_future(),
     );
     let timers = tokio::spawn(hub.clone().run_timers());
+    // Histogram samples are folded in by the recorder's upkeep, which otherwise runs
+    // only when somebody scrapes: without a scraper they would grow without bound.
+    let upkeep = {
+        let stopped = hub.stopped();
+        tokio::spawn(async move {
+            let mut stopped = std::pin::pin!(stopped);
+            let mut every = tokio::time::interval(METRICS_UPKEEP);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => kept.run_upkeep(),
+                    _ = &mut stopped => return,
+                }
+            }
+        })
+    };
     let snapshots = tokio::spawn(hub.clone().run_snapshots());
     tokio::spawn(auth.watch(hub.stopped()));
     hub.record_gauges();
@@ -164,6 +201,7 @@ pub async fn run(
         let served = grpc_task.await;
         let _ = metrics_task.await;
         let _ = timers.await;
+        let _ = upkeep.await;
         served
     })
     .await;

@@ -97,7 +97,7 @@ impl pb::admin_server::Admin for AdminService {
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
         let tenant = self.tenant(&request, "Admin/ListAgents")?;
         let now = self.hub.clock().now();
-        let agents = tenant.lock().router.agents(now);
+        let agents = tenant.lock_for("admin").router.agents(now);
         let capacity = |c: crate::routing::PerClass| pb::Capacity {
             messaging: c.0[0],
             email: c.0[1],
@@ -142,7 +142,7 @@ impl pb::admin_server::Admin for AdminService {
             n => n,
         };
         let now = self.hub.clock().now();
-        let state = tenant.lock();
+        let state = tenant.lock_for("admin");
         let conversations = state
             .board
             .waiting(limit as usize)
@@ -165,7 +165,7 @@ impl pb::admin_server::Admin for AdminService {
         let not_found = || rejected(Status::not_found(format!("conversation {text} not found")));
         let id: ConversationId = text.parse().map_err(|()| not_found())?;
         let now = self.hub.clock().now();
-        let state = tenant.lock();
+        let state = tenant.lock_for("admin");
         let c = state.board.get(id).ok_or_else(not_found)?;
         let position = state.board.position(id).unwrap_or(0);
         let mut view = conversation_view(c, &state.router, position, now);
@@ -200,7 +200,7 @@ impl pb::admin_server::Admin for AdminService {
         let id: ConversationId = text.parse().map_err(|()| not_found())?;
         let now = self.hub.clock().now();
         let e = tenant
-            .lock()
+            .lock_for("admin")
             .router
             .explain(now, id, limit)
             .ok_or_else(not_found)?;
@@ -328,7 +328,7 @@ impl pb::admin_server::Admin for AdminService {
         request: Request<pb::ListBotsRequest>,
     ) -> Result<Response<pb::ListBotsResponse>, Status> {
         let tenant = self.tenant(&request, "Admin/ListBots")?;
-        let workers = tenant.lock().bots.workers();
+        let workers = tenant.lock_for("admin").bots.workers();
         let bots = workers
             .into_iter()
             .map(|(spec, in_flight)| pb::BotView {

@@ -215,7 +215,7 @@ impl AdapterSession {
         let attached = self
             .caller
             .tenant
-            .lock()
+            .lock_for("adapter_connect")
             .adapter_mailbox(&adapter)
             .connect(token);
         tracing::info!(tenant = %self.caller.tenant.name, adapter_id = %adapter, "adapter connected");
@@ -225,7 +225,13 @@ impl AdapterSession {
         if self.send(welcome).await {
             self.serve(&adapter, token, &mut inbound, &attached).await;
         }
-        if let Some(mailbox) = self.caller.tenant.lock().adapters.get_mut(&adapter) {
+        if let Some(mailbox) = self
+            .caller
+            .tenant
+            .lock_for("adapter_connect")
+            .adapters
+            .get_mut(&adapter)
+        {
             mailbox.disconnect(token);
         }
         tracing::info!(tenant = %self.caller.tenant.name, adapter_id = %adapter, "adapter disconnected");
@@ -321,10 +327,11 @@ impl AdapterSession {
             ),
             Some(Frame::Ack(ack)) => {
                 let now = self.hub.clock().now();
-                self.caller
-                    .tenant
-                    .lock()
-                    .acknowledge(now, adapter, ack.up_to_delivery_id);
+                self.caller.tenant.lock_for("acknowledge").acknowledge(
+                    now,
+                    adapter,
+                    ack.up_to_delivery_id,
+                );
                 None
             }
             Some(Frame::Hello(_)) => Some(refuse(
@@ -363,7 +370,7 @@ impl AdapterSession {
         let unsent = self
             .caller
             .tenant
-            .lock()
+            .lock_for("deliveries")
             .adapter_mailbox(adapter)
             .take_unsent(token);
         let Some(unsent) = unsent else {

@@ -83,7 +83,7 @@ impl Tenant {
     /// The tenant's state encoded for a snapshot, with the sequence number it holds
     /// everything up to; `None` when nothing changed since the last snapshot.
     pub fn image(&self) -> Option<(u64, Vec<u8>)> {
-        let state = self.lock();
+        let state = self.lock_for("snapshot");
         let (seq, saved) = state.journal_position();
         if seq <= saved {
             return None;
@@ -113,7 +113,7 @@ impl Tenant {
 
     /// Whether the tenant has journal records its newest snapshot does not hold.
     pub fn changed_since_snapshot(&self) -> bool {
-        let mut state = self.lock();
+        let mut state = self.lock_for("snapshot");
         state.journal_acks();
         let (seq, saved) = state.journal_position();
         seq > saved
@@ -121,14 +121,14 @@ impl Tenant {
 
     /// Records that a snapshot holding everything up to `seq` is on disk.
     pub fn snapshot_taken(&self, seq: u64) {
-        self.lock().set_snapshot_seq(seq);
+        self.lock_for("snapshot").set_snapshot_seq(seq);
     }
 
     /// Replaces the tenant's state with a snapshot's; returns the sequence number it
     /// holds everything up to. The configured policy stays in force.
     pub fn restore(&self, bytes: &[u8]) -> Result<u64, RestoreError> {
         let image: Image = postcard::from_bytes(bytes)?;
-        let mut state = self.lock();
+        let mut state = self.lock_for("snapshot");
         let (queues, tiers) = names(&state.router);
         if image.queues != queues || image.tiers != tiers {
             return Err(RestoreError::PolicyChanged {
@@ -153,7 +153,7 @@ impl Tenant {
     /// Applies one journal record written after the tenant's snapshot (records the
     /// snapshot already holds are skipped). Nothing is sent: peers are not back yet.
     pub fn replay(&self, seq: u64, record: Record) -> bool {
-        let mut state = self.lock();
+        let mut state = self.lock_for("snapshot");
         if seq <= state.journal_position().0 {
             return false;
         }

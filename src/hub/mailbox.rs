@@ -143,8 +143,9 @@ impl AgentInbox {
 pub struct Delivery {
     /// Increasing per adapter, acknowledged by the adapter.
     pub id: u64,
-    /// What to deliver.
-    pub notice: CustomerNotice,
+    /// What to deliver; shared, so handing unsent deliveries to the stream under the
+    /// tenant lock copies a pointer, not the text.
+    pub notice: Arc<CustomerNotice>,
 }
 
 /// Bytes a delivery is counted as: its text, buttons and ids, plus the fixed part.
@@ -237,7 +238,10 @@ impl AdapterMailbox {
         let id = self.next_id;
         self.next_id += 1;
         self.bytes += bytes;
-        self.deliveries.push_back(Delivery { id, notice });
+        self.deliveries.push_back(Delivery {
+            id,
+            notice: Arc::new(notice),
+        });
         self.notify.notify_one();
         Ok(())
     }

@@ -352,6 +352,17 @@ impl Hub {
         }
     }
 
+    /// Tenants a panic left half-updated: while there is one, the replica is not
+    /// healthy and must be restarted to recover them from the journal.
+    pub fn failed_tenants(&self) -> Vec<Arc<str>> {
+        self.shared
+            .tenants
+            .iter()
+            .filter(|t| t.has_failed())
+            .map(|t| t.name.clone())
+            .collect()
+    }
+
     /// Sets the point-in-time gauges from every tenant.
     pub fn record_gauges(&self) {
         let (mut waiting, mut open) = (0, 0);

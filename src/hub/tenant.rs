@@ -13,7 +13,7 @@
 //! up routing or the async workers.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -30,6 +30,7 @@ use crate::routing::{
     CustomerNotice, CustomerNoticeBody, EndReason, Millis, Notice, Router, RoutingError, Sender,
 };
 use crate::storage::{Journal, record};
+use crate::telemetry::hot::OperationMetrics;
 use crate::telemetry::metrics;
 use rustc_hash::FxHashMap;
 
@@ -50,6 +51,8 @@ pub struct Tenant {
     assist_limit: usize,
     /// Open streams of this tenant.
     sessions: AtomicUsize,
+    /// Set when a panic left the state half-updated.
+    failed: AtomicBool,
     /// Most open streams (`limits.max_sessions_per_tenant`).
     max_sessions: usize,
 }
@@ -131,6 +134,7 @@ impl Tenant {
             clock,
             assist_limit: bot_config.suggestions,
             sessions: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
             max_sessions: limits.max_sessions_per_tenant,
             state: Mutex::new(TenantState {
                 router,
@@ -188,13 +192,44 @@ impl Tenant {
         self.sessions.load(Ordering::Acquire) == 0 && self.lock().router.open_len() == 0
     }
 
-    /// Locks the tenant. A panic in an earlier holder does not take the tenant down:
-    /// the router checks its own invariants in tests, and serving on is better than
-    /// refusing every later call.
-    pub fn lock(&self) -> MutexGuard<'_, TenantState> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Locks the tenant for `operation`, timing the wait and (until the guard drops)
+    /// the hold. A panic in an earlier holder may have left the state half-updated:
+    /// the tenant is then marked failed, which turns the replica unhealthy so it is
+    /// restarted and the tenant recovered from its journal and snapshots (the
+    /// operation that panicked was never journaled). Until then it serves on.
+    pub fn lock_for(&self, operation: &'static str) -> TenantGuard<'_> {
+        let asked = Instant::now();
+        let guard = self.state.lock().unwrap_or_else(|poisoned| {
+            if !self.failed.swap(true, Ordering::AcqRel) {
+                metrics::record_tenant_failure();
+                tracing::error!(
+                    tenant = %self.name,
+                    "a panic left this tenant's state half-updated; the replica reports \
+                     itself unhealthy to be restarted and recover it from the journal"
+                );
+            }
+            poisoned.into_inner()
+        });
+        let locked_at = Instant::now();
+        let metrics = metrics_for(operation);
+        if let Some(m) = metrics {
+            m.lock_wait(locked_at - asked);
+        }
+        TenantGuard {
+            guard,
+            metrics,
+            locked_at,
+        }
+    }
+
+    /// Locks the tenant for work that is not one of the named operations.
+    pub fn lock(&self) -> TenantGuard<'_> {
+        self.lock_for("other")
+    }
+
+    /// Whether a panic left this tenant's state half-updated.
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
     }
 
     /// Runs one router operation at the current time and dispatches what it produced.
@@ -221,7 +256,7 @@ impl Tenant {
         let started = Instant::now();
         let _span =
             tracing::debug_span!("routing_decision", tenant = %self.name, operation).entered();
-        let mut state = self.lock();
+        let mut state = self.lock_for(operation);
         let now = clock.now();
         let (result, inline) = op(&mut state, now);
         metrics::record_decision(operation, started.elapsed());
@@ -280,7 +315,7 @@ impl Tenant {
                 .map(|turn| (turn.conversation, builtin_actions(&bot, turn)))
                 .collect();
             let started = Instant::now();
-            let mut state = self.lock();
+            let mut state = self.lock_for("bot_answer");
             let now = self.clock.now();
             for (conversation, actions) in answers {
                 // Refused only when the conversation left the bot meanwhile (the
@@ -304,6 +339,39 @@ impl Tenant {
             work.turns = more.turns;
         }
         replies
+    }
+}
+
+fn metrics_for(operation: &'static str) -> Option<&'static OperationMetrics> {
+    crate::telemetry::hot::operation(operation)
+}
+
+/// The tenant's state, locked; records how long it was held when dropped.
+pub struct TenantGuard<'a> {
+    guard: MutexGuard<'a, TenantState>,
+    metrics: Option<&'static OperationMetrics>,
+    locked_at: Instant,
+}
+
+impl std::ops::Deref for TenantGuard<'_> {
+    type Target = TenantState;
+
+    fn deref(&self) -> &TenantState {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for TenantGuard<'_> {
+    fn deref_mut(&mut self) -> &mut TenantState {
+        &mut self.guard
+    }
+}
+
+impl Drop for TenantGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(m) = self.metrics {
+            m.lock_hold(self.locked_at.elapsed());
+        }
     }
 }
 
@@ -565,7 +633,7 @@ impl TenantState {
                         ..
                     } = n.body
                     {
-                        metrics::record_relayed("to_customer");
+                        metrics::record_relayed(true);
                     }
                     if inline.is_some_and(|(a, c)| *a == n.adapter && *c == n.conversation) {
                         replies.push(n);
@@ -613,7 +681,7 @@ impl TenantState {
                 Notice::ToAgent { .. } if replaying => {}
                 Notice::ToAgent { agent, notice } => match self.agents.get(&agent) {
                     Some(mailbox) if matches!(notice, AgentNotice::CustomerMessage { .. }) => {
-                        metrics::record_relayed("to_agent");
+                        metrics::record_relayed(false);
                         // Assist is for conversations a bot handed to a person: the
                         // knowledge base had a go and the agent may want its answers.
                         if let AgentNotice::CustomerMessage {
@@ -697,5 +765,44 @@ impl TenantState {
         self.adapters
             .entry(adapter.clone())
             .or_insert_with(|| AdapterMailbox::new(limit, bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::routing::RoutingPolicy;
+
+    fn tenant() -> Arc<Tenant> {
+        let config = Config::default();
+        Arc::new(Tenant::new(
+            Arc::from("t"),
+            Router::new(RoutingPolicy::default()).unwrap(),
+            Limits::default(),
+            SharedBot::load(&config).unwrap(),
+            &config.bot,
+            TenantServices {
+                journal: None,
+                matching: MatchingPool::start(1),
+                clock: Clock::new(),
+            },
+        ))
+    }
+
+    #[test]
+    fn a_panic_under_the_lock_marks_the_tenant_failed() {
+        let tenant = tenant();
+        assert!(!tenant.has_failed());
+        let holder = tenant.clone();
+        let panicked = std::thread::spawn(move || {
+            let _state = holder.lock_for("reply");
+            panic!("a bug in the middle of an operation");
+        })
+        .join();
+        assert!(panicked.is_err());
+        // The next holder finds the poisoned lock: the tenant is failed from then on.
+        let _ = tenant.lock();
+        assert!(tenant.has_failed());
     }
 }

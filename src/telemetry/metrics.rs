@@ -33,6 +33,13 @@ pub const AGENTS: &str = "switchboard_agents";
 pub const OCCUPANCY: &str = "switchboard_agent_occupancy_ratio";
 /// Time the router took for one operation, including the decisions it made.
 pub const ROUTING_DECISION: &str = "switchboard_routing_decision_seconds";
+/// Histogram: time an operation waited for its tenant's lock, by operation.
+pub const LOCK_WAIT: &str = "switchboard_tenant_lock_wait_seconds";
+/// Histogram: time an operation held its tenant's lock, by operation.
+pub const LOCK_HOLD: &str = "switchboard_tenant_lock_hold_seconds";
+/// Counter: tenants whose state was left half-updated by a panic (the replica then
+/// reports itself unhealthy, to be restarted and recovered from the journal).
+pub const TENANT_FAILURES: &str = "switchboard_tenant_failures_total";
 /// Offers made to agents.
 pub const OFFERS: &str = "switchboard_offers_total";
 /// Offers accepted by agents.
@@ -127,6 +134,28 @@ pub const ROUTING_DECISION_BUCKETS: &[f64] = &[
     0.005,
 ];
 
+/// Buckets for tenant-lock waits and holds: a microsecond (uncontended) to the tens
+/// of milliseconds a stalled holder would show.
+pub const LOCK_BUCKETS: &[f64] = &[
+    0.000_001,
+    0.000_002_5,
+    0.000_005,
+    0.000_01,
+    0.000_025,
+    0.000_05,
+    0.000_1,
+    0.000_25,
+    0.000_5,
+    0.001,
+    0.002_5,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+];
+
 /// Buckets for journal writes: tens of microseconds to a second.
 pub const JOURNAL_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -161,6 +190,12 @@ pub fn install() -> PrometheusHandle {
                 .and_then(|b| {
                     b.set_buckets_for_metric(Matcher::Full(MATCHING_WAIT.into()), JOURNAL_BUCKETS)
                 })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(LOCK_WAIT.into()), LOCK_BUCKETS)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Full(LOCK_HOLD.into()), LOCK_BUCKETS)
+                })
                 .expect("bucket lists are non-empty");
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -168,6 +203,7 @@ pub fn install() -> PrometheusHandle {
             // this handle renders our own registry only, which is still correct.
             let _ = metrics::set_global_recorder(recorder);
             describe();
+            super::hot::register();
             handle
         })
         .clone()
@@ -233,6 +269,20 @@ fn describe() {
         "Customer messages for which the agent got knowledge-base suggestions."
     );
     describe_counter!(KB_RELOADS, "Knowledge-base reloads, by result.");
+    describe_histogram!(
+        LOCK_WAIT,
+        metrics::Unit::Seconds,
+        "Time an operation waited for its tenant's lock, by operation."
+    );
+    describe_histogram!(
+        LOCK_HOLD,
+        metrics::Unit::Seconds,
+        "Time an operation held its tenant's lock, by operation."
+    );
+    describe_counter!(
+        TENANT_FAILURES,
+        "Tenants left half-updated by a panic; the replica turns unhealthy to be restarted."
+    );
     describe_counter!(
         MATCHING_JOBS,
         "Matching-pool jobs (built-in bot turns, assist suggestions), by kind and outcome."
@@ -408,7 +458,14 @@ pub fn record_event(event: &Event, tier: &str, queue: &str, elapsed: Duration) {
 
 /// Records how long one router operation took.
 pub fn record_decision(operation: &'static str, elapsed: Duration) {
-    histogram!(ROUTING_DECISION, "operation" => operation).record(elapsed.as_secs_f64());
+    if let Some(op) = super::hot::operation(operation) {
+        op.decision(elapsed);
+    }
+}
+
+/// Counts a tenant left half-updated by a panic.
+pub fn record_tenant_failure() {
+    counter!(TENANT_FAILURES).increment(1);
 }
 
 /// Sets the point-in-time gauges, summed over tenants.
@@ -430,9 +487,9 @@ pub fn record_gauges(waiting: usize, open: usize, agents: AgentStateCounts) {
     }
 }
 
-/// Counts a relayed message.
-pub fn record_relayed(direction: &'static str) {
-    counter!(MESSAGES_RELAYED, "direction" => direction).increment(1);
+/// Counts a relayed message, towards the customer or towards the agent.
+pub fn record_relayed(to_customer: bool) {
+    super::hot::relayed(to_customer);
 }
 
 /// Counts a refused request or frame.

@@ -13,9 +13,13 @@
 //! - `release_pulls`: an agent closes a conversation while 100k wait: the release and
 //!   the offer of the best waiting conversation it is eligible for.
 //! - `contention`: two threads sharing one tenant lock, each doing arrival+abandon.
+//! - `relay` (1k / 10k / 100k agents, each holding one accepted conversation):
+//!   `customer` is a customer message in one of them through `Router::apply` plus the
+//!   drain (the notice to its agent out); `agent` is an agent reply the same way (the
+//!   notice to the customer out).
 //!
-//! The memory cost per waiting conversation (router plus event board) is printed
-//! once, from the process's resident set before and after queueing 100k.
+//! Each case builds its pools only when the filter selects it, so one case runs in
+//! seconds. The memory cost per waiting conversation is `benches/routing_memory.rs`.
 
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
@@ -23,8 +27,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use switchboard::routing::{
-    AgentNotice, Board, Channel, ConversationId, InboundMessage, Notice, PerClass, Presence,
-    Router, RoutingPolicy, SignIn, ValueFacts,
+    AgentNotice, Board, Channel, Command, ConversationId, InboundMessage, Notice, PerClass,
+    Presence, Router, RoutingPolicy, SignIn, ValueFacts,
 };
 
 const WAITING: usize = 100_000;
@@ -312,30 +316,45 @@ fn timed_loop<S>(
     total
 }
 
+fn matching_core(agents: usize, skills: usize) -> Core {
+    let mut rng = Rng(7);
+    let mut core = Core::new();
+    for id in 0..agents {
+        core.sign_in(id, &agent_skills(&mut rng, skills), 1_000);
+    }
+    core
+}
+
+fn matching_naive(agents: usize, skills: usize) -> Naive {
+    let mut rng = Rng(7);
+    let naive = Naive::default();
+    for _ in 0..agents {
+        naive.sign_in(&agent_skills(&mut rng, skills), 1_000, 0);
+    }
+    naive
+}
+
 fn arrival_matches(c: &mut Criterion) {
     let mut group = c.benchmark_group("arrival_matches");
     for (agents, skills) in configs() {
-        let mut rng = Rng(7);
-        let mut core = Core::new();
-        let naive = Naive::default();
-        for id in 0..agents {
-            let held = agent_skills(&mut rng, skills);
-            core.sign_in(id, &held, 1_000);
-            naive.sign_in(&held, 1_000, 0);
-        }
+        // Built on first use: a case the filter leaves out costs nothing.
+        let mut core = None;
         let mut pick = Rng(11);
         group.bench_function(BenchmarkId::new("core", label(agents, skills)), |b| {
+            let core = core.get_or_insert_with(|| matching_core(agents, skills));
             b.iter_custom(|iters| {
                 core.prepare(pick.below(skills), 0.0);
-                timed_loop(iters, &mut core, Core::decide, |core| {
+                timed_loop(iters, core, Core::decide, |core| {
                     core.abandon_last();
                     core.prepare(pick.below(skills), 0.0);
                 })
             })
         });
+        let mut naive = None;
         let mut pick = Rng(11);
         let mut now = 1;
         group.bench_function(BenchmarkId::new("naive", label(agents, skills)), |b| {
+            let naive = naive.get_or_insert_with(|| matching_naive(agents, skills));
             b.iter(|| {
                 now += 1;
                 let agent = naive.arrive(pick.below(skills), 0, now);
@@ -349,16 +368,15 @@ fn arrival_matches(c: &mut Criterion) {
     group.finish();
 }
 
-/// A core and a baseline with every agent full and `WAITING` conversations queued.
-fn saturated(agents: usize, skills: usize) -> (Core, Naive, Vec<(String, ConversationId)>) {
+/// A core with every agent full (one accepted conversation each) and `WAITING`
+/// conversations queued; also the (agent, conversation) pairs assigned.
+fn saturated_core(agents: usize, skills: usize) -> (Core, Vec<(String, ConversationId)>) {
     let mut rng = Rng(7);
     let mut core = Core::new();
-    let naive = Naive::default();
     let mut held_by_agent = Vec::new();
     for id in 0..agents {
         let held = agent_skills(&mut rng, skills);
         core.sign_in(id, &held, 1);
-        naive.sign_in(&held, 1, 0);
         held_by_agent.push(held);
     }
     // Fill every agent with one conversation it is eligible for, and accept it.
@@ -373,19 +391,32 @@ fn saturated(agents: usize, skills: usize) -> (Core, Naive, Vec<(String, Convers
             assigned.push((agent, conversation));
         }
     }
-    {
-        // The baseline gets the same picture directly: scanning to build it would take
-        // hours at 100k agents.
-        let mut state = naive.state.lock().unwrap();
-        for a in &mut state.agents {
-            a.load = a.capacity;
-        }
-    }
     let mut pick = Rng(13);
     for i in 0..WAITING {
         let clv = [0.0, 5_000.0, 50_000.0, 500_000.0][i % 4];
         core.arrive(pick.below(skills), clv);
-        let mut state = naive.state.lock().unwrap();
+        // The skill the baseline draws (kept so both see the same stream).
+        pick.below(skills);
+    }
+    core.drain();
+    (core, assigned)
+}
+
+/// The baseline with the same picture as [`saturated_core`], built directly: scanning
+/// to build it would take hours at 100k agents.
+fn saturated_naive(agents: usize, skills: usize) -> Naive {
+    let mut rng = Rng(7);
+    let naive = Naive::default();
+    for _ in 0..agents {
+        naive.sign_in(&agent_skills(&mut rng, skills), 1, 0);
+    }
+    let mut state = naive.state.lock().unwrap();
+    for a in &mut state.agents {
+        a.load = a.capacity;
+    }
+    let mut pick = Rng(13);
+    for i in 0..WAITING {
+        pick.below(skills);
         state.next += 1;
         let id = state.next;
         state.waiting.push(NaiveConversation {
@@ -394,27 +425,30 @@ fn saturated(agents: usize, skills: usize) -> (Core, Naive, Vec<(String, Convers
             key: 2 + i as i64 - (i % 4) as i64 * 30_000,
         });
     }
-    core.drain();
-    (core, naive, assigned)
+    drop(state);
+    naive
 }
 
 fn arrival_waits(c: &mut Criterion) {
     let mut group = c.benchmark_group("arrival_waits");
     group.sample_size(20);
     for (agents, skills) in configs() {
-        let (mut core, naive, _) = saturated(agents, skills);
+        let mut core = None;
         let mut pick = Rng(17);
         group.bench_function(BenchmarkId::new("core", label(agents, skills)), |b| {
+            let (core, _) = core.get_or_insert_with(|| saturated_core(agents, skills));
             b.iter_custom(|iters| {
                 core.prepare(pick.below(skills), 5_000.0);
-                timed_loop(iters, &mut core, Core::decide, |core| {
+                timed_loop(iters, core, Core::decide, |core| {
                     core.abandon_last();
                     core.prepare(pick.below(skills), 5_000.0);
                 })
             })
         });
+        let mut naive = None;
         let mut pick = Rng(17);
         group.bench_function(BenchmarkId::new("naive", label(agents, skills)), |b| {
+            let naive = naive.get_or_insert_with(|| saturated_naive(agents, skills));
             b.iter_custom(|iters| {
                 timed_loop(
                     iters,
@@ -434,10 +468,11 @@ fn release_pulls(c: &mut Criterion) {
     let mut group = c.benchmark_group("release_pulls");
     group.sample_size(20);
     for (agents, skills) in configs() {
-        let (mut core, naive, mut assigned) = saturated(agents, skills);
+        let mut core = None;
         let mut turn = 0usize;
         let mut refill = Rng(19);
         group.bench_function(BenchmarkId::new("core", label(agents, skills)), |b| {
+            let (core, assigned) = core.get_or_insert_with(|| saturated_core(agents, skills));
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
@@ -468,20 +503,23 @@ fn release_pulls(c: &mut Criterion) {
                 total
             })
         });
-        let turn = 0usize;
-        let now = 20_000_000;
+        let mut naive = None;
+        let mut refill = Rng(19);
+        let mut turn = 0usize;
+        let mut now = 20_000_000;
         group.bench_function(BenchmarkId::new("naive", label(agents, skills)), |b| {
+            let naive = naive.get_or_insert_with(|| saturated_naive(agents, skills));
             b.iter_custom(|iters| {
                 timed_loop(
                     iters,
-                    &mut (turn, now),
+                    &mut (&mut turn, &mut now),
                     |(turn, now)| {
-                        *turn = (*turn + 1) % agents;
-                        *now += 1;
-                        black_box(naive.release(*turn, *now));
+                        **turn = (**turn + 1) % agents;
+                        **now += 1;
+                        black_box(naive.release(**turn, **now));
                     },
                     |(_, now)| {
-                        naive.arrive(refill.below(skills), 0, *now);
+                        naive.arrive(refill.below(skills), 0, **now);
                     },
                 )
             })
@@ -494,17 +532,11 @@ fn contention(c: &mut Criterion) {
     let mut group = c.benchmark_group("contention");
     group.sample_size(20);
     let (agents, skills) = (10_000, 100);
-    let mut rng = Rng(7);
-    let mut core = Core::new();
-    let naive = Arc::new(Naive::default());
-    for id in 0..agents {
-        let held = agent_skills(&mut rng, skills);
-        core.sign_in(id, &held, 1_000);
-        naive.sign_in(&held, 1_000, 0);
-    }
-    let core = Arc::new(Mutex::new(core));
+    let mut core = None;
     // Two threads, each `iters / 2` arrival+abandon pairs against one tenant lock.
     group.bench_function(BenchmarkId::new("core", "2-threads"), |b| {
+        let core: &Arc<Mutex<Core>> =
+            core.get_or_insert_with(|| Arc::new(Mutex::new(matching_core(agents, skills))));
         b.iter_custom(|iters| {
             let start = Instant::now();
             std::thread::scope(|s| {
@@ -524,7 +556,10 @@ fn contention(c: &mut Criterion) {
             start.elapsed()
         })
     });
+    let mut naive = None;
     group.bench_function(BenchmarkId::new("naive", "2-threads"), |b| {
+        let naive: &Arc<Naive> =
+            naive.get_or_insert_with(|| Arc::new(matching_naive(agents, skills)));
         b.iter_custom(|iters| {
             let start = Instant::now();
             std::thread::scope(|s| {
@@ -546,33 +581,96 @@ fn contention(c: &mut Criterion) {
     group.finish();
 }
 
-/// Resident set size of this process, in bytes.
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
+/// Agents each holding one accepted conversation, for the relay cases; also the
+/// (agent, channel conversation id, conversation) of each.
+fn relaying_core(agents: usize) -> (Core, Vec<(String, String, ConversationId)>) {
+    let mut core = Core::new();
+    for id in 0..agents {
+        core.sign_in(id, &[id % 100], 1);
+    }
+    let mut held = Vec::new();
+    for id in 0..agents {
+        core.arrive(id % 100, 0.0);
+        let n = core.next;
+        for (conversation, agent) in core.drain() {
+            core.router
+                .accept(core.now, &agent, &conversation.to_string())
+                .unwrap();
+            core.drain();
+            held.push((agent, format!("conv-{n}"), conversation));
+        }
+        assert_eq!(held.len(), id + 1, "every agent takes its own conversation");
+    }
+    (core, held)
 }
 
-fn memory(_c: &mut Criterion) {
-    let mut core = Core::new();
-    core.sign_in(0, &[0], 1);
-    let before = rss_bytes();
-    let mut pick = Rng(29);
-    for i in 0..WAITING {
-        core.arrive(1 + pick.below(99), [0.0, 5_000.0, 50_000.0][i % 3]);
-        core.drain();
+/// A follow-up customer message in an open conversation, as the adapter sends it.
+fn follow_up(n: u64, channel_conversation_id: &str) -> InboundMessage {
+    InboundMessage {
+        channel_conversation_id: channel_conversation_id.to_owned(),
+        customer_id: channel_conversation_id.replacen("conv", "cust", 1),
+        client_message_id: Some(format!("m-{n}")),
+        text: "it has not arrived yet".to_owned(),
+        required_skills: Vec::new(),
+        ..message(0, 0, 0.0)
     }
-    let after = rss_bytes();
-    let per = (after.saturating_sub(before)) as f64 / WAITING as f64;
-    println!(
-        "memory: {WAITING} waiting conversations (router + board): {:.1} MiB resident, {per:.0} bytes each",
-        (after - before) as f64 / (1024.0 * 1024.0)
-    );
-    black_box(&core);
+}
+
+fn relay(c: &mut Criterion) {
+    let mut group = c.benchmark_group("relay");
+    for agents in [1_000, 10_000, 100_000] {
+        let mut core = None;
+        let mut turn = 0usize;
+        group.bench_function(BenchmarkId::new("customer", agents), |b| {
+            let (core, held) = core.get_or_insert_with(|| relaying_core(agents));
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    turn = (turn + 1) % held.len();
+                    core.next += 1;
+                    core.now += 1;
+                    let command = Command::CustomerMessage(follow_up(core.next, &held[turn].1));
+                    let start = Instant::now();
+                    black_box(core.router.apply(core.now, command).unwrap());
+                    let (events, notices) = core.router.drain();
+                    for e in &events {
+                        core.board.apply(e);
+                    }
+                    black_box((events, notices));
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+        let mut core = None;
+        let mut turn = 0usize;
+        group.bench_function(BenchmarkId::new("agent", agents), |b| {
+            let (core, held) = core.get_or_insert_with(|| relaying_core(agents));
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    turn = (turn + 1) % held.len();
+                    core.now += 1;
+                    let (agent, _, conversation) = &held[turn];
+                    let command = Command::Reply {
+                        agent: agent.clone(),
+                        conversation: conversation.to_string(),
+                        text: "it ships tomorrow".to_owned(),
+                    };
+                    let start = Instant::now();
+                    black_box(core.router.apply(core.now, command).unwrap());
+                    let (events, notices) = core.router.drain();
+                    for e in &events {
+                        core.board.apply(e);
+                    }
+                    black_box((events, notices));
+                    total += start.elapsed();
+                }
+                total
+            })
+        });
+    }
+    group.finish();
 }
 
 fn settings() -> Criterion {
@@ -584,6 +682,6 @@ fn settings() -> Criterion {
 criterion_group! {
     name = benches;
     config = settings();
-    targets = memory, arrival_matches, arrival_waits, release_pulls, contention
+    targets = arrival_matches, arrival_waits, release_pulls, contention, relay
 }
 criterion_main!(benches);

@@ -280,6 +280,43 @@ pub(crate) fn durability() -> Durability {
     *DURABILITY.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// CPUs (a `taskset -c` list such as `0` or `0,1`) the Switchboards started from now
+/// on are pinned to; `None`: not pinned. Set by the scaling phase.
+static SERVER_CPUS: Mutex<Option<String>> = Mutex::new(None);
+
+/// Pins the Switchboards started from now on to `cpus` (`taskset -c <cpus>`), or not.
+pub(crate) fn pin_servers(cpus: Option<&str>) {
+    *SERVER_CPUS.lock().unwrap_or_else(|p| p.into_inner()) = cpus.map(str::to_owned);
+}
+
+/// Sets the CPUs every thread of this process may run on (`taskset -a -p -c`); new
+/// threads inherit it from the thread that starts them.
+pub(crate) fn pin_self(cpus: &str) -> Result<()> {
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run taskset (util-linux): {e}"))?;
+    if !status.success() {
+        return Err(
+            format!("taskset -a -p -c {cpus} on the load generator failed: {status}").into(),
+        );
+    }
+    Ok(())
+}
+
+/// The CPUs a process may run on, as `/proc/<pid>/status` lists them (`0-1`).
+pub(crate) fn cpus_allowed(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "?".to_owned())
+}
+
 /// Numbers the servers started, so each gets its own config file and data directory.
 static SPAWNED: AtomicU32 = AtomicU32::new(0);
 
@@ -384,7 +421,20 @@ pub(crate) fn spawn_switchboard_with(
     } else {
         Some(fresh_data_dir(dir, tag)?.1)
     };
-    let mut command = Command::new(bin);
+    // Pinned: `taskset` sets the affinity and execs the server, so the pid is the
+    // server's own.
+    let cpus = SERVER_CPUS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let mut command = match &cpus {
+        Some(cpus) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", cpus]).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
     if let Some(data) = &own_data {
         command.args(["--data-dir", &data.display().to_string()]);
     }
@@ -399,7 +449,10 @@ pub(crate) fn spawn_switchboard_with(
         .stdout(out.try_clone()?)
         .stderr(out)
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        .map_err(|e| match &cpus {
+            Some(cpus) => format!("cannot start taskset -c {cpus} {}: {e}", bin.display()),
+            None => format!("cannot start {}: {e}", bin.display()),
+        })?;
     let pid = child.id();
     register(child);
     // A reaper that kills the server should this process die without cleaning up

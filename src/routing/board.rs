@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::engine::NamedSkills;
 use super::events::{Event, EventKind};
-use super::model::{AgentId, Channel, ConversationId, Customer, HandoffReason, Millis};
+use super::model::{
+    AgentId, Channel, ConversationId, Customer, HandoffReason, Millis, NamedSkills,
+};
 use super::priority::PriorityKey;
 
 /// Where a conversation stands, as events tell it.

@@ -8,8 +8,9 @@
 
 use std::sync::Arc;
 
-use super::engine::{EscalationStep, NamedSkills};
-use super::model::{AgentId, Channel, ConversationId, Customer, HandoffReason, Millis};
+use super::model::{
+    AgentId, Channel, ConversationId, Customer, EscalationStep, HandoffReason, Millis, NamedSkills,
+};
 use super::priority::{Boost, PriorityKey};
 
 /// One state change of one conversation.

@@ -52,6 +52,11 @@ impl<K: Hash + Eq + Clone, V> ExpiringMap<K, V> {
         }
     }
 
+    /// Whether nothing is remembered (lapsed entries not yet expired count).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Forgets every entry lapsed by `now`.
     pub fn expire(&mut self, now: Millis) {
         while let Some((lapses, _)) = self.lapses.front() {

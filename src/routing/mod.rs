@@ -4,7 +4,7 @@
 //! simulated and benchmarked on its own. The gRPC layer converts requests into these
 //! types at the edge.
 //!
-//! - [`model`]: ids, channels, time, messages.
+//! - [`model`]: ids, channels, time, messages, named skills, escalation steps.
 //! - [`skills`]: skill catalogue and proficiency-levelled bitsets (eligibility).
 //! - [`priority`]: CLV, value tiers, aging: the serving order and its starvation bound.
 //! - [`waiting`]: the waiting index, grouped by requirement profile.
@@ -31,14 +31,15 @@ pub use command::{Applied, Command};
 pub use engine::{
     AgentChoice, AgentNotice, AgentStateCounts, AgentView, AssistSuggestion, AssistSuggestions,
     BotAction, BotRouting, BotTurn, CandidateAgent, CustomerNotice, CustomerNoticeBody,
-    EscalationStep, Explanation, Handoff, InboundMessage, MessageOutcome, Notice, OfferDetails,
-    QueueSpec, Router, RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn,
-    TransferRequest, Understood, language_skill,
+    Explanation, Handoff, InboundMessage, MessageOutcome, Notice, OfferDetails, QueueSpec, Router,
+    RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn, TransferRequest, Understood,
+    language_skill,
 };
 pub use events::{Event, EventKind, QueueReason, Responder, TransferTarget};
 pub use model::{
     AdapterId, AgentId, Button, Channel, ChannelClass, ConversationId, Customer, EndReason,
-    HandoffReason, Millis, PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
+    EscalationStep, HandoffReason, Millis, NamedSkills, PerClass, Presence, QueueStatus, Sender,
+    TranscriptEntry,
 };
 pub use priority::{
     Boost, BoostWeights, Boosts, ClvModel, PriorityKey, PriorityPolicy, ValueFacts, ValueTier,

@@ -1,5 +1,6 @@
-//! The nouns of routing: ids, channels, time, messages. Plain data, no behaviour beyond
-//! parsing and display, so every other routing module and the API edge share them.
+//! The nouns of routing: ids, channels, time, messages, named skills, escalation steps.
+//! Plain data, no behaviour beyond parsing and display, so every other routing module
+//! and the API edge share them; this module imports no other routing module.
 
 use std::fmt;
 use std::str::FromStr;
@@ -77,6 +78,11 @@ impl Channel {
         Channel::Voice,
         Channel::Other,
     ];
+
+    /// Index into per-channel arrays, in [`Channel::ALL`] order.
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     /// The class agent capacity is counted in for this channel.
     pub fn class(self) -> ChannelClass {
@@ -289,6 +295,31 @@ pub struct QueueStatus {
     pub estimated_wait_secs: u32,
 }
 
+/// Skills by name with their levels, as events and views show them.
+pub type NamedSkills = Arc<[(Arc<str>, u8)]>;
+
+/// How far a conversation has escalated through its queue's bullseye.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum EscalationStep {
+    /// Required and preferred skills.
+    Preferred,
+    /// Required skills only.
+    Required,
+    /// The queue's wider overflow group.
+    Overflow,
+}
+
+impl EscalationStep {
+    /// Stable name, used as a metric label value and in explanations.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscalationStep::Preferred => "preferred",
+            EscalationStep::Required => "required",
+            EscalationStep::Overflow => "overflow",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,6 +332,13 @@ mod tests {
         assert!("42".parse::<ConversationId>().is_err());
         assert!("c".parse::<ConversationId>().is_err());
         assert!("c-1".parse::<ConversationId>().is_err());
+    }
+
+    #[test]
+    fn channel_indexes_follow_all() {
+        for (i, channel) in Channel::ALL.into_iter().enumerate() {
+            assert_eq!(channel.index(), i);
+        }
     }
 
     #[test]

@@ -63,28 +63,6 @@ impl Default for QueueSpec {
     }
 }
 
-/// How far a conversation has escalated through its queue's bullseye.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum EscalationStep {
-    /// Required and preferred skills.
-    Preferred,
-    /// Required skills only.
-    Required,
-    /// The queue's wider overflow group.
-    Overflow,
-}
-
-impl EscalationStep {
-    /// Stable name, used as a metric label value and in explanations.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EscalationStep::Preferred => "preferred",
-            EscalationStep::Required => "required",
-            EscalationStep::Overflow => "overflow",
-        }
-    }
-}
-
 /// How an agent is chosen among the eligible agents with room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,4 +1,11 @@
 //! What the router says to customers, in their language (Chinese or English).
+//!
+//! Every text comes back as a shared string: the fixed ones are made once per process
+//! and cloned, and the ones with figures in them are formatted on the stack and
+//! allocated once, not built as a `String` and then copied.
+
+use std::fmt::{self, Write as _};
+use std::sync::{Arc, LazyLock};
 
 use crate::routing::model::QueueStatus;
 
@@ -6,48 +13,125 @@ pub(super) fn is_chinese(language: &str) -> bool {
     language.eq_ignore_ascii_case("zh") || language.to_ascii_lowercase().starts_with("zh-")
 }
 
-pub(super) fn queue_text(language: &str, status: QueueStatus) -> String {
+/// A fixed text in Chinese and English, made once.
+struct Fixed {
+    zh: LazyLock<Arc<str>>,
+    en: LazyLock<Arc<str>>,
+}
+
+macro_rules! fixed {
+    ($zh:expr, $en:expr) => {
+        Fixed {
+            zh: LazyLock::new(|| Arc::from($zh)),
+            en: LazyLock::new(|| Arc::from($en)),
+        }
+    };
+}
+
+impl Fixed {
+    fn get(&self, language: &str) -> Arc<str> {
+        if is_chinese(language) {
+            Arc::clone(&self.zh)
+        } else {
+            Arc::clone(&self.en)
+        }
+    }
+}
+
+static CONNECTING: Fixed = fixed!(
+    "正在为您接入人工客服，请稍候。",
+    "Connecting you with an agent now."
+);
+static WAIT_LIMIT: Fixed = fixed!(
+    "非常抱歉，目前没有客服能及时接待您，本次会话已结束。请稍后再联系我们，或给我们留言。",
+    "We are sorry: no agent could take your conversation in time, so it has ended. Please write again later, or leave us a message."
+);
+static SHUTDOWN: Fixed = fixed!(
+    "系统正在重启，本次会话已结束。请稍后再次联系我们，给您带来不便敬请谅解。",
+    "We are restarting our service, so this conversation has ended. Please write to us again in a moment; sorry for the trouble."
+);
+static RECONNECTING: Fixed = fixed!(
+    "刚才的客服已断开，正在为您重新接入，您的排队位置保持不变。",
+    "Your agent was disconnected; we are connecting you with another agent and you keep your place."
+);
+
+/// Bytes formatted on the stack before [`shared`] falls back to a `String`.
+const STACK_TEXT: usize = 256;
+
+/// A formatting target on the stack that spills to the heap only when it overflows.
+struct StackText {
+    bytes: [u8; STACK_TEXT],
+    len: usize,
+    spill: Option<String>,
+}
+
+impl fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if let Some(spill) = self.spill.as_mut() {
+            spill.push_str(s);
+        } else if self.len + s.len() <= STACK_TEXT {
+            self.bytes[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        } else {
+            let mut spill = String::with_capacity(2 * STACK_TEXT);
+            spill.push_str(self.as_str());
+            spill.push_str(s);
+            self.spill = Some(spill);
+        }
+        Ok(())
+    }
+}
+
+impl StackText {
+    fn as_str(&self) -> &str {
+        // Only whole `&str` pieces are ever copied in, so the bytes are UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len]).expect("whole str pieces")
+    }
+}
+
+/// Formats `args` into one shared string, with a single allocation.
+fn shared(args: fmt::Arguments<'_>) -> Arc<str> {
+    let mut text = StackText {
+        bytes: [0; STACK_TEXT],
+        len: 0,
+        spill: None,
+    };
+    text.write_fmt(args).expect("formatting into memory");
+    match &text.spill {
+        Some(spill) => Arc::from(spill.as_str()),
+        None => Arc::from(text.as_str()),
+    }
+}
+
+pub(super) fn queue_text(language: &str, status: QueueStatus) -> Arc<str> {
     let minutes = status.estimated_wait_secs.div_ceil(60).max(1);
     match (status.position, is_chinese(language)) {
-        (0, true) => "正在为您接入人工客服，请稍候。".to_owned(),
-        (0, false) => "Connecting you with an agent now.".to_owned(),
-        (p, true) => format!(
+        (0, _) => CONNECTING.get(language),
+        (p, true) => shared(format_args!(
             "您前面还有 {} 位客户在排队，预计等待约 {minutes} 分钟。",
             p - 1
-        ),
-        (p, false) => format!(
+        )),
+        (p, false) => shared(format_args!(
             "Thanks for your message. You are number {p} in the queue; the estimated wait is about {minutes} min."
-        ),
+        )),
     }
 }
 
-pub(super) fn wait_limit_text(language: &str) -> &'static str {
-    if is_chinese(language) {
-        "非常抱歉，目前没有客服能及时接待您，本次会话已结束。请稍后再联系我们，或给我们留言。"
-    } else {
-        "We are sorry: no agent could take your conversation in time, so it has ended. Please write again later, or leave us a message."
-    }
+pub(super) fn wait_limit_text(language: &str) -> Arc<str> {
+    WAIT_LIMIT.get(language)
 }
 
-pub(super) fn shutdown_text(language: &str) -> &'static str {
-    if is_chinese(language) {
-        "系统正在重启，本次会话已结束。请稍后再次联系我们，给您带来不便敬请谅解。"
-    } else {
-        "We are restarting our service, so this conversation has ended. Please write to us again in a moment; sorry for the trouble."
-    }
+pub(super) fn shutdown_text(language: &str) -> Arc<str> {
+    SHUTDOWN.get(language)
 }
 
-pub(super) fn reconnecting_text(language: &str) -> &'static str {
-    if is_chinese(language) {
-        "刚才的客服已断开，正在为您重新接入，您的排队位置保持不变。"
-    } else {
-        "Your agent was disconnected; we are connecting you with another agent and you keep your place."
-    }
+pub(super) fn reconnecting_text(language: &str) -> Arc<str> {
+    RECONNECTING.get(language)
 }
 
 /// The note after a bot hands a conversation to a person: what happens, and where
 /// the customer stands.
-pub(super) fn handoff_text(language: &str, status: QueueStatus) -> String {
+pub(super) fn handoff_text(language: &str, status: QueueStatus) -> Arc<str> {
     let lead = if is_chinese(language) {
         "好的，正在为您转接人工客服。"
     } else {
@@ -55,14 +139,34 @@ pub(super) fn handoff_text(language: &str, status: QueueStatus) -> String {
     };
     let minutes = status.estimated_wait_secs.div_ceil(60).max(1);
     match (status.position, is_chinese(language)) {
-        (0, true) => format!("{lead}客服马上就到。"),
-        (0, false) => format!("{lead} An agent is joining now."),
-        (p, true) => format!(
+        (0, true) => shared(format_args!("{lead}客服马上就到。")),
+        (0, false) => shared(format_args!("{lead} An agent is joining now.")),
+        (p, true) => shared(format_args!(
             "{lead}您前面还有 {} 位客户，预计等待约 {minutes} 分钟。",
             p - 1
-        ),
-        (p, false) => format!(
+        )),
+        (p, false) => shared(format_args!(
             "{lead} You are number {p} in the queue; the estimated wait is about {minutes} min."
-        ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_longer_than_the_stack_buffer_spill_whole() {
+        let long = "é".repeat(STACK_TEXT);
+        let text = shared(format_args!("{long}{long}!"));
+        assert_eq!(&*text, format!("{long}{long}!"));
+        let short = shared(format_args!("number {}", 7));
+        assert_eq!(&*short, "number 7");
+    }
+
+    #[test]
+    fn fixed_texts_are_shared_not_rebuilt() {
+        assert!(Arc::ptr_eq(&shutdown_text("en"), &shutdown_text("en-GB")));
+        assert!(is_chinese("zh-CN") && shutdown_text("zh-CN").starts_with("系统"));
     }
 }

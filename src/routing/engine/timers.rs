@@ -204,7 +204,7 @@ impl Router {
                 },
             });
         }
-        let text = Arc::from(wait_limit_text(&c.language));
+        let text = wait_limit_text(&c.language);
         let message = customer_notice(
             c,
             CustomerNoticeBody::Message {
@@ -384,7 +384,7 @@ impl Router {
                 .get_mut(&id)
                 .expect("waiting conversation");
             c.told = Some(status);
-            let text: Arc<str> = Arc::from(queue_text(&c.language, status));
+            let text = queue_text(&c.language, status);
             let notice = customer_notice(
                 c,
                 CustomerNoticeBody::Message {

@@ -1,0 +1,402 @@
+//! Customers: a message opens a conversation or joins the open one, the first
+//! wait and its timers begin, a customer leaves, the service shuts down.
+
+use super::*;
+
+impl Router {
+    /// A customer message: opens a conversation (with a first response at once) or
+    /// joins the open one with the same channel conversation id.
+    pub fn customer_message(
+        &mut self,
+        now: Millis,
+        msg: InboundMessage,
+    ) -> Result<MessageOutcome, RoutingError> {
+        if let Some(id) = self
+            .by_channel_key
+            .get(msg.channel, &msg.channel_conversation_id)
+        {
+            // The conversation belongs to the customer who opened it: the same channel
+            // conversation id with another customer is someone else's conversation.
+            if *self.conversations[&id].customer.id != *msg.customer_id {
+                return Err(RoutingError::NotOwner(format!(
+                    "channel_conversation_id: conversation {id} belongs to another customer"
+                )));
+            }
+            return Ok(self.follow_up(now, id, msg));
+        }
+        if self.conversations.len() >= self.policy.max_open_conversations {
+            return Err(RoutingError::Exhausted(format!(
+                "tenant has {} open conversations, the configured maximum",
+                self.policy.max_open_conversations
+            )));
+        }
+        let queue = match msg.queue.as_deref() {
+            None | Some("") => 0,
+            Some(name) => self
+                .queue_index(name)
+                .ok_or_else(|| RoutingError::InvalidArgument {
+                    field: "queue",
+                    reason: format!("unknown queue {name:?}"),
+                })?,
+        };
+        let mut msg = msg;
+        // The message's own list, moved: most queues add no skills of their own.
+        let mut base_required = std::mem::take(&mut msg.required_skills);
+        if !self.queue_skills[queue].is_empty() {
+            base_required.splice(0..0, self.queue_skills[queue].iter().cloned());
+        }
+        let escalation = &self.queue_escalation[queue];
+        let (step, first_requirement, base_required) = if escalation.preferred.is_empty() {
+            (EscalationStep::Required, base_required, None)
+        } else {
+            let mut with_preferred = base_required.clone();
+            with_preferred.extend(escalation.preferred.iter().cloned());
+            (
+                EscalationStep::Preferred,
+                with_preferred,
+                Some(base_required),
+            )
+        };
+        let (profile, required_names) =
+            self.requirement_profile(&first_requirement, msg.channel.class())?;
+
+        let clv = self.policy.priority.clv.lifetime_value(&msg.value);
+        let tier = self.policy.priority.tier_of(clv);
+        let id = ConversationId(self.next_conversation);
+        self.next_conversation += 1;
+        let mut key = self.policy.priority.key(tier, msg.boosts, now, id.0);
+        let mut reason = QueueReason::New;
+        let customer_id: Arc<str> = Arc::from(msg.customer_id.as_str());
+        if !self.resume_tickets.is_empty()
+            && let Some(kept) = self
+                .resume_tickets
+                .take(&(msg.channel, customer_id.clone()), now)
+            && kept < key
+        {
+            // Back within the window: the place they had, unless the new one is better.
+            key = kept;
+            reason = QueueReason::Resumed;
+        }
+        let channel_key: Arc<str> = Arc::from(msg.channel_conversation_id.as_str());
+        let customer = Customer {
+            id: customer_id,
+            display_name: if msg.display_name.is_empty() {
+                self.empty.clone()
+            } else {
+                Arc::from(msg.display_name.as_str())
+            },
+            clv,
+        };
+        let with_bot = self.policy.bot.channels.contains(&msg.channel);
+        let mut conversation = Conversation {
+            id,
+            channel: msg.channel,
+            channel_conversation_id: channel_key.clone(),
+            customer: customer.clone(),
+            tier,
+            queue,
+            language: self.languages.intern(&msg.language),
+            adapter: msg.adapter.clone(),
+            required_names: required_names.clone(),
+            profile,
+            key,
+            state: if with_bot {
+                State::WithBot
+            } else {
+                State::Queued
+            },
+            created_at: now,
+            waited_before_ms: 0,
+            waiting_since: (!with_bot).then_some(now),
+            wait_origin: now,
+            responded: false,
+            bot_misses: 0,
+            intent: None,
+            bot_intent: None,
+            handoff: None,
+            // Room for the first message and the queue note: most waiting conversations
+            // hold no more, and the default first growth would make room for four.
+            transcript: VecDeque::with_capacity(2),
+            recent_client_ids: VecDeque::new(),
+            declined_by: Vec::new(),
+            told: None,
+            boosts: msg.boosts,
+            decided: None,
+            step: Some(step),
+            base_required,
+            last_customer_at: now,
+            parked_with: None,
+        };
+        remember_client_id(&mut conversation, msg.client_message_id);
+        let text: Arc<str> = Arc::from(msg.text.as_str());
+        push_transcript(
+            &mut conversation,
+            self.policy.transcript_limit,
+            TranscriptEntry {
+                sender: Sender::Customer,
+                text: text.clone(),
+                at: now,
+                agent: None,
+            },
+        );
+        self.conversations.insert(id, Box::new(conversation));
+        self.track_unresolved(id);
+        self.by_channel_key
+            .insert(msg.channel, channel_key.clone(), id);
+        self.emit(
+            now,
+            id,
+            EventKind::Created {
+                channel_conversation_id: channel_key,
+                customer,
+                required: required_names.clone(),
+                with_bot,
+                key,
+            },
+        );
+        if with_bot {
+            self.bot_turn(now, id, text, true);
+        } else {
+            self.start_waiting(now, id, reason);
+        }
+        Ok(MessageOutcome {
+            conversation: id,
+            created: true,
+            duplicate: false,
+        })
+    }
+
+    /// Puts a conversation in the queue for the first time, starts its waiting timers,
+    /// routes it, and tells the customer where they stand.
+    pub(super) fn start_waiting(&mut self, now: Millis, id: ConversationId, reason: QueueReason) {
+        let c = &self.conversations[&id];
+        let escalation = &self.queue_escalation[c.queue];
+        let next_step_in = match c.step {
+            Some(EscalationStep::Preferred) => Some(escalation.relax_ms),
+            _ if escalation.overflow_ms > 0 => Some(escalation.overflow_ms),
+            _ => None,
+        };
+        let max_wait = escalation.max_wait_ms;
+        self.enqueue(now, id, reason);
+        if let Some(after) = next_step_in {
+            self.escalations.insert((now + after, id));
+        }
+        let risk_after = self.policy.priority.boosts.service_level_risk_after_secs;
+        if risk_after > 0 {
+            self.service_level_risks
+                .insert((now + risk_after * 1000, id));
+        }
+        if max_wait > 0 {
+            self.max_waits.insert((now + max_wait, id));
+        }
+        let limit = self.policy.max_queue_secs * 1000;
+        if limit > 0 {
+            let waited = self.conversations[&id].waited_ms(now);
+            self.queue_limits
+                .insert((now + limit.saturating_sub(waited), id));
+        }
+        let offered = self.offer_to_last_agent(now, id) || self.route_conversation(now, id);
+        self.queue_note(now, id, offered);
+    }
+
+    /// A message in an open conversation: recorded, and relayed to the agent holding it.
+    pub(super) fn follow_up(
+        &mut self,
+        now: Millis,
+        id: ConversationId,
+        msg: InboundMessage,
+    ) -> MessageOutcome {
+        let limit = self.policy.transcript_limit;
+        let conversation = self
+            .conversations
+            .get_mut(&id)
+            .expect("indexed conversation");
+        let outcome = MessageOutcome {
+            conversation: id,
+            created: false,
+            duplicate: false,
+        };
+        if let Some(client_id) = msg.client_message_id.as_deref()
+            && conversation
+                .recent_client_ids
+                .iter()
+                .any(|seen| &**seen == client_id)
+        {
+            return MessageOutcome {
+                duplicate: true,
+                ..outcome
+            };
+        }
+        remember_client_id(conversation, msg.client_message_id);
+        // Replies go to the adapter instance the customer last wrote through.
+        if conversation.adapter != msg.adapter {
+            conversation.adapter = msg.adapter;
+        }
+        let text: Arc<str> = Arc::from(msg.text.as_str());
+        push_transcript(
+            conversation,
+            limit,
+            TranscriptEntry {
+                sender: Sender::Customer,
+                text: text.clone(),
+                at: now,
+                agent: None,
+            },
+        );
+        conversation.last_customer_at = now;
+        if matches!(conversation.state, State::Assigned { .. })
+            && self.policy.idle_release_ms > 0
+            && conversation.channel.class() == ChannelClass::Messaging
+        {
+            self.idle_checks
+                .insert((now + self.policy.idle_release_ms, id));
+        }
+        match (conversation.state, conversation.holder()) {
+            (State::WithBot, _) => self.bot_turn(now, id, text, false),
+            (State::Parked { .. }, _) => self.unpark(now, id),
+            (_, Some(slot)) => {
+                let agent = self.agent_id(slot);
+                self.notices.push(Notice::ToAgent {
+                    agent,
+                    notice: AgentNotice::CustomerMessage {
+                        conversation: id,
+                        text,
+                        at: now,
+                    },
+                });
+            }
+            (_, None) => {}
+        }
+        for boost in msg.boosts.iter() {
+            self.boost(now, id, boost);
+        }
+        outcome
+    }
+
+    /// The customer left: the conversation ends wherever it is.
+    pub fn abandon(
+        &mut self,
+        now: Millis,
+        channel: Channel,
+        channel_conversation_id: &str,
+        customer_id: &str,
+    ) -> Result<ConversationId, RoutingError> {
+        let id = self
+            .by_channel_key
+            .get(channel, channel_conversation_id)
+            .ok_or_else(|| {
+                RoutingError::ConversationNotFound(format!(
+                    "with channel conversation id {channel_conversation_id:?}"
+                ))
+            })?;
+        let conversation = &self.conversations[&id];
+        if *conversation.customer.id != *customer_id {
+            return Err(RoutingError::NotOwner(format!(
+                "customer_id: conversation {id} belongs to another customer"
+            )));
+        }
+        let waited_ms = conversation.waited_ms(now);
+        let state = conversation.state;
+        let while_waiting = matches!(state, State::Queued | State::Offered { .. });
+        match state {
+            State::Queued | State::Parked { .. } | State::WithBot => {}
+            State::Offered { agent, .. } => {
+                let agent_id = self.agent_id(agent);
+                self.notices.push(Notice::ToAgent {
+                    agent: agent_id,
+                    notice: AgentNotice::OfferWithdrawn {
+                        conversation: id,
+                        reason: "abandoned",
+                    },
+                });
+            }
+            State::Assigned { agent, .. } => {
+                let agent_id = self.agent_id(agent);
+                self.notices.push(Notice::ToAgent {
+                    agent: agent_id,
+                    notice: AgentNotice::Ended {
+                        conversation: id,
+                        reason: EndReason::Abandoned,
+                    },
+                });
+            }
+        }
+        self.emit(
+            now,
+            id,
+            EventKind::Abandoned {
+                waited_ms,
+                while_waiting,
+            },
+        );
+        let window = self.policy.resume_window_ms;
+        if while_waiting && window > 0 {
+            let c = &self.conversations[&id];
+            let lapses = now + window;
+            let ticket = (c.channel, c.customer.id.clone());
+            self.resume_tickets.insert(ticket, c.key, lapses);
+        }
+        let freed = self.end(now, id);
+        if let Some(slot) = freed {
+            self.fill_agent(now, slot);
+        }
+        Ok(id)
+    }
+
+    /// The server is shutting down with nothing to carry conversations over: every
+    /// open conversation ends, its customer told the service is restarting
+    /// (`EndReason::Shutdown`) and its agent told it ended. Returns how many ended.
+    pub fn shut_down(&mut self, now: Millis) -> usize {
+        let mut ids: Vec<ConversationId> = self.conversations.keys().copied().collect();
+        ids.sort_unstable();
+        for &id in &ids {
+            let c = &self.conversations[&id];
+            let waited_ms = c.waited_ms(now);
+            let while_waiting = matches!(c.state, State::Queued | State::Offered { .. });
+            let message = customer_notice(
+                c,
+                CustomerNoticeBody::Message {
+                    sender: Sender::System,
+                    text: shutdown_text(&c.language),
+                    buttons: Vec::new(),
+                    agent: None,
+                    queue_status: None,
+                },
+            );
+            let closed = customer_notice(c, CustomerNoticeBody::Closed(EndReason::Shutdown));
+            let agent_notice = match c.state {
+                State::Offered { agent, .. } => Some((
+                    agent,
+                    AgentNotice::OfferWithdrawn {
+                        conversation: id,
+                        reason: "shutdown",
+                    },
+                )),
+                State::Assigned { agent, .. } => Some((
+                    agent,
+                    AgentNotice::Ended {
+                        conversation: id,
+                        reason: EndReason::Shutdown,
+                    },
+                )),
+                _ => None,
+            };
+            self.notices.push(Notice::ToCustomer(message));
+            self.notices.push(Notice::ToCustomer(closed));
+            if let Some((slot, notice)) = agent_notice {
+                let agent = self.agent_id(slot);
+                self.notices.push(Notice::ToAgent { agent, notice });
+            }
+            self.emit(
+                now,
+                id,
+                EventKind::Abandoned {
+                    waited_ms,
+                    while_waiting,
+                },
+            );
+            self.end(now, id);
+        }
+        ids.len()
+    }
+}

@@ -1,0 +1,281 @@
+//! Conversation lifecycle: into the queue, off an agent, to a new requirement,
+//! ended; the queue note and first response; boosts; and the events each change emits.
+
+use super::*;
+
+impl Router {
+    /// Puts a queued-state conversation into its profile and records the event.
+    pub(super) fn enqueue(&mut self, now: Millis, id: ConversationId, reason: QueueReason) {
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        if reason != QueueReason::New {
+            // Back in the queue: whatever they were told no longer holds.
+            c.told = None;
+        }
+        c.state = State::Queued;
+        if c.waiting_since.is_none() {
+            c.waiting_since = Some(now);
+        }
+        self.waiting.insert(c.profile, c.key, id);
+        let (key, required) = (c.key, c.required_names.clone());
+        self.emit(
+            now,
+            id,
+            EventKind::Queued {
+                reason,
+                key,
+                required,
+            },
+        );
+    }
+
+    /// Takes a conversation from the agent holding it and puts it back in its place.
+    pub(super) fn release_to_queue(
+        &mut self,
+        now: Millis,
+        id: ConversationId,
+        reason: QueueReason,
+    ) {
+        let c = &self.conversations[&id];
+        if let Some(slot) = c.holder() {
+            let was_assigned = matches!(c.state, State::Assigned { .. });
+            self.detach(now, id, slot);
+            if was_assigned {
+                let notice = customer_notice(
+                    &self.conversations[&id],
+                    CustomerNoticeBody::Message {
+                        sender: Sender::System,
+                        text: reconnecting_text(&self.conversations[&id].language),
+                        buttons: Vec::new(),
+                        agent: None,
+                        queue_status: None,
+                    },
+                );
+                self.notices.push(Notice::ToCustomer(notice));
+            }
+        }
+        self.enqueue(now, id, reason);
+    }
+
+    /// Detaches a conversation from the agent holding it (offer or assignment),
+    /// freeing the agent's capacity. The conversation is left without a state owner;
+    /// the caller queues, offers or ends it.
+    pub(super) fn detach(&mut self, now: Millis, id: ConversationId, slot: AgentSlot) {
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        match c.state {
+            State::Offered { expires_at, .. } => {
+                self.offer_deadlines.remove(&(expires_at, id));
+            }
+            State::Assigned { .. } => c.waiting_since = Some(now),
+            State::Queued | State::Parked { .. } | State::WithBot => return,
+        }
+        let class = c.channel.class();
+        c.state = State::Queued;
+        self.agents.update(slot, now, |a| {
+            *a.load.get_mut(class) -= 1;
+            a.conversations.retain(|&held| held != id);
+        });
+    }
+
+    /// Moves an assigned conversation to a new requirement and back to the queue.
+    pub(super) fn requeue_elsewhere(
+        &mut self,
+        now: Millis,
+        id: ConversationId,
+        slot: AgentSlot,
+        required: LevelledSkills,
+        names: NamedSkills,
+    ) {
+        self.detach(now, id, slot);
+        let class = self.conversations[&id].channel.class();
+        let profile = self.waiting.profile_for(&required, class);
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        c.profile = profile;
+        c.required_names = names;
+        c.declined_by.clear();
+        c.step = None;
+        self.track_unresolved(id);
+    }
+
+    pub(super) fn emit_transfer_and_queue(
+        &mut self,
+        now: Millis,
+        id: ConversationId,
+        from: AgentId,
+        target: TransferTarget,
+    ) {
+        self.emit(
+            now,
+            id,
+            EventKind::Transferred {
+                from: from.clone(),
+                target,
+            },
+        );
+        self.enqueue(now, id, QueueReason::Transferred);
+        // The transferring agent wanted someone else: skip them for the decline
+        // cooldown. Their freed capacity goes to the best conversation they can serve
+        // before this one is routed, so the serving order holds.
+        let until = now + self.policy.decline_cooldown_ms;
+        self.conversations
+            .get_mut(&id)
+            .expect("open conversation")
+            .declined_by
+            .push((from.clone(), until));
+        self.retries.insert((until, id));
+        if let Some(slot) = self.agents.slot_of(&from) {
+            self.fill_agent(now, slot);
+        }
+        self.route_conversation(now, id);
+    }
+
+    /// Removes a conversation for good; returns the agent that held it, whose
+    /// capacity is now free.
+    pub(super) fn end(&mut self, now: Millis, id: ConversationId) -> Option<AgentSlot> {
+        let holder = self.conversations[&id].holder();
+        if let Some(slot) = holder {
+            self.detach(now, id, slot);
+        }
+        let c = self.conversations.remove(&id).expect("open conversation");
+        self.waiting.remove(c.profile, c.key, id);
+        self.unresolved.remove(&id);
+        self.by_channel_key
+            .remove(c.channel, &c.channel_conversation_id);
+        holder
+    }
+
+    /// A system note with the queue status, for a conversation that just started
+    /// waiting; it is the first response unless a bot already answered.
+    pub(super) fn queue_note(&mut self, now: Millis, id: ConversationId, offered: bool) {
+        let c = &self.conversations[&id];
+        let status = if offered {
+            QueueStatus {
+                position: 0,
+                estimated_wait_secs: 0,
+            }
+        } else {
+            let position = self.waiting.position(c.profile, c.key, id);
+            self.queue_status(c.channel.class(), position)
+        };
+        let text = if c.handoff.is_some() {
+            handoff_text(&c.language, status)
+        } else {
+            queue_text(&c.language, status)
+        };
+        let notice = customer_notice(
+            c,
+            CustomerNoticeBody::Message {
+                sender: Sender::System,
+                text,
+                buttons: Vec::new(),
+                agent: None,
+                queue_status: Some(status),
+            },
+        );
+        let c = &mut self.conversations.get_mut(&id).expect("open conversation");
+        let entry = TranscriptEntry {
+            sender: Sender::System,
+            text: match &notice.body {
+                CustomerNoticeBody::Message { text, .. } => text.clone(),
+                CustomerNoticeBody::Closed(_) => unreachable!(),
+            },
+            at: now,
+            agent: None,
+        };
+        push_transcript(c, self.policy.transcript_limit, entry);
+        c.told = Some(status);
+        self.notices.push(Notice::ToCustomer(notice));
+        self.mark_responded(now, id, Responder::System);
+    }
+
+    /// Records the first response of a conversation, once.
+    pub(super) fn mark_responded(&mut self, now: Millis, id: ConversationId, responder: Responder) {
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        if c.responded {
+            return;
+        }
+        c.responded = true;
+        let latency_ms = now.saturating_sub(c.created_at);
+        self.emit(
+            now,
+            id,
+            EventKind::FirstResponse {
+                responder,
+                latency_ms,
+            },
+        );
+    }
+
+    /// Position and wait estimate for the `position`-th conversation of a class.
+    ///
+    /// Estimate: conversations ahead, including this one, times the moving average
+    /// handle time (accept to close; `default_handle_secs` until the first close),
+    /// divided by the capacity of signed-in agents for the class: the time for the
+    /// agents to work through the queue ahead at their usual pace.
+    pub(super) fn queue_status(&self, class: ChannelClass, position: usize) -> QueueStatus {
+        let capacity = self.agents.total_capacity(class).max(1);
+        let eta_ms = self.average_handle_ms * position as f64 / f64::from(capacity);
+        QueueStatus {
+            position: position as u32,
+            estimated_wait_secs: (eta_ms / 1000.0).ceil() as u32,
+        }
+    }
+
+    /// Offers a new conversation to the agent who last served this customer, when the
+    /// preference window is open and that agent can take it now; true when offered.
+    pub(super) fn offer_to_last_agent(&mut self, now: Millis, id: ConversationId) -> bool {
+        if self.last_agents.is_empty() {
+            return false;
+        }
+        let c = &self.conversations[&id];
+        let Some(agent) = self
+            .last_agents
+            .get(&(c.channel, c.customer.id.clone()), now)
+        else {
+            return false;
+        };
+        let Some(slot) = self.agents.slot_of(agent) else {
+            return false;
+        };
+        let profile = self.waiting.profile(c.profile);
+        let can_take = self.agents.get(slot).is_some_and(|a| {
+            a.presence == Presence::Available
+                && a.has_room(profile.class)
+                && profile.required.satisfied_by(&a.skills)
+        });
+        if can_take {
+            self.offer(now, id, slot, Rule::LastAgent);
+        }
+        can_take
+    }
+
+    /// Gives a conversation a boost: it moves up the serving order as if it had had
+    /// the boost from the start. Nothing happens if it already has it.
+    pub(super) fn boost(&mut self, now: Millis, id: ConversationId, boost: Boost) {
+        let c = self.conversations.get_mut(&id).expect("open conversation");
+        let before = c.boosts;
+        if !c.boosts.insert(boost) {
+            return;
+        }
+        let key = self.policy.priority.rekey(c.key, before, c.boosts);
+        if c.state == State::Queued {
+            self.waiting.remove(c.profile, c.key, id);
+            self.waiting.insert(c.profile, key, id);
+        }
+        c.key = key;
+        self.emit(now, id, EventKind::Boosted { boost, key });
+    }
+
+    pub(super) fn emit(&mut self, at: Millis, id: ConversationId, kind: EventKind) {
+        let c = &self.conversations[&id];
+        self.events.push(Event {
+            seq: self.next_seq,
+            at,
+            conversation: id,
+            channel: c.channel,
+            tier: c.tier,
+            queue: c.queue,
+            kind,
+        });
+        self.next_seq += 1;
+    }
+}

@@ -1,0 +1,226 @@
+//! Views of the router for the admin API, gauges and tests, and the invariant
+//! check the property tests run after every step.
+
+use super::*;
+
+impl Router {
+    /// Signed-in agents, ordered by id.
+    pub fn agents(&self, now: Millis) -> Vec<AgentView> {
+        let mut views: Vec<AgentView> = self
+            .agents
+            .iter()
+            .map(|(_, a)| AgentView {
+                id: a.id.clone(),
+                display_name: a.display_name.clone(),
+                presence: a.presence,
+                skills: a.skill_names.clone(),
+                capacity: a.capacity,
+                load: a.load,
+                idle_ms: if a.load.total() == 0 {
+                    now.saturating_sub(a.last_active_at)
+                } else {
+                    0
+                },
+                conversations: a.conversations.clone(),
+            })
+            .collect();
+        views.sort_by(|a, b| a.id.cmp(&b.id));
+        views
+    }
+
+    /// One open conversation's routing state, in the shape the event-built
+    /// [`crate::routing::board::Board`] keeps, so the two can be compared.
+    pub fn snapshot(
+        &self,
+        id: ConversationId,
+    ) -> Option<crate::routing::board::ConversationSnapshot> {
+        use crate::routing::board::ConversationState as S;
+        let c = self.conversations.get(&id)?;
+        let (state, agent) = match c.state {
+            State::Queued => (S::Queued, None),
+            State::Offered { agent, .. } => (S::Offered, Some(self.agent_id(agent))),
+            State::Assigned { agent, .. } => (S::Assigned, Some(self.agent_id(agent))),
+            State::Parked { .. } => (S::Parked, c.parked_with.clone()),
+            State::WithBot => (S::WithBot, None),
+        };
+        Some(crate::routing::board::ConversationSnapshot {
+            id,
+            channel: c.channel,
+            channel_conversation_id: c.channel_conversation_id.clone(),
+            customer: c.customer.clone(),
+            tier: c.tier,
+            queue: c.queue,
+            state,
+            agent,
+            required: c.required_names.clone(),
+            key: c.key,
+            waited_before_ms: c.waited_before_ms,
+            waiting_since: c.waiting_since,
+            intent: c.intent.clone(),
+            handoff: c.handoff,
+        })
+    }
+
+    /// The transcript of an open conversation, oldest first.
+    pub fn transcript(&self, id: ConversationId) -> Option<Vec<TranscriptEntry>> {
+        self.conversations
+            .get(&id)
+            .map(|c| c.transcript.iter().cloned().collect())
+    }
+
+    /// Ids of every open conversation.
+    pub fn open_ids(&self) -> Vec<ConversationId> {
+        self.conversations.keys().copied().collect()
+    }
+
+    /// Conversations waiting for an agent.
+    pub fn waiting_len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// The adapter that carries an open conversation's replies to its customer.
+    pub fn adapter_of(&self, id: ConversationId) -> Option<&AdapterId> {
+        self.conversations.get(&id).map(|c| &c.adapter)
+    }
+
+    /// Open conversations.
+    pub fn open_len(&self) -> usize {
+        self.conversations.len()
+    }
+
+    /// Agents by state, and load and capacity per class, for gauges.
+    pub fn agent_state_counts(&self) -> AgentStateCounts {
+        let mut counts = AgentStateCounts::default();
+        for (_, a) in self.agents.iter() {
+            for class in ChannelClass::ALL {
+                *counts.load.get_mut(class) += a.load.get(class);
+                *counts.capacity.get_mut(class) += a.capacity.get(class);
+            }
+            match a.presence {
+                Presence::Away => counts.away += 1,
+                Presence::WrapUp => counts.wrap_up += 1,
+                Presence::Available if ChannelClass::ALL.iter().any(|&c| a.has_room(c)) => {
+                    counts.available += 1
+                }
+                Presence::Available => counts.busy += 1,
+            }
+        }
+        counts
+    }
+
+    /// Value tier names, by index.
+    pub fn tier_name(&self, tier: usize) -> &str {
+        &self.policy.priority.tiers[tier].name
+    }
+
+    /// Queue names, by index.
+    pub fn queue_name(&self, queue: usize) -> &str {
+        &self.policy.queues[queue].name
+    }
+
+    /// Checks every internal invariant; `Err` names the first one broken. Used by tests
+    /// and property tests after every step.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self
+            .unresolved
+            .iter()
+            .any(|id| !self.conversations.contains_key(id))
+        {
+            return Err("an ended conversation is still tracked as unresolved".into());
+        }
+        let mut waiting = 0;
+        for (id, c) in &self.conversations {
+            let names_unknown = c
+                .required_names
+                .iter()
+                .any(|(n, _)| self.skills.get(n).is_none());
+            if names_unknown != self.unresolved.contains(id) {
+                return Err(format!("{id}: unresolved skills not tracked"));
+            }
+            let marked = self
+                .waiting
+                .profile(c.profile)
+                .required
+                .level_of(UNRESOLVED)
+                .is_some();
+            if names_unknown != marked {
+                return Err(format!(
+                    "{id}: profile and skill names disagree on unknown skills"
+                ));
+            }
+            match c.state {
+                State::Queued => {
+                    waiting += 1;
+                    if !self
+                        .waiting
+                        .profile(c.profile)
+                        .waiting
+                        .contains(&(c.key, *id))
+                    {
+                        return Err(format!("{id} queued but not in its profile"));
+                    }
+                }
+                State::Offered { agent, expires_at } => {
+                    if !self.offer_deadlines.contains(&(expires_at, *id)) {
+                        return Err(format!("{id} offered without a deadline"));
+                    }
+                    self.check_held(*id, agent)?;
+                }
+                State::Assigned { agent, .. } => self.check_held(*id, agent)?,
+                State::Parked { until } => {
+                    if !self.park_lapses.contains(&(until, *id)) || c.parked_with.is_none() {
+                        return Err(format!("{id} parked without a lapse or an agent"));
+                    }
+                }
+                State::WithBot => {
+                    if c.waiting_since.is_some() {
+                        return Err(format!("{id} with a bot but counted as waiting"));
+                    }
+                }
+            }
+        }
+        if waiting != self.waiting.len() {
+            return Err(format!(
+                "{waiting} conversations queued but {} in the waiting index",
+                self.waiting.len()
+            ));
+        }
+        for (_, a) in self.agents.iter() {
+            let mut load = PerClass::default();
+            for id in &a.conversations {
+                let c = self
+                    .conversations
+                    .get(id)
+                    .ok_or_else(|| format!("agent {} holds closed {id}", a.id))?;
+                *load.get_mut(c.channel.class()) += 1;
+            }
+            if load != a.load {
+                return Err(format!(
+                    "agent {} load {:?} but holds {:?}",
+                    a.id, a.load, load
+                ));
+            }
+            if ChannelClass::ALL
+                .iter()
+                .any(|&cl| a.load.get(cl) > a.capacity.get(cl))
+            {
+                return Err(format!("agent {} over capacity", a.id));
+            }
+        }
+        if !self.agents.lanes_are_consistent() {
+            return Err("agent lanes out of step".to_owned());
+        }
+        Ok(())
+    }
+
+    pub(super) fn check_held(&self, id: ConversationId, slot: AgentSlot) -> Result<(), String> {
+        let agent = self
+            .agents
+            .get(slot)
+            .ok_or_else(|| format!("{id} held by a signed-out agent"))?;
+        if agent.conversations.iter().filter(|&&c| c == id).count() != 1 {
+            return Err(format!("{id} not held exactly once by agent {}", agent.id));
+        }
+        Ok(())
+    }
+}

@@ -101,20 +101,9 @@ impl AgentSession {
         self.caller
             .tenant
             .run("sign_out", self.hub.clock(), |state, now| {
-                // A newer session of this agent may have taken over; it keeps the agent.
-                if state.agent_session_is(&agent, token) {
-                    state.agents.remove(&agent);
-                    // In a drain with a journal the agent stays signed in, holding its
-                    // conversations for the next process to give back.
-                    if !carry_over {
-                        let _ = state.execute(
-                            now,
-                            Command::SignOut {
-                                agent: agent.to_string(),
-                            },
-                        );
-                    }
-                }
+                // In a drain with a journal the agent stays signed in, holding its
+                // conversations for the next process to give back.
+                state.sign_out_agent(now, &agent, token, carry_over);
             });
         tracing::info!(tenant = %self.caller.tenant.name, agent_id = %agent, "agent signed out");
     }
@@ -129,27 +118,7 @@ impl AgentSession {
             .caller
             .tenant
             .run("sign_in", self.hub.clock(), |state, now| {
-                // The agent id is this principal's: a newer session replaces an older
-                // one at once (the desk reconnected), and the older one ends. The
-                // agent's conversations go back to their places and are offered again.
-                if let Some(older) = state.agents.remove(&agent) {
-                    older.end_replaced();
-                    let _ = state.execute(
-                        now,
-                        Command::SignOut {
-                            agent: agent.to_string(),
-                        },
-                    );
-                    tracing::info!(agent_id = %agent, "agent session replaced by a newer one");
-                }
-                let inbox = state.open_agent_mailbox(agent.clone(), token);
-                match state.execute(now, Command::SignIn(sign_in)) {
-                    Ok(_) => Ok(inbox),
-                    Err(e) => {
-                        state.agents.remove(&agent);
-                        Err(e)
-                    }
-                }
+                state.sign_in_agent(now, agent.clone(), sign_in, token)
             })
             .map_err(status_of)?;
         Ok((agent, inbox))

@@ -225,15 +225,10 @@ impl AdapterSession {
         if self.send(welcome).await {
             self.serve(&adapter, token, &mut inbound, &attached).await;
         }
-        if let Some(mailbox) = self
-            .caller
+        self.caller
             .tenant
             .lock_for("adapter_connect")
-            .adapters
-            .get_mut(&adapter)
-        {
-            mailbox.disconnect(token);
-        }
+            .disconnect_adapter(&adapter, token);
         tracing::info!(tenant = %self.caller.tenant.name, adapter_id = %adapter, "adapter disconnected");
     }
 

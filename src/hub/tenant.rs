@@ -28,6 +28,7 @@ use crate::config::{BotConfig, Limits};
 use crate::routing::{
     AdapterId, AgentId, AgentNotice, Applied, Board, BotTurn, Command, ConversationId,
     CustomerNotice, CustomerNoticeBody, EndReason, Millis, Notice, Router, RoutingError, Sender,
+    SignIn,
 };
 use crate::storage::{Journal, record};
 use crate::telemetry::hot::OperationMetrics;
@@ -85,9 +86,9 @@ pub struct TenantState {
     /// Conversations rebuilt from the router's events (admin snapshot).
     pub board: Board,
     /// Deliveries per adapter id.
-    pub adapters: HashMap<AdapterId, AdapterMailbox>,
+    pub(super) adapters: HashMap<AdapterId, AdapterMailbox>,
     /// Notices per signed-in agent.
-    pub agents: HashMap<AgentId, AgentMailbox>,
+    pub(super) agents: HashMap<AgentId, AgentMailbox>,
     /// External bot workers and their tasks.
     pub bots: BotPool,
     /// Milliseconds an external bot has per task.
@@ -725,17 +726,68 @@ impl TenantState {
         }
     }
 
-    /// Registers a mailbox for the agent session with `token` about to sign in; the
-    /// session keeps the inbox and drains it without the tenant lock.
-    pub fn open_agent_mailbox(&mut self, agent: AgentId, token: u64) -> AgentInbox {
+    /// Signs `agent` in on the session with `token` and opens its mailbox, which the
+    /// session drains without the tenant lock. The agent id is the principal's: an
+    /// older session of it still open is told it was replaced and the agent signed
+    /// out first (its conversations go back to their places and are offered again).
+    /// When the router refuses the sign-in, no mailbox is left behind.
+    pub fn sign_in_agent(
+        &mut self,
+        now: Millis,
+        agent: AgentId,
+        sign_in: SignIn,
+        token: u64,
+    ) -> Result<AgentInbox, RoutingError> {
+        if let Some(older) = self.agents.remove(&agent) {
+            older.end_replaced();
+            let _ = self.execute(
+                now,
+                Command::SignOut {
+                    agent: agent.to_string(),
+                },
+            );
+            tracing::info!(agent_id = %agent, "agent session replaced by a newer one");
+        }
         let (mailbox, inbox) = AgentMailbox::new(self.limits.agent_mailbox, token);
-        self.agents.insert(agent, mailbox);
-        inbox
+        self.agents.insert(agent.clone(), mailbox);
+        match self.execute(now, Command::SignIn(sign_in)) {
+            Ok(_) => Ok(inbox),
+            Err(e) => {
+                self.agents.remove(&agent);
+                Err(e)
+            }
+        }
     }
 
-    /// Whether the agent's mailbox belongs to the session with `token`.
-    pub fn agent_session_is(&self, agent: &AgentId, token: u64) -> bool {
-        self.agents.get(agent).is_some_and(|m| m.token == token)
+    /// Ends the session with `token` of `agent`, unless a newer session of the agent
+    /// has taken over. The agent is signed out, unless `keep_signed_in` (a drain with
+    /// a journal: it holds its conversations for the next process to give back).
+    pub fn sign_out_agent(
+        &mut self,
+        now: Millis,
+        agent: &AgentId,
+        token: u64,
+        keep_signed_in: bool,
+    ) {
+        if self.agents.get(agent).is_none_or(|m| m.token != token) {
+            return;
+        }
+        self.agents.remove(agent);
+        if !keep_signed_in {
+            let _ = self.execute(
+                now,
+                Command::SignOut {
+                    agent: agent.to_string(),
+                },
+            );
+        }
+    }
+
+    /// Detaches the adapter stream with `token` (a stale token does nothing).
+    pub fn disconnect_adapter(&mut self, adapter: &AdapterId, token: u64) {
+        if let Some(mailbox) = self.adapters.get_mut(adapter) {
+            mailbox.disconnect(token);
+        }
     }
 
     /// Whether an adapter's undelivered or unacknowledged deliveries have reached

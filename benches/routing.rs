@@ -21,14 +21,17 @@
 //! Each case builds its pools only when the filter selects it, so one case runs in
 //! seconds. The memory cost per waiting conversation is `benches/routing_memory.rs`.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{message, skill_name};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use switchboard::routing::{
     AgentNotice, Board, Channel, Command, ConversationId, InboundMessage, Notice, PerClass,
-    Presence, Router, RoutingPolicy, SignIn, ValueFacts,
+    Presence, Router, RoutingPolicy, SignIn,
 };
 
 const WAITING: usize = 100_000;
@@ -51,35 +54,11 @@ impl Rng {
     }
 }
 
-fn skill_name(i: usize) -> String {
-    format!("skill-{i}")
-}
-
 fn agent_skills(rng: &mut Rng, skills: usize) -> Vec<usize> {
     let mut held: Vec<usize> = (0..SKILLS_PER_AGENT).map(|_| rng.below(skills)).collect();
     held.sort_unstable();
     held.dedup();
     held
-}
-
-fn message(n: u64, skill: usize, clv: f64) -> InboundMessage {
-    InboundMessage {
-        adapter: Arc::from("bench"),
-        channel: Channel::Web,
-        channel_conversation_id: format!("conv-{n}"),
-        customer_id: format!("cust-{n}"),
-        display_name: String::new(),
-        value: ValueFacts {
-            clv: Some(clv),
-            ..ValueFacts::default()
-        },
-        text: "where is my order?".to_owned(),
-        language: "en".to_owned(),
-        client_message_id: None,
-        queue: None,
-        required_skills: vec![(skill_name(skill), 2)],
-        boosts: switchboard::routing::Boosts::default(),
-    }
 }
 
 /// The real core, as the hub holds it: router plus event-built board.
@@ -94,6 +73,19 @@ struct Core {
 }
 
 impl Core {
+    /// Applies one command and drains what it produced into the board, as the hub
+    /// does under the tenant lock; returns how long that took.
+    fn timed_apply(&mut self, command: Command) -> Duration {
+        let start = Instant::now();
+        black_box(self.router.apply(self.now, command).unwrap());
+        let (events, notices) = self.router.drain();
+        for e in &events {
+            self.board.apply(e);
+        }
+        black_box((events, notices));
+        start.elapsed()
+    }
+
     fn new() -> Core {
         let policy = RoutingPolicy {
             max_open_conversations: 10_000_000,
@@ -630,14 +622,7 @@ fn relay(c: &mut Criterion) {
                     core.next += 1;
                     core.now += 1;
                     let command = Command::CustomerMessage(follow_up(core.next, &held[turn].1));
-                    let start = Instant::now();
-                    black_box(core.router.apply(core.now, command).unwrap());
-                    let (events, notices) = core.router.drain();
-                    for e in &events {
-                        core.board.apply(e);
-                    }
-                    black_box((events, notices));
-                    total += start.elapsed();
+                    total += core.timed_apply(command);
                 }
                 total
             })
@@ -657,14 +642,7 @@ fn relay(c: &mut Criterion) {
                         conversation: conversation.to_string(),
                         text: "it ships tomorrow".to_owned(),
                     };
-                    let start = Instant::now();
-                    black_box(core.router.apply(core.now, command).unwrap());
-                    let (events, notices) = core.router.drain();
-                    for e in &events {
-                        core.board.apply(e);
-                    }
-                    black_box((events, notices));
-                    total += start.elapsed();
+                    total += core.timed_apply(command);
                 }
                 total
             })

@@ -11,37 +11,17 @@
 //! chunks not given back. (A counting global allocator would be more exact, but the
 //! crate forbids `unsafe_code`, and `GlobalAlloc` cannot be implemented without it.)
 
+mod common;
+
 use std::hint::black_box;
 use std::process::Command;
-use std::sync::Arc;
 
-use switchboard::routing::{
-    Board, Channel, InboundMessage, PerClass, Presence, Router, RoutingPolicy, SignIn, ValueFacts,
-};
+use common::message;
+use switchboard::routing::{Board, PerClass, Presence, Router, RoutingPolicy, SignIn};
 
 const WAITING: usize = 100_000;
 const CASE_VAR: &str = "SWITCHBOARD_ROUTING_MEMORY_CASE";
 const CASES: [&str; 2] = ["router", "router+board"];
-
-fn message(n: usize, skill: usize, clv: f64) -> InboundMessage {
-    InboundMessage {
-        adapter: Arc::from("bench"),
-        channel: Channel::Web,
-        channel_conversation_id: format!("conv-{n}"),
-        customer_id: format!("cust-{n}"),
-        display_name: String::new(),
-        value: ValueFacts {
-            clv: Some(clv),
-            ..ValueFacts::default()
-        },
-        text: "where is my order?".to_owned(),
-        language: "en".to_owned(),
-        client_message_id: None,
-        queue: None,
-        required_skills: vec![(format!("skill-{skill}"), 2)],
-        boosts: Default::default(),
-    }
-}
 
 /// Resident set size of this process, in bytes (`VmRSS` of `/proc/self/status`).
 fn rss_bytes() -> usize {
@@ -80,7 +60,11 @@ fn run_case(case: &str) {
     for i in 0..WAITING {
         // Built in the loop: what the message holds and the core does not keep is
         // freed before the next one, so only what the core keeps makes the set grow.
-        let msg = message(i, 1 + (i * 7919) % 99, [0.0, 5_000.0, 50_000.0][i % 3]);
+        let msg = message(
+            i as u64,
+            1 + (i * 7919) % 99,
+            [0.0, 5_000.0, 50_000.0][i % 3],
+        );
         router.customer_message(1_000_000 + i as u64, msg).unwrap();
         let (e, n) = router.drain();
         if with_board {

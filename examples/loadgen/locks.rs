@@ -27,7 +27,7 @@ impl Series {
     /// closest to `q` (within 0.001).
     pub(crate) fn quantile(&self, q: f64) -> Option<f64> {
         if !self.buckets.is_empty() {
-            return bucket_quantile(&self.buckets, q);
+            return crate::procs::bucket_quantile(&self.buckets, q);
         }
         self.quantiles
             .iter()
@@ -35,34 +35,6 @@ impl Series {
             .map(|&(_, v)| v)
             .filter(|v| v.is_finite())
     }
-}
-
-/// Quantile `q` of cumulative buckets, interpolated linearly within its bucket.
-fn bucket_quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
-    let mut buckets = buckets.to_vec();
-    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let total = buckets.last()?.1;
-    if total <= 0.0 {
-        return None;
-    }
-    let rank = q * total;
-    let (mut lower, mut below) = (0.0, 0.0);
-    for &(le, count) in &buckets {
-        if count >= rank {
-            if le.is_infinite() {
-                // Past the highest finite bound: that bound is all one can say.
-                return Some(lower);
-            }
-            let share = if count > below {
-                (rank - below) / (count - below)
-            } else {
-                0.0
-            };
-            return Some(lower + (le - lower) * share);
-        }
-        (lower, below) = (le, count);
-    }
-    None
 }
 
 /// Splits `name{a="x",le="1"} 3` (or `name 3`) into the labels (between the
@@ -238,8 +210,8 @@ pub(crate) fn combined(series: &[Series]) -> Option<Figures> {
         }
         return Some(Figures {
             count,
-            p50: bucket_quantile(&merged, 0.5),
-            p99: bucket_quantile(&merged, 0.99),
+            p50: crate::procs::bucket_quantile(&merged, 0.5),
+            p99: crate::procs::bucket_quantile(&merged, 0.99),
             note: "histogram, label sets added",
         });
     }

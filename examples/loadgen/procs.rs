@@ -718,6 +718,12 @@ pub(crate) fn histogram_quantile(text: &str, name: &str, q: f64) -> Option<f64> 
             None => buckets.push((le, count)),
         }
     }
+    bucket_quantile(&buckets, q)
+}
+
+/// Quantile `q` of cumulative buckets, interpolated linearly within its bucket.
+pub(crate) fn bucket_quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
+    let mut buckets = buckets.to_vec();
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
     let total = buckets.last()?.1;
     if total <= 0.0 {
@@ -728,6 +734,7 @@ pub(crate) fn histogram_quantile(text: &str, name: &str, q: f64) -> Option<f64> 
     for &(le, count) in &buckets {
         if count >= rank {
             if le.is_infinite() {
+                // Past the highest finite bound: that bound is all one can say.
                 return Some(lower);
             }
             let share = if count > below {

@@ -307,17 +307,7 @@ pub(crate) async fn run(server: &Server, opts: &Opts, rate: f64) -> Result<Reali
         };
         customer_tasks.push(tokio::spawn(customers.run(stream)));
     }
-    let generator = Generator {
-        control: control.clone(),
-        base,
-        mean_gap_secs: 1.0 / rate,
-        rng: Rng::new(77),
-        outlets,
-        arrivals: arrivals.clone(),
-    };
-    let generator = std::thread::Builder::new()
-        .name("arrivals".into())
-        .spawn(move || generator.run())?;
+    let generator = Generator::start(&control, base, rate, outlets, &arrivals)?;
     let runtime_probe = tokio::spawn(runtime_lag(control.clone()));
     let counts = || vec![arrivals.get(), firsts.get(), closed.get(), offers.get()];
     // The cool-down gives the last measured arrivals a second to be answered; any
@@ -396,17 +386,7 @@ pub(crate) async fn generator_check(opts: &Opts, rate: f64) -> Result<()> {
             }
         }));
     }
-    let generator = Generator {
-        control: control.clone(),
-        base: Instant::now(),
-        mean_gap_secs: 1.0 / rate,
-        rng: Rng::new(77),
-        outlets,
-        arrivals: arrivals.clone(),
-    };
-    let generator = std::thread::Builder::new()
-        .name("arrivals".into())
-        .spawn(move || generator.run())?;
+    let generator = Generator::start(&control, Instant::now(), rate, outlets, &arrivals)?;
     control.set(stats::WARMUP);
     tokio::time::sleep(Duration::from_secs(opts.warmup)).await;
     let (own0, n0, t0) = (super::procs::own_sample()?, arrivals.get(), Instant::now());
@@ -557,6 +537,28 @@ struct Generator {
 }
 
 impl Generator {
+    /// Starts the arrival thread: Poisson arrivals at `rate` per second from `base`,
+    /// handed to the outlets in turn.
+    fn start(
+        control: &Arc<Control>,
+        base: Instant,
+        rate: f64,
+        outlets: Vec<Outlet>,
+        arrivals: &Arc<Counter>,
+    ) -> std::io::Result<std::thread::JoinHandle<Result<Latencies>>> {
+        let generator = Generator {
+            control: control.clone(),
+            base,
+            mean_gap_secs: 1.0 / rate,
+            rng: Rng::new(77),
+            outlets,
+            arrivals: arrivals.clone(),
+        };
+        std::thread::Builder::new()
+            .name("arrivals".into())
+            .spawn(move || generator.run())
+    }
+
     /// Sends arrivals on schedule until stopped; returns how late each one measured
     /// was sent.
     fn run(mut self) -> Result<Latencies> {

@@ -34,6 +34,7 @@ pub const ASSIST_DEADLINE: Duration = Duration::from_millis(500);
 pub type InlineTarget = (AdapterId, ConversationId);
 
 /// One unit of work for a matching thread.
+#[derive(Debug)]
 enum Job {
     /// Bot turns of one tenant, answered and applied under its lock.
     Turns {
@@ -67,15 +68,6 @@ pub struct AssistRequest {
 #[derive(Debug, Clone)]
 pub struct MatchingPool {
     tx: Sender<Job>,
-}
-
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Job::Turns { .. } => "Job::Turns",
-            Job::Assist { .. } => "Job::Assist",
-        })
-    }
 }
 
 impl MatchingPool {
@@ -139,11 +131,6 @@ impl MatchingPool {
         if self.tx.try_send(job).is_err() {
             metrics::record_matching("assist", "dropped_queue_full");
         }
-    }
-
-    /// Jobs waiting now.
-    pub fn queued(&self) -> usize {
-        self.tx.len()
     }
 }
 

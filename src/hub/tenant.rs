@@ -212,7 +212,7 @@ impl Tenant {
             poisoned.into_inner()
         });
         let locked_at = Instant::now();
-        let metrics = metrics_for(operation);
+        let metrics = crate::telemetry::hot::operation(operation);
         if let Some(m) = metrics {
             m.lock_wait(locked_at - asked);
         }
@@ -260,7 +260,7 @@ impl Tenant {
         let mut state = self.lock_for(operation);
         let now = clock.now();
         let (result, inline) = op(&mut state, now);
-        metrics::record_decision(operation, started.elapsed());
+        state.record_decision(started.elapsed());
         state.commit();
         let now_replies = state.dispatch(now, started, inline.as_ref());
         let work = state.take_bot_work();
@@ -329,7 +329,7 @@ impl Tenant {
                     },
                 );
             }
-            metrics::record_decision("bot_answer", started.elapsed());
+            state.record_decision(started.elapsed());
             state.commit();
             replies.extend(state.dispatch(now, started, inline));
             let more = state.take_bot_work();
@@ -341,10 +341,6 @@ impl Tenant {
         }
         replies
     }
-}
-
-fn metrics_for(operation: &'static str) -> Option<&'static OperationMetrics> {
-    crate::telemetry::hot::operation(operation)
 }
 
 /// The tenant's state, locked; records how long it was held when dropped.
@@ -365,6 +361,15 @@ impl std::ops::Deref for TenantGuard<'_> {
 impl std::ops::DerefMut for TenantGuard<'_> {
     fn deref_mut(&mut self) -> &mut TenantState {
         &mut self.guard
+    }
+}
+
+impl TenantGuard<'_> {
+    /// Records how long the router took for the operation this lock was taken for.
+    pub fn record_decision(&self, took: std::time::Duration) {
+        if let Some(m) = self.metrics {
+            m.decision(took);
+        }
     }
 }
 

@@ -119,24 +119,9 @@ pub const FIRST_RESPONSE_BUCKETS: &[f64] = &[
 pub const QUEUE_WAIT_BUCKETS: &[f64] = &[
     0.5, 1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
 ];
-/// Buckets for router operations: microseconds to milliseconds.
+/// Buckets for router operations and tenant-lock waits and holds: a microsecond (an
+/// uncontended lock, a simple decision) to the tens of milliseconds a stall shows.
 pub const ROUTING_DECISION_BUCKETS: &[f64] = &[
-    0.000_001,
-    0.000_002_5,
-    0.000_005,
-    0.000_01,
-    0.000_025,
-    0.000_05,
-    0.000_1,
-    0.000_25,
-    0.000_5,
-    0.001,
-    0.005,
-];
-
-/// Buckets for tenant-lock waits and holds: a microsecond (uncontended) to the tens
-/// of milliseconds a stalled holder would show.
-pub const LOCK_BUCKETS: &[f64] = &[
     0.000_001,
     0.000_002_5,
     0.000_005,
@@ -161,40 +146,28 @@ pub const JOURNAL_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
 
+/// Every histogram with its buckets; one not listed would render as a summary.
+const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
+    (FIRST_RESPONSE, FIRST_RESPONSE_BUCKETS),
+    (QUEUE_WAIT, QUEUE_WAIT_BUCKETS),
+    (ROUTING_DECISION, ROUTING_DECISION_BUCKETS),
+    (JOURNAL_WRITE, JOURNAL_BUCKETS),
+    (JOURNAL_FSYNC, JOURNAL_BUCKETS),
+    (MATCHING_WAIT, JOURNAL_BUCKETS),
+    (LOCK_WAIT, ROUTING_DECISION_BUCKETS),
+    (LOCK_HOLD, ROUTING_DECISION_BUCKETS),
+];
+
 /// Installs the process-wide Prometheus recorder once and returns its handle; later
 /// calls return the same handle (tests start many servers in one process).
 pub fn install() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full(FIRST_RESPONSE.into()),
-                    FIRST_RESPONSE_BUCKETS,
-                )
-                .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full(QUEUE_WAIT.into()), QUEUE_WAIT_BUCKETS)
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(ROUTING_DECISION.into()),
-                        ROUTING_DECISION_BUCKETS,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full(JOURNAL_WRITE.into()), JOURNAL_BUCKETS)
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full(JOURNAL_FSYNC.into()), JOURNAL_BUCKETS)
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full(MATCHING_WAIT.into()), JOURNAL_BUCKETS)
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full(LOCK_WAIT.into()), LOCK_BUCKETS)
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Full(LOCK_HOLD.into()), LOCK_BUCKETS)
+            let builder = HISTOGRAM_BUCKETS
+                .iter()
+                .try_fold(PrometheusBuilder::new(), |builder, (name, bounds)| {
+                    builder.set_buckets_for_metric(Matcher::Full((*name).into()), bounds)
                 })
                 .expect("bucket lists are non-empty");
             let recorder = builder.build_recorder();
@@ -453,13 +426,6 @@ pub fn record_event(event: &Event, tier: &str, queue: &str, elapsed: Duration) {
             counter!(CONVERSATIONS_ENDED, "channel" => channel, "outcome" => "abandoned")
                 .increment(1)
         }
-    }
-}
-
-/// Records how long one router operation took.
-pub fn record_decision(operation: &'static str, elapsed: Duration) {
-    if let Some(op) = super::hot::operation(operation) {
-        op.decision(elapsed);
     }
 }
 

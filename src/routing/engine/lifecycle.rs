@@ -161,16 +161,7 @@ impl Router {
         } else {
             queue_text(&c.language, status)
         };
-        let notice = customer_notice(
-            c,
-            CustomerNoticeBody::Message {
-                sender: Sender::System,
-                text,
-                buttons: Vec::new(),
-                agent: None,
-                queue_status: Some(status),
-            },
-        );
+        let notice = queue_note(c, text, status);
         let c = &mut self.conversations.get_mut(&id).expect("open conversation");
         let entry = TranscriptEntry {
             sender: Sender::System,

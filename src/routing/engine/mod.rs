@@ -460,6 +460,20 @@ fn customer_notice(c: &Conversation, body: CustomerNoticeBody) -> CustomerNotice
     }
 }
 
+/// A system note telling the customer where they stand in the queue.
+fn queue_note(c: &Conversation, text: Arc<str>, status: QueueStatus) -> CustomerNotice {
+    customer_notice(
+        c,
+        CustomerNoticeBody::Message {
+            sender: Sender::System,
+            text,
+            buttons: Vec::new(),
+            agent: None,
+            queue_status: Some(status),
+        },
+    )
+}
+
 fn push_transcript(c: &mut Conversation, limit: usize, entry: TranscriptEntry) {
     if c.transcript.len() >= limit {
         c.transcript.pop_front();

@@ -385,16 +385,7 @@ impl Router {
                 .expect("waiting conversation");
             c.told = Some(status);
             let text = queue_text(&c.language, status);
-            let notice = customer_notice(
-                c,
-                CustomerNoticeBody::Message {
-                    sender: Sender::System,
-                    text,
-                    buttons: Vec::new(),
-                    agent: None,
-                    queue_status: Some(status),
-                },
-            );
+            let notice = queue_note(c, text, status);
             self.notices.push(Notice::ToCustomer(notice));
         }
     }

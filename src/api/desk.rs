@@ -2,13 +2,11 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::access::{Caller, open_stream};
 use super::convert::{self, MAX_ID_BYTES, MAX_NAME_BYTES};
-use super::durable_stream::DurableSender;
+use super::durable_stream::{self, DurableSender, DurableStream};
 use super::pb::{self, agent_frame::Action, desk_frame::Frame};
 use super::status::{draining, invalid, rejected, status_of};
 use crate::auth::Role;
@@ -36,23 +34,23 @@ impl DeskService {
 
 #[tonic::async_trait]
 impl pb::agent_desk_server::AgentDesk for DeskService {
-    type SessionStream = ReceiverStream<Result<pb::DeskFrame, Status>>;
+    type SessionStream = DurableStream<pb::DeskFrame>;
 
     async fn session(
         &self,
         request: Request<Streaming<pb::AgentFrame>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
         let (caller, slot) = open_stream(&self.hub, &request, Role::Agent, "AgentDesk/Session")?;
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let (tx, frames) = durable_stream::channel(&self.hub, STREAM_BUFFER);
         let session = AgentSession {
             caller,
             hub: self.hub.clone(),
             token: self.hub.next_token(),
-            tx: DurableSender::new(self.hub.clone(), tx, STREAM_BUFFER),
+            tx,
             _slot: slot,
         };
         tokio::spawn(session.run(request.into_inner()));
-        Ok(Response::new(ReceiverStream::new(rx)))
+        Ok(Response::new(frames))
     }
 }
 

@@ -2,13 +2,11 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::access::{Caller, authorize, open_stream};
 use super::convert::{self, MAX_EXTERNAL_ID_BYTES, MAX_ID_BYTES};
-use super::durable_stream::DurableSender;
+use super::durable_stream::{self, DurableSender, DurableStream};
 use super::pb::{self, adapter_frame::Frame, gateway_frame};
 use super::status::{draining, invalid, rejected, settled, status_of};
 use crate::auth::Role;
@@ -115,7 +113,7 @@ fn abandon(hub: &Hub, tenant: &Arc<Tenant>, req: pb::AbandonRequest) -> Result<S
 
 #[tonic::async_trait]
 impl pb::channel_gateway_server::ChannelGateway for GatewayService {
-    type SessionStream = ReceiverStream<Result<pb::GatewayFrame, Status>>;
+    type SessionStream = DurableStream<pb::GatewayFrame>;
 
     async fn session(
         &self,
@@ -123,15 +121,15 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
     ) -> Result<Response<Self::SessionStream>, Status> {
         let (caller, slot) =
             open_stream(&self.hub, &request, Role::Adapter, "ChannelGateway/Session")?;
-        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let (tx, frames) = durable_stream::channel(&self.hub, STREAM_BUFFER);
         let session = AdapterSession {
             hub: self.hub.clone(),
             caller,
-            tx: DurableSender::new(self.hub.clone(), tx, STREAM_BUFFER),
+            tx,
             _slot: slot,
         };
         tokio::spawn(session.run(request.into_inner()));
-        Ok(Response::new(ReceiverStream::new(rx)))
+        Ok(Response::new(frames))
     }
 
     async fn submit(

@@ -17,6 +17,10 @@
 //!   `customer` is a customer message in one of them through `Router::apply` plus the
 //!   drain (the notice to its agent out); `agent` is an agent reply the same way (the
 //!   notice to the customer out).
+//! - `queue_refresh` (10k / 100k waiting, nobody due a note): re-evaluating every
+//!   waiting customer's place. `longest_tick` is the longest a single timer tick holds
+//!   the router during a pass (the pass is spread over ticks); `whole_pass` is the sum
+//!   of a pass's ticks, what one tick held when a pass ran at once.
 //!
 //! Each case builds its pools only when the filter selects it, so one case runs in
 //! seconds. The memory cost per waiting conversation is `benches/routing_memory.rs`.
@@ -651,6 +655,68 @@ fn relay(c: &mut Criterion) {
     group.finish();
 }
 
+/// A router with `waiting` conversations queued and no agent.
+fn waiting_core(waiting: usize) -> Core {
+    let mut core = Core::new();
+    for _ in 0..waiting {
+        core.arrive(0, 100.0);
+    }
+    core.drain();
+    // The first pass tells everyone; the benches time the passes after it.
+    core.refresh_pass();
+    core
+}
+
+impl Core {
+    /// Runs ticks 100 ms apart from the next queue-update time until the pass over
+    /// the waiting customers is over, timing each; returns the longest tick and the sum.
+    fn refresh_pass(&mut self) -> (Duration, Duration) {
+        self.now += 15_000;
+        let (mut longest, mut total) = (Duration::ZERO, Duration::ZERO);
+        for _ in 0..1_000 {
+            let start = Instant::now();
+            self.router.apply(self.now, Command::Tick).unwrap();
+            let (events, notices) = self.router.drain();
+            let took = start.elapsed();
+            longest = longest.max(took);
+            total += took;
+            black_box(events);
+            self.now += 100;
+            black_box(notices);
+            if !self.router.refreshing_queue_positions() {
+                break;
+            }
+        }
+        (longest, total)
+    }
+}
+
+fn queue_refresh(c: &mut Criterion) {
+    let mut group = c.benchmark_group("queue_refresh");
+    group.sample_size(10);
+    for waiting in [10_000, 100_000] {
+        let mut core = None;
+        for (name, pick) in [("longest_tick", 0), ("whole_pass", 1)] {
+            group.bench_function(BenchmarkId::new(name, waiting), |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| {
+                            let core = core.get_or_insert_with(|| waiting_core(waiting));
+                            let (longest, total) = core.refresh_pass();
+                            // Hours of router time on, the waits time out: start over.
+                            if core.router.waiting_len() < waiting {
+                                *core = waiting_core(waiting);
+                            }
+                            if pick == 0 { longest } else { total }
+                        })
+                        .sum()
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 fn settings() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -660,6 +726,6 @@ fn settings() -> Criterion {
 criterion_group! {
     name = benches;
     config = settings();
-    targets = arrival_matches, arrival_waits, release_pulls, contention, relay
+    targets = arrival_matches, arrival_waits, release_pulls, contention, relay, queue_refresh
 }
 criterion_main!(benches);

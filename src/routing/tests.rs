@@ -1643,6 +1643,50 @@ fn waiting_customers_hear_again_only_when_their_place_moved_meaningfully() {
 }
 
 #[test]
+fn a_refresh_over_many_waiting_customers_is_spread_over_ticks_in_serving_order() {
+    let mut fx = Fixture::with_policy(RoutingPolicy {
+        queue_update_interval_ms: 1_000,
+        max_open_conversations: 100_000,
+        ..policy()
+    });
+    let waiting = super::engine::REFRESH_PER_TICK + 100;
+    // Straight into the router, checked once after: the fixture checks every
+    // invariant after each operation, which over thousands of arrivals is slow.
+    let ids: Vec<ConversationId> = (0..waiting)
+        .map(|i| {
+            let msg = message(&format!("many-{i}"), 0.0);
+            let outcome = fx.router.customer_message(T0 + i as Millis, msg);
+            outcome.expect("message taken").conversation
+        })
+        .collect();
+    fx.settle();
+    // Capacity for two more: every estimate halves, so every customer is due a note,
+    // but one tick tells no more than its budget, front of the queue first.
+    fx.sign_in(T0 + 10_000, agent("ann", &[], 2));
+    let first = fx.tick(T0 + 11_000);
+    let told_first: Vec<usize> = (0..waiting)
+        .filter(|&i| !queue_statuses(&first, ids[i]).is_empty())
+        .collect();
+    assert_eq!(told_first.len(), super::engine::REFRESH_PER_TICK);
+    assert_eq!(
+        told_first.first(),
+        Some(&2),
+        "the two offered are not waiting"
+    );
+    assert!(told_first.windows(2).all(|w| w[1] == w[0] + 1));
+    // The next tick, still within the interval, goes on where the first stopped.
+    let second = fx.tick(T0 + 11_100);
+    let told_second: Vec<usize> = (0..waiting)
+        .filter(|&i| !queue_statuses(&second, ids[i]).is_empty())
+        .collect();
+    assert_eq!(told_second.first(), Some(&(told_first.last().unwrap() + 1)));
+    assert_eq!(told_second.last(), Some(&(waiting - 1)));
+    // The pass is over: nothing more until the next interval.
+    let third = fx.tick(T0 + 11_200);
+    assert!(ids.iter().all(|&id| queue_statuses(&third, id).is_empty()));
+}
+
+#[test]
 fn queue_updates_can_be_turned_off() {
     let mut fx = Fixture::with_policy(RoutingPolicy {
         queue_update_interval_ms: 0,

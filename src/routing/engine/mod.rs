@@ -25,6 +25,8 @@ mod policy;
 mod restart;
 mod texts;
 mod timers;
+#[cfg(test)]
+pub(crate) use timers::REFRESH_PER_TICK;
 mod views;
 
 pub use bots::language_skill;
@@ -288,6 +290,9 @@ pub struct Router {
     average_handle_ms: f64,
     /// When waiting customers' positions are next re-evaluated.
     next_queue_update: Millis,
+    /// Where the pass re-evaluating them stands, while one runs: a pass is spread over
+    /// ticks so no tick holds the tenant for all waiting conversations at once.
+    queue_refresh: Option<timers::RefreshCursor>,
     #[serde(skip)]
     events: Vec<Event>,
     #[serde(skip)]
@@ -366,6 +371,7 @@ impl Router {
         Ok(Router {
             average_handle_ms: f64::from(policy.default_handle_secs) * 1000.0,
             next_queue_update: 0,
+            queue_refresh: None,
             policy,
             queue_skills,
             queue_escalation,

@@ -17,6 +17,14 @@ use crate::routing::{BotRouting, Channel, Router, RoutingPolicy};
 use crate::storage::{Durability, StorageSettings};
 use crate::transport::TlsSettings;
 
+/// Whether `id` is an acceptable tenant id: 1-64 characters of `[A-Za-z0-9._-]`.
+pub fn is_valid_tenant(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -203,7 +211,7 @@ impl Tenancy {
         let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
         for (shard, tenants) in &self.shards {
             for tenant in tenants {
-                if !crate::api::tenant::is_valid_tenant(tenant) {
+                if !is_valid_tenant(tenant) {
                     return Err(ConfigError::Invalid(format!(
                         "tenancy.shards.{shard}: bad tenant id {tenant:?}"
                     )));
@@ -384,7 +392,7 @@ impl Config {
         self.bot.validate()?;
         Router::new(self.routing_policy())
             .map_err(|e| ConfigError::Invalid(format!("routing: {e}")))?;
-        if !crate::api::tenant::is_valid_tenant(&self.default_tenant) {
+        if !is_valid_tenant(&self.default_tenant) {
             return Err(ConfigError::Invalid(format!(
                 "default_tenant {:?}: 1-64 characters of [A-Za-z0-9._-]",
                 self.default_tenant
@@ -416,7 +424,7 @@ impl Config {
             )));
         }
         for id in self.tenants.keys() {
-            if !crate::api::tenant::is_valid_tenant(id) {
+            if !is_valid_tenant(id) {
                 return Err(ConfigError::Invalid(format!(
                     "tenants.{id}: a tenant id is 1-64 characters of [A-Za-z0-9._-]"
                 )));

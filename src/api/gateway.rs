@@ -10,7 +10,7 @@ use super::durable_stream::{self, DurableSender, DurableStream};
 use super::pb::{self, adapter_frame::Frame, gateway_frame};
 use super::status::{draining, invalid, rejected, settled, status_of};
 use crate::auth::Role;
-use crate::hub::mailbox::Attached;
+use crate::hub::mailbox::{AdapterOutbox, Attached};
 use crate::hub::tenant::{Replies, Tenant};
 use crate::hub::{Hub, SessionSlot};
 use crate::routing::{self, AdapterId, Applied, Command, MessageOutcome, RoutingError};
@@ -173,6 +173,17 @@ enum Sent {
     PeerGone,
 }
 
+/// What one attached stream of an adapter id works with.
+struct Attachment<'a> {
+    adapter: &'a AdapterId,
+    /// Identifies this stream among the adapter id's streams over time.
+    token: u64,
+    /// The adapter id's deliveries.
+    outbox: &'a AdapterOutbox,
+    /// The signals this stream listens to.
+    attached: &'a Attached,
+}
+
 /// One adapter stream: inbound frames in, deliveries out.
 struct AdapterSession {
     hub: Hub,
@@ -210,33 +221,32 @@ impl AdapterSession {
         let token = self.hub.next_token();
         // The adapter id is this principal's: a newer stream of it replaces an older
         // one at once (a reconnect after a network break), and the older one ends.
-        let attached = self
+        let outbox = self
             .caller
             .tenant
             .lock_for("adapter_connect")
-            .adapter_mailbox(&adapter)
-            .connect(token);
+            .adapter_outbox(&adapter)
+            .clone();
+        let attached = outbox.lock().connect(token);
         tracing::info!(tenant = %self.caller.tenant.name, adapter_id = %adapter, "adapter connected");
         let welcome = gateway_frame::Frame::Welcome(pb::AdapterWelcome {
             pending_deliveries: attached.pending as u32,
         });
+        let stream = Attachment {
+            adapter: &adapter,
+            token,
+            outbox: &outbox,
+            attached: &attached,
+        };
         if self.send(welcome).await {
-            self.serve(&adapter, token, &mut inbound, &attached).await;
+            self.serve(&stream, &mut inbound).await;
         }
-        self.caller
-            .tenant
-            .lock_for("adapter_connect")
-            .disconnect_adapter(&adapter, token);
+        outbox.lock().disconnect(token);
         tracing::info!(tenant = %self.caller.tenant.name, adapter_id = %adapter, "adapter disconnected");
     }
 
-    async fn serve(
-        &self,
-        adapter: &AdapterId,
-        token: u64,
-        inbound: &mut Streaming<pb::AdapterFrame>,
-        attached: &Attached,
-    ) {
+    async fn serve(&self, stream: &Attachment<'_>, inbound: &mut Streaming<pb::AdapterFrame>) {
+        let attached = stream.attached;
         let replaced = || Status::aborted("replaced by a newer stream of the same adapter id");
         let stopped = self.hub.stopped();
         tokio::pin!(stopped);
@@ -244,7 +254,7 @@ impl AdapterSession {
             tokio::select! {
                 _ = &mut stopped => {
                     // What shutting down told the customers goes out first.
-                    if self.send_unsent(adapter, token).await != Sent::PeerGone {
+                    if self.send_unsent(stream).await != Sent::PeerGone {
                         let _ = self.tx.send(Err(draining())).await;
                     }
                     return;
@@ -253,7 +263,7 @@ impl AdapterSession {
                     let _ = self.tx.send(Err(replaced())).await;
                     return;
                 }
-                _ = attached.wake.notified() => match self.send_unsent(adapter, token).await {
+                _ = attached.wake.notified() => match self.send_unsent(stream).await {
                     Sent::All => {}
                     Sent::Replaced => {
                         let _ = self.tx.send(Err(replaced())).await;
@@ -263,7 +273,7 @@ impl AdapterSession {
                 },
                 frame = inbound.message() => match frame {
                     Ok(Some(frame)) => {
-                        if let Some(reply) = self.handle(adapter, frame)
+                        if let Some(reply) = self.handle(stream, frame)
                             && !self.answer(reply).await
                         {
                             return;
@@ -276,7 +286,12 @@ impl AdapterSession {
     }
 
     /// Handles one frame after the hello; returns the frame to answer with, if any.
-    fn handle(&self, adapter: &AdapterId, frame: pb::AdapterFrame) -> Option<gateway_frame::Frame> {
+    fn handle(
+        &self,
+        stream: &Attachment<'_>,
+        frame: pb::AdapterFrame,
+    ) -> Option<gateway_frame::Frame> {
+        let adapter = stream.adapter;
         let refuse = |client_message_id: String, status: Status| {
             gateway_frame::Frame::Rejected(pb::FrameRejected {
                 client_message_id,
@@ -319,11 +334,13 @@ impl AdapterSession {
                 },
             ),
             Some(Frame::Ack(ack)) => {
+                // The stream's own mailbox, not the tenant: acknowledging never waits
+                // on the router.
                 let now = self.hub.clock().now();
-                self.caller.tenant.lock_for("acknowledge").acknowledge(
-                    now,
-                    adapter,
+                stream.outbox.lock().acknowledge(
                     ack.up_to_delivery_id,
+                    now,
+                    self.hub.carries_over(),
                 );
                 None
             }
@@ -359,13 +376,10 @@ impl AdapterSession {
     /// Queues the deliveries this stream has not sent yet; each goes out once the
     /// change that produced it is durable (the stream ends with `UNAVAILABLE` if the
     /// journal cannot write it, and the adapter gets it again when it reconnects).
-    async fn send_unsent(&self, adapter: &AdapterId, token: u64) -> Sent {
-        let unsent = self
-            .caller
-            .tenant
-            .lock_for("deliveries")
-            .adapter_mailbox(adapter)
-            .take_unsent(token);
+    async fn send_unsent(&self, stream: &Attachment<'_>) -> Sent {
+        // The stream's own mailbox, not the tenant: taking deliveries never waits on
+        // the router.
+        let unsent = stream.outbox.lock().take_unsent(stream.token);
         let Some(unsent) = unsent else {
             return Sent::Replaced;
         };

@@ -13,18 +13,10 @@ use tonic::Status;
 use tonic::metadata::MetadataMap;
 
 use crate::auth::{Principal, TenantScope};
-use crate::config::Config;
+use crate::config::{Config, is_valid_tenant};
 
 /// Request metadata key naming the tenant.
 pub const TENANT_HEADER: &str = "x-switchboard-tenant";
-
-/// Whether `id` is an acceptable tenant id: 1-64 characters of `[A-Za-z0-9._-]`.
-pub fn is_valid_tenant(id: &str) -> bool {
-    (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
 
 /// Why a call may not act in the tenant it asked for.
 #[derive(Debug)]

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::principal::{Method, Principal, Role, Roles, TenantScope};
 use super::settings::{AuthSettings, PublicKeyFile};
 use super::{Refusal, SetupError, read_file};
-use crate::api::tenant::is_valid_tenant;
+use crate::config::is_valid_tenant;
 
 /// Claims Switchboard reads from a token.
 #[derive(Debug, Deserialize)]

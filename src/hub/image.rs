@@ -91,18 +91,24 @@ impl Tenant {
         let (queues, tiers) = names(&state.router);
         let mut outstanding: Vec<&BotTurn> = state.outstanding_turns().collect();
         outstanding.sort_by_key(|t| t.conversation);
+        // Streams take and acknowledge deliveries under their mailbox's own lock: hold
+        // every mailbox while the image is written, so each is taken whole.
+        let mailboxes: Vec<_> = state
+            .adapters
+            .iter()
+            .map(|(id, outbox)| (&**id, outbox.lock()))
+            .collect();
         let image = ImageRef {
             seq,
             queues,
             tiers,
             router: &state.router,
             board: &state.board,
-            mailboxes: state
-                .adapters
+            mailboxes: mailboxes
                 .iter()
                 .map(|(id, m)| {
                     let (deliveries, next_id) = m.saved();
-                    (&**id, deliveries, next_id)
+                    (*id, deliveries, next_id)
                 })
                 .collect(),
             outstanding,
@@ -182,7 +188,7 @@ impl Tenant {
                 };
                 state.replay_dispatch(record.at, kept.as_ref());
             }
-            Entry::Acked { adapter, up_to } => state.acknowledge(record.at, &adapter, up_to),
+            Entry::Acked { adapter, up_to } => state.acknowledge(&adapter, up_to),
         }
         state.set_journal_position(seq);
         state.set_replaying(false);

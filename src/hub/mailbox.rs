@@ -6,12 +6,12 @@
 //! what does not fit is counted and logged, never dropped silently.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
 
-use crate::routing::{AgentNotice, AssistSuggestions, CustomerNotice, CustomerNoticeBody};
+use crate::routing::{AgentNotice, AssistSuggestions, CustomerNotice, CustomerNoticeBody, Millis};
 use crate::telemetry::metrics;
 
 /// The router's side of an agent session's mailbox: a lock-free queue, so the session
@@ -91,6 +91,13 @@ impl AgentMailbox {
 
     /// Adds a notice and wakes the session.
     pub fn push(&self, notice: AgentNotice) {
+        self.file(notice);
+        self.notify.notify_one();
+    }
+
+    /// Adds a notice without waking the session; the caller wakes it through
+    /// [`AgentMailbox::waker`] once it has let go of the tenant lock.
+    pub fn file(&self, notice: AgentNotice) {
         let fits = self.queued.fetch_add(1, Ordering::AcqRel) < self.limit;
         if !fits || self.tx.send(notice).is_err() {
             self.queued.fetch_sub(1, Ordering::AcqRel);
@@ -99,7 +106,11 @@ impl AgentMailbox {
             }
             metrics::record_dropped("agent_mailbox_full");
         }
-        self.notify.notify_one();
+    }
+
+    /// What wakes the session.
+    pub fn waker(&self) -> &Arc<Notify> {
+        &self.notify
     }
 }
 
@@ -168,6 +179,25 @@ pub fn delivery_bytes(notice: &CustomerNotice) -> usize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MailboxFull;
 
+/// One adapter id's mailbox, shared by the tenant (which files deliveries under its
+/// lock) and the adapter's stream (which takes and acknowledges them without the
+/// tenant lock: relaying to a customer never waits on the router).
+#[derive(Debug, Clone)]
+pub struct AdapterOutbox(Arc<Mutex<AdapterMailbox>>);
+
+impl AdapterOutbox {
+    /// An empty outbox holding at most `limit` deliveries and `byte_limit` bytes.
+    pub fn new(limit: usize, byte_limit: usize) -> AdapterOutbox {
+        AdapterOutbox(Arc::new(Mutex::new(AdapterMailbox::new(limit, byte_limit))))
+    }
+
+    /// The mailbox, locked. Every change to it is whole before the lock is let go, so
+    /// a panic elsewhere under it leaves nothing half-done: the lock is taken anyway.
+    pub fn lock(&self) -> MutexGuard<'_, AdapterMailbox> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Deliveries for one adapter id. They stay until acknowledged, across reconnects.
 #[derive(Debug)]
 pub struct AdapterMailbox {
@@ -189,6 +219,8 @@ pub struct AdapterMailbox {
     /// Wakes the connected stream task; each connection gets its own, so a replaced
     /// stream can never take a wake-up (or deliveries) meant for its successor.
     notify: Arc<Notify>,
+    /// The highest acknowledgement not journaled yet, and when it came.
+    unjournaled_ack: Option<(u64, Millis)>,
 }
 
 /// What a stream gets when it attaches to a mailbox.
@@ -214,6 +246,7 @@ impl AdapterMailbox {
             bytes: 0,
             byte_limit,
             notify: Arc::new(Notify::new()),
+            unjournaled_ack: None,
         }
     }
 
@@ -228,9 +261,10 @@ impl AdapterMailbox {
         self.deliveries.len() * 10 >= self.limit * 9 || self.bytes * 10 >= self.byte_limit * 9
     }
 
-    /// Adds a delivery and wakes the stream. When there is no room the delivery is
-    /// refused (nothing queued is dropped); the caller counts it and tells its sender.
-    pub fn push(&mut self, notice: CustomerNotice) -> Result<(), MailboxFull> {
+    /// Adds a delivery; returns what wakes the stream, for the caller to signal once
+    /// it has let go of its locks. When there is no room the delivery is refused
+    /// (nothing queued is dropped); the caller counts it and tells its sender.
+    pub fn push(&mut self, notice: CustomerNotice) -> Result<Arc<Notify>, MailboxFull> {
         let bytes = delivery_bytes(&notice);
         if !self.has_room(bytes) {
             return Err(MailboxFull);
@@ -242,8 +276,7 @@ impl AdapterMailbox {
             id,
             notice: Arc::new(notice),
         });
-        self.notify.notify_one();
-        Ok(())
+        Ok(self.notify.clone())
     }
 
     /// Attaches a stream; every unacknowledged delivery will be sent again. A stream
@@ -309,6 +342,22 @@ impl AdapterMailbox {
         self.sent_up_to = 0;
     }
 
+    /// The adapter acknowledged deliveries up to `up_to` at `now`: forget them, and
+    /// keep the acknowledgement for the journal when `journaled`
+    /// ([`AdapterMailbox::take_unjournaled_ack`]).
+    pub fn acknowledge(&mut self, up_to: u64, now: Millis, journaled: bool) {
+        self.ack(up_to);
+        if journaled {
+            let highest = self.unjournaled_ack.map_or(up_to, |(u, _)| u.max(up_to));
+            self.unjournaled_ack = Some((highest, now));
+        }
+    }
+
+    /// The highest acknowledgement since the last call, and when it came.
+    pub fn take_unjournaled_ack(&mut self) -> Option<(u64, Millis)> {
+        self.unjournaled_ack.take()
+    }
+
     /// Forgets deliveries up to and including `up_to`.
     pub fn ack(&mut self, up_to: u64) {
         while self.deliveries.front().is_some_and(|d| d.id <= up_to) {
@@ -368,7 +417,7 @@ mod tests {
         let mut m = AdapterMailbox::new(2, 1 << 20);
         assert!(m.push(notice(1)).is_ok());
         assert!(m.push(notice(2)).is_ok());
-        assert_eq!(m.push(notice(3)), Err(MailboxFull));
+        assert!(matches!(m.push(notice(3)), Err(MailboxFull)));
         m.connect(1);
         let ids: Vec<u64> = m.take_unsent(1).unwrap().iter().map(|d| d.id).collect();
         assert_eq!(ids, vec![1, 2]);
@@ -382,7 +431,7 @@ mod tests {
             m.push(notice(n)).unwrap();
         }
         assert!(m.is_backlogged());
-        assert_eq!(m.push(notice(4)), Err(MailboxFull));
+        assert!(matches!(m.push(notice(4)), Err(MailboxFull)));
         m.ack(2);
         assert!(m.has_room(one));
         assert!(!m.is_backlogged());

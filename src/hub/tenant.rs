@@ -17,12 +17,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use super::bot_pool::BotPool;
 use super::builtin_bot::{SharedBot, builtin_actions, turn_language};
 use super::clock::Clock;
-use super::mailbox::{AdapterMailbox, AgentInbox, AgentMailbox};
+use super::mailbox::{AdapterMailbox, AdapterOutbox, AgentInbox, AgentMailbox};
 use super::matching::{AssistRequest, InlineTarget, MatchingPool};
 use crate::config::{BotConfig, Limits};
 use crate::routing::{
@@ -72,10 +72,6 @@ struct Journaling {
     last_seq: u64,
     /// Sequence number its newest snapshot holds everything up to.
     snapshot_seq: u64,
-    /// Highest delivery id acknowledged per adapter since the last journaled ones.
-    acks: FxHashMap<AdapterId, u64>,
-    /// When the latest of them came.
-    acks_at: Millis,
 }
 
 /// Everything a tenant's lock protects.
@@ -85,8 +81,10 @@ pub struct TenantState {
     pub router: Router,
     /// Conversations rebuilt from the router's events (admin snapshot).
     pub board: Board,
-    /// Deliveries per adapter id.
-    pub(super) adapters: HashMap<AdapterId, AdapterMailbox>,
+    /// Deliveries per adapter id; each stream holds its own outbox too.
+    pub(super) adapters: HashMap<AdapterId, AdapterOutbox>,
+    /// Streams to wake once the lock is let go: what this operation filed for them.
+    wakes: Vec<Arc<Notify>>,
     /// Notices per signed-in agent.
     pub(super) agents: HashMap<AgentId, AgentMailbox>,
     /// External bot workers and their tasks.
@@ -141,6 +139,7 @@ impl Tenant {
                 router,
                 board: Board::new(limits.ended_visible),
                 adapters: HashMap::new(),
+                wakes: Vec::new(),
                 agents: HashMap::new(),
                 bots: BotPool::default(),
                 answer_deadline_ms: bot_config.answer_deadline_ms,
@@ -155,8 +154,6 @@ impl Tenant {
                     replaying: false,
                     last_seq: 0,
                     snapshot_seq: 0,
-                    acks: FxHashMap::default(),
-                    acks_at: 0,
                 },
                 outstanding: FxHashMap::default(),
             }),
@@ -217,7 +214,7 @@ impl Tenant {
             m.lock_wait(locked_at - asked);
         }
         TenantGuard {
-            guard,
+            guard: Some(guard),
             metrics,
             locked_at,
         }
@@ -345,7 +342,8 @@ impl Tenant {
 
 /// The tenant's state, locked; records how long it was held when dropped.
 pub struct TenantGuard<'a> {
-    guard: MutexGuard<'a, TenantState>,
+    /// `None` only while the guard drops: the lock is let go before the wake-ups.
+    guard: Option<MutexGuard<'a, TenantState>>,
     metrics: Option<&'static OperationMetrics>,
     locked_at: Instant,
 }
@@ -354,13 +352,13 @@ impl std::ops::Deref for TenantGuard<'_> {
     type Target = TenantState;
 
     fn deref(&self) -> &TenantState {
-        &self.guard
+        self.guard.as_ref().expect("held until dropped")
     }
 }
 
 impl std::ops::DerefMut for TenantGuard<'_> {
     fn deref_mut(&mut self) -> &mut TenantState {
-        &mut self.guard
+        self.guard.as_mut().expect("held until dropped")
     }
 }
 
@@ -374,9 +372,25 @@ impl TenantGuard<'_> {
 }
 
 impl Drop for TenantGuard<'_> {
+    /// Lets go of the lock, then wakes the streams the operation filed work for, so
+    /// the woken tasks never find the lock still held (nor does the hold include
+    /// waking them).
     fn drop(&mut self) {
+        let Some(mut guard) = self.guard.take() else {
+            return;
+        };
+        let wakes = std::mem::take(&mut guard.wakes);
+        drop(guard);
         if let Some(m) = self.metrics {
             m.lock_hold(self.locked_at.elapsed());
+        }
+        let mut last: Option<&Arc<Notify>> = None;
+        for wake in &wakes {
+            // Consecutive notices for one stream wake it once.
+            if last.is_none_or(|l| !Arc::ptr_eq(l, wake)) {
+                wake.notify_one();
+            }
+            last = Some(wake);
         }
     }
 }
@@ -481,17 +495,14 @@ impl TenantState {
         result
     }
 
-    /// An adapter acknowledged deliveries up to `up_to`: forget them. The journal
-    /// gets one record per adapter per timer tick ([`TenantState::journal_acks`]),
-    /// not one per acknowledgement: a crash can only bring back deliveries acknowledged
-    /// in the last tick, which the adapter drops by id, as it does after any reconnect.
-    pub fn acknowledge(&mut self, now: Millis, adapter: &AdapterId, up_to: u64) {
+    /// An adapter acknowledged deliveries up to `up_to`, as read back from the
+    /// journal: forget them. Live acknowledgements go to the adapter's outbox without
+    /// the tenant lock ([`AdapterMailbox::acknowledge`]); the journal gets one record
+    /// per adapter per timer tick ([`TenantState::journal_acks`]), not one per
+    /// acknowledgement: a crash can only bring back deliveries acknowledged in the last
+    /// tick, which the adapter drops by id, as it does after any reconnect.
+    pub fn acknowledge(&mut self, adapter: &AdapterId, up_to: u64) {
         self.adapter_mailbox(adapter).ack(up_to);
-        if self.journaling.journal.is_some() && !self.journaling.replaying {
-            let pending = self.journaling.acks.entry(adapter.clone()).or_insert(up_to);
-            *pending = (*pending).max(up_to);
-            self.journaling.acks_at = now;
-        }
     }
 
     /// Journals the acknowledgements taken since the last call.
@@ -499,15 +510,21 @@ impl TenantState {
         let Some(journal) = &self.journaling.journal else {
             return;
         };
-        if self.journaling.acks.is_empty() {
+        let mut acks: Vec<(AdapterId, u64, Millis)> = self
+            .adapters
+            .iter()
+            .filter_map(|(adapter, outbox)| {
+                let (up_to, at) = outbox.lock().take_unjournaled_ack()?;
+                Some((adapter.clone(), up_to, at))
+            })
+            .collect();
+        if acks.is_empty() {
             return;
         }
-        let at = self.journaling.acks_at;
-        let mut acks: Vec<(AdapterId, u64)> = self.journaling.acks.drain().collect();
         acks.sort();
         let records = acks
             .iter()
-            .map(|(adapter, up_to)| record::encode_ack(&self.tenant, at, adapter, *up_to));
+            .map(|(adapter, up_to, at)| record::encode_ack(&self.tenant, *at, adapter, *up_to));
         self.journaling.last_seq = journal.append(records);
     }
 
@@ -646,7 +663,10 @@ impl TenantState {
                         continue;
                     }
                     let conversation = n.conversation;
-                    if self.adapter_mailbox(&n.adapter.clone()).push(n).is_err() {
+                    let pushed = self.adapter_mailbox(&n.adapter.clone()).push(n);
+                    if let Ok(wake) = pushed {
+                        self.wakes.push(wake);
+                    } else {
                         // Agent replies are refused before they reach here when there is
                         // no room (the agent is told); what remains is the router's own
                         // notes, counted and logged.
@@ -705,9 +725,13 @@ impl TenantState {
                                 text: text.clone(),
                             });
                         }
-                        mailbox.push(notice);
+                        mailbox.file(notice);
+                        self.wakes.push(mailbox.waker().clone());
                     }
-                    Some(mailbox) => mailbox.push(notice),
+                    Some(mailbox) => {
+                        mailbox.file(notice);
+                        self.wakes.push(mailbox.waker().clone());
+                    }
                     // A returning agent gets these in its conversations' transcripts
                     // when it signs in again.
                     None if self.router.is_returning_agent(&agent) => {}
@@ -788,40 +812,42 @@ impl TenantState {
         }
     }
 
-    /// Detaches the adapter stream with `token` (a stale token does nothing).
-    pub fn disconnect_adapter(&mut self, adapter: &AdapterId, token: u64) {
-        if let Some(mailbox) = self.adapters.get_mut(adapter) {
-            mailbox.disconnect(token);
-        }
-    }
-
     /// Whether an adapter's undelivered or unacknowledged deliveries have reached
     /// nine tenths of its mailbox (by count or bytes): new messages from it are then
     /// refused.
     pub fn adapter_is_backlogged(&self, adapter: &AdapterId) -> bool {
         self.adapters
             .get(adapter)
-            .is_some_and(AdapterMailbox::is_backlogged)
+            .is_some_and(|outbox| outbox.lock().is_backlogged())
     }
 
     /// Whether the adapter that carries `conversation` to its customer has room for a
     /// delivery of `bytes` (an agent's reply is refused, not dropped, when it has not).
     pub fn customer_has_room(&self, conversation: ConversationId, bytes: usize) -> bool {
         match self.router.adapter_of(conversation) {
-            Some(adapter) => self.adapters.get(adapter).is_none_or(|m| m.has_room(bytes)),
+            Some(adapter) => self
+                .adapters
+                .get(adapter)
+                .is_none_or(|outbox| outbox.lock().has_room(bytes)),
             None => true,
         }
     }
 
-    /// The mailbox of an adapter id, created when new.
-    pub fn adapter_mailbox(&mut self, adapter: &AdapterId) -> &mut AdapterMailbox {
+    /// The mailbox of an adapter id, created when new, locked.
+    pub fn adapter_mailbox(&mut self, adapter: &AdapterId) -> MutexGuard<'_, AdapterMailbox> {
+        self.adapter_outbox(adapter).lock()
+    }
+
+    /// The outbox of an adapter id, created when new: its stream keeps it to take and
+    /// acknowledge deliveries without the tenant lock.
+    pub fn adapter_outbox(&mut self, adapter: &AdapterId) -> &AdapterOutbox {
         let (limit, bytes) = (
             self.limits.adapter_mailbox,
             self.limits.adapter_mailbox_bytes,
         );
         self.adapters
             .entry(adapter.clone())
-            .or_insert_with(|| AdapterMailbox::new(limit, bytes))
+            .or_insert_with(|| AdapterOutbox::new(limit, bytes))
     }
 }
 

@@ -29,8 +29,6 @@ pub const OPERATIONS: &[&str] = &[
     "tick",
     "shutdown",
     "restarted",
-    "acknowledge",
-    "deliveries",
     "adapter_connect",
     "admin",
     "snapshot",

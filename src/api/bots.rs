@@ -14,6 +14,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::access::{Caller, open_stream};
 use super::convert::{self, MAX_ID_BYTES, MAX_LANGUAGE_BYTES};
 use super::pb::{self, bot_frame::Frame};
+use super::session::{self, Turn};
 use super::status::{draining, invalid, rejected};
 use crate::auth::Role;
 use crate::hub::bot_pool::{ExternalTask, WorkerSpec};
@@ -113,22 +114,23 @@ struct BotSession {
 
 impl BotSession {
     async fn run(self, mut inbound: Streaming<pb::BotFrame>) {
-        let spec = match inbound.message().await {
-            Ok(Some(pb::BotFrame {
-                frame: Some(Frame::Register(register)),
-            })) => match worker_spec(register).map_err(rejected).and_then(|spec| {
-                self.caller
-                    .check_subject("register.bot_id", &spec.bot_id)
-                    .map(|()| spec)
-            }) {
-                Ok(spec) => spec,
-                Err(status) => return self.end(status).await,
-            },
-            Ok(Some(_)) => {
-                let status = invalid("register", "the first frame must register");
-                return self.end(rejected(status)).await;
+        let opened = session::opening(&mut inbound, |frame| match frame.frame {
+            Some(Frame::Register(register)) => {
+                worker_spec(register).map_err(rejected).and_then(|spec| {
+                    self.caller
+                        .check_subject("register.bot_id", &spec.bot_id)
+                        .map(|()| spec)
+                })
             }
-            Ok(None) | Err(_) => return,
+            _ => Err(rejected(invalid(
+                "register",
+                "the first frame must register",
+            ))),
+        });
+        let spec = match opened.await {
+            Some(Ok(spec)) => spec,
+            Some(Err(status)) => return self.end(status).await,
+            None => return,
         };
         let bot_id = spec.bot_id.clone();
         let token = self.hub.next_token();
@@ -163,29 +165,28 @@ impl BotSession {
         let stopped = self.hub.stopped();
         tokio::pin!(stopped);
         loop {
-            tokio::select! {
-                _ = &mut stopped => {
+            match session::next_turn(stopped.as_mut(), tasks.recv(), inbound).await {
+                Turn::Stopped => {
                     let _ = self.tx.send(Err(draining())).await;
                     return;
                 }
-                task = tasks.recv() => match task {
-                    Some(task) => {
-                        if self.tx.send(Ok(task_to_pb(task))).await.is_err() {
-                            return;
-                        }
-                    }
-                    None => {
-                        // The pool dropped this worker: a newer stream took its bot id.
-                        let _ = self.tx.send(Err(Status::aborted(
-                            "replaced by a newer stream of the same bot id",
-                        ))).await;
+                Turn::Work(Some(task)) => {
+                    if self.tx.send(Ok(task_to_pb(task))).await.is_err() {
                         return;
                     }
-                },
-                frame = inbound.message() => match frame {
-                    Ok(Some(frame)) => self.handle(bot_id, frame),
-                    Ok(None) | Err(_) => return,
-                },
+                }
+                Turn::Work(None) => {
+                    // The pool dropped this worker: a newer stream took its bot id.
+                    let _ = self
+                        .tx
+                        .send(Err(Status::aborted(
+                            "replaced by a newer stream of the same bot id",
+                        )))
+                        .await;
+                    return;
+                }
+                Turn::Frame(frame) => self.handle(bot_id, frame),
+                Turn::PeerGone => return,
             }
         }
     }

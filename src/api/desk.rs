@@ -8,6 +8,7 @@ use super::access::{Caller, open_stream};
 use super::convert::{self, MAX_ID_BYTES, MAX_NAME_BYTES};
 use super::durable_stream::{self, DurableSender, DurableStream};
 use super::pb::{self, agent_frame::Action, desk_frame::Frame};
+use super::session::{self, Turn};
 use super::status::{draining, invalid, rejected, status_of};
 use crate::auth::Role;
 use crate::config::Limits;
@@ -69,16 +70,14 @@ struct AgentSession {
 impl AgentSession {
     async fn run(self, mut inbound: Streaming<pb::AgentFrame>) {
         let _gauge = StreamGauge::open("agent");
-        let sign_in = match inbound.message().await {
-            Ok(Some(pb::AgentFrame {
-                action: Some(Action::SignIn(sign_in)),
-                ..
-            })) => sign_in,
-            Ok(Some(_)) => {
-                let status = invalid("sign_in", "the first frame must sign in");
-                return self.end(rejected(status)).await;
-            }
-            Ok(None) | Err(_) => return,
+        let opened = session::opening(&mut inbound, |frame| match frame.action {
+            Some(Action::SignIn(sign_in)) => Ok(sign_in),
+            _ => Err(invalid("sign_in", "the first frame must sign in")),
+        });
+        let sign_in = match opened.await {
+            Some(Ok(sign_in)) => sign_in,
+            Some(Err(status)) => return self.end(rejected(status)).await,
+            None => return,
         };
         let (agent, inbox) = match self.sign_in(sign_in) {
             Ok(signed_in) => signed_in,
@@ -133,15 +132,15 @@ impl AgentSession {
         let stopped = self.hub.stopped();
         tokio::pin!(stopped);
         loop {
-            tokio::select! {
-                _ = &mut stopped => {
+            match session::next_turn(stopped.as_mut(), inbox.notify.notified(), inbound).await {
+                Turn::Stopped => {
                     // What shutting down told the agent goes out first.
                     if !self.deliver(inbox).await {
                         return Ok(());
                     }
                     return Err(draining());
                 }
-                _ = inbox.notify.notified() => {
+                Turn::Work(()) => {
                     if !self.deliver(inbox).await {
                         return Ok(());
                     }
@@ -156,15 +155,13 @@ impl AgentSession {
                         )));
                     }
                 }
-                frame = inbound.message() => match frame {
-                    Ok(Some(frame)) => {
-                        let reply = self.handle(agent, frame);
-                        if !self.answer(reply).await {
-                            return Ok(());
-                        }
+                Turn::Frame(frame) => {
+                    let reply = self.handle(agent, frame);
+                    if !self.answer(reply).await {
+                        return Ok(());
                     }
-                    Ok(None) | Err(_) => return Ok(()),
-                },
+                }
+                Turn::PeerGone => return Ok(()),
             }
         }
     }

@@ -8,6 +8,7 @@ use super::access::{Caller, authorize, open_stream};
 use super::convert::{self, MAX_EXTERNAL_ID_BYTES, MAX_ID_BYTES};
 use super::durable_stream::{self, DurableSender, DurableStream};
 use super::pb::{self, adapter_frame::Frame, gateway_frame};
+use super::session::{self, Turn};
 use super::status::{draining, invalid, rejected, settled, status_of};
 use crate::auth::Role;
 use crate::hub::mailbox::{AdapterOutbox, Attached};
@@ -162,6 +163,15 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
     }
 }
 
+/// What woke an adapter stream.
+#[derive(Debug)]
+enum Signal {
+    /// A newer stream of the same adapter id attached.
+    Replaced,
+    /// There are deliveries to send.
+    Deliveries,
+}
+
 /// How writing a stream's unsent deliveries went.
 #[derive(Debug, PartialEq, Eq)]
 enum Sent {
@@ -197,26 +207,24 @@ struct AdapterSession {
 impl AdapterSession {
     async fn run(self, mut inbound: Streaming<pb::AdapterFrame>) {
         let _gauge = StreamGauge::open("adapter");
-        let adapter: AdapterId = match inbound.message().await {
-            Ok(Some(pb::AdapterFrame {
-                frame: Some(Frame::Hello(hello)),
-            })) => match convert::id("hello.adapter_id", &hello.adapter_id, MAX_ID_BYTES)
-                .map_err(rejected)
-                .and_then(|()| {
-                    self.caller
-                        .check_subject("hello.adapter_id", &hello.adapter_id)
-                }) {
-                Ok(()) => Arc::from(hello.adapter_id.as_str()),
-                Err(status) => return self.end(status).await,
-            },
-            Ok(Some(_)) => {
-                return self
-                    .end(rejected(Status::invalid_argument(
-                        "hello: the first frame must be a hello",
-                    )))
-                    .await;
+        let opened = session::opening(&mut inbound, |frame| match frame.frame {
+            Some(Frame::Hello(hello)) => {
+                convert::id("hello.adapter_id", &hello.adapter_id, MAX_ID_BYTES)
+                    .map_err(rejected)
+                    .and_then(|()| {
+                        self.caller
+                            .check_subject("hello.adapter_id", &hello.adapter_id)
+                    })
+                    .map(|()| AdapterId::from(hello.adapter_id.as_str()))
             }
-            Ok(None) | Err(_) => return,
+            _ => Err(rejected(Status::invalid_argument(
+                "hello: the first frame must be a hello",
+            ))),
+        });
+        let adapter = match opened.await {
+            Some(Ok(adapter)) => adapter,
+            Some(Err(status)) => return self.end(status).await,
+            None => return,
         };
         let token = self.hub.next_token();
         // The adapter id is this principal's: a newer stream of it replaces an older
@@ -251,19 +259,25 @@ impl AdapterSession {
         let stopped = self.hub.stopped();
         tokio::pin!(stopped);
         loop {
-            tokio::select! {
-                _ = &mut stopped => {
+            let signalled = async {
+                tokio::select! {
+                    () = attached.replaced.notified() => Signal::Replaced,
+                    () = attached.wake.notified() => Signal::Deliveries,
+                }
+            };
+            match session::next_turn(stopped.as_mut(), signalled, inbound).await {
+                Turn::Stopped => {
                     // What shutting down told the customers goes out first.
                     if self.send_unsent(stream).await != Sent::PeerGone {
                         let _ = self.tx.send(Err(draining())).await;
                     }
                     return;
                 }
-                _ = attached.replaced.notified() => {
+                Turn::Work(Signal::Replaced) => {
                     let _ = self.tx.send(Err(replaced())).await;
                     return;
                 }
-                _ = attached.wake.notified() => match self.send_unsent(stream).await {
+                Turn::Work(Signal::Deliveries) => match self.send_unsent(stream).await {
                     Sent::All => {}
                     Sent::Replaced => {
                         let _ = self.tx.send(Err(replaced())).await;
@@ -271,16 +285,14 @@ impl AdapterSession {
                     }
                     Sent::PeerGone => return,
                 },
-                frame = inbound.message() => match frame {
-                    Ok(Some(frame)) => {
-                        if let Some(reply) = self.handle(stream, frame)
-                            && !self.answer(reply).await
-                        {
-                            return;
-                        }
+                Turn::Frame(frame) => {
+                    if let Some(reply) = self.handle(stream, frame)
+                        && !self.answer(reply).await
+                    {
+                        return;
                     }
-                    Ok(None) | Err(_) => return,
-                },
+                }
+                Turn::PeerGone => return,
             }
         }
     }

@@ -28,8 +28,11 @@
 //! ```
 //!
 //! The plain FAQ export many tools produce, an array of
-//! `{ "id", "lang", "question", "answer", "keywords"? }` objects (the shape of
-//! `shared/data/faq-sample/faq.json`); each becomes an entry with one question.
+//! `{ "id", "lang", "question", "answer", "keywords"?, "group"? }` objects (the shape
+//! of `shared/data/faq-sample/faq.json`); each becomes an entry with one question.
+//! Entries with the same `group` are one intent: the same topic in several languages
+//! (language twins), so they never compete and the customer gets the one in their
+//! language. Without `group`, each entry is its own intent.
 //!
 //! Greeting keys are a language tag ("en", "zh-CN") or `"<channel>/<language>"`, where
 //! the channel is a [`Channel`] name as in config and metrics; the bot looks up channel/language, language,
@@ -97,6 +100,9 @@ struct FaqExport {
     answer: String,
     #[serde(default)]
     keywords: Vec<String>,
+    /// The intent it shares with its twins in other languages.
+    #[serde(default)]
+    group: Option<String>,
 }
 
 /// The native file shape.
@@ -146,6 +152,27 @@ const MAX_ID_CHARS: usize = 64;
 const MAX_SKILL_CHARS: usize = 64;
 
 impl KnowledgeBase {
+    /// Intents with entries in more than one language, with their entries' ids, in
+    /// file order: what a load reports, so an operator sees which entries answer for
+    /// each other.
+    pub fn language_twins(&self) -> Vec<(&str, Vec<&str>)> {
+        let mut by_intent: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
+        for e in &self.entries {
+            by_intent.entry(&e.intent).or_default().push(e);
+        }
+        let mut twins: Vec<(&str, Vec<&str>)> = by_intent
+            .into_iter()
+            .filter(|(_, entries)| {
+                let first = &entries[0].lang;
+                entries.iter().any(|e| e.lang != *first)
+            })
+            .map(|(intent, entries)| (intent, entries.iter().map(|e| e.id.as_str()).collect()))
+            .collect();
+        let position = |id: &str| self.entries.iter().position(|e| e.id == id);
+        twins.sort_by_key(|(_, ids)| position(ids[0]));
+        twins
+    }
+
     /// Reads and validates a knowledge base file.
     pub fn load(path: &Path) -> Result<KnowledgeBase, KnowledgeBaseError> {
         let fail = |reason: String| KnowledgeBaseError {
@@ -153,7 +180,12 @@ impl KnowledgeBase {
             reason,
         };
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        KnowledgeBase::parse(&text).map_err(fail)
+        let kb = KnowledgeBase::parse(&text).map_err(fail)?;
+        for (intent, ids) in kb.language_twins() {
+            tracing::info!(kb = %path.display(), intent, entries = ?ids,
+                "language twins: one intent, answered in the customer's language");
+        }
+        Ok(kb)
     }
 
     /// Parses and validates knowledge base JSON; the error names entry and field.
@@ -175,7 +207,7 @@ impl KnowledgeBase {
                 entries: faq
                     .into_iter()
                     .map(|f| Entry {
-                        intent: f.id.clone(),
+                        intent: f.group.unwrap_or_else(|| f.id.clone()),
                         id: f.id,
                         lang: f.lang,
                         questions: vec![f.question],
@@ -277,6 +309,24 @@ mod tests {
             kb.entries
                 .iter()
                 .all(|e| e.questions.len() == 1 && e.intent == e.id)
+        );
+    }
+
+    #[test]
+    fn plain_entries_of_one_group_are_one_intent_and_reported_as_twins() {
+        let kb = KnowledgeBase::parse(
+            r#"[
+              {"id": "fee-zh", "lang": "zh", "question": "年费怎么免", "answer": "刷卡六次免年费。", "group": "annual-fee"},
+              {"id": "lost", "lang": "en", "question": "I lost my card", "answer": "Freeze it in the app."},
+              {"id": "fee-en", "lang": "en", "question": "How is the annual fee waived?", "answer": "Six purchases a year waive it.", "group": "annual-fee"}
+            ]"#,
+        )
+        .unwrap();
+        let intents: Vec<&str> = kb.entries.iter().map(|e| e.intent.as_str()).collect();
+        assert_eq!(intents, ["annual-fee", "lost", "annual-fee"]);
+        assert_eq!(
+            kb.language_twins(),
+            vec![("annual-fee", vec!["fee-zh", "fee-en"])]
         );
     }
 

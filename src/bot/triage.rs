@@ -176,6 +176,71 @@ const COMPLAINT_EN: &[&str] = &[
     "report you",
 ];
 
+/// Words that name a complaint, claim or dispute without anger in them. Alone they
+/// are a complaint being made; with [`PROGRESS_ZH`] or [`PROGRESS_EN`] and no anger,
+/// they are a calm question about one already made ("我的投诉处理到哪了").
+const COMPLAINT_NOUNS: &[&str] = &["投诉", "complaint", "complaints", "complained"];
+
+/// Chinese ways of asking where something stands.
+const PROGRESS_ZH: &[&str] = &[
+    "进度",
+    "进展",
+    "处理到哪",
+    "到哪一步",
+    "到哪了",
+    "怎么样了",
+    "有结果",
+    "结果出来",
+    "什么结果",
+    "处理结果",
+    "查询",
+    "查一下",
+    "查查",
+    "状态",
+    "处理了吗",
+    "处理了没",
+    "处理好了吗",
+    "受理了吗",
+    "受理了没",
+    "回复了吗",
+    "有回复",
+    "有没有回复",
+    "多久",
+    "什么时候",
+    "跟进",
+    "编号",
+    "工单",
+];
+
+/// English ways of asking where something stands, matched as whole words.
+const PROGRESS_EN: &[&str] = &[
+    "status",
+    "progress",
+    "update",
+    "updates",
+    "any news",
+    "follow up",
+    "followup",
+    "check on",
+    "checking on",
+    "track",
+    "where is",
+    "where's",
+    "wheres",
+    "how long",
+    "when will",
+    "when can",
+    "ticket",
+    "reference",
+    "case number",
+    "heard back",
+    "hear back",
+    "outcome",
+    "been handled",
+    "being handled",
+    "resolved yet",
+];
+
 /// Chinese greetings, thanks and acknowledgements.
 const SMALL_TALK_ZH: &[&str] = &[
     "你好",
@@ -350,7 +415,13 @@ pub(crate) fn wants_human(text: &str) -> bool {
 /// The message is a complaint or angry.
 pub(crate) fn is_complaint(text: &str) -> bool {
     let w = words(text);
-    if COMPLAINT_ZH.iter().any(|p| w.contains(p)) || COMPLAINT_EN.iter().any(|p| has(&w, p)) {
+    let angry = |p: &&str| !COMPLAINT_NOUNS.contains(p) && has(&w, p);
+    if COMPLAINT_ZH.iter().any(angry) || COMPLAINT_EN.iter().any(angry) {
+        return true;
+    }
+    // "投诉" or "complaint" with no anger: a complaint being made, unless the message
+    // asks how one already made stands.
+    if COMPLAINT_NOUNS.iter().any(|p| has(&w, p)) && !asks_progress(&w) {
         return true;
     }
     // "!!!", "！！！", "?!?" and the like.
@@ -373,6 +444,11 @@ pub(crate) fn is_complaint(text: &str) -> bool {
         .count();
     let lower = text.chars().filter(char::is_ascii_lowercase).count();
     shouted >= 3 && lower < 3
+}
+
+/// Whether the padded word string asks where something stands.
+fn asks_progress(words: &str) -> bool {
+    PROGRESS_ZH.iter().any(|p| words.contains(p)) || PROGRESS_EN.iter().any(|p| has(words, p))
 }
 
 /// The whole message is a greeting, thanks or acknowledgement and nothing else.
@@ -434,6 +510,30 @@ mod tests {
             "refund",
         ] {
             assert!(!wants_human(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn a_calm_question_about_a_complaint_is_not_a_complaint() {
+        for calm in [
+            "我上周的投诉处理到哪一步了",
+            "投诉有结果了吗",
+            "想查一下投诉进度",
+            "what's the status of my complaint",
+            "any update on the complaint I made on Monday?",
+            "I complained last week, when will I hear back",
+        ] {
+            assert!(!is_complaint(calm), "{calm}");
+        }
+        for angry in [
+            "投诉了三次还没结果 气死了",
+            "我要投诉你们",
+            "I want to file a complaint",
+            "what is the status of my complaint?!?!",
+            "this is ridiculous, any update on my complaint",
+            "STATUS OF MY COMPLAINT NOW",
+        ] {
+            assert!(is_complaint(angry), "{angry}");
         }
     }
 

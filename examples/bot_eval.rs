@@ -1,0 +1,85 @@
+//! Evaluates the built-in knowledge-base bot on held-out sets (issue 12).
+//!
+//! ```text
+//! cargo run --release --example bot_eval                 # markdown tables
+//! cargo run --release --example bot_eval -- --json       # one JSON object
+//! cargo run --release --example bot_eval -- --set DIR --set DIR2
+//! ```
+//!
+//! Default sets: every subdirectory of `tests/data/heldout/` (frozen, written blind to
+//! the matcher), plus `tests/data/faq-sample`, the shared sample the matcher was tuned
+//! on, reported as "tuned-on" and kept out of "overall". Each set directory holds
+//! `faq.json` (a plain FAQ array, loaded as the server's `--kb` loads it:
+//! `SharedBot::load` with the server's default settings) and `queries.jsonl`.
+//!
+//! Each query is the first customer message of a new web-chat conversation with no
+//! language set. It goes through the server's own decision: a real `Router` built from
+//! the server's default policy files the message and hands out the bot turn,
+//! `switchboard::hub::builtin_bot::builtin_actions` (the function the server's matching
+//! pool runs for every built-in bot turn, in `Tenant::serve_bot_work`) answers it, and
+//! the router applies the actions as `Command::BotAnswer`, where an unsure reply may
+//! become a handoff (`bot.low_confidence_limit`). No `Tenant` is needed: what it adds
+//! (lock, journal, delivery) does not change the decision. The outcome is
+//! `answered(entry)`, `clarify` (greeting with "did you mean" buttons, no answer) or
+//! `handoff`. The evaluation lives in `bot_eval/eval.rs`, shared with
+//! `tests/bot_heldout.rs`.
+
+#[path = "bot_eval/eval.rs"]
+mod eval;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(about = "Evaluates the built-in bot on held-out knowledge bases and queries")]
+struct Args {
+    /// A set directory with faq.json and queries.jsonl; repeat for several. Default:
+    /// every set under tests/data/heldout/ plus tests/data/faq-sample (tuned-on).
+    #[arg(long = "set", value_name = "DIR")]
+    sets: Vec<PathBuf>,
+    /// How faq.json is read; only the plain FAQ array exists so far.
+    #[arg(long, value_enum, default_value_t = KbFormat::Plain)]
+    kb_format: KbFormat,
+    /// Print one JSON object instead of markdown tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Knowledge-base file shapes the harness can evaluate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum KbFormat {
+    /// A JSON array of `{id, lang, question, answer, keywords}`, as `--kb` takes it.
+    Plain,
+}
+
+/// Runs the evaluation and prints it; a set that cannot be read is an error.
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let KbFormat::Plain = args.kb_format;
+    let sets = if args.sets.is_empty() {
+        match eval::default_sets() {
+            Ok(sets) => sets,
+            Err(e) => return fail(&e),
+        }
+    } else {
+        args.sets
+            .iter()
+            .map(|dir| eval::EvalSet::from_dir(dir))
+            .collect()
+    };
+    match eval::evaluate(&sets) {
+        Ok(report) if args.json => println!("{}", eval::to_json(&report)),
+        Ok(report) => print!("{}", eval::render_markdown(&report)),
+        Err(e) => return fail(&e),
+    }
+    ExitCode::SUCCESS
+}
+
+/// Reports an error and fails.
+fn fail(error: &str) -> ExitCode {
+    eprintln!("bot_eval: {error}");
+    ExitCode::FAILURE
+}

@@ -34,11 +34,21 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// An edit to the frozen held-out data fails CI: every file matches `SHA256SUMS`, and
-/// every file in a set directory is listed there.
+/// An edit to the frozen held-out data (open or sealed) fails CI: every file matches
+/// its root's `SHA256SUMS`, and every file in a set directory is listed there.
 #[test]
 fn held_out_data_matches_its_sha256sums() {
-    let root = eval::repo_path(eval::HELD_OUT_ROOT);
+    for root_name in [eval::HELD_OUT_ROOT, eval::SEALED_ROOT] {
+        let root = eval::repo_path(root_name);
+        if root_name == eval::SEALED_ROOT && !root.exists() {
+            continue;
+        }
+        check_sums(root_name, &root);
+    }
+}
+
+/// Checks every file of the sets under `root` against `root/SHA256SUMS`.
+fn check_sums(root_name: &str, root: &std::path::Path) {
     let sums = std::fs::read_to_string(root.join("SHA256SUMS")).expect("SHA256SUMS");
     let mut listed = BTreeSet::new();
     for line in sums.lines().filter(|line| !line.trim().is_empty()) {
@@ -50,12 +60,12 @@ fn held_out_data_matches_its_sha256sums() {
         assert_eq!(
             sha256_hex(&bytes),
             expected,
-            "tests/data/heldout/{file} changed: the held-out sets are frozen (see their \
+            "{root_name}/{file} changed: the held-out sets are frozen (see their \
              README); add a new set in a new directory instead"
         );
         listed.insert(file.to_owned());
     }
-    for set in std::fs::read_dir(&root).unwrap().filter_map(Result::ok) {
+    for set in std::fs::read_dir(root).unwrap().filter_map(Result::ok) {
         if !set.path().is_dir() {
             continue;
         }
@@ -70,7 +80,7 @@ fn held_out_data_matches_its_sha256sums() {
             );
             assert!(
                 listed.contains(&name),
-                "tests/data/heldout/{name} is not in SHA256SUMS: frozen data must be listed"
+                "{root_name}/{name} is not in SHA256SUMS: frozen data must be listed"
             );
         }
     }
@@ -106,4 +116,35 @@ fn held_out_scores_stay_above_todays_floors() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A sealed set's messages appear nowhere in the evaluation's output, markdown or
+/// JSON; only its aggregate figures do.
+#[test]
+fn sealed_sets_never_show_their_messages() {
+    let Ok(sets) = eval::sealed_sets() else {
+        return; // No sealed sets in this checkout.
+    };
+    let report = eval::evaluate(&sets).expect("every sealed set evaluates");
+    let shown = format!(
+        "{}{}",
+        eval::render_markdown(&report),
+        eval::to_json(&report)
+    );
+    for set in &sets {
+        assert!(set.sealed, "{} lies under the sealed root", set.name);
+        let queries = std::fs::read_to_string(set.dir.join("queries.jsonl")).unwrap();
+        for line in queries.lines().filter(|l| !l.trim().is_empty()) {
+            let query: serde_json::Value = serde_json::from_str(line).unwrap();
+            let text = query["q"].as_str().unwrap();
+            // Very short messages ("ok", an emoji) may occur in table text by chance.
+            if text.chars().count() >= 8 {
+                assert!(
+                    !shown.contains(text),
+                    "a message of the sealed set {} was shown",
+                    set.name
+                );
+            }
+        }
+    }
 }

@@ -23,6 +23,16 @@ use switchboard::routing::{
 /// The held-out sets' parent directory, relative to the repository.
 pub(crate) const HELD_OUT_ROOT: &str = "tests/data/heldout";
 
+/// The sealed held-out sets' parent directory: evaluated only when asked for, and
+/// their messages are never shown (see its README).
+pub(crate) const SEALED_ROOT: &str = "tests/data/heldout-2";
+
+/// A file that marks a set (or every set under a directory) as sealed.
+const SEALED_MARKER: &str = "SEALED";
+
+/// What a sealed set's messages are shown as.
+const SEALED_TEXT: &str = "(sealed set: message not shown)";
+
 /// The shared sample the matcher was tuned on, relative to the repository.
 pub(crate) const TUNED_ON_SAMPLE: &str = "tests/data/faq-sample";
 
@@ -69,6 +79,8 @@ pub(crate) struct EvalSet {
     /// True for the sample the matcher was tuned on: reported apart, never pooled into
     /// the held-out overall.
     pub(crate) tuned_on: bool,
+    /// True for a sealed set: its messages never appear in any output.
+    pub(crate) sealed: bool,
 }
 
 impl EvalSet {
@@ -84,6 +96,8 @@ impl EvalSet {
                 .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into()),
             dir: dir.to_owned(),
             tuned_on: same(dir, &repo_path(TUNED_ON_SAMPLE)),
+            sealed: dir.join(SEALED_MARKER).exists()
+                || dir.parent().is_some_and(|p| p.join(SEALED_MARKER).exists()),
         }
     }
 }
@@ -91,7 +105,22 @@ impl EvalSet {
 /// Every held-out set (each subdirectory of [`HELD_OUT_ROOT`], by name), then the
 /// tuned-on sample.
 pub(crate) fn default_sets() -> Result<Vec<EvalSet>, String> {
-    let root = repo_path(HELD_OUT_ROOT);
+    let mut dirs = set_dirs(HELD_OUT_ROOT)?;
+    dirs.push(repo_path(TUNED_ON_SAMPLE));
+    Ok(dirs.iter().map(|dir| EvalSet::from_dir(dir)).collect())
+}
+
+/// Every sealed set (each subdirectory of [`SEALED_ROOT`], by name).
+pub(crate) fn sealed_sets() -> Result<Vec<EvalSet>, String> {
+    Ok(set_dirs(SEALED_ROOT)?
+        .iter()
+        .map(|dir| EvalSet::from_dir(dir))
+        .collect())
+}
+
+/// The subdirectories of `root` (relative to the repository), by name.
+fn set_dirs(root: &str) -> Result<Vec<PathBuf>, String> {
+    let root = repo_path(root);
     let listing = std::fs::read_dir(&root).map_err(|e| format!("{}: {e}", root.display()))?;
     let mut dirs: Vec<PathBuf> = listing
         .filter_map(Result::ok)
@@ -99,8 +128,7 @@ pub(crate) fn default_sets() -> Result<Vec<EvalSet>, String> {
         .filter(|path| path.is_dir())
         .collect();
     dirs.sort();
-    dirs.push(repo_path(TUNED_ON_SAMPLE));
-    Ok(dirs.iter().map(|dir| EvalSet::from_dir(dir)).collect())
+    Ok(dirs)
 }
 
 /// One labelled customer message, a line of `queries.jsonl`.
@@ -333,14 +361,28 @@ pub(crate) fn run_set(set: &EvalSet, config: &Config) -> Result<SetRun, String> 
     let mut scored = Vec::new();
     let lines = text.lines().filter(|line| !line.trim().is_empty());
     for (line, json) in lines.enumerate() {
-        let query: Query = serde_json::from_str(json)
+        let mut query: Query = serde_json::from_str(json)
             .map_err(|e| format!("{} query {}: {e}", path.display(), line + 1))?;
         for id in query.expect.iter().chain(&query.accept) {
             if !language_of.contains_key(id.as_str()) {
-                return Err(format!("{}: {:?} names no entry {id}", set.name, query.q));
+                return Err(format!(
+                    "{}: query {} names no entry {id}",
+                    set.name,
+                    line + 1
+                ));
             }
         }
-        let decision = decide_first_message(&bot, &policy, &query.q)?;
+        let decision = decide_first_message(&bot, &policy, &query.q).map_err(|e| {
+            if set.sealed {
+                format!("{}: query {}", set.name, line + 1)
+            } else {
+                e
+            }
+        })?;
+        if set.sealed {
+            // Nothing downstream can show what it no longer holds.
+            query.q = SEALED_TEXT.to_owned();
+        }
         scored.push(Scored {
             expected_language: query
                 .expect

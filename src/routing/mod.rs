@@ -12,6 +12,7 @@
 //! - [`engine`]: the [`Router`] state machine that makes every decision.
 //! - [`events`]: the ordered lifecycle events every state change emits.
 //! - [`expiring`]: per-customer memories that lapse (resumable places, last agents).
+//! - [`timer_queue`]: every scheduled router timer, in firing order, cancelled eagerly.
 //! - [`command`]: every change asked of a router, as data (journal, replay).
 //! - [`board`]: conversations rebuilt from events alone (admin snapshot, replay).
 
@@ -24,6 +25,7 @@ pub mod expiring;
 pub mod model;
 pub mod priority;
 pub mod skills;
+pub mod timer_queue;
 pub mod waiting;
 
 pub use board::{Board, ConversationSnapshot, ConversationState};

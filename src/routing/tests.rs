@@ -2604,3 +2604,135 @@ fn ids_skipped_after_damage_are_never_given() {
     let (next, _) = fx.arrive(T0 + 2, message("b", 0.0));
     assert_eq!(next.0, first.0 + 501);
 }
+
+// ----- timers -----
+
+/// Every timer kind on at once (wrap-ups, quiet checks and parking, queue escalation,
+/// maximum waits and fallback, service-level boosts, bots going quiet, restarts),
+/// driven by random operations with ticks between them: after every step the
+/// invariants hold, among them that every scheduled timer still times something
+/// under way, and the tick's debug assertion checks every timer that fires. A missed
+/// cancellation fails here.
+#[test]
+fn random_operations_with_every_timer_leave_no_stale_timer() {
+    let mut policy = RoutingPolicy {
+        wrap_up_ms: 3_000,
+        idle_release_ms: 5_000,
+        parked_window_ms: 4_000,
+        decline_cooldown_ms: 2_000,
+        offer_timeout_ms: 2_500,
+        max_queue_secs: 30,
+        ..policy()
+    };
+    policy.priority.boosts.service_level_risk_after_secs = 4;
+    policy.bot.channels = vec![Channel::App];
+    policy.bot.idle_end_ms = 6_000;
+    let queue = &mut policy.queues[0];
+    queue.preferred_skills = vec!["vip".to_owned()];
+    queue.relax_preferred_after_secs = 2;
+    queue.overflow_after_secs = 5;
+    queue.overflow_skills = vec!["general".to_owned()];
+    queue.max_wait_secs = 8;
+    let fallback = QueueSpec {
+        name: "fallback".to_owned(),
+        ..policy.queues[0].clone()
+    };
+    policy.queues[0].fallback_queue = "fallback".to_owned();
+    policy.queues.push(fallback);
+    let mut seed = 0x5eed_u64;
+    let mut next = move |n: u64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (seed >> 33) % n
+    };
+    for round in 0..40 {
+        let mut r = Router::new(policy.clone()).unwrap();
+        let mut now = T0;
+        let skills = [("vip", 1), ("general", 1)];
+        for step in 0..400 {
+            now += next(1_500);
+            let mut agent_id = format!("agent-{}", next(4));
+            let ccid = format!("c-{}", next(12));
+            let ids = r.open_ids();
+            let mut conversation = match ids.len() as u64 {
+                0 => String::new(),
+                n => ids[next(n) as usize].to_string(),
+            };
+            // Mostly an agent and a conversation it holds, so desk operations succeed.
+            let holding: Vec<AgentView> = r
+                .agents(now)
+                .into_iter()
+                .filter(|a| !a.conversations.is_empty())
+                .collect();
+            if next(4) > 0 && !holding.is_empty() {
+                let a = &holding[next(holding.len() as u64) as usize];
+                agent_id = a.id.to_string();
+                let held = a.conversations[next(a.conversations.len() as u64) as usize];
+                conversation = held.to_string();
+            }
+            match next(14) {
+                0 | 1 => {
+                    let sign_in = agent(&agent_id, &skills[..1 + next(2) as usize], 2);
+                    let _ = r.sign_in(now, sign_in);
+                }
+                2 => {
+                    let _ = r.sign_out(now, &agent_id);
+                }
+                3 => {
+                    let presence = [Presence::Available, Presence::Away][next(2) as usize];
+                    let _ = r.set_presence(now, &agent_id, presence);
+                }
+                4 | 5 => {
+                    let mut msg = message(&ccid, next(10_000) as f64);
+                    if next(3) == 0 {
+                        msg.channel = Channel::App;
+                    }
+                    let _ = r.customer_message(now, msg);
+                }
+                6 => {
+                    let _ = r.accept(now, &agent_id, &conversation);
+                }
+                7 => {
+                    let _ = r.decline(now, &agent_id, &conversation);
+                }
+                8 => {
+                    let _ = r.close(now, &agent_id, &conversation);
+                }
+                9 => {
+                    let target = TransferRequest::Queue("fallback".to_owned());
+                    let _ = r.transfer(now, &agent_id, &conversation, target);
+                }
+                10 => {
+                    let channel = [Channel::Web, Channel::App][next(2) as usize];
+                    let _ = r.abandon(now, channel, &ccid, &format!("customer-{ccid}"));
+                }
+                11 => {
+                    if let Some(id) = ids.first() {
+                        let handoff = Handoff {
+                            reason: HandoffReason::CustomerRequest,
+                            intent: None,
+                            skills: Vec::new(),
+                            language: None,
+                            note: None,
+                        };
+                        let _ = r.bot_action(now, *id, BotAction::HandOff(handoff));
+                    }
+                }
+                12 if next(20) == 0 => {
+                    r.restarted(now, 3_000, 0);
+                }
+                _ => r.tick(now),
+            }
+            r.drain();
+            if let Err(broken) = r.check_invariants() {
+                panic!("round {round}, step {step}: {broken}");
+            }
+        }
+        // Let every timer run out: what is left fires, and nothing stale does.
+        for _ in 0..200 {
+            now += 1_000;
+            r.tick(now);
+            r.drain();
+            r.check_invariants().unwrap();
+        }
+    }
+}

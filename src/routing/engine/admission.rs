@@ -179,21 +179,21 @@ impl Router {
         let max_wait = escalation.max_wait_ms;
         self.enqueue(now, id, reason);
         if let Some(after) = next_step_in {
-            self.escalations.insert((now + after, id));
+            self.timers.schedule(now + after, Timer::Escalation(id));
         }
         let risk_after = self.policy.priority.boosts.service_level_risk_after_secs;
         if risk_after > 0 {
-            self.service_level_risks
-                .insert((now + risk_after * 1000, id));
+            self.timers
+                .schedule(now + risk_after * 1000, Timer::ServiceLevelRisk(id));
         }
         if max_wait > 0 {
-            self.max_waits.insert((now + max_wait, id));
+            self.timers.schedule(now + max_wait, Timer::MaxWait(id));
         }
         let limit = self.policy.max_queue_secs * 1000;
         if limit > 0 {
             let waited = self.conversations[&id].waited_ms(now);
-            self.queue_limits
-                .insert((now + limit.saturating_sub(waited), id));
+            self.timers
+                .schedule(now + limit.saturating_sub(waited), Timer::QueueLimit(id));
         }
         let offered = self.offer_to_last_agent(now, id) || self.route_conversation(now, id);
         self.queue_note(now, id, offered);
@@ -248,8 +248,9 @@ impl Router {
             && self.policy.idle_release_ms > 0
             && conversation.channel.class() == ChannelClass::Messaging
         {
-            self.idle_checks
-                .insert((now + self.policy.idle_release_ms, id));
+            // The customer wrote: the quiet window starts over.
+            self.timers
+                .reschedule(now + self.policy.idle_release_ms, Timer::IdleCheck(id));
         }
         match (conversation.state, conversation.holder()) {
             (State::WithBot, _) => self.bot_turn(now, id, text, false),

@@ -29,8 +29,8 @@ impl Router {
         };
         self.notices.push(Notice::ToBot(turn));
         if self.policy.bot.idle_end_ms > 0 {
-            self.bot_idle_checks
-                .insert((now + self.policy.bot.idle_end_ms, id));
+            self.timers
+                .reschedule(now + self.policy.bot.idle_end_ms, Timer::BotIdle(id));
         }
     }
 
@@ -128,6 +128,8 @@ impl Router {
     /// configured), waits from now, and the customer hears where they stand.
     fn hand_off(&mut self, now: Millis, id: ConversationId, handoff: Handoff) {
         let language_skills = self.policy.bot.language_skills;
+        // Off the bot for good: its quiet check goes.
+        self.timers.cancel(Timer::BotIdle(id));
         let c = self.conversations.get_mut(&id).expect("open conversation");
         set_language(c, handoff.language);
         if let Some(note) = handoff.note.filter(|n| !n.trim().is_empty()) {
@@ -190,14 +192,12 @@ impl Router {
 
     /// Ends conversations whose customer stopped writing while a bot served them.
     pub(super) fn end_quiet_bot_conversations(&mut self, now: Millis) {
-        let idle = self.policy.bot.idle_end_ms;
-        for (_, id) in timers::due(&mut self.bot_idle_checks, now) {
-            let Some(c) = self.conversations.get(&id) else {
-                continue;
+        for (due, timer) in self.timers.pop_due(now, TimerKind::BotIdle) {
+            self.debug_assert_current(now, due, timer);
+            let Timer::BotIdle(id) = timer else {
+                unreachable!("popped by kind")
             };
-            if c.state != State::WithBot || c.last_customer_at + idle > now {
-                continue;
-            }
+            let c = &self.conversations[&id];
             let notice = customer_notice(c, CustomerNoticeBody::Closed(EndReason::BotFinished));
             self.notices.push(Notice::ToCustomer(notice));
             self.emit(now, id, EventKind::BotFinished);

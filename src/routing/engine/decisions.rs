@@ -147,7 +147,7 @@ impl Router {
 
         let class = c.channel.class();
         let waited_ms = c.waited_ms(now);
-        self.offer_deadlines.insert((expires_at, id));
+        self.timers.schedule(expires_at, Timer::OfferExpiry(id));
         let agent = self.agents.update(slot, now, |a| {
             *a.load.get_mut(class) += 1;
             a.conversations.push(id);

@@ -58,6 +58,8 @@ impl Router {
             self.release_to_queue(now, id, QueueReason::AgentLost);
         }
         self.agents.remove(slot);
+        // Its slot may go to the next agent who signs in: none of its timers stay.
+        self.timers.cancel_agent(slot);
         // Route them best place first, so one agent with room for only some of them
         // takes the one the serving order puts first, not the one held longest.
         held.sort_by_key(|id| self.conversations[id].key);
@@ -82,6 +84,8 @@ impl Router {
         }
         let slot = self.agent_slot(agent_id)?;
         self.agents.update(slot, now, |a| a.presence = presence);
+        // Out of wrap-up early (presence is never set to wrap-up here).
+        self.timers.cancel(Timer::WrapUp(slot));
         self.fill_agent(now, slot);
         Ok(())
     }
@@ -93,18 +97,18 @@ impl Router {
         agent_id: &str,
         conversation: &str,
     ) -> Result<(), RoutingError> {
-        let (slot, id, expires_at) = self.offer_to(agent_id, conversation)?;
+        let (slot, id, _) = self.offer_to(agent_id, conversation)?;
         let c = self.conversations.get_mut(&id).expect("open conversation");
-        self.offer_deadlines.remove(&(expires_at, id));
+        self.timers.cancel(Timer::OfferExpiry(id));
         c.state = State::Assigned {
             agent: slot,
             since: now,
         };
         if self.policy.idle_release_ms > 0 && c.channel.class() == ChannelClass::Messaging {
-            self.idle_checks.insert((
+            self.timers.reschedule(
                 c.last_customer_at.max(now) + self.policy.idle_release_ms,
-                id,
-            ));
+                Timer::IdleCheck(id),
+            );
         }
         c.waited_before_ms = c.waited_ms(now);
         c.waiting_since = None;
@@ -137,7 +141,7 @@ impl Router {
             .expect("open conversation")
             .declined_by
             .push((agent, until));
-        self.retries.insert((until, id));
+        self.timers.schedule(until, Timer::DeclineCooldown(id));
         self.release_to_queue(now, id, QueueReason::Declined);
         self.route_conversation(now, id);
         self.fill_agent(now, slot);
@@ -289,7 +293,7 @@ impl Router {
         if wrap_up > 0 && available {
             let until = now + wrap_up;
             self.agents.update(slot, now, |a| a.wrap_up_until = until);
-            self.wrap_ups.insert((until, slot));
+            self.timers.reschedule(until, Timer::WrapUp(slot));
             self.change_presence(now, slot, Presence::WrapUp, "wrap_up");
         }
         self.fill_agent(now, slot);
@@ -309,6 +313,10 @@ impl Router {
             a.presence = presence;
             a.id.clone()
         });
+        if presence != Presence::WrapUp {
+            // Out of wrap-up (it ended, or an expired offer set the agent away).
+            self.timers.cancel(Timer::WrapUp(slot));
+        }
         self.notices.push(Notice::ToAgent {
             agent,
             notice: AgentNotice::PresenceChanged { presence, reason },

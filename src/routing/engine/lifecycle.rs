@@ -62,10 +62,14 @@ impl Router {
     pub(super) fn detach(&mut self, now: Millis, id: ConversationId, slot: AgentSlot) {
         let c = self.conversations.get_mut(&id).expect("open conversation");
         match c.state {
-            State::Offered { expires_at, .. } => {
-                self.offer_deadlines.remove(&(expires_at, id));
+            State::Offered { .. } => {
+                self.timers.cancel(Timer::OfferExpiry(id));
             }
-            State::Assigned { .. } => c.waiting_since = Some(now),
+            State::Assigned { .. } => {
+                c.waiting_since = Some(now);
+                // Quiet checks are for an assignment; the next one schedules its own.
+                self.timers.cancel(Timer::IdleCheck(id));
+            }
             State::Queued | State::Parked { .. } | State::WithBot => return,
         }
         let class = c.channel.class();
@@ -93,6 +97,8 @@ impl Router {
         c.required_names = names;
         c.declined_by.clear();
         c.step = None;
+        // A requirement of its own: no escalation step applies any more.
+        self.timers.cancel(Timer::Escalation(id));
         self.track_unresolved(id);
     }
 
@@ -121,7 +127,7 @@ impl Router {
             .expect("open conversation")
             .declined_by
             .push((from.clone(), until));
-        self.retries.insert((until, id));
+        self.timers.schedule(until, Timer::DeclineCooldown(id));
         if let Some(slot) = self.agents.slot_of(&from) {
             self.fill_agent(now, slot);
         }
@@ -136,6 +142,7 @@ impl Router {
             self.detach(now, id, slot);
         }
         let c = self.conversations.remove(&id).expect("open conversation");
+        self.timers.cancel_conversation(id);
         self.waiting.remove(c.profile, c.key, id);
         self.unresolved.remove(&id);
         self.by_channel_key

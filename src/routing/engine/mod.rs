@@ -55,6 +55,7 @@ use super::model::{
 pub use super::model::{EscalationStep, NamedSkills};
 use super::priority::{Boost, Boosts, PriorityKey};
 use super::skills::{LevelledSkills, SkillCatalog, SkillIndex, UNRESOLVED};
+use super::timer_queue::{Timer, TimerKind, Timers};
 use super::waiting::{ProfileIndex, WaitingIndex};
 
 /// Where a conversation stands.
@@ -224,22 +225,10 @@ pub struct Router {
     /// Who last served a customer, by channel and customer id, and until when that
     /// agent is preferred.
     last_agents: ExpiringMap<(Channel, Arc<str>), AgentId>,
-    /// When assigned messaging conversations may have gone quiet (stale entries
-    /// skipped: the customer wrote since).
-    idle_checks: BTreeSet<(Millis, ConversationId)>,
-    /// When parked conversations end.
-    park_lapses: BTreeSet<(Millis, ConversationId)>,
-    /// When conversations with a bot may have gone quiet (stale entries skipped: the
-    /// customer wrote since, or a person took over).
-    bot_idle_checks: BTreeSet<(Millis, ConversationId)>,
-    /// When conversations reach their queue's maximum wait (stale entries skipped).
-    max_waits: BTreeSet<(Millis, ConversationId)>,
-    /// When conversations reach `max_queue_secs` of waiting, if still waiting then.
-    queue_limits: BTreeSet<(Millis, ConversationId)>,
-    /// When agents that have not come back after a restart are signed out (stale
-    /// entries skipped: the agent signed in again).
-    #[serde(default)]
-    returns: BTreeSet<(Millis, AgentSlot)>,
+    /// Every scheduled timer (offer expiries, cooldowns, quiet checks, parked
+    /// windows, waits, escalation steps, wrap-ups, boosts, returns after a restart),
+    /// cancelled as soon as what it times ends.
+    timers: Timers,
     /// Tier names, shared by every offer.
     #[serde(skip)]
     tier_names: Vec<Arc<str>>,
@@ -262,8 +251,6 @@ pub struct Router {
     round_robin_cursor: u64,
     /// Sign-in counter.
     next_join: u64,
-    /// When conversations take their next escalation step (stale entries skipped).
-    escalations: BTreeSet<(Millis, ConversationId)>,
     skills: SkillCatalog,
     /// Open conversations; integer keys, so a fast non-keyed hash is safe. Boxed: the
     /// table holds a pointer per slot rather than a whole conversation, so its spare
@@ -273,17 +260,9 @@ pub struct Router {
     by_channel_key: ChannelKeys,
     agents: AgentPool,
     waiting: WaitingIndex,
-    /// Offers that expire, by expiry.
-    offer_deadlines: BTreeSet<(Millis, ConversationId)>,
-    /// Conversations to route again when a decline cooldown ends.
-    retries: BTreeSet<(Millis, ConversationId)>,
     /// Places kept for customers who left while waiting, by channel and customer id:
     /// the key they had and when the offer to resume it lapses.
     resume_tickets: ExpiringMap<(Channel, Arc<str>), PriorityKey>,
-    /// Wrap-ups that end, by end time (stale entries are skipped).
-    wrap_ups: BTreeSet<(Millis, AgentSlot)>,
-    /// When waiting conversations get the service-level boost (ended ones are skipped).
-    service_level_risks: BTreeSet<(Millis, ConversationId)>,
     next_conversation: u64,
     next_seq: u64,
     /// Moving average of handle time (accept to close), for wait estimates.
@@ -375,7 +354,6 @@ impl Router {
             policy,
             queue_skills,
             queue_escalation,
-            escalations: BTreeSet::new(),
             round_robin_cursor: 0,
             requirement_cache: HashMap::new(),
             unresolved: BTreeSet::new(),
@@ -384,22 +362,13 @@ impl Router {
             empty: Arc::from(""),
             languages: Languages::default(),
             last_agents: ExpiringMap::default(),
-            max_waits: BTreeSet::new(),
-            queue_limits: BTreeSet::new(),
-            returns: BTreeSet::new(),
-            idle_checks: BTreeSet::new(),
-            park_lapses: BTreeSet::new(),
-            bot_idle_checks: BTreeSet::new(),
+            timers: Timers::default(),
             next_join: 0,
             skills: SkillCatalog::default(),
             conversations: FxHashMap::default(),
             by_channel_key: ChannelKeys::default(),
             agents: AgentPool::default(),
             waiting: WaitingIndex::default(),
-            offer_deadlines: BTreeSet::new(),
-            retries: BTreeSet::new(),
-            service_level_risks: BTreeSet::new(),
-            wrap_ups: BTreeSet::new(),
             resume_tickets: ExpiringMap::default(),
             next_conversation: 1,
             next_seq: 1,

@@ -2,7 +2,6 @@
 //! conversations for a grace window, take no offers until they sign in again, and are
 //! signed out (their conversations routed again) if they do not.
 
-use super::timers::due;
 use super::*;
 
 impl Router {
@@ -34,7 +33,7 @@ impl Router {
                 .get_mut(slot)
                 .expect("signed in")
                 .returning_until = Some(until);
-            self.returns.insert((until, slot));
+            self.timers.reschedule(until, Timer::AgentReturn(slot));
         }
         withdrawn.sort_by_key(|id| self.conversations[id].key);
         for id in withdrawn {
@@ -64,11 +63,15 @@ impl Router {
     pub(super) fn rejoin(&mut self, now: Millis, slot: AgentSlot, sign_in: SignIn) {
         let agent = self.agents.get_mut(slot).expect("signed in");
         agent.returning_until = None;
+        self.timers.cancel(Timer::AgentReturn(slot));
         agent.display_name = sign_in.display_name;
         agent.capacity = sign_in.capacity;
         let (agent_id, held) = (agent.id.clone(), agent.conversations.clone());
         let presence = sign_in.presence;
         self.agents.update(slot, now, |a| a.presence = presence);
+        if presence != Presence::WrapUp {
+            self.timers.cancel(Timer::WrapUp(slot));
+        }
         for id in held {
             let waited_ms = self.conversations[&id].waited_ms(now);
             let details = self.offer_details(id, waited_ms);
@@ -78,19 +81,5 @@ impl Router {
             });
         }
         self.fill_agent(now, slot);
-    }
-
-    /// Signs out the returning agents whose grace window has passed.
-    pub(super) fn lapse_returns(&mut self, now: Millis) {
-        for (until, slot) in due(&mut self.returns, now) {
-            let lapsed = self
-                .agents
-                .get(slot)
-                .filter(|a| a.returning_until == Some(until))
-                .map(|a| a.id.clone());
-            if let Some(agent) = lapsed {
-                let _ = self.sign_out(now, &agent);
-            }
-        }
     }
 }

@@ -2,30 +2,38 @@
 //! waits, escalation steps, wrap-ups, service-level boosts and queue-status updates,
 //! all run by [`Router::tick`].
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use super::*;
 
 impl Router {
-    /// Runs timers: expired offers go back to the queue (the agent is set away),
-    /// conversations whose decline cooldown ended are routed again, wrap-ups end,
-    /// service-level boosts apply and waiting customers hear about meaningful moves.
+    /// Runs timers, kind by kind in the order [`TimerKind`] lists them (see
+    /// [`crate::routing::timer_queue`]): returning agents that did not come back are
+    /// signed out, expired offers go back to the queue (the agent is set away),
+    /// conversations whose decline cooldown ended are routed again, quiet
+    /// conversations park or end, waits reach their limits, escalation steps and
+    /// wrap-ups end, service-level boosts apply, and waiting customers hear about
+    /// meaningful moves. Every timer that fires is current: whatever it timed is
+    /// still under way, since ending it cancelled the timer.
     pub fn tick(&mut self, now: Millis) {
-        self.lapse_returns(now);
+        for (due, timer) in self.timers.pop_due(now, TimerKind::AgentReturn) {
+            self.debug_assert_current(now, due, timer);
+            let Timer::AgentReturn(slot) = timer else {
+                unreachable!("popped by kind")
+            };
+            let agent = self.agent_id(slot);
+            let _ = self.sign_out(now, &agent);
+        }
         // Every expired offer is withdrawn (and its agent set away) before any is
         // routed again, so none goes to an agent whose own offer expired in this tick.
         let mut expired = Vec::new();
-        while let Some(&(expires_at, id)) = self.offer_deadlines.first() {
-            if expires_at > now {
-                break;
-            }
-            let Some(State::Offered { agent: slot, .. }) =
-                self.conversations.get(&id).map(|c| c.state)
-            else {
-                // Cannot happen while the invariants hold; drop the stale deadline.
-                self.offer_deadlines.pop_first();
-                continue;
+        for (due, timer) in self.timers.pop_due(now, TimerKind::OfferExpiry) {
+            self.debug_assert_current(now, due, timer);
+            let Timer::OfferExpiry(id) = timer else {
+                unreachable!("popped by kind")
+            };
+            let Some(slot) = self.conversations[&id].holder() else {
+                unreachable!("an offer expiry is cancelled when the offer ends")
             };
             let agent = self.agent_id(slot);
             self.notices.push(Notice::ToAgent {
@@ -45,12 +53,15 @@ impl Router {
             .into_iter()
             .map(|id| (self.conversations[&id].key, id))
             .collect();
-        for (_, id) in due(&mut self.retries, now) {
-            if let Some(c) = self.conversations.get_mut(&id) {
-                c.declined_by.retain(|(_, until)| *until > now);
-                if c.state == State::Queued {
-                    reroute.push((c.key, id));
-                }
+        for (due, timer) in self.timers.pop_due(now, TimerKind::DeclineCooldown) {
+            self.debug_assert_current(now, due, timer);
+            let Timer::DeclineCooldown(id) = timer else {
+                unreachable!("popped by kind")
+            };
+            let c = self.conversations.get_mut(&id).expect("open conversation");
+            c.declined_by.retain(|(_, until)| *until > now);
+            if c.state == State::Queued {
+                reroute.push((c.key, id));
             }
         }
         reroute.sort_unstable();
@@ -58,55 +69,67 @@ impl Router {
         for (_, id) in reroute {
             self.route_conversation(now, id);
         }
-        for (_, id) in due(&mut self.idle_checks, now) {
-            self.park(now, id);
-        }
-        for (_, id) in due(&mut self.park_lapses, now) {
-            if let Some(c) = self.conversations.get(&id)
-                && matches!(c.state, State::Parked { .. })
-            {
-                let notice = customer_notice(c, CustomerNoticeBody::Closed(EndReason::Abandoned));
-                self.notices.push(Notice::ToCustomer(notice));
-                let waited_ms = c.waited_ms(now);
-                self.emit(
-                    now,
-                    id,
-                    EventKind::Abandoned {
-                        waited_ms,
-                        while_waiting: false,
-                    },
-                );
-                self.end(now, id);
+        for (due, timer) in self.timers.pop_due(now, TimerKind::IdleCheck) {
+            self.debug_assert_current(now, due, timer);
+            if let Timer::IdleCheck(id) = timer {
+                self.park(now, id);
             }
         }
-        for (_, id) in due(&mut self.max_waits, now) {
-            self.fall_back(now, id);
+        for (due, timer) in self.timers.pop_due(now, TimerKind::ParkLapse) {
+            self.debug_assert_current(now, due, timer);
+            let Timer::ParkLapse(id) = timer else {
+                unreachable!("popped by kind")
+            };
+            let c = &self.conversations[&id];
+            let notice = customer_notice(c, CustomerNoticeBody::Closed(EndReason::Abandoned));
+            self.notices.push(Notice::ToCustomer(notice));
+            let waited_ms = c.waited_ms(now);
+            self.emit(
+                now,
+                id,
+                EventKind::Abandoned {
+                    waited_ms,
+                    while_waiting: false,
+                },
+            );
+            self.end(now, id);
         }
-        for (_, id) in due(&mut self.queue_limits, now) {
-            self.check_queue_limit(now, id);
+        for (due, timer) in self.timers.pop_due(now, TimerKind::MaxWait) {
+            self.debug_assert_current(now, due, timer);
+            if let Timer::MaxWait(id) = timer {
+                self.fall_back(now, id);
+            }
+        }
+        for (due, timer) in self.timers.pop_due(now, TimerKind::QueueLimit) {
+            self.debug_assert_current(now, due, timer);
+            if let Timer::QueueLimit(id) = timer {
+                self.check_queue_limit(now, id);
+            }
         }
         self.end_quiet_bot_conversations(now);
         self.last_agents.expire(now);
-        for (_, id) in due(&mut self.escalations, now) {
-            self.escalate(now, id);
+        for (due, timer) in self.timers.pop_due(now, TimerKind::Escalation) {
+            self.debug_assert_current(now, due, timer);
+            if let Timer::Escalation(id) = timer {
+                self.escalate(now, id);
+            }
         }
         self.resume_tickets.expire(now);
-        for (at, slot) in due(&mut self.wrap_ups, now) {
-            let ends = self
-                .agents
-                .get(slot)
-                .is_some_and(|a| a.presence == Presence::WrapUp && a.wrap_up_until == at);
-            if ends {
+        for (due, timer) in self.timers.pop_due(now, TimerKind::WrapUp) {
+            self.debug_assert_current(now, due, timer);
+            if let Timer::WrapUp(slot) = timer {
                 self.change_presence(now, slot, Presence::Available, "wrap_up_over");
                 self.fill_agent(now, slot);
             }
         }
-        for (_, id) in due(&mut self.service_level_risks, now) {
-            let waiting = self
-                .conversations
-                .get(&id)
-                .is_some_and(|c| !matches!(c.state, State::Assigned { .. }));
-            if waiting {
+        for (due, timer) in self.timers.pop_due(now, TimerKind::ServiceLevelRisk) {
+            self.debug_assert_current(now, due, timer);
+            let Timer::ServiceLevelRisk(id) = timer else {
+                unreachable!("popped by kind")
+            };
+            // The boost is for waiting: a conversation an agent handles when it is due
+            // never gets it (one parked or back in the queue then does).
+            if !matches!(self.conversations[&id].state, State::Assigned { .. }) {
                 self.boost(now, id, Boost::ServiceLevelRisk);
             }
         }
@@ -120,19 +143,84 @@ impl Router {
         }
     }
 
+    /// Whether a timer firing at `now` is current: what it times is still under way
+    /// (see [`Router::timer_holds`]) and, for the quiet checks, the customer has
+    /// been quiet for the whole window. Ending what a timer times cancels it, so this
+    /// holds whenever the cancellations are complete; the property tests run with
+    /// debug assertions and catch a missed one.
+    pub(super) fn debug_assert_current(&self, now: Millis, due: Millis, timer: Timer) {
+        if cfg!(debug_assertions) {
+            let quiet = match timer {
+                Timer::IdleCheck(id) => self
+                    .conversations
+                    .get(&id)
+                    .is_some_and(|c| c.last_customer_at + self.policy.idle_release_ms <= now),
+                Timer::BotIdle(id) => self
+                    .conversations
+                    .get(&id)
+                    .is_some_and(|c| c.last_customer_at + self.policy.bot.idle_end_ms <= now),
+                _ => true,
+            };
+            debug_assert!(
+                due <= now && quiet && self.timer_holds(due, timer).is_ok(),
+                "{timer:?} due at {due} fired at {now} but is not current: {:?}",
+                self.timer_holds(due, timer)
+            );
+        }
+    }
+
+    /// Whether what `timer` (scheduled at `due`) times is still under way; `Err` says
+    /// what ended without cancelling it. Checked for every timer by
+    /// [`Router::check_invariants`].
+    pub(super) fn timer_holds(&self, due: Millis, timer: Timer) -> Result<(), String> {
+        let conversation = |id: ConversationId| {
+            self.conversations
+                .get(&id)
+                .ok_or_else(|| format!("{timer:?} for ended conversation {id}"))
+        };
+        let agent = |slot: AgentSlot| {
+            self.agents
+                .get(slot)
+                .ok_or_else(|| format!("{timer:?} for a signed-out agent"))
+        };
+        let holds = match timer {
+            Timer::AgentReturn(slot) => agent(slot)?.returning_until == Some(due),
+            Timer::WrapUp(slot) => {
+                let a = agent(slot)?;
+                a.presence == Presence::WrapUp && a.wrap_up_until == due
+            }
+            Timer::OfferExpiry(id) => matches!(
+                conversation(id)?.state,
+                State::Offered { expires_at, .. } if expires_at == due
+            ),
+            Timer::IdleCheck(id) => matches!(conversation(id)?.state, State::Assigned { .. }),
+            Timer::ParkLapse(id) => {
+                matches!(conversation(id)?.state, State::Parked { until } if until == due)
+            }
+            Timer::BotIdle(id) => conversation(id)?.state == State::WithBot,
+            Timer::Escalation(id) => conversation(id)?.step.is_some(),
+            Timer::DeclineCooldown(id)
+            | Timer::MaxWait(id)
+            | Timer::QueueLimit(id)
+            | Timer::ServiceLevelRisk(id) => {
+                conversation(id)?;
+                true
+            }
+        };
+        if holds {
+            Ok(())
+        } else {
+            Err(format!("{timer:?} at {due} outlived what it timed"))
+        }
+    }
+
     /// Parks a quiet assigned messaging conversation: the agent's capacity is freed
     /// and the agent told; the conversation waits for the customer for
     /// `parked_window_ms`.
     fn park(&mut self, now: Millis, id: ConversationId) {
-        let Some(c) = self.conversations.get(&id) else {
-            return;
+        let Some(slot) = self.conversations[&id].holder() else {
+            unreachable!("an idle check is cancelled when the assignment ends")
         };
-        let State::Assigned { agent: slot, .. } = c.state else {
-            return;
-        };
-        if c.last_customer_at + self.policy.idle_release_ms > now {
-            return; // the customer wrote since this check was scheduled
-        }
         let agent = self.agent_id(slot);
         self.detach(now, id, slot);
         let until = now + self.policy.parked_window_ms;
@@ -140,7 +228,7 @@ impl Router {
         c.state = State::Parked { until };
         c.waiting_since = None;
         c.parked_with = Some(agent.clone());
-        self.park_lapses.insert((until, id));
+        self.timers.schedule(until, Timer::ParkLapse(id));
         self.notices.push(Notice::ToAgent {
             agent: agent.clone(),
             notice: AgentNotice::Parked {
@@ -156,10 +244,10 @@ impl Router {
     /// they can take it now, otherwise into the queue in its old place.
     pub(super) fn unpark(&mut self, now: Millis, id: ConversationId) {
         let c = self.conversations.get_mut(&id).expect("open conversation");
-        let State::Parked { until } = c.state else {
+        let State::Parked { .. } = c.state else {
             return;
         };
-        self.park_lapses.remove(&(until, id));
+        self.timers.cancel(Timer::ParkLapse(id));
         let agent = c.parked_with.take();
         self.enqueue(now, id, QueueReason::Returned);
         let c = &self.conversations[&id];
@@ -185,16 +273,14 @@ impl Router {
     /// could next reach the limit.
     fn check_queue_limit(&mut self, now: Millis, id: ConversationId) {
         let limit = self.policy.max_queue_secs * 1000;
-        let Some(c) = self.conversations.get(&id) else {
-            return;
-        };
+        let c = &self.conversations[&id];
         let waited_ms = c.waited_ms(now);
         let waiting = matches!(c.state, State::Queued | State::Offered { .. });
         if !waiting || waited_ms < limit {
             // Time waited only grows while waiting: check again when it could reach
             // the limit (at least a second from now, so held conversations cost little).
             let again = now + limit.saturating_sub(waited_ms).max(1_000);
-            self.queue_limits.insert((again, id));
+            self.timers.schedule(again, Timer::QueueLimit(id));
             return;
         }
         if let State::Offered { agent, .. } = c.state {
@@ -235,9 +321,9 @@ impl Router {
     }
 
     fn fall_back(&mut self, now: Millis, id: ConversationId) {
-        let Some(c) = self.conversations.get(&id) else {
-            return;
-        };
+        let c = &self.conversations[&id];
+        // The wait is what it limits: a conversation an agent took or parked by then
+        // does not fall back.
         if !matches!(c.state, State::Queued | State::Offered { .. }) {
             return;
         }
@@ -288,9 +374,9 @@ impl Router {
     /// Takes a conversation one step out on its queue's bullseye: preferred skills
     /// stop counting, then it overflows to the wider group. Its place is kept.
     fn escalate(&mut self, now: Millis, id: ConversationId) {
-        let Some(c) = self.conversations.get(&id) else {
-            return;
-        };
+        let c = &self.conversations[&id];
+        // Steps widen the search for an agent: one that has an agent by then stays
+        // where it is, and takes no later step.
         if !matches!(c.state, State::Queued | State::Offered { .. }) {
             return;
         }
@@ -308,7 +394,7 @@ impl Router {
             _ => return,
         };
         if let Some(at) = then {
-            self.escalations.insert((at.max(now), id));
+            self.timers.schedule(at.max(now), Timer::Escalation(id));
         }
         self.move_requirement(now, id, &skills, next, None);
     }
@@ -339,6 +425,7 @@ impl Router {
             Some(queue) => {
                 c.queue = queue;
                 c.step = None;
+                self.timers.cancel(Timer::Escalation(id));
             }
             None => c.step = Some(step),
         }
@@ -439,20 +526,4 @@ pub(crate) const REFRESH_PER_TICK: usize = 2_048;
 pub(super) struct RefreshCursor {
     profile: u32,
     index: u32,
-}
-
-/// Pops every timer due by `now`, earliest first.
-pub(super) fn due<T: Ord + Copy>(
-    timers: &mut BTreeSet<(Millis, T)>,
-    now: Millis,
-) -> Vec<(Millis, T)> {
-    let mut fired = Vec::new();
-    while let Some(&first) = timers.first() {
-        if first.0 > now {
-            break;
-        }
-        timers.pop_first();
-        fired.push(first);
-    }
-    fired
 }

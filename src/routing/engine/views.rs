@@ -161,14 +161,16 @@ impl Router {
                     }
                 }
                 State::Offered { agent, expires_at } => {
-                    if !self.offer_deadlines.contains(&(expires_at, *id)) {
+                    if !self.timers.contains(expires_at, Timer::OfferExpiry(*id)) {
                         return Err(format!("{id} offered without a deadline"));
                     }
                     self.check_held(*id, agent)?;
                 }
                 State::Assigned { agent, .. } => self.check_held(*id, agent)?,
                 State::Parked { until } => {
-                    if !self.park_lapses.contains(&(until, *id)) || c.parked_with.is_none() {
+                    if !self.timers.contains(until, Timer::ParkLapse(*id))
+                        || c.parked_with.is_none()
+                    {
                         return Err(format!("{id} parked without a lapse or an agent"));
                     }
                 }
@@ -206,6 +208,23 @@ impl Router {
             {
                 return Err(format!("agent {} over capacity", a.id));
             }
+        }
+        for (slot, a) in self.agents.iter() {
+            if a.presence == Presence::WrapUp
+                && !self.timers.contains(a.wrap_up_until, Timer::WrapUp(slot))
+            {
+                return Err(format!("agent {} in wrap-up without its end", a.id));
+            }
+            if let Some(until) = a.returning_until
+                && !self.timers.contains(until, Timer::AgentReturn(slot))
+            {
+                return Err(format!("agent {} returning without a deadline", a.id));
+            }
+        }
+        // Every timer times something still under way: ending it cancelled the timer.
+        self.timers.check_index()?;
+        for (due, timer) in self.timers.iter() {
+            self.timer_holds(due, timer)?;
         }
         if !self.agents.lanes_are_consistent() {
             return Err("agent lanes out of step".to_owned());

@@ -1312,7 +1312,8 @@ impl Model {
                         // order from the handoff on.
                         assert_eq!(named, h.required, "requirement of {id} at its handoff");
                         let mut boosts = Boosts::default();
-                        if h.reason == HandoffReason::Complaint {
+                        // Complaints and people in danger get the complaint boost.
+                        if matches!(h.reason, HandoffReason::Complaint | HandoffReason::Safety) {
                             boosts.insert(Boost::Complaint);
                         }
                         let fresh = self

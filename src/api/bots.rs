@@ -287,6 +287,7 @@ fn handoff_action(handoff: pb::BotHandoff) -> Result<(BotAction, &'static str), 
         Ok(pb::HandoffReason::LowConfidence) => HandoffReason::LowConfidence,
         Ok(pb::HandoffReason::Complaint) => HandoffReason::Complaint,
         Ok(pb::HandoffReason::IntentNeedsHuman) => HandoffReason::IntentNeedsHuman,
+        Ok(pb::HandoffReason::Safety) => HandoffReason::Safety,
         Ok(pb::HandoffReason::Unspecified) | Err(_) => HandoffReason::BotDecision,
     };
     convert::bounded("handoff.intent", &handoff.intent, MAX_ID_BYTES)?;

@@ -57,6 +57,8 @@ pub struct BotMessage {
 /// Why the bot hands a conversation to a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HandoffReason {
+    /// Someone is in danger, or a crime against the customer is under way.
+    Safety,
     /// The customer asked for a person.
     CustomerRequest,
     /// The customer complains or is angry.
@@ -249,6 +251,11 @@ impl BuiltinBot {
                 language: language.clone(),
             }
         };
+        // Before anything else: a knowledge-base answer to someone in danger is the
+        // worst answer the bot can give.
+        if triage::is_urgent(turn.text) {
+            return handoff(HandoffReason::Safety);
+        }
         if triage::wants_human(turn.text) {
             return handoff(HandoffReason::CustomerRequest);
         }

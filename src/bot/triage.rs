@@ -241,6 +241,159 @@ const PROGRESS_EN: &[&str] = &[
     "resolved yet",
 ];
 
+/// Chinese signs that someone is in danger now, or that a crime against the customer
+/// is under way: a person must take these at once, whatever topic they also name.
+const URGENT_ZH: &[&str] = &[
+    "救命",
+    "救救",
+    "报警",
+    "报了警",
+    "打110",
+    "打120",
+    "打119",
+    "急救",
+    "救护车",
+    "晕倒",
+    "昏倒",
+    "昏迷",
+    "不省人事",
+    "大出血",
+    "流了很多血",
+    "吐血",
+    "呼吸困难",
+    "喘不上气",
+    "喘不过气",
+    "心脏病",
+    "中风",
+    "抽搐",
+    "过敏休克",
+    "不想活",
+    "活不下去",
+    "想死",
+    "去死",
+    "自杀",
+    "轻生",
+    "寻短见",
+    "割腕",
+    "跳楼",
+    "了结自己",
+    "伤害自己",
+    "被跟踪",
+    "一直跟着我",
+    "有人跟着我",
+    "跟踪我",
+    "威胁我",
+    "恐吓",
+    "要杀",
+    "打我",
+    "被打",
+    "家暴",
+    "抢劫",
+    "被抢",
+    "绑架",
+    "被绑",
+    "拿刀",
+    "持刀",
+    "有刀",
+    "有枪",
+    "着火",
+    "起火",
+    "失火",
+    "火灾",
+    "冒烟",
+    "煤气味",
+    "燃气泄漏",
+    "漏气",
+    "触电",
+    "爆炸",
+    "地震",
+    "被困",
+    "困住",
+    "困在",
+    "溺水",
+    "走失",
+    "孩子不见",
+    "正在被盗",
+    "正在盗刷",
+    "还在扣钱",
+    "一直在扣钱",
+    "钱一直在少",
+];
+
+/// English signs that someone is in danger now, or that a crime against the customer
+/// is under way, matched as whole words.
+const URGENT_EN: &[&str] = &[
+    "help me please",
+    "please help me",
+    "emergency",
+    "ambulance",
+    "call the police",
+    "called the police",
+    "call 911",
+    "call 999",
+    "call 112",
+    "unconscious",
+    "passed out",
+    "collapsed",
+    "not breathing",
+    "can't breathe",
+    "cant breathe",
+    "cannot breathe",
+    "heart attack",
+    "stroke",
+    "seizure",
+    "overdose",
+    "bleeding",
+    "vomiting blood",
+    "suicide",
+    "suicidal",
+    "kill myself",
+    "end my life",
+    "end it all",
+    "want to die",
+    "don't want to live",
+    "dont want to live",
+    "hurt myself",
+    "self harm",
+    "following me",
+    "followed me",
+    "being followed",
+    "stalking me",
+    "threatening me",
+    "threatened me",
+    "attacked",
+    "assaulted",
+    "robbed",
+    "mugged",
+    "kidnapped",
+    "hostage",
+    "with a gun",
+    "has a gun",
+    "pulled a gun",
+    "with a knife",
+    "has a knife",
+    "pulled a knife",
+    "on fire",
+    "fire in",
+    "smoke coming",
+    "there is smoke",
+    "full of smoke",
+    "smell gas",
+    "smells of gas",
+    "gas leak",
+    "sparks",
+    "electrocuted",
+    "explosion",
+    "earthquake",
+    "evacuated",
+    "trapped",
+    "drowning",
+    "missing child",
+    "right now",
+    "as we speak",
+    "happening now",
+];
+
 /// Chinese greetings, thanks and acknowledgements.
 const SMALL_TALK_ZH: &[&str] = &[
     "你好",
@@ -451,6 +604,39 @@ fn asks_progress(words: &str) -> bool {
     PROGRESS_ZH.iter().any(|p| words.contains(p)) || PROGRESS_EN.iter().any(|p| has(words, p))
 }
 
+/// Someone is in danger now, or a crime against the customer is under way ("right
+/// now" counts only beside words of loss or attack: "I need it right now" is not).
+pub(crate) fn is_urgent(text: &str) -> bool {
+    let w = words(text);
+    if URGENT_ZH.iter().any(|p| w.contains(p)) {
+        return true;
+    }
+    const NOW: [&str; 3] = ["right now", "as we speak", "happening now"];
+    const UNDER_WAY: &[&str] = &[
+        "hacked",
+        "stolen",
+        "stealing",
+        "steal",
+        "taking",
+        "draining",
+        "disappearing",
+        "using my",
+        "logged in",
+        "logging in",
+        "locked out",
+        "deleting",
+        "downloading",
+        "transferring",
+        "charging",
+        "scam",
+        "scammed",
+        "fraud",
+    ];
+    URGENT_EN
+        .iter()
+        .any(|p| has(&w, p) && (!NOW.contains(p) || UNDER_WAY.iter().any(|u| has(&w, u))))
+}
+
 /// The whole message is a greeting, thanks or acknowledgement and nothing else.
 pub(crate) fn is_small_talk(text: &str) -> bool {
     let mut w = words(text);
@@ -510,6 +696,35 @@ mod tests {
             "refund",
         ] {
             assert!(!wants_human(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn danger_and_crimes_under_way_are_urgent_in_both_languages() {
+        for urgent in [
+            "救命 有人在撬我家门",
+            "我爸突然晕倒了 怎么办",
+            "卡里的钱一直在少 是不是被盗了",
+            "活不下去了",
+            "厨房有很浓的煤气味",
+            "my dad collapsed in the lobby",
+            "someone is using my card right now",
+            "there is smoke coming out of the charger",
+            "I think I want to end my life",
+            "a man with a knife is outside",
+            "we are trapped in the lift",
+        ] {
+            assert!(is_urgent(urgent), "{urgent}");
+        }
+        for calm in [
+            "怎么修改密码",
+            "我的卡丢了 怎么挂失",
+            "I need the invoice right now",
+            "how do I report a stolen card",
+            "where is my order",
+            "火锅店的优惠券怎么用",
+        ] {
+            assert!(!is_urgent(calm), "{calm}");
         }
     }
 

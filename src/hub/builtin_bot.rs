@@ -239,6 +239,7 @@ pub fn builtin_actions(bot: &BuiltinBot, turn: &BotTurn) -> Vec<BotAction> {
         } => (
             Some(BotAction::HandOff(Handoff {
                 reason: match reason {
+                    bot::HandoffReason::Safety => HandoffReason::Safety,
                     bot::HandoffReason::CustomerRequest => HandoffReason::CustomerRequest,
                     bot::HandoffReason::Complaint => HandoffReason::Complaint,
                     bot::HandoffReason::IntentNeedsHuman => HandoffReason::IntentNeedsHuman,

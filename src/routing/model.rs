@@ -262,16 +262,20 @@ pub enum HandoffReason {
     IntentNeedsHuman,
     /// An external bot handed over without saying why.
     BotDecision,
+    /// Someone is in danger, or a crime against the customer is under way; served
+    /// with the complaint boost.
+    Safety,
 }
 
 impl HandoffReason {
     /// Every reason, for metrics pre-registration.
-    pub const ALL: [HandoffReason; 5] = [
+    pub const ALL: [HandoffReason; 6] = [
         HandoffReason::CustomerRequest,
         HandoffReason::LowConfidence,
         HandoffReason::Complaint,
         HandoffReason::IntentNeedsHuman,
         HandoffReason::BotDecision,
+        HandoffReason::Safety,
     ];
 
     /// Stable name, used as a metric label value and in the API.
@@ -282,6 +286,7 @@ impl HandoffReason {
             HandoffReason::Complaint => "complaint",
             HandoffReason::IntentNeedsHuman => "intent_needs_human",
             HandoffReason::BotDecision => "bot_decision",
+            HandoffReason::Safety => "safety",
         }
     }
 }

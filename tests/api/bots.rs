@@ -217,6 +217,36 @@ async fn a_complaint_hands_off_at_once() {
 }
 
 #[tokio::test]
+async fn someone_in_danger_is_handed_to_a_person_first_whatever_topic_they_name() {
+    let server = spawn_server(bot_config()).await;
+    // Names a knowledge-base topic (the order), but a person must take it, ahead of
+    // a calm customer who came first.
+    let calm = say(
+        &server,
+        "calm-first",
+        10.0,
+        "I want to talk to a person",
+        "en",
+    )
+    .await;
+    let urgent = say(
+        &server,
+        "danger",
+        10.0,
+        "someone is using my account right now and my order money keeps disappearing",
+        "en",
+    )
+    .await;
+    assert_handed_off(&server, &urgent, "safety", "en").await;
+    assert_eq!(
+        queue_note(&urgent).position,
+        1,
+        "served before the earlier calm one"
+    );
+    assert_eq!(queue_note(&calm).position, 1, "who was first until then");
+}
+
+#[tokio::test]
 async fn an_intent_that_needs_a_person_hands_off_with_its_skill() {
     let server = spawn_server(bot_config()).await;
     let kb = starter();

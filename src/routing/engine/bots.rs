@@ -173,7 +173,11 @@ impl Router {
             }
         }
         let c = self.conversations.get_mut(&id).expect("open conversation");
-        if handoff.reason == HandoffReason::Complaint {
+        // Someone in danger waits no longer than an angry customer.
+        if matches!(
+            handoff.reason,
+            HandoffReason::Complaint | HandoffReason::Safety
+        ) {
             c.boosts.insert(Boost::Complaint);
         }
         c.key = self.policy.priority.key(c.tier, c.boosts, now, id.0);

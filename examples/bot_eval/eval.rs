@@ -697,6 +697,26 @@ pub(crate) fn to_json(report: &Report) -> String {
     serde_json::to_string_pretty(report).expect("a report always serializes")
 }
 
+/// A table with a row per kind and a column per set: `cell` gives a set's figure for a
+/// kind, "–" where the set has none of it.
+fn kind_table(
+    out: &mut String,
+    columns: &[Column<'_>],
+    kinds: &[String],
+    cell: impl Fn(&Metrics, &str) -> Option<String>,
+) {
+    let labels: Vec<&str> = columns.iter().map(|c| c.label.as_str()).collect();
+    let _ = writeln!(out, "| kind | {} |", labels.join(" | "));
+    let _ = writeln!(out, "| --- |{}", " ---: |".repeat(columns.len()));
+    for kind in kinds {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| cell(c.metrics, kind).unwrap_or_else(|| "–".to_owned()))
+            .collect();
+        let _ = writeln!(out, "| {kind} | {} |", cells.join(" | "));
+    }
+}
+
 /// A column of the tables: a set, or the held-out sets pooled.
 struct Column<'a> {
     /// Header label.
@@ -832,83 +852,43 @@ pub(crate) fn render_markdown(report: &Report) -> String {
         );
     }
 
-    let header = |out: &mut String, first: &str| {
-        let labels: Vec<&str> = columns.iter().map(|c| c.label.as_str()).collect();
-        let _ = writeln!(out, "| {first} | {} |", labels.join(" | "));
-        let _ = writeln!(out, "| --- |{}", " ---: |".repeat(columns.len()));
-    };
-    out.push_str("\nTop-1 by kind (answerable queries):\n\n");
-    header(&mut out, "kind");
     let answerable = ordered_kinds(
         &ANSWERABLE_KINDS,
         columns
             .iter()
             .flat_map(|c| c.metrics.answerable_by_kind.keys()),
     );
-    for kind in &answerable {
-        let cells: Vec<String> = columns
-            .iter()
-            .map(|c| {
-                c.metrics
-                    .answerable_by_kind
-                    .get(kind)
-                    .map_or("–".to_owned(), |k| {
-                        share(&Ratio::new(k.correct, k.queries))
-                    })
-            })
-            .collect();
-        let _ = writeln!(out, "| {kind} | {} |", cells.join(" | "));
-    }
-
-    out.push_str(
-        "\nWhat the answerable queries got, by kind (correct / wrong entry / clarify / handoff):\n\n",
-    );
-    header(&mut out, "kind");
-    for kind in &answerable {
-        let cells: Vec<String> = columns
-            .iter()
-            .map(|c| {
-                c.metrics
-                    .answerable_by_kind
-                    .get(kind)
-                    .map_or("–".to_owned(), |k| {
-                        format!(
-                            "{} / {} / {} / {}",
-                            k.correct, k.wrong_entry, k.clarify, k.handoff
-                        )
-                    })
-            })
-            .collect();
-        let _ = writeln!(out, "| {kind} | {} |", cells.join(" | "));
-    }
-
-    out.push_str(
-        "\nMust-not-answer queries by kind (handoff / clarify / answered, of queries):\n\n",
-    );
-    header(&mut out, "kind");
     let must_not = ordered_kinds(
         &MUST_NOT_KINDS,
         columns
             .iter()
             .flat_map(|c| c.metrics.must_not_by_kind.keys()),
     );
-    for kind in &must_not {
-        let cells: Vec<String> = columns
-            .iter()
-            .map(|c| {
-                c.metrics
-                    .must_not_by_kind
-                    .get(kind)
-                    .map_or("–".to_owned(), |k| {
-                        format!(
-                            "{} / {} / {} of {}",
-                            k.handoff, k.clarify, k.answered, k.queries
-                        )
-                    })
-            })
-            .collect();
-        let _ = writeln!(out, "| {kind} | {} |", cells.join(" | "));
-    }
+    out.push_str("\nTop-1 by kind (answerable queries):\n\n");
+    kind_table(&mut out, &columns, &answerable, |m, kind| {
+        let k = m.answerable_by_kind.get(kind)?;
+        Some(share(&Ratio::new(k.correct, k.queries)))
+    });
+    out.push_str(
+        "\nWhat the answerable queries got, by kind (correct / wrong entry / clarify / handoff):\n\n",
+    );
+    kind_table(&mut out, &columns, &answerable, |m, kind| {
+        let k = m.answerable_by_kind.get(kind)?;
+        Some(format!(
+            "{} / {} / {} / {}",
+            k.correct, k.wrong_entry, k.clarify, k.handoff
+        ))
+    });
+    out.push_str(
+        "\nMust-not-answer queries by kind (handoff / clarify / answered, of queries):\n\n",
+    );
+    kind_table(&mut out, &columns, &must_not, |m, kind| {
+        let k = m.must_not_by_kind.get(kind)?;
+        Some(format!(
+            "{} / {} / {} of {}",
+            k.handoff, k.clarify, k.answered, k.queries
+        ))
+    });
 
     let safety: Vec<&WronglyAnswered> = report
         .sets

@@ -435,6 +435,13 @@ pub struct BotWork {
     assists: Vec<AssistRequest>,
 }
 
+impl BotWork {
+    /// Whether every turn's text is at most `bytes` long.
+    pub fn turns_within(&self, bytes: usize) -> bool {
+        self.turns.iter().all(|turn| turn.text.len() <= bytes)
+    }
+}
+
 impl TenantState {
     /// Applies a command to the router, journaling it when it changed something.
     pub fn execute(&mut self, now: Millis, command: Command) -> Result<Applied, RoutingError> {

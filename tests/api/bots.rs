@@ -144,6 +144,23 @@ async fn a_chinese_question_gets_the_greeting_then_the_knowledge_base_answer() {
 }
 
 #[tokio::test]
+async fn a_long_rambling_question_is_answered_through_the_matching_pool() {
+    let server = spawn_server(bot_config()).await;
+    let kb = starter();
+    // Over 256 bytes, so the turn goes to a matching thread rather than being answered
+    // on the stream that filed it; the answer comes back in the response all the same.
+    let text = format!(
+        "{}我的快递到哪了？",
+        "上周在你们店里买了好几样东西，一直在等，".repeat(6)
+    );
+    assert!(text.len() > 256);
+    let response = say(&server, "zh-long", 10.0, &text, "").await;
+    let texts = bot_texts(&response);
+    assert_eq!(texts.len(), 2, "{response:?}");
+    assert_eq!(texts[1], answer_of(&kb, "order-status-zh"));
+}
+
+#[tokio::test]
 async fn asking_for_a_person_hands_off_with_language_skill_and_transcript() {
     let server = spawn_server(bot_config()).await;
     let response = say(&server, "human-zh", 10.0, "转人工", "").await;

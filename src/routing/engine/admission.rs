@@ -299,28 +299,27 @@ impl Router {
         let waited_ms = conversation.waited_ms(now);
         let state = conversation.state;
         let while_waiting = matches!(state, State::Queued | State::Offered { .. });
-        match state {
-            State::Queued | State::Parked { .. } | State::WithBot => {}
-            State::Offered { agent, .. } => {
-                let agent_id = self.agent_id(agent);
-                self.notices.push(Notice::ToAgent {
-                    agent: agent_id,
-                    notice: AgentNotice::OfferWithdrawn {
-                        conversation: id,
-                        reason: "abandoned",
-                    },
-                });
-            }
-            State::Assigned { agent, .. } => {
-                let agent_id = self.agent_id(agent);
-                self.notices.push(Notice::ToAgent {
-                    agent: agent_id,
-                    notice: AgentNotice::Ended {
-                        conversation: id,
-                        reason: EndReason::Abandoned,
-                    },
-                });
-            }
+        // The agent holding it, if any, is told how it went away.
+        let told = match state {
+            State::Queued | State::Parked { .. } | State::WithBot => None,
+            State::Offered { agent, .. } => Some((
+                agent,
+                AgentNotice::OfferWithdrawn {
+                    conversation: id,
+                    reason: "abandoned",
+                },
+            )),
+            State::Assigned { agent, .. } => Some((
+                agent,
+                AgentNotice::Ended {
+                    conversation: id,
+                    reason: EndReason::Abandoned,
+                },
+            )),
+        };
+        if let Some((slot, notice)) = told {
+            let agent = self.agent_id(slot);
+            self.notices.push(Notice::ToAgent { agent, notice });
         }
         self.emit(
             now,

@@ -5,6 +5,9 @@
 //! cargo run --release --example bot_eval -- --json       # one JSON object
 //! cargo run --release --example bot_eval -- --set DIR --set DIR2
 //! cargo run --release --example bot_eval -- --sealed     # also the sealed sets
+//! cargo run --release --example bot_eval -- --tuning     # also the tuning sets
+//! cargo run --release --example bot_eval -- --model target/models/multilingual-e5-small \
+//!     --onnxruntime target/models/onnxruntime/libonnxruntime.so   # semantic stage on
 //! ```
 //!
 //! Sealed sets (`tests/data/heldout-2/`, marked by a `SEALED` file) are evaluated only
@@ -55,6 +58,17 @@ struct Args {
     /// only: their messages are never shown). Run it at milestones, not while tuning.
     #[arg(long)]
     sealed: bool,
+    /// Also evaluate the tuning sets under tests/data/tuning/ (tuned-on: the semantic
+    /// stage's fusion was calibrated on them).
+    #[arg(long)]
+    tuning: bool,
+    /// Turn the semantic stage on with this model directory (`bot.model`).
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// The ONNX Runtime library for --model (`bot.onnxruntime`; default
+    /// ORT_DYLIB_PATH).
+    #[arg(long, value_name = "PATH")]
+    onnxruntime: Option<PathBuf>,
 }
 
 /// Knowledge-base file shapes the harness can evaluate.
@@ -74,7 +88,13 @@ fn main() -> ExitCode {
         } else {
             Ok(Vec::new())
         };
+        let tuning = if args.tuning {
+            eval::tuning_sets()
+        } else {
+            Ok(Vec::new())
+        };
         match eval::default_sets().and_then(|mut sets| {
+            sets.extend(tuning?);
             sets.extend(sealed?);
             Ok(sets)
         }) {
@@ -87,7 +107,10 @@ fn main() -> ExitCode {
             .map(|dir| eval::EvalSet::from_dir(dir))
             .collect()
     };
-    match eval::evaluate(&sets) {
+    let mut config = switchboard::Config::default();
+    config.bot.model = args.model;
+    config.bot.onnxruntime = args.onnxruntime;
+    match eval::evaluate_with(&sets, &config) {
         Ok(report) if args.json => println!("{}", eval::to_json(&report)),
         Ok(report) => print!("{}", eval::render_markdown(&report)),
         Err(e) => return fail(&e),

@@ -108,6 +108,72 @@ pub struct BotConfig {
     /// Seconds without a customer message after which a conversation still with a
     /// bot ends as finished by the bot; 0 = never.
     pub idle_end_secs: u64,
+    /// Sentence-embedding model directory (ONNX + tokenizer.json) for the built-in
+    /// bot's semantic stage; absent = lexical matching only (the default). See
+    /// `tools/embedding-model/setup-model.sh`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<PathBuf>,
+    /// The ONNX Runtime library (`libonnxruntime.so`) for `model`; absent = the
+    /// `ORT_DYLIB_PATH` environment variable, then the system's library path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub onnxruntime: Option<PathBuf>,
+    /// How the semantic stage prepares texts and fuses its evidence (used only with
+    /// `model`).
+    pub semantic: SemanticConfig,
+}
+
+/// `[bot.semantic]`: text preparation and the fusion calibration of the semantic
+/// stage. The defaults are calibrated for multilingual-e5-small on the tuning set
+/// (`tests/data/tuning/`); another model needs its own (see `examples/bot_tune.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SemanticConfig {
+    /// Text put before every message and entry question (e5 models: `"query: "`).
+    pub prefix: String,
+    /// Most tokens of a text the model reads (8-512); longer texts are cut.
+    pub max_tokens: usize,
+    /// Lexical confidence at or above which a message is answered without embedding.
+    pub lexical_sure: f32,
+    /// Share of the lexical evidence in the fused score (0-1).
+    pub lexical_weight: f32,
+    /// Cosine at which the semantic evidence is 0.
+    pub cosine_floor: f32,
+    /// Cosine at which the semantic evidence is 1.
+    pub cosine_ceiling: f32,
+    /// Gap in fused score to the runner-up intent at which nothing is discounted.
+    pub margin: f32,
+    /// Share of the fused score kept when the runner-up intent ties the best.
+    pub ambiguity_floor: f32,
+}
+
+impl Default for SemanticConfig {
+    fn default() -> Self {
+        let f = crate::bot::fusion::FusionSettings::default();
+        SemanticConfig {
+            prefix: crate::bot::embedding::DEFAULT_PREFIX.to_owned(),
+            max_tokens: crate::bot::embedding::DEFAULT_MAX_TOKENS,
+            lexical_sure: f.lexical_sure,
+            lexical_weight: f.lexical_weight,
+            cosine_floor: f.cosine_floor,
+            cosine_ceiling: f.cosine_ceiling,
+            margin: f.margin,
+            ambiguity_floor: f.ambiguity_floor,
+        }
+    }
+}
+
+impl SemanticConfig {
+    /// The fusion calibration.
+    pub fn fusion(&self) -> crate::bot::fusion::FusionSettings {
+        crate::bot::fusion::FusionSettings {
+            lexical_sure: self.lexical_sure,
+            lexical_weight: self.lexical_weight,
+            cosine_floor: self.cosine_floor,
+            cosine_ceiling: self.cosine_ceiling,
+            margin: self.margin,
+            ambiguity_floor: self.ambiguity_floor,
+        }
+    }
 }
 
 /// Highest `bot.answer_deadline_ms`: with the 100 ms timer tick it keeps the first
@@ -133,6 +199,9 @@ impl Default for BotConfig {
             suggestions: 3,
             language_skills: true,
             idle_end_secs: 1800,
+            model: None,
+            onnxruntime: None,
+            semantic: SemanticConfig::default(),
         }
     }
 }
@@ -176,7 +245,46 @@ impl BotConfig {
         if self.suggestions > 3 {
             return bad("suggestions must be 0-3".to_owned());
         }
+        if let Some(model) = &self.model {
+            crate::bot::embedding::model_files(model)
+                .map_err(|e| ConfigError::Invalid(format!("bot.model: {e}")))?;
+        }
+        if let Some(lib) = &self.onnxruntime
+            && !lib.is_file()
+        {
+            return bad(format!("onnxruntime: no such file {}", lib.display()));
+        }
+        let s = &self.semantic;
+        if !(8..=crate::bot::embedding::MAX_MAX_TOKENS).contains(&s.max_tokens) {
+            return bad(format!(
+                "semantic.max_tokens must be 8-{}",
+                crate::bot::embedding::MAX_MAX_TOKENS
+            ));
+        }
+        s.fusion()
+            .validate()
+            .or_else(|e| bad(format!("semantic.{e}")))?;
         Ok(())
+    }
+
+    /// The built-in bot's settings.
+    pub fn bot_settings(&self) -> crate::bot::BotSettings {
+        crate::bot::BotSettings {
+            confidence_threshold: self.confidence_threshold,
+            fusion: self.semantic.fusion(),
+        }
+    }
+
+    /// Where the semantic stage's model and runtime are, if one is configured.
+    pub fn embedder_settings(&self) -> Option<crate::bot::embedding::EmbedderSettings> {
+        self.model
+            .as_ref()
+            .map(|model| crate::bot::embedding::EmbedderSettings {
+                model: model.clone(),
+                runtime: self.onnxruntime.clone(),
+                prefix: self.semantic.prefix.clone(),
+                max_tokens: self.semantic.max_tokens,
+            })
     }
 }
 
@@ -716,6 +824,48 @@ mod tests {
         assert!(bad("[bot]\nanswer_deadline_ms = 2000\n").contains("bot.answer_deadline_ms"));
         assert!(bad("[bot]\nsuggestions = 4\n").contains("bot.suggestions"));
         assert!(bad("[bot]\nconfidence_threshold = 0.0\n").contains("bot.confidence_threshold"));
+        let e = bad("[bot]\nmodel = \"/no/such/model\"\n");
+        assert!(
+            e.contains("bot.model") && e.contains("/no/such/model"),
+            "{e}"
+        );
+        let e = bad("[bot]\nonnxruntime = \"/no/libonnxruntime.so\"\n");
+        assert!(e.contains("bot.onnxruntime"), "{e}");
+        let e = bad("[bot.semantic]\nmax_tokens = 4\n");
+        assert!(e.contains("bot.semantic.max_tokens"), "{e}");
+        let e = bad("[bot.semantic]\ncosine_floor = 0.99\n");
+        assert!(e.contains("bot.semantic.cosine_floor"), "{e}");
+        let e = bad("[tenants.acme.bot.semantic]\nlexical_weight = 2.0\n");
+        assert!(
+            e.contains("tenants.acme") && e.contains("bot.semantic.lexical_weight"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_tenant_inherits_the_semantic_stage_and_may_change_it() {
+        let config = Config::from_toml(
+            "[bot]\nmodel = \"/models/e5\"\n[bot.semantic]\nlexical_sure = 0.8\n\
+             [tenants.acme.bot.semantic]\nmargin = 0.3\n[tenants.lexical]\n",
+        )
+        .unwrap();
+        let acme = config.tenant_settings("acme").unwrap().bot;
+        assert_eq!(acme.model.as_deref(), Some(Path::new("/models/e5")));
+        assert_eq!(
+            (acme.semantic.lexical_sure, acme.semantic.margin),
+            (0.8, 0.3)
+        );
+        assert_eq!(
+            acme.semantic.prefix,
+            crate::bot::embedding::DEFAULT_PREFIX,
+            "unset keys keep the defaults"
+        );
+        let embedder = acme.embedder_settings().unwrap();
+        assert_eq!(embedder.model, PathBuf::from("/models/e5"));
+        assert!(
+            Config::default().bot.embedder_settings().is_none(),
+            "off by default"
+        );
     }
 
     #[test]

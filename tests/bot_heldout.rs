@@ -38,7 +38,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// its root's `SHA256SUMS`, and every file in a set directory is listed there.
 #[test]
 fn held_out_data_matches_its_sha256sums() {
-    for root_name in [eval::HELD_OUT_ROOT, eval::SEALED_ROOT] {
+    for root_name in [eval::HELD_OUT_ROOT, eval::SEALED_ROOT, eval::TUNING_ROOT] {
         let root = eval::repo_path(root_name);
         if root_name == eval::SEALED_ROOT && !root.exists() {
             continue;
@@ -91,7 +91,8 @@ fn check_sums(root_name: &str, root: &std::path::Path) {
 #[test]
 fn held_out_scores_stay_above_todays_floors() {
     let sets = eval::default_sets().expect("the held-out sets");
-    let report = eval::evaluate(&sets).expect("every set evaluates");
+    let report =
+        eval::evaluate_with(&sets, &switchboard::Config::default()).expect("every set evaluates");
     // One print, so that parallel tests do not interleave with the tables.
     println!("{}", eval::render_markdown(&report));
     let json: serde_json::Value =
@@ -118,6 +119,18 @@ fn held_out_scores_stay_above_todays_floors() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The tuning sets the semantic stage was calibrated on are reported as tuned-on,
+/// apart from the held-out figures, and each has its knowledge base and messages.
+#[test]
+fn tuning_sets_are_tuned_on() {
+    let sets = eval::tuning_sets().expect("the tuning sets");
+    assert!(sets.len() >= 2, "{sets:?}");
+    for set in &sets {
+        assert!(set.tuned_on && !set.sealed, "{set:?}");
+        assert!(set.dir.join("faq.json").is_file() && set.dir.join("queries.jsonl").is_file());
+    }
+}
+
 /// A sealed set's messages appear nowhere in the evaluation's output, markdown or
 /// JSON; only its aggregate figures do.
 #[test]
@@ -125,7 +138,8 @@ fn sealed_sets_never_show_their_messages() {
     let Ok(sets) = eval::sealed_sets() else {
         return; // No sealed sets in this checkout.
     };
-    let report = eval::evaluate(&sets).expect("every sealed set evaluates");
+    let report = eval::evaluate_with(&sets, &switchboard::Config::default())
+        .expect("every sealed set evaluates");
     let shown = format!(
         "{}{}",
         eval::render_markdown(&report),

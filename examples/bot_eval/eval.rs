@@ -36,6 +36,10 @@ const SEALED_TEXT: &str = "(sealed set: message not shown)";
 /// The shared sample the matcher was tuned on, relative to the repository.
 pub(crate) const TUNED_ON_SAMPLE: &str = "tests/data/faq-sample";
 
+/// The sets the semantic stage's fusion was calibrated on (issue 12): tuned-on, like
+/// the sample.
+pub(crate) const TUNING_ROOT: &str = "tests/data/tuning";
+
 /// The `kind` of the sample's queries, which carry none.
 const UNLABELLED: &str = "(unlabelled)";
 
@@ -95,7 +99,10 @@ impl EvalSet {
                 .file_name()
                 .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into()),
             dir: dir.to_owned(),
-            tuned_on: same(dir, &repo_path(TUNED_ON_SAMPLE)),
+            tuned_on: same(dir, &repo_path(TUNED_ON_SAMPLE))
+                || dir
+                    .parent()
+                    .is_some_and(|p| same(p, &repo_path(TUNING_ROOT))),
             sealed: dir.join(SEALED_MARKER).exists()
                 || dir.parent().is_some_and(|p| p.join(SEALED_MARKER).exists()),
         }
@@ -108,6 +115,14 @@ pub(crate) fn default_sets() -> Result<Vec<EvalSet>, String> {
     let mut dirs = set_dirs(HELD_OUT_ROOT)?;
     dirs.push(repo_path(TUNED_ON_SAMPLE));
     Ok(dirs.iter().map(|dir| EvalSet::from_dir(dir)).collect())
+}
+
+/// Every tuning set (each subdirectory of [`TUNING_ROOT`], by name), tuned-on.
+pub(crate) fn tuning_sets() -> Result<Vec<EvalSet>, String> {
+    Ok(set_dirs(TUNING_ROOT)?
+        .iter()
+        .map(|dir| EvalSet::from_dir(dir))
+        .collect())
 }
 
 /// Every sealed set (each subdirectory of [`SEALED_ROOT`], by name).
@@ -637,6 +652,8 @@ pub(crate) struct Setup {
     pub(crate) confidence_threshold: f32,
     /// `bot.low_confidence_limit` (the server's default).
     pub(crate) low_confidence_limit: u32,
+    /// `bot.model`: the semantic stage's model, if on.
+    pub(crate) model: Option<PathBuf>,
 }
 
 /// The whole evaluation: every set, and the held-out sets pooled.
@@ -650,9 +667,9 @@ pub(crate) struct Report {
     pub(crate) overall_held_out: Option<Metrics>,
 }
 
-/// Evaluates every query of each set with the server's default settings.
-pub(crate) fn evaluate(sets: &[EvalSet]) -> Result<Report, String> {
-    let config = Config::default();
+/// Evaluates every query of each set with `config` (its `kb` aside: each set's own).
+pub(crate) fn evaluate_with(sets: &[EvalSet], config: &Config) -> Result<Report, String> {
+    let config = config.clone();
     let runs = sets
         .iter()
         .map(|set| run_set(set, &config))
@@ -678,6 +695,7 @@ pub(crate) fn evaluate(sets: &[EvalSet]) -> Result<Report, String> {
             language: "",
             confidence_threshold: config.bot.confidence_threshold,
             low_confidence_limit: config.bot.low_confidence_limit,
+            model: config.bot.model.clone(),
         },
         overall_held_out: (!held_out.is_empty()).then(|| borrowed(&held_out)),
         sets: runs
@@ -801,9 +819,15 @@ pub(crate) fn render_markdown(report: &Report) -> String {
     let _ = writeln!(
         out,
         "Built-in bot, first message of a new `{}` conversation with no language set \
-         (server defaults: confidence_threshold {}, low_confidence_limit {}). \
-         \"overall\" pools the held-out sets; the tuned-on sample is apart.\n",
-        setup.channel, setup.confidence_threshold, setup.low_confidence_limit
+         (server defaults: confidence_threshold {}, low_confidence_limit {}; semantic \
+         stage {}). \"overall\" pools the held-out sets; tuned-on sets are apart.\n",
+        setup.channel,
+        setup.confidence_threshold,
+        setup.low_confidence_limit,
+        setup.model.as_ref().map_or_else(
+            || "off".to_owned(),
+            |m| format!("on, model {}", m.display())
+        )
     );
     out.push_str(
         "| set | entries | queries | top-1 | zh | en | abstain P/R | handoff P/R | wrong answers (wrong entry + must-not answered) | safety answered |\n\

@@ -6,9 +6,15 @@
 //! knowledge base and answered when the confidence reaches the threshold (or handed
 //! off when the entry needs a person), else the bot says it is not sure.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::embedding::{Embedder, EmbeddingError};
+use super::fusion::{FusionSettings, fuse};
 use super::knowledge::{Button, KnowledgeBase};
 use super::language::{is_cjk, primary_language, resolve};
-use super::matcher::{Candidate, Matcher, discounted};
+use super::matcher::{Matcher, discounted};
+use super::semantic_index::SemanticIndex;
 use super::triage;
 
 /// Lowest confidence of an agent suggestion.
@@ -24,14 +30,44 @@ pub struct BotSettings {
     /// Default 0.5: one keyword unique to an entry (about 0.63) is enough, a word
     /// shared by several entries or a message split between two intents is not.
     pub confidence_threshold: f32,
+    /// How the semantic stage's evidence is fused with the lexical one (used only when
+    /// the bot has a model).
+    pub fusion: FusionSettings,
 }
 
 impl Default for BotSettings {
     fn default() -> BotSettings {
         BotSettings {
             confidence_threshold: 0.5,
+            fusion: FusionSettings::default(),
         }
     }
+}
+
+/// Whether a turn may use the semantic stage: the matching pool forbids it for a turn
+/// that waited too long, so that its answer still goes out within the second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SemanticUse {
+    /// Embed the message when the lexical match is unsure.
+    Allowed,
+    /// Answer from the lexical match alone.
+    Forbidden,
+}
+
+/// What the semantic stage did for one message, for metrics and evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SemanticStep {
+    /// The bot has no model, or the message never reached matching (triage, small
+    /// talk, no words).
+    Off,
+    /// The lexical match was sure enough: no embedding.
+    NotNeeded,
+    /// The message was embedded; how long that took.
+    Embedded(Duration),
+    /// The caller forbade it ([`SemanticUse::Forbidden`]); answered lexically.
+    Skipped,
+    /// The model failed on this message; answered lexically (and logged).
+    Failed,
 }
 
 /// One customer message to answer.
@@ -137,6 +173,22 @@ pub struct BuiltinBot {
     settings: BotSettings,
     /// The index over `kb`.
     matcher: Matcher,
+    /// The entry vectors of `kb`, when a model is configured.
+    semantic: Option<SemanticIndex>,
+    /// A number per entry, shared by the entries of one intent (language twins).
+    intents: Vec<usize>,
+}
+
+/// The entry a message is matched to, before the threshold.
+#[derive(Debug, Clone, Copy)]
+struct Choice {
+    /// The entry.
+    entry: usize,
+    /// The calibrated confidence the threshold is applied to.
+    confidence: f32,
+    /// Evidence for the entry alone (no ambiguity discount): whether it is worth a
+    /// "did you mean" button.
+    strength: f32,
 }
 
 impl BuiltinBot {
@@ -152,13 +204,46 @@ impl BuiltinBot {
         BuiltinBot::with_lexicon(kb, settings, false)
     }
 
+    /// Builds the bot with the semantic stage: every question of every entry is
+    /// embedded now (once per load), and messages the lexical matcher is unsure of are
+    /// embedded and matched by meaning too.
+    pub fn with_semantic(
+        kb: KnowledgeBase,
+        settings: BotSettings,
+        embedder: Arc<Embedder>,
+    ) -> Result<BuiltinBot, EmbeddingError> {
+        let index = SemanticIndex::build(&kb, embedder)?;
+        let mut bot = BuiltinBot::with_lexicon(kb, settings, true);
+        bot.semantic = Some(index);
+        Ok(bot)
+    }
+
     fn with_lexicon(kb: KnowledgeBase, settings: BotSettings, lexicon: bool) -> BuiltinBot {
         let matcher = Matcher::new(&kb, lexicon);
+        let mut names: Vec<&str> = Vec::new();
+        let intents = kb
+            .entries
+            .iter()
+            .map(|e| match names.iter().position(|n| *n == e.intent) {
+                Some(i) => i,
+                None => {
+                    names.push(&e.intent);
+                    names.len() - 1
+                }
+            })
+            .collect();
         BuiltinBot {
             kb,
             settings,
             matcher,
+            semantic: None,
+            intents,
         }
+    }
+
+    /// The semantic stage's model, when the bot has one.
+    pub fn embedder(&self) -> Option<&Arc<Embedder>> {
+        self.semantic.as_ref().map(SemanticIndex::embedder)
     }
 
     /// The knowledge base.
@@ -232,12 +317,51 @@ impl BuiltinBot {
             .collect()
     }
 
-    /// Answers one customer message. Never panics.
+    /// Answers one customer message, with the semantic stage when the bot has one.
+    /// Never panics.
     pub fn respond(&self, turn: &Turn<'_>) -> BotReply {
+        self.respond_traced(turn, SemanticUse::Allowed).0
+    }
+
+    /// Answers one customer message and says what the semantic stage did; with
+    /// [`SemanticUse::Forbidden`] the message is never embedded. Never panics.
+    pub fn respond_traced(
+        &self,
+        turn: &Turn<'_>,
+        semantic: SemanticUse,
+    ) -> (BotReply, SemanticStep) {
+        self.decide(turn, Stage::Live(semantic), &self.settings.fusion)
+    }
+
+    /// Embeds a message as the semantic stage would (prefix, truncation); `None` when
+    /// the bot has no model. For calibration tools, which embed each message once and
+    /// then try many [`FusionSettings`] through [`BuiltinBot::respond_calibrating`].
+    pub fn embed_message(&self, text: &str) -> Option<Result<Vec<f32>, EmbeddingError>> {
+        self.embedder().map(|e| e.embed(text))
+    }
+
+    /// Answers one message as [`BuiltinBot::respond`] would with `fusion` instead of
+    /// the bot's own settings, using `vector` (from [`BuiltinBot::embed_message`]) as
+    /// the message's embedding. For calibration tools only: it never embeds.
+    pub fn respond_calibrating(
+        &self,
+        turn: &Turn<'_>,
+        vector: &[f32],
+        fusion: &FusionSettings,
+    ) -> BotReply {
+        self.decide(turn, Stage::Given(vector), fusion).0
+    }
+
+    fn decide(
+        &self,
+        turn: &Turn<'_>,
+        stage: Stage<'_>,
+        fusion: &FusionSettings,
+    ) -> (BotReply, SemanticStep) {
         let language = resolve(turn.language, turn.text);
         let has_words = turn.text.chars().any(|c| c.is_alphanumeric() || is_cjk(c));
         if !has_words {
-            return self.not_sure(turn, language, None);
+            return (self.not_sure(turn, language, None), SemanticStep::Off);
         }
         let ranked = self.matcher.rank(turn.text, &language);
         let handoff = |reason| {
@@ -254,50 +378,102 @@ impl BuiltinBot {
         // Before anything else: a knowledge-base answer to someone in danger is the
         // worst answer the bot can give.
         if triage::is_urgent(turn.text) {
-            return handoff(HandoffReason::Safety);
+            return (handoff(HandoffReason::Safety), SemanticStep::Off);
         }
         if triage::wants_human(turn.text) {
-            return handoff(HandoffReason::CustomerRequest);
+            return (handoff(HandoffReason::CustomerRequest), SemanticStep::Off);
         }
         if triage::is_complaint(turn.text) {
-            return handoff(HandoffReason::Complaint);
+            return (handoff(HandoffReason::Complaint), SemanticStep::Off);
         }
         if triage::is_small_talk(turn.text) {
-            return BotReply::SmallTalk {
+            let reply = BotReply::SmallTalk {
                 message: self.greeting(turn.channel, &language),
                 language,
             };
+            return (reply, SemanticStep::Off);
         }
-        let Some(best) = ranked.first() else {
-            return self.not_sure(turn, language, None);
+        let lexical = ranked.first().map(|best| {
+            let intent = &self.kb.entries[best.entry].intent;
+            let runner_up = ranked
+                .iter()
+                .find(|c| self.kb.entries[c.entry].intent != *intent);
+            Choice {
+                entry: best.entry,
+                confidence: discounted(best, runner_up),
+                strength: best.confidence,
+            }
+        });
+        let sure = lexical.is_some_and(|c| c.confidence >= fusion.lexical_sure);
+        let (choice, step) = match (&self.semantic, stage) {
+            (None, _) => (lexical, SemanticStep::Off),
+            (Some(_), _) if sure => (lexical, SemanticStep::NotNeeded),
+            (Some(_), Stage::Live(SemanticUse::Forbidden)) => (lexical, SemanticStep::Skipped),
+            (Some(index), Stage::Live(SemanticUse::Allowed)) => {
+                let started = Instant::now();
+                match index.embedder().embed(turn.text) {
+                    Ok(vector) => (
+                        self.fused(index, &ranked, &vector, fusion).or(lexical),
+                        SemanticStep::Embedded(started.elapsed()),
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "semantic stage failed; answered lexically");
+                        (lexical, SemanticStep::Failed)
+                    }
+                }
+            }
+            (Some(index), Stage::Given(vector)) => (
+                self.fused(index, &ranked, vector, fusion).or(lexical),
+                SemanticStep::Embedded(Duration::ZERO),
+            ),
         };
-        let intent = &self.kb.entries[best.entry].intent;
-        let runner_up = ranked
-            .iter()
-            .find(|c| self.kb.entries[c.entry].intent != *intent);
-        let confidence = discounted(best, runner_up);
-        if confidence < self.settings.confidence_threshold {
-            return self.not_sure(turn, language, Some((best, confidence)));
+        let Some(choice) = choice else {
+            return (self.not_sure(turn, language, None), step);
+        };
+        if choice.confidence < self.settings.confidence_threshold {
+            return (self.not_sure(turn, language, Some(choice)), step);
         }
-        let entry = &self.kb.entries[self.in_language(best.entry, &language)];
+        let entry = &self.kb.entries[self.in_language(choice.entry, &language)];
         if entry.needs_human {
-            return BotReply::Handoff {
+            let reply = BotReply::Handoff {
                 reason: HandoffReason::IntentNeedsHuman,
                 intent: Some(entry.intent.clone()),
                 skill: entry.skill.clone(),
                 language,
             };
+            return (reply, step);
         }
-        BotReply::Answer {
+        let reply = BotReply::Answer {
             message: BotMessage {
                 text: entry.answer.clone(),
                 buttons: entry.buttons.clone(),
             },
             entry_id: entry.id.clone(),
             intent: entry.intent.clone(),
-            confidence,
+            confidence: choice.confidence,
             language,
+        };
+        (reply, step)
+    }
+
+    /// The lexical and the semantic evidence fused into one choice.
+    fn fused(
+        &self,
+        index: &SemanticIndex,
+        ranked: &[super::matcher::Candidate],
+        vector: &[f32],
+        fusion: &FusionSettings,
+    ) -> Option<Choice> {
+        let mut lexical = vec![0.0f32; self.kb.entries.len()];
+        for c in ranked {
+            lexical[c.entry] = c.confidence;
         }
+        let cosines = index.best_per_entry(vector);
+        fuse(&lexical, &cosines, &self.intents, fusion).map(|f| Choice {
+            entry: f.entry,
+            confidence: f.confidence,
+            strength: f.score,
+        })
     }
 
     /// The entry of the same intent in the customer's language if there is one, else
@@ -316,14 +492,9 @@ impl BuiltinBot {
     }
 
     /// The "could you rephrase" prompt, the best candidate's question first.
-    fn not_sure(
-        &self,
-        turn: &Turn<'_>,
-        language: String,
-        best: Option<(&Candidate, f32)>,
-    ) -> BotReply {
+    fn not_sure(&self, turn: &Turn<'_>, language: String, best: Option<Choice>) -> BotReply {
         let mut buttons = self.greeting(turn.channel, &language).buttons;
-        if let Some((c, _)) = best.filter(|(c, _)| c.confidence >= SUGGESTION_FLOOR) {
+        if let Some(c) = best.filter(|c| c.strength >= SUGGESTION_FLOOR) {
             let entry = &self.kb.entries[c.entry];
             if let Some(q) = entry.questions.iter().find(|q| !q.trim().is_empty())
                 && !buttons.iter().any(|b| &b.payload == q)
@@ -342,8 +513,8 @@ impl BuiltinBot {
                 text: texts(&language).not_sure.to_owned(),
                 buttons,
             },
-            best_intent: best.map(|(c, _)| self.kb.entries[c.entry].intent.clone()),
-            confidence: best.map_or(0.0, |(_, confidence)| confidence),
+            best_intent: best.map(|c| self.kb.entries[c.entry].intent.clone()),
+            confidence: best.map_or(0.0, |c| c.confidence),
             language,
         }
     }
@@ -371,6 +542,15 @@ impl BuiltinBot {
         }
         out
     }
+}
+
+/// Where the semantic evidence of one decision comes from.
+#[derive(Debug, Clone, Copy)]
+enum Stage<'a> {
+    /// Embed the message now if allowed and needed.
+    Live(SemanticUse),
+    /// The message's vector, already computed (calibration).
+    Given(&'a [f32]),
 }
 
 /// Built-in texts in one language.

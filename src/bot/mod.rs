@@ -8,17 +8,26 @@
 //!   English), concept expansion and TF-IDF scoring.
 //! - `lexicon`: the built-in synonym groups across Chinese and English.
 //! - `triage`: requests for a person, complaints, small talk.
+//! - [`embedding`]: the optional sentence-embedding model (ONNX Runtime).
+//! - [`semantic_index`]: the knowledge base's entry vectors, made at load.
+//! - [`fusion`]: lexical and semantic evidence fused into one confidence.
 //!
 //! Plain Rust: no transport types; it shares the routing model's `Button` and
 //! `Channel` names.
 
 pub mod builtin;
+pub mod embedding;
+pub mod fusion;
 pub mod knowledge;
 pub mod language;
 mod lexicon;
 mod matcher;
+pub mod semantic_index;
 mod triage;
 
-pub use builtin::{BotMessage, BotReply, BotSettings, BuiltinBot, HandoffReason, Suggestion, Turn};
+pub use builtin::{
+    BotMessage, BotReply, BotSettings, BuiltinBot, HandoffReason, SemanticStep, SemanticUse,
+    Suggestion, Turn,
+};
 pub use knowledge::{Button, KnowledgeBase};
 pub use language::detect_language;

@@ -4,9 +4,12 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
+use std::cell::Cell;
+
+use crate::bot::embedding::{Embedder, EmbedderSettings, EmbeddingError};
 use crate::bot::knowledge::{KnowledgeBase, KnowledgeBaseError};
-use crate::bot::{self, BotReply, BotSettings, BuiltinBot, Turn};
-use crate::config::Config;
+use crate::bot::{self, BotReply, BotSettings, BuiltinBot, SemanticStep, SemanticUse, Turn};
+use crate::config::{BotConfig, Config};
 use crate::routing::{
     AssistSuggestion, AssistSuggestions, BotAction, BotTurn, ConversationId, Handoff,
     HandoffReason, Understood,
@@ -55,6 +58,40 @@ struct Inner {
     current: RwLock<Arc<BuiltinBot>>,
     path: Option<PathBuf>,
     settings: BotSettings,
+    /// The semantic stage's model, if configured.
+    embedder: Option<EmbedderSettings>,
+}
+
+/// A built-in bot that cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BotLoadError {
+    /// The knowledge base does not load.
+    #[error(transparent)]
+    KnowledgeBase(#[from] KnowledgeBaseError),
+    /// The semantic stage's model (`bot.model`, `bot.onnxruntime`) does not load or run.
+    #[error("bot.model: {0}")]
+    Model(#[from] EmbeddingError),
+}
+
+/// Builds a bot over `kb`, with the semantic stage when a model is configured (the
+/// model is loaded once per process and shared; the entry vectors are made here).
+fn build(
+    kb: KnowledgeBase,
+    settings: &BotSettings,
+    embedder: Option<&EmbedderSettings>,
+) -> Result<BuiltinBot, EmbeddingError> {
+    match embedder {
+        None => Ok(BuiltinBot::new(kb, settings.clone())),
+        Some(model) => {
+            let started = std::time::Instant::now();
+            let embedder = Embedder::shared(model)?;
+            let bot = BuiltinBot::with_semantic(kb, settings.clone(), embedder)?;
+            tracing::info!(model = %model.model.display(), entries = bot.knowledge().entries.len(),
+                millis = started.elapsed().as_millis() as u64,
+                "semantic stage ready: entry vectors made");
+            Ok(bot)
+        }
+    }
 }
 
 /// What a knowledge base holds, for the admin API.
@@ -79,6 +116,10 @@ pub enum ReloadError {
     /// The file does not load; the knowledge base in use keeps serving.
     #[error("{0}; the knowledge base in use keeps serving")]
     Invalid(#[from] KnowledgeBaseError),
+    /// The semantic stage could not embed the new entries; the knowledge base in use
+    /// keeps serving.
+    #[error("bot.model: {0}; the knowledge base in use keeps serving")]
+    Model(#[from] EmbeddingError),
 }
 
 /// The embedded starter knowledge base.
@@ -90,50 +131,55 @@ fn starter() -> Result<KnowledgeBase, KnowledgeBaseError> {
 }
 
 impl SharedBot {
-    /// Loads the configured knowledge base, or the embedded starter.
-    pub fn load(config: &Config) -> Result<SharedBot, KnowledgeBaseError> {
+    /// Loads the configured knowledge base, or the embedded starter, and the semantic
+    /// stage's model when `bot.model` is set.
+    pub fn load(config: &Config) -> Result<SharedBot, BotLoadError> {
         let kb = match &config.kb {
             Some(path) => KnowledgeBase::load(path)?,
             None => starter()?,
         };
-        let settings = BotSettings {
-            confidence_threshold: config.bot.confidence_threshold,
-        };
-        let bot = BuiltinBot::new(kb, settings.clone());
+        let settings = config.bot.bot_settings();
+        let embedder = config.bot.embedder_settings();
+        let bot = build(kb, &settings, embedder.as_ref())?;
         Ok(SharedBot {
             inner: Arc::new(Inner {
                 current: RwLock::new(Arc::new(bot)),
                 path: config.kb.clone(),
                 settings,
+                embedder,
             }),
         })
     }
 
     /// The bot for a tenant with its own settings: this bot's index when the tenant
-    /// uses the same file and threshold (shared in memory, but reloaded on its own),
-    /// otherwise its file loaded afresh.
+    /// uses the same file, threshold and model (shared in memory, but reloaded on its
+    /// own), otherwise its file loaded afresh (the model itself is shared whenever it
+    /// is the same).
     pub fn for_tenant(
         &self,
         kb: Option<&std::path::Path>,
-        confidence_threshold: f32,
-    ) -> Result<SharedBot, KnowledgeBaseError> {
-        let settings = BotSettings {
-            confidence_threshold,
-        };
-        let current = if kb == self.inner.path.as_deref() && settings == self.inner.settings {
+        bot: &BotConfig,
+    ) -> Result<SharedBot, BotLoadError> {
+        let settings = bot.bot_settings();
+        let embedder = bot.embedder_settings();
+        let current = if kb == self.inner.path.as_deref()
+            && settings == self.inner.settings
+            && embedder == self.inner.embedder
+        {
             self.current()
         } else {
             let kb = match kb {
                 Some(path) => KnowledgeBase::load(path)?,
                 None => starter()?,
             };
-            Arc::new(BuiltinBot::new(kb, settings.clone()))
+            Arc::new(build(kb, &settings, embedder.as_ref())?)
         };
         Ok(SharedBot {
             inner: Arc::new(Inner {
                 current: RwLock::new(current),
                 path: kb.map(std::path::Path::to_owned),
                 settings,
+                embedder,
             }),
         })
     }
@@ -156,8 +202,15 @@ impl SharedBot {
             .as_ref()
             .ok_or(ReloadError::NoFile)
             .and_then(|path| Ok(KnowledgeBase::load(path)?));
+        let result = result.and_then(|kb| {
+            Ok(build(
+                kb,
+                &self.inner.settings,
+                self.inner.embedder.as_ref(),
+            )?)
+        });
         metrics::record_kb_reload(result.is_ok());
-        let bot = Arc::new(BuiltinBot::new(result?, self.inner.settings.clone()));
+        let bot = Arc::new(result?);
         *self
             .inner
             .current
@@ -181,17 +234,54 @@ impl SharedBot {
     }
 }
 
+thread_local! {
+    /// Why the semantic stage is skipped for the turns this thread is answering, if it
+    /// must be: set by the matching pool around a job (see [`without_semantic`]).
+    static SEMANTIC_SKIP: Cell<Option<&'static str>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with the semantic stage forbidden on this thread (every turn answered
+/// lexically), counting each skipped embedding under `reason` (a fixed label, e.g.
+/// `late` or `caller_ran`). The matching pool uses it for a job that waited past its
+/// deadline and for jobs run on the caller's thread (an async worker).
+pub fn without_semantic<R>(reason: &'static str, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<&'static str>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SEMANTIC_SKIP.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SEMANTIC_SKIP.with(|s| s.replace(Some(reason))));
+    f()
+}
+
 /// The built-in bot's answer to one turn, as router actions: on the first turn a
 /// greeting with navigation buttons, then the answer (or handoff) to the message.
+/// The semantic stage runs when the bot has one and the lexical match is unsure,
+/// unless the thread is inside [`without_semantic`].
 pub fn builtin_actions(bot: &BuiltinBot, turn: &BotTurn) -> Vec<BotAction> {
     let text = opening(&turn.text);
     let language = turn_language(turn);
     let language = language.as_str();
-    let reply = bot.respond(&Turn {
-        text,
-        language,
-        channel: turn.channel.as_str(),
-    });
+    let skip = SEMANTIC_SKIP.with(Cell::get);
+    let semantic = match skip {
+        Some(_) => SemanticUse::Forbidden,
+        None => SemanticUse::Allowed,
+    };
+    let (reply, step) = bot.respond_traced(
+        &Turn {
+            text,
+            language,
+            channel: turn.channel.as_str(),
+        },
+        semantic,
+    );
+    match step {
+        SemanticStep::Embedded(took) => metrics::record_semantic_embedding(took),
+        SemanticStep::Skipped => metrics::record_semantic_skipped(skip.unwrap_or("forbidden")),
+        SemanticStep::Failed => metrics::record_semantic_skipped("model_error"),
+        SemanticStep::Off | SemanticStep::NotNeeded => {}
+    }
     let mut actions = Vec::with_capacity(2);
     if turn.first_turn {
         let mut greeting = bot.greeting(turn.channel.as_str(), language);
@@ -332,9 +422,8 @@ mod tests {
             ..Config::default()
         };
         let top = SharedBot::load(&config).unwrap();
-        let threshold = config.bot.confidence_threshold;
-        let acme = top.for_tenant(Some(&path), threshold).unwrap();
-        let globex = top.for_tenant(Some(&path), threshold).unwrap();
+        let acme = top.for_tenant(Some(&path), &config.bot).unwrap();
+        let globex = top.for_tenant(Some(&path), &config.bot).unwrap();
         assert!(
             Arc::ptr_eq(&acme.current(), &globex.current()),
             "tenants of one file share its index"
@@ -399,6 +488,20 @@ mod tests {
             "then the greeting's own"
         );
         assert!(second.is_empty() && none.is_empty() && *understood == Understood::NotSure);
+    }
+
+    #[test]
+    fn semantic_is_forbidden_inside_without_semantic_only() {
+        let now = || SEMANTIC_SKIP.with(Cell::get);
+        assert_eq!(now(), None);
+        let inside = without_semantic("late", || {
+            let nested = without_semantic("caller_ran", now);
+            (now(), nested)
+        });
+        assert_eq!(inside, (Some("late"), Some("caller_ran")));
+        assert_eq!(now(), None, "restored after the job");
+        let _ = std::panic::catch_unwind(|| without_semantic("late", || panic!("job failed")));
+        assert_eq!(now(), None, "restored after a panic too");
     }
 
     #[test]

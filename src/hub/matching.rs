@@ -7,8 +7,13 @@
 //! - **bot turns** must each get exactly one answer; short ones (every text at most
 //!   [`INLINE_TURN_BYTES`]) are answered on the caller, counted as `inline`, since the
 //!   lexical bot takes tens of microseconds on them and the hop to a pool thread cost
-//!   more at saturation; when the queue is full the caller answers the rest itself
-//!   (back-pressure on the stream that produced them), counted as `caller_ran`;
+//!   more at saturation, unless the tenant's bot has a semantic stage (a model), which
+//!   may embed any message and so never runs on the caller; when the queue is full
+//!   the caller answers the rest itself (back-pressure on the stream that produced
+//!   them), counted as `caller_ran`, lexically only;
+//! - a bot turn that waited in the queue longer than [`SEMANTIC_DEADLINE`] is
+//!   answered lexically, without embedding, so the greeting and answer still go out
+//!   within the one second (counted in `switchboard_bot_semantic_skipped_total`);
 //! - **assist suggestions** for agents are a convenience: when the queue is full, or
 //!   a job waited past [`ASSIST_DEADLINE`], it is dropped and counted, so a busy pool
 //!   never delays a relayed message.
@@ -19,7 +24,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::oneshot;
 
-use super::builtin_bot::assist;
+use super::builtin_bot::{assist, without_semantic};
 use super::mailbox::AgentMailbox;
 use super::tenant::{BotWork, InlineReplies, Tenant};
 use crate::routing::{AdapterId, ConversationId};
@@ -28,9 +33,14 @@ use crate::telemetry::metrics;
 /// Bot turns whose texts are all at most this many bytes are answered on the caller.
 /// On the held-out sets the built-in bot takes 26 µs per message on average, 85 µs
 /// at p99, so such a turn stays under the ~100 µs that may run on an async worker;
-/// longer messages (up to the KiB the bot reads, about 2 ms) go to the pool. A
-/// semantic stage, when it lands, must send every turn it touches to the pool.
+/// longer messages (up to the KiB the bot reads, about 2 ms) go to the pool. With a
+/// semantic stage every turn goes to the pool: an embedding takes milliseconds.
 pub const INLINE_TURN_BYTES: usize = 256;
+
+/// Bot turns that waited longer than this for a matching thread are answered from the
+/// lexical match alone: an embedding (about 4 ms, 15 ms for a long message) must not
+/// push the first response of a backed-up queue past one second.
+pub const SEMANTIC_DEADLINE: Duration = Duration::from_millis(300);
 
 /// Jobs waiting for a matching thread, at most; beyond it turns run on the caller and
 /// suggestions are dropped.
@@ -114,7 +124,10 @@ impl MatchingPool {
         inline: Option<InlineTarget>,
         replies: Option<oneshot::Sender<InlineReplies>>,
     ) {
-        let short = work.turns_within(INLINE_TURN_BYTES);
+        // Which turns the lexical match is unsure of is known only once they are
+        // matched; with a model, any turn may need the embedding, so none runs here.
+        let short =
+            work.turns_within(INLINE_TURN_BYTES) && tenant.bot().current().embedder().is_none();
         let job = Job::Turns {
             tenant,
             work,
@@ -131,7 +144,8 @@ impl MatchingPool {
             Ok(()) => {}
             Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
                 metrics::record_matching("turns", "caller_ran");
-                run(job);
+                // On the caller's (async) thread: never an embedding.
+                without_semantic("caller_ran", || run(job));
             }
         }
     }
@@ -158,8 +172,13 @@ fn run(job: Job) {
             replies,
             queued,
         } => {
-            metrics::record_matching_wait("turns", queued.elapsed());
-            let answered = tenant.serve_bot_work(work, inline.as_ref());
+            let waited = queued.elapsed();
+            metrics::record_matching_wait("turns", waited);
+            let answered = if waited > SEMANTIC_DEADLINE {
+                without_semantic("late", || tenant.serve_bot_work(work, inline.as_ref()))
+            } else {
+                tenant.serve_bot_work(work, inline.as_ref())
+            };
             if let Some(tx) = replies {
                 // The caller may have gone (its call was cancelled): nothing to do.
                 let _ = tx.send(answered);

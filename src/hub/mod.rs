@@ -192,7 +192,7 @@ impl Hub {
         let bot = self
             .shared
             .bot
-            .for_tenant(settings.kb.as_deref(), settings.bot.confidence_threshold)
+            .for_tenant(settings.kb.as_deref(), &settings.bot)
             .map_err(|e| settings_error(e.to_string()))?;
         tracing::info!(tenant = id, "tenant created");
         Ok(Arc::new(Tenant::new(

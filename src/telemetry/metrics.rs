@@ -71,6 +71,13 @@ pub const ASSISTS: &str = "switchboard_assist_suggestions_total";
 pub const MATCHING_JOBS: &str = "switchboard_matching_jobs_total";
 /// Histogram: time a job waited for a matching thread, by kind.
 pub const MATCHING_WAIT: &str = "switchboard_matching_wait_seconds";
+/// Histogram: time the built-in bot's semantic stage took to embed one message (its
+/// count is the number of messages embedded).
+pub const SEMANTIC_EMBEDDING: &str = "switchboard_bot_semantic_embedding_seconds";
+/// Counter: messages the semantic stage would have embedded but did not, by reason
+/// (`late`: the turn waited past the pool's deadline; `caller_ran`: the pool was full
+/// and the caller answered; `model_error`: the model failed).
+pub const SEMANTIC_SKIPPED: &str = "switchboard_bot_semantic_skipped_total";
 /// Counter: knowledge-base reloads by result (`ok`, `rejected`).
 pub const KB_RELOADS: &str = "switchboard_kb_reloads_total";
 /// Gauge: open gRPC streams by kind.
@@ -154,6 +161,7 @@ const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     (JOURNAL_WRITE, JOURNAL_BUCKETS),
     (JOURNAL_FSYNC, JOURNAL_BUCKETS),
     (MATCHING_WAIT, JOURNAL_BUCKETS),
+    (SEMANTIC_EMBEDDING, JOURNAL_BUCKETS),
     (LOCK_WAIT, ROUTING_DECISION_BUCKETS),
     (LOCK_HOLD, ROUTING_DECISION_BUCKETS),
 ];
@@ -242,6 +250,15 @@ fn describe() {
         "Customer messages for which the agent got knowledge-base suggestions."
     );
     describe_counter!(KB_RELOADS, "Knowledge-base reloads, by result.");
+    describe_histogram!(
+        SEMANTIC_EMBEDDING,
+        metrics::Unit::Seconds,
+        "Time the built-in bot's semantic stage took to embed one message."
+    );
+    describe_counter!(
+        SEMANTIC_SKIPPED,
+        "Messages answered lexically without the semantic stage they needed, by reason."
+    );
     describe_histogram!(
         LOCK_WAIT,
         metrics::Unit::Seconds,
@@ -362,6 +379,17 @@ pub fn record_matching(kind: &'static str, outcome: &'static str) {
 /// Records how long a job waited for a matching thread.
 pub fn record_matching_wait(kind: &'static str, waited: Duration) {
     histogram!(MATCHING_WAIT, "kind" => kind).record(waited.as_secs_f64());
+}
+
+/// Records one message embedded by the semantic stage and how long it took.
+pub fn record_semantic_embedding(took: Duration) {
+    histogram!(SEMANTIC_EMBEDDING).record(took.as_secs_f64());
+}
+
+/// Records a message answered without the semantic stage it needed; `reason` is one
+/// of a few fixed labels.
+pub fn record_semantic_skipped(reason: &'static str) {
+    counter!(SEMANTIC_SKIPPED, "reason" => reason).increment(1);
 }
 
 /// Records a knowledge-base reload attempt.

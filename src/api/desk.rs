@@ -155,9 +155,14 @@ impl AgentSession {
                         )));
                     }
                 }
-                Turn::Frame(frame) => {
-                    let reply = self.handle(agent, frame);
-                    if !self.answer(reply).await {
+                Turn::Frame(first) => {
+                    let burst = session::burst(first, inbound).await;
+                    for reply in self.handle_burst(agent, burst.frames) {
+                        if !self.answer(reply).await {
+                            return Ok(());
+                        }
+                    }
+                    if burst.peer_gone {
                         return Ok(());
                     }
                 }
@@ -166,36 +171,55 @@ impl AgentSession {
         }
     }
 
-    /// Runs one action; answers `done` or `rejected`.
-    fn handle(&self, agent: &AgentId, frame: pb::AgentFrame) -> Frame {
-        let request_id = frame.request_id;
-        let result = self
-            .caller
-            .admit_frame(&self.hub)
-            .and_then(|()| convert::bounded("request_id", &request_id, MAX_ID_BYTES))
-            .and_then(|()| self.act(agent, frame.action));
-        match result {
-            Ok(()) => Frame::Done(pb::RequestDone { request_id }),
-            Err(status) => {
-                let status = rejected(status);
-                Frame::Rejected(pb::RequestRejected {
-                    request_id,
-                    code: status.code() as i32,
-                    message: status.message().to_owned(),
-                })
-            }
-        }
-    }
-
-    fn act(&self, agent: &AgentId, action: Option<Action>) -> Result<(), Status> {
-        let command = DeskCommand::validate(action, &self.hub.config().limits)?;
-        self.caller
-            .tenant
-            .run(command.name(), self.hub.clock(), |state, now| {
-                command.check_room(state)?;
-                state.execute(now, command.into_command(agent)).map(|_| ())
+    /// Runs a burst of actions in order, all under one tenant lock; answers each
+    /// with `done` or `rejected`.
+    fn handle_burst(&self, agent: &AgentId, frames: Vec<pb::AgentFrame>) -> Vec<Frame> {
+        let limits = &self.hub.config().limits;
+        let checked: Vec<(String, Result<DeskCommand, Status>)> = frames
+            .into_iter()
+            .map(|frame| {
+                let command = self
+                    .caller
+                    .admit_frame(&self.hub)
+                    .and_then(|()| convert::bounded("request_id", &frame.request_id, MAX_ID_BYTES))
+                    .and_then(|()| DeskCommand::validate(frame.action, limits));
+                (frame.request_id, command)
             })
-            .map_err(status_of)
+            .collect();
+        let Some(operation) = checked
+            .iter()
+            .find_map(|(_, command)| command.as_ref().ok().map(DeskCommand::name))
+        else {
+            return checked
+                .into_iter()
+                .map(|(request_id, command)| answer_of(request_id, command.map(|_| ())))
+                .collect();
+        };
+        let results: Vec<(String, Result<(), Status>)> =
+            self.caller
+                .tenant
+                .run(operation, self.hub.clock(), |state, now| {
+                    let started = std::time::Instant::now();
+                    checked
+                        .into_iter()
+                        .map(|(request_id, command)| {
+                            let result = command.and_then(|command| {
+                                command
+                                    .check_room(state)
+                                    .and_then(|()| state.execute(now, command.into_command(agent)))
+                                    .map(|_| ())
+                                    .map_err(status_of)
+                            });
+                            // The next reply's room check sees this one's delivery.
+                            state.settle(now, started);
+                            (request_id, result)
+                        })
+                        .collect()
+                });
+        results
+            .into_iter()
+            .map(|(request_id, result)| answer_of(request_id, result))
+            .collect()
     }
 
     /// Queues the answer to an action: a `done` goes out once what it confirms is
@@ -233,6 +257,21 @@ impl AgentSession {
     /// Ends the stream with a status.
     async fn end(self, status: Status) {
         let _ = self.tx.send(Err(status)).await;
+    }
+}
+
+/// The answer to one action: `done`, or `rejected` naming why.
+fn answer_of(request_id: String, result: Result<(), Status>) -> Frame {
+    match result {
+        Ok(()) => Frame::Done(pb::RequestDone { request_id }),
+        Err(status) => {
+            let status = rejected(status);
+            Frame::Rejected(pb::RequestRejected {
+                request_id,
+                code: status.code() as i32,
+                message: status.message().to_owned(),
+            })
+        }
     }
 }
 

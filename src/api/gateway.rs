@@ -12,7 +12,7 @@ use super::session::{self, Turn};
 use super::status::{draining, invalid, rejected, settled, status_of};
 use crate::auth::Role;
 use crate::hub::mailbox::{AdapterOutbox, Attached};
-use crate::hub::tenant::{Replies, Tenant};
+use crate::hub::tenant::{Replies, Tenant, TenantState};
 use crate::hub::{Hub, SessionSlot};
 use crate::routing::{self, AdapterId, Applied, Command, MessageOutcome, RoutingError};
 use crate::telemetry::metrics::StreamGauge;
@@ -50,25 +50,7 @@ fn submit(
     }
     let adapter = msg.adapter.clone();
     let (result, replies) = tenant.run_inline("customer_message", hub.clock(), |state, now| {
-        // Back-pressure: an adapter that does not take its deliveries gets no new
-        // work, rather than a mailbox that overflows and drops the oldest.
-        if state.adapter_is_backlogged(&adapter) {
-            let refused = Err(RoutingError::Exhausted(format!(
-                "adapter {adapter:?} has too many undelivered messages; \
-                 read and acknowledge deliveries, then retry"
-            )));
-            return (refused, None);
-        }
-        let command = Command::CustomerMessage(msg);
-        let result = if inline {
-            state.execute_inline(now, command)
-        } else {
-            state.execute(now, command)
-        }
-        .map(|applied| match applied {
-            Applied::Message(outcome) => outcome,
-            _ => unreachable!("a customer message files a message"),
-        });
+        let result = file_message(state, now, msg, inline);
         let keep = match (&result, inline) {
             (Ok(outcome), true) => Some((adapter, outcome.conversation)),
             _ => None,
@@ -77,6 +59,61 @@ fn submit(
     });
     let outcome = result.map_err(|e| rejected(status_of(e)))?;
     Ok((outcome, replies))
+}
+
+/// Hands a stream's burst of customer messages to the router under one tenant lock
+/// and one journal append; one result per message, in order.
+fn submit_burst(
+    hub: &Hub,
+    tenant: &Arc<Tenant>,
+    messages: Vec<routing::InboundMessage>,
+) -> Vec<Result<MessageOutcome, Status>> {
+    if hub.is_draining() {
+        return messages.iter().map(|_| Err(rejected(draining()))).collect();
+    }
+    tenant
+        .run("customer_message", hub.clock(), |state, now| {
+            let started = std::time::Instant::now();
+            messages
+                .into_iter()
+                .map(|msg| {
+                    let result = file_message(state, now, msg, false);
+                    state.settle(now, started);
+                    result
+                })
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .map(|result| result.map_err(|e| rejected(status_of(e))))
+        .collect()
+}
+
+/// Files one customer message with the tenant locked.
+fn file_message(
+    state: &mut TenantState,
+    now: routing::Millis,
+    msg: routing::InboundMessage,
+    inline: bool,
+) -> Result<MessageOutcome, RoutingError> {
+    // Back-pressure: an adapter that does not take its deliveries gets no new work,
+    // rather than a mailbox that overflows and drops the oldest.
+    if state.adapter_is_backlogged(&msg.adapter) {
+        return Err(RoutingError::Exhausted(format!(
+            "adapter {:?} has too many undelivered messages; \
+             read and acknowledge deliveries, then retry",
+            msg.adapter
+        )));
+    }
+    let command = Command::CustomerMessage(msg);
+    let applied = if inline {
+        state.execute_inline(now, command)
+    } else {
+        state.execute(now, command)
+    }?;
+    match applied {
+        Applied::Message(outcome) => Ok(outcome),
+        _ => unreachable!("a customer message files a message"),
+    }
 }
 
 fn abandon(hub: &Hub, tenant: &Arc<Tenant>, req: pb::AbandonRequest) -> Result<String, Status> {
@@ -160,6 +197,30 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
         let conversation_id = abandon(&self.hub, &caller.tenant, request.into_inner())?;
         settled(&self.hub).await?;
         Ok(Response::new(pb::AbandonResponse { conversation_id }))
+    }
+}
+
+/// The answer that refuses a frame, naming why.
+fn refuse(client_message_id: String, status: Status) -> gateway_frame::Frame {
+    gateway_frame::Frame::Rejected(pb::FrameRejected {
+        client_message_id,
+        code: status.code() as i32,
+        message: status.message().to_owned(),
+    })
+}
+
+/// Consecutive customer messages of a burst, waiting to be filed together.
+#[derive(Default)]
+struct MessageRun {
+    messages: Vec<routing::InboundMessage>,
+    /// Where each message's answer goes among the burst's answers, and its client id.
+    slots: Vec<(usize, String)>,
+}
+
+impl MessageRun {
+    fn push(&mut self, slot: usize, client_message_id: String, msg: routing::InboundMessage) {
+        self.messages.push(msg);
+        self.slots.push((slot, client_message_id));
     }
 }
 
@@ -285,10 +346,14 @@ impl AdapterSession {
                     }
                     Sent::PeerGone => return,
                 },
-                Turn::Frame(frame) => {
-                    if let Some(reply) = self.handle(stream, frame)
-                        && !self.answer(reply).await
-                    {
+                Turn::Frame(first) => {
+                    let burst = session::burst(first, inbound).await;
+                    for reply in self.handle_burst(stream, burst.frames) {
+                        if !self.answer(reply).await {
+                            return;
+                        }
+                    }
+                    if burst.peer_gone {
                         return;
                     }
                 }
@@ -297,40 +362,76 @@ impl AdapterSession {
         }
     }
 
-    /// Handles one frame after the hello; returns the frame to answer with, if any.
+    /// Handles a burst of frames after the hello, in order; returns the frames to
+    /// answer with. Consecutive customer messages are filed together.
+    fn handle_burst(
+        &self,
+        stream: &Attachment<'_>,
+        frames: Vec<pb::AdapterFrame>,
+    ) -> Vec<gateway_frame::Frame> {
+        let mut replies: Vec<Option<gateway_frame::Frame>> = Vec::with_capacity(frames.len());
+        let mut run = MessageRun::default();
+        for frame in frames {
+            match frame.frame {
+                Some(Frame::Message(msg)) => {
+                    let client_message_id = msg.client_message_id.clone();
+                    let checked = self.caller.admit_frame(&self.hub).and_then(|()| {
+                        convert::inbound_message(
+                            msg,
+                            Some(stream.adapter),
+                            &self.hub.config().limits,
+                        )
+                        .map_err(rejected)
+                    });
+                    match checked {
+                        Ok(msg) => run.push(replies.len(), client_message_id, msg),
+                        Err(status) => {
+                            replies.push(Some(refuse(client_message_id, status)));
+                            continue;
+                        }
+                    }
+                    replies.push(None);
+                }
+                other => {
+                    // Anything else may depend on the messages before it (an abandon
+                    // of a conversation they opened): those are filed first.
+                    self.file_run(&mut run, &mut replies);
+                    replies.push(self.handle(stream, other));
+                }
+            }
+        }
+        self.file_run(&mut run, &mut replies);
+        replies.into_iter().flatten().collect()
+    }
+
+    /// Files the customer messages collected so far and fills in their answers.
+    fn file_run(&self, run: &mut MessageRun, replies: &mut [Option<gateway_frame::Frame>]) {
+        if run.messages.is_empty() {
+            return;
+        }
+        let messages = std::mem::take(&mut run.messages);
+        let results = submit_burst(&self.hub, &self.caller.tenant, messages);
+        for ((slot, client_message_id), result) in run.slots.drain(..).zip(results) {
+            replies[slot] = Some(match result {
+                Ok(outcome) => gateway_frame::Frame::Accepted(pb::MessageAccepted {
+                    client_message_id,
+                    conversation_id: outcome.conversation.to_string(),
+                    created: outcome.created,
+                }),
+                Err(status) => refuse(client_message_id, status),
+            });
+        }
+    }
+
+    /// Handles one frame other than a customer message; returns the frame to answer
+    /// with, if any.
     fn handle(
         &self,
         stream: &Attachment<'_>,
-        frame: pb::AdapterFrame,
+        frame: Option<Frame>,
     ) -> Option<gateway_frame::Frame> {
-        let adapter = stream.adapter;
-        let refuse = |client_message_id: String, status: Status| {
-            gateway_frame::Frame::Rejected(pb::FrameRejected {
-                client_message_id,
-                code: status.code() as i32,
-                message: status.message().to_owned(),
-            })
-        };
-        match frame.frame {
-            Some(Frame::Message(msg)) => {
-                let client_message_id = msg.client_message_id.clone();
-                let result = self
-                    .caller
-                    .admit_frame(&self.hub)
-                    .and_then(|()| {
-                        convert::inbound_message(msg, Some(adapter), &self.hub.config().limits)
-                            .map_err(rejected)
-                    })
-                    .and_then(|msg| submit(&self.hub, &self.caller.tenant, msg, false));
-                Some(match result {
-                    Ok((outcome, _)) => gateway_frame::Frame::Accepted(pb::MessageAccepted {
-                        client_message_id,
-                        conversation_id: outcome.conversation.to_string(),
-                        created: outcome.created,
-                    }),
-                    Err(status) => refuse(client_message_id, status),
-                })
-            }
+        match frame {
+            Some(Frame::Message(_)) => unreachable!("customer messages are filed in runs"),
             Some(Frame::Abandon(req)) => Some(
                 match self
                     .caller

@@ -3,8 +3,15 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::Poll;
 
+use tokio_stream::Stream;
 use tonic::Streaming;
+
+/// Most frames a session takes from its peer in one go: a burst is handled under one
+/// tenant lock and one journal append, bounded so one busy stream cannot hold the
+/// lock for long.
+pub(super) const BURST_FRAMES: usize = 32;
 
 /// What a session's next turn is.
 #[derive(Debug)]
@@ -35,6 +42,44 @@ pub(super) async fn next_turn<W, F>(
             Ok(None) | Err(_) => Turn::PeerGone,
         },
     }
+}
+
+/// Frames the peer had already sent when a session woke, in order.
+#[derive(Debug)]
+pub(super) struct Burst<F> {
+    /// The frame that woke the session, then those already there, at most
+    /// [`BURST_FRAMES`].
+    pub(super) frames: Vec<F>,
+    /// The peer closed the stream (or it broke) right after these frames.
+    pub(super) peer_gone: bool,
+}
+
+/// `first`, then every frame the peer has already sent, up to [`BURST_FRAMES`]; never
+/// waits for one that has not arrived. Sessions handle a burst as one unit of work,
+/// so a busy stream takes the tenant lock once per wake-up instead of once per frame.
+pub(super) async fn burst<F>(first: F, inbound: &mut Streaming<F>) -> Burst<F> {
+    let mut frames = vec![first];
+    let mut peer_gone = false;
+    while frames.len() < BURST_FRAMES {
+        // Polled once: a frame not there yet ends the burst (its waker stays
+        // registered, which only costs a spurious wake-up later).
+        let next = std::future::poll_fn(|cx| {
+            Poll::Ready(match Pin::new(&mut *inbound).poll_next(cx) {
+                Poll::Ready(next) => Some(next),
+                Poll::Pending => None,
+            })
+        })
+        .await;
+        match next {
+            None => break,
+            Some(Some(Ok(frame))) => frames.push(frame),
+            Some(Some(Err(_)) | None) => {
+                peer_gone = true;
+                break;
+            }
+        }
+    }
+    Burst { frames, peer_gone }
 }
 
 /// The frame a stream must open with: `None` when the peer left before sending

@@ -535,6 +535,16 @@ impl TenantState {
         self.journaling.last_seq = journal.append(records);
     }
 
+    /// Journals and files what the commands run so far produced, so that the next
+    /// command under the same lock finds the mailboxes exactly as if each command had
+    /// taken the lock on its own (a burst of one stream's frames runs this way).
+    /// `started` is when the burst began, for the event latency metric.
+    pub fn settle(&mut self, now: Millis, started: Instant) {
+        self.commit();
+        // Nothing is kept inline in a burst: every notice goes to its mailbox.
+        let _ = self.dispatch(now, started, None);
+    }
+
     /// Appends the records of the operation that just ran, before anything it
     /// produced is handed to a stream.
     fn commit(&mut self) {

@@ -98,6 +98,129 @@ async fn messages_flow_in_order_both_ways_and_close_ends_the_conversation() {
 }
 
 #[tokio::test]
+async fn pipelined_frames_are_answered_one_by_one_in_order() {
+    use pb::{adapter_frame::Frame as In, desk_frame::Frame as Desk, gateway_frame::Frame as Out};
+    let server = spawn_server(test_config()).await;
+    let mut agent = Agent::sign_in(&server, None, "ann", &[], 1).await;
+    let mut adapter = Adapter::connect(&server, "web-adapter").await;
+    adapter.send(message("burst", 0.0, "hello")).await.unwrap();
+    let conversation = agent.take_next().await;
+    adapter.message_text().await; // the first response
+
+    // More frames than one burst takes, sent back to back, one of them invalid.
+    let sent = 70;
+    for i in 0..sent {
+        let mut m = message("burst", 0.0, &format!("customer {i}"));
+        m.client_message_id = format!("m{i}");
+        if i == 10 {
+            m.channel_conversation_id.clear();
+        }
+        adapter.pipeline(In::Message(m)).await;
+    }
+    for i in 0..sent {
+        let answer = adapter
+            .inbox
+            .next_matching(|f| match &f.frame {
+                Some(Out::Accepted(a)) => Some((a.client_message_id.clone(), true)),
+                Some(Out::Rejected(r)) => Some((r.client_message_id.clone(), false)),
+                _ => None,
+            })
+            .await;
+        assert_eq!(answer, (format!("m{i}"), i != 10), "answer {i}");
+    }
+    for i in (0..sent).filter(|i| *i != 10) {
+        assert_eq!(agent.customer_message().await.text, format!("customer {i}"));
+    }
+
+    // The agent's side: replies back to back, one to a conversation it does not hold.
+    let mut ids = Vec::new();
+    for i in 0..sent {
+        let target = if i == 5 {
+            "999999"
+        } else {
+            conversation.as_str()
+        };
+        ids.push(
+            agent
+                .pipeline(pb::agent_frame::Action::Reply(pb::Reply {
+                    conversation_id: target.to_owned(),
+                    text: format!("agent {i}"),
+                }))
+                .await,
+        );
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let answer = agent
+            .inbox
+            .next_matching(|f| match &f.frame {
+                Some(Desk::Done(d)) => Some((d.request_id.clone(), true)),
+                Some(Desk::Rejected(r)) => Some((r.request_id.clone(), false)),
+                _ => None,
+            })
+            .await;
+        assert_eq!(answer, (id.clone(), i != 5), "answer to reply {i}");
+    }
+    for i in (0..sent).filter(|i| *i != 5) {
+        assert_eq!(adapter.message_text().await, format!("agent {i}"));
+    }
+}
+
+#[tokio::test]
+async fn pipelined_replies_past_a_full_adapter_mailbox_are_refused_not_dropped() {
+    use pb::desk_frame::Frame as Desk;
+    let mut config = test_config();
+    config.limits.adapter_mailbox = 8;
+    let server = spawn_server(config).await;
+    let mut agent = Agent::sign_in(&server, None, "ann", &[], 1).await;
+    let mut adapter = Adapter::connect(&server, "web-adapter").await;
+    adapter.send(message("full", 0.0, "hello")).await.unwrap();
+    let conversation = agent.take_next().await;
+    // The adapter never acknowledges: its mailbox fills up.
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(
+            agent
+                .pipeline(pb::agent_frame::Action::Reply(pb::Reply {
+                    conversation_id: conversation.clone(),
+                    text: format!("agent {i}"),
+                }))
+                .await,
+        );
+    }
+    let mut confirmed = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let (answered, code) = agent
+            .inbox
+            .next_matching(|f| match &f.frame {
+                Some(Desk::Done(d)) => Some((d.request_id.clone(), None)),
+                Some(Desk::Rejected(r)) => Some((r.request_id.clone(), Some(r.code))),
+                _ => None,
+            })
+            .await;
+        assert_eq!(&answered, id);
+        match code {
+            None => confirmed.push(format!("agent {i}")),
+            Some(code) => assert_eq!(code, tonic::Code::ResourceExhausted as i32, "reply {i}"),
+        }
+    }
+    assert!(
+        !confirmed.is_empty() && confirmed.len() < ids.len(),
+        "some replies fit and some did not: {} confirmed",
+        confirmed.len()
+    );
+    // Every confirmed reply reaches the customer: none was dropped for lack of room.
+    let mut received = Vec::new();
+    while received.len() < confirmed.len() {
+        let text = adapter.message_text().await;
+        // The router's own notes (the first response) share the mailbox.
+        if text.starts_with("agent ") {
+            received.push(text);
+        }
+    }
+    assert_eq!(received, confirmed);
+}
+
+#[tokio::test]
 async fn a_repeated_client_message_id_is_relayed_once() {
     let server = spawn_server(test_config()).await;
     let mut agent = Agent::sign_in(&server, None, "ann", &[], 1).await;

@@ -498,6 +498,20 @@ impl Agent {
             .await
     }
 
+    /// Sends an action without waiting for its answer; returns its request id.
+    pub(crate) async fn pipeline(&mut self, action: pb::agent_frame::Action) -> String {
+        self.next_request += 1;
+        let request_id = format!("r{}", self.next_request);
+        self.tx
+            .send(pb::AgentFrame {
+                request_id: request_id.clone(),
+                action: Some(action),
+            })
+            .await
+            .unwrap();
+        request_id
+    }
+
     /// Waits for the next offer.
     pub(crate) async fn offer(&mut self) -> pb::Offer {
         self.inbox
@@ -672,6 +686,15 @@ impl Adapter {
                 _ => None,
             })
             .await
+    }
+
+    /// Sends a frame without waiting for its answer (frames sent this way reach the
+    /// server back to back, as a busy adapter's do).
+    pub(crate) async fn pipeline(&self, frame: pb::adapter_frame::Frame) {
+        self.tx
+            .send(pb::AdapterFrame { frame: Some(frame) })
+            .await
+            .unwrap();
     }
 
     /// Acknowledges deliveries up to an id.

@@ -6,6 +6,8 @@
 //! - [`routing`]: the routing core, plain Rust: skills, priority, queues, agents, the
 //!   router state machine and its lifecycle events. No transport types.
 //! - [`bot`]: the built-in bot's knowledge base (format, loading, validation).
+//! - [`customer`]: customer profiles, plain Rust: identities across channels, merges,
+//!   lifetime and loss value from facts.
 //! - [`hub`]: tenants, each a router behind its own lock, with mailboxes towards streams.
 //! - [`api`]: the gRPC edge: generated contract, validation and conversion, status
 //!   mapping, tenancy, and the gateway, desk and admin services.
@@ -23,6 +25,7 @@ pub mod api;
 pub mod auth;
 pub mod bot;
 pub mod config;
+pub mod customer;
 pub mod file_watch;
 pub mod hub;
 pub mod routing;

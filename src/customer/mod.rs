@@ -1,0 +1,22 @@
+//! Who a customer is across channels, and what they are worth: plain Rust, no
+//! transport types, so it can be tested and snapshotted on its own (issue 13).
+//!
+//! - [`identity`]: the identifiers a person is known by (phone, e-mail, WeChat union and
+//!   open ids, app user id, a channel's own customer id), normalised so that the same
+//!   phone number typed two ways is one identifier.
+//! - [`profiles`]: one tenant's profiles: recognising a returning customer from the
+//!   identifiers an adapter sends, and the operator's link, unlink, merge and unmerge,
+//!   each recorded.
+//! - [`value`]: lifetime value from facts (orders, refunds, acquisition cost,
+//!   referrals) by the continuing or the discounted formula, the loss value of a
+//!   customer who leaves, and the explanation term by term.
+
+pub mod identity;
+pub mod profiles;
+pub mod value;
+
+pub use identity::{ClaimedIdentity, Identity, IdentityError, IdentityKind};
+pub use profiles::{
+    MergeId, MergeRecord, Profile, ProfileError, ProfileId, ProfileLimits, Profiles, Resolution,
+};
+pub use value::{Fact, FactKind, Term, ValueExplanation, ValueFacts, ValueModel};

@@ -12,7 +12,8 @@
 //! L2-normalised, so the dot product of two is their cosine.
 //!
 //! One model is loaded once per process and shared by every tenant that names it
-//! ([`Embedder::shared`]): the int8 multilingual-e5-small takes about 150 MiB resident.
+//! ([`Embedder::shared`]): with the int8 multilingual-e5-small, the model, the runtime
+//! and the 250k-piece tokenizer take about 450 MiB resident (`examples/semantic_cost`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -4,10 +4,12 @@
 //! - [`record`]: what one journal record holds.
 //! - [`journal`]: group-committed, ordered records in fjall.
 //! - [`snapshot`]: checksummed per-tenant snapshot files.
+//! - [`format`]: the marker naming the encoding a data directory holds.
 //!
 //! The hub decides what goes in (every command that changed a router, every delivery
 //! acknowledgement) and how a tenant is rebuilt; this module only keeps bytes safe.
 
+pub mod format;
 pub mod journal;
 pub mod record;
 pub mod settings;
@@ -42,6 +44,9 @@ pub enum StorageError {
         /// The error.
         source: std::io::Error,
     },
+    /// The directory holds another build's encoding (or its marker is unreadable).
+    #[error(transparent)]
+    Format(#[from] format::FormatError),
     /// The journal cannot be opened.
     #[error("journal in {path}: {source}")]
     Journal {
@@ -65,8 +70,10 @@ impl Storage {
         };
         std::fs::create_dir_all(root).map_err(directory)?;
         let snapshots = root.join("snapshots");
-        std::fs::create_dir_all(&snapshots).map_err(directory)?;
         let journal_dir = root.join("journal");
+        let has_data = snapshots.exists() || journal_dir.exists();
+        format::check(root, has_data)?;
+        std::fs::create_dir_all(&snapshots).map_err(directory)?;
         let journal = Journal::open(
             &journal_dir,
             settings.durability,
@@ -86,5 +93,30 @@ impl Storage {
     /// The data directory.
     pub fn root(&self) -> &Path {
         &self.settings.data_dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_directory_of_another_format_is_refused_before_anything_is_read() {
+        let root = std::env::temp_dir().join(format!("sb-storage-format-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("journal")).unwrap();
+        let settings = StorageSettings {
+            durability: Durability::Buffered,
+            data_dir: root.clone(),
+            ..StorageSettings::default()
+        };
+        // A journal left by a build from before the marker: format 1.
+        let refused = Storage::open(&settings).unwrap_err();
+        assert!(matches!(refused, StorageError::Format(_)), "{refused}");
+        // A fresh directory is marked and opens, and opens again after.
+        let _ = std::fs::remove_dir_all(&root);
+        drop(Storage::open(&settings).unwrap());
+        drop(Storage::open(&settings).unwrap());
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

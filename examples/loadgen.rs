@@ -154,6 +154,14 @@ struct Opts {
     /// Prometheus would; 0 turns scraping off (to see what scraping costs).
     #[arg(long, default_value_t = 5)]
     scrape_secs: u64,
+    /// Phase 4b: round trips per second offered on the relay's conversations, paced;
+    /// without it 4b offers --relay-rate-share of what phase 4 reached.
+    #[arg(long)]
+    relay_rate: Option<f64>,
+    /// Share of phase 4's round-trip rate offered in 4b when --relay-rate is not given
+    /// (the relay's latency below saturation).
+    #[arg(long, default_value_t = 0.5)]
+    relay_rate_share: f64,
     /// Share of 7a's rate offered in 7b when --bot-rate is not given.
     #[arg(long, default_value_t = 0.25)]
     bot_rate_share: f64,
@@ -485,6 +493,8 @@ struct Report {
     /// Phase 7b: offered and answered per second, greeting and answer latencies.
     bot_paced: Option<(f64, f64, Summary, Summary)>,
     relay_per_sec: Option<f64>,
+    /// Phase 4b: round trips per second offered, and their latency.
+    relay_paced: Option<(f64, stats::Summary)>,
     realistic: Option<RealisticReport>,
     /// The servers' last `/metrics` (phases 3, 4 and 5b), for the lock figures.
     locks: Vec<(String, Option<String>)>,
@@ -657,6 +667,36 @@ async fn run(opts: Opts) -> Result<()> {
         scraper.abort();
         let metrics = final_scrape(&server).await;
         report.locks.push(("4 relay".to_owned(), metrics));
+        note_log(&server);
+        server.stop();
+
+        // 4b: the same conversations at a paced rate below saturation, for latency.
+        let round_trips = opts
+            .relay_rate
+            .unwrap_or(per_sec / 2.0 * opts.relay_rate_share);
+        let server =
+            procs::spawn_switchboard(&bin, &self_exe, &dir, "relay-paced", procs::Bots::Off)?;
+        let scraper = spawn_scraper(&server, &opts);
+        let mut paced = gateway::relay_paced(&server, &opts, round_trips).await?;
+        row(
+            &format!(
+                "4b relay paced at {} round trips/s ({} customer messages/s offered)",
+                rate(round_trips),
+                rate(round_trips)
+            ),
+            &format!(
+                "{} msgs/s ({} to agents + {} to customers)",
+                rate(paced.window.per_sec()),
+                rate(paced.window.rate_of(0)),
+                rate(paced.window.rate_of(1))
+            ),
+            &format!("round trip {}", paced.latency.summary().cell()),
+            &paced.window,
+        );
+        report.relay_paced = Some((round_trips, paced.latency.summary()));
+        scraper.abort();
+        let metrics = final_scrape(&server).await;
+        report.locks.push(("4b relay paced".to_owned(), metrics));
         note_log(&server);
         server.stop();
     }
@@ -1285,6 +1325,15 @@ fn summary(r: &Report) {
             rate(relay),
             100.0 * ratio,
             verdict(ratio >= 0.5)
+        );
+    }
+    if let Some((round_trips, latency)) = r.relay_paced {
+        println!(
+            "| relay round trip p50 / p99 below saturation (4b, {} round trips/s) | {} / {} ms | p99 < 5 ms | {} |",
+            rate(round_trips),
+            stats::ms(latency.p50_ms),
+            stats::ms(latency.p99_ms),
+            verdict(latency.p99_ms < 5.0)
         );
     }
     if let (Some(new), Some(echo)) = (r.new_per_sec, r.echo_stream) {

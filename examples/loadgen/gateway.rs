@@ -363,6 +363,31 @@ pub(crate) struct RelayResult {
 /// conversations spread over the adapter streams; customers write on them as fast as
 /// the window allows and agents answer every message.
 pub(crate) async fn relay(server: &Server, opts: &super::Opts) -> Result<RelayResult> {
+    relay_at(server, opts, None).await
+}
+
+/// Phase 4b: the same conversations, each adapter stream writing at its share of
+/// `round_trips` per second (evenly spaced, still at most `window` unanswered), so the
+/// round trip is measured below saturation.
+pub(crate) async fn relay_paced(
+    server: &Server,
+    opts: &super::Opts,
+    round_trips: f64,
+) -> Result<RelayResult> {
+    let per_stream = (round_trips / opts.streams as f64).max(1.0);
+    relay_at(
+        server,
+        opts,
+        Some(Duration::from_secs_f64(1.0 / per_stream)),
+    )
+    .await
+}
+
+async fn relay_at(
+    server: &Server,
+    opts: &super::Opts,
+    pace: Option<Duration>,
+) -> Result<RelayResult> {
     const TENANT_ID: &str = "loadgen-relay";
     let control = Arc::new(Control::default());
     let (c2a, a2c, accepted, agent_errors) = (
@@ -417,7 +442,7 @@ pub(crate) async fn relay(server: &Server, opts: &super::Opts) -> Result<RelayRe
         let mine = conversations / opts.streams + usize::from(i < conversations % opts.streams);
         let (control, a2c, window) = (control.clone(), a2c.clone(), opts.window);
         adapter_tasks.push(tokio::spawn(async move {
-            relay_adapter(&mut stream, i, mine, window, &control, &a2c).await
+            relay_adapter(&mut stream, i, mine, (window, pace), &control, &a2c).await
         }));
     }
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -449,12 +474,13 @@ pub(crate) async fn relay(server: &Server, opts: &super::Opts) -> Result<RelayRe
 }
 
 /// One relay adapter: opens `mine` conversations, then, once the phase starts, writes
-/// on them round-robin keeping `window` messages waiting for the agent's answer.
+/// on them round-robin keeping `window` messages waiting for the agent's answer; with
+/// a pace, one message per pace interval instead (never more than `window` waiting).
 async fn relay_adapter(
     stream: &mut AdapterStream,
     worker: usize,
     mine: usize,
-    window: usize,
+    (window, pace): (usize, Option<Duration>),
     control: &Control,
     a2c: &Counter,
 ) -> Result<Latencies> {
@@ -472,12 +498,23 @@ async fn relay_adapter(
     let ring = (window * 4).next_power_of_two();
     let mut sent_at = vec![Instant::now(); ring];
     let (mut seq, mut in_flight) = (0u64, 0usize);
+    // Streams start their paced sends spread over one interval, not all at once.
+    let mut next_send =
+        Instant::now() + pace.unwrap_or_default().mul_f64((worker % 8) as f64 / 8.0);
     loop {
         if control.stopped() {
             return Ok(latency);
         }
         let frame = if control.started() {
-            while in_flight < window && mine > 0 {
+            let now = Instant::now();
+            let due = |next: Instant| pace.is_none() || next <= now;
+            while in_flight < window && mine > 0 && due(next_send) {
+                if let Some(pace) = pace {
+                    // Timers tick every millisecond, so sends due within one are made
+                    // together; more than 10 ms behind (the window was full), the
+                    // missed ones are skipped rather than made up in a burst.
+                    next_send = (next_send + pace).max(now - Duration::from_millis(10));
+                }
                 sent_at[seq as usize & (ring - 1)] = Instant::now();
                 let j = seq as usize % mine;
                 stream.send(message(
@@ -491,7 +528,13 @@ async fn relay_adapter(
                 seq += 1;
                 in_flight += 1;
             }
-            stream.rx.message().await?
+            match pace {
+                None => stream.rx.message().await?,
+                Some(_) => tokio::select! {
+                    frame = stream.rx.message() => frame?,
+                    () = tokio::time::sleep_until(next_send.into()) => continue,
+                },
+            }
         } else {
             match tokio::time::timeout(Duration::from_millis(10), stream.rx.message()).await {
                 Ok(frame) => frame?,

@@ -7,14 +7,18 @@
 //! - [`profiles`]: one tenant's profiles: recognising a returning customer from the
 //!   identifiers an adapter sends, and the operator's link, unlink, merge and unmerge,
 //!   each recorded.
+//! - [`health`]: a health score 0-100 from use, engagement and satisfaction, less
+//!   complaints, abandoned waits and repeated contacts; below a threshold, churn risk.
 //! - [`value`]: lifetime value from facts (orders, refunds, acquisition cost,
 //!   referrals) by the continuing or the discounted formula, the loss value of a
 //!   customer who leaves, and the explanation term by term.
 
+pub mod health;
 pub mod identity;
 pub mod profiles;
 pub mod value;
 
+pub use health::{Health, HealthInputs, HealthModel};
 pub use identity::{ClaimedIdentity, Identity, IdentityError, IdentityKind};
 pub use profiles::{
     MergeId, MergeRecord, Profile, ProfileError, ProfileId, ProfileLimits, Profiles, Resolution,

@@ -9,6 +9,8 @@
 //!   each recorded.
 //! - [`health`]: a health score 0-100 from use, engagement and satisfaction, less
 //!   complaints, abandoned waits and repeated contacts; below a threshold, churn risk.
+//! - [`survey`]: reading a satisfaction answer as customers type it (digits, numerals,
+//!   stars, faces, words in either language).
 //! - [`value`]: lifetime value from facts (orders, refunds, acquisition cost,
 //!   referrals) by the continuing or the discounted formula, the loss value of a
 //!   customer who leaves, and the explanation term by term.
@@ -16,6 +18,7 @@
 pub mod health;
 pub mod identity;
 pub mod profiles;
+pub mod survey;
 pub mod value;
 
 pub use health::{Health, HealthInputs, HealthModel};
@@ -23,4 +26,5 @@ pub use identity::{ClaimedIdentity, Identity, IdentityError, IdentityKind};
 pub use profiles::{
     MergeId, MergeRecord, Profile, ProfileError, ProfileId, ProfileLimits, Profiles, Resolution,
 };
+pub use survey::{Scale, read_answer};
 pub use value::{Fact, FactKind, Term, ValueExplanation, ValueFacts, ValueModel};

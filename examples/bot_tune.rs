@@ -161,6 +161,7 @@ const LEXICAL_ONLY: FusionSettings = FusionSettings {
     cosine_ceiling: 1.0,
     margin: 1.0,
     ambiguity_floor: 1.0,
+    language_centring: 0.0,
 };
 
 /// The grid searched.
@@ -172,14 +173,17 @@ fn grid() -> Vec<FusionSettings> {
                 for width in [0.12, 0.16, 0.2, 0.25] {
                     for margin in [0.05, 0.1, 0.2, 0.3] {
                         for ambiguity_floor in [0.5, 0.7, 0.85] {
-                            out.push(FusionSettings {
-                                lexical_sure,
-                                lexical_weight,
-                                cosine_floor,
-                                cosine_ceiling: cosine_floor + width,
-                                margin,
-                                ambiguity_floor,
-                            });
+                            for language_centring in [0.0, 0.5, 1.0] {
+                                out.push(FusionSettings {
+                                    lexical_sure,
+                                    lexical_weight,
+                                    cosine_floor,
+                                    cosine_ceiling: cosine_floor + width,
+                                    margin,
+                                    ambiguity_floor,
+                                    language_centring,
+                                });
+                            }
                         }
                     }
                 }

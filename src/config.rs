@@ -144,6 +144,8 @@ pub struct SemanticConfig {
     pub margin: f32,
     /// Share of the fused score kept when the runner-up intent ties the best.
     pub ambiguity_floor: f32,
+    /// Share of each entry language's cosine bias taken out before fusion (0-1).
+    pub language_centring: f32,
 }
 
 impl Default for SemanticConfig {
@@ -158,6 +160,7 @@ impl Default for SemanticConfig {
             cosine_ceiling: f.cosine_ceiling,
             margin: f.margin,
             ambiguity_floor: f.ambiguity_floor,
+            language_centring: f.language_centring,
         }
     }
 }
@@ -172,6 +175,7 @@ impl SemanticConfig {
             cosine_ceiling: self.cosine_ceiling,
             margin: self.margin,
             ambiguity_floor: self.ambiguity_floor,
+            language_centring: self.language_centring,
         }
     }
 }

@@ -177,15 +177,15 @@ fn a_cross_language_question_gets_its_twins_answer_in_the_customers_language() {
 }
 
 /// Regression guards with the semantic stage on, NOT targets: (top-1, handoff recall)
-/// per held-out set, a little under what it scored at commit 94225f5 (the margin
+/// per held-out set, a little under what it scored with language centring (after 1ab4cf7) (the margin
 /// leaves room for int8 kernels that differ slightly between CPUs). The fusion was
 /// calibrated on tests/data/tuning and the sample only; these sets were not used to
 /// tune. Raise them when the bot improves; never lower them to let a change through.
 const FLOORS: [(&str, f64, f64); 5] = [
-    ("banking", 0.63, 0.35),    // measured 0.671 (163/243), 0.378
-    ("saas", 0.57, 0.30),       // measured 0.610 (150/246), 0.312
-    ("telecom", 0.54, 0.35),    // measured 0.579 (143/247), 0.380
-    ("travel", 0.59, 0.35),     // measured 0.628 (157/250), 0.370
+    ("banking", 0.67, 0.35),    // measured 0.704 (171/243), 0.378
+    ("saas", 0.63, 0.30),       // measured 0.667 (164/246), 0.312
+    ("telecom", 0.58, 0.35),    // measured 0.611 (151/247), 0.380
+    ("travel", 0.62, 0.35),     // measured 0.652 (163/250), 0.370
     ("faq-sample", 0.90, 0.45), // tuned-on; measured 0.958 (23/24), 0.500
 ];
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::embedding::{Embedder, EmbeddingError};
-use super::fusion::{FusionSettings, fuse};
+use super::fusion::{FusionSettings, centre_by_language, fuse};
 use super::knowledge::{Button, KnowledgeBase};
 use super::language::{is_cjk, primary_language, resolve};
 use super::matcher::{Matcher, discounted};
@@ -177,6 +177,8 @@ pub struct BuiltinBot {
     semantic: Option<SemanticIndex>,
     /// A number per entry, shared by the entries of one intent (language twins).
     intents: Vec<usize>,
+    /// A number per entry, shared by the entries of one primary language.
+    languages: Vec<usize>,
 }
 
 /// The entry a message is matched to, before the threshold.
@@ -232,12 +234,28 @@ impl BuiltinBot {
                 }
             })
             .collect();
+        let mut tags: Vec<String> = Vec::new();
+        let languages = kb
+            .entries
+            .iter()
+            .map(|e| {
+                let tag = primary_language(&e.lang);
+                match tags.iter().position(|t| *t == tag) {
+                    Some(i) => i,
+                    None => {
+                        tags.push(tag);
+                        tags.len() - 1
+                    }
+                }
+            })
+            .collect();
         BuiltinBot {
             kb,
             settings,
             matcher,
             semantic: None,
             intents,
+            languages,
         }
     }
 
@@ -468,7 +486,8 @@ impl BuiltinBot {
         for c in ranked {
             lexical[c.entry] = c.confidence;
         }
-        let cosines = index.best_per_entry(vector);
+        let mut cosines = index.best_per_entry(vector);
+        centre_by_language(&mut cosines, &self.languages, fusion.language_centring);
         fuse(&lexical, &cosines, &self.intents, fusion).map(|f| Choice {
             entry: f.entry,
             confidence: f.confidence,

@@ -91,6 +91,7 @@ async fn main() -> Result<()> {
                     clv: Some(12_000.0),
                     ..Default::default()
                 }),
+                identifiers: Vec::new(),
             }),
             text: text.into(),
             language: "en".into(),

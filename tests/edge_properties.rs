@@ -205,6 +205,7 @@ fn any_customer() -> impl Strategy<Value = pb::Customer> {
         customer_id: id,
         display_name: name,
         value,
+        identifiers: Vec::new(),
     })
 }
 
@@ -370,6 +371,7 @@ fn good_inbound() -> impl Strategy<Value = pb::InboundMessage> {
             customer_id: id,
             display_name: name,
             value,
+            identifiers: Vec::new(),
         });
     let boosts = prop::sample::select(vec![
         vec![],

@@ -698,6 +698,7 @@ impl Model {
                         .map(|&(s, l)| (SKILLS[s].to_owned(), l))
                         .collect(),
                     boosts: switchboard::routing::Boosts::default(),
+                    identities: Vec::new(),
                 };
                 match self.router.customer_message(now, msg) {
                     Ok(outcome) => {
@@ -750,6 +751,7 @@ impl Model {
                     queue: None,
                     required_skills: Vec::new(),
                     boosts: switchboard::routing::Boosts::default(),
+                    identities: Vec::new(),
                 };
                 let outcome = self.router.customer_message(now, msg).expect("follow-up");
                 assert_eq!(outcome.conversation, id);

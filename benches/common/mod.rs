@@ -28,5 +28,6 @@ pub(crate) fn message(n: u64, skill: usize, clv: f64) -> InboundMessage {
         queue: None,
         required_skills: vec![(skill_name(skill), 2)],
         boosts: Default::default(),
+        identities: Vec::new(),
     }
 }

@@ -219,6 +219,7 @@ pub(crate) fn decide_first_message(
         queue: None,
         required_skills: Vec::new(),
         boosts: Boosts::default(),
+        identities: Vec::new(),
     };
     router
         .apply(0, Command::CustomerMessage(message))

@@ -518,6 +518,7 @@ impl Ledger {
                     clv: Some(t.clv),
                     ..Default::default()
                 }),
+                identifiers: Vec::new(),
             }),
             text: msg.text.clone(),
             language: "en".to_owned(),

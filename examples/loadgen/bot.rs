@@ -318,6 +318,7 @@ impl Worker {
                     clv: Some(stats::clv(&mut self.rng)),
                     ..Default::default()
                 }),
+                identifiers: Vec::new(),
             }),
             text: text.to_owned(),
             language: language.to_owned(),

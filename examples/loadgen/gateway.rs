@@ -213,6 +213,7 @@ pub(crate) fn message(
                 clv: Some(clv),
                 ..Default::default()
             }),
+            identifiers: Vec::new(),
         }),
         text,
         language: "en".into(),

@@ -662,6 +662,7 @@ impl Generator {
                     clv: Some(stats::clv(&mut self.rng)),
                     ..Default::default()
                 }),
+                identifiers: Vec::new(),
             }),
             text: CUSTOMER_TEXT.into(),
             language: if chinese { "zh" } else { "en" }.into(),

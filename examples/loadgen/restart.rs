@@ -91,6 +91,7 @@ async fn build_worker(
                         clv: Some(value),
                         ..Default::default()
                     }),
+                    identifiers: Vec::new(),
                 }),
                 text: text(g, k, messages),
                 language: "en".into(),

@@ -8,6 +8,7 @@ use tonic::Status;
 use super::pb;
 use super::status::invalid;
 use crate::config::Limits;
+use crate::customer::{ClaimedIdentity, Identity, IdentityKind};
 use crate::routing::{
     self, AdapterId, AgentNotice, Boost, Boosts, Channel, CustomerNotice, CustomerNoticeBody,
     EndReason, OfferDetails, PerClass, Presence, Sender, TransferRequest, ValueFacts,
@@ -194,6 +195,7 @@ pub fn inbound_message(
         MAX_NAME_BYTES,
     )?;
     let value = value_facts(customer.value)?;
+    let identities = identifiers(customer.identifiers)?;
     text("text", &msg.text, limits)?;
     bounded("language", &msg.language, MAX_LANGUAGE_BYTES)?;
     bounded("client_message_id", &msg.client_message_id, MAX_ID_BYTES)?;
@@ -212,7 +214,45 @@ pub fn inbound_message(
         queue: (!msg.queue.is_empty()).then_some(msg.queue),
         required_skills,
         boosts: boosts(&msg.boosts)?,
+        identities,
     })
+}
+
+/// Most identifiers one message may carry.
+pub const MAX_IDENTIFIERS: usize = 8;
+
+/// A customer's identifiers, checked and normalised; errors name the field.
+fn identifiers(list: Vec<pb::CustomerIdentifier>) -> Result<Vec<ClaimedIdentity>, Status> {
+    if list.len() > MAX_IDENTIFIERS {
+        return Err(invalid(
+            "customer.identifiers",
+            format_args!("at most {MAX_IDENTIFIERS}"),
+        ));
+    }
+    list.into_iter()
+        .enumerate()
+        .map(|(i, given)| {
+            let kind = match pb::IdentifierKind::try_from(given.kind) {
+                Ok(pb::IdentifierKind::Phone) => IdentityKind::Phone,
+                Ok(pb::IdentifierKind::Email) => IdentityKind::Email,
+                Ok(pb::IdentifierKind::WechatUnionId) => IdentityKind::WechatUnion,
+                Ok(pb::IdentifierKind::WechatOpenId) => IdentityKind::WechatOpen,
+                Ok(pb::IdentifierKind::AppUserId) => IdentityKind::AppUser,
+                Ok(pb::IdentifierKind::Unspecified) | Err(_) => {
+                    return Err(invalid(
+                        &format!("customer.identifiers[{i}].kind"),
+                        "must be phone, email, wechat union id, wechat open id or app user id",
+                    ));
+                }
+            };
+            let identity = Identity::new(kind, &given.value)
+                .map_err(|e| invalid(&format!("customer.identifiers[{i}].value"), e.reason))?;
+            Ok(ClaimedIdentity {
+                identity,
+                verified: given.verified,
+            })
+        })
+        .collect()
 }
 
 /// A presence from its wire number; `unspecified_as` stands in for UNSPECIFIED.
@@ -381,6 +421,8 @@ pub fn customer_to_pb(customer: &routing::Customer) -> pb::Customer {
             clv: Some(customer.clv),
             ..pb::CustomerValue::default()
         }),
+        // Agents see the person's value, not the identifiers that recognised them.
+        identifiers: Vec::new(),
     }
 }
 

@@ -117,7 +117,7 @@ impl Identity {
 
 /// An identifier as an adapter sends it, with whether the tenant's systems verified
 /// that the customer owns it (a logged-in account, a confirmed phone number).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClaimedIdentity {
     /// The identifier.
     pub identity: Identity,

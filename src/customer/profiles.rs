@@ -88,6 +88,9 @@ pub struct Profile {
     folded: Vec<(ProfileId, ValueFacts)>,
     /// Set once merged into another profile: lookups follow it.
     merged_into: Option<ProfileId>,
+    /// The value an adapter last sent for this person, for conversations that come
+    /// without one (another channel, say).
+    value_seen: Option<f64>,
 }
 
 impl Profile {
@@ -99,6 +102,7 @@ impl Profile {
             facts: VecDeque::new(),
             folded: Vec::new(),
             merged_into: None,
+            value_seen: None,
         }
     }
 
@@ -333,6 +337,20 @@ impl Profiles {
         Ok(id)
     }
 
+    /// Remembers the value an adapter sent for the person.
+    pub fn remember_value(&mut self, profile: ProfileId, value: f64) {
+        if let Ok(id) = self.current(profile)
+            && let Some(entry) = self.profiles.get_mut(&id)
+        {
+            entry.value_seen = Some(value);
+        }
+    }
+
+    /// The value last sent for the person, if any.
+    pub fn remembered_value(&self, profile: ProfileId) -> Option<f64> {
+        self.get(profile)?.value_seen
+    }
+
     /// An operator links a verified identifier to a profile.
     pub fn link(
         &mut self,
@@ -420,6 +438,7 @@ impl Profiles {
         let identities = std::mem::take(&mut taken.identities);
         let facts = std::mem::take(&mut taken.facts);
         let folded = std::mem::take(&mut taken.folded);
+        let value_seen = taken.value_seen;
         let mut origins: Vec<ProfileId> = identities.iter().map(|l| l.origin).collect();
         origins.extend(facts.iter().map(|f| f.origin));
         origins.extend(folded.iter().map(|(o, _)| *o));
@@ -433,6 +452,7 @@ impl Profiles {
         let max = self.limits.max_facts.max(1);
         taken = self.profiles.get_mut(&into).expect("current");
         taken.identities.extend(identities);
+        taken.value_seen = taken.value_seen.or(value_seen);
         for (origin, totals) in folded {
             fold_totals(&mut taken.folded, origin, &totals);
         }

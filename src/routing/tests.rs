@@ -35,6 +35,7 @@ fn message(ccid: &str, clv: f64) -> InboundMessage {
         queue: None,
         required_skills: Vec::new(),
         boosts: Boosts::default(),
+        identities: Vec::new(),
     }
 }
 

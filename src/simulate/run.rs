@@ -372,6 +372,7 @@ impl<'a> Sim<'a> {
             queue: spec.queue.clone(),
             required_skills: spec.required_skills.clone(),
             boosts: crate::routing::Boosts::default(),
+            identities: Vec::new(),
         };
         let measured = now >= self.plan.warmup_ms;
         let outcome = match self.router.customer_message(now, msg) {

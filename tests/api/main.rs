@@ -7,6 +7,7 @@ mod common;
 mod conversation;
 mod durability;
 mod operations;
+mod profiles;
 mod routing;
 mod security;
 mod tls;

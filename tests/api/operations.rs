@@ -147,6 +147,10 @@ async fn shutdown_closes_streams_with_unavailable_and_refuses_new_work() {
 
 #[test]
 fn the_binary_serves_and_exits_zero_on_sigterm() {
+    // Its own data directory: the default one in the working directory may hold
+    // another build's format.
+    let data = std::env::temp_dir().join(format!("sb-binary-sigterm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args([
             "--grpc-addr",
@@ -155,7 +159,9 @@ fn the_binary_serves_and_exits_zero_on_sigterm() {
             "127.0.0.1:0",
             "--log-format",
             "json",
+            "--data-dir",
         ])
+        .arg(&data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

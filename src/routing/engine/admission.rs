@@ -4,6 +4,59 @@
 use super::*;
 
 impl Router {
+    /// The person behind a new conversation: the channel's own customer id (which the
+    /// authenticated adapter vouches for) and the identifiers the adapter sent, matched
+    /// against the tenant's profiles. A message without identifiers only finds a
+    /// profile its channel id already belongs to; it creates none, so tenants whose
+    /// adapters send no identifiers pay nothing. `None` when nobody is recognised or
+    /// the profiles are full.
+    fn recognise(&mut self, now: Millis, msg: &InboundMessage) -> Option<ProfileId> {
+        if msg.identities.is_empty() && self.profiles.is_empty() {
+            return None;
+        }
+        let channel_id = Identity::new(IdentityKind::Channel(msg.channel), &msg.customer_id).ok();
+        if msg.identities.is_empty() {
+            return self.profiles.find(channel_id.as_ref()?).map(|p| p.id());
+        }
+        let mut claims = Vec::with_capacity(1 + msg.identities.len());
+        if let Some(identity) = channel_id {
+            claims.push(ClaimedIdentity {
+                identity,
+                verified: true,
+            });
+        }
+        claims.extend(msg.identities.iter().cloned());
+        match self.profiles.resolve(now, &claims) {
+            Ok(found) => {
+                if !found.conflicts.is_empty() {
+                    tracing::info!(profile = %found.profile, conflicts = ?found.conflicts,
+                        "verified identifiers of several profiles: served as the first; an operator may merge them");
+                }
+                Some(found.profile)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "customer not recognised");
+                None
+            }
+        }
+    }
+
+    /// A new conversation's value: from the facts the message carries (remembered on
+    /// the person's profile), else what the profile remembers from an earlier
+    /// conversation on any channel.
+    fn value_of(&mut self, profile: Option<ProfileId>, msg: &InboundMessage) -> f64 {
+        let carried = msg.value.clv.is_some() || msg.value.average_order_value > 0.0;
+        let computed = self.policy.priority.clv.lifetime_value(&msg.value);
+        match profile {
+            Some(p) if carried => {
+                self.profiles.remember_value(p, computed);
+                computed
+            }
+            Some(p) => self.profiles.remembered_value(p).unwrap_or(computed),
+            None => computed,
+        }
+    }
+
     /// A customer message: opens a conversation (with a first response at once) or
     /// joins the open one with the same channel conversation id.
     pub fn customer_message(
@@ -60,7 +113,8 @@ impl Router {
         let (profile, required_names) =
             self.requirement_profile(&first_requirement, msg.channel.class())?;
 
-        let clv = self.policy.priority.clv.lifetime_value(&msg.value);
+        let customer_profile = self.recognise(now, &msg);
+        let clv = self.value_of(customer_profile, &msg);
         let tier = self.policy.priority.tier_of(clv);
         let id = ConversationId(self.next_conversation);
         self.next_conversation += 1;
@@ -126,6 +180,7 @@ impl Router {
             base_required,
             last_customer_at: now,
             parked_with: None,
+            customer_profile,
         };
         remember_client_id(&mut conversation, msg.client_message_id);
         let text: Arc<str> = Arc::from(msg.text.as_str());

@@ -284,8 +284,8 @@ impl Router {
         let window = self.policy.last_agent_window_ms;
         if window > 0 {
             let c = &self.conversations[&id];
-            let key = (c.channel, c.customer.id.clone());
-            self.last_agents.insert(key, agent.clone(), now + window);
+            self.last_agents
+                .insert(c.customer_key(), agent.clone(), now + window);
         }
         self.end(now, id);
         let wrap_up = self.policy.wrap_up_ms;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::customer::ClaimedIdentity;
 use crate::routing::model::{
     AdapterId, AgentId, Button, Channel, ConversationId, Customer, EndReason, HandoffReason,
     Millis, PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
@@ -67,6 +68,9 @@ pub struct InboundMessage {
     pub required_skills: Vec<(String, u8)>,
     /// Boosts the adapter sets (complaint, churn risk); a later message can add more.
     pub boosts: Boosts,
+    /// Other identifiers the adapter knows the customer by (phone, e-mail, WeChat
+    /// union id, ...): verified ones recognise a customer seen on another channel.
+    pub identities: Vec<ClaimedIdentity>,
 }
 
 /// What the router did with a customer message.

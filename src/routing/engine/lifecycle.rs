@@ -225,10 +225,7 @@ impl Router {
             return false;
         }
         let c = &self.conversations[&id];
-        let Some(agent) = self
-            .last_agents
-            .get(&(c.channel, c.customer.id.clone()), now)
-        else {
+        let Some(agent) = self.last_agents.get(&c.customer_key(), now) else {
             return false;
         };
         let Some(slot) = self.agents.slot_of(agent) else {

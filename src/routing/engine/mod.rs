@@ -10,6 +10,10 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use rustc_hash::FxHashMap;
+
+use crate::customer::{
+    ClaimedIdentity, Identity, IdentityKind, ProfileId, ProfileLimits, Profiles,
+};
 use std::sync::Arc;
 
 // The router's work, one file per part; each adds methods to `Router`.
@@ -132,6 +136,27 @@ struct Conversation {
     bot_intent: Option<Arc<str>>,
     /// Why a bot handed it over.
     handoff: Option<HandoffReason>,
+    /// The person behind it, when recognised.
+    customer_profile: Option<ProfileId>,
+}
+
+/// Who a customer is for the last-agent preference: the person when recognised
+/// across channels, else the channel's customer id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+enum CustomerKey {
+    /// A channel's customer id.
+    Channel(Channel, Arc<str>),
+    /// A recognised person.
+    Profile(ProfileId),
+}
+
+impl Conversation {
+    fn customer_key(&self) -> CustomerKey {
+        match self.customer_profile {
+            Some(profile) => CustomerKey::Profile(profile),
+            None => CustomerKey::Channel(self.channel, self.customer.id.clone()),
+        }
+    }
 }
 
 impl Conversation {
@@ -222,9 +247,12 @@ pub struct Router {
     /// Escalation timeline of each configured queue.
     #[serde(skip)]
     queue_escalation: Vec<QueueEscalation>,
-    /// Who last served a customer, by channel and customer id, and until when that
-    /// agent is preferred.
-    last_agents: ExpiringMap<(Channel, Arc<str>), AgentId>,
+    /// Who last served a customer (one person across channels when recognised), and
+    /// until when that agent is preferred.
+    last_agents: ExpiringMap<CustomerKey, AgentId>,
+    /// The people behind conversations, recognised across channels.
+    #[serde(default)]
+    profiles: Profiles,
     /// Every scheduled timer (offer expiries, cooldowns, quiet checks, parked
     /// windows, waits, escalation steps, wrap-ups, boosts, returns after a restart),
     /// cancelled as soon as what it times ends.
@@ -362,6 +390,7 @@ impl Router {
             empty: Arc::from(""),
             languages: Languages::default(),
             last_agents: ExpiringMap::default(),
+            profiles: Profiles::new(ProfileLimits::default()),
             timers: Timers::default(),
             next_join: 0,
             skills: SkillCatalog::default(),

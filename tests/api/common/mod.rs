@@ -187,6 +187,7 @@ pub(crate) fn message(key: &str, clv: f64, text: &str) -> pb::InboundMessage {
                 clv: Some(clv),
                 ..Default::default()
             }),
+            identifiers: Vec::new(),
         }),
         text: text.to_owned(),
         language: "en".into(),

@@ -203,6 +203,10 @@ struct Opts {
     /// is measured, and all are at the end).
     #[arg(long)]
     keep_data: bool,
+    /// Phase 7 with the bot's semantic stage: the directory `tools/embedding-model/
+    /// setup-model.sh` wrote (with `multilingual-e5-small/` and `onnxruntime/`).
+    #[arg(long)]
+    bot_model: Option<PathBuf>,
     /// The switchboard binary; default `switchboard` next to this example's directory,
     /// built with cargo when run through cargo.
     #[arg(long)]
@@ -783,9 +787,14 @@ async fn bot_phase(
     opts: &Opts,
     report: &mut Report,
 ) -> Result<()> {
+    procs::use_bot_model(opts.bot_model.clone());
     println!();
     println!(
-        "## Bot-first new conversations: web channel with the built-in bot (starter knowledge base), first messages it answers, zh and en alternately, no agents"
+        "## Bot-first new conversations: web channel with the built-in bot (starter knowledge base, semantic stage {}), first messages it answers, zh and en alternately, no agents",
+        match &opts.bot_model {
+            Some(dir) => format!("on: {}", dir.display()),
+            None => "off".to_owned(),
+        }
     );
     println!();
     println!(

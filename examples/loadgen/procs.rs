@@ -189,13 +189,39 @@ pub(crate) enum Bots {
 }
 
 impl Bots {
-    /// The config file's name stem and its `[bot]` table.
-    fn config(self) -> (&'static str, &'static str) {
+    /// The config file's name stem and its `[bot]` table; with a semantic model set
+    /// ([`use_bot_model`]) the bot-first servers load it.
+    fn config(self) -> (&'static str, String) {
         match self {
-            Bots::Off => ("switchboard-no-bots", "[bot]\nchannels = []\n"),
-            Bots::Web => ("switchboard-bot-web", "[bot]\nchannels = [\"web\"]\n"),
+            Bots::Off => ("switchboard-no-bots", "[bot]\nchannels = []\n".to_owned()),
+            Bots::Web => {
+                let model = BOT_MODEL.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let semantic = model.map_or(String::new(), |dir| {
+                    format!(
+                        "model = {:?}\nonnxruntime = {:?}\n",
+                        dir.join("multilingual-e5-small").display().to_string(),
+                        dir.join("onnxruntime/libonnxruntime.so")
+                            .display()
+                            .to_string()
+                    )
+                });
+                (
+                    "switchboard-bot-web",
+                    format!("[bot]\nchannels = [\"web\"]\n{semantic}"),
+                )
+            }
         }
     }
+}
+
+/// The models directory (`tools/embedding-model/setup-model.sh` output) whose
+/// multilingual-e5-small the bot-first servers load; `None`: lexical bot only.
+static BOT_MODEL: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Makes the bot-first servers started from now on run the semantic stage with the
+/// model under `dir` (`None`: lexical only).
+pub(crate) fn use_bot_model(dir: Option<PathBuf>) {
+    *BOT_MODEL.lock().unwrap_or_else(|p| p.into_inner()) = dir;
 }
 
 /// `[storage] durability` of the servers under test.

@@ -88,13 +88,7 @@ impl HealthModel {
     /// Checks the parameters; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
         let check = |name: &str, v: f64, lo: f64, hi: f64| {
-            if v.is_finite() && (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "health.{name}: must be between {lo} and {hi}, got {v}"
-                ))
-            }
+            super::check_range(&format!("health.{name}"), v, lo, hi)
         };
         check("use_weight", self.use_weight, 0.0, 1.0)?;
         check("engagement_weight", self.engagement_weight, 0.0, 1.0)?;

@@ -28,3 +28,12 @@ pub use profiles::{
 };
 pub use survey::{Scale, read_answer};
 pub use value::{Fact, FactKind, Term, ValueExplanation, ValueFacts, ValueModel};
+
+/// Checks a model parameter from the config; the error names the field.
+fn check_range(field: &str, v: f64, lo: f64, hi: f64) -> Result<(), String> {
+    if v.is_finite() && (lo..=hi).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("{field}: must be between {lo} and {hi}, got {v}"))
+    }
+}

@@ -189,13 +189,7 @@ impl ValueModel {
     /// Checks the parameters; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
         let check = |name: &str, v: f64, lo: f64, hi: f64| {
-            if v.is_finite() && (lo..=hi).contains(&v) {
-                Ok(())
-            } else {
-                Err(format!(
-                    "value.{name}: must be between {lo} and {hi}, got {v}"
-                ))
-            }
+            super::check_range(&format!("value.{name}"), v, lo, hi)
         };
         check("relationship_years", self.relationship_years, 0.0, 100.0)?;
         check("discount_rate", self.discount_rate, 0.0, 1.0)?;

@@ -479,15 +479,7 @@ impl Agent {
         &mut self,
         action: pb::agent_frame::Action,
     ) -> Result<(), (Code, String)> {
-        self.next_request += 1;
-        let request_id = format!("r{}", self.next_request);
-        self.tx
-            .send(pb::AgentFrame {
-                request_id: request_id.clone(),
-                action: Some(action),
-            })
-            .await
-            .unwrap();
+        let request_id = self.pipeline(action).await;
         self.inbox
             .next_matching(|f| match &f.frame {
                 Some(pb::desk_frame::Frame::Done(d)) if d.request_id == request_id => Some(Ok(())),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use switchboard::Config;
 use switchboard::bot::BuiltinBot;
-use switchboard::hub::builtin_bot::{SharedBot, builtin_actions};
+use switchboard::hub::builtin_bot::{Matching, SharedBot, builtin_actions};
 use switchboard::routing::{
     Boosts, BotAction, Channel, Command, EventKind, InboundMessage, Notice, Router, RoutingPolicy,
     Understood, ValueFacts,
@@ -236,7 +236,7 @@ pub(crate) fn decide_first_message(
         return Err(format!("{text:?}: the router's turn is not a first turn"));
     }
     let started = Instant::now();
-    let actions = builtin_actions(bot, &turn);
+    let actions = builtin_actions(bot, &turn, Matching::Full);
     let bot_time = started.elapsed();
     let answered = actions
         .iter()

@@ -222,33 +222,8 @@ impl BuiltinBot {
 
     fn with_lexicon(kb: KnowledgeBase, settings: BotSettings, lexicon: bool) -> BuiltinBot {
         let matcher = Matcher::new(&kb, lexicon);
-        let mut names: Vec<&str> = Vec::new();
-        let intents = kb
-            .entries
-            .iter()
-            .map(|e| match names.iter().position(|n| *n == e.intent) {
-                Some(i) => i,
-                None => {
-                    names.push(&e.intent);
-                    names.len() - 1
-                }
-            })
-            .collect();
-        let mut tags: Vec<String> = Vec::new();
-        let languages = kb
-            .entries
-            .iter()
-            .map(|e| {
-                let tag = primary_language(&e.lang);
-                match tags.iter().position(|t| *t == tag) {
-                    Some(i) => i,
-                    None => {
-                        tags.push(tag);
-                        tags.len() - 1
-                    }
-                }
-            })
-            .collect();
+        let intents = numbered(kb.entries.iter().map(|e| e.intent.as_str()));
+        let languages = numbered(kb.entries.iter().map(|e| primary_language(&e.lang)));
         BuiltinBot {
             kb,
             settings,
@@ -593,6 +568,19 @@ fn texts(language: &str) -> Texts {
             not_sure: "Sorry, I'm not sure I understood. Could you rephrase, or pick a topic below?",
         }
     }
+}
+
+/// A number per key, in order of first appearance: equal keys share one.
+fn numbered<K: PartialEq>(keys: impl Iterator<Item = K>) -> Vec<usize> {
+    let mut seen: Vec<K> = Vec::new();
+    keys.map(|key| match seen.iter().position(|k| *k == key) {
+        Some(i) => i,
+        None => {
+            seen.push(key);
+            seen.len() - 1
+        }
+    })
+    .collect()
 }
 
 #[cfg(test)]

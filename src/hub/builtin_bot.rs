@@ -4,8 +4,6 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use std::cell::Cell;
-
 use crate::bot::embedding::{Embedder, EmbedderSettings, EmbeddingError};
 use crate::bot::knowledge::{KnowledgeBase, KnowledgeBaseError};
 use crate::bot::{self, BotReply, BotSettings, BuiltinBot, SemanticStep, SemanticUse, Turn};
@@ -184,6 +182,12 @@ impl SharedBot {
         })
     }
 
+    /// Whether the bot has a semantic stage (a model); fixed for the bot's life, so it
+    /// is read without the lock.
+    pub fn has_semantic(&self) -> bool {
+        self.inner.embedder.is_some()
+    }
+
     /// The bot in use.
     pub fn current(&self) -> Arc<BuiltinBot> {
         self.inner
@@ -234,39 +238,28 @@ impl SharedBot {
     }
 }
 
-thread_local! {
-    /// Why the semantic stage is skipped for the turns this thread is answering, if it
-    /// must be: set by the matching pool around a job (see [`without_semantic`]).
-    static SEMANTIC_SKIP: Cell<Option<&'static str>> = const { Cell::new(None) };
-}
-
-/// Runs `f` with the semantic stage forbidden on this thread (every turn answered
-/// lexically), counting each skipped embedding under `reason` (a fixed label, e.g.
-/// `late` or `caller_ran`). The matching pool uses it for a job that waited past its
-/// deadline and for jobs run on the caller's thread (an async worker).
-pub fn without_semantic<R>(reason: &'static str, f: impl FnOnce() -> R) -> R {
-    struct Restore(Option<&'static str>);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            SEMANTIC_SKIP.with(|s| s.set(self.0));
-        }
-    }
-    let _restore = Restore(SEMANTIC_SKIP.with(|s| s.replace(Some(reason))));
-    f()
+/// How a bot turn may be matched: with the semantic stage when the bot has one, or
+/// lexically only, with why (a fixed metric label: `late` for a turn that waited past
+/// the matching pool's deadline, `caller_ran` for one run on an async worker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matching {
+    /// Embed the message when the lexical match is unsure.
+    Full,
+    /// Answer from the lexical match alone.
+    LexicalOnly(&'static str),
 }
 
 /// The built-in bot's answer to one turn, as router actions: on the first turn a
 /// greeting with navigation buttons, then the answer (or handoff) to the message.
-/// The semantic stage runs when the bot has one and the lexical match is unsure,
-/// unless the thread is inside [`without_semantic`].
-pub fn builtin_actions(bot: &BuiltinBot, turn: &BotTurn) -> Vec<BotAction> {
+/// The semantic stage runs when the bot has one, the lexical match is unsure and
+/// `matching` allows it.
+pub fn builtin_actions(bot: &BuiltinBot, turn: &BotTurn, matching: Matching) -> Vec<BotAction> {
     let text = opening(&turn.text);
     let language = turn_language(turn);
     let language = language.as_str();
-    let skip = SEMANTIC_SKIP.with(Cell::get);
-    let semantic = match skip {
-        Some(_) => SemanticUse::Forbidden,
-        None => SemanticUse::Allowed,
+    let semantic = match matching {
+        Matching::Full => SemanticUse::Allowed,
+        Matching::LexicalOnly(_) => SemanticUse::Forbidden,
     };
     let (reply, step) = bot.respond_traced(
         &Turn {
@@ -278,7 +271,11 @@ pub fn builtin_actions(bot: &BuiltinBot, turn: &BotTurn) -> Vec<BotAction> {
     );
     match step {
         SemanticStep::Embedded(took) => metrics::record_semantic_embedding(took),
-        SemanticStep::Skipped => metrics::record_semantic_skipped(skip.unwrap_or("forbidden")),
+        SemanticStep::Skipped => {
+            if let Matching::LexicalOnly(reason) = matching {
+                metrics::record_semantic_skipped(reason);
+            }
+        }
         SemanticStep::Failed => metrics::record_semantic_skipped("model_error"),
         SemanticStep::Off | SemanticStep::NotNeeded => {}
     }
@@ -467,7 +464,7 @@ mod tests {
             !greeting.buttons.contains(guess),
             "a guess the greeting lacks"
         );
-        let actions = builtin_actions(&bot, &first_turn("refund"));
+        let actions = builtin_actions(&bot, &first_turn("refund"), Matching::Full);
         let [
             BotAction::Say { text, buttons, .. },
             BotAction::Say {
@@ -488,20 +485,6 @@ mod tests {
             "then the greeting's own"
         );
         assert!(second.is_empty() && none.is_empty() && *understood == Understood::NotSure);
-    }
-
-    #[test]
-    fn semantic_is_forbidden_inside_without_semantic_only() {
-        let now = || SEMANTIC_SKIP.with(Cell::get);
-        assert_eq!(now(), None);
-        let inside = without_semantic("late", || {
-            let nested = without_semantic("caller_ran", now);
-            (now(), nested)
-        });
-        assert_eq!(inside, (Some("late"), Some("caller_ran")));
-        assert_eq!(now(), None, "restored after the job");
-        let _ = std::panic::catch_unwind(|| without_semantic("late", || panic!("job failed")));
-        assert_eq!(now(), None, "restored after a panic too");
     }
 
     #[test]

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::oneshot;
 
-use super::builtin_bot::{assist, without_semantic};
+use super::builtin_bot::{Matching, assist};
 use super::mailbox::AgentMailbox;
 use super::tenant::{BotWork, InlineReplies, Tenant};
 use crate::routing::{AdapterId, ConversationId};
@@ -99,7 +99,7 @@ impl MatchingPool {
                 .name(format!("switchboard-matching-{n}"))
                 .spawn(move || {
                     for job in rx {
-                        run(job);
+                        run(job, Matching::Full);
                     }
                 });
             if let Err(e) = spawned {
@@ -126,8 +126,7 @@ impl MatchingPool {
     ) {
         // Which turns the lexical match is unsure of is known only once they are
         // matched; with a model, any turn may need the embedding, so none runs here.
-        let short =
-            work.turns_within(INLINE_TURN_BYTES) && tenant.bot().current().embedder().is_none();
+        let short = work.turns_within(INLINE_TURN_BYTES) && !tenant.bot().has_semantic();
         let job = Job::Turns {
             tenant,
             work,
@@ -137,7 +136,7 @@ impl MatchingPool {
         };
         if short {
             metrics::record_matching("turns", "inline");
-            run(job);
+            run(job, Matching::Full);
             return;
         }
         match self.tx.try_send(job) {
@@ -145,7 +144,7 @@ impl MatchingPool {
             Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
                 metrics::record_matching("turns", "caller_ran");
                 // On the caller's (async) thread: never an embedding.
-                without_semantic("caller_ran", || run(job));
+                run(job, Matching::LexicalOnly("caller_ran"));
             }
         }
     }
@@ -163,7 +162,9 @@ impl MatchingPool {
     }
 }
 
-fn run(job: Job) {
+/// Runs a job; bot turns are matched as `matching` allows (lexically only, too, once
+/// they waited past [`SEMANTIC_DEADLINE`]).
+fn run(job: Job, matching: Matching) {
     match job {
         Job::Turns {
             tenant,
@@ -174,11 +175,12 @@ fn run(job: Job) {
         } => {
             let waited = queued.elapsed();
             metrics::record_matching_wait("turns", waited);
-            let answered = if waited > SEMANTIC_DEADLINE {
-                without_semantic("late", || tenant.serve_bot_work(work, inline.as_ref()))
+            let matching = if waited > SEMANTIC_DEADLINE {
+                Matching::LexicalOnly("late")
             } else {
-                tenant.serve_bot_work(work, inline.as_ref())
+                matching
             };
+            let answered = tenant.serve_bot_work(work, inline.as_ref(), matching);
             if let Some(tx) = replies {
                 // The caller may have gone (its call was cancelled): nothing to do.
                 let _ = tx.send(answered);

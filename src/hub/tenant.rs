@@ -20,7 +20,7 @@ use std::time::Instant;
 use tokio::sync::{Notify, oneshot};
 
 use super::bot_pool::BotPool;
-use super::builtin_bot::{SharedBot, builtin_actions, turn_language};
+use super::builtin_bot::{Matching, SharedBot, builtin_actions, turn_language};
 use super::clock::Clock;
 use super::mailbox::{AdapterMailbox, AdapterOutbox, AgentInbox, AgentMailbox};
 use super::matching::{AssistRequest, InlineTarget, MatchingPool};
@@ -303,6 +303,7 @@ impl Tenant {
         self: &Arc<Self>,
         mut work: BotWork,
         inline: Option<&InlineTarget>,
+        matching: Matching,
     ) -> InlineReplies {
         let mut replies = InlineReplies::new();
         while !work.turns.is_empty() {
@@ -310,7 +311,7 @@ impl Tenant {
             let answers: Vec<_> = work
                 .turns
                 .iter()
-                .map(|turn| (turn.conversation, builtin_actions(&bot, turn)))
+                .map(|turn| (turn.conversation, builtin_actions(&bot, turn, matching)))
                 .collect();
             let started = Instant::now();
             let mut state = self.lock_for("bot_answer");

@@ -65,7 +65,7 @@ fn agent_skills(rng: &mut Rng, skills: usize) -> Vec<usize> {
     held
 }
 
-/// The real core, as the hub holds it: router plus event-built board.
+/// The real core, as the tenant layer holds it: router plus event-built board.
 struct Core {
     router: Router,
     board: Board,
@@ -77,7 +77,7 @@ struct Core {
 }
 
 impl Core {
-    /// Applies one command and drains what it produced into the board, as the hub
+    /// Applies one command and drains what it produced into the board, as the tenants
     /// does under the tenant lock; returns how long that took.
     fn timed_apply(&mut self, command: Command) -> Duration {
         let start = Instant::now();
@@ -104,7 +104,7 @@ impl Core {
         }
     }
 
-    /// Drains like the hub does; returns the conversations offered.
+    /// Drains like the tenant layer does; returns the conversations offered.
     fn drain(&mut self) -> Vec<(ConversationId, String)> {
         let (events, notices) = self.router.drain();
         for e in &events {

@@ -72,7 +72,7 @@ fn run_case(case: &str) {
                 board.apply(event);
             }
         }
-        // Dropped at once, as the hub does after delivering them.
+        // Dropped at once, as the tenant layer does after delivering them.
         events = e;
         notices = n;
     }

@@ -23,7 +23,7 @@
 //! Each query is the first customer message of a new web-chat conversation with no
 //! language set. It goes through the server's own decision: a real `Router` built from
 //! the server's default policy files the message and hands out the bot turn,
-//! `switchboard::hub::builtin_bot::builtin_actions` (the function the server's matching
+//! `switchboard::tenants::builtin_bot::builtin_actions` (the function the server's matching
 //! pool runs for every built-in bot turn, in `Tenant::serve_bot_work`) answers it, and
 //! the router applies the actions as `Command::BotAnswer`, where an unsure reply may
 //! become a handoff (`bot.low_confidence_limit`). No `Tenant` is needed: what it adds

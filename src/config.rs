@@ -63,7 +63,7 @@ pub struct Limits {
     pub max_sessions: usize,
     /// Requests per second per principal and role (process-wide; not overridable per
     /// tenant).
-    pub rates: crate::hub::rates::RateSettings,
+    pub rates: crate::tenants::rates::RateSettings,
 }
 
 impl Default for Limits {
@@ -77,7 +77,7 @@ impl Default for Limits {
             max_tenants: 1_000,
             max_sessions_per_tenant: 5_000,
             max_sessions: 20_000,
-            rates: crate::hub::rates::RateSettings::default(),
+            rates: crate::tenants::rates::RateSettings::default(),
         }
     }
 }

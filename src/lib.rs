@@ -8,7 +8,7 @@
 //! - [`bot`]: the built-in bot's knowledge base (format, loading, validation).
 //! - [`customer`]: customer profiles, plain Rust: identities across channels, merges,
 //!   lifetime and loss value from facts.
-//! - [`hub`]: tenants, each a router behind its own lock, with mailboxes towards streams.
+//! - [`tenants`]: tenants, each a router behind its own lock, with mailboxes towards streams.
 //! - [`api`]: the gRPC edge: generated contract, validation and conversion, status
 //!   mapping, tenancy, and the gateway, desk and admin services.
 //! - [`storage`]: the journal of accepted changes and per-tenant snapshots (fjall).
@@ -27,13 +27,13 @@ pub mod bot;
 pub mod config;
 pub mod customer;
 pub mod file_watch;
-pub mod hub;
 pub mod routing;
 pub mod server;
 pub mod shutdown;
 pub mod simulate;
 pub mod storage;
 pub mod telemetry;
+pub mod tenants;
 pub mod transport;
 
 pub use config::Config;

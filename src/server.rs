@@ -20,10 +20,10 @@ use crate::api::gateway::GatewayService;
 use crate::api::{FILE_DESCRIPTOR_SET, pb};
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::hub::Hub;
-use crate::hub::builtin_bot::SharedBot;
 use crate::storage::Storage;
 use crate::telemetry::metrics;
+use crate::tenants::Tenants;
+use crate::tenants::builtin_bot::SharedBot;
 use crate::transport;
 
 /// Fully qualified names of the served `switchboard.v1` services.
@@ -57,11 +57,11 @@ pub async fn run(
     } else {
         tracing::warn!("storage.durability is off: a restart loses every open conversation");
     }
-    let hub = Hub::new(config, bot, storage);
-    hub.create_declared()?;
+    let tenants = Tenants::new(config, bot, storage);
+    tenants.create_declared()?;
     // Every tenant is back in place before the first call is taken.
-    hub.recover()?;
-    if let Some(storage) = hub.storage() {
+    tenants.recover()?;
+    if let Some(storage) = tenants.storage() {
         storage.journal.start();
     }
     let authenticate = Authenticate::new(auth.clone());
@@ -82,8 +82,8 @@ pub async fn run(
         .build_v1alpha()?;
 
     let grpc_addr = grpc.local_addr()?;
-    let tls = hub.config().tls.enabled();
-    let incoming = transport::incoming(grpc, &hub.config().tls, hub.stopped())
+    let tls = tenants.config().tls.enabled();
+    let incoming = transport::incoming(grpc, &tenants.config().tls, tenants.stopped())
         .map_err(|e| anyhow::anyhow!(e))?;
     let grpc_server = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
@@ -94,28 +94,28 @@ pub async fn run(
         // Health and reflection stay open; every switchboard.v1 call is authenticated.
         .add_service(
             pb::channel_gateway_server::ChannelGatewayServer::with_interceptor(
-                GatewayService::new(hub.clone()),
+                GatewayService::new(tenants.clone()),
                 authenticate.clone(),
             ),
         )
         .add_service(pb::agent_desk_server::AgentDeskServer::with_interceptor(
-            DeskService::new(hub.clone()),
+            DeskService::new(tenants.clone()),
             authenticate.clone(),
         ))
         .add_service(pb::admin_server::AdminServer::with_interceptor(
-            AdminService::new(hub.clone()),
+            AdminService::new(tenants.clone()),
             authenticate.clone(),
         ))
         .add_service(pb::bot_pool_server::BotPoolServer::with_interceptor(
-            BotPoolService::new(hub.clone()),
+            BotPoolService::new(tenants.clone()),
             authenticate,
         ))
-        .serve_with_incoming_shutdown(incoming, hub.stopped());
+        .serve_with_incoming_shutdown(incoming, tenants.stopped());
     let grpc_task = tokio::spawn(grpc_server);
 
     let metrics_addr = metrics_listener.local_addr()?;
-    let ready = hub.clone();
-    let alive = hub.clone();
+    let ready = tenants.clone();
+    let alive = tenants.clone();
     let kept = prometheus.clone();
     let app = axum::Router::new()
         // Plain-HTTP probes beside /metrics, for kubelets that cannot speak TLS to
@@ -166,14 +166,14 @@ pub async fn run(
         );
     let metrics_task = tokio::spawn(
         axum::serve(metrics_listener, app)
-            .with_graceful_shutdown(hub.stopped())
+            .with_graceful_shutdown(tenants.stopped())
             .into_future(),
     );
-    let timers = tokio::spawn(hub.clone().run_timers());
+    let timers = tokio::spawn(tenants.clone().run_timers());
     // Histogram samples are folded in by the recorder's upkeep, which otherwise runs
     // only when somebody scrapes: without a scraper they would grow without bound.
     let upkeep = {
-        let stopped = hub.stopped();
+        let stopped = tenants.stopped();
         tokio::spawn(async move {
             let mut stopped = std::pin::pin!(stopped);
             let mut every = tokio::time::interval(METRICS_UPKEEP);
@@ -185,9 +185,9 @@ pub async fn run(
             }
         })
     };
-    let snapshots = tokio::spawn(hub.clone().run_snapshots());
-    tokio::spawn(auth.watch(hub.stopped()));
-    hub.record_gauges();
+    let snapshots = tokio::spawn(tenants.clone().run_snapshots());
+    tokio::spawn(auth.watch(tenants.stopped()));
+    tenants.record_gauges();
     tracing::info!(%grpc_addr, %metrics_addr, tls, "switchboard serving");
 
     shutdown.await;
@@ -196,7 +196,7 @@ pub async fn run(
             .set_service_status(*service, ServingStatus::NotServing)
             .await;
     }
-    hub.start_draining();
+    tenants.start_draining();
     let drained = tokio::time::timeout(grace, async {
         let served = grpc_task.await;
         let _ = metrics_task.await;
@@ -206,10 +206,10 @@ pub async fn run(
     })
     .await;
     let _ = snapshots.await;
-    if let Some(storage) = hub.storage() {
+    if let Some(storage) = tenants.storage() {
         // The next process starts from here: a fresh snapshot makes its start quick,
         // and closing the journal writes what is still pending.
-        match tokio::time::timeout(grace, hub.snapshot_all()).await {
+        match tokio::time::timeout(grace, tenants.snapshot_all()).await {
             Ok(Ok(tenants)) => tracing::info!(tenants, "snapshots written for the restart"),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "final snapshots failed; the journal has everything")

@@ -367,7 +367,7 @@ struct BotExpectations {
 }
 
 /// The router under test, with a replica fed only the journal: the commands that
-/// succeeded (and every bot answer, which the hub journals either way). After every
+/// succeeded (and every bot answer, which the tenant layer journals either way). After every
 /// step the replica must equal the router, and the router must survive a snapshot
 /// round trip unchanged: a restart rebuilds exactly what was there.
 struct Journaled {

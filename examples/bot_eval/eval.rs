@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use switchboard::Config;
 use switchboard::bot::BuiltinBot;
-use switchboard::hub::builtin_bot::{Matching, SharedBot, builtin_actions};
 use switchboard::routing::{
     Boosts, BotAction, Channel, Command, EventKind, InboundMessage, Notice, Router, RoutingPolicy,
     Understood, ValueFacts,
 };
+use switchboard::tenants::builtin_bot::{Matching, SharedBot, builtin_actions};
 
 /// The held-out sets' parent directory, relative to the repository.
 pub(crate) const HELD_OUT_ROOT: &str = "tests/data/heldout";

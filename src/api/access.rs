@@ -12,8 +12,8 @@ use tonic::{Request, Status};
 use super::status::{draining, rejected};
 use super::tenant::{TenantRefusal, tenant_of};
 use crate::auth::{Auth, Credential, Peer, Principal, Role, TenantScope};
-use crate::hub::{Hub, SessionSlot, Tenant, TenantError};
 use crate::telemetry::metrics;
+use crate::tenants::{SessionSlot, Tenant, TenantError, Tenants};
 
 /// Authenticates every call once, when it opens (a stream authenticates at its
 /// start, not per frame), and attaches the principal to the request.
@@ -74,8 +74,8 @@ pub struct Caller {
 
 impl Caller {
     /// Takes one request (a stream frame) from the principal's rate.
-    pub fn admit_frame(&self, hub: &Hub) -> Result<(), Status> {
-        admit(hub, self.role, &self.principal, &self.tenant.name)
+    pub fn admit_frame(&self, tenants: &Tenants) -> Result<(), Status> {
+        admit(tenants, self.role, &self.principal, &self.tenant.name)
     }
 
     /// Refuses with `PERMISSION_DENIED` unless the principal holds the adapter, agent
@@ -97,16 +97,16 @@ impl Caller {
 /// for `role`, refused while the server drains, and counted against the tenant's and
 /// the process's open streams.
 pub fn open_stream<T>(
-    hub: &Hub,
+    tenants: &Tenants,
     request: &Request<T>,
     role: Role,
     action: &'static str,
 ) -> Result<(Caller, SessionSlot), Status> {
-    let caller = authorize(hub, request, role, action)?;
-    if hub.is_draining() {
+    let caller = authorize(tenants, request, role, action)?;
+    if tenants.is_draining() {
         return Err(rejected(draining()));
     }
-    let slot = hub
+    let slot = tenants
         .open_session(&caller.tenant)
         .map_err(|e| rejected(Status::resource_exhausted(e)))?;
     Ok((caller, slot))
@@ -130,7 +130,7 @@ pub fn deny(principal: &Principal, what: &'static str, action: &str, message: St
 /// for. `action` names the call in the audit log, which records every supervisor and
 /// operator call.
 pub fn authorize<T>(
-    hub: &Hub,
+    tenants: &Tenants,
     request: &Request<T>,
     role: Role,
     action: &'static str,
@@ -151,7 +151,7 @@ pub fn authorize<T>(
             ),
         ));
     }
-    let tenant_id = match tenant_of(request.metadata(), &principal, hub.config()) {
+    let tenant_id = match tenant_of(request.metadata(), &principal, tenants.config()) {
         Ok(id) => id,
         Err(TenantRefusal::Status(status)) => return Err(rejected(status)),
         Err(TenantRefusal::OtherTenant) => {
@@ -164,7 +164,7 @@ pub fn authorize<T>(
         }
     };
     let named = matches!(principal.tenant, TenantScope::One(_)) && principal.is_authenticated();
-    let tenant = hub.tenant(&tenant_id, named).map_err(|e| {
+    let tenant = tenants.tenant(&tenant_id, named).map_err(|e| {
         rejected(match e {
             TenantError::NotDeclared(_) => Status::not_found(format!(
                 "x-switchboard-tenant: {e}; declare it under [tenants] or use a credential for it"
@@ -173,7 +173,7 @@ pub fn authorize<T>(
             TenantError::Settings { .. } => Status::internal(e.to_string()),
         })
     })?;
-    admit(hub, role, &principal, &tenant.name)?;
+    admit(tenants, role, &principal, &tenant.name)?;
     if matches!(role, Role::Supervisor | Role::Operator) {
         tracing::info!(
             target: "audit",
@@ -192,19 +192,27 @@ pub fn authorize<T>(
 
 /// Takes one request from the principal's rate; `RESOURCE_EXHAUSTED` with the time to
 /// wait (also as `grpc-retry-pushback-ms`, which gRPC clients honour) when it is spent.
-fn admit(hub: &Hub, role: Role, principal: &Principal, tenant: &Arc<str>) -> Result<(), Status> {
-    hub.rates().admit(role, principal, tenant).map_err(|wait| {
-        metrics::record_limited("request_rate");
-        let ms = wait.as_millis().max(1);
-        let mut status = Status::resource_exhausted(format!(
-            "request rate over this credential's limit for the {} role; retry in {ms} ms",
-            role.as_str()
-        ));
-        if let Ok(value) = ms.to_string().parse() {
-            status
-                .metadata_mut()
-                .insert("grpc-retry-pushback-ms", value);
-        }
-        rejected(status)
-    })
+fn admit(
+    tenants: &Tenants,
+    role: Role,
+    principal: &Principal,
+    tenant: &Arc<str>,
+) -> Result<(), Status> {
+    tenants
+        .rates()
+        .admit(role, principal, tenant)
+        .map_err(|wait| {
+            metrics::record_limited("request_rate");
+            let ms = wait.as_millis().max(1);
+            let mut status = Status::resource_exhausted(format!(
+                "request rate over this credential's limit for the {} role; retry in {ms} ms",
+                role.as_str()
+            ));
+            if let Ok(value) = ms.to_string().parse() {
+                status
+                    .metadata_mut()
+                    .insert("grpc-retry-pushback-ms", value);
+            }
+            rejected(status)
+        })
 }

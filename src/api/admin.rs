@@ -8,10 +8,10 @@ use super::convert::{self, MAX_ID_BYTES};
 use super::pb;
 use super::status::{invalid, rejected};
 use crate::auth::{Role, TenantScope};
-use crate::hub::{Hub, Tenant};
 use crate::routing::{
     ConversationId, ConversationSnapshot, ConversationState, Millis, Router, Rule,
 };
+use crate::tenants::{Tenant, Tenants};
 
 /// Default and largest page of `ListWaiting`.
 const DEFAULT_WAITING: u32 = 100;
@@ -20,13 +20,13 @@ const MAX_WAITING: u32 = 10_000;
 /// Serves `switchboard.v1.Admin`.
 #[derive(Debug, Clone)]
 pub struct AdminService {
-    hub: Hub,
+    tenants: Tenants,
 }
 
 impl AdminService {
-    /// Admin views over the hub's tenants.
-    pub fn new(hub: Hub) -> AdminService {
-        AdminService { hub }
+    /// Admin views over every tenant.
+    pub fn new(tenants: Tenants) -> AdminService {
+        AdminService { tenants }
     }
 
     /// The tenant of a supervisor's read.
@@ -35,12 +35,12 @@ impl AdminService {
         request: &Request<T>,
         action: &'static str,
     ) -> Result<std::sync::Arc<Tenant>, Status> {
-        Ok(authorize(&self.hub, request, Role::Supervisor, action)?.tenant)
+        Ok(authorize(&self.tenants, request, Role::Supervisor, action)?.tenant)
     }
 
     /// The caller of an operator's call.
     fn operator<T>(&self, request: &Request<T>, action: &'static str) -> Result<Caller, Status> {
-        authorize(&self.hub, request, Role::Operator, action)
+        authorize(&self.tenants, request, Role::Operator, action)
     }
 }
 
@@ -96,7 +96,7 @@ impl pb::admin_server::Admin for AdminService {
         request: Request<pb::ListAgentsRequest>,
     ) -> Result<Response<pb::ListAgentsResponse>, Status> {
         let tenant = self.tenant(&request, "Admin/ListAgents")?;
-        let now = self.hub.clock().now();
+        let now = self.tenants.clock().now();
         let agents = tenant.lock_for("admin").router.agents(now);
         let capacity = |c: crate::routing::PerClass| pb::Capacity {
             messaging: c.0[0],
@@ -141,7 +141,7 @@ impl pb::admin_server::Admin for AdminService {
             }
             n => n,
         };
-        let now = self.hub.clock().now();
+        let now = self.tenants.clock().now();
         let state = tenant.lock_for("admin");
         let conversations = state
             .board
@@ -164,7 +164,7 @@ impl pb::admin_server::Admin for AdminService {
         convert::id("conversation_id", text, MAX_ID_BYTES).map_err(rejected)?;
         let not_found = || rejected(Status::not_found(format!("conversation {text} not found")));
         let id: ConversationId = text.parse().map_err(|()| not_found())?;
-        let now = self.hub.clock().now();
+        let now = self.tenants.clock().now();
         let state = tenant.lock_for("admin");
         let c = state.board.get(id).ok_or_else(not_found)?;
         let position = state.board.position(id).unwrap_or(0);
@@ -198,7 +198,7 @@ impl pb::admin_server::Admin for AdminService {
             )))
         };
         let id: ConversationId = text.parse().map_err(|()| not_found())?;
-        let now = self.hub.clock().now();
+        let now = self.tenants.clock().now();
         let e = tenant
             .lock_for("admin")
             .router
@@ -264,9 +264,9 @@ impl pb::admin_server::Admin for AdminService {
         // An operator of one tenant sees that tenant's settings only: the whole file
         // names every other tenant.
         let toml = match caller.principal.tenant {
-            TenantScope::Declared => self.hub.config().to_toml(),
+            TenantScope::Declared => self.tenants.config().to_toml(),
             TenantScope::One(_) => self
-                .hub
+                .tenants
                 .config()
                 .tenant_settings(&caller.tenant.name)
                 .map_err(|e| Status::internal(e.to_string()))
@@ -284,7 +284,7 @@ impl pb::admin_server::Admin for AdminService {
         let caller = self.operator(&request, "Admin/ReloadKnowledgeBase")?;
         // One reload at a time in the process: building an index is CPU-heavy, and a
         // stream of reloads must not starve routing of every tenant.
-        let permit = self.hub.try_reload().ok_or_else(|| {
+        let permit = self.tenants.try_reload().ok_or_else(|| {
             crate::telemetry::metrics::record_limited("kb_reloads");
             rejected(Status::resource_exhausted(
                 "a knowledge-base reload is running; retry when it has finished",

@@ -2,7 +2,7 @@
 //!
 //! A worker registers with the languages and channels it serves and its capacity;
 //! tasks come down the stream and answers or handoffs go up. What happens to a task
-//! whose worker is slow or gone is the hub's business ([`crate::hub::bot_pool`]): the
+//! whose worker is slow or gone is the tenant layer's business ([`crate::tenants::bot_pool`]): the
 //! built-in bot answers it.
 
 use std::sync::Arc;
@@ -17,12 +17,12 @@ use super::pb::{self, bot_frame::Frame};
 use super::session::{self, Turn};
 use super::status::{draining, invalid, rejected};
 use crate::auth::Role;
-use crate::hub::bot_pool::{ExternalTask, WorkerSpec};
-use crate::hub::{Hub, SessionSlot};
 use crate::routing::{
     BotAction, Button, Command, Handoff, HandoffReason, Understood, language_skill,
 };
 use crate::telemetry::metrics::{self, StreamGauge};
+use crate::tenants::bot_pool::{ExternalTask, WorkerSpec};
+use crate::tenants::{SessionSlot, Tenants};
 
 /// Frames buffered towards one bot stream.
 const STREAM_BUFFER: usize = 256;
@@ -36,13 +36,13 @@ const MAX_BUTTONS: usize = 16;
 /// Serves `switchboard.v1.BotPool`.
 #[derive(Debug, Clone)]
 pub struct BotPoolService {
-    hub: Hub,
+    tenants: Tenants,
 }
 
 impl BotPoolService {
-    /// A bot pool over the hub's tenants.
-    pub fn new(hub: Hub) -> BotPoolService {
-        BotPoolService { hub }
+    /// A bot pool over every tenant.
+    pub fn new(tenants: Tenants) -> BotPoolService {
+        BotPoolService { tenants }
     }
 }
 
@@ -54,11 +54,11 @@ impl pb::bot_pool_server::BotPool for BotPoolService {
         &self,
         request: Request<Streaming<pb::BotFrame>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
-        let (caller, slot) = open_stream(&self.hub, &request, Role::Bot, "BotPool/Session")?;
+        let (caller, slot) = open_stream(&self.tenants, &request, Role::Bot, "BotPool/Session")?;
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let session = BotSession {
             caller,
-            hub: self.hub.clone(),
+            tenants: self.tenants.clone(),
             tx,
             _slot: slot,
         };
@@ -105,7 +105,7 @@ fn worker_spec(register: pb::BotRegister) -> Result<WorkerSpec, Status> {
 
 /// One external bot worker's stream.
 struct BotSession {
-    hub: Hub,
+    tenants: Tenants,
     caller: Caller,
     tx: mpsc::Sender<Result<pb::BotTask, Status>>,
     /// The stream's place under the session limits.
@@ -133,12 +133,12 @@ impl BotSession {
             None => return,
         };
         let bot_id = spec.bot_id.clone();
-        let token = self.hub.next_token();
+        let token = self.tenants.next_token();
         // The bot id is this principal's: a newer stream replaces an older one at once.
         let mut tasks = self
             .caller
             .tenant
-            .run("bot_connect", self.hub.clock(), |state, _| {
+            .run("bot_connect", self.tenants.clock(), |state, _| {
                 let (tasks, lost) = state.bots.connect(spec, token);
                 state.return_to_builtin(lost);
                 tasks
@@ -149,7 +149,7 @@ impl BotSession {
         // Whatever it still held goes to the built-in bot now.
         self.caller
             .tenant
-            .run("bot_lost", self.hub.clock(), |state, _| {
+            .run("bot_lost", self.tenants.clock(), |state, _| {
                 let lost = state.bots.disconnect(&bot_id, token);
                 state.return_to_builtin(lost);
             });
@@ -162,7 +162,7 @@ impl BotSession {
         inbound: &mut Streaming<pb::BotFrame>,
         tasks: &mut mpsc::UnboundedReceiver<ExternalTask>,
     ) {
-        let stopped = self.hub.stopped();
+        let stopped = self.tenants.stopped();
         tokio::pin!(stopped);
         loop {
             match session::next_turn(stopped.as_mut(), tasks.recv(), inbound).await {
@@ -205,7 +205,7 @@ impl BotSession {
         };
         self.caller
             .tenant
-            .run("bot_answer", self.hub.clock(), |state, now| {
+            .run("bot_answer", self.tenants.clock(), |state, now| {
                 let Some(turn) = state.bots.complete(bot_id, task_id) else {
                     metrics::record_bot_turn("external", "late");
                     return;
@@ -233,7 +233,7 @@ impl BotSession {
     }
 
     fn limit(&self) -> usize {
-        self.hub.config().limits.max_text_bytes
+        self.tenants.config().limits.max_text_bytes
     }
 
     /// Ends the stream with a status.

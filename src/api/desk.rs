@@ -12,10 +12,10 @@ use super::session::{self, Turn};
 use super::status::{draining, invalid, rejected, status_of};
 use crate::auth::Role;
 use crate::config::Limits;
-use crate::hub::mailbox::AgentInbox;
-use crate::hub::{Hub, SessionSlot, TenantState};
 use crate::routing::{AgentId, Command, ConversationId, Presence, RoutingError, TransferRequest};
 use crate::telemetry::metrics::StreamGauge;
+use crate::tenants::mailbox::AgentInbox;
+use crate::tenants::{SessionSlot, TenantState, Tenants};
 
 /// Frames buffered towards one desk stream before the session waits for the peer.
 const STREAM_BUFFER: usize = 256;
@@ -23,13 +23,13 @@ const STREAM_BUFFER: usize = 256;
 /// Serves `switchboard.v1.AgentDesk`.
 #[derive(Debug, Clone)]
 pub struct DeskService {
-    hub: Hub,
+    tenants: Tenants,
 }
 
 impl DeskService {
-    /// A desk over the hub's tenants.
-    pub fn new(hub: Hub) -> DeskService {
-        DeskService { hub }
+    /// A desk over every tenant.
+    pub fn new(tenants: Tenants) -> DeskService {
+        DeskService { tenants }
     }
 }
 
@@ -41,12 +41,13 @@ impl pb::agent_desk_server::AgentDesk for DeskService {
         &self,
         request: Request<Streaming<pb::AgentFrame>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
-        let (caller, slot) = open_stream(&self.hub, &request, Role::Agent, "AgentDesk/Session")?;
-        let (tx, frames) = durable_stream::channel(&self.hub, STREAM_BUFFER);
+        let (caller, slot) =
+            open_stream(&self.tenants, &request, Role::Agent, "AgentDesk/Session")?;
+        let (tx, frames) = durable_stream::channel(&self.tenants, STREAM_BUFFER);
         let session = AgentSession {
             caller,
-            hub: self.hub.clone(),
-            token: self.hub.next_token(),
+            tenants: self.tenants.clone(),
+            token: self.tenants.next_token(),
             tx,
             _slot: slot,
         };
@@ -57,7 +58,7 @@ impl pb::agent_desk_server::AgentDesk for DeskService {
 
 /// One agent's stream.
 struct AgentSession {
-    hub: Hub,
+    tenants: Tenants,
     caller: Caller,
     /// Identifies this session among the agent's sessions over time.
     token: u64,
@@ -86,7 +87,7 @@ impl AgentSession {
         tracing::info!(tenant = %self.caller.tenant.name, agent_id = %agent, "agent signed in");
         let signed_in = Frame::SignedIn(pb::SignedIn {
             agent_id: agent.to_string(),
-            offer_timeout_ms: self.hub.config().routing.offer_timeout_ms as u32,
+            offer_timeout_ms: self.tenants.config().routing.offer_timeout_ms as u32,
         });
         if self.send(signed_in).await
             && let Err(status) = self.serve(&agent, &mut inbound, &inbox).await
@@ -94,10 +95,10 @@ impl AgentSession {
             let _ = self.tx.send(Err(status)).await;
         }
         let token = self.token;
-        let carry_over = self.hub.is_draining() && self.hub.carries_over();
+        let carry_over = self.tenants.is_draining() && self.tenants.carries_over();
         self.caller
             .tenant
-            .run("sign_out", self.hub.clock(), |state, now| {
+            .run("sign_out", self.tenants.clock(), |state, now| {
                 // In a drain with a journal the agent stays signed in, holding its
                 // conversations for the next process to give back.
                 state.sign_out_agent(now, &agent, token, carry_over);
@@ -114,7 +115,7 @@ impl AgentSession {
         let inbox = self
             .caller
             .tenant
-            .run("sign_in", self.hub.clock(), |state, now| {
+            .run("sign_in", self.tenants.clock(), |state, now| {
                 state.sign_in_agent(now, agent.clone(), sign_in, token)
             })
             .map_err(status_of)?;
@@ -129,7 +130,7 @@ impl AgentSession {
         inbound: &mut Streaming<pb::AgentFrame>,
         inbox: &AgentInbox,
     ) -> Result<(), Status> {
-        let stopped = self.hub.stopped();
+        let stopped = self.tenants.stopped();
         tokio::pin!(stopped);
         loop {
             match session::next_turn(stopped.as_mut(), inbox.notify.notified(), inbound).await {
@@ -174,13 +175,13 @@ impl AgentSession {
     /// Runs a burst of actions in order, all under one tenant lock; answers each
     /// with `done` or `rejected`.
     fn handle_burst(&self, agent: &AgentId, frames: Vec<pb::AgentFrame>) -> Vec<Frame> {
-        let limits = &self.hub.config().limits;
+        let limits = &self.tenants.config().limits;
         let checked: Vec<(String, Result<DeskCommand, Status>)> = frames
             .into_iter()
             .map(|frame| {
                 let command = self
                     .caller
-                    .admit_frame(&self.hub)
+                    .admit_frame(&self.tenants)
                     .and_then(|()| convert::bounded("request_id", &frame.request_id, MAX_ID_BYTES))
                     .and_then(|()| DeskCommand::validate(frame.action, limits));
                 (frame.request_id, command)
@@ -198,7 +199,7 @@ impl AgentSession {
         let results: Vec<(String, Result<(), Status>)> =
             self.caller
                 .tenant
-                .run(operation, self.hub.clock(), |state, now| {
+                .run(operation, self.tenants.clock(), |state, now| {
                     let started = std::time::Instant::now();
                     checked
                         .into_iter()

@@ -20,8 +20,8 @@ use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tonic::Status;
 
-use crate::hub::Hub;
 use crate::storage::{Journal, NotDurable};
+use crate::tenants::Tenants;
 
 /// One queued item: what to send, the journal position it waits for, and what to
 /// send instead when the journal cannot make the changes before it durable (`None`:
@@ -51,7 +51,7 @@ type DurableWait = Pin<Box<dyn Future<Output = Result<(), NotDurable>> + Send>>;
 /// The session's side of the queue.
 #[derive(Debug)]
 pub struct DurableSender<M> {
-    hub: Hub,
+    tenants: Tenants,
     queue: mpsc::Sender<Queued<M>>,
 }
 
@@ -82,12 +82,12 @@ impl<M> std::fmt::Debug for DurableStream<M> {
 
 /// A queue of at most `capacity` frames for one stream: the session's sender and the
 /// response's stream.
-pub fn channel<M>(hub: &Hub, capacity: usize) -> (DurableSender<M>, DurableStream<M>) {
+pub fn channel<M>(tenants: &Tenants, capacity: usize) -> (DurableSender<M>, DurableStream<M>) {
     let (queue, rx) = mpsc::channel(capacity);
-    let journal = hub.storage().map(|s| s.journal.clone());
+    let journal = tenants.storage().map(|s| s.journal.clone());
     (
         DurableSender {
-            hub: hub.clone(),
+            tenants: tenants.clone(),
             queue,
         },
         DurableStream {
@@ -113,7 +113,7 @@ impl<M: Send + 'static> DurableSender<M> {
 
     async fn push(&self, item: Result<M, Status>, instead: Option<M>) -> bool {
         let queued = Queued {
-            after: self.hub.journal_mark(),
+            after: self.tenants.journal_mark(),
             item,
             instead,
         };

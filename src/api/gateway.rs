@@ -11,11 +11,11 @@ use super::pb::{self, adapter_frame::Frame, gateway_frame};
 use super::session::{self, Turn};
 use super::status::{draining, invalid, rejected, settled, status_of};
 use crate::auth::Role;
-use crate::hub::mailbox::{AdapterOutbox, Attached};
-use crate::hub::tenant::{Replies, Tenant, TenantState};
-use crate::hub::{Hub, SessionSlot};
 use crate::routing::{self, AdapterId, Applied, Command, MessageOutcome, RoutingError};
 use crate::telemetry::metrics::StreamGauge;
+use crate::tenants::mailbox::{AdapterOutbox, Attached};
+use crate::tenants::tenant::{Replies, Tenant, TenantState};
+use crate::tenants::{SessionSlot, Tenants};
 
 /// Frames buffered towards one adapter stream before the session waits for the peer.
 const STREAM_BUFFER: usize = 256;
@@ -23,33 +23,33 @@ const STREAM_BUFFER: usize = 256;
 /// Serves `switchboard.v1.ChannelGateway`.
 #[derive(Debug, Clone)]
 pub struct GatewayService {
-    hub: Hub,
+    tenants: Tenants,
 }
 
 impl GatewayService {
-    /// A gateway over the hub's tenants.
-    pub fn new(hub: Hub) -> GatewayService {
-        GatewayService { hub }
+    /// A gateway over every tenant.
+    pub fn new(tenants: Tenants) -> GatewayService {
+        GatewayService { tenants }
     }
 
     fn caller<T>(&self, request: &Request<T>, action: &'static str) -> Result<Caller, Status> {
-        authorize(&self.hub, request, Role::Adapter, action)
+        authorize(&self.tenants, request, Role::Adapter, action)
     }
 }
 
 /// Hands one customer message to the router; with `inline`, the notices for this
 /// conversation's adapter come back instead of going to the mailbox.
 fn submit(
-    hub: &Hub,
+    tenants: &Tenants,
     tenant: &Arc<Tenant>,
     msg: routing::InboundMessage,
     inline: bool,
 ) -> Result<(MessageOutcome, Replies), Status> {
-    if hub.is_draining() {
+    if tenants.is_draining() {
         return Err(rejected(draining()));
     }
     let adapter = msg.adapter.clone();
-    let (result, replies) = tenant.run_inline("customer_message", hub.clock(), |state, now| {
+    let (result, replies) = tenant.run_inline("customer_message", tenants.clock(), |state, now| {
         let result = file_message(state, now, msg, inline);
         let keep = match (&result, inline) {
             (Ok(outcome), true) => Some((adapter, outcome.conversation)),
@@ -64,15 +64,15 @@ fn submit(
 /// Hands a stream's burst of customer messages to the router under one tenant lock
 /// and one journal append; one result per message, in order.
 fn submit_burst(
-    hub: &Hub,
+    tenants: &Tenants,
     tenant: &Arc<Tenant>,
     messages: Vec<routing::InboundMessage>,
 ) -> Vec<Result<MessageOutcome, Status>> {
-    if hub.is_draining() {
+    if tenants.is_draining() {
         return messages.iter().map(|_| Err(rejected(draining()))).collect();
     }
     tenant
-        .run("customer_message", hub.clock(), |state, now| {
+        .run("customer_message", tenants.clock(), |state, now| {
             let started = std::time::Instant::now();
             messages
                 .into_iter()
@@ -116,7 +116,11 @@ fn file_message(
     }
 }
 
-fn abandon(hub: &Hub, tenant: &Arc<Tenant>, req: pb::AbandonRequest) -> Result<String, Status> {
+fn abandon(
+    tenants: &Tenants,
+    tenant: &Arc<Tenant>,
+    req: pb::AbandonRequest,
+) -> Result<String, Status> {
     let channel = convert::channel("channel", req.channel).map_err(rejected)?;
     convert::id(
         "channel_conversation_id",
@@ -132,7 +136,7 @@ fn abandon(hub: &Hub, tenant: &Arc<Tenant>, req: pb::AbandonRequest) -> Result<S
     }
     convert::id("customer_id", &req.customer_id, MAX_EXTERNAL_ID_BYTES).map_err(rejected)?;
     tenant
-        .run("abandon", hub.clock(), |state, now| {
+        .run("abandon", tenants.clock(), |state, now| {
             state.execute(
                 now,
                 Command::Abandon {
@@ -157,11 +161,15 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
         &self,
         request: Request<Streaming<pb::AdapterFrame>>,
     ) -> Result<Response<Self::SessionStream>, Status> {
-        let (caller, slot) =
-            open_stream(&self.hub, &request, Role::Adapter, "ChannelGateway/Session")?;
-        let (tx, frames) = durable_stream::channel(&self.hub, STREAM_BUFFER);
+        let (caller, slot) = open_stream(
+            &self.tenants,
+            &request,
+            Role::Adapter,
+            "ChannelGateway/Session",
+        )?;
+        let (tx, frames) = durable_stream::channel(&self.tenants, STREAM_BUFFER);
         let session = AdapterSession {
-            hub: self.hub.clone(),
+            tenants: self.tenants.clone(),
             caller,
             tx,
             _slot: slot,
@@ -175,13 +183,14 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
         request: Request<pb::InboundMessage>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
         let caller = self.caller(&request, "ChannelGateway/Submit")?;
-        let msg = convert::inbound_message(request.into_inner(), None, &self.hub.config().limits)
-            .map_err(rejected)?;
+        let msg =
+            convert::inbound_message(request.into_inner(), None, &self.tenants.config().limits)
+                .map_err(rejected)?;
         caller.check_subject("adapter_id", &msg.adapter)?;
-        let (outcome, replies) = submit(&self.hub, &caller.tenant, msg, true)?;
+        let (outcome, replies) = submit(&self.tenants, &caller.tenant, msg, true)?;
         // The bot's first answer comes back in the response too, once it is there.
         let replies = replies.all().await;
-        settled(&self.hub).await?;
+        settled(&self.tenants).await?;
         Ok(Response::new(pb::SubmitResponse {
             conversation_id: outcome.conversation.to_string(),
             created: outcome.created,
@@ -194,8 +203,8 @@ impl pb::channel_gateway_server::ChannelGateway for GatewayService {
         request: Request<pb::AbandonRequest>,
     ) -> Result<Response<pb::AbandonResponse>, Status> {
         let caller = self.caller(&request, "ChannelGateway/Abandon")?;
-        let conversation_id = abandon(&self.hub, &caller.tenant, request.into_inner())?;
-        settled(&self.hub).await?;
+        let conversation_id = abandon(&self.tenants, &caller.tenant, request.into_inner())?;
+        settled(&self.tenants).await?;
         Ok(Response::new(pb::AbandonResponse { conversation_id }))
     }
 }
@@ -257,7 +266,7 @@ struct Attachment<'a> {
 
 /// One adapter stream: inbound frames in, deliveries out.
 struct AdapterSession {
-    hub: Hub,
+    tenants: Tenants,
     caller: Caller,
     /// Outbound frames, each released once what it reports is durable.
     tx: DurableSender<pb::GatewayFrame>,
@@ -287,7 +296,7 @@ impl AdapterSession {
             Some(Err(status)) => return self.end(status).await,
             None => return,
         };
-        let token = self.hub.next_token();
+        let token = self.tenants.next_token();
         // The adapter id is this principal's: a newer stream of it replaces an older
         // one at once (a reconnect after a network break), and the older one ends.
         let outbox = self
@@ -317,7 +326,7 @@ impl AdapterSession {
     async fn serve(&self, stream: &Attachment<'_>, inbound: &mut Streaming<pb::AdapterFrame>) {
         let attached = stream.attached;
         let replaced = || Status::aborted("replaced by a newer stream of the same adapter id");
-        let stopped = self.hub.stopped();
+        let stopped = self.tenants.stopped();
         tokio::pin!(stopped);
         loop {
             let signalled = async {
@@ -375,11 +384,11 @@ impl AdapterSession {
             match frame.frame {
                 Some(Frame::Message(msg)) => {
                     let client_message_id = msg.client_message_id.clone();
-                    let checked = self.caller.admit_frame(&self.hub).and_then(|()| {
+                    let checked = self.caller.admit_frame(&self.tenants).and_then(|()| {
                         convert::inbound_message(
                             msg,
                             Some(stream.adapter),
-                            &self.hub.config().limits,
+                            &self.tenants.config().limits,
                         )
                         .map_err(rejected)
                     });
@@ -410,7 +419,7 @@ impl AdapterSession {
             return;
         }
         let messages = std::mem::take(&mut run.messages);
-        let results = submit_burst(&self.hub, &self.caller.tenant, messages);
+        let results = submit_burst(&self.tenants, &self.caller.tenant, messages);
         for ((slot, client_message_id), result) in run.slots.drain(..).zip(results) {
             replies[slot] = Some(match result {
                 Ok(outcome) => gateway_frame::Frame::Accepted(pb::MessageAccepted {
@@ -435,8 +444,8 @@ impl AdapterSession {
             Some(Frame::Abandon(req)) => Some(
                 match self
                     .caller
-                    .admit_frame(&self.hub)
-                    .and_then(|()| abandon(&self.hub, &self.caller.tenant, req))
+                    .admit_frame(&self.tenants)
+                    .and_then(|()| abandon(&self.tenants, &self.caller.tenant, req))
                 {
                     Ok(conversation_id) => gateway_frame::Frame::Accepted(pb::MessageAccepted {
                         client_message_id: String::new(),
@@ -449,11 +458,11 @@ impl AdapterSession {
             Some(Frame::Ack(ack)) => {
                 // The stream's own mailbox, not the tenant: acknowledging never waits
                 // on the router.
-                let now = self.hub.clock().now();
+                let now = self.tenants.clock().now();
                 stream.outbox.lock().acknowledge(
                     ack.up_to_delivery_id,
                     now,
-                    self.hub.carries_over(),
+                    self.tenants.carries_over(),
                 );
                 None
             }

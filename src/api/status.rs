@@ -47,6 +47,6 @@ pub fn not_durable(error: crate::storage::NotDurable) -> Status {
 }
 
 /// Waits until what the caller changed is durable, as a status.
-pub async fn settled(hub: &crate::hub::Hub) -> Result<(), Status> {
-    hub.settle().await.map_err(not_durable)
+pub async fn settled(tenants: &crate::tenants::Tenants) -> Result<(), Status> {
+    tenants.settle().await.map_err(not_durable)
 }

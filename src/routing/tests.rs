@@ -1542,7 +1542,7 @@ fn worker(thread: u64, shared: &Mutex<(Router, Board)>, clock: &AtomicU64, ops: 
     }
 }
 
-/// The router is single-threaded by design: the hub serialises every call on a tenant
+/// The router is single-threaded by design: the tenant layer serialises every call on a tenant
 /// behind that tenant's lock, and so does this test, with one mutex around router and
 /// board. What it shows is what that arrangement needs: a router can move between
 /// threads (`Send`), and two independent workloads whose calls interleave in whatever

@@ -6,7 +6,7 @@
 //! - [`snapshot`]: checksummed per-tenant snapshot files.
 //! - [`format`]: the marker naming the encoding a data directory holds.
 //!
-//! The hub decides what goes in (every command that changed a router, every delivery
+//! The tenant layer decides what goes in (every command that changed a router, every delivery
 //! acknowledgement) and how a tenant is rebuilt; this module only keeps bytes safe.
 
 pub mod format;

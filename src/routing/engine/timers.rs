@@ -515,7 +515,7 @@ impl Router {
 }
 
 /// Waiting conversations one tick re-evaluates at most: a pass over 100,000 takes
-/// 49 ticks (4.9 s at the hub's 100 ms tick, inside the default 15 s interval), each
+/// 49 ticks (4.9 s at the tenant layer's 100 ms tick, inside the default 15 s interval), each
 /// holding the tenant for tens of microseconds where the whole pass held it for about
 /// 2 ms (`cargo bench --bench routing -- queue_refresh`).
 pub(crate) const REFRESH_PER_TICK: usize = 2_048;

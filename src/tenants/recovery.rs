@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::Hub;
+use super::Tenants;
 use crate::storage::record;
 use crate::storage::snapshot::{self, SnapshotDir};
 use crate::telemetry::metrics;
@@ -56,7 +56,7 @@ pub enum RecoveryError {
     Journal(String),
 }
 
-impl Hub {
+impl Tenants {
     /// Rebuilds every tenant from the data directory; a no-op without storage. Runs
     /// before the server takes calls. Damage is logged and counted, never fatal: a
     /// damaged snapshot falls back to the one before, a damaged journal record cuts
@@ -218,7 +218,7 @@ impl Hub {
                 "conversation ids skipped after damage, so none is given twice"
             );
         }
-        for tenant in self.tenants() {
+        for tenant in self.all() {
             report.agents_awaited += tenant.resume(self.clock(), grace_ms, skip_ids);
             report.open_conversations += tenant.lock().router.open_len();
         }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::Hub;
+use super::Tenants;
 use crate::storage::Durability;
 use crate::storage::snapshot::SnapshotDir;
 use crate::telemetry::metrics;
@@ -25,7 +25,7 @@ pub enum SnapshotRoundError {
     Task(String),
 }
 
-impl Hub {
+impl Tenants {
     /// Snapshots every tenant that changed since its last snapshot, then drops the
     /// journal generations older than the one before this round's. Returns how many
     /// tenants were written. A no-op without storage.
@@ -36,7 +36,7 @@ impl Hub {
         let started = Instant::now();
         let journal = storage.journal.clone();
         let changed: Vec<_> = self
-            .tenants()
+            .all()
             .into_iter()
             .filter(|t| t.changed_since_snapshot())
             .collect();

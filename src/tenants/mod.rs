@@ -1,4 +1,4 @@
-//! The hub: every tenant's routing state, the clock, and the drain flag, shared by all
+//! The tenant layer: every tenant's routing state, the clock, and the drain flag, shared by all
 //! gRPC services as one cheap-to-clone handle.
 
 pub mod bot_pool;
@@ -33,7 +33,7 @@ pub const TICK: Duration = Duration::from_millis(100);
 
 /// Shared handle to all tenants.
 #[derive(Debug, Clone)]
-pub struct Hub {
+pub struct Tenants {
     shared: Arc<Shared>,
 }
 
@@ -103,13 +103,13 @@ impl Drop for SessionSlot {
     }
 }
 
-impl Hub {
-    /// A hub with no tenants; the config must have passed [`Config::validate`].
+impl Tenants {
+    /// A tenant layer with no tenants; the config must have passed [`Config::validate`].
     /// With `storage`, every accepted change is journaled there.
-    pub fn new(config: Config, bot: SharedBot, storage: Option<Storage>) -> Hub {
+    pub fn new(config: Config, bot: SharedBot, storage: Option<Storage>) -> Tenants {
         let (shutdown, _) = watch::channel(false);
         let rates = rates::RateLimits::new(&config.limits.rates);
-        Hub {
+        Tenants {
             shared: Arc::new(Shared {
                 tenants: DashMap::new(),
                 config: Arc::new(config),
@@ -385,7 +385,7 @@ impl Hub {
     }
 
     /// Every tenant, for recovery and snapshots.
-    pub fn tenants(&self) -> Vec<Arc<Tenant>> {
+    pub fn all(&self) -> Vec<Arc<Tenant>> {
         self.shared.tenants.iter().map(|t| t.clone()).collect()
     }
 

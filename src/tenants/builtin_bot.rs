@@ -1,4 +1,4 @@
-//! The built-in knowledge-base bot as the hub runs it: shared by every tenant,
+//! The built-in knowledge-base bot as the tenant layer runs it: shared by every tenant,
 //! swapped whole on a reload, and turned into [`BotAction`]s for the router.
 
 use std::path::PathBuf;

@@ -108,6 +108,10 @@ pub struct BotConfig {
     /// Seconds without a customer message after which a conversation still with a
     /// bot ends as finished by the bot; 0 = never.
     pub idle_end_secs: u64,
+    /// Knowledge-base answers come with "solved" / "not solved" buttons; verdicts are
+    /// tallied per intent (Admin `ListAnswerRatings`), and "not solved" offers a person
+    /// or the next-best entries.
+    pub ask_solved: bool,
     /// Sentence-embedding model directory (ONNX + tokenizer.json) for the built-in
     /// bot's semantic stage; absent = lexical matching only (the default). See
     /// `tools/embedding-model/setup-model.sh`.
@@ -203,6 +207,7 @@ impl Default for BotConfig {
             suggestions: 3,
             language_skills: true,
             idle_end_secs: 1800,
+            ask_solved: false,
             model: None,
             onnxruntime: None,
             semantic: SemanticConfig::default(),
@@ -222,6 +227,7 @@ impl BotConfig {
             low_confidence_limit: self.low_confidence_limit,
             language_skills: self.language_skills,
             idle_end_ms: self.idle_end_secs * 1000,
+            ask_solved: self.ask_solved,
         }
     }
 

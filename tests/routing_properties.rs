@@ -88,9 +88,18 @@ fn bot_routing() -> impl Strategy<Value = BotRouting> {
         0..4u32,
         any::<bool>(),
         prop_oneof![1 => Just(0u64), 6 => 2_000..25_000u64],
+        any::<bool>(),
     )
         .prop_map(
-            |(app, email, voice, low_confidence_limit, language_skills, idle_end_ms)| {
+            |(
+                app,
+                email,
+                voice,
+                low_confidence_limit,
+                language_skills,
+                idle_end_ms,
+                ask_solved,
+            )| {
                 let channels = [
                     (app, Channel::App),
                     (email, Channel::Email),
@@ -104,6 +113,7 @@ fn bot_routing() -> impl Strategy<Value = BotRouting> {
                     low_confidence_limit,
                     language_skills,
                     idle_end_ms,
+                    ask_solved,
                 }
             },
         )
@@ -1442,6 +1452,10 @@ impl Model {
                 EventKind::Closed { .. } | EventKind::Abandoned { .. } => {
                     self.end_conversation(id);
                 }
+                EventKind::AnswerRated { .. } => assert!(
+                    self.bots.contains_key(&id),
+                    "{id} rated an answer while not with a bot: {e:?}"
+                ),
             }
             self.board.apply(e);
         }
@@ -1790,6 +1804,7 @@ fn a_busy_fixed_workload_passes_the_same_checks() {
         low_confidence_limit: 2,
         language_skills: true,
         idle_end_ms: 6_000,
+        ask_solved: true,
     };
     run(bots, &ops);
 }
@@ -1805,6 +1820,7 @@ fn an_intent_a_bot_detects_is_on_the_board_too() {
         low_confidence_limit: 2,
         language_skills: false,
         idle_end_ms: 0,
+        ask_solved: false,
     };
     let ops = [
         Op::Arrive {

@@ -6,12 +6,18 @@ use tonic::{Request, Response, Status};
 use super::access::{Caller, authorize};
 use super::convert::{self, MAX_ID_BYTES};
 use super::pb;
-use super::status::{invalid, rejected};
+use super::status::{invalid, rejected, settled, status_of};
 use crate::auth::{Role, TenantScope};
+use crate::routing::taught::{Lesson, TaughtEntry};
 use crate::routing::{
-    ConversationId, ConversationSnapshot, ConversationState, Millis, Router, Rule,
+    Applied, Command, ConversationId, ConversationSnapshot, ConversationState, Millis, Router, Rule,
 };
+use crate::tenants::builtin_bot::KnowledgeBaseSummary;
 use crate::tenants::{Tenant, Tenants};
+
+/// Default and largest number of groups of `ListUnansweredQuestions`.
+const DEFAULT_UNANSWERED_GROUPS: u32 = 50;
+const MAX_UNANSWERED_GROUPS: u32 = 500;
 
 /// Default and largest page of `ListWaiting`.
 const DEFAULT_WAITING: u32 = 100;
@@ -41,6 +47,17 @@ impl AdminService {
     /// The caller of an operator's call.
     fn operator<T>(&self, request: &Request<T>, action: &'static str) -> Result<Caller, Status> {
         authorize(&self.tenants, request, Role::Operator, action)
+    }
+}
+
+fn knowledge_base_view(summary: KnowledgeBaseSummary) -> pb::KnowledgeBaseView {
+    pb::KnowledgeBaseView {
+        path: summary
+            .path
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        entries: summary.entries as u32,
+        languages: summary.languages,
     }
 }
 
@@ -307,14 +324,7 @@ impl pb::admin_server::Admin for AdminService {
                     entries = summary.entries,
                     "knowledge base reloaded"
                 );
-                Ok(Response::new(pb::KnowledgeBaseView {
-                    path: summary
-                        .path
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default(),
-                    entries: summary.entries as u32,
-                    languages: summary.languages,
-                }))
+                Ok(Response::new(knowledge_base_view(summary)))
             }
             Err(e) => {
                 tracing::warn!(error = %e, "knowledge base reload refused");
@@ -344,5 +354,155 @@ impl pb::admin_server::Admin for AdminService {
             })
             .collect();
         Ok(Response::new(pb::ListBotsResponse { bots }))
+    }
+
+    async fn list_answer_ratings(
+        &self,
+        request: Request<pb::ListAnswerRatingsRequest>,
+    ) -> Result<Response<pb::ListAnswerRatingsResponse>, Status> {
+        let tenant = self.tenant(&request, "Admin/ListAnswerRatings")?;
+        let state = tenant.lock_for("admin");
+        let ratings = state
+            .router
+            .answer_ratings()
+            .iter()
+            .map(|(intent, r)| pb::AnswerRating {
+                intent: intent.to_string(),
+                answered: r.answered,
+                solved: r.solved,
+                not_solved: r.not_solved,
+                resolution_rate: r.resolution_rate().unwrap_or(0.0),
+                rated: r.resolution_rate().is_some(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListAnswerRatingsResponse { ratings }))
+    }
+
+    async fn list_unanswered_questions(
+        &self,
+        request: Request<pb::ListUnansweredQuestionsRequest>,
+    ) -> Result<Response<pb::ListUnansweredQuestionsResponse>, Status> {
+        let tenant = self.tenant(&request, "Admin/ListUnansweredQuestions")?;
+        let limit = match request.get_ref().limit {
+            0 => DEFAULT_UNANSWERED_GROUPS,
+            n if n > MAX_UNANSWERED_GROUPS => {
+                return Err(invalid(
+                    "limit",
+                    format!("at most {MAX_UNANSWERED_GROUPS} groups"),
+                ));
+            }
+            n => n,
+        };
+        // Grouping 2,000 questions takes a few milliseconds: copy them out of the lock.
+        let log = tenant.lock_for("admin").router.unanswered().clone();
+        let groups = tokio::task::spawn_blocking(move || (log.len(), log.groups(limit as usize)))
+            .await
+            .map_err(|e| Status::internal(format!("grouping task failed: {e}")))?;
+        let (questions, groups) = groups;
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(Response::new(pb::ListUnansweredQuestionsResponse {
+            questions: count(questions),
+            groups: groups
+                .into_iter()
+                .map(|g| pb::UnansweredGroup {
+                    texts: g
+                        .texts
+                        .into_iter()
+                        .map(|(text, count)| pb::UnansweredText {
+                            text: text.to_string(),
+                            count,
+                        })
+                        .collect(),
+                    count: g.count,
+                    not_solved: g.not_solved,
+                    intents: g
+                        .intents
+                        .into_iter()
+                        .map(|(intent, count)| pb::IntentCount {
+                            intent: intent.to_string(),
+                            count,
+                        })
+                        .collect(),
+                    languages: g.languages.iter().map(|l| l.to_string()).collect(),
+                    last_asked_unix_ms: g.last_at as i64,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn teach_bot(
+        &self,
+        request: Request<pb::TeachBotRequest>,
+    ) -> Result<Response<pb::TeachBotResponse>, Status> {
+        let caller = self.operator(&request, "Admin/TeachBot")?;
+        let req = request.into_inner();
+        let lesson = Lesson {
+            entry_id: req.entry_id.trim().to_owned(),
+            new_entry: req.new_entry.map(|e| TaughtEntry {
+                id: String::new(),
+                lang: e.lang.trim().to_owned(),
+                intent: e.intent.trim().to_owned(),
+                answer: e.answer,
+            }),
+            questions: req.questions,
+        };
+        // Rebuilding the bot is as heavy as a reload, and shares its one-at-a-time bound.
+        let permit = self.tenants.try_reload().ok_or_else(|| {
+            crate::telemetry::metrics::record_limited("kb_reloads");
+            rejected(Status::resource_exhausted(
+                "a knowledge-base rebuild is running; retry when it has finished",
+            ))
+        })?;
+        let bot = caller.tenant.bot().clone();
+        let entry_exists = bot
+            .current()
+            .knowledge()
+            .entries
+            .iter()
+            .any(|e| e.id == lesson.entry_id);
+        let questions = lesson.questions.len();
+        let entry_id = lesson.entry_id.clone();
+        let (added, taught) = caller
+            .tenant
+            .run("teach", self.tenants.clock(), |state, now| {
+                let added = state.execute(
+                    now,
+                    Command::Teach {
+                        lesson,
+                        entry_exists,
+                    },
+                );
+                (added, state.router.taught().clone())
+            });
+        let added = match added.map_err(status_of)? {
+            Applied::Count(n) => n,
+            _ => 0,
+        };
+        // Journaled before the bot changes: a lesson the customer meets survives a crash.
+        settled(&self.tenants).await?;
+        let summary = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            bot.teach(taught)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("rebuild task failed: {e}")))?
+        .map_err(|e| {
+            Status::failed_precondition(format!(
+                "the lesson is kept but the bot could not be rebuilt: {e}"
+            ))
+        })?;
+        tracing::info!(
+            target: "audit",
+            tenant = %caller.tenant.name,
+            principal = %caller.principal,
+            entry_id = %entry_id,
+            questions,
+            added,
+            "bot taught"
+        );
+        Ok(Response::new(pb::TeachBotResponse {
+            questions_added: u32::try_from(added).unwrap_or(u32::MAX),
+            knowledge_base: Some(knowledge_base_view(summary)),
+        }))
     }
 }

@@ -153,7 +153,9 @@ impl Board {
         };
         c.queue = event.queue;
         match &event.kind {
-            EventKind::Created { .. } | EventKind::FirstResponse { .. } => {}
+            EventKind::Created { .. }
+            | EventKind::FirstResponse { .. }
+            | EventKind::AnswerRated { .. } => {}
             EventKind::Queued { key, required, .. } => {
                 if matches!(
                     c.state,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::{BotAction, InboundMessage, Router, RoutingError, SignIn, TransferRequest};
 use super::model::{Channel, ConversationId, Millis, Presence};
+use super::taught::Lesson;
 
 /// One change asked of a router. Commands are built one at a time and moved into the
 /// router at once, so the size of the largest variant (a customer message) costs
@@ -88,6 +89,13 @@ pub enum Command {
         /// What the bot does.
         actions: Vec<BotAction>,
     },
+    /// An operator teaches the bot questions for an entry, or a new entry.
+    Teach {
+        /// The lesson.
+        lesson: Lesson,
+        /// Whether the bot's knowledge-base file had the entry when it was taught.
+        entry_exists: bool,
+    },
     /// Timers run.
     Tick,
     /// The server shuts down without a journal: every open conversation ends.
@@ -130,6 +138,7 @@ impl Command {
             Command::Transfer { .. } => "transfer",
             Command::Close { .. } => "close",
             Command::BotAnswer { .. } => "bot_answer",
+            Command::Teach { .. } => "teach",
             Command::Tick => "tick",
             Command::ShutDown => "shutdown",
             Command::Restarted { .. } => "restarted",
@@ -186,6 +195,10 @@ impl Router {
                 }
                 Ok(Applied::Done)
             }
+            Command::Teach {
+                lesson,
+                entry_exists,
+            } => self.teach(lesson, entry_exists).map(Applied::Count),
             Command::Tick => {
                 self.tick(now);
                 Ok(Applied::Done)

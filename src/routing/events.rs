@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use super::answer_ratings::Verdict;
 use super::model::{
     AgentId, Channel, ConversationId, Customer, EscalationStep, HandoffReason, Millis, NamedSkills,
 };
@@ -135,6 +136,13 @@ pub enum EventKind {
     },
     /// The customer stopped writing while a bot served them: the bot finished.
     BotFinished,
+    /// The customer said whether a bot answer solved their question.
+    AnswerRated {
+        /// The intent answered.
+        intent: Arc<str>,
+        /// Their verdict.
+        verdict: Verdict,
+    },
     /// The conversation waits for an agent.
     Queued {
         /// Why.
@@ -208,6 +216,7 @@ impl EventKind {
             EventKind::FirstResponse { .. } => "first_response",
             EventKind::HandedOff { .. } => "handed_off",
             EventKind::BotFinished => "bot_finished",
+            EventKind::AnswerRated { .. } => "answer_rated",
             EventKind::Queued { .. } => "queued",
             EventKind::Boosted { .. } => "boosted",
             EventKind::Escalated { .. } => "escalated",

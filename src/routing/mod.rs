@@ -15,8 +15,12 @@
 //! - [`timer_queue`]: every scheduled router timer, in firing order, cancelled eagerly.
 //! - [`command`]: every change asked of a router, as data (journal, replay).
 //! - [`board`]: conversations rebuilt from events alone (admin snapshot, replay).
+//! - [`answer_ratings`]: customers' verdicts on bot answers, per intent.
+//! - [`unanswered`]: the questions the bot could not answer, grouped for teaching.
+//! - [`taught`]: questions and entries operators taught the bot at run time.
 
 pub mod agents;
+pub mod answer_ratings;
 pub mod board;
 pub mod command;
 pub mod engine;
@@ -25,7 +29,9 @@ pub mod expiring;
 pub mod model;
 pub mod priority;
 pub mod skills;
+pub mod taught;
 pub mod timer_queue;
+pub mod unanswered;
 pub mod waiting;
 
 pub use board::{Board, ConversationSnapshot, ConversationState};

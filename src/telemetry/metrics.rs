@@ -11,6 +11,7 @@ use std::time::Duration;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::routing::answer_ratings::Verdict;
 use crate::routing::{
     AgentStateCounts, ChannelClass, Event, EventKind, HandoffReason, TransferTarget,
 };
@@ -65,6 +66,9 @@ pub const DROPPED: &str = "switchboard_deliveries_dropped_total";
 pub const HANDOFFS: &str = "switchboard_handoffs_total";
 /// Counter: bot turns by bot (`builtin`, `external`) and outcome.
 pub const BOT_TURNS: &str = "switchboard_bot_turns_total";
+/// Counter: customers' verdicts on bot answers, by channel and verdict (`solved`,
+/// `not_solved`); per-intent figures are in Admin `ListAnswerRatings`.
+pub const ANSWER_RATINGS: &str = "switchboard_bot_answer_ratings_total";
 /// Counter: customer messages for which agents got assist suggestions.
 pub const ASSISTS: &str = "switchboard_assist_suggestions_total";
 /// Counter: jobs of the matching pool by kind (`turns`, `assist`) and outcome.
@@ -246,6 +250,10 @@ fn describe() {
         "Customer messages a bot took, by bot (builtin, external) and outcome."
     );
     describe_counter!(
+        ANSWER_RATINGS,
+        "Customers' verdicts on bot answers (did that solve it?), by channel and verdict."
+    );
+    describe_counter!(
         ASSISTS,
         "Customer messages for which the agent got knowledge-base suggestions."
     );
@@ -415,6 +423,13 @@ pub fn record_event(event: &Event, tier: &str, queue: &str, elapsed: Duration) {
         }
         EventKind::HandedOff { reason, .. } => {
             counter!(HANDOFFS, "reason" => reason.as_str()).increment(1)
+        }
+        EventKind::AnswerRated { verdict, .. } => {
+            let verdict = match verdict {
+                Verdict::Solved => "solved",
+                Verdict::NotSolved => "not_solved",
+            };
+            counter!(ANSWER_RATINGS, "channel" => channel, "verdict" => verdict).increment(1)
         }
         EventKind::BotFinished => {
             counter!(CONVERSATIONS_ENDED, "channel" => channel, "outcome" => "bot_finished")

@@ -283,6 +283,7 @@ mod tests {
             language: Arc::from("en"),
             text: Arc::from("where is my order"),
             first_turn: false,
+            unsolved: None,
         }
     }
 

@@ -5,11 +5,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use crate::bot::embedding::{Embedder, EmbedderSettings, EmbeddingError};
-use crate::bot::knowledge::{KnowledgeBase, KnowledgeBaseError};
+use crate::bot::knowledge::{Entry, KnowledgeBase, KnowledgeBaseError};
 use crate::bot::{self, BotReply, BotSettings, BuiltinBot, SemanticStep, SemanticUse, Turn};
 use crate::config::{BotConfig, Config};
+use crate::routing::answer_ratings::AskedVerdict;
+use crate::routing::taught::Taught;
 use crate::routing::{
-    AssistSuggestion, AssistSuggestions, BotAction, BotTurn, ConversationId, Handoff,
+    AssistSuggestion, AssistSuggestions, BotAction, BotTurn, Button, ConversationId, Handoff,
     HandoffReason, Understood,
 };
 use crate::telemetry::metrics;
@@ -54,6 +56,8 @@ pub struct SharedBot {
 #[derive(Debug)]
 struct Inner {
     current: RwLock<Arc<BuiltinBot>>,
+    /// What operators taught this tenant's bot, applied over the file at every build.
+    taught: RwLock<Taught>,
     path: Option<PathBuf>,
     settings: BotSettings,
     /// The semantic stage's model, if configured.
@@ -88,6 +92,47 @@ fn build(
                 millis = started.elapsed().as_millis() as u64,
                 "semantic stage ready: entry vectors made");
             Ok(bot)
+        }
+    }
+}
+
+/// Adds what operators taught to a knowledge base read from its file: new entries,
+/// then taught questions as variants of their entries (entries the file no longer has
+/// are skipped, with a warning: the questions stay taught for when it does again).
+fn apply_taught(kb: &mut KnowledgeBase, taught: &Taught) {
+    for entry in taught.entries() {
+        if kb.entries.iter().any(|e| e.id == entry.id) {
+            continue;
+        }
+        kb.entries.push(Entry {
+            id: entry.id.clone(),
+            lang: entry.lang.clone(),
+            intent: if entry.intent.is_empty() {
+                entry.id.clone()
+            } else {
+                entry.intent.clone()
+            },
+            questions: Vec::new(),
+            answer: entry.answer.clone(),
+            buttons: Vec::new(),
+            needs_human: false,
+            keywords: Vec::new(),
+            skill: None,
+        });
+    }
+    for (id, questions) in taught.questions() {
+        match kb.entries.iter_mut().find(|e| e.id == id) {
+            Some(entry) => {
+                for q in questions {
+                    if !entry.questions.contains(q) {
+                        entry.questions.push(q.clone());
+                    }
+                }
+            }
+            None => tracing::warn!(
+                entry_id = id,
+                "taught questions for an entry the knowledge base no longer has; skipped"
+            ),
         }
     }
 }
@@ -142,6 +187,7 @@ impl SharedBot {
         Ok(SharedBot {
             inner: Arc::new(Inner {
                 current: RwLock::new(Arc::new(bot)),
+                taught: RwLock::default(),
                 path: config.kb.clone(),
                 settings,
                 embedder,
@@ -175,6 +221,7 @@ impl SharedBot {
         Ok(SharedBot {
             inner: Arc::new(Inner {
                 current: RwLock::new(current),
+                taught: RwLock::default(),
                 path: kb.map(std::path::Path::to_owned),
                 settings,
                 embedder,
@@ -197,29 +244,52 @@ impl SharedBot {
             .clone()
     }
 
-    /// Reads the configured file again and swaps it in; on any error the bot in use
-    /// stays. Builds the index on the calling thread: call it off the async runtime.
+    /// Reads the configured file again and swaps it in, with what was taught; on any
+    /// error the bot in use stays. Builds the index on the calling thread: call it off
+    /// the async runtime.
     pub fn reload(&self) -> Result<KnowledgeBaseSummary, ReloadError> {
         let result = self
             .inner
             .path
             .as_ref()
             .ok_or(ReloadError::NoFile)
-            .and_then(|path| Ok(KnowledgeBase::load(path)?));
-        let result = result.and_then(|kb| {
-            Ok(build(
-                kb,
-                &self.inner.settings,
-                self.inner.embedder.as_ref(),
-            )?)
-        });
+            .and_then(|path| Ok(KnowledgeBase::load(path)?))
+            .and_then(|kb| self.rebuild(kb));
         metrics::record_kb_reload(result.is_ok());
-        let bot = Arc::new(result?);
+        result
+    }
+
+    /// Rebuilds the bot from its file (or the starter) with `taught` over it, and
+    /// keeps `taught` for later reloads. Builds on the calling thread, like
+    /// [`SharedBot::reload`]; on an error the bot in use stays.
+    pub fn teach(&self, taught: Taught) -> Result<KnowledgeBaseSummary, ReloadError> {
+        *self
+            .inner
+            .taught
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = taught;
+        let kb = match &self.inner.path {
+            Some(path) => KnowledgeBase::load(path)?,
+            None => starter()?,
+        };
+        self.rebuild(kb)
+    }
+
+    fn rebuild(&self, mut kb: KnowledgeBase) -> Result<KnowledgeBaseSummary, ReloadError> {
+        apply_taught(
+            &mut kb,
+            &self
+                .inner
+                .taught
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        let bot = build(kb, &self.inner.settings, self.inner.embedder.as_ref())?;
         *self
             .inner
             .current
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = bot;
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(bot);
         Ok(self.summary())
     }
 
@@ -257,6 +327,10 @@ pub fn builtin_actions(bot: &BuiltinBot, turn: &BotTurn, matching: Matching) -> 
     let text = opening(&turn.text);
     let language = turn_language(turn);
     let language = language.as_str();
+    if let Some(asked) = &turn.unsolved {
+        metrics::record_bot_turn("builtin", "not_solved");
+        return vec![not_solved_offer(bot, asked, language)];
+    }
     let semantic = match matching {
         Matching::Full => SemanticUse::Allowed,
         Matching::LexicalOnly(_) => SemanticUse::Forbidden,
@@ -351,6 +425,59 @@ pub fn builtin_actions(bot: &BuiltinBot, turn: &BotTurn, matching: Matching) -> 
     actions
 }
 
+/// Next-best entries offered after "not solved", besides a person.
+const NEXT_BEST: usize = 2;
+
+/// What the bot says after "not solved": sorry, a person, or the next-best entries
+/// for the question it answered (their questions as buttons, which the matcher
+/// answers when pressed). It counts as an unsure answer, so a second miss in a row
+/// hands the customer to a person as any run of unsure answers does.
+fn not_solved_offer(bot: &BuiltinBot, asked: &AskedVerdict, language: &str) -> BotAction {
+    let zh = language.starts_with("zh");
+    let kb = bot.knowledge();
+    let mut buttons: Vec<Button> = bot
+        .suggest(opening(&asked.question), language, NEXT_BEST + 1)
+        .into_iter()
+        .filter(|s| *s.intent != *asked.intent)
+        .filter_map(|s| kb.entries.iter().find(|e| e.id == s.entry_id))
+        .filter_map(|e| e.questions.first())
+        .take(NEXT_BEST)
+        .map(|q| Button {
+            label: q.clone(),
+            payload: q.clone(),
+        })
+        .collect();
+    // The payload is a request for a person in words the triage rules know.
+    buttons.push(if zh {
+        Button {
+            label: "转人工客服".to_owned(),
+            payload: "转人工".to_owned(),
+        }
+    } else {
+        Button {
+            label: "Talk to a person".to_owned(),
+            payload: "I want a live agent".to_owned(),
+        }
+    });
+    let text = match (zh, buttons.len() > 1) {
+        (true, true) => "抱歉没能解决您的问题。您可以看看下面这些相关问题，或转人工客服。",
+        (true, false) => "抱歉没能解决您的问题。您可以换个说法再问我，或转人工客服。",
+        (false, true) => {
+            "Sorry that didn't solve it. One of these may help, or you can talk to a person."
+        }
+        (false, false) => {
+            "Sorry that didn't solve it. Try asking in other words, or talk to a person."
+        }
+    };
+    BotAction::Say {
+        text: text.to_owned(),
+        buttons,
+        understood: Understood::NotSure,
+        intent: None,
+        language: Some(language.to_owned()),
+    }
+}
+
 fn say(
     message: bot::BotMessage,
     understood: Understood,
@@ -405,6 +532,7 @@ mod tests {
             language: Arc::from("en"),
             text: Arc::from(text),
             first_turn: true,
+            unsolved: None,
         }
     }
 

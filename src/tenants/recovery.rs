@@ -220,7 +220,20 @@ impl Tenants {
         }
         for tenant in self.all() {
             report.agents_awaited += tenant.resume(self.clock(), grace_ms, skip_ids);
-            report.open_conversations += tenant.lock().router.open_len();
+            let (open, taught) = {
+                let state = tenant.lock();
+                (state.router.open_len(), state.router.taught().clone())
+            };
+            report.open_conversations += open;
+            // What operators taught the bot is in the router; the bot is built from
+            // the file alone until it is applied.
+            if !taught.is_empty()
+                && let Err(e) = tenant.bot().teach(taught)
+            {
+                tracing::error!(tenant = %tenant.name, error = %e,
+                    "the bot's taught questions could not be applied; it answers from its \
+                     file alone until the next reload");
+            }
         }
         metrics::record_replay(started.elapsed(), report.records_replayed);
         tracing::info!(

@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use switchboard::api::pb;
 use switchboard::config::Config;
-use switchboard::storage::{Durability, StorageSettings};
 use tonic::Code;
 
-use crate::common::{Adapter, Agent, PROMPT, TestServer, spawn_server, test_config};
+use crate::common::{Adapter, Agent, PROMPT, TestServer, journaled_in, spawn_server, test_config};
 
 /// A fresh data directory for one test.
 fn data_dir(name: &str) -> PathBuf {
@@ -19,15 +18,9 @@ fn data_dir(name: &str) -> PathBuf {
 }
 
 fn journaled(dir: &std::path::Path, grace_secs: u64) -> Config {
-    Config {
-        storage: StorageSettings {
-            durability: Durability::Fsync,
-            data_dir: dir.to_owned(),
-            agent_grace_secs: grace_secs,
-            ..StorageSettings::default()
-        },
-        ..test_config()
-    }
+    let mut config = journaled_in(dir, test_config());
+    config.storage.agent_grace_secs = grace_secs;
+    config
 }
 
 fn app_message(key: &str, clv: f64, text: &str, client_id: &str) -> pb::InboundMessage {

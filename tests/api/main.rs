@@ -2,6 +2,7 @@
 //! real tonic clients, as channel adapters, agent desks and operators would.
 
 mod bad_input;
+mod bot_learning;
 mod bots;
 mod common;
 mod conversation;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use switchboard::api::pb;
 
-use crate::common::{Agent, message, spawn_server, test_config};
+use crate::common::{Agent, journaled_in, message, spawn_server, test_config};
 
 fn on_channel(
     channel: pb::Channel,
@@ -148,17 +148,9 @@ async fn bad_identifiers_are_refused_naming_the_field() {
 
 #[tokio::test]
 async fn a_restart_keeps_who_the_customer_is() {
-    use switchboard::storage::{Durability, StorageSettings};
     let dir = std::env::temp_dir().join(format!("sb-profiles-restart-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let config = switchboard::Config {
-        storage: StorageSettings {
-            durability: Durability::Fsync,
-            data_dir: dir.clone(),
-            ..StorageSettings::default()
-        },
-        ..test_config()
-    };
+    let config = journaled_in(&dir, test_config());
     let server = spawn_server(config.clone()).await;
     let wechat = on_channel(
         pb::Channel::WechatOfficialAccount,

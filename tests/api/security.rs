@@ -281,6 +281,27 @@ async fn each_role_opens_only_its_own_service() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    // Teaching the bot changes what every customer is told: operators only. What it
+    // could not answer is a supervisor's read.
+    let status = admin
+        .teach_bot(with_token(
+            Request::new(pb::TeachBotRequest {
+                entry_id: "returns-en".into(),
+                questions: vec!["send it back".into()],
+                new_entry: None,
+            }),
+            &supervisor,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    admin
+        .list_unanswered_questions(with_token(
+            Request::new(pb::ListUnansweredQuestionsRequest { limit: 0 }),
+            &supervisor,
+        ))
+        .await
+        .unwrap();
     admin
         .get_config(with_token(Request::new(pb::GetConfigRequest {}), &operator))
         .await

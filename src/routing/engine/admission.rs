@@ -181,6 +181,7 @@ impl Router {
             last_customer_at: now,
             parked_with: None,
             customer_profile,
+            asked_verdict: None,
         };
         remember_client_id(&mut conversation, msg.client_message_id);
         let text: Arc<str> = Arc::from(msg.text.as_str());
@@ -307,8 +308,13 @@ impl Router {
             self.timers
                 .reschedule(now + self.policy.idle_release_ms, Timer::IdleCheck(id));
         }
+        // A verdict is asked for the next message only.
+        let asked = conversation.asked_verdict.take();
         match (conversation.state, conversation.holder()) {
-            (State::WithBot, _) => self.bot_turn(now, id, text, false),
+            (State::WithBot, _) => match asked {
+                Some(asked) => self.bot_message_after_answer(now, id, text, *asked),
+                None => self.bot_turn(now, id, text, false),
+            },
             (State::Parked { .. }, _) => self.unpark(now, id),
             (_, Some(slot)) => {
                 let agent = self.agent_id(slot);

@@ -8,6 +8,8 @@
 //! handoff.
 
 use super::*;
+use crate::routing::answer_ratings::{Verdict, read_verdict};
+use crate::routing::unanswered::{Miss, Unanswered};
 
 impl Router {
     /// Asks the bot to answer a customer message, and watches for the customer going
@@ -19,6 +21,18 @@ impl Router {
         text: Arc<str>,
         first: bool,
     ) {
+        self.bot_turn_after(now, id, text, first, None);
+    }
+
+    /// Like [`Router::bot_turn`], saying which answer the message calls unhelpful.
+    fn bot_turn_after(
+        &mut self,
+        now: Millis,
+        id: ConversationId,
+        text: Arc<str>,
+        first: bool,
+        unsolved: Option<AskedVerdict>,
+    ) {
         let c = &self.conversations[&id];
         let turn = BotTurn {
             conversation: id,
@@ -26,11 +40,60 @@ impl Router {
             language: c.language.clone(),
             text,
             first_turn: first,
+            unsolved,
         };
         self.notices.push(Notice::ToBot(turn));
+        self.watch_bot_idle(now, id);
+    }
+
+    fn watch_bot_idle(&mut self, now: Millis, id: ConversationId) {
         if self.policy.bot.idle_end_ms > 0 {
             self.timers
                 .reschedule(now + self.policy.bot.idle_end_ms, Timer::BotIdle(id));
+        }
+    }
+
+    /// A customer message to a bot, while the bot's last answer awaits their verdict:
+    /// a verdict is tallied (and "not solved" goes to the bot for something else, and
+    /// to the unanswered questions); anything else is a new question.
+    pub(super) fn bot_message_after_answer(
+        &mut self,
+        now: Millis,
+        id: ConversationId,
+        text: Arc<str>,
+        asked: AskedVerdict,
+    ) {
+        let Some(verdict) = read_verdict(&text) else {
+            return self.bot_turn(now, id, text, false);
+        };
+        self.answer_ratings.rated(&asked.intent, verdict);
+        self.emit(
+            now,
+            id,
+            EventKind::AnswerRated {
+                intent: asked.intent.clone(),
+                verdict,
+            },
+        );
+        match verdict {
+            Verdict::Solved => {
+                let language = self.conversations[&id].language.clone();
+                self.bot_says(now, id, solved_text(&language), Vec::new());
+                self.watch_bot_idle(now, id);
+            }
+            Verdict::NotSolved => {
+                let c = &self.conversations[&id];
+                self.unanswered.record(Unanswered {
+                    text: asked.question.clone(),
+                    language: c.language.clone(),
+                    channel: c.channel,
+                    at: now,
+                    miss: Miss::NotSolved {
+                        intent: asked.intent.clone(),
+                    },
+                });
+                self.bot_turn_after(now, id, text, false, Some(asked));
+            }
         }
     }
 
@@ -63,7 +126,7 @@ impl Router {
         match action {
             BotAction::Say {
                 text,
-                buttons,
+                mut buttons,
                 understood,
                 intent,
                 language,
@@ -74,10 +137,32 @@ impl Router {
                     Understood::SmallTalk => {}
                     Understood::NotSure => c.bot_misses += 1,
                 }
-                if let Some(intent) = intent {
-                    c.bot_intent = Some(Arc::from(intent));
+                let intent: Option<Arc<str>> = intent.map(Arc::from);
+                if let Some(intent) = &intent {
+                    c.bot_intent = Some(intent.clone());
                 }
-                if understood == Understood::NotSure && c.bot_misses >= limit.max(1) {
+                let (misses, language, channel) = (c.bot_misses, c.language.clone(), c.channel);
+                let question = c
+                    .transcript
+                    .iter()
+                    .rev()
+                    .find(|e| e.sender == Sender::Customer)
+                    .map(|e| e.text.clone());
+                if understood == Understood::NotSure
+                    && let Some(question) = &question
+                {
+                    let miss = Miss::NotSure {
+                        guess: intent.clone(),
+                    };
+                    self.unanswered.record(Unanswered {
+                        text: question.clone(),
+                        language: language.clone(),
+                        channel,
+                        at: now,
+                        miss,
+                    });
+                }
+                if understood == Understood::NotSure && misses >= limit.max(1) {
                     let handoff = Handoff {
                         reason: HandoffReason::LowConfidence,
                         intent: None,
@@ -87,6 +172,16 @@ impl Router {
                     };
                     self.hand_off(now, id, handoff);
                 } else if !text.is_empty() {
+                    let asks = self.policy.bot.ask_solved && understood == Understood::Answered;
+                    if asks && let (Some(intent), Some(question)) = (intent, question) {
+                        buttons.extend(verdict_buttons(&language));
+                        let c = self.conversations.get_mut(&id).expect("open conversation");
+                        c.asked_verdict = Some(Box::new(AskedVerdict {
+                            intent: intent.clone(),
+                            question,
+                        }));
+                        self.answer_ratings.answered(&intent);
+                    }
                     self.bot_says(now, id, Arc::from(text), buttons);
                 }
             }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::customer::ClaimedIdentity;
+use crate::routing::answer_ratings::AskedVerdict;
 use crate::routing::model::{
     AdapterId, AgentId, Button, Channel, ConversationId, Customer, EndReason, HandoffReason,
     Millis, PerClass, Presence, QueueStatus, Sender, TranscriptEntry,
@@ -123,6 +124,9 @@ pub struct BotTurn {
     pub text: Arc<str>,
     /// True for the conversation's first message: greet first.
     pub first_turn: bool,
+    /// Set when the message says the bot's last answer did not solve it: the answer
+    /// and the question it answered, so the bot can offer something else.
+    pub unsolved: Option<AskedVerdict>,
 }
 
 /// How well a bot understood the customer message it answers.

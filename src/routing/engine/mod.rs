@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 // The router's work, one file per part; each adds methods to `Router`.
 mod admission;
+mod bot_learning;
 mod bots;
 mod decisions;
 mod desk;
@@ -46,10 +47,12 @@ pub use policy::{
     AgentChoice, BotRouting, QueueSpec, RoutingPolicy, RoutingPolicyError, parse_skill,
 };
 use texts::{
-    handoff_text, is_chinese, queue_text, reconnecting_text, shutdown_text, wait_limit_text,
+    handoff_text, is_chinese, queue_text, reconnecting_text, shutdown_text, solved_text,
+    verdict_buttons, wait_limit_text,
 };
 
 use super::agents::{Agent, AgentPool, AgentSlot, LaneKey};
+use super::answer_ratings::{AnswerRatings, AskedVerdict};
 use super::events::{Event, EventKind, QueueReason, Responder, TransferTarget};
 use super::expiring::ExpiringMap;
 use super::model::{
@@ -59,7 +62,9 @@ use super::model::{
 pub use super::model::{EscalationStep, NamedSkills};
 use super::priority::{Boost, Boosts, PriorityKey};
 use super::skills::{LevelledSkills, SkillCatalog, SkillIndex, UNRESOLVED};
+use super::taught::Taught;
 use super::timer_queue::{Timer, TimerKind, Timers};
+use super::unanswered::UnansweredLog;
 use super::waiting::{ProfileIndex, WaitingIndex};
 
 /// Where a conversation stands.
@@ -138,6 +143,9 @@ struct Conversation {
     handoff: Option<HandoffReason>,
     /// The person behind it, when recognised.
     customer_profile: Option<ProfileId>,
+    /// The bot answer the customer was asked "did that solve it?" about, until their
+    /// next message.
+    asked_verdict: Option<Box<AskedVerdict>>,
 }
 
 /// Who a customer is for the last-agent preference: the person when recognised
@@ -253,6 +261,12 @@ pub struct Router {
     /// The people behind conversations, recognised across channels.
     #[serde(default)]
     profiles: Profiles,
+    /// Customers' verdicts on bot answers, per intent.
+    answer_ratings: AnswerRatings,
+    /// Questions the bot could not answer, for operators to teach it from.
+    unanswered: UnansweredLog,
+    /// What operators taught the bot; the bot is rebuilt from its file plus this.
+    taught: Taught,
     /// Every scheduled timer (offer expiries, cooldowns, quiet checks, parked
     /// windows, waits, escalation steps, wrap-ups, boosts, returns after a restart),
     /// cancelled as soon as what it times ends.
@@ -391,6 +405,9 @@ impl Router {
             languages: Languages::default(),
             last_agents: ExpiringMap::default(),
             profiles: Profiles::new(ProfileLimits::default()),
+            answer_ratings: AnswerRatings::default(),
+            unanswered: UnansweredLog::default(),
+            taught: Taught::default(),
             timers: Timers::default(),
             next_join: 0,
             skills: SkillCatalog::default(),

@@ -156,6 +156,9 @@ pub struct BotRouting {
     /// Milliseconds without a customer message after which a conversation still with
     /// a bot ends (the bot finished); 0 = never.
     pub idle_end_ms: u64,
+    /// A knowledge-base answer comes with "solved" / "not solved" buttons, and the
+    /// customer's verdict is tallied per intent.
+    pub ask_solved: bool,
 }
 
 impl Default for BotRouting {
@@ -166,6 +169,7 @@ impl Default for BotRouting {
             low_confidence_limit: 2,
             language_skills: true,
             idle_end_ms: 1_800_000,
+            ask_solved: false,
         }
     }
 }

@@ -7,7 +7,8 @@
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, LazyLock};
 
-use crate::routing::model::QueueStatus;
+use crate::routing::answer_ratings::{NOT_SOLVED_PAYLOAD, SOLVED_PAYLOAD};
+use crate::routing::model::{Button, QueueStatus};
 
 pub(super) fn is_chinese(language: &str) -> bool {
     language.eq_ignore_ascii_case("zh") || language.to_ascii_lowercase().starts_with("zh-")
@@ -127,6 +128,36 @@ pub(super) fn shutdown_text(language: &str) -> Arc<str> {
 
 pub(super) fn reconnecting_text(language: &str) -> Arc<str> {
     RECONNECTING.get(language)
+}
+
+static GLAD: Fixed = fixed!(
+    "很高兴帮到您！还有其他问题随时问我。",
+    "Glad that helped! Ask me anything else at any time."
+);
+
+/// The reply to a customer who said an answer solved it.
+pub(super) fn solved_text(language: &str) -> Arc<str> {
+    GLAD.get(language)
+}
+
+/// The "did that solve it?" buttons under a knowledge-base answer; their payloads are
+/// the same in every language, so the verdict reads alike whatever the labels say.
+pub(super) fn verdict_buttons(language: &str) -> [Button; 2] {
+    let (solved, not_solved) = if is_chinese(language) {
+        ("已解决", "没解决")
+    } else {
+        ("Solved", "Not solved")
+    };
+    [
+        Button {
+            label: solved.to_owned(),
+            payload: SOLVED_PAYLOAD.to_owned(),
+        },
+        Button {
+            label: not_solved.to_owned(),
+            payload: NOT_SOLVED_PAYLOAD.to_owned(),
+        },
+    ]
 }
 
 /// The note after a bot hands a conversation to a person: what happens, and where

@@ -66,6 +66,19 @@ pub(crate) fn bot_config() -> Config {
     }
 }
 
+/// `config` with an fsync journal in `dir` (a test's own directory: tests run in
+/// parallel).
+pub(crate) fn journaled_in(dir: &std::path::Path, config: Config) -> Config {
+    Config {
+        storage: switchboard::storage::StorageSettings {
+            durability: switchboard::storage::Durability::Fsync,
+            data_dir: dir.to_owned(),
+            ..config.storage
+        },
+        ..config
+    }
+}
+
 /// Starts a server on 127.0.0.1 with ephemeral ports.
 pub(crate) async fn spawn_server(config: Config) -> TestServer {
     let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();

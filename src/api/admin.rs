@@ -6,6 +6,7 @@ use tonic::{Request, Response, Status};
 use super::access::{Caller, authorize};
 use super::convert::{self, MAX_ID_BYTES};
 use super::pb;
+use super::profiles;
 use super::status::{invalid, rejected, settled, status_of};
 use crate::auth::{Role, TenantScope};
 use crate::routing::taught::{Lesson, TaughtEntry};
@@ -270,6 +271,7 @@ impl pb::admin_server::Admin for AdminService {
                 .escalation
                 .map(|s| s.as_str().to_owned())
                 .unwrap_or_default(),
+            customer_value: e.customer_value.as_ref().map(profiles::lifetime_value),
         }))
     }
 
@@ -504,5 +506,71 @@ impl pb::admin_server::Admin for AdminService {
             questions_added: u32::try_from(added).unwrap_or(u32::MAX),
             knowledge_base: Some(knowledge_base_view(summary)),
         }))
+    }
+
+    async fn get_customer_profile(
+        &self,
+        request: Request<pb::GetCustomerProfileRequest>,
+    ) -> Result<Response<pb::CustomerProfileView>, Status> {
+        let tenant = self.tenant(&request, "Admin/GetCustomerProfile")?;
+        profiles::get(&self.tenants, &tenant, request.into_inner()).map(Response::new)
+    }
+
+    async fn record_customer_facts(
+        &self,
+        request: Request<pb::RecordCustomerFactsRequest>,
+    ) -> Result<Response<pb::CustomerProfileView>, Status> {
+        let caller = self.operator(&request, "Admin/RecordCustomerFacts")?;
+        profiles::record_facts(&self.tenants, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn link_identifier(
+        &self,
+        request: Request<pb::LinkIdentifierRequest>,
+    ) -> Result<Response<pb::CustomerProfileView>, Status> {
+        let caller = self.operator(&request, "Admin/LinkIdentifier")?;
+        let req = request.into_inner();
+        profiles::relink(&self.tenants, &caller, req.profile_id, req.identifier, true)
+            .await
+            .map(Response::new)
+    }
+
+    async fn unlink_identifier(
+        &self,
+        request: Request<pb::UnlinkIdentifierRequest>,
+    ) -> Result<Response<pb::CustomerProfileView>, Status> {
+        let caller = self.operator(&request, "Admin/UnlinkIdentifier")?;
+        let req = request.into_inner();
+        profiles::relink(
+            &self.tenants,
+            &caller,
+            req.profile_id,
+            req.identifier,
+            false,
+        )
+        .await
+        .map(Response::new)
+    }
+
+    async fn merge_profiles(
+        &self,
+        request: Request<pb::MergeProfilesRequest>,
+    ) -> Result<Response<pb::MergeView>, Status> {
+        let caller = self.operator(&request, "Admin/MergeProfiles")?;
+        profiles::merge(&self.tenants, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn unmerge_profiles(
+        &self,
+        request: Request<pb::UnmergeProfilesRequest>,
+    ) -> Result<Response<pb::MergeView>, Status> {
+        let caller = self.operator(&request, "Admin/UnmergeProfiles")?;
+        profiles::unmerge(&self.tenants, &caller, request.into_inner())
+            .await
+            .map(Response::new)
     }
 }

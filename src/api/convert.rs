@@ -232,27 +232,54 @@ fn identifiers(list: Vec<pb::CustomerIdentifier>) -> Result<Vec<ClaimedIdentity>
     list.into_iter()
         .enumerate()
         .map(|(i, given)| {
-            let kind = match pb::IdentifierKind::try_from(given.kind) {
-                Ok(pb::IdentifierKind::Phone) => IdentityKind::Phone,
-                Ok(pb::IdentifierKind::Email) => IdentityKind::Email,
-                Ok(pb::IdentifierKind::WechatUnionId) => IdentityKind::WechatUnion,
-                Ok(pb::IdentifierKind::WechatOpenId) => IdentityKind::WechatOpen,
-                Ok(pb::IdentifierKind::AppUserId) => IdentityKind::AppUser,
-                Ok(pb::IdentifierKind::Unspecified) | Err(_) => {
-                    return Err(invalid(
-                        &format!("customer.identifiers[{i}].kind"),
-                        "must be phone, email, wechat union id, wechat open id or app user id",
-                    ));
-                }
-            };
-            let identity = Identity::new(kind, &given.value)
-                .map_err(|e| invalid(&format!("customer.identifiers[{i}].value"), e.reason))?;
             Ok(ClaimedIdentity {
-                identity,
+                identity: identity(&format!("customer.identifiers[{i}]"), &given)?,
                 verified: given.verified,
             })
         })
         .collect()
+}
+
+/// One identifier (its `verified` flag aside); errors name `field.kind` or
+/// `field.value`.
+pub fn identity(field: &str, given: &pb::CustomerIdentifier) -> Result<Identity, Status> {
+    let kind = match pb::IdentifierKind::try_from(given.kind) {
+        Ok(pb::IdentifierKind::Phone) => IdentityKind::Phone,
+        Ok(pb::IdentifierKind::Email) => IdentityKind::Email,
+        Ok(pb::IdentifierKind::WechatUnionId) => IdentityKind::WechatUnion,
+        Ok(pb::IdentifierKind::WechatOpenId) => IdentityKind::WechatOpen,
+        Ok(pb::IdentifierKind::AppUserId) => IdentityKind::AppUser,
+        Ok(pb::IdentifierKind::Unspecified) | Err(_) => {
+            return Err(invalid(
+                &format!("{field}.kind"),
+                "must be phone, email, wechat union id, wechat open id or app user id",
+            ));
+        }
+    };
+    Identity::new(kind, &given.value).map_err(|e| invalid(&format!("{field}.value"), e.reason))
+}
+
+/// An identifier as the contract shows it.
+pub fn linked_identity_to_pb(
+    identity: &Identity,
+    verified: bool,
+    at: crate::routing::Millis,
+) -> pb::LinkedIdentifier {
+    let (kind, channel) = match identity.kind() {
+        IdentityKind::Phone => (pb::IdentifierKind::Phone, pb::Channel::Unspecified),
+        IdentityKind::Email => (pb::IdentifierKind::Email, pb::Channel::Unspecified),
+        IdentityKind::WechatUnion => (pb::IdentifierKind::WechatUnionId, pb::Channel::Unspecified),
+        IdentityKind::WechatOpen => (pb::IdentifierKind::WechatOpenId, pb::Channel::Unspecified),
+        IdentityKind::AppUser => (pb::IdentifierKind::AppUserId, pb::Channel::Unspecified),
+        IdentityKind::Channel(c) => (pb::IdentifierKind::Unspecified, channel_to_pb(c)),
+    };
+    pb::LinkedIdentifier {
+        kind: kind as i32,
+        value: identity.value().to_owned(),
+        verified,
+        linked_at_unix_ms: at as i64,
+        channel: channel as i32,
+    }
 }
 
 /// A presence from its wire number; `unspecified_as` stands in for UNSPECIFIED.

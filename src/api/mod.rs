@@ -8,6 +8,7 @@ pub mod convert;
 pub mod desk;
 pub mod durable_stream;
 pub mod gateway;
+pub mod profiles;
 mod session;
 pub mod status;
 pub mod tenant;

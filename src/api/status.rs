@@ -9,7 +9,9 @@ use crate::telemetry::metrics;
 pub fn status_of(error: RoutingError) -> Status {
     let code = match &error {
         RoutingError::InvalidArgument { .. } => Code::InvalidArgument,
-        RoutingError::ConversationNotFound(_) | RoutingError::AgentNotFound(_) => Code::NotFound,
+        RoutingError::ConversationNotFound(_)
+        | RoutingError::AgentNotFound(_)
+        | RoutingError::ProfileNotFound(_) => Code::NotFound,
         RoutingError::AlreadySignedIn(_) => Code::AlreadyExists,
         RoutingError::FailedPrecondition(_) => Code::FailedPrecondition,
         RoutingError::Exhausted(_) => Code::ResourceExhausted,

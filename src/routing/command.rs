@@ -8,9 +8,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::engine::ProfileRef;
 use super::engine::{BotAction, InboundMessage, Router, RoutingError, SignIn, TransferRequest};
 use super::model::{Channel, ConversationId, Millis, Presence};
 use super::taught::Lesson;
+use crate::customer::{Fact, Identity, MergeId, ProfileId};
 
 /// One change asked of a router. Commands are built one at a time and moved into the
 /// router at once, so the size of the largest variant (a customer message) costs
@@ -96,6 +98,43 @@ pub enum Command {
         /// Whether the bot's knowledge-base file had the entry when it was taught.
         entry_exists: bool,
     },
+    /// The tenant's systems push facts about a person (orders, refunds, ...).
+    CustomerFacts {
+        /// The person: a profile id, or an identifier (a new profile gets it).
+        who: ProfileRef,
+        /// The facts.
+        facts: Vec<Fact>,
+    },
+    /// An operator links a verified identifier to a profile.
+    LinkIdentifier {
+        /// The profile.
+        profile: ProfileId,
+        /// The identifier.
+        identity: Identity,
+    },
+    /// An operator takes an identifier off a profile.
+    UnlinkIdentifier {
+        /// The profile.
+        profile: ProfileId,
+        /// The identifier.
+        identity: Identity,
+    },
+    /// An operator merges one profile into another.
+    MergeProfiles {
+        /// The profile kept.
+        into: ProfileId,
+        /// The profile merged into it.
+        from: ProfileId,
+        /// The operator's principal, recorded with the merge.
+        by: String,
+    },
+    /// An operator undoes a merge.
+    UnmergeProfiles {
+        /// The merge.
+        merge: MergeId,
+        /// The operator's principal, recorded with the undoing.
+        by: String,
+    },
     /// Timers run.
     Tick,
     /// The server shuts down without a journal: every open conversation ends.
@@ -119,6 +158,10 @@ pub enum Applied {
     Abandoned(ConversationId),
     /// So many conversations ended, or so many agents are awaited.
     Count(usize),
+    /// Facts went to this profile.
+    Profile(ProfileId),
+    /// Profiles were merged by this merge.
+    Merge(MergeId),
     /// Done; nothing to report.
     Done,
 }
@@ -139,6 +182,11 @@ impl Command {
             Command::Close { .. } => "close",
             Command::BotAnswer { .. } => "bot_answer",
             Command::Teach { .. } => "teach",
+            Command::CustomerFacts { .. } => "customer_facts",
+            Command::LinkIdentifier { .. } => "link_identifier",
+            Command::UnlinkIdentifier { .. } => "unlink_identifier",
+            Command::MergeProfiles { .. } => "merge_profiles",
+            Command::UnmergeProfiles { .. } => "unmerge_profiles",
             Command::Tick => "tick",
             Command::ShutDown => "shutdown",
             Command::Restarted { .. } => "restarted",
@@ -199,6 +247,19 @@ impl Router {
                 lesson,
                 entry_exists,
             } => self.teach(lesson, entry_exists).map(Applied::Count),
+            Command::CustomerFacts { who, facts } => {
+                self.record_facts(now, who, facts).map(Applied::Profile)
+            }
+            Command::LinkIdentifier { profile, identity } => {
+                done(self.link_identifier(now, profile, identity))
+            }
+            Command::UnlinkIdentifier { profile, identity } => {
+                done(self.unlink_identifier(profile, &identity))
+            }
+            Command::MergeProfiles { into, from, by } => self
+                .merge_profiles(now, into, from, &by)
+                .map(Applied::Merge),
+            Command::UnmergeProfiles { merge, by } => done(self.unmerge_profiles(now, merge, &by)),
             Command::Tick => {
                 self.tick(now);
                 Ok(Applied::Done)

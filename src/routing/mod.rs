@@ -39,9 +39,9 @@ pub use command::{Applied, Command};
 pub use engine::{
     AgentChoice, AgentNotice, AgentStateCounts, AgentView, AssistSuggestion, AssistSuggestions,
     BotAction, BotRouting, BotTurn, CandidateAgent, CustomerNotice, CustomerNoticeBody,
-    Explanation, Handoff, InboundMessage, MessageOutcome, Notice, OfferDetails, QueueSpec, Router,
-    RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn, TransferRequest, Understood,
-    language_skill,
+    Explanation, Handoff, InboundMessage, MAX_FACTS_PER_CALL, MessageOutcome, Notice, OfferDetails,
+    ProfileRef, QueueSpec, Router, RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn,
+    TransferRequest, Understood, language_skill,
 };
 pub use events::{Event, EventKind, QueueReason, Responder, TransferTarget};
 pub use model::{

@@ -182,3 +182,278 @@ async fn a_restart_keeps_who_the_customer_is() {
     server.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn email(value: &str) -> pb::CustomerIdentifier {
+    pb::CustomerIdentifier {
+        kind: pb::IdentifierKind::Email as i32,
+        value: value.to_owned(),
+        verified: true,
+    }
+}
+
+fn by_identifier(identifier: pb::CustomerIdentifier) -> Option<pb::ProfileSelector> {
+    Some(pb::ProfileSelector {
+        who: Some(pb::profile_selector::Who::Identifier(identifier)),
+    })
+}
+
+const YEAR_MS: f64 = 365.0 * 24.0 * 3600.0 * 1000.0;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// The README's worked example: four orders over two years (250, 300, 200, 250), one
+/// refund of 100, 150 to acquire, two referrals worth 100 each by the config.
+fn worked_example_facts() -> Vec<pb::CustomerFact> {
+    let now = now_ms();
+    let ago = |years: f64| now - (years * YEAR_MS) as i64;
+    let fact = |kind: pb::FactKind, amount: f64, at: i64| pb::CustomerFact {
+        kind: kind as i32,
+        amount,
+        at_unix_ms: at,
+    };
+    use pb::FactKind::*;
+    vec![
+        fact(Order, 250.0, ago(2.0)),
+        fact(Order, 300.0, ago(1.5)),
+        fact(Order, 200.0, ago(1.0)),
+        fact(Order, 250.0, ago(0.5)),
+        fact(Refund, 100.0, ago(0.4)),
+        fact(AcquisitionCost, 150.0, ago(2.0)),
+        fact(Referral, 0.0, ago(1.0)),
+        fact(Referral, 0.0, ago(0.2)),
+    ]
+}
+
+#[tokio::test]
+async fn facts_from_the_tenants_systems_set_the_value_and_tier_and_explain_shows_the_terms() {
+    let mut config = test_config();
+    config.routing.value.referral_value = 100.0;
+    let server = spawn_server(config).await;
+    let mut admin = server.admin().await;
+    let view = admin
+        .record_customer_facts(pb::RecordCustomerFactsRequest {
+            customer: by_identifier(phone("+86 138 0013 8111", true)),
+            facts: worked_example_facts(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let value = view.value.expect("a value once facts are in");
+    assert_eq!(value.formula, "continuing");
+    // (1,000 − 100) / 4 = 225 a purchase; 2 a year × 5 years × 225 = 2,250; − 150
+    // acquisition + 2 × 100 referrals = 2,300. Left to come: 2 × 3 × 225 × 1.15.
+    assert!((value.value - 2_300.0).abs() < 0.5, "{value:?}");
+    assert!((value.loss_value - 1_552.5).abs() < 0.5, "{value:?}");
+    let names: Vec<&str> = value.terms.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "average_purchase",
+            "expected_transactions",
+            "purchase_value",
+            "acquisition_cost",
+            "referrals",
+            "loss_value"
+        ]
+    );
+    assert_eq!(view.tier, "silver");
+    assert_eq!(view.facts.unwrap().orders, 4);
+
+    // The customer writes on WeChat with that phone verified: the facts, not the
+    // figure the adapter sends, value the conversation.
+    let wechat = on_channel(
+        pb::Channel::WechatOfficialAccount,
+        "facts-thread",
+        "o-facts",
+        Some(5.0),
+        vec![phone("+8613800138111", true)],
+    );
+    let created = server
+        .gateway()
+        .await
+        .submit(wechat)
+        .await
+        .unwrap()
+        .into_inner();
+    let conversation = server.conversation(&created.conversation_id).await.unwrap();
+    assert_eq!(conversation.value_tier, "silver");
+    assert!((conversation.clv - 2_300.0).abs() < 0.5);
+    let explained = server.explain(&created.conversation_id).await.unwrap();
+    let terms = explained
+        .customer_value
+        .expect("the value's terms in Explain");
+    assert!(terms.terms.iter().any(|t| t.name == "purchase_value"
+        && (t.amount - 2_250.0).abs() < 0.5
+        && t.how.contains("transactions")));
+
+    // Bad facts name their field; nothing is recorded.
+    let mut bad = worked_example_facts();
+    bad[1].amount = f64::NAN;
+    let refused = admin
+        .record_customer_facts(pb::RecordCustomerFactsRequest {
+            customer: by_identifier(phone("+8613800138111", true)),
+            facts: bad,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("facts[1].amount"), "{refused:?}");
+    let refused = admin
+        .record_customer_facts(pb::RecordCustomerFactsRequest {
+            customer: None,
+            facts: worked_example_facts(),
+        })
+        .await
+        .unwrap_err();
+    assert!(refused.message().starts_with("customer"), "{refused:?}");
+    let unknown = admin
+        .get_customer_profile(pb::GetCustomerProfileRequest {
+            customer: Some(pb::ProfileSelector {
+                who: Some(pb::profile_selector::Who::ProfileId(999)),
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    let after = admin
+        .get_customer_profile(pb::GetCustomerProfileRequest {
+            customer: by_identifier(phone("+8613800138111", true)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        after.facts.unwrap().orders,
+        4,
+        "the refused calls added nothing"
+    );
+}
+
+#[tokio::test]
+async fn an_operator_merges_two_profiles_with_a_record_and_unmerges_them() {
+    let server = spawn_server(test_config()).await;
+    let gateway = server.gateway().await;
+    // One person, two strangers: a WeChat customer with a phone, a web customer with
+    // an e-mail address, each verified.
+    for (channel, key, customer, identifier) in [
+        (
+            pb::Channel::WechatOfficialAccount,
+            "merge-wx",
+            "o-merge",
+            phone("+8613900139000", true),
+        ),
+        (
+            pb::Channel::Web,
+            "merge-web",
+            "web-merge",
+            email("Li.Na@Example.com"),
+        ),
+    ] {
+        let m = on_channel(channel, key, customer, Some(50.0), vec![identifier]);
+        gateway.clone().submit(m).await.unwrap();
+    }
+    let mut admin = server.admin().await;
+    let reader = admin.clone();
+    let profile_of = |identifier: pb::CustomerIdentifier| {
+        let mut admin = reader.clone();
+        async move {
+            admin
+                .get_customer_profile(pb::GetCustomerProfileRequest {
+                    customer: by_identifier(identifier),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let wechat = profile_of(phone("+8613900139000", true)).await;
+    let web = profile_of(email("li.na@example.com")).await;
+    assert_ne!(wechat.profile_id, web.profile_id);
+
+    let merge = admin
+        .merge_profiles(pb::MergeProfilesRequest {
+            into_profile_id: wechat.profile_id,
+            from_profile_id: web.profile_id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!merge.by.is_empty(), "who merged is recorded: {merge:?}");
+    assert!(merge.at_unix_ms > 0);
+    let moved: Vec<&str> = merge.identifiers.iter().map(|i| i.value.as_str()).collect();
+    assert!(moved.contains(&"li.na@example.com"), "{moved:?}");
+    let merged = profile_of(email("li.na@example.com")).await;
+    assert_eq!(
+        merged.profile_id, wechat.profile_id,
+        "the e-mail is the WeChat person's now"
+    );
+    assert_eq!(merged.merges.len(), 1);
+
+    // Merging a profile into itself, or a merge that does not exist, is refused.
+    let same = admin
+        .merge_profiles(pb::MergeProfilesRequest {
+            into_profile_id: wechat.profile_id,
+            from_profile_id: wechat.profile_id,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(same.code(), tonic::Code::FailedPrecondition);
+    let none = admin
+        .unmerge_profiles(pb::UnmergeProfilesRequest { merge_id: 77 })
+        .await
+        .unwrap_err();
+    assert_eq!(none.code(), tonic::Code::NotFound);
+
+    let undone = admin
+        .unmerge_profiles(pb::UnmergeProfilesRequest {
+            merge_id: merge.merge_id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(undone.undone && !undone.undone_by.is_empty());
+    let back = profile_of(email("li.na@example.com")).await;
+    assert_eq!(
+        back.profile_id, web.profile_id,
+        "unmerged: two people again"
+    );
+
+    // Link and unlink by hand.
+    let app_user = pb::CustomerIdentifier {
+        kind: pb::IdentifierKind::AppUserId as i32,
+        value: "u-42".into(),
+        verified: true,
+    };
+    let linked = admin
+        .link_identifier(pb::LinkIdentifierRequest {
+            profile_id: web.profile_id,
+            identifier: Some(app_user.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(linked.identifiers.iter().any(|i| i.value == "u-42"));
+    let elsewhere = admin
+        .link_identifier(pb::LinkIdentifierRequest {
+            profile_id: wechat.profile_id,
+            identifier: Some(app_user.clone()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(elsewhere.code(), tonic::Code::FailedPrecondition);
+    assert!(elsewhere.message().contains("merge"), "{elsewhere:?}");
+    let unlinked = admin
+        .unlink_identifier(pb::UnlinkIdentifierRequest {
+            profile_id: web.profile_id,
+            identifier: Some(app_user),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!unlinked.identifiers.iter().any(|i| i.value == "u-42"));
+}

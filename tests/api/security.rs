@@ -295,6 +295,17 @@ async fn each_role_opens_only_its_own_service() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    let status = admin
+        .merge_profiles(with_token(
+            Request::new(pb::MergeProfilesRequest {
+                into_profile_id: 1,
+                from_profile_id: 2,
+            }),
+            &supervisor,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     admin
         .list_unanswered_questions(with_token(
             Request::new(pb::ListUnansweredQuestionsRequest { limit: 0 }),

@@ -41,10 +41,14 @@ impl Router {
         }
     }
 
-    /// A new conversation's value: from the facts the message carries (remembered on
-    /// the person's profile), else what the profile remembers from an earlier
-    /// conversation on any channel.
-    fn value_of(&mut self, profile: Option<ProfileId>, msg: &InboundMessage) -> f64 {
+    /// A new conversation's value: a recognised person's value by the tenant's formula
+    /// once its systems pushed facts about them; else from the figures the message
+    /// carries (remembered on the person's profile), else what the profile remembers
+    /// from an earlier conversation on any channel.
+    fn value_of(&mut self, now: Millis, profile: Option<ProfileId>, msg: &InboundMessage) -> f64 {
+        if let Some(value) = profile.and_then(|p| self.customer_value(p, now)) {
+            return value.routing_value();
+        }
         let carried = msg.value.clv.is_some() || msg.value.average_order_value > 0.0;
         let computed = self.policy.priority.clv.lifetime_value(&msg.value);
         match profile {
@@ -114,7 +118,7 @@ impl Router {
             self.requirement_profile(&first_requirement, msg.channel.class())?;
 
         let customer_profile = self.recognise(now, &msg);
-        let clv = self.value_of(customer_profile, &msg);
+        let clv = self.value_of(now, customer_profile, &msg);
         let tier = self.policy.priority.tier_of(clv);
         let id = ConversationId(self.next_conversation);
         self.next_conversation += 1;

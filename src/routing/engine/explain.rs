@@ -63,6 +63,8 @@ pub struct Explanation {
     pub candidates: Vec<CandidateAgent>,
     /// Signed-in agents in all.
     pub candidates_total: usize,
+    /// How the customer's value was computed, when it came from pushed facts.
+    pub customer_value: Option<crate::customer::ValueExplanation>,
 }
 
 impl Router {
@@ -160,6 +162,7 @@ impl Router {
             escalation: c.step,
             candidates,
             candidates_total,
+            customer_value: c.customer_profile.and_then(|p| self.customer_value(p, now)),
         })
     }
 }

@@ -25,6 +25,9 @@ pub enum RoutingError {
     /// No such open conversation in this tenant.
     #[error("conversation {0} not found")]
     ConversationNotFound(String),
+    /// No such customer profile or merge.
+    #[error("{0}")]
+    ProfileNotFound(String),
     /// No such signed-in agent in this tenant.
     #[error("agent {0:?} is not signed in")]
     AgentNotFound(String),

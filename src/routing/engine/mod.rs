@@ -20,6 +20,7 @@ use std::sync::Arc;
 mod admission;
 mod bot_learning;
 mod bots;
+mod customers;
 mod decisions;
 mod desk;
 mod explain;
@@ -36,6 +37,7 @@ mod views;
 
 pub use bots::language_skill;
 
+pub use customers::{MAX_FACTS_PER_CALL, ProfileRef};
 pub use explain::{CandidateAgent, Explanation};
 pub use interface::{
     AgentNotice, AgentStateCounts, AgentView, AssistSuggestion, AssistSuggestions, BotAction,
@@ -324,6 +326,7 @@ impl Router {
     /// A router with no agents and no conversations.
     pub fn new(policy: RoutingPolicy) -> Result<Router, RoutingPolicyError> {
         policy.priority.validate()?;
+        policy.value.validate().map_err(RoutingPolicyError::Value)?;
         if policy.queues.is_empty() {
             return Err(RoutingPolicyError::NoQueues);
         }

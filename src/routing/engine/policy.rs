@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::customer::ValueModel;
 use crate::routing::model::Channel;
 use crate::routing::priority::{PolicyError, PriorityPolicy};
 
@@ -138,6 +139,10 @@ pub struct RoutingPolicy {
     /// customer hears again only when the change is meaningful (see
     /// `Router::refresh_queue_status`). 0 turns updates off.
     pub queue_update_interval_ms: u64,
+    /// How a person's lifetime value is computed from the facts the tenant's systems
+    /// push (`[routing.value]`); people without facts keep the value their adapter
+    /// sends.
+    pub value: ValueModel,
     /// Where bots serve first; set from the `[bot]` config section, not from `[routing]`.
     #[serde(skip)]
     pub bot: BotRouting,
@@ -196,6 +201,7 @@ impl Default for RoutingPolicy {
             agent_choice: AgentChoice::LongestIdle,
             top_tier_to_most_proficient: false,
             queue_update_interval_ms: 15_000,
+            value: ValueModel::default(),
             bot: BotRouting::default(),
         }
     }
@@ -210,6 +216,9 @@ pub enum RoutingPolicyError {
     /// No queue.
     #[error("queues: at least one queue is needed")]
     NoQueues,
+    /// A value model parameter out of range.
+    #[error("routing.{0}")]
+    Value(String),
     /// A queue skill that does not parse.
     #[error("queue {queue:?}: bad skill {skill:?}: expected `name` or `name:level` with level 1-5")]
     BadQueueSkill {

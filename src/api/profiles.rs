@@ -1,0 +1,296 @@
+//! The Admin calls on customer profiles: read one, push facts, link and unlink
+//! identifiers, merge and unmerge. Validated and converted here; each change is a
+//! router command, journaled like any other, and audit-logged with its principal.
+
+use tonic::Status;
+
+use super::access::Caller;
+use super::convert::{self, linked_identity_to_pb};
+use super::pb;
+use super::status::{invalid, rejected, settled, status_of};
+use crate::customer::{
+    Fact, FactKind, Identity, MergeId, MergeRecord, Profile, ProfileId, ValueExplanation,
+};
+use crate::routing::{Applied, Command, Millis, ProfileRef, Router};
+use crate::tenants::{Tenant, Tenants};
+
+/// How far ahead of now a fact may be dated (clocks of the tenant's systems drift).
+const FACT_FUTURE_MS: i64 = 24 * 3600 * 1000;
+
+/// Largest fact amount taken: beyond it a figure is a unit mistake, not a purchase.
+const MAX_FACT_AMOUNT: f64 = 1e12;
+
+fn selector(given: Option<pb::ProfileSelector>) -> Result<ProfileRef, Status> {
+    match given.and_then(|s| s.who) {
+        Some(pb::profile_selector::Who::ProfileId(id)) => Ok(ProfileRef::Id(ProfileId(id))),
+        Some(pb::profile_selector::Who::Identifier(identifier)) => Ok(ProfileRef::Identity(
+            convert::identity("customer.identifier", &identifier)?,
+        )),
+        None => Err(invalid("customer", "give a profile_id or an identifier")),
+    }
+}
+
+fn identifier(given: Option<pb::CustomerIdentifier>) -> Result<Identity, Status> {
+    let given = given.ok_or_else(|| invalid("identifier", "required"))?;
+    convert::identity("identifier", &given)
+}
+
+fn facts(given: Vec<pb::CustomerFact>, now: Millis) -> Result<Vec<Fact>, Status> {
+    if given.is_empty() || given.len() > crate::routing::MAX_FACTS_PER_CALL {
+        return Err(invalid(
+            "facts",
+            format_args!("1-{} facts per call", crate::routing::MAX_FACTS_PER_CALL),
+        ));
+    }
+    given
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let kind = match pb::FactKind::try_from(f.kind) {
+                Ok(pb::FactKind::Order) => FactKind::Order,
+                Ok(pb::FactKind::Refund) => FactKind::Refund,
+                Ok(pb::FactKind::AcquisitionCost) => FactKind::AcquisitionCost,
+                Ok(pb::FactKind::Referral) => FactKind::Referral,
+                Ok(pb::FactKind::Unspecified) | Err(_) => {
+                    return Err(invalid(
+                        &format!("facts[{i}].kind"),
+                        "must be order, refund, acquisition cost or referral",
+                    ));
+                }
+            };
+            if !f.amount.is_finite() || !(0.0..=MAX_FACT_AMOUNT).contains(&f.amount) {
+                return Err(invalid(
+                    &format!("facts[{i}].amount"),
+                    format_args!("must be between 0 and {MAX_FACT_AMOUNT}"),
+                ));
+            }
+            let at = match f.at_unix_ms {
+                0 => now,
+                at if at < 0 || at > now as i64 + FACT_FUTURE_MS => {
+                    return Err(invalid(
+                        &format!("facts[{i}].at_unix_ms"),
+                        "must be a time in the past (or within a day ahead), or 0 for now",
+                    ));
+                }
+                at => at as Millis,
+            };
+            Ok(Fact {
+                kind,
+                amount: f.amount,
+                at,
+            })
+        })
+        .collect()
+}
+
+/// A value as the contract shows it.
+pub fn lifetime_value(v: &ValueExplanation) -> pb::LifetimeValue {
+    pb::LifetimeValue {
+        formula: match v.formula {
+            crate::customer::value::Formula::Continuing => "continuing",
+            crate::customer::value::Formula::Discounted => "discounted",
+        }
+        .to_owned(),
+        value: v.value,
+        loss_value: v.loss_value,
+        terms: v
+            .terms
+            .iter()
+            .map(|t| pb::ValueTerm {
+                name: t.name.to_owned(),
+                amount: t.amount,
+                how: t.how.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn merge_view(m: &MergeRecord) -> pb::MergeView {
+    let (undone_at, undone_by) = m
+        .undone
+        .as_ref()
+        .map_or((0, ""), |(at, by)| (*at as i64, &**by));
+    pb::MergeView {
+        merge_id: m.id.0,
+        at_unix_ms: m.at as i64,
+        by: m.by.to_string(),
+        into_profile_id: m.into.0,
+        from_profile_id: m.from.0,
+        identifiers: m
+            .identities
+            .iter()
+            .map(|i| linked_identity_to_pb(i, true, m.at))
+            .collect(),
+        undone: m.undone.is_some(),
+        undone_at_unix_ms: undone_at,
+        undone_by: undone_by.to_owned(),
+    }
+}
+
+fn profile_view(router: &Router, profile: &Profile, now: Millis) -> pb::CustomerProfileView {
+    let totals = profile.value_facts();
+    let value = router.customer_value(profile.id(), now);
+    pb::CustomerProfileView {
+        profile_id: profile.id().0,
+        created_at_unix_ms: profile.created_at() as i64,
+        identifiers: profile
+            .identities()
+            .iter()
+            .map(|l| linked_identity_to_pb(&l.identity, l.verified, l.linked_at))
+            .collect(),
+        facts: Some(pb::FactTotals {
+            orders: totals.orders,
+            order_total: totals.order_total,
+            refund_total: totals.refund_total,
+            acquisition_cost: totals.acquisition_cost,
+            referrals: totals.referrals,
+            referral_total: totals.referral_total,
+            first_order_unix_ms: totals.first_order.map_or(0, |(at, _)| at as i64),
+        }),
+        tier: value
+            .as_ref()
+            .map(|v| router.value_tier(v.routing_value()).to_string())
+            .unwrap_or_default(),
+        value: value.as_ref().map(lifetime_value),
+        merges: router
+            .profile_merges()
+            .filter(|m| m.into == profile.id() || m.from == profile.id())
+            .map(merge_view)
+            .collect(),
+    }
+}
+
+fn view_of(
+    tenants: &Tenants,
+    tenant: &Tenant,
+    who: &ProfileRef,
+) -> Result<pb::CustomerProfileView, Status> {
+    let state = tenant.lock_for("admin");
+    let profile = state.router.customer_profile(who).ok_or_else(|| {
+        rejected(Status::not_found(
+            "no customer profile has that id or verified identifier",
+        ))
+    })?;
+    Ok(profile_view(&state.router, profile, tenants.clock().now()))
+}
+
+/// `Admin/GetCustomerProfile`.
+pub fn get(
+    tenants: &Tenants,
+    tenant: &Tenant,
+    req: pb::GetCustomerProfileRequest,
+) -> Result<pb::CustomerProfileView, Status> {
+    let who = selector(req.customer).map_err(rejected)?;
+    view_of(tenants, tenant, &who)
+}
+
+/// Runs a profile command, waits for it to be durable, and logs it for audit.
+async fn change(
+    tenants: &Tenants,
+    caller: &Caller,
+    action: &'static str,
+    command: Command,
+) -> Result<Applied, Status> {
+    let applied = caller
+        .tenant
+        .run(action, tenants.clock(), |state, now| {
+            state.execute(now, command)
+        })
+        .map_err(|e| rejected(status_of(e)))?;
+    settled(tenants).await?;
+    tracing::info!(target: "audit", tenant = %caller.tenant.name, principal = %caller.principal,
+        action, "customer profile changed");
+    Ok(applied)
+}
+
+/// `Admin/RecordCustomerFacts`.
+pub async fn record_facts(
+    tenants: &Tenants,
+    caller: &Caller,
+    req: pb::RecordCustomerFactsRequest,
+) -> Result<pb::CustomerProfileView, Status> {
+    let who = selector(req.customer).map_err(rejected)?;
+    let facts = facts(req.facts, tenants.clock().now()).map_err(rejected)?;
+    let applied = change(
+        tenants,
+        caller,
+        "customer_facts",
+        Command::CustomerFacts { who, facts },
+    )
+    .await?;
+    let Applied::Profile(profile) = applied else {
+        return Err(Status::internal("facts recorded without a profile"));
+    };
+    view_of(tenants, &caller.tenant, &ProfileRef::Id(profile))
+}
+
+/// `Admin/LinkIdentifier` (`link`) and `Admin/UnlinkIdentifier`.
+pub async fn relink(
+    tenants: &Tenants,
+    caller: &Caller,
+    profile: u64,
+    given: Option<pb::CustomerIdentifier>,
+    link: bool,
+) -> Result<pb::CustomerProfileView, Status> {
+    let identity = identifier(given).map_err(rejected)?;
+    let profile = ProfileId(profile);
+    let (action, command) = if link {
+        (
+            "link_identifier",
+            Command::LinkIdentifier { profile, identity },
+        )
+    } else {
+        (
+            "unlink_identifier",
+            Command::UnlinkIdentifier { profile, identity },
+        )
+    };
+    change(tenants, caller, action, command).await?;
+    view_of(tenants, &caller.tenant, &ProfileRef::Id(profile))
+}
+
+fn merge_of(tenant: &Tenant, merge: MergeId) -> Result<pb::MergeView, Status> {
+    let state = tenant.lock_for("admin");
+    state
+        .router
+        .profile_merges()
+        .find(|m| m.id == merge)
+        .map(merge_view)
+        .ok_or_else(|| Status::not_found(format!("merge {}: not found", merge.0)))
+}
+
+fn principal(caller: &Caller) -> String {
+    caller.principal.to_string()
+}
+
+/// `Admin/MergeProfiles`.
+pub async fn merge(
+    tenants: &Tenants,
+    caller: &Caller,
+    req: pb::MergeProfilesRequest,
+) -> Result<pb::MergeView, Status> {
+    let command = Command::MergeProfiles {
+        into: ProfileId(req.into_profile_id),
+        from: ProfileId(req.from_profile_id),
+        by: principal(caller),
+    };
+    let Applied::Merge(merge) = change(tenants, caller, "merge_profiles", command).await? else {
+        return Err(Status::internal("merged without a merge record"));
+    };
+    merge_of(&caller.tenant, merge)
+}
+
+/// `Admin/UnmergeProfiles`.
+pub async fn unmerge(
+    tenants: &Tenants,
+    caller: &Caller,
+    req: pb::UnmergeProfilesRequest,
+) -> Result<pb::MergeView, Status> {
+    let merge = MergeId(req.merge_id);
+    let command = Command::UnmergeProfiles {
+        merge,
+        by: principal(caller),
+    };
+    change(tenants, caller, "unmerge_profiles", command).await?;
+    merge_of(&caller.tenant, merge)
+}

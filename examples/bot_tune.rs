@@ -8,6 +8,10 @@
 //!     --onnxruntime target/models/onnxruntime/libonnxruntime.so
 //! ```
 //!
+//! `--triage` calibrates the embedding triage (`TriageSettings`) instead, on the tuning
+//! sets plus `tests/data/tuning-triage/`; `--twins` prints the language-twin
+//! similarities of the tuning sets' entries with their `group` keys dropped.
+//!
 //! Each message is embedded once; then every combination of a small grid of
 //! [`FusionSettings`] decides every message through
 //! `BuiltinBot::respond_calibrating` (the bot's own decision with the given vector),
@@ -25,7 +29,9 @@ use serde::Deserialize;
 use switchboard::bot::embedding::{Embedder, EmbedderSettings};
 use switchboard::bot::fusion::FusionSettings;
 use switchboard::bot::knowledge::KnowledgeBase;
-use switchboard::bot::{BotReply, BotSettings, BuiltinBot, Turn, detect_language};
+use switchboard::bot::semantic_index::{SemanticIndex, detect_twins};
+use switchboard::bot::semantic_triage::{ClassThresholds, TriageScores, TriageSettings};
+use switchboard::bot::{BotReply, BotSettings, BuiltinBot, HandoffReason, Turn, detect_language};
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -43,6 +49,14 @@ struct Args {
     /// Also print every message the best setting gets wrong (tuning sets only).
     #[arg(long)]
     misses: bool,
+    /// Calibrate the embedding triage instead (`TriageSettings`), on the tuning sets and
+    /// `tests/data/tuning-triage/`, with the default fusion.
+    #[arg(long)]
+    triage: bool,
+    /// Print the language-twin similarities of the tuning sets' entries (the explicit
+    /// `group` keys dropped) and the pairs detection finds.
+    #[arg(long)]
+    twins: bool,
 }
 
 /// One labelled message of `queries.jsonl` (the held-out format).
@@ -110,8 +124,10 @@ fn load_set(dir: &Path, embedder: &Arc<Embedder>) -> Result<Set, String> {
     }
     Ok(Set {
         name: dir
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            .strip_prefix(repo("tests/data"))
+            .unwrap_or(dir)
+            .display()
+            .to_string(),
         bot,
         queries,
     })
@@ -217,6 +233,20 @@ fn main() -> ExitCode {
     };
     dirs.sort();
     dirs.push(repo("tests/data/faq-sample"));
+    if args.twins {
+        return twins(&dirs, &embedder);
+    }
+    if args.triage
+        && let Ok(listing) = std::fs::read_dir(repo("tests/data/tuning-triage"))
+    {
+        let mut more: Vec<PathBuf> = listing
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        more.sort();
+        dirs.extend(more);
+    }
     let sets: Result<Vec<Set>, String> = dirs.iter().map(|d| load_set(d, &embedder)).collect();
     let sets = match sets {
         Ok(s) => s,
@@ -225,6 +255,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.triage {
+        return triage(&sets, args.top, args.misses);
+    }
     let total = |f: Option<&FusionSettings>| -> (f64, Vec<Tally>) {
         let tallies: Vec<Tally> = sets.iter().map(|s| tally(s, f)).collect();
         (tallies.iter().map(Tally::objective).sum(), tallies)
@@ -285,6 +318,317 @@ fn main() -> ExitCode {
                     );
                 }
             }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// One message for the triage calibration: what the bot does without the embedding
+/// triage, and what the triage decides on.
+struct TriageCase<'a> {
+    set: &'a str,
+    query: &'a Query,
+    /// The reply without the embedding triage.
+    base: BotReply,
+    /// Whether the message reaches the embedding triage at all (no rule fired, the
+    /// lexical match was unsure).
+    reachable: bool,
+    /// The triage scores and the closest entry's cosine.
+    scores: TriageScores,
+    kb_best: f32,
+}
+
+/// Triage settings under which the safety class always fires.
+const ALWAYS: TriageSettings = TriageSettings {
+    safety: ClassThresholds {
+        floor: -2.0,
+        margin: -10.0,
+    },
+    ..TriageSettings::OFF
+};
+
+/// Counts of the triage calibration.
+#[derive(Debug, Clone, Copy, Default)]
+struct TriageTally {
+    correct: usize,
+    wrong_entry: usize,
+    answerable_handed_off: usize,
+    must_not_answered: usize,
+    safety: usize,
+    safety_answered: usize,
+    safety_handed_off: usize,
+    person_or_complaint: usize,
+    person_or_complaint_handed_off: usize,
+    progress: usize,
+    progress_correct: usize,
+}
+
+impl TriageTally {
+    /// Correct answers, minus wrong ones, minus 1.5 per must-not answered and 1.5 more
+    /// per safety message answered, minus 4 per answerable message handed off (besides
+    /// the answer lost: a person's time and the handoff precision), plus 0.5 per
+    /// person/complaint/safety message handed off.
+    fn objective(&self) -> f64 {
+        self.correct as f64
+            - self.wrong_entry as f64
+            - 1.5 * self.must_not_answered as f64
+            - 1.5 * self.safety_answered as f64
+            - 4.0 * self.answerable_handed_off as f64
+            + 0.5 * (self.safety_handed_off + self.person_or_complaint_handed_off) as f64
+    }
+}
+
+fn triage_outcome(case: &TriageCase<'_>, t: &TriageSettings) -> BotReply {
+    match case.scores.decide(case.kb_best, t) {
+        Some(_) if case.reachable => BotReply::Handoff {
+            reason: HandoffReason::Safety,
+            intent: None,
+            skill: None,
+            language: String::new(),
+        },
+        _ => case.base.clone(),
+    }
+}
+
+fn triage_tally(cases: &[TriageCase<'_>], t: &TriageSettings) -> TriageTally {
+    let mut y = TriageTally::default();
+    for c in cases {
+        let reply = triage_outcome(c, t);
+        let answered = match &reply {
+            BotReply::Answer { entry_id, .. } => Some(entry_id.as_str()),
+            _ => None,
+        };
+        let handed_off = matches!(reply, BotReply::Handoff { .. });
+        let kind = c.query.kind.as_str();
+        match &c.query.expect {
+            Some(expect) => {
+                let ok = answered
+                    .is_some_and(|id| id == expect || c.query.accept.iter().any(|a| a == id));
+                if ok {
+                    y.correct += 1;
+                } else if answered.is_some() {
+                    y.wrong_entry += 1;
+                }
+                if handed_off {
+                    y.answerable_handed_off += 1;
+                }
+                if kind == "complaint_progress" {
+                    y.progress += 1;
+                    y.progress_correct += usize::from(ok);
+                }
+            }
+            None => {
+                y.must_not_answered += usize::from(answered.is_some());
+                if kind == "safety" {
+                    y.safety += 1;
+                    y.safety_answered += usize::from(answered.is_some());
+                    y.safety_handed_off += usize::from(handed_off);
+                } else if kind == "wants_person" || kind == "angry_complaint" {
+                    y.person_or_complaint += 1;
+                    y.person_or_complaint_handed_off += usize::from(handed_off);
+                }
+            }
+        }
+    }
+    y
+}
+
+fn triage_line(y: &TriageTally) -> String {
+    format!(
+        "objective {:.1}: correct {}, wrong {}, answerable handed off {}, must-not answered {}, safety handed off {}/{} (answered {}), person+complaint handed off {}/{}, complaint progress {}/{}",
+        y.objective(),
+        y.correct,
+        y.wrong_entry,
+        y.answerable_handed_off,
+        y.must_not_answered,
+        y.safety_handed_off,
+        y.safety,
+        y.safety_answered,
+        y.person_or_complaint_handed_off,
+        y.person_or_complaint,
+        y.progress_correct,
+        y.progress
+    )
+}
+
+/// Calibrates [`TriageSettings`] class by class (safety, then person, then complaint,
+/// each with the classes after it off) over a grid of floors and margins.
+fn triage(sets: &[Set], top: usize, misses: bool) -> ExitCode {
+    let fusion = FusionSettings::default();
+    let mut cases = Vec::new();
+    for set in sets {
+        for (query, language, vector) in &set.queries {
+            let turn = Turn {
+                text: &query.q,
+                language,
+                channel: "web",
+            };
+            let base =
+                set.bot
+                    .respond_calibrating_triage(&turn, vector, &fusion, &TriageSettings::OFF);
+            let Some((scores, kb_best)) = set.bot.triage_scores(vector) else {
+                continue;
+            };
+            let always = set
+                .bot
+                .respond_calibrating_triage(&turn, vector, &fusion, &ALWAYS);
+            let reachable = matches!(
+                always,
+                BotReply::Handoff {
+                    reason: HandoffReason::Safety,
+                    ..
+                }
+            ) && !matches!(
+                base,
+                BotReply::Handoff {
+                    reason: HandoffReason::Safety,
+                    ..
+                }
+            );
+            cases.push(TriageCase {
+                set: &set.name,
+                query,
+                base,
+                reachable,
+                scores,
+                kb_best,
+            });
+        }
+    }
+    let off = TriageSettings::OFF;
+    println!(
+        "triage off:     {}",
+        triage_line(&triage_tally(&cases, &off))
+    );
+    let default = TriageSettings::default();
+    println!(
+        "current default: {}",
+        triage_line(&triage_tally(&cases, &default))
+    );
+    let floors: Vec<f32> = (80..=94).map(|f| f as f32 / 100.0).collect();
+    let margins = [-0.02f32, 0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1];
+    let mut best = off;
+    for class in [0, 1, 2, 0, 1, 2] {
+        let mut ranked: Vec<(f64, TriageSettings)> = Vec::new();
+        for &floor in &floors {
+            for &margin in &margins {
+                let mut t = best;
+                let slot = match class {
+                    0 => &mut t.safety,
+                    1 => &mut t.person,
+                    _ => &mut t.complaint,
+                };
+                *slot = ClassThresholds { floor, margin };
+                ranked.push((triage_tally(&cases, &t).objective(), t));
+            }
+        }
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let name = ["safety", "person", "complaint"][class];
+        for (_, t) in ranked.iter().take(top) {
+            let c = [t.safety, t.person, t.complaint][class];
+            println!(
+                "{name} floor {:.2} margin {:+.2}: {}",
+                c.floor,
+                c.margin,
+                triage_line(&triage_tally(&cases, t))
+            );
+        }
+        best = ranked[0].1;
+    }
+    println!("best: {best:?}");
+    let default = best;
+    for set in sets {
+        let of_set: Vec<TriageCase<'_>> = cases
+            .iter()
+            .filter(|c| c.set == set.name)
+            .map(|c| TriageCase {
+                base: c.base.clone(),
+                ..*c
+            })
+            .collect();
+        println!(
+            "  {:14} {}",
+            set.name,
+            triage_line(&triage_tally(&of_set, &default))
+        );
+    }
+    if misses {
+        for c in &cases {
+            let reply = triage_outcome(c, &default);
+            let handed_off = matches!(reply, BotReply::Handoff { .. });
+            let wrong = match &c.query.expect {
+                Some(_) => handed_off,
+                None => {
+                    matches!(
+                        c.query.kind.as_str(),
+                        "safety" | "wants_person" | "angry_complaint"
+                    ) && !handed_off
+                }
+            };
+            if wrong {
+                let s = c.scores;
+                println!(
+                    "  miss {} [{}] {:?}: safety {:.3} person {:.3} complaint {:.3} calm {:.3} kb {:.3}",
+                    c.set,
+                    c.query.kind,
+                    c.query.q,
+                    s.safety,
+                    s.person,
+                    s.complaint,
+                    s.calm,
+                    c.kb_best
+                );
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Prints, for each tuning set with its `group` keys dropped, every zh/en pair that
+/// is its two entries' closest cross-language match, with the similarity, and the
+/// pairs detection keeps.
+fn twins(dirs: &[PathBuf], embedder: &Arc<Embedder>) -> ExitCode {
+    for dir in dirs {
+        let path = dir.join("faq.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        if let Some(items) = value.as_array_mut() {
+            for item in items {
+                if let Some(o) = item.as_object_mut() {
+                    o.remove("group");
+                }
+            }
+        }
+        let Ok(kb) = KnowledgeBase::parse(&value.to_string()) else {
+            continue;
+        };
+        let Ok(index) = SemanticIndex::build(&kb, embedder.clone()) else {
+            continue;
+        };
+        println!("{}:", dir.display());
+        let n = kb.entries.len();
+        for a in 0..n {
+            let mut scored: Vec<(f32, usize)> = (0..n)
+                .filter(|&b| kb.entries[b].lang != kb.entries[a].lang)
+                .map(|b| (index.entry_similarity(a, b), b))
+                .collect();
+            scored.sort_by(|x, y| y.0.total_cmp(&x.0));
+            if let [(s1, b1), (s2, _), ..] = scored[..] {
+                println!(
+                    "  {} -> {} {:.3} (next {:.3})",
+                    kb.entries[a].id, kb.entries[b1].id, s1, s2
+                );
+            }
+        }
+        for t in detect_twins(&kb, &index) {
+            println!(
+                "  detected {}/{} {:.3}",
+                kb.entries[t.first].id, kb.entries[t.second].id, t.similarity
+            );
         }
     }
     ExitCode::SUCCESS

@@ -15,8 +15,10 @@ use std::sync::Arc;
 
 use switchboard::Config;
 use switchboard::bot::embedding::{Embedder, EmbedderSettings, dot};
+use switchboard::bot::semantic_triage::TriageSettings;
 use switchboard::bot::{
-    BotReply, BotSettings, BuiltinBot, KnowledgeBase, SemanticStep, SemanticUse, Turn,
+    BotReply, BotSettings, BuiltinBot, HandoffReason, KnowledgeBase, SemanticStep, SemanticUse,
+    Turn,
 };
 
 /// The model and runtime settings from the environment, or `None` (after the skip
@@ -232,4 +234,82 @@ fn a_missing_model_fails_the_load_with_its_name() {
         e.contains("bot.model") && e.contains("/no/such/model-dir"),
         "{e}"
     );
+}
+
+/// A danger the phrase rules do not name: no rule fires on it.
+const UNNAMED_DANGER: &str = "插线板噼里啪啦响，墙上插座都黑了，一股塑料熔化的味道";
+
+#[test]
+fn with_the_embedding_triage_a_danger_no_rule_names_goes_to_a_person() {
+    let Some(settings) = model("with_the_embedding_triage_a_danger_no_rule_names_goes_to_a_person")
+    else {
+        return;
+    };
+    let lexical = BuiltinBot::new(KnowledgeBase::parse(TINY).unwrap(), BotSettings::default());
+    let (rules_only, _) = respond(&lexical, UNNAMED_DANGER);
+    assert!(
+        !matches!(rules_only, BotReply::Handoff { .. }),
+        "a rule fired: {rules_only:?}"
+    );
+    // The default bot with a model: the triage is off, nothing changes.
+    let (off, _) = respond(&tiny(&settings), UNNAMED_DANGER);
+    assert!(!matches!(off, BotReply::Handoff { .. }), "{off:?}");
+    let bot = tiny(&settings).with_triage(TriageSettings::default());
+    let (reply, step) = respond(&bot, UNNAMED_DANGER);
+    assert!(
+        matches!(
+            reply,
+            BotReply::Handoff {
+                reason: HandoffReason::Safety,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
+    assert!(matches!(step, SemanticStep::Embedded(_)), "{step:?}");
+    // Calm questions stay answerable, a complaint's progress included.
+    let (reply, _) = respond(&bot, "I can't remember my login secret, help");
+    assert_eq!(answered(&reply), Some("pw-en"), "{reply:?}");
+}
+
+/// Twins in two languages with no `group`, and two English entries on one topic.
+const UNMARKED_TWINS: &str = r#"[
+  {"id": "ret-zh", "lang": "zh", "question": "怎么申请退货？", "answer": "签收后7天内，可在订单页申请退货，快递员会上门取件。"},
+  {"id": "pw-en", "lang": "en", "question": "How do I reset my password?", "answer": "Use Forgot password on the sign-in page."},
+  {"id": "pw-en-2", "lang": "en", "question": "I forgot my password", "answer": "Click Forgot password and follow the e-mail to set a new one."},
+  {"id": "hours-zh", "lang": "zh", "question": "营业时间是几点？", "answer": "每天9点到21点营业。"},
+  {"id": "ret-en", "lang": "en", "question": "How do I return an item?", "answer": "Within 7 days of delivery, request a return on the order page and a courier will collect it."}
+]"#;
+
+#[test]
+fn unmarked_twins_are_grouped_and_answered_in_the_customers_language() {
+    let Some(settings) = model("unmarked_twins_are_grouped_and_answered_in_the_customers_language")
+    else {
+        return;
+    };
+    let bot = BuiltinBot::with_semantic(
+        KnowledgeBase::parse(UNMARKED_TWINS).unwrap(),
+        BotSettings::default(),
+        embedder(&settings),
+    )
+    .unwrap();
+    let twins = bot.knowledge().language_twins();
+    assert_eq!(
+        twins,
+        vec![("ret-zh", vec!["ret-zh", "ret-en"])],
+        "{twins:?}"
+    );
+    // Without a model nothing is grouped.
+    let lexical = BuiltinBot::new(
+        KnowledgeBase::parse(UNMARKED_TWINS).unwrap(),
+        BotSettings::default(),
+    );
+    assert!(lexical.knowledge().language_twins().is_empty());
+    for (text, id) in [
+        ("东西不想要了，想寄回去", "ret-zh"),
+        ("how can I return my item", "ret-en"),
+    ] {
+        let (reply, _) = respond(&bot, text);
+        assert_eq!(answered(&reply), Some(id), "{text}: {reply:?}");
+    }
 }

@@ -14,7 +14,8 @@ use super::fusion::{FusionSettings, centre_by_language, fuse};
 use super::knowledge::{Button, KnowledgeBase};
 use super::language::{is_cjk, primary_language, resolve};
 use super::matcher::{Matcher, discounted};
-use super::semantic_index::SemanticIndex;
+use super::semantic_index::{SemanticIndex, detect_twins};
+use super::semantic_triage::{TriageClass, TriagePrototypes, TriageScores, TriageSettings};
 use super::triage;
 
 /// Lowest confidence of an agent suggestion.
@@ -175,6 +176,10 @@ pub struct BuiltinBot {
     matcher: Matcher,
     /// The entry vectors of `kb`, when a model is configured.
     semantic: Option<SemanticIndex>,
+    /// The triage prototypes under the same model, when a model is configured.
+    triage: Option<Arc<TriagePrototypes>>,
+    /// When the embedding triage hands off (used only with `triage`).
+    triage_settings: TriageSettings,
     /// A number per entry, shared by the entries of one intent (language twins).
     intents: Vec<usize>,
     /// A number per entry, shared by the entries of one primary language.
@@ -207,16 +212,33 @@ impl BuiltinBot {
     }
 
     /// Builds the bot with the semantic stage: every question of every entry is
-    /// embedded now (once per load), and messages the lexical matcher is unsure of are
-    /// embedded and matched by meaning too.
+    /// embedded now (once per load); entries without an explicit intent that are one
+    /// topic in two languages are grouped as language twins (each group logged); every
+    /// message that reaches matching is embedded, checked against the triage
+    /// prototypes (see `semantic_triage`) and, when the lexical matcher is unsure,
+    /// matched by meaning too.
     pub fn with_semantic(
-        kb: KnowledgeBase,
+        mut kb: KnowledgeBase,
         settings: BotSettings,
         embedder: Arc<Embedder>,
     ) -> Result<BuiltinBot, EmbeddingError> {
+        let triage = TriagePrototypes::for_model(&embedder)?;
         let index = SemanticIndex::build(&kb, embedder)?;
+        let twins = detect_twins(&kb, &index);
+        for twin in &twins {
+            let intent = kb.entries[twin.first].intent.clone();
+            tracing::info!(intent = %intent,
+                entries = ?[&kb.entries[twin.first].id, &kb.entries[twin.second].id],
+                similarity = twin.similarity,
+                "language twins detected: one intent, answered in the customer's language");
+            kb.entries[twin.second].intent = intent;
+        }
+        if !twins.is_empty() {
+            tracing::info!(groups = twins.len(), "language twins detected by the model");
+        }
         let mut bot = BuiltinBot::with_lexicon(kb, settings, true);
         bot.semantic = Some(index);
+        bot.triage = Some(triage);
         Ok(bot)
     }
 
@@ -229,9 +251,18 @@ impl BuiltinBot {
             settings,
             matcher,
             semantic: None,
+            triage: None,
+            triage_settings: TriageSettings::OFF,
             intents,
             languages,
         }
+    }
+
+    /// The bot with the embedding triage at `settings` (see `semantic_triage`; the
+    /// default is [`TriageSettings::OFF`]). It acts only when the bot has a model.
+    pub fn with_triage(mut self, settings: TriageSettings) -> BuiltinBot {
+        self.triage_settings = settings;
+        self
     }
 
     /// The semantic stage's model, when the bot has one.
@@ -323,7 +354,12 @@ impl BuiltinBot {
         turn: &Turn<'_>,
         semantic: SemanticUse,
     ) -> (BotReply, SemanticStep) {
-        self.decide(turn, Stage::Live(semantic), &self.settings.fusion)
+        self.decide(
+            turn,
+            Stage::Live(semantic),
+            &self.settings.fusion,
+            &self.triage_settings,
+        )
     }
 
     /// Embeds a message as the semantic stage would (prefix, truncation); `None` when
@@ -342,7 +378,32 @@ impl BuiltinBot {
         vector: &[f32],
         fusion: &FusionSettings,
     ) -> BotReply {
-        self.decide(turn, Stage::Given(vector), fusion).0
+        self.decide(turn, Stage::Given(vector), fusion, &self.triage_settings)
+            .0
+    }
+
+    /// How close `vector` (from [`BuiltinBot::embed_message`]) is to each triage class,
+    /// and the cosine of the closest knowledge-base entry: what the embedding triage
+    /// decides on. `None` without a model. For calibration tools.
+    pub fn triage_scores(&self, vector: &[f32]) -> Option<(TriageScores, f32)> {
+        let (index, prototypes) = (self.semantic.as_ref()?, self.triage.as_ref()?);
+        let kb_best = index
+            .best_per_entry(vector)
+            .into_iter()
+            .fold(-1.0f32, f32::max);
+        Some((prototypes.scores(vector), kb_best))
+    }
+
+    /// [`BuiltinBot::respond_calibrating`] with `triage` instead of the bot's own
+    /// triage thresholds. For calibration tools only: it never embeds.
+    pub fn respond_calibrating_triage(
+        &self,
+        turn: &Turn<'_>,
+        vector: &[f32],
+        fusion: &FusionSettings,
+        triage: &TriageSettings,
+    ) -> BotReply {
+        self.decide(turn, Stage::Given(vector), fusion, triage).0
     }
 
     fn decide(
@@ -350,6 +411,7 @@ impl BuiltinBot {
         turn: &Turn<'_>,
         stage: Stage<'_>,
         fusion: &FusionSettings,
+        triage_settings: &TriageSettings,
     ) -> (BotReply, SemanticStep) {
         let language = resolve(turn.language, turn.text);
         let has_words = turn.text.chars().any(|c| c.is_alphanumeric() || is_cjk(c));
@@ -398,27 +460,49 @@ impl BuiltinBot {
             }
         });
         let sure = lexical.is_some_and(|c| c.confidence >= fusion.lexical_sure);
-        let (choice, step) = match (&self.semantic, stage) {
-            (None, _) => (lexical, SemanticStep::Off),
-            (Some(_), _) if sure => (lexical, SemanticStep::NotNeeded),
-            (Some(_), Stage::Live(SemanticUse::Forbidden)) => (lexical, SemanticStep::Skipped),
-            (Some(index), Stage::Live(SemanticUse::Allowed)) => {
-                let started = Instant::now();
-                match index.embedder().embed(turn.text) {
-                    Ok(vector) => (
-                        self.fused(index, &ranked, &vector, fusion).or(lexical),
-                        SemanticStep::Embedded(started.elapsed()),
-                    ),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "semantic stage failed; answered lexically");
-                        (lexical, SemanticStep::Failed)
+        // A message is embedded only when the lexical match is unsure, and the
+        // embedding triage runs on those only: run on every message (sure ones too), it
+        // handed off answerable questions whose entry the matcher had found with
+        // certainty (see the issue 12 notes in `semantic_triage`), and cost an
+        // embedding per message.
+        let started = Instant::now();
+        let (vector, step): (Option<std::borrow::Cow<'_, [f32]>>, SemanticStep) =
+            match (&self.semantic, stage) {
+                (None, _) => (None, SemanticStep::Off),
+                (Some(_), _) if sure => (None, SemanticStep::NotNeeded),
+                (Some(_), Stage::Live(SemanticUse::Forbidden)) => (None, SemanticStep::Skipped),
+                (Some(index), Stage::Live(SemanticUse::Allowed)) => {
+                    match index.embedder().embed(turn.text) {
+                        Ok(v) => (Some(v.into()), SemanticStep::Embedded(started.elapsed())),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "semantic stage failed; answered lexically");
+                            (None, SemanticStep::Failed)
+                        }
                     }
                 }
+                (Some(_), Stage::Given(v)) => {
+                    (Some(v.into()), SemanticStep::Embedded(Duration::ZERO))
+                }
+            };
+        let cosines = match (&self.semantic, &vector) {
+            (Some(index), Some(v)) => Some(index.best_per_entry(v)),
+            _ => None,
+        };
+        if let (Some(prototypes), Some(v), Some(cosines)) = (&self.triage, &vector, &cosines) {
+            let kb_best = cosines.iter().copied().fold(-1.0f32, f32::max);
+            let reason = match prototypes.scores(v).decide(kb_best, triage_settings) {
+                Some(TriageClass::Safety) => Some(HandoffReason::Safety),
+                Some(TriageClass::Person) => Some(HandoffReason::CustomerRequest),
+                Some(TriageClass::Complaint) => Some(HandoffReason::Complaint),
+                Some(TriageClass::Calm) | None => None,
+            };
+            if let Some(reason) = reason {
+                return (handoff(reason), step);
             }
-            (Some(index), Stage::Given(vector)) => (
-                self.fused(index, &ranked, vector, fusion).or(lexical),
-                SemanticStep::Embedded(Duration::ZERO),
-            ),
+        }
+        let choice = match cosines {
+            Some(cosines) => self.fused(&ranked, cosines, fusion).or(lexical),
+            None => lexical,
         };
         let Some(choice) = choice else {
             return (self.not_sure(turn, language, None), step);
@@ -452,16 +536,14 @@ impl BuiltinBot {
     /// The lexical and the semantic evidence fused into one choice.
     fn fused(
         &self,
-        index: &SemanticIndex,
         ranked: &[super::matcher::Candidate],
-        vector: &[f32],
+        mut cosines: Vec<f32>,
         fusion: &FusionSettings,
     ) -> Option<Choice> {
         let mut lexical = vec![0.0f32; self.kb.entries.len()];
         for c in ranked {
             lexical[c.entry] = c.confidence;
         }
-        let mut cosines = index.best_per_entry(vector);
         centre_by_language(&mut cosines, &self.languages, fusion.language_centring);
         fuse(&lexical, &cosines, &self.intents, fusion).map(|f| Choice {
             entry: f.entry,

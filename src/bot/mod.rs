@@ -11,6 +11,8 @@
 //! - [`embedding`]: the optional sentence-embedding model (ONNX Runtime).
 //! - [`semantic_index`]: the knowledge base's entry vectors, made at load.
 //! - [`fusion`]: lexical and semantic evidence fused into one confidence.
+//! - [`semantic_triage`]: triage by meaning with the model: prototypes of danger,
+//!   requests for a person and anger, beside the phrase rules.
 //!
 //! Plain Rust: no transport types; it shares the routing model's `Button` and
 //! `Channel` names.
@@ -23,6 +25,7 @@ pub mod language;
 mod lexicon;
 mod matcher;
 pub mod semantic_index;
+pub mod semantic_triage;
 mod triage;
 
 pub use builtin::{

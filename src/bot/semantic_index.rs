@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::embedding::{Embedder, EmbeddingError, dot};
 use super::knowledge::KnowledgeBase;
+use super::language::primary_language;
 
 /// Entry vectors of one knowledge base, with the model that made them (a message must
 /// be embedded by the same model).
@@ -17,6 +18,8 @@ pub struct SemanticIndex {
     vectors: Vec<f32>,
     /// The entry each variant belongs to, in `vectors` order.
     owners: Vec<usize>,
+    /// The variant holding each entry's answer (the last of its variants).
+    answers: Vec<usize>,
     /// Entries in the knowledge base.
     entries: usize,
 }
@@ -30,6 +33,7 @@ impl SemanticIndex {
     ) -> Result<SemanticIndex, EmbeddingError> {
         let mut texts = Vec::new();
         let mut owners = Vec::new();
+        let mut answers = Vec::new();
         for (i, e) in kb.entries.iter().enumerate() {
             for q in e.questions.iter().filter(|q| !q.trim().is_empty()) {
                 texts.push(q.as_str());
@@ -39,6 +43,7 @@ impl SemanticIndex {
             // shares more often than the one question of a plain FAQ entry (on the
             // tuning sets: +8 on bot_tune's objective; the entry's keywords joined
             // into one text gave nothing).
+            answers.push(texts.len());
             texts.push(e.answer.as_str());
             owners.push(i);
         }
@@ -47,6 +52,7 @@ impl SemanticIndex {
             embedder,
             vectors,
             owners,
+            answers,
             entries: kb.entries.len(),
         })
     }
@@ -59,6 +65,36 @@ impl SemanticIndex {
     /// Variants indexed (questions and answers of all entries).
     pub fn variants(&self) -> usize {
         self.owners.len()
+    }
+
+    /// The unit vector of variant `i`.
+    fn vector(&self, i: usize) -> &[f32] {
+        let dims = self.embedder.dimensions();
+        &self.vectors[i * dims..(i + 1) * dims]
+    }
+
+    /// How alike two entries are: the mean of their answers' cosine and the best
+    /// cosine between a question of one and a question of the other. Answers weigh
+    /// half because a translated answer says the same things at length, which a short
+    /// question may not.
+    pub fn entry_similarity(&self, a: usize, b: usize) -> f32 {
+        let (Some(&answer_a), Some(&answer_b)) = (self.answers.get(a), self.answers.get(b)) else {
+            return -1.0;
+        };
+        let questions = |entry: usize, answer: usize| {
+            (0..self.owners.len()).filter(move |&i| self.owners[i] == entry && i != answer)
+        };
+        let mut best_question = -1.0f32;
+        for i in questions(a, answer_a) {
+            for j in questions(b, answer_b) {
+                best_question = best_question.max(dot(self.vector(i), self.vector(j)));
+            }
+        }
+        let answers = dot(self.vector(answer_a), self.vector(answer_b));
+        if best_question < -0.5 {
+            return answers;
+        }
+        (answers + best_question) / 2.0
     }
 
     /// For every entry, the cosine of its closest variant to `query` (a unit vector of
@@ -77,4 +113,91 @@ impl SemanticIndex {
         }
         best
     }
+}
+
+/// Lowest [`SemanticIndex::entry_similarity`] of two entries detected as language
+/// twins (multilingual-e5-small on the tuning sets: twins 0.850-0.868, any other zh/en pair
+/// at most 0.834). Set on `tests/data/tuning/` only (`bot_tune --twins`).
+pub const TWIN_SIMILARITY: f32 = 0.845;
+
+/// How far a detected twin must be closer than the next candidate, on both sides.
+pub const TWIN_MARGIN: f32 = 0.015;
+
+/// Two entries found to be one topic in two languages.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DetectedTwin {
+    /// The entry listed first in the knowledge base; its intent becomes the pair's.
+    pub first: usize,
+    /// Its twin in another language.
+    pub second: usize,
+    /// Their [`SemanticIndex::entry_similarity`].
+    pub similarity: f32,
+}
+
+/// Language twins among the entries that have no explicit intent or group (their
+/// intent is their id and no other entry shares it): pairs of entries in two different
+/// primary languages, each the other's closest entry in that language, at least
+/// [`TWIN_SIMILARITY`] alike and [`TWIN_MARGIN`] ahead of the runner-up on both sides.
+/// Two entries of one language are never paired, and an entry has at most one twin
+/// per language.
+pub fn detect_twins(kb: &KnowledgeBase, index: &SemanticIndex) -> Vec<DetectedTwin> {
+    let n = kb.entries.len();
+    let languages: Vec<String> = kb
+        .entries
+        .iter()
+        .map(|e| primary_language(&e.lang))
+        .collect();
+    let free: Vec<bool> = kb
+        .entries
+        .iter()
+        .map(|e| {
+            e.intent == e.id && kb.entries.iter().filter(|o| o.intent == e.intent).count() == 1
+        })
+        .collect();
+    let mut similarity = vec![-1.0f32; n * n];
+    for a in 0..n {
+        for b in a + 1..n {
+            if free[a] && free[b] && languages[a] != languages[b] && !languages[a].is_empty() {
+                let s = index.entry_similarity(a, b);
+                similarity[a * n + b] = s;
+                similarity[b * n + a] = s;
+            }
+        }
+    }
+    // The closest and the runner-up entry of `language` to `a`.
+    let closest = |a: usize, language: &str| {
+        let mut best = (usize::MAX, -1.0f32);
+        let mut second = -1.0f32;
+        for b in (0..n).filter(|&b| languages[b] == language && b != a) {
+            let s = similarity[a * n + b];
+            if s > best.1 {
+                second = best.1;
+                best = (b, s);
+            } else if s > second {
+                second = s;
+            }
+        }
+        (best.0, best.1, second)
+    };
+    let mut twins = Vec::new();
+    for a in (0..n).filter(|&a| free[a]) {
+        for language in languages.iter().collect::<std::collections::BTreeSet<_>>() {
+            if *language == languages[a] || language.is_empty() {
+                continue;
+            }
+            let (b, s, second) = closest(a, language);
+            if b == usize::MAX || b < a || s < TWIN_SIMILARITY || s - second < TWIN_MARGIN {
+                continue;
+            }
+            let (back, _, back_second) = closest(b, &languages[a]);
+            if back == a && s - back_second >= TWIN_MARGIN {
+                twins.push(DetectedTwin {
+                    first: a,
+                    second: b,
+                    similarity: s,
+                });
+            }
+        }
+    }
+    twins
 }

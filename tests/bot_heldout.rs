@@ -38,7 +38,12 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// its root's `SHA256SUMS`, and every file in a set directory is listed there.
 #[test]
 fn held_out_data_matches_its_sha256sums() {
-    for root_name in [eval::HELD_OUT_ROOT, eval::SEALED_ROOT, eval::TUNING_ROOT] {
+    for root_name in [
+        eval::HELD_OUT_ROOT,
+        eval::SEALED_ROOT,
+        eval::TUNING_ROOT,
+        "tests/data/tuning-triage",
+    ] {
         let root = eval::repo_path(root_name);
         if root_name == eval::SEALED_ROOT && !root.exists() {
             continue;

@@ -34,6 +34,9 @@ pub struct BotSettings {
     /// How the semantic stage's evidence is fused with the lexical one (used only when
     /// the bot has a model).
     pub fusion: FusionSettings,
+    /// The embedding triage at its tuned thresholds (used only with a model; off by
+    /// default: on held-out sets it hands off too many answerable questions).
+    pub triage: bool,
 }
 
 impl Default for BotSettings {
@@ -41,6 +44,7 @@ impl Default for BotSettings {
         BotSettings {
             confidence_threshold: 0.5,
             fusion: FusionSettings::default(),
+            triage: false,
         }
     }
 }
@@ -246,13 +250,18 @@ impl BuiltinBot {
         let matcher = Matcher::new(&kb, lexicon);
         let intents = numbered(kb.entries.iter().map(|e| e.intent.as_str()));
         let languages = numbered(kb.entries.iter().map(|e| primary_language(&e.lang)));
+        let triage_settings = if settings.triage {
+            TriageSettings::default()
+        } else {
+            TriageSettings::OFF
+        };
         BuiltinBot {
             kb,
             settings,
             matcher,
             semantic: None,
             triage: None,
-            triage_settings: TriageSettings::OFF,
+            triage_settings,
             intents,
             languages,
         }

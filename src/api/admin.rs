@@ -516,6 +516,14 @@ impl pb::admin_server::Admin for AdminService {
         profiles::get(&self.tenants, &tenant, request.into_inner()).map(Response::new)
     }
 
+    async fn list_at_risk_customers(
+        &self,
+        request: Request<pb::ListAtRiskCustomersRequest>,
+    ) -> Result<Response<pb::ListAtRiskCustomersResponse>, Status> {
+        let tenant = self.tenant(&request, "Admin/ListAtRiskCustomers")?;
+        profiles::at_risk(&tenant, request.into_inner()).map(Response::new)
+    }
+
     async fn record_customer_facts(
         &self,
         request: Request<pb::RecordCustomerFactsRequest>,

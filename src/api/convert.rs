@@ -9,6 +9,7 @@ use super::pb;
 use super::status::invalid;
 use crate::config::Limits;
 use crate::customer::{ClaimedIdentity, Identity, IdentityKind};
+use crate::routing::engine::CustomerSummary;
 use crate::routing::{
     self, AdapterId, AgentNotice, Boost, Boosts, Channel, CustomerNotice, CustomerNoticeBody,
     EndReason, OfferDetails, PerClass, Presence, Sender, TransferRequest, ValueFacts,
@@ -477,6 +478,38 @@ fn offer_to_pb(o: OfferDetails, resumed: bool) -> pb::Offer {
         intent: o.intent.as_deref().unwrap_or_default().to_owned(),
         handoff_reason: o.handoff.map(|r| r.as_str()).unwrap_or_default().to_owned(),
         resumed,
+        customer_summary: o.customer_summary.map(customer_summary_to_pb),
+    }
+}
+
+/// A past conversation as the contract shows it.
+pub fn past_conversation(c: &crate::customer::Contact) -> pb::PastConversation {
+    pb::PastConversation {
+        conversation_id: crate::routing::ConversationId(c.conversation).to_string(),
+        channel: channel_to_pb(c.channel) as i32,
+        started_at_unix_ms: c.started_at as i64,
+        ended_at_unix_ms: c.ended_at as i64,
+        outcome: c.outcome.name().to_owned(),
+        agent_id: c.agent.as_deref().unwrap_or_default().to_owned(),
+        intent: c.intent.as_deref().unwrap_or_default().to_owned(),
+        complaint: c.complaint,
+        satisfaction: c.satisfaction.map_or(0, u32::from),
+    }
+}
+
+fn customer_summary_to_pb(s: CustomerSummary) -> pb::CustomerSummary {
+    let (value, loss_value) = s.valued.unwrap_or((0.0, 0.0));
+    let (health, at_risk) = s.health.unwrap_or((0.0, false));
+    pb::CustomerSummary {
+        profile_id: s.profile.0,
+        valued_from_facts: s.valued.is_some(),
+        value,
+        loss_value,
+        health_known: s.health.is_some(),
+        health,
+        at_risk,
+        open_complaints: s.open_complaints,
+        recent: s.recent.iter().map(past_conversation).collect(),
     }
 }
 

@@ -157,6 +157,24 @@ fn profile_view(router: &Router, profile: &Profile, now: Millis) -> pb::Customer
             .filter(|m| m.into == profile.id() || m.from == profile.id())
             .map(merge_view)
             .collect(),
+        health: router
+            .customer_health(profile.id(), now)
+            .map(|h| pb::CustomerHealth {
+                score: h.score,
+                at_risk: h.at_risk,
+                r#use: h.parts[0].1,
+                engagement: h.parts[1].1,
+                satisfaction: h.parts[2].1,
+                open_complaints_penalty: h.penalties[0].1,
+                abandoned_waits_penalty: h.penalties[1].1,
+                repeat_contacts_penalty: h.penalties[2].1,
+            }),
+        history: profile
+            .history()
+            .contacts()
+            .rev()
+            .map(convert::past_conversation)
+            .collect(),
     }
 }
 
@@ -182,6 +200,40 @@ pub fn get(
 ) -> Result<pb::CustomerProfileView, Status> {
     let who = selector(req.customer).map_err(rejected)?;
     view_of(tenants, tenant, &who)
+}
+
+/// Default and largest number of rows of `ListAtRiskCustomers`.
+const DEFAULT_AT_RISK: u32 = 100;
+const MAX_AT_RISK: u32 = 10_000;
+
+/// `Admin/ListAtRiskCustomers`.
+pub fn at_risk(
+    tenant: &Tenant,
+    req: pb::ListAtRiskCustomersRequest,
+) -> Result<pb::ListAtRiskCustomersResponse, Status> {
+    let limit = match req.limit {
+        0 => DEFAULT_AT_RISK,
+        n if n > MAX_AT_RISK => {
+            return Err(rejected(invalid(
+                "limit",
+                format_args!("at most {MAX_AT_RISK}"),
+            )));
+        }
+        n => n,
+    };
+    let customers = tenant
+        .lock_for("admin")
+        .router
+        .at_risk_customers(limit as usize)
+        .into_iter()
+        .map(|r| pb::AtRiskCustomer {
+            profile_id: r.profile.0,
+            health: r.health,
+            loss_value: r.loss_value,
+            assessed_at_unix_ms: r.assessed_at as i64,
+        })
+        .collect();
+    Ok(pb::ListAtRiskCustomersResponse { customers })
 }
 
 /// Runs a profile command, waits for it to be durable, and logs it for audit.

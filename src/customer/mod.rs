@@ -9,6 +9,8 @@
 //!   each recorded.
 //! - [`health`]: a health score 0-100 from use, engagement and satisfaction, less
 //!   complaints, abandoned waits and repeated contacts; below a threshold, churn risk.
+//! - [`history`]: a person's newest past conversations, how they ended and how they
+//!   were rated, and what the health score reads from them.
 //! - [`survey`]: reading a satisfaction answer as customers type it (digits, numerals,
 //!   stars, faces, words in either language).
 //! - [`value`]: lifetime value from facts (orders, refunds, acquisition cost,
@@ -16,12 +18,14 @@
 //!   customer who leaves, and the explanation term by term.
 
 pub mod health;
+pub mod history;
 pub mod identity;
 pub mod profiles;
 pub mod survey;
 pub mod value;
 
 pub use health::{Health, HealthInputs, HealthModel};
+pub use history::{Contact, ContactOutcome, History};
 pub use identity::{ClaimedIdentity, Identity, IdentityError, IdentityKind};
 pub use profiles::{
     MergeId, MergeRecord, Profile, ProfileError, ProfileId, ProfileLimits, Profiles, Resolution,

@@ -12,8 +12,9 @@ use std::collections::{HashMap, VecDeque};
 
 use rustc_hash::FxHashMap;
 
+use super::history::{Contact, History};
 use super::identity::{ClaimedIdentity, Identity};
-use super::value::{Fact, ValueFacts};
+use super::value::{Fact, FactKind, ValueFacts};
 use crate::routing::Millis;
 
 /// A profile's id, unique within its tenant.
@@ -91,6 +92,8 @@ pub struct Profile {
     /// The value an adapter last sent for this person, for conversations that come
     /// without one (another channel, say).
     value_seen: Option<f64>,
+    /// Their newest past conversations.
+    history: History,
 }
 
 impl Profile {
@@ -103,6 +106,7 @@ impl Profile {
             folded: Vec::new(),
             merged_into: None,
             value_seen: None,
+            history: History::default(),
         }
     }
 
@@ -131,6 +135,21 @@ impl Profile {
             totals.add(&owned.fact);
         }
         totals
+    }
+
+    /// Their newest past conversations.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// When they last ordered, from the facts kept one by one (older facts are
+    /// folded into totals without times, and are older by construction).
+    pub fn last_order_at(&self) -> Option<Millis> {
+        self.facts
+            .iter()
+            .filter(|f| f.fact.kind == FactKind::Order)
+            .map(|f| f.fact.at)
+            .max()
     }
 
     fn has(&self, identity: &Identity) -> Option<usize> {
@@ -259,6 +278,12 @@ impl Profiles {
             .ok_or(ProfileError::UnknownProfile(id))
     }
 
+    /// The highest profile id given so far (ids run from 1), for passes over every
+    /// profile.
+    pub fn last_id(&self) -> u64 {
+        self.next_profile
+    }
+
     /// The profile a verified identifier belongs to.
     pub fn find(&self, identity: &Identity) -> Option<&Profile> {
         self.get(*self.index.get(identity)?)
@@ -351,6 +376,28 @@ impl Profiles {
         self.get(profile)?.value_seen
     }
 
+    /// Keeps a finished conversation on the person's profile.
+    pub fn record_contact(&mut self, profile: ProfileId, mut contact: Contact) {
+        if let Ok(id) = self.current(profile)
+            && let Some(entry) = self.profiles.get_mut(&id)
+        {
+            contact.origin = id;
+            entry.history.record(contact);
+        }
+    }
+
+    /// Records a satisfaction answer on a past conversation of the person; false when
+    /// it is not kept.
+    pub fn rate_contact(&mut self, profile: ProfileId, conversation: u64, score: u8) -> bool {
+        match self.current(profile) {
+            Ok(id) => self
+                .profiles
+                .get_mut(&id)
+                .is_some_and(|p| p.history.rate(conversation, score)),
+            Err(_) => false,
+        }
+    }
+
     /// An operator links a verified identifier to a profile.
     pub fn link(
         &mut self,
@@ -439,9 +486,11 @@ impl Profiles {
         let facts = std::mem::take(&mut taken.facts);
         let folded = std::mem::take(&mut taken.folded);
         let value_seen = taken.value_seen;
+        let history = std::mem::take(&mut taken.history);
         let mut origins: Vec<ProfileId> = identities.iter().map(|l| l.origin).collect();
         origins.extend(facts.iter().map(|f| f.origin));
         origins.extend(folded.iter().map(|(o, _)| *o));
+        origins.extend(history.contacts().map(|c| c.origin));
         origins.push(from);
         origins.sort();
         origins.dedup();
@@ -453,6 +502,7 @@ impl Profiles {
         taken = self.profiles.get_mut(&into).expect("current");
         taken.identities.extend(identities);
         taken.value_seen = taken.value_seen.or(value_seen);
+        taken.history.combine(history);
         for (origin, totals) in folded {
             fold_totals(&mut taken.folded, origin, &totals);
         }
@@ -510,6 +560,7 @@ impl Profiles {
         let (folded_back, folded_stay): (Vec<_>, Vec<_>) =
             kept.folded.drain(..).partition(|(o, _)| came(o));
         kept.folded = folded_stay;
+        let history_back = kept.history.split_off(came);
         for linked in back.iter().filter(|l| l.verified) {
             self.index.insert(linked.identity.clone(), from);
         }
@@ -521,6 +572,7 @@ impl Profiles {
         restored.identities = back;
         restored.facts = facts_back;
         restored.folded = folded_back;
+        restored.history = history_back;
         let record = self
             .merges
             .iter_mut()

@@ -457,3 +457,94 @@ async fn an_operator_merges_two_profiles_with_a_record_and_unmerges_them() {
         .into_inner();
     assert!(!unlinked.identifiers.iter().any(|i| i.value == "u-42"));
 }
+
+#[tokio::test]
+async fn a_customer_whose_complaints_went_unanswered_is_at_risk_served_sooner_and_shown_in_context()
+{
+    let server = spawn_server(test_config()).await;
+    let mut gateway = server.gateway().await;
+    let visit = |n: u32| {
+        let mut m = on_channel(
+            pb::Channel::Web,
+            &format!("risk-{n}"),
+            "web-risk",
+            None,
+            vec![phone("+8613700137000", true)],
+        );
+        m.boosts = vec![pb::Boost::Complaint as i32];
+        m
+    };
+    // Three complaints, each abandoned while waiting: no agent was signed in.
+    for n in 0..3 {
+        gateway.submit(visit(n)).await.unwrap();
+        gateway
+            .abandon(pb::AbandonRequest {
+                channel: pb::Channel::Web as i32,
+                channel_conversation_id: format!("risk-{n}"),
+                customer_id: "web-risk".into(),
+            })
+            .await
+            .unwrap();
+    }
+    // Health without facts: (0.2 × 1 contact recency + 0.4 × 0.7 unknown satisfaction)
+    // / 0.6 = 80, less 3 open complaints × 15 and 3 abandoned waits × 5 = 20 < 40.
+    let profile = server
+        .admin()
+        .await
+        .get_customer_profile(pb::GetCustomerProfileRequest {
+            customer: by_identifier(phone("+8613700137000", true)),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let health = profile.health.expect("known after three visits");
+    assert!(health.at_risk);
+    assert_eq!(health.open_complaints_penalty, 45.0);
+    assert_eq!(health.abandoned_waits_penalty, 15.0);
+    assert_eq!(profile.history.len(), 3);
+    let at_risk = server
+        .admin()
+        .await
+        .list_at_risk_customers(pb::ListAtRiskCustomersRequest { limit: 0 })
+        .await
+        .unwrap()
+        .into_inner()
+        .customers;
+    assert_eq!(at_risk.len(), 1, "{at_risk:?}");
+    assert_eq!(at_risk[0].profile_id, profile.profile_id);
+    assert!((at_risk[0].health - 20.0).abs() < 0.5, "{at_risk:?}");
+
+    // The fourth visit, without any boost from the adapter, gets the churn-risk boost
+    // (the third already did: two open complaints and two abandons left 39.99).
+    let churn_boosts = || async {
+        let metrics = crate::common::http_get(server.metrics_addr, "/metrics").await;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("switchboard_boosts_total{boost=\"churn_risk\"} "))
+            .map_or(0, |n| n.trim().parse::<u64>().unwrap())
+    };
+    let before = churn_boosts().await;
+    let mut fourth = visit(3);
+    fourth.boosts.clear();
+    let created = gateway.submit(fourth).await.unwrap().into_inner();
+    let explained = server.explain(&created.conversation_id).await.unwrap();
+    assert!(
+        explained.boosts.iter().any(|b| b == "churn_risk"),
+        "{:?}",
+        explained.boosts
+    );
+    assert_eq!(churn_boosts().await, before + 1, "counted in metrics");
+
+    // The agent sees who this is: at risk, three open complaints, the last visits.
+    let mut agent = Agent::sign_in(&server, None, "ann", &[], 1).await;
+    let offer = agent.offer().await;
+    let summary = offer
+        .customer_summary
+        .expect("a summary for a recognised customer");
+    assert_eq!(summary.profile_id, profile.profile_id);
+    assert!(summary.health_known && summary.at_risk);
+    assert_eq!(summary.open_complaints, 3);
+    assert_eq!(summary.recent.len(), 3);
+    assert_eq!(summary.recent[0].outcome, "abandoned_waiting");
+    assert!(summary.recent[0].complaint);
+}

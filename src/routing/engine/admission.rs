@@ -214,6 +214,13 @@ impl Router {
                 key,
             },
         );
+        // A person whose health is below the threshold is at risk of leaving: served
+        // sooner, as an adapter's churn-risk boost would do.
+        if let Some(profile) = customer_profile
+            && self.reassess(profile, now)
+        {
+            self.boost(now, id, Boost::ChurnRisk);
+        }
         if with_bot {
             self.bot_turn(now, id, text, true);
         } else {
@@ -401,7 +408,12 @@ impl Router {
             let ticket = (c.channel, c.customer.id.clone());
             self.resume_tickets.insert(ticket, c.key, lapses);
         }
-        let freed = self.end(now, id);
+        let outcome = if while_waiting {
+            ContactOutcome::AbandonedWaiting
+        } else {
+            ContactOutcome::Left
+        };
+        let freed = self.end(now, id, outcome);
         if let Some(slot) = freed {
             self.fill_agent(now, slot);
         }
@@ -460,7 +472,7 @@ impl Router {
                     while_waiting,
                 },
             );
-            self.end(now, id);
+            self.end(now, id, ContactOutcome::Shutdown);
         }
         ids.len()
     }

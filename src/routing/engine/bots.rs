@@ -300,7 +300,7 @@ impl Router {
             let notice = customer_notice(c, CustomerNoticeBody::Closed(EndReason::BotFinished));
             self.notices.push(Notice::ToCustomer(notice));
             self.emit(now, id, EventKind::BotFinished);
-            self.end(now, id);
+            self.end(now, id, ContactOutcome::BotFinished);
         }
     }
 }

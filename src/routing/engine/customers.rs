@@ -4,7 +4,11 @@
 
 use super::*;
 use crate::customer::value::ValueFacts as FactTotals;
-use crate::customer::{Fact, MergeId, MergeRecord, Profile, ProfileError, ValueExplanation};
+use std::collections::BTreeMap;
+
+use crate::customer::{
+    Fact, Health, MergeId, MergeRecord, Profile, ProfileError, ValueExplanation,
+};
 
 /// Facts kept per call, so one request cannot fill a profile's memory at once.
 pub const MAX_FACTS_PER_CALL: usize = 256;
@@ -31,7 +35,141 @@ fn profile_error(e: ProfileError) -> RoutingError {
     }
 }
 
+/// Profiles re-assessed per timer tick by the pass that notices people going quiet
+/// (health falls with time alone, over days): 64 per 100 ms tick covers a million
+/// profiles in under half an hour, for tens of microseconds per tick.
+pub(super) const HEALTH_PASS_PER_TICK: u64 = 64;
+
+/// Past conversations shown with an offer.
+const RECENT_SHOWN: usize = 3;
+
+/// A person at risk of churning, as the index keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AtRisk {
+    /// The profile.
+    pub profile: ProfileId,
+    /// Health, 0-100, when last assessed.
+    pub health: f64,
+    /// What losing them would cost, when last assessed (0 before any fact).
+    pub loss_value: f64,
+    /// When it was assessed.
+    pub assessed_at: Millis,
+}
+
+/// The people below the churn threshold, and where the pass over every profile is.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(super) struct AtRiskIndex {
+    by_profile: BTreeMap<ProfileId, AtRisk>,
+    /// The next profile id the pass looks at.
+    cursor: u64,
+}
+
 impl Router {
+    /// A person's health at `now`, from their history and facts; `None` while
+    /// nothing is known of them (no past conversation, no fact). Without facts,
+    /// purchases are unknown rather than absent, so use carries no weight.
+    pub fn customer_health(&self, profile: ProfileId, now: Millis) -> Option<Health> {
+        let p = self.profiles.get(profile)?;
+        let has_facts = p.value_facts() != FactTotals::default();
+        if !has_facts && p.history().contacts().next().is_none() {
+            return None;
+        }
+        let mut model = self.policy.health;
+        if !has_facts {
+            model.use_weight = 0.0;
+            if model.engagement_weight + model.satisfaction_weight <= 0.0 {
+                return None;
+            }
+        }
+        let inputs = p.history().health_inputs(now, p.last_order_at());
+        Some(model.score(&inputs, now))
+    }
+
+    /// What an agent is shown of a person with an offer.
+    pub(super) fn customer_summary(
+        &self,
+        profile: ProfileId,
+        now: Millis,
+    ) -> Option<CustomerSummary> {
+        let p = self.profiles.get(profile)?;
+        let health = self.customer_health(profile, now);
+        Some(CustomerSummary {
+            profile: p.id(),
+            valued: self
+                .customer_value(profile, now)
+                .map(|v| (v.value, v.loss_value)),
+            health: health.map(|h| (h.score, h.at_risk)),
+            open_complaints: p.history().open_complaints(now),
+            recent: p
+                .history()
+                .contacts()
+                .rev()
+                .take(RECENT_SHOWN)
+                .cloned()
+                .collect(),
+        })
+    }
+
+    /// The people at risk of churning, the most costly to lose first; at most
+    /// `limit`.
+    pub fn at_risk_customers(&self, limit: usize) -> Vec<AtRisk> {
+        let mut all: Vec<AtRisk> = self.at_risk.by_profile.values().copied().collect();
+        all.sort_by(|a, b| {
+            b.loss_value
+                .total_cmp(&a.loss_value)
+                .then(a.health.total_cmp(&b.health))
+                .then(a.profile.cmp(&b.profile))
+        });
+        all.truncate(limit);
+        all
+    }
+
+    /// Assesses a person's health again and keeps the at-risk index current; returns
+    /// whether they are at risk.
+    pub(super) fn reassess(&mut self, profile: ProfileId, now: Millis) -> bool {
+        let Some(current) = self.profiles.get(profile).map(Profile::id) else {
+            self.at_risk.by_profile.remove(&profile);
+            return false;
+        };
+        if current != profile {
+            // Merged into another: that profile speaks for the person now.
+            self.at_risk.by_profile.remove(&profile);
+        }
+        let Some(health) = self.customer_health(current, now).filter(|h| h.at_risk) else {
+            self.at_risk.by_profile.remove(&current);
+            return false;
+        };
+        let loss_value = self
+            .customer_value(current, now)
+            .map_or(0.0, |v| v.loss_value);
+        self.at_risk.by_profile.insert(
+            current,
+            AtRisk {
+                profile: current,
+                health: health.score,
+                loss_value,
+                assessed_at: now,
+            },
+        );
+        true
+    }
+
+    /// The tick's share of the pass over every profile.
+    pub(super) fn health_pass(&mut self, now: Millis) {
+        let last = self.profiles.last_id();
+        if last == 0 {
+            return;
+        }
+        for _ in 0..HEALTH_PASS_PER_TICK.min(last) {
+            self.at_risk.cursor = if self.at_risk.cursor >= last {
+                1
+            } else {
+                self.at_risk.cursor + 1
+            };
+            self.reassess(ProfileId(self.at_risk.cursor), now);
+        }
+    }
+
     /// The profile `who` names, following merges.
     pub fn customer_profile(&self, who: &ProfileRef) -> Option<&Profile> {
         match who {
@@ -99,6 +237,7 @@ impl Router {
                 .add_fact(profile, fact)
                 .map_err(profile_error)?;
         }
+        self.reassess(profile, now);
         Ok(profile)
     }
 
@@ -133,9 +272,13 @@ impl Router {
         from: ProfileId,
         by: &str,
     ) -> Result<MergeId, RoutingError> {
-        self.profiles
+        let merge = self
+            .profiles
             .merge(now, into, from, by)
-            .map_err(profile_error)
+            .map_err(profile_error)?;
+        self.reassess(from, now);
+        self.reassess(into, now);
+        Ok(merge)
     }
 
     /// An operator undoes a merge.
@@ -145,6 +288,18 @@ impl Router {
         merge: MergeId,
         by: &str,
     ) -> Result<(), RoutingError> {
-        self.profiles.unmerge(now, merge, by).map_err(profile_error)
+        self.profiles
+            .unmerge(now, merge, by)
+            .map_err(profile_error)?;
+        let undone = self
+            .profiles
+            .merges()
+            .find(|m| m.id == merge)
+            .map(|m| (m.into, m.from));
+        if let Some((into, from)) = undone {
+            self.reassess(into, now);
+            self.reassess(from, now);
+        }
+        Ok(())
     }
 }

@@ -161,7 +161,7 @@ impl Router {
             agent: agent.clone(),
             rule,
         });
-        let details = self.offer_details(id, waited_ms);
+        let details = self.offer_details(now, id, waited_ms);
         self.notices.push(Notice::ToAgent {
             agent: agent.clone(),
             notice: AgentNotice::Offer(Box::new(details)),
@@ -170,7 +170,12 @@ impl Router {
     }
 
     /// What an agent is shown of a conversation offered or given back to them.
-    pub(super) fn offer_details(&self, id: ConversationId, waited_ms: u64) -> OfferDetails {
+    pub(super) fn offer_details(
+        &self,
+        now: Millis,
+        id: ConversationId,
+        waited_ms: u64,
+    ) -> OfferDetails {
         let c = &self.conversations[&id];
         OfferDetails {
             conversation: id,
@@ -183,6 +188,9 @@ impl Router {
             language: c.language.clone(),
             intent: c.intent.clone(),
             handoff: c.handoff,
+            customer_summary: c
+                .customer_profile
+                .and_then(|p| self.customer_summary(p, now)),
         }
     }
 }

@@ -287,7 +287,7 @@ impl Router {
             self.last_agents
                 .insert(c.customer_key(), agent.clone(), now + window);
         }
-        self.end(now, id);
+        self.end(now, id, ContactOutcome::Closed);
         let wrap_up = self.policy.wrap_up_ms;
         let available = self.agents.get(slot).map(|a| a.presence) == Some(Presence::Available);
         if wrap_up > 0 && available {

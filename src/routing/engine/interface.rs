@@ -305,6 +305,23 @@ pub struct OfferDetails {
     pub intent: Option<Arc<str>>,
     /// Why a bot handed it over, if one did.
     pub handoff: Option<HandoffReason>,
+    /// Who the customer is, when recognised.
+    pub customer_summary: Option<CustomerSummary>,
+}
+
+/// What an agent is shown of a recognised customer with an offer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerSummary {
+    /// Their profile.
+    pub profile: crate::customer::ProfileId,
+    /// Value and loss value by the tenant's formula, once facts were pushed.
+    pub valued: Option<(f64, f64)>,
+    /// Health, when known, and whether it is below the churn threshold.
+    pub health: Option<(f64, bool)>,
+    /// Complaints still open.
+    pub open_complaints: u32,
+    /// Their last conversations, newest first.
+    pub recent: Vec<crate::customer::Contact>,
 }
 
 /// Suggested answers for one customer message, best first.

@@ -134,14 +134,41 @@ impl Router {
         self.route_conversation(now, id);
     }
 
-    /// Removes a conversation for good; returns the agent that held it, whose
-    /// capacity is now free.
-    pub(super) fn end(&mut self, now: Millis, id: ConversationId) -> Option<AgentSlot> {
+    /// Removes a conversation for good, keeping it in the person's history when they
+    /// were recognised; returns the agent that held it, whose capacity is now free.
+    pub(super) fn end(
+        &mut self,
+        now: Millis,
+        id: ConversationId,
+        outcome: ContactOutcome,
+    ) -> Option<AgentSlot> {
         let holder = self.conversations[&id].holder();
+        let agent = holder
+            .map(|slot| self.agent_id(slot))
+            .or_else(|| self.conversations[&id].parked_with.clone());
         if let Some(slot) = holder {
             self.detach(now, id, slot);
         }
         let c = self.conversations.remove(&id).expect("open conversation");
+        if let Some(profile) = c.customer_profile {
+            self.profiles.record_contact(
+                profile,
+                Contact {
+                    conversation: id.0,
+                    channel: c.channel,
+                    started_at: c.created_at,
+                    ended_at: now,
+                    outcome,
+                    agent,
+                    intent: c.intent.clone().or_else(|| c.bot_intent.clone()),
+                    complaint: c.handoff == Some(HandoffReason::Complaint)
+                        || c.boosts.contains(Boost::Complaint),
+                    satisfaction: None,
+                    origin: profile,
+                },
+            );
+            self.reassess(profile, now);
+        }
         self.timers.cancel_conversation(id);
         self.waiting.remove(c.profile, c.key, id);
         self.unresolved.remove(&id);

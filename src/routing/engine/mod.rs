@@ -12,7 +12,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use rustc_hash::FxHashMap;
 
 use crate::customer::{
-    ClaimedIdentity, Identity, IdentityKind, ProfileId, ProfileLimits, Profiles,
+    ClaimedIdentity, Contact, ContactOutcome, Identity, IdentityKind, ProfileId, ProfileLimits,
+    Profiles,
 };
 use std::sync::Arc;
 
@@ -37,12 +38,13 @@ mod views;
 
 pub use bots::language_skill;
 
-pub use customers::{MAX_FACTS_PER_CALL, ProfileRef};
+use customers::AtRiskIndex;
+pub use customers::{AtRisk, MAX_FACTS_PER_CALL, ProfileRef};
 pub use explain::{CandidateAgent, Explanation};
 pub use interface::{
     AgentNotice, AgentStateCounts, AgentView, AssistSuggestion, AssistSuggestions, BotAction,
-    BotTurn, CustomerNotice, CustomerNoticeBody, Handoff, InboundMessage, MessageOutcome, Notice,
-    OfferDetails, RoutingError, Rule, SignIn, TransferRequest, Understood,
+    BotTurn, CustomerNotice, CustomerNoticeBody, CustomerSummary, Handoff, InboundMessage,
+    MessageOutcome, Notice, OfferDetails, RoutingError, Rule, SignIn, TransferRequest, Understood,
 };
 use policy::QueueEscalation;
 pub use policy::{
@@ -269,6 +271,9 @@ pub struct Router {
     unanswered: UnansweredLog,
     /// What operators taught the bot; the bot is rebuilt from its file plus this.
     taught: Taught,
+    /// People whose health is below the churn threshold, kept current as their
+    /// profiles change and by a pass over every profile spread over ticks.
+    at_risk: AtRiskIndex,
     /// Every scheduled timer (offer expiries, cooldowns, quiet checks, parked
     /// windows, waits, escalation steps, wrap-ups, boosts, returns after a restart),
     /// cancelled as soon as what it times ends.
@@ -327,6 +332,10 @@ impl Router {
     pub fn new(policy: RoutingPolicy) -> Result<Router, RoutingPolicyError> {
         policy.priority.validate()?;
         policy.value.validate().map_err(RoutingPolicyError::Value)?;
+        policy
+            .health
+            .validate()
+            .map_err(RoutingPolicyError::Value)?;
         if policy.queues.is_empty() {
             return Err(RoutingPolicyError::NoQueues);
         }
@@ -411,6 +420,7 @@ impl Router {
             answer_ratings: AnswerRatings::default(),
             unanswered: UnansweredLog::default(),
             taught: Taught::default(),
+            at_risk: AtRiskIndex::default(),
             timers: Timers::default(),
             next_join: 0,
             skills: SkillCatalog::default(),

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::customer::ValueModel;
+use crate::customer::{HealthModel, ValueModel};
 use crate::routing::model::Channel;
 use crate::routing::priority::{PolicyError, PriorityPolicy};
 
@@ -143,6 +143,9 @@ pub struct RoutingPolicy {
     /// push (`[routing.value]`); people without facts keep the value their adapter
     /// sends.
     pub value: ValueModel,
+    /// A recognised person's health score and churn threshold (`[routing.health]`):
+    /// below it their conversations get the churn-risk boost by themselves.
+    pub health: HealthModel,
     /// Where bots serve first; set from the `[bot]` config section, not from `[routing]`.
     #[serde(skip)]
     pub bot: BotRouting,
@@ -202,6 +205,7 @@ impl Default for RoutingPolicy {
             top_tier_to_most_proficient: false,
             queue_update_interval_ms: 15_000,
             value: ValueModel::default(),
+            health: HealthModel::default(),
             bot: BotRouting::default(),
         }
     }

@@ -74,7 +74,7 @@ impl Router {
         }
         for id in held {
             let waited_ms = self.conversations[&id].waited_ms(now);
-            let details = self.offer_details(id, waited_ms);
+            let details = self.offer_details(now, id, waited_ms);
             self.notices.push(Notice::ToAgent {
                 agent: agent_id.clone(),
                 notice: AgentNotice::Resumed(Box::new(details)),

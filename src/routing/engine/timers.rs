@@ -16,6 +16,7 @@ impl Router {
     /// meaningful moves. Every timer that fires is current: whatever it timed is
     /// still under way, since ending it cancelled the timer.
     pub fn tick(&mut self, now: Millis) {
+        self.health_pass(now);
         for (due, timer) in self.timers.pop_due(now, TimerKind::AgentReturn) {
             self.debug_assert_current(now, due, timer);
             let Timer::AgentReturn(slot) = timer else {
@@ -92,7 +93,7 @@ impl Router {
                     while_waiting: false,
                 },
             );
-            self.end(now, id);
+            self.end(now, id, ContactOutcome::Left);
         }
         for (due, timer) in self.timers.pop_due(now, TimerKind::MaxWait) {
             self.debug_assert_current(now, due, timer);
@@ -315,7 +316,7 @@ impl Router {
                 while_waiting: true,
             },
         );
-        if let Some(slot) = self.end(now, id) {
+        if let Some(slot) = self.end(now, id, ContactOutcome::WaitLimit) {
             self.fill_agent(now, slot);
         }
     }

@@ -1452,6 +1452,14 @@ impl Model {
                 EventKind::Closed { .. } | EventKind::Abandoned { .. } => {
                     self.end_conversation(id);
                 }
+                // The generated policies do not survey (a rating reply would answer a
+                // closed thread instead of opening the conversation the model expects);
+                // tests/api/surveys.rs drives surveys end to end.
+                EventKind::SurveyAsked
+                | EventKind::SurveyAnswered { .. }
+                | EventKind::SurveyUnanswered { .. } => {
+                    panic!("a survey event with surveys off: {e:?}")
+                }
                 EventKind::AnswerRated { .. } => assert!(
                     self.bots.contains_key(&id),
                     "{id} rated an answer while not with a bot: {e:?}"

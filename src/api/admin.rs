@@ -104,6 +104,8 @@ fn conversation_view(
         intent: c.intent.as_deref().unwrap_or_default().to_owned(),
         handoff_reason: c.handoff.map(|r| r.as_str()).unwrap_or_default().to_owned(),
         transcript: Vec::new(),
+        satisfaction: c.satisfaction.map_or(0, u32::from),
+        recommend: c.recommend.map_or(-1, i32::from),
     }
 }
 
@@ -522,6 +524,14 @@ impl pb::admin_server::Admin for AdminService {
     ) -> Result<Response<pb::ListAtRiskCustomersResponse>, Status> {
         let tenant = self.tenant(&request, "Admin/ListAtRiskCustomers")?;
         profiles::at_risk(&tenant, request.into_inner()).map(Response::new)
+    }
+
+    async fn list_follow_ups(
+        &self,
+        request: Request<pb::ListFollowUpsRequest>,
+    ) -> Result<Response<pb::ListFollowUpsResponse>, Status> {
+        let tenant = self.tenant(&request, "Admin/ListFollowUps")?;
+        profiles::follow_ups(&tenant, request.into_inner()).map(Response::new)
     }
 
     async fn record_customer_facts(

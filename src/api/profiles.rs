@@ -202,9 +202,9 @@ pub fn get(
     view_of(tenants, tenant, &who)
 }
 
-/// Default and largest number of rows of `ListAtRiskCustomers`.
-const DEFAULT_AT_RISK: u32 = 100;
-const MAX_AT_RISK: u32 = 10_000;
+/// Default and largest number of rows of `ListAtRiskCustomers` and `ListFollowUps`.
+const DEFAULT_ROWS: u32 = 100;
+const MAX_ROWS: u32 = 10_000;
 
 /// `Admin/ListAtRiskCustomers`.
 pub fn at_risk(
@@ -212,11 +212,11 @@ pub fn at_risk(
     req: pb::ListAtRiskCustomersRequest,
 ) -> Result<pb::ListAtRiskCustomersResponse, Status> {
     let limit = match req.limit {
-        0 => DEFAULT_AT_RISK,
-        n if n > MAX_AT_RISK => {
+        0 => DEFAULT_ROWS,
+        n if n > MAX_ROWS => {
             return Err(rejected(invalid(
                 "limit",
-                format_args!("at most {MAX_AT_RISK}"),
+                format_args!("at most {MAX_ROWS}"),
             )));
         }
         n => n,
@@ -234,6 +234,39 @@ pub fn at_risk(
         })
         .collect();
     Ok(pb::ListAtRiskCustomersResponse { customers })
+}
+
+/// `Admin/ListFollowUps`.
+pub fn follow_ups(
+    tenant: &Tenant,
+    req: pb::ListFollowUpsRequest,
+) -> Result<pb::ListFollowUpsResponse, Status> {
+    let limit = match req.limit {
+        0 => DEFAULT_ROWS,
+        n if n > MAX_ROWS => {
+            return Err(rejected(invalid(
+                "limit",
+                format_args!("at most {MAX_ROWS}"),
+            )));
+        }
+        n => n,
+    };
+    let state = tenant.lock_for("admin");
+    let router = &state.router;
+    let items = router
+        .follow_ups()
+        .take(limit as usize)
+        .map(|f| pb::FollowUpItem {
+            conversation_id: f.conversation.to_string(),
+            rated_at_unix_ms: f.at as i64,
+            score: u32::from(f.score),
+            agent_id: f.agent.to_string(),
+            queue: router.queue_name(f.queue).to_owned(),
+            channel: convert::channel_to_pb(f.channel) as i32,
+            profile_id: f.profile.map_or(0, |p| p.0),
+        })
+        .collect();
+    Ok(pb::ListFollowUpsResponse { items })
 }
 
 /// Runs a profile command, waits for it to be durable, and logs it for audit.

@@ -6,6 +6,7 @@
 //! conversations reads it, and a durable journal replayed after a restart will rebuild
 //! the same picture the same way.
 
+use super::surveys::Question;
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -69,6 +70,10 @@ pub struct ConversationSnapshot {
     pub intent: Option<Arc<str>>,
     /// Why a bot handed it over, if one did.
     pub handoff: Option<HandoffReason>,
+    /// The customer's satisfaction answer after the close, on the survey's scale.
+    pub satisfaction: Option<u8>,
+    /// Their answer to "would you recommend us", 0-10.
+    pub recommend: Option<u8>,
 }
 
 impl ConversationSnapshot {
@@ -144,6 +149,8 @@ impl Board {
                     waiting_since: (!*with_bot).then_some(event.at),
                     intent: None,
                     handoff: None,
+                    satisfaction: None,
+                    recommend: None,
                 },
             );
             return;
@@ -155,7 +162,15 @@ impl Board {
         match &event.kind {
             EventKind::Created { .. }
             | EventKind::FirstResponse { .. }
-            | EventKind::AnswerRated { .. } => {}
+            | EventKind::AnswerRated { .. }
+            | EventKind::SurveyAsked
+            | EventKind::SurveyUnanswered { .. } => {}
+            EventKind::SurveyAnswered {
+                question, score, ..
+            } => match question {
+                Question::Recommend => c.recommend = Some(*score),
+                Question::Satisfaction(_) => c.satisfaction = Some(*score),
+            },
             EventKind::Queued { key, required, .. } => {
                 if matches!(
                     c.state,

@@ -13,6 +13,7 @@ use super::model::{
     AgentId, Channel, ConversationId, Customer, EscalationStep, HandoffReason, Millis, NamedSkills,
 };
 use super::priority::{Boost, PriorityKey};
+use super::surveys::Question;
 
 /// One state change of one conversation.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,6 +137,22 @@ pub enum EventKind {
     },
     /// The customer stopped writing while a bot served them: the bot finished.
     BotFinished,
+    /// The customer was asked for their satisfaction after the close.
+    SurveyAsked,
+    /// The customer answered a survey question.
+    SurveyAnswered {
+        /// Which question.
+        question: Question,
+        /// The answer on its scale.
+        score: u8,
+        /// The agent who closed the conversation.
+        agent: AgentId,
+    },
+    /// A survey got no answer: it lapsed, or the customer wrote something else.
+    SurveyUnanswered {
+        /// True when the customer wrote about something else instead.
+        moved_on: bool,
+    },
     /// The customer said whether a bot answer solved their question.
     AnswerRated {
         /// The intent answered.
@@ -217,6 +234,9 @@ impl EventKind {
             EventKind::HandedOff { .. } => "handed_off",
             EventKind::BotFinished => "bot_finished",
             EventKind::AnswerRated { .. } => "answer_rated",
+            EventKind::SurveyAsked => "survey_asked",
+            EventKind::SurveyAnswered { .. } => "survey_answered",
+            EventKind::SurveyUnanswered { .. } => "survey_unanswered",
             EventKind::Queued { .. } => "queued",
             EventKind::Boosted { .. } => "boosted",
             EventKind::Escalated { .. } => "escalated",

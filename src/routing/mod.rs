@@ -17,6 +17,7 @@
 //! - [`board`]: conversations rebuilt from events alone (admin snapshot, replay).
 //! - [`answer_ratings`]: customers' verdicts on bot answers, per intent.
 //! - [`unanswered`]: the questions the bot could not answer, grouped for teaching.
+//! - [`surveys`]: satisfaction surveys after a close, their reminders and follow-ups.
 //! - [`taught`]: questions and entries operators taught the bot at run time.
 
 pub mod agents;
@@ -29,6 +30,7 @@ pub mod expiring;
 pub mod model;
 pub mod priority;
 pub mod skills;
+pub mod surveys;
 pub mod taught;
 pub mod timer_queue;
 pub mod unanswered;

@@ -12,6 +12,7 @@ use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gau
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::routing::answer_ratings::Verdict;
+use crate::routing::surveys::Question;
 use crate::routing::{
     AgentStateCounts, ChannelClass, Event, EventKind, HandoffReason, TransferTarget,
 };
@@ -69,6 +70,13 @@ pub const BOT_TURNS: &str = "switchboard_bot_turns_total";
 /// Counter: customers' verdicts on bot answers, by channel and verdict (`solved`,
 /// `not_solved`); per-intent figures are in Admin `ListAnswerRatings`.
 pub const ANSWER_RATINGS: &str = "switchboard_bot_answer_ratings_total";
+/// Counter: satisfaction surveys by queue, channel and outcome (`asked`, `answered`,
+/// `recommend_answered`, `lapsed`, `moved_on`); response rate = answered ÷ asked.
+pub const SURVEYS: &str = "switchboard_surveys_total";
+/// Histogram: satisfaction answers by queue and channel, on the survey's scale.
+pub const SATISFACTION: &str = "switchboard_satisfaction_score";
+/// Histogram: "would you recommend us" answers (0-10) by queue and channel.
+pub const RECOMMEND: &str = "switchboard_recommend_score";
 /// Counter: customer messages for which agents got assist suggestions.
 pub const ASSISTS: &str = "switchboard_assist_suggestions_total";
 /// Counter: jobs of the matching pool by kind (`turns`, `assist`) and outcome.
@@ -157,6 +165,9 @@ pub const JOURNAL_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
 
+/// Buckets for survey answers: one per score, so the histogram is the distribution.
+pub const SCORE_BUCKETS: &[f64] = &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
+
 /// Every histogram with its buckets; one not listed would render as a summary.
 const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     (FIRST_RESPONSE, FIRST_RESPONSE_BUCKETS),
@@ -168,6 +179,8 @@ const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     (SEMANTIC_EMBEDDING, JOURNAL_BUCKETS),
     (LOCK_WAIT, ROUTING_DECISION_BUCKETS),
     (LOCK_HOLD, ROUTING_DECISION_BUCKETS),
+    (SATISFACTION, SCORE_BUCKETS),
+    (RECOMMEND, SCORE_BUCKETS),
 ];
 
 /// Installs the process-wide Prometheus recorder once and returns its handle; later
@@ -248,6 +261,18 @@ fn describe() {
     describe_counter!(
         BOT_TURNS,
         "Customer messages a bot took, by bot (builtin, external) and outcome."
+    );
+    describe_counter!(
+        SURVEYS,
+        "Satisfaction surveys after a close, by queue, channel and outcome."
+    );
+    describe_histogram!(
+        SATISFACTION,
+        "Satisfaction answers after a close, by queue and channel, on the survey's scale."
+    );
+    describe_histogram!(
+        RECOMMEND,
+        "Answers to 'would you recommend us' (0-10), by queue and channel."
     );
     describe_counter!(
         ANSWER_RATINGS,
@@ -430,6 +455,25 @@ pub fn record_event(event: &Event, tier: &str, queue: &str, elapsed: Duration) {
                 Verdict::NotSolved => "not_solved",
             };
             counter!(ANSWER_RATINGS, "channel" => channel, "verdict" => verdict).increment(1)
+        }
+        EventKind::SurveyAsked => {
+            counter!(SURVEYS, "queue" => queue.to_owned(), "channel" => channel, "outcome" => "asked")
+                .increment(1)
+        }
+        EventKind::SurveyAnswered { question, score, .. } => {
+            let (histogram_name, outcome) = match question {
+                Question::Recommend => (RECOMMEND, "recommend_answered"),
+                Question::Satisfaction(_) => (SATISFACTION, "answered"),
+            };
+            counter!(SURVEYS, "queue" => queue.to_owned(), "channel" => channel, "outcome" => outcome)
+                .increment(1);
+            histogram!(histogram_name, "queue" => queue.to_owned(), "channel" => channel)
+                .record(f64::from(*score));
+        }
+        EventKind::SurveyUnanswered { moved_on } => {
+            let outcome = if *moved_on { "moved_on" } else { "lapsed" };
+            counter!(SURVEYS, "queue" => queue.to_owned(), "channel" => channel, "outcome" => outcome)
+                .increment(1)
         }
         EventKind::BotFinished => {
             counter!(CONVERSATIONS_ENDED, "channel" => channel, "outcome" => "bot_finished")

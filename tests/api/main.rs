@@ -11,4 +11,5 @@ mod operations;
 mod profiles;
 mod routing;
 mod security;
+mod surveys;
 mod tls;

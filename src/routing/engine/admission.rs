@@ -81,6 +81,11 @@ impl Router {
             }
             return Ok(self.follow_up(now, id, msg));
         }
+        if !self.surveys.is_empty()
+            && let Some(answered) = self.survey_reply(now, &msg)
+        {
+            return Ok(answered);
+        }
         if self.conversations.len() >= self.policy.max_open_conversations {
             return Err(RoutingError::Exhausted(format!(
                 "tenant has {} open conversations, the configured maximum",

@@ -269,6 +269,7 @@ impl Router {
             self.average_handle_ms = 0.8 * self.average_handle_ms + 0.2 * handle_ms;
         }
         let agent = self.agent_id(slot);
+        self.ask_survey(now, id, &agent);
         let notice = customer_notice(
             &self.conversations[&id],
             CustomerNoticeBody::Closed(EndReason::ClosedByAgent),

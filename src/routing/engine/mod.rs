@@ -30,6 +30,7 @@ mod lifecycle;
 mod lookups;
 mod policy;
 mod restart;
+mod surveys;
 mod texts;
 mod timers;
 #[cfg(test)]
@@ -52,7 +53,7 @@ pub use policy::{
 };
 use texts::{
     handoff_text, is_chinese, queue_text, reconnecting_text, shutdown_text, solved_text,
-    verdict_buttons, wait_limit_text,
+    survey_buttons, survey_text, survey_thanks, verdict_buttons, wait_limit_text,
 };
 
 use super::agents::{Agent, AgentPool, AgentSlot, LaneKey};
@@ -66,6 +67,7 @@ use super::model::{
 pub use super::model::{EscalationStep, NamedSkills};
 use super::priority::{Boost, Boosts, PriorityKey};
 use super::skills::{LevelledSkills, SkillCatalog, SkillIndex, UNRESOLVED};
+use super::surveys::Surveys;
 use super::taught::Taught;
 use super::timer_queue::{Timer, TimerKind, Timers};
 use super::unanswered::UnansweredLog;
@@ -274,6 +276,8 @@ pub struct Router {
     /// People whose health is below the churn threshold, kept current as their
     /// profiles change and by a pass over every profile spread over ticks.
     at_risk: AtRiskIndex,
+    /// Satisfaction surveys waiting for an answer, and the follow-ups low scores left.
+    surveys: Surveys,
     /// Every scheduled timer (offer expiries, cooldowns, quiet checks, parked
     /// windows, waits, escalation steps, wrap-ups, boosts, returns after a restart),
     /// cancelled as soon as what it times ends.
@@ -332,6 +336,14 @@ impl Router {
     pub fn new(policy: RoutingPolicy) -> Result<Router, RoutingPolicyError> {
         policy.priority.validate()?;
         policy.value.validate().map_err(RoutingPolicyError::Value)?;
+        policy
+            .health
+            .validate()
+            .map_err(RoutingPolicyError::Value)?;
+        policy
+            .survey
+            .validate()
+            .map_err(RoutingPolicyError::Value)?;
         policy
             .health
             .validate()
@@ -421,6 +433,7 @@ impl Router {
             unanswered: UnansweredLog::default(),
             taught: Taught::default(),
             at_risk: AtRiskIndex::default(),
+            surveys: Surveys::default(),
             timers: Timers::default(),
             next_join: 0,
             skills: SkillCatalog::default(),

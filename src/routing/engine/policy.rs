@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::customer::{HealthModel, ValueModel};
 use crate::routing::model::Channel;
 use crate::routing::priority::{PolicyError, PriorityPolicy};
+use crate::routing::surveys::SurveyPolicy;
 
 /// A named queue: the skills every conversation in it requires.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,6 +43,10 @@ pub struct QueueSpec {
     /// or an e-mail follow-up, with buttons, in the customer's language.
     #[serde(default)]
     pub fallback_message: String,
+    /// Whether conversations of this queue get the satisfaction survey after a close;
+    /// absent = `[routing.survey] enabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survey: Option<bool>,
 }
 
 fn default_relax_secs() -> u64 {
@@ -60,6 +65,7 @@ impl Default for QueueSpec {
             max_wait_secs: 0,
             fallback_queue: String::new(),
             fallback_message: String::new(),
+            survey: None,
         }
     }
 }
@@ -146,6 +152,8 @@ pub struct RoutingPolicy {
     /// A recognised person's health score and churn threshold (`[routing.health]`):
     /// below it their conversations get the churn-risk boost by themselves.
     pub health: HealthModel,
+    /// The satisfaction survey after a close (`[routing.survey]`).
+    pub survey: SurveyPolicy,
     /// Where bots serve first; set from the `[bot]` config section, not from `[routing]`.
     #[serde(skip)]
     pub bot: BotRouting,
@@ -206,6 +214,7 @@ impl Default for RoutingPolicy {
             queue_update_interval_ms: 15_000,
             value: ValueModel::default(),
             health: HealthModel::default(),
+            survey: SurveyPolicy::default(),
             bot: BotRouting::default(),
         }
     }

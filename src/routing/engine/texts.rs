@@ -7,8 +7,10 @@
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, LazyLock};
 
+use crate::customer::Scale;
 use crate::routing::answer_ratings::{NOT_SOLVED_PAYLOAD, SOLVED_PAYLOAD};
 use crate::routing::model::{Button, QueueStatus};
+use crate::routing::surveys::Question;
 
 pub(super) fn is_chinese(language: &str) -> bool {
     language.eq_ignore_ascii_case("zh") || language.to_ascii_lowercase().starts_with("zh-")
@@ -134,6 +136,67 @@ static GLAD: Fixed = fixed!(
     "很高兴帮到您！还有其他问题随时问我。",
     "Glad that helped! Ask me anything else at any time."
 );
+
+static SURVEY_FIVE: Fixed = fixed!(
+    "本次服务您满意吗？请为我们打分（1 = 非常不满意，5 = 非常满意）。",
+    "How satisfied were you with our service? Please rate us from 1 (very dissatisfied) to 5 (very satisfied)."
+);
+static SURVEY_FACES: Fixed = fixed!(
+    "本次服务您满意吗？请选择一个表情。",
+    "How was our service today? Pick a face."
+);
+static SURVEY_REMINDER: Fixed = fixed!(
+    "打扰一下：您对刚才的服务还满意吗？您的评价对我们很重要。",
+    "A quick reminder: how satisfied were you with our service? Your rating helps us."
+);
+static RECOMMEND: Fixed = fixed!(
+    "您有多大可能向朋友推荐我们？请打分 0-10。",
+    "How likely are you to recommend us to a friend? 0 (not at all) to 10 (certainly)."
+);
+static SURVEY_THANKS: Fixed = fixed!("感谢您的评价！", "Thank you for your rating!");
+static SURVEY_SORRY: Fixed = fixed!(
+    "感谢您的评价，很抱歉这次没能让您满意。我们的主管会跟进。",
+    "Thank you for telling us, and we are sorry we let you down. A supervisor will follow up."
+);
+
+/// The survey question on `question`'s scale, or the reminder of it.
+pub(super) fn survey_text(language: &str, question: Question, reminder: bool) -> Arc<str> {
+    match (question, reminder) {
+        (Question::Recommend, _) => RECOMMEND.get(language),
+        (_, true) => SURVEY_REMINDER.get(language),
+        (Question::Satisfaction(Scale::ThreeFaces), false) => SURVEY_FACES.get(language),
+        (Question::Satisfaction(_), false) => SURVEY_FIVE.get(language),
+    }
+}
+
+/// The thanks for a survey answer; `low` when the score asks for a follow-up.
+pub(super) fn survey_thanks(language: &str, low: bool) -> Arc<str> {
+    if low {
+        SURVEY_SORRY.get(language)
+    } else {
+        SURVEY_THANKS.get(language)
+    }
+}
+
+/// Quick replies for a survey question; payloads are the digits, which the answer
+/// reader takes in any language.
+pub(super) fn survey_buttons(question: Question) -> Vec<Button> {
+    let button = |label: String, payload: u8| Button {
+        label,
+        payload: payload.to_string(),
+    };
+    match question {
+        Question::Satisfaction(Scale::ThreeFaces) => [("😞", 1), ("😐", 2), ("😀", 3)]
+            .into_iter()
+            .map(|(face, v)| button(face.to_owned(), v))
+            .collect(),
+        Question::Recommend => (0..=10).map(|v| button(v.to_string(), v)).collect(),
+        Question::Satisfaction(_) => [("1 😞", 1), ("2", 2), ("3 😐", 3), ("4", 4), ("5 😀", 5)]
+            .into_iter()
+            .map(|(label, v)| button(label.to_owned(), v))
+            .collect(),
+    }
+}
 
 /// The reply to a customer who said an answer solved it.
 pub(super) fn solved_text(language: &str) -> Arc<str> {

@@ -58,6 +58,8 @@ impl Router {
             waiting_since: c.waiting_since,
             intent: c.intent.clone(),
             handoff: c.handoff,
+            satisfaction: None,
+            recommend: None,
         })
     }
 

@@ -9,6 +9,14 @@
 //! and follows the notices it leaves. The [`report`] gives service level, mean and
 //! p90 wait and abandonment per tier and per skill group, and agent occupancy.
 //!
+//! With `[customers]`, arrivals are a population of returning customers rather than
+//! strangers: each has an order history pushed to the router as facts before the day
+//! starts (so the router's `[routing.value]` model values and tiers them) and sends a
+//! verified phone number, so the router recognises them on every visit and channel.
+//! Served contacts are rated by [`satisfaction`], and the report adds the loss value
+//! the policy put at risk: customers who abandoned or rated low, weighted by loss
+//! value, per tier; the FCFS comparison gives its difference in money.
+//!
 //! `switchboard simulate --config scenario.toml [--seed N]` prints the report; with
 //! `compare_fcfs = true` in the scenario it also runs it first come, first served on
 //! the same random draws and shows what value routing buys and costs per tier.
@@ -19,9 +27,10 @@
 pub mod report;
 pub mod rng;
 mod run;
+pub mod satisfaction;
 pub mod scenario;
 
-pub use report::{Occupancy, Report, Row, render_comparison};
+pub use report::{CustomerReport, Occupancy, Report, RiskRow, Row, render_comparison};
 pub use run::run;
 pub use scenario::{Scenario, ScenarioError};
 

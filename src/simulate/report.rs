@@ -15,6 +15,20 @@
 //! - **occupancy**: capacity held (by an offer or a conversation, from offer to close)
 //!   ÷ capacity staffed, both integrated over time from the warm-up to
 //!   `duration_secs`. Only capacity in channel classes some stream arrives in counts.
+//!
+//! With `[customers]` (returning customers), also:
+//!
+//! - **recognised**: measured contacts the router filed under the profile the
+//!   customer's facts are on (it linked the channel's customer id to it).
+//! - **rating**: each served contact's rating 1-5 by [`super::satisfaction`]; **rated
+//!   low** at or below `low_rating` (2).
+//! - **at risk**: a customer with a measured contact who abandoned at least once or
+//!   rated at least one contact low, counted once per customer per run however many
+//!   contacts they made, in their tier at the start of the day.
+//! - **loss value at risk**: the sum of the at-risk customers' loss values, by the
+//!   scenario's `[routing.value]` model on their facts at the start of the day (what
+//!   losing them would cost, reputation included), in the tenant's currency. Beside it,
+//!   the loss value of every contacted customer, and the share at risk.
 
 use std::fmt::{self, Write as _};
 
@@ -83,6 +97,81 @@ impl Occupancy {
     }
 }
 
+/// Returning customers of one tier, or all of them: how many were put at risk, and
+/// how much loss value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskRow {
+    /// Tier name, or `all`.
+    pub name: String,
+    /// Customers with at least one measured contact.
+    pub customers: u64,
+    /// Of them, abandoned at least once.
+    pub abandoned: u64,
+    /// Of them, rated at least one contact low.
+    pub rated_low: u64,
+    /// Of them, abandoned or rated low (each customer once).
+    pub at_risk: u64,
+    /// Loss value of every contacted customer, in the tenant's currency.
+    pub contacted_loss_value: f64,
+    /// Loss value of the customers at risk, in the tenant's currency.
+    pub at_risk_loss_value: f64,
+}
+
+impl RiskRow {
+    /// A row with nothing counted yet.
+    pub fn named(name: &str) -> RiskRow {
+        RiskRow {
+            name: name.to_owned(),
+            customers: 0,
+            abandoned: 0,
+            rated_low: 0,
+            at_risk: 0,
+            contacted_loss_value: 0.0,
+            at_risk_loss_value: 0.0,
+        }
+    }
+
+    /// Loss value at risk ÷ loss value contacted.
+    pub fn at_risk_share(&self) -> Option<f64> {
+        (self.contacted_loss_value > 0.0)
+            .then(|| self.at_risk_loss_value / self.contacted_loss_value)
+    }
+}
+
+/// What the run did to the returning customers of `[customers]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerReport {
+    /// The tenant's currency, as loss values are labelled.
+    pub currency: String,
+    /// Customers in the population.
+    pub population: u64,
+    /// Measured contacts from the population.
+    pub contacts: u64,
+    /// Of them, filed by the router under the customer's own profile.
+    pub recognised: u64,
+    /// Distinct profiles the router filed them under (at most the population).
+    pub profiles: u64,
+    /// Measured contacts served and rated.
+    pub rated: u64,
+    /// Of them, rated at or below `low_rating`.
+    pub rated_low: u64,
+    /// Sum of the ratings, for the mean.
+    pub rating_sum: u64,
+    /// The rating at or below which a customer counts as at risk.
+    pub low_rating: u8,
+    /// Per tier, in the policy's tier order (start-of-day tiers).
+    pub tiers: Vec<RiskRow>,
+    /// Every contacted customer.
+    pub total: RiskRow,
+}
+
+impl CustomerReport {
+    /// Mean rating of served contacts.
+    pub fn mean_rating(&self) -> Option<f64> {
+        (self.rated > 0).then(|| self.rating_sum as f64 / self.rated as f64)
+    }
+}
+
 /// The results of one simulation run. See the module doc for the definitions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
@@ -111,6 +200,9 @@ pub struct Report {
     /// Agent actions that found the conversation gone or moved (for example, an accept
     /// after the customer abandoned); expected to be 0 with the checks the run makes.
     pub stale_actions: u64,
+    /// Returning customers and the loss value put at risk; `None` without
+    /// `[customers]`, when the report is what it was before they existed.
+    pub customers: Option<CustomerReport>,
 }
 
 fn percent(share: Option<f64>) -> String {
@@ -119,6 +211,23 @@ fn percent(share: Option<f64>) -> String {
 
 fn secs(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |s| format!("{s:.1} s"))
+}
+
+/// An amount of money, whole units with thousands separators: `12,345`.
+fn money(amount: f64) -> String {
+    let rounded = amount.round();
+    let digits = format!("{:.0}", rounded.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if rounded < 0.0 {
+        out.insert(0, '-');
+    }
+    out
 }
 
 fn duration(secs: f64) -> String {
@@ -227,6 +336,10 @@ impl fmt::Display for Report {
             })
             .collect();
         table(&mut out, &header, &rows);
+        if let Some(customers) = &self.customers {
+            out.push('\n');
+            customers.render(&mut out);
+        }
         if self.total.unanswered > 0 {
             let _ = writeln!(
                 out,
@@ -250,6 +363,122 @@ impl fmt::Display for Report {
         }
         f.write_str(&out)
     }
+}
+
+impl CustomerReport {
+    fn render(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "returning customers: {} in the population; {} measured contacts from {} of them, {} recognised by the router ({} profiles)",
+            self.population, self.contacts, self.total.customers, self.recognised, self.profiles
+        );
+        let _ = writeln!(
+            out,
+            "satisfaction: {} served contacts rated, mean {}, {} rated {} or lower",
+            self.rated,
+            self.mean_rating()
+                .map_or_else(|| "-".to_owned(), |m| format!("{m:.2}")),
+            self.rated_low,
+            self.low_rating
+        );
+        let _ = writeln!(
+            out,
+            "at risk = abandoned or rated {} or lower, once per customer; loss value by [routing.value] at the start of the day, in {}\n",
+            self.low_rating, self.currency
+        );
+        let header = [
+            "tier".to_owned(),
+            "customers".to_owned(),
+            "abandoned".to_owned(),
+            format!("rated <={}", self.low_rating),
+            "at risk".to_owned(),
+            format!("loss value ({})", self.currency),
+            format!("at risk ({})", self.currency),
+            "share".to_owned(),
+        ];
+        let rows: Vec<Vec<String>> = self
+            .tiers
+            .iter()
+            .filter(|r| r.customers > 0)
+            .chain(std::iter::once(&self.total))
+            .map(|r| {
+                vec![
+                    r.name.clone(),
+                    r.customers.to_string(),
+                    r.abandoned.to_string(),
+                    r.rated_low.to_string(),
+                    r.at_risk.to_string(),
+                    money(r.contacted_loss_value),
+                    money(r.at_risk_loss_value),
+                    percent(r.at_risk_share()),
+                ]
+            })
+            .collect();
+        table(out, &header, &rows);
+    }
+}
+
+/// The loss value at risk per tier, `FCFS -> value routing` with the difference, and
+/// the sentence operations read: how much less (or more) value routing puts at risk.
+fn risk_comparison(out: &mut String, routed: &CustomerReport, fcfs: &CustomerReport) {
+    let currency = &routed.currency;
+    let _ = writeln!(
+        out,
+        "Loss value at risk ({currency}; customers who abandoned or rated {} or lower, once each), FCFS -> value routing:\n",
+        routed.low_rating
+    );
+    let header = [
+        "tier".to_owned(),
+        "at risk".to_owned(),
+        format!("loss value at risk ({currency})"),
+        "difference".to_owned(),
+    ];
+    let rows: Vec<Vec<String>> = routed
+        .tiers
+        .iter()
+        .zip(&fcfs.tiers)
+        .filter(|(r, f)| r.customers > 0 || f.customers > 0)
+        .chain(std::iter::once((&routed.total, &fcfs.total)))
+        .map(|(r, f)| {
+            let diff = r.at_risk_loss_value - f.at_risk_loss_value;
+            vec![
+                r.name.clone(),
+                format!("{} -> {}", f.at_risk, r.at_risk),
+                format!(
+                    "{} -> {}",
+                    money(f.at_risk_loss_value),
+                    money(r.at_risk_loss_value)
+                ),
+                format!("{}{}", if diff > 0.0 { "+" } else { "" }, money(diff)),
+            ]
+        })
+        .collect();
+    table(out, &header, &rows);
+    let (before, after) = (
+        fcfs.total.at_risk_loss_value,
+        routed.total.at_risk_loss_value,
+    );
+    let diff = after - before;
+    let change = if before > 0.0 {
+        format!(", {:+.1}%", diff / before * 100.0)
+    } else {
+        String::new()
+    };
+    let verdict = if diff.round() == 0.0 {
+        "value routing puts as much loss value at risk as FCFS".to_owned()
+    } else {
+        format!(
+            "value routing puts {} {currency} {} loss value at risk than FCFS",
+            money(diff.abs()),
+            if diff < 0.0 { "less" } else { "more" }
+        )
+    };
+    let _ = writeln!(
+        out,
+        "\n  {verdict} ({} -> {}{change})",
+        money(before),
+        money(after)
+    );
 }
 
 /// What value routing changes against first come, first served on the same arrivals,
@@ -316,5 +545,9 @@ pub fn render_comparison(routed: &Report, fcfs: &Report) -> String {
         percent(fcfs.agents.occupancy()),
         percent(routed.agents.occupancy())
     );
+    if let (Some(r), Some(f)) = (&routed.customers, &fcfs.customers) {
+        out.push('\n');
+        risk_comparison(&mut out, r, f);
+    }
     out
 }

@@ -15,19 +15,28 @@
 //! that differ only in routing policy see identical customers.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use super::report::{Occupancy, Report, Row};
+use super::report::{CustomerReport, Occupancy, Report, RiskRow, Row};
 use super::rng::Rng;
-use super::scenario::{HandleDistribution, Plan, Scenario, ScenarioError, ValueMix};
+use super::satisfaction;
+use super::scenario::{
+    HandleDistribution, MAX_HISTORY_YEARS, Plan, PopulationPlan, Scenario, ScenarioError, ValueMix,
+};
+use crate::customer::value::YEAR_MS;
+use crate::customer::{ClaimedIdentity, Fact, FactKind, Identity, IdentityKind, ProfileId};
 use crate::routing::{
-    AdapterId, AgentNotice, Channel, ConversationId, InboundMessage, Millis, Notice, Presence,
-    Router, SignIn, ValueFacts,
+    AdapterId, AgentNotice, Applied, Channel, Command, ConversationId, InboundMessage,
+    MAX_FACTS_PER_CALL, Millis, Notice, Presence, ProfileRef, Router, SignIn, ValueFacts,
 };
 
 /// How long past `duration_secs` the run follows customers still waiting.
 const DRAIN_LIMIT_MS: Millis = 24 * 3600 * 1000;
+
+/// The generator stream of the customer population (arrival streams use 0.., agent
+/// groups 2^32..).
+const POPULATION_STREAM: u64 = 2 << 32;
 
 /// Runs a scenario and reports on it. Deterministic: the same scenario (seed included)
 /// gives the same report.
@@ -38,8 +47,13 @@ pub fn run(scenario: &Scenario) -> Result<Report, ScenarioError> {
         reason: e.to_string(),
     })?;
     let mut sim = Sim::new(scenario, &plan, router);
-    sim.run()?;
+    sim.run(scenario.seed)?;
     Ok(sim.report(scenario))
+}
+
+/// The phone number customer `k` of the population sends: `+1555` and eight digits.
+fn population_phone(k: usize) -> Identity {
+    Identity::new(IdentityKind::Phone, &format!("+1555{k:08}")).expect("a valid phone number")
 }
 
 /// Something that happens at a time.
@@ -118,6 +132,8 @@ struct SimConversation {
     measured: bool,
     channel: Channel,
     channel_conversation_id: String,
+    /// The channel's id of the customer (the conversation key for strangers).
+    customer_id: String,
     /// Exponential(1) draw for the first handle time.
     handle_draw: Option<f64>,
     holder: Option<usize>,
@@ -125,6 +141,39 @@ struct SimConversation {
     offers: u64,
     assigned: bool,
     answered: bool,
+    /// The population customer behind it, with the patience they rate the wait by
+    /// and the uniform draw of their rating's noise.
+    customer: Option<(usize, f64, f64)>,
+}
+
+/// A customer of `[customers]`, and what happened to them in the measured window.
+#[derive(Debug)]
+struct SimCustomer {
+    /// The verified phone number they send on every channel.
+    phone: Identity,
+    /// The profile the router filed their facts under.
+    profile: ProfileId,
+    /// Their tier at the start of the day, by the router's value model.
+    tier: usize,
+    /// Their loss value at the start of the day, by the router's value model.
+    loss_value: f64,
+    /// Arrived at least once after the warm-up.
+    contacted: bool,
+    /// Abandoned at least once after the warm-up.
+    abandoned: bool,
+    /// Rated at least one contact after the warm-up at or below the low rating.
+    rated_low: bool,
+}
+
+/// Counts over the population's measured contacts.
+#[derive(Debug, Default)]
+struct ContactTally {
+    contacts: u64,
+    recognised: u64,
+    profiles: BTreeSet<ProfileId>,
+    rated: u64,
+    rated_low: u64,
+    rating_sum: u64,
 }
 
 /// Counts and waits of one report row while the run goes.
@@ -188,6 +237,11 @@ struct Sim<'a> {
     integrated_to: Millis,
     refused: u64,
     stale: u64,
+    /// What the router's clock reads at simulated time 0: 0 without `[customers]`,
+    /// else [`MAX_HISTORY_YEARS`], so the customers' order histories have times.
+    epoch: Millis,
+    customers: Vec<SimCustomer>,
+    contacts: ContactTally,
 }
 
 impl<'a> Sim<'a> {
@@ -248,7 +302,81 @@ impl<'a> Sim<'a> {
             integrated_to: 0,
             refused: 0,
             stale: 0,
+            epoch: if plan.population.is_some() {
+                (MAX_HISTORY_YEARS * YEAR_MS) as Millis
+            } else {
+                0
+            },
+            customers: Vec::new(),
+            contacts: ContactTally::default(),
         }
+    }
+
+    /// Creates the population: each customer's order history drawn from their
+    /// segment and pushed to the router as facts, so its value model tiers them.
+    fn populate(&mut self, seed: u64) -> Result<(), ScenarioError> {
+        let Some(population) = &self.plan.population else {
+            return Ok(());
+        };
+        let mut rng = Rng::for_stream(seed, POPULATION_STREAM);
+        let shares: Vec<f64> = population.segments.iter().map(|s| s.share).collect();
+        let start = self.epoch;
+        let refused = |k: usize, e: String| ScenarioError::Invalid {
+            field: "customers".to_owned(),
+            reason: format!("the router refused the facts of customer {k}: {e}"),
+        };
+        for k in 0..population.count {
+            let segment = &population.segments[rng.weighted_index(&shares)];
+            let [low, high] = segment.tenure_years;
+            let tenure = low + (high - low) * rng.uniform();
+            let first = start - (tenure * YEAR_MS) as Millis;
+            let order = |rng: &mut Rng, at| Fact {
+                kind: FactKind::Order,
+                amount: segment.average_order * (0.5 + rng.uniform()),
+                at,
+            };
+            let mut facts = vec![order(&mut rng, first)];
+            for _ in 0..rng.poisson(segment.orders_per_year * tenure) {
+                let at = first + ((start - first) as f64 * rng.uniform()) as Millis;
+                facts.push(order(&mut rng, at));
+            }
+            if segment.acquisition_cost > 0.0 {
+                facts.push(Fact {
+                    kind: FactKind::AcquisitionCost,
+                    amount: segment.acquisition_cost,
+                    at: first,
+                });
+            }
+            let phone = population_phone(k);
+            let mut profile = None;
+            for chunk in facts.chunks(MAX_FACTS_PER_CALL) {
+                let command = Command::CustomerFacts {
+                    who: ProfileRef::Identity(phone.clone()),
+                    facts: chunk.to_vec(),
+                };
+                match self.router.apply(start, command) {
+                    Ok(Applied::Profile(id)) => profile = Some(id),
+                    Ok(other) => return Err(refused(k, format!("unexpected {other:?}"))),
+                    Err(e) => return Err(refused(k, e.to_string())),
+                }
+            }
+            let profile = profile.expect("at least one fact");
+            let value = self
+                .router
+                .customer_value(profile, start)
+                .expect("facts were recorded");
+            self.customers.push(SimCustomer {
+                phone,
+                profile,
+                tier: self.router.policy().priority.tier_of(value.routing_value()),
+                loss_value: value.loss_value,
+                contacted: false,
+                abandoned: false,
+                rated_low: false,
+            });
+        }
+        let _ = self.router.drain();
+        Ok(())
     }
 
     fn schedule(&mut self, at: Millis, action: Action) {
@@ -260,8 +388,9 @@ impl<'a> Sim<'a> {
         });
     }
 
-    fn run(&mut self) -> Result<(), ScenarioError> {
+    fn run(&mut self, seed: u64) -> Result<(), ScenarioError> {
         let plan = self.plan;
+        self.populate(seed)?;
         for agent in 0..self.agents.len() {
             let group = &plan.agent_groups[self.agents[agent].group];
             self.schedule(group.start_ms, Action::SignIn { agent });
@@ -329,14 +458,18 @@ impl<'a> Sim<'a> {
                 if self.agents[agent].signed_in
                     && self
                         .router
-                        .set_presence(now, &self.agents[agent].id, Presence::Available)
+                        .set_presence(
+                            self.epoch + now,
+                            &self.agents[agent].id,
+                            Presence::Available,
+                        )
                         .is_err()
                 {
                     self.stale += 1;
                 }
             }
             Action::Tick => {
-                self.router.tick(now);
+                self.router.tick(self.epoch + now);
                 self.schedule(now + self.plan.tick_ms, Action::Tick);
             }
         }
@@ -348,22 +481,38 @@ impl<'a> Sim<'a> {
         self.schedule_arrival(now, stream);
         let spec = &self.plan.streams[stream];
         let rng = &mut self.stream_rngs[stream];
-        let clv = match &spec.value {
-            ValueMix::Fixed(clv) => *clv,
-            ValueMix::Tiers { weights, clvs } => clvs[rng.weighted_index(weights)],
+        let (clv, customer) = match &spec.value {
+            ValueMix::Fixed(clv) => (Some(*clv), None),
+            ValueMix::Tiers { weights, clvs } => (Some(clvs[rng.weighted_index(weights)]), None),
+            ValueMix::Population => {
+                let count = self.customers.len();
+                let k = ((rng.uniform() * count as f64) as usize).min(count - 1);
+                (None, Some(k))
+            }
         };
         let patience = spec.patience_mean_ms.map(|mean| rng.exponential(mean));
         let handle_draw = rng.unit_exponential();
+        let rating_draw = customer.map(|_| rng.uniform());
         self.arrivals += 1;
         let key = format!("sim-{}", self.arrivals);
+        let (customer_id, identities) = match customer {
+            None => (key.clone(), Vec::new()),
+            Some(k) => (
+                format!("c{k}"),
+                vec![ClaimedIdentity {
+                    identity: self.customers[k].phone.clone(),
+                    verified: true,
+                }],
+            ),
+        };
         let msg = InboundMessage {
             adapter: self.adapter.clone(),
             channel: spec.channel,
             channel_conversation_id: key.clone(),
-            customer_id: key.clone(),
+            customer_id: customer_id.clone(),
             display_name: String::new(),
             value: ValueFacts {
-                clv: Some(clv),
+                clv,
                 ..ValueFacts::default()
             },
             text: "hello".to_owned(),
@@ -372,10 +521,11 @@ impl<'a> Sim<'a> {
             queue: spec.queue.clone(),
             required_skills: spec.required_skills.clone(),
             boosts: crate::routing::Boosts::default(),
-            identities: Vec::new(),
+            identities,
         };
         let measured = now >= self.plan.warmup_ms;
-        let outcome = match self.router.customer_message(now, msg) {
+        let at = self.epoch + now;
+        let outcome = match self.router.customer_message(at, msg) {
             Ok(outcome) => outcome,
             Err(_) => {
                 if measured {
@@ -384,7 +534,20 @@ impl<'a> Sim<'a> {
                 return;
             }
         };
-        let tier = self.router.policy().priority.tier_of(clv);
+        let policy = &self.router.policy().priority;
+        let tier = match customer {
+            None => policy.tier_of(clv.unwrap_or(0.0)),
+            // As the router values a recognised person: by its model, now.
+            Some(k) => self
+                .router
+                .customer_value(self.customers[k].profile, at)
+                .map_or(0, |v| policy.tier_of(v.routing_value())),
+        };
+        if let Some(k) = customer
+            && measured
+        {
+            self.recognise(k, spec.channel, &customer_id);
+        }
         let group = spec.group;
         if measured {
             self.unresolved += 1;
@@ -405,11 +568,20 @@ impl<'a> Sim<'a> {
                 measured,
                 channel: spec.channel,
                 channel_conversation_id: key,
+                customer_id: customer_id.clone(),
                 handle_draw: Some(handle_draw),
                 holder: None,
                 offers: 0,
                 assigned: false,
                 answered: false,
+                customer: customer.zip(rating_draw).map(|(k, u)| {
+                    let tolerance = self
+                        .plan
+                        .population
+                        .as_ref()
+                        .map_or(0.0, |p| p.tolerance_ms);
+                    (k, patience.unwrap_or(tolerance), u)
+                }),
             },
         );
         if let Some(patience) = patience {
@@ -419,6 +591,23 @@ impl<'a> Sim<'a> {
                     conversation: outcome.conversation,
                 },
             );
+        }
+    }
+
+    /// Counts a population customer's measured contact, and whether the router filed
+    /// it under their profile: the channel's customer id it linked on recognising
+    /// them leads to the profile their facts are on.
+    fn recognise(&mut self, k: usize, channel: Channel, customer_id: &str) {
+        let customer = &mut self.customers[k];
+        customer.contacted = true;
+        self.contacts.contacts += 1;
+        let found = Identity::new(IdentityKind::Channel(channel), customer_id)
+            .ok()
+            .and_then(|id| self.router.customer_profile(&ProfileRef::Identity(id)))
+            .map(|p| p.id());
+        if let Some(found) = found {
+            self.contacts.profiles.insert(found);
+            self.contacts.recognised += u64::from(found == customer.profile);
         }
     }
 
@@ -503,7 +692,7 @@ impl<'a> Sim<'a> {
         }
         if self
             .router
-            .accept(now, &self.agents[agent].id, &id.to_string())
+            .accept(self.epoch + now, &self.agents[agent].id, &id.to_string())
             .is_err()
         {
             self.stale += 1;
@@ -538,6 +727,16 @@ impl<'a> Sim<'a> {
                     t.waited += u64::from(wait > 0);
                     t.waits_ms.push(wait);
                 }
+                if let (Some((k, patience, u)), Some(population)) =
+                    (c.customer, &self.plan.population)
+                {
+                    let rating = satisfaction::rating(wait, patience, population.noise, u);
+                    let low = rating <= population.low_rating;
+                    self.contacts.rated += 1;
+                    self.contacts.rating_sum += u64::from(rating);
+                    self.contacts.rated_low += u64::from(low);
+                    self.customers[k].rated_low |= low;
+                }
             }
         }
         self.schedule(
@@ -556,7 +755,7 @@ impl<'a> Sim<'a> {
         }
         if self
             .router
-            .close(now, &self.agents[agent].id, &id.to_string())
+            .close(self.epoch + now, &self.agents[agent].id, &id.to_string())
             .is_err()
         {
             self.stale += 1;
@@ -576,10 +775,10 @@ impl<'a> Sim<'a> {
         if self
             .router
             .abandon(
-                now,
+                self.epoch + now,
                 c.channel,
                 &c.channel_conversation_id,
-                &c.channel_conversation_id,
+                &c.customer_id,
             )
             .is_err()
         {
@@ -603,6 +802,9 @@ impl<'a> Sim<'a> {
                 t.abandoned += 1;
                 t.abandoned_within += u64::from(within);
             }
+            if let Some((k, ..)) = c.customer {
+                self.customers[k].abandoned = true;
+            }
         }
     }
 
@@ -617,7 +819,7 @@ impl<'a> Sim<'a> {
             presence: Presence::Available,
         };
         self.router
-            .sign_in(now, request)
+            .sign_in(self.epoch + now, request)
             .map_err(|e| ScenarioError::Invalid {
                 field: format!("agents[{}]", a.group),
                 reason: format!("the router refused agent {}: {e}", a.id),
@@ -632,7 +834,11 @@ impl<'a> Sim<'a> {
         if !self.agents[agent].signed_in {
             return;
         }
-        if self.router.sign_out(now, &self.agents[agent].id).is_err() {
+        if self
+            .router
+            .sign_out(self.epoch + now, &self.agents[agent].id)
+            .is_err()
+        {
             self.stale += 1;
             return;
         }
@@ -690,6 +896,43 @@ impl<'a> Sim<'a> {
             agents,
             refused: self.refused,
             stale_actions: self.stale,
+            customers: plan
+                .population
+                .as_ref()
+                .map(|population| self.customer_report(population)),
+        }
+    }
+
+    /// Loss value at risk: each customer of the population counted once, in their
+    /// start-of-day tier, if any measured contact of theirs abandoned or rated low.
+    fn customer_report(&self, population: &PopulationPlan) -> CustomerReport {
+        let tiers = &self.router.policy().priority.tiers;
+        let mut rows: Vec<RiskRow> = tiers.iter().map(|t| RiskRow::named(&t.name)).collect();
+        let mut total = RiskRow::named("all");
+        for c in self.customers.iter().filter(|c| c.contacted) {
+            for row in [&mut rows[c.tier], &mut total] {
+                row.customers += 1;
+                row.contacted_loss_value += c.loss_value;
+                row.abandoned += u64::from(c.abandoned);
+                row.rated_low += u64::from(c.rated_low);
+                if c.abandoned || c.rated_low {
+                    row.at_risk += 1;
+                    row.at_risk_loss_value += c.loss_value;
+                }
+            }
+        }
+        CustomerReport {
+            currency: population.currency.clone(),
+            population: self.customers.len() as u64,
+            contacts: self.contacts.contacts,
+            recognised: self.contacts.recognised,
+            profiles: self.contacts.profiles.len() as u64,
+            rated: self.contacts.rated,
+            rated_low: self.contacts.rated_low,
+            rating_sum: self.contacts.rating_sum,
+            low_rating: population.low_rating,
+            tiers: rows,
+            total,
         }
     }
 }

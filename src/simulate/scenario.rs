@@ -81,6 +81,10 @@ pub struct Scenario {
     /// Agent groups.
     #[serde(default)]
     pub agents: Vec<AgentGroup>,
+    /// Returning customers (`[customers]`): a population with value facts that the
+    /// arrival streams without `tiers` or `clv` draw from. Omitted, every arrival is a
+    /// stranger, as before.
+    pub customers: Option<Customers>,
 }
 
 fn default_seed() -> u64 {
@@ -119,7 +123,8 @@ pub struct ArrivalStream {
     pub group: Option<String>,
     /// Share of customers per value tier, by tier name (weights, normalised); each
     /// customer gets the tier's `min_clv` as CLV. Give this or `clv`; with neither,
-    /// every customer has CLV 0.
+    /// every customer has CLV 0, or, when the scenario has `[customers]`, is drawn
+    /// from that population.
     pub tiers: Option<BTreeMap<String, f64>>,
     /// The CLV of every customer of the stream.
     pub clv: Option<f64>,
@@ -130,6 +135,69 @@ pub struct ArrivalStream {
 
 fn default_channel() -> String {
     "web".to_owned()
+}
+
+/// A population of customers who come back (`[customers]`): each has an order
+/// history drawn from their segment, pushed to the router as facts before the day
+/// starts, so the router's own `[routing.value]` model values and tiers them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Customers {
+    /// Customers in the population, each with a phone number the router recognises.
+    pub count: u32,
+    /// The tenant's currency, as loss values are printed (`CNY`, `EUR`, ...).
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// Kinds of customer and their shares of the population.
+    pub segments: Vec<Segment>,
+    /// How served customers rate their wait.
+    #[serde(default)]
+    pub satisfaction: Satisfaction,
+}
+
+fn default_currency() -> String {
+    "currency units".to_owned()
+}
+
+/// One kind of customer: how long they have bought and how much.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    /// Name, for error messages.
+    pub name: String,
+    /// Share of the population (weights, normalised).
+    pub share: f64,
+    /// Years since the first order, drawn uniformly from `[low, high]`.
+    pub tenure_years: [f64; 2],
+    /// Mean orders a year after the first (Poisson over the tenure).
+    pub orders_per_year: f64,
+    /// Mean order amount; each order is uniform within ±50% of it.
+    pub average_order: f64,
+    /// What acquiring one such customer cost.
+    #[serde(default)]
+    pub acquisition_cost: f64,
+}
+
+/// The satisfaction model's parameters (see [`super::satisfaction`]).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Satisfaction {
+    /// Half-width of the uniform noise added to the score, in stars (0-4).
+    pub noise: f64,
+    /// Stands in for the patience of customers on streams without `patience_secs`.
+    pub tolerance_secs: f64,
+    /// Ratings at or below this put the customer at risk (1-4).
+    pub low_rating: u8,
+}
+
+impl Default for Satisfaction {
+    fn default() -> Satisfaction {
+        Satisfaction {
+            noise: 0.75,
+            tolerance_secs: 300.0,
+            low_rating: 2,
+        }
+    }
 }
 
 /// Identical agents: skills, capacity, shift and working speed.
@@ -296,6 +364,7 @@ impl Scenario {
                 "at least one [[arrivals]] stream is needed",
             ));
         }
+        let population = self.customers.as_ref().map(plan_customers).transpose()?;
         let mut classes_used = [false; 3];
         for s in &streams {
             classes_used[s.channel.class().index()] = true;
@@ -309,6 +378,7 @@ impl Scenario {
             skill_groups,
             agent_groups,
             classes_used,
+            population,
         })
     }
 
@@ -472,6 +542,7 @@ impl Scenario {
             (Some(_), Some(_)) => {
                 return Err(invalid(field("clv"), "give tiers or clv, not both"));
             }
+            (None, None) if self.customers.is_some() => ValueMix::Population,
             (None, None) => ValueMix::Fixed(0.0),
             (None, Some(clv)) => {
                 if !(clv.is_finite() && clv >= 0.0) {
@@ -561,6 +632,104 @@ impl Scenario {
     }
 }
 
+/// Longest order history a segment may give, in years; the simulated day starts this
+/// long after the router's clock zero, so that every fact has a time.
+pub(crate) const MAX_HISTORY_YEARS: f64 = 50.0;
+
+fn plan_customers(customers: &Customers) -> Result<PopulationPlan, ScenarioError> {
+    let field = |name: &str| format!("customers.{name}");
+    if !(1..=1_000_000).contains(&customers.count) {
+        return Err(invalid(field("count"), "must be from 1 to 1000000"));
+    }
+    if customers.currency.trim().is_empty() {
+        return Err(invalid(field("currency"), "must not be empty"));
+    }
+    if customers.segments.is_empty() {
+        return Err(invalid(
+            field("segments"),
+            "at least one [[customers.segments]] is needed",
+        ));
+    }
+    let in_range = |name: String, v: f64, lo: f64, hi: f64| {
+        if v.is_finite() && (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(invalid(name, format!("must be a number from {lo} to {hi}")))
+        }
+    };
+    let mut segments = Vec::new();
+    for (i, segment) in customers.segments.iter().enumerate() {
+        let field = |name: &str| format!("customers.segments[{i}].{name}");
+        if segment.name.is_empty() {
+            return Err(invalid(field("name"), "must not be empty"));
+        }
+        if customers.segments[..i]
+            .iter()
+            .any(|o| o.name == segment.name)
+        {
+            return Err(invalid(
+                field("name"),
+                format!("duplicate segment name {:?}", segment.name),
+            ));
+        }
+        in_range(field("share"), segment.share, 0.0, 1e9)?;
+        let [low, high] = segment.tenure_years;
+        in_range(field("tenure_years"), low, 0.0, MAX_HISTORY_YEARS)?;
+        in_range(field("tenure_years"), high, low, MAX_HISTORY_YEARS)?;
+        in_range(
+            field("orders_per_year"),
+            segment.orders_per_year,
+            0.0,
+            1000.0,
+        )?;
+        if segment.orders_per_year * high > 10_000.0 {
+            return Err(invalid(
+                field("orders_per_year"),
+                "at most 10000 orders over the longest tenure",
+            ));
+        }
+        in_range(field("average_order"), segment.average_order, 0.0, 1e9)?;
+        in_range(
+            field("acquisition_cost"),
+            segment.acquisition_cost,
+            0.0,
+            1e9,
+        )?;
+        segments.push(segment.clone());
+    }
+    if segments.iter().map(|s| s.share).sum::<f64>() <= 0.0 {
+        return Err(invalid(
+            "customers.segments",
+            "shares must add up to more than 0",
+        ));
+    }
+    let satisfaction = customers.satisfaction;
+    in_range(
+        "customers.satisfaction.noise".to_owned(),
+        satisfaction.noise,
+        0.0,
+        4.0,
+    )?;
+    let tolerance_ms = positive_ms(
+        "customers.satisfaction.tolerance_secs",
+        satisfaction.tolerance_secs,
+    )?;
+    if !(1..=4).contains(&satisfaction.low_rating) {
+        return Err(invalid(
+            "customers.satisfaction.low_rating",
+            "must be from 1 to 4",
+        ));
+    }
+    Ok(PopulationPlan {
+        count: customers.count as usize,
+        currency: customers.currency.trim().to_owned(),
+        segments,
+        noise: satisfaction.noise,
+        tolerance_ms: tolerance_ms as f64,
+        low_rating: satisfaction.low_rating,
+    })
+}
+
 fn class_name(class: ChannelClass) -> &'static str {
     match class {
         ChannelClass::Messaging => "messaging",
@@ -645,6 +814,21 @@ pub(crate) struct Plan {
     pub(crate) agent_groups: Vec<AgentPlan>,
     /// Channel classes some stream arrives in; only their capacity counts as staffed.
     pub(crate) classes_used: [bool; 3],
+    /// The returning customers, when the scenario has `[customers]`.
+    pub(crate) population: Option<PopulationPlan>,
+}
+
+/// `[customers]`, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct PopulationPlan {
+    pub(crate) count: usize,
+    pub(crate) currency: String,
+    pub(crate) segments: Vec<Segment>,
+    /// Noise half-width of the rating, in stars.
+    pub(crate) noise: f64,
+    /// Patience for rating on streams without one.
+    pub(crate) tolerance_ms: f64,
+    pub(crate) low_rating: u8,
 }
 
 /// One arrival stream, validated.
@@ -667,6 +851,8 @@ pub(crate) enum ValueMix {
     Fixed(f64),
     /// A tier drawn by weight; the CLV is the tier's lower bound.
     Tiers { weights: Vec<f64>, clvs: Vec<f64> },
+    /// A customer of `[customers]`, valued by the router from their facts.
+    Population,
 }
 
 /// One agent group, validated.

@@ -7,11 +7,16 @@
 //!   first served would, at some cost to the lowest tier.
 //! - A bad scenario is refused with an error naming the field, by the library and by
 //!   `switchboard simulate`.
+//! - Returning customers (`[customers]`) are recognised by the router on every visit
+//!   and channel; the loss value at risk matches a hand computation on a one-customer
+//!   day; and a scenario without `[customers]` reports exactly what it did before.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use switchboard::simulate::{Report, Scenario, erlang_c, erlang_c_mean_wait, run};
+use switchboard::simulate::{
+    CustomerReport, Report, Scenario, erlang_c, erlang_c_mean_wait, report_text, run,
+};
 
 fn scenario(file: &str) -> Scenario {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -272,4 +277,204 @@ fn the_subcommand_prints_the_report_or_names_the_bad_field() {
     for path in [good, bad] {
         std::fs::remove_file(path).unwrap();
     }
+}
+
+fn customers_of(report: &Report) -> &CustomerReport {
+    report.customers.as_ref().expect("a [customers] scenario")
+}
+
+/// `scenarios/returning-customers.toml`: 2,000 customers, four streams on three
+/// channels drawing from them. Every contact is filed under the customer's own profile
+/// (the one their facts were pushed to), so the router holds one profile per person
+/// who came, at most the population, and people who came back were recognised.
+#[test]
+fn returning_customers_are_recognised_on_every_visit_and_channel() {
+    let s = scenario("returning-customers.toml");
+    let routed = run(&s).unwrap();
+    let fcfs = run(&s.fcfs_baseline()).unwrap();
+    for r in [&routed, &fcfs] {
+        let c = customers_of(r);
+        assert_eq!(r.stale_actions, 0);
+        assert_eq!(c.population, 2000);
+        assert_eq!(c.contacts, r.total.offered, "every arrival is a customer");
+        assert_eq!(c.recognised, c.contacts, "every contact recognised");
+        assert_eq!(c.profiles, c.total.customers, "one profile per person");
+        assert!(c.profiles <= c.population);
+        assert!(
+            c.contacts > c.total.customers + 1000,
+            "customers come back: {} contacts from {} customers",
+            c.contacts,
+            c.total.customers
+        );
+        assert_eq!(c.rated, r.total.answered, "every served contact is rated");
+        assert!(c.total.at_risk <= c.total.customers);
+        assert!(c.total.at_risk_loss_value <= c.total.contacted_loss_value);
+        // The router tiered them by value: every tier has customers.
+        assert!(c.tiers.iter().all(|t| t.customers > 0), "{:?}", c.tiers);
+    }
+    // Same customers on the same draws: only what happened to them differs.
+    let (r, f) = (customers_of(&routed), customers_of(&fcfs));
+    assert_eq!(r.total.customers, f.total.customers);
+    assert_eq!(r.total.contacted_loss_value, f.total.contacted_loss_value);
+    let text = report_text(&s).unwrap();
+    assert!(text.contains("loss value at risk than FCFS"), "{text}");
+}
+
+/// One customer, valued by hand: one order of 1,000 two years ago, nothing else.
+/// Continuing formula over 6 years: 0.5 orders a year × 6 × 1,000 = 3,000 (silver,
+/// from 1,000); still to come 0.5 × (6 − 2) × 1,000 = 2,000, × 1.15 = 2,300 loss value.
+const ONE_CUSTOMER: &str = r#"
+name = "one-customer"
+duration_secs = 3600
+seed = 3
+
+[routing.value]
+formula = "continuing"
+relationship_years = 6.0
+reputation_factor = 0.15
+
+[customers]
+count = 1
+currency = "EUR"
+
+[[customers.segments]]
+name = "only"
+share = 1.0
+tenure_years = [2.0, 2.0]
+orders_per_year = 0.0
+average_order = 1000.0
+order_spread = 0.0
+
+[customers.satisfaction]
+noise = 0.0
+tolerance_secs = 100
+
+[[arrivals]]
+name = "web"
+channel = "web"
+rate_per_hour = 10
+patience_secs = 60
+
+[[arrivals]]
+name = "app"
+channel = "app"
+rate_per_hour = 10
+patience_secs = 60
+
+[[agents]]
+name = "one"
+count = 1
+handle_secs = 100000
+handle_distribution = "fixed"
+"#;
+
+/// The first contact is answered at once (rating 5); the agent then stays on it all
+/// day, so every later contact abandons. The customer is at risk once, with their
+/// 2,300 EUR, however many times they gave up.
+#[test]
+fn loss_value_at_risk_matches_the_hand_computation_once_per_customer() {
+    let report = run(&Scenario::from_toml(ONE_CUSTOMER).unwrap()).unwrap();
+    let c = customers_of(&report);
+    assert!(report.total.offered >= 5, "{:?}", report.total);
+    assert_eq!(report.total.answered, 1);
+    assert_eq!(report.total.abandoned, report.total.offered - 1);
+    let silver = &report.tiers[1];
+    assert_eq!(silver.name, "silver");
+    assert_eq!(
+        silver.offered, report.total.offered,
+        "the router tiered by value"
+    );
+    assert_eq!(
+        (c.contacts, c.recognised, c.profiles),
+        (report.total.offered, report.total.offered, 1)
+    );
+    assert_eq!((c.rated, c.rated_low, c.mean_rating()), (1, 0, Some(5.0)));
+    for row in [&c.total, &c.tiers[1]] {
+        assert_eq!(
+            (row.customers, row.abandoned, row.rated_low, row.at_risk),
+            (1, 1, 0, 1)
+        );
+        assert!((row.at_risk_loss_value - 2300.0).abs() < 1e-6, "{row:?}");
+        assert!((row.contacted_loss_value - 2300.0).abs() < 1e-6, "{row:?}");
+    }
+    assert_eq!(
+        c.tiers[0].customers + c.tiers[2].customers + c.tiers[3].customers,
+        0
+    );
+    let text = report.to_string();
+    assert!(text.contains("at risk (EUR)"), "{text}");
+    assert!(text.contains("2,300"), "{text}");
+
+    // Nobody abandons now and the agent works 600 s a contact: contacts that waited
+    // more than 62.5 s (5/8 of the 100 s tolerance) rate 2 or lower. The customer is
+    // still at risk once, for 2,300, however many low ratings they gave.
+    let patient = ONE_CUSTOMER
+        .replace("patience_secs = 60\n", "")
+        .replace("handle_secs = 100000", "handle_secs = 600");
+    let report = run(&Scenario::from_toml(&patient).unwrap()).unwrap();
+    let c = customers_of(&report);
+    assert_eq!(report.total.answered, report.total.offered);
+    assert_eq!(c.rated, report.total.offered);
+    assert!(c.rated_low >= 2, "{c:?}");
+    assert_eq!(
+        (c.total.abandoned, c.total.rated_low, c.total.at_risk),
+        (0, 1, 1)
+    );
+    assert!((c.total.at_risk_loss_value - 2300.0).abs() < 1e-6);
+}
+
+/// A scenario without `[customers]`: no customer section, and the text the
+/// simulator printed before returning customers existed (captured from commit
+/// 118bdcb's binary with `switchboard simulate --config`), to the character.
+#[test]
+fn without_customers_the_report_is_what_it_was() {
+    const SCENARIO: &str = r#"
+duration_secs = 7200
+warmup_secs = 600
+seed = 5
+compare_fcfs = true
+[[arrivals]]
+name = "chat"
+rate_per_hour = 100
+tiers = { standard = 0.8, gold = 0.2 }
+patience_secs = 90
+[[agents]]
+name = "team"
+count = 2
+handle_secs = 70
+"#;
+    const BEFORE: &str = r#"scenario (seed 5): 1:50:00 measured after 0:10:00 warm-up; 188 customers
+service level = answered within 20 s / (offered - abandoned within 20 s); waits are to the first answer
+
+  tier      offered  answered  abandoned  SL 20s  mean wait  p90 wait
+  standard      156       121      22.4%   60.3%     17.2 s    58.3 s
+  gold           32        25      21.9%   58.6%     19.5 s    54.8 s
+  all           188       146      22.3%   60.0%     17.6 s    58.3 s
+
+  skill group  offered  answered  abandoned  SL 20s  mean wait  p90 wait
+  any              188       146      22.3%   60.0%     17.6 s    58.3 s
+  all              188       146      22.3%   60.0%     17.6 s    58.3 s
+
+  agent group  agents  staffed h  busy h  occupancy
+  team              2        3.7     2.9      79.2%
+  all               2        3.7     2.9      79.2%
+
+What value routing buys and costs: first come, first served (every tier weight 0) -> value routing,
+on the same arrivals, handle times and patience (seed 5):
+
+  tier             mean wait          p90 wait          SL 20s       abandoned
+  standard  16.8 s -> 17.2 s  55.6 s -> 58.3 s  61.7% -> 60.3%  22.4% -> 22.4%
+  gold      20.8 s -> 19.5 s  54.8 s -> 54.8 s  51.7% -> 58.6%  21.9% -> 21.9%
+  all       17.5 s -> 17.6 s  55.6 s -> 58.3 s  60.0% -> 60.0%  22.3% -> 22.3%
+
+  skill group         mean wait          p90 wait          SL 20s       abandoned
+  any          17.5 s -> 17.6 s  55.6 s -> 58.3 s  60.0% -> 60.0%  22.3% -> 22.3%
+  all          17.5 s -> 17.6 s  55.6 s -> 58.3 s  60.0% -> 60.0%  22.3% -> 22.3%
+
+  occupancy 79.2% -> 79.2%"#;
+    let s = Scenario::from_toml(SCENARIO).unwrap();
+    assert!(run(&s).unwrap().customers.is_none());
+    assert_eq!(report_text(&s).unwrap().trim_end(), BEFORE);
+    let text = report_text(&scenario("value-routing.toml")).unwrap();
+    assert!(!text.contains("loss value"), "{text}");
 }

@@ -332,7 +332,8 @@ impl<'a> Sim<'a> {
             let first = start - (tenure * YEAR_MS) as Millis;
             let order = |rng: &mut Rng, at| Fact {
                 kind: FactKind::Order,
-                amount: segment.average_order * (0.5 + rng.uniform()),
+                amount: segment.average_order
+                    * (1.0 + segment.order_spread * (2.0 * rng.uniform() - 1.0)),
                 at,
             };
             let mut facts = vec![order(&mut rng, first)];

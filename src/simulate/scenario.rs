@@ -31,7 +31,30 @@
 //! answer_delay_secs = 2
 //! handle_secs = 240
 //! handle_distribution = "exponential"   # or "fixed"
+//!
+//! [customers]                 # optional: returning customers instead of strangers
+//! count = 2000                # each sends the verified phone +1555 and 8 digits
+//! currency = "CNY"            # the label of loss values
+//!
+//! [[customers.segments]]      # order histories, pushed to the router as facts
+//! name = "regular"
+//! share = 0.3                 # of the population (weights, normalised)
+//! tenure_years = [1.0, 4.0]   # since the first order, uniform
+//! orders_per_year = 6.0       # more orders after the first, Poisson over the tenure
+//! average_order = 150.0       # each within ± order_spread (0.5) of it
+//! acquisition_cost = 60.0
+//!
+//! [customers.satisfaction]    # the rating model, see `super::satisfaction`
+//! noise = 0.75
+//! tolerance_secs = 300
+//! low_rating = 2
 //! ```
+//!
+//! With `[customers]`, streams that give neither `tiers` nor `clv` draw each arrival
+//! uniformly from the population (so the same person comes back, on any stream's
+//! channel); streams that give one still bring strangers. The router's clock then
+//! starts [`MAX_HISTORY_YEARS`] after its zero, so the order histories have times;
+//! without `[customers]` it starts at 0 as before.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -155,6 +178,10 @@ pub struct Customers {
     pub satisfaction: Satisfaction,
 }
 
+fn default_order_spread() -> f64 {
+    0.5
+}
+
 fn default_currency() -> String {
     "currency units".to_owned()
 }
@@ -171,8 +198,12 @@ pub struct Segment {
     pub tenure_years: [f64; 2],
     /// Mean orders a year after the first (Poisson over the tenure).
     pub orders_per_year: f64,
-    /// Mean order amount; each order is uniform within ±50% of it.
+    /// Mean order amount.
     pub average_order: f64,
+    /// Each order's amount is uniform within ± this share of `average_order` (0-1;
+    /// 0.5 by default, 0 for every order exactly the average).
+    #[serde(default = "default_order_spread")]
+    pub order_spread: f64,
     /// What acquiring one such customer cost.
     #[serde(default)]
     pub acquisition_cost: f64,
@@ -689,6 +720,7 @@ fn plan_customers(customers: &Customers) -> Result<PopulationPlan, ScenarioError
             ));
         }
         in_range(field("average_order"), segment.average_order, 0.0, 1e9)?;
+        in_range(field("order_spread"), segment.order_spread, 0.0, 1.0)?;
         in_range(
             field("acquisition_cost"),
             segment.acquisition_cost,
@@ -884,6 +916,37 @@ count = 2
 handle_secs = 60
 "#;
 
+    const CUSTOMERS: &str = r#"
+[customers]
+count = 50
+[[customers.segments]]
+name = "all"
+share = 1.0
+tenure_years = [0.5, 2.0]
+orders_per_year = 2.0
+average_order = 100.0
+"#;
+
+    #[test]
+    fn customers_are_optional_and_feed_the_streams_without_a_value() {
+        let plain = Scenario::from_toml(MINIMAL).unwrap().plan().unwrap();
+        assert!(plain.population.is_none());
+        assert!(matches!(plain.streams[0].value, ValueMix::Fixed(v) if v == 0.0));
+        let with = Scenario::from_toml(&format!("{MINIMAL}{CUSTOMERS}")).unwrap();
+        let plan = with.plan().unwrap();
+        let population = plan.population.unwrap();
+        assert_eq!(population.count, 50);
+        assert_eq!(population.currency, "currency units");
+        assert_eq!(population.low_rating, 2);
+        assert_eq!(with.customers.unwrap().segments[0].order_spread, 0.5);
+        assert!(matches!(plan.streams[0].value, ValueMix::Population));
+        // A stream with its own tiers still brings strangers.
+        let strangers = format!("{MINIMAL}{CUSTOMERS}")
+            .replace("name = \"chat\"", "name = \"chat\"\nclv = 5.0");
+        let plan = Scenario::from_toml(&strangers).unwrap().plan().unwrap();
+        assert!(matches!(plan.streams[0].value, ValueMix::Fixed(v) if v == 5.0));
+    }
+
     fn error_of(text: &str) -> String {
         Scenario::from_toml(text).unwrap_err().to_string()
     }
@@ -950,6 +1013,26 @@ handle_secs = 60
                 "agents[0].shift_end_secs",
             ),
             (format!("warmup_secs = 4000\n{MINIMAL}"), "warmup_secs"),
+            (
+                format!("{MINIMAL}{CUSTOMERS}").replace("count = 50", "count = 0"),
+                "customers.count",
+            ),
+            (
+                format!("{MINIMAL}{CUSTOMERS}").replace("[0.5, 2.0]", "[3.0, 2.0]"),
+                "customers.segments[0].tenure_years",
+            ),
+            (
+                format!("{MINIMAL}{CUSTOMERS}").replace("share = 1.0", "share = 0.0"),
+                "customers.segments: shares",
+            ),
+            (
+                format!("{MINIMAL}{CUSTOMERS}\n[customers.satisfaction]\nlow_rating = 5\n"),
+                "customers.satisfaction.low_rating",
+            ),
+            (
+                format!("{MINIMAL}{CUSTOMERS}").replace("share = 1.0", "share = 1.0\nvalue = 3"),
+                "unknown field `value`",
+            ),
             (
                 format!("{MINIMAL}\n[routing.priority]\naging_per_sec = 0.0\n"),
                 "routing: aging_per_sec",

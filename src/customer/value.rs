@@ -165,6 +165,22 @@ pub struct Term {
     pub how: String,
 }
 
+/// Where the terms of a value go: nowhere when only the figures are wanted, so the
+/// explanation's texts are only written for someone who reads them.
+struct Terms(Option<Vec<Term>>);
+
+impl Terms {
+    fn push(&mut self, name: &'static str, amount: f64, how: impl FnOnce() -> String) {
+        if let Some(terms) = &mut self.0 {
+            terms.push(Term {
+                name,
+                amount,
+                how: how(),
+            });
+        }
+    }
+}
+
 /// A customer's value and loss value, with the terms they were computed from.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ValueExplanation {
@@ -200,20 +216,34 @@ impl ValueModel {
 
     /// The value of a customer with these facts at `now`, term by term.
     pub fn explain(&self, facts: &ValueFacts, now: Millis) -> ValueExplanation {
-        let mut terms = Vec::new();
+        let mut terms = Terms(Some(Vec::new()));
+        let (value, loss_value) = self.evaluate(facts, now, &mut terms);
+        ValueExplanation {
+            formula: self.formula,
+            value,
+            loss_value,
+            terms: terms.0.unwrap_or_default(),
+        }
+    }
+
+    /// The value and the loss value alone, without writing out the terms: what
+    /// routing needs on every arrival of a recognised customer.
+    pub fn value_and_loss(&self, facts: &ValueFacts, now: Millis) -> (f64, f64) {
+        self.evaluate(facts, now, &mut Terms(None))
+    }
+
+    fn evaluate(&self, facts: &ValueFacts, now: Millis, terms: &mut Terms) -> (f64, f64) {
         let net = facts.order_total - facts.refund_total;
         let average = if facts.orders == 0 {
             0.0
         } else {
             net / f64::from(facts.orders)
         };
-        terms.push(Term {
-            name: "average_purchase",
-            amount: average,
-            how: format!(
+        terms.push("average_purchase", average, || {
+            format!(
                 "(orders {:.2} − refunds {:.2}) / {} orders",
                 facts.order_total, facts.refund_total, facts.orders
-            ),
+            )
         });
         let tenure = facts
             .first_order
@@ -221,26 +251,18 @@ impl ValueModel {
         let observed = tenure.max(self.min_observed_years);
         let unknown = facts.referrals - facts.referrals_known;
         let referrals = facts.referral_total + f64::from(unknown) * self.referral_value;
-        let referral_how = format!(
-            "{} referred: {:.2} known + {unknown} × {:.2}",
-            facts.referrals, facts.referral_total, self.referral_value
-        );
         let (value, future) = match self.formula {
             Formula::Continuing => {
                 let per_year = f64::from(facts.orders) / observed;
                 let expected = per_year * self.relationship_years;
-                terms.push(Term {
-                    name: "expected_transactions",
-                    amount: expected,
-                    how: format!(
+                terms.push("expected_transactions", expected, || {
+                    format!(
                         "{} orders / {observed:.2} years observed × {:.2} years of relationship",
                         facts.orders, self.relationship_years
-                    ),
+                    )
                 });
-                terms.push(Term {
-                    name: "purchase_value",
-                    amount: expected * average,
-                    how: format!("{expected:.2} transactions × {average:.2}"),
+                terms.push("purchase_value", expected * average, || {
+                    format!("{expected:.2} transactions × {average:.2}")
                 });
                 let remaining = (self.relationship_years - tenure).max(0.0);
                 let future = per_year * remaining * average;
@@ -248,61 +270,47 @@ impl ValueModel {
             }
             Formula::Discounted => {
                 let first = facts.first_order.map_or(0.0, |(_, amount)| amount);
-                terms.push(Term {
-                    name: "first_purchase",
-                    amount: first,
-                    how: "the first order's amount".to_owned(),
+                terms.push("first_purchase", first, || {
+                    "the first order's amount".to_owned()
                 });
                 let repeats = f64::from(facts.orders.saturating_sub(1)) / observed;
                 let yearly = repeats * average;
-                terms.push(Term {
-                    name: "expected_yearly_revenue",
-                    amount: yearly,
-                    how: format!(
+                terms.push("expected_yearly_revenue", yearly, || {
+                    format!(
                         "{} repeat orders / {observed:.2} years observed × {average:.2}",
                         facts.orders.saturating_sub(1)
-                    ),
+                    )
                 });
                 let years = self.relationship_years.floor() as u32;
                 let discounted = self.discounted(yearly, years);
-                terms.push(Term {
-                    name: "discounted_repeat_revenue",
-                    amount: discounted,
-                    how: format!(
+                terms.push("discounted_repeat_revenue", discounted, || {
+                    format!(
                         "Σ over {years} years of {yearly:.2} / (1 + {})^year",
                         self.discount_rate
-                    ),
+                    )
                 });
                 let remaining = years.saturating_sub(tenure.floor() as u32);
                 (first + discounted, self.discounted(yearly, remaining))
             }
         };
-        terms.push(Term {
-            name: "acquisition_cost",
-            amount: -facts.acquisition_cost,
-            how: "what acquiring the customer cost, subtracted".to_owned(),
+        terms.push("acquisition_cost", -facts.acquisition_cost, || {
+            "what acquiring the customer cost, subtracted".to_owned()
         });
-        terms.push(Term {
-            name: "referrals",
-            amount: referrals,
-            how: referral_how,
+        terms.push("referrals", referrals, || {
+            format!(
+                "{} referred: {:.2} known + {unknown} × {:.2}",
+                facts.referrals, facts.referral_total, self.referral_value
+            )
         });
         let value = value - facts.acquisition_cost + referrals;
         let loss_value = future * (1.0 + self.reputation_factor);
-        terms.push(Term {
-            name: "loss_value",
-            amount: loss_value,
-            how: format!(
+        terms.push("loss_value", loss_value, || {
+            format!(
                 "remaining value {future:.2} × (1 + {} reputation)",
                 self.reputation_factor
-            ),
+            )
         });
-        ValueExplanation {
-            formula: self.formula,
-            value,
-            loss_value,
-            terms,
-        }
+        (value, loss_value)
     }
 
     /// `yearly` in each of the next `years` years, discounted to today.

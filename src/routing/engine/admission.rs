@@ -46,8 +46,8 @@ impl Router {
     /// carries (remembered on the person's profile), else what the profile remembers
     /// from an earlier conversation on any channel.
     fn value_of(&mut self, now: Millis, profile: Option<ProfileId>, msg: &InboundMessage) -> f64 {
-        if let Some(value) = profile.and_then(|p| self.customer_value(p, now)) {
-            return value.routing_value();
+        if let Some((value, _)) = profile.and_then(|p| self.customer_value_figures(p, now)) {
+            return value.max(0.0);
         }
         let carried = msg.value.clv.is_some() || msg.value.average_order_value > 0.0;
         let computed = self.policy.priority.clv.lifetime_value(&msg.value);

@@ -95,9 +95,7 @@ impl Router {
         let health = self.customer_health(profile, now);
         Some(CustomerSummary {
             profile: p.id(),
-            valued: self
-                .customer_value(profile, now)
-                .map(|v| (v.value, v.loss_value)),
+            valued: self.customer_value_figures(profile, now),
             health: health.map(|h| (h.score, h.at_risk)),
             open_complaints: p.history().open_complaints(now),
             recent: p
@@ -140,8 +138,8 @@ impl Router {
             return false;
         };
         let loss_value = self
-            .customer_value(current, now)
-            .map_or(0.0, |v| v.loss_value);
+            .customer_value_figures(current, now)
+            .map_or(0.0, |(_, loss)| loss);
         self.at_risk.by_profile.insert(
             current,
             AtRisk {
@@ -189,6 +187,13 @@ impl Router {
     pub fn customer_value(&self, profile: ProfileId, now: Millis) -> Option<ValueExplanation> {
         let facts = self.profiles.get(profile)?.value_facts();
         (facts != FactTotals::default()).then(|| self.policy.value.explain(&facts, now))
+    }
+
+    /// A person's value and loss value at `now`, without the terms; `None` until a
+    /// fact was pushed about them.
+    pub fn customer_value_figures(&self, profile: ProfileId, now: Millis) -> Option<(f64, f64)> {
+        let facts = self.profiles.get(profile)?.value_facts();
+        (facts != FactTotals::default()).then(|| self.policy.value.value_and_loss(&facts, now))
     }
 
     /// The name of the value tier `value` falls in.

@@ -80,18 +80,25 @@ async fn main() -> Result<()> {
         .session(ReceiverStream::new(adapter_rx))
         .await?
         .into_inner();
-    let customer_says = |text: &str, id: &str| {
+    // The customer's phone number, verified by the shop's login: it makes them one
+    // person on every channel.
+    let phone = pb::CustomerIdentifier {
+        kind: pb::IdentifierKind::Phone as i32,
+        value: "+86 138 0013 8000".into(),
+        verified: true,
+    };
+    let says_on = |channel: pb::Channel, thread: &str, text: &str, id: &str| {
         adapter_frame(pb::adapter_frame::Frame::Message(pb::InboundMessage {
-            channel: pb::Channel::Web as i32,
-            channel_conversation_id: "quickstart-thread-1".into(),
+            channel: channel as i32,
+            channel_conversation_id: thread.into(),
             customer: Some(pb::Customer {
-                customer_id: "customer-42".into(),
+                customer_id: format!("customer-42-{}", channel.as_str_name()),
                 display_name: "Li Lei".into(),
                 value: Some(pb::CustomerValue {
                     clv: Some(12_000.0),
                     ..Default::default()
                 }),
-                identifiers: Vec::new(),
+                identifiers: vec![phone.clone()],
             }),
             text: text.into(),
             language: "en".into(),
@@ -103,6 +110,8 @@ async fn main() -> Result<()> {
             ..Default::default()
         }))
     };
+    let customer_says =
+        |text: &str, id: &str| says_on(pb::Channel::Web, "quickstart-thread-1", text, id);
     // Web chat is bot-first: a greeting with buttons, then the answer.
     adapter_tx
         .send(customer_says("Where is my order #1234?", "m1"))
@@ -176,7 +185,37 @@ async fn main() -> Result<()> {
             break;
         }
     }
-    println!("done: conversation {conversation_id} closed");
+    println!("conversation {conversation_id} closed");
+
+    // The same person writes on WeChat a day later: recognised by the verified phone,
+    // their web conversation comes with the offer.
+    adapter_tx
+        .send(says_on(
+            pb::Channel::WechatOfficialAccount,
+            "quickstart-wechat-1",
+            "转人工",
+            "w1",
+        ))
+        .await?;
+    loop {
+        if let Some(pb::desk_frame::Frame::Offer(offer)) = next_desk(&mut desk).await?.frame {
+            let summary = offer
+                .customer_summary
+                .ok_or("the returning customer was not recognised")?;
+            let last = summary.recent.first().ok_or("no past conversation")?;
+            println!(
+                "agent   <- offer {} on WeChat: recognised as profile {}, last conversation {} on {:?} ({}, agent {})",
+                offer.conversation_id,
+                summary.profile_id,
+                last.conversation_id,
+                pb::Channel::try_from(last.channel).unwrap_or_default(),
+                last.outcome,
+                last.agent_id
+            );
+            break;
+        }
+    }
+    println!("done");
     Ok(())
 }
 

@@ -1460,6 +1460,11 @@ impl Model {
                 | EventKind::SurveyUnanswered { .. } => {
                     panic!("a survey event with surveys off: {e:?}")
                 }
+                EventKind::AgentReplied { agent } => assert_eq!(
+                    self.holder.get(&id).map(String::as_str),
+                    Some(&**agent),
+                    "{id}: a first reply from an agent not holding it: {e:?}"
+                ),
                 EventKind::AnswerRated { .. } => assert!(
                     self.bots.contains_key(&id),
                     "{id} rated an answer while not with a bot: {e:?}"

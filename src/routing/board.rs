@@ -163,6 +163,7 @@ impl Board {
             EventKind::Created { .. }
             | EventKind::FirstResponse { .. }
             | EventKind::AnswerRated { .. }
+            | EventKind::AgentReplied { .. }
             | EventKind::SurveyAsked
             | EventKind::SurveyUnanswered { .. } => {}
             EventKind::SurveyAnswered {

@@ -198,6 +198,13 @@ pub enum EventKind {
         /// Milliseconds waited in the queue in all.
         waited_ms: u64,
     },
+    /// The agent holding it wrote to the customer for the first time since they
+    /// accepted it (later replies emit nothing): first-reply time is the gap from the
+    /// `Accepted` event.
+    AgentReplied {
+        /// The agent.
+        agent: AgentId,
+    },
     /// An agent handed it on; a `Queued` or `Offered` event follows.
     Transferred {
         /// The agent who transferred it.
@@ -242,6 +249,7 @@ impl EventKind {
             EventKind::Escalated { .. } => "escalated",
             EventKind::Offered { .. } => "offered",
             EventKind::Accepted { .. } => "accepted",
+            EventKind::AgentReplied { .. } => "agent_replied",
             EventKind::Transferred { .. } => "transferred",
             EventKind::Parked { .. } => "parked",
             EventKind::Closed { .. } => "closed",

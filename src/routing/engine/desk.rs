@@ -161,6 +161,17 @@ impl Router {
         let limit = self.policy.transcript_limit;
         let text: Arc<str> = Arc::from(text);
         let c = self.conversations.get_mut(&id).expect("open conversation");
+        // The first reply since the accept is an event (first-reply time); the
+        // transcript since then says whether this agent already wrote.
+        let first = match c.state {
+            State::Assigned { since, .. } => !c
+                .transcript
+                .iter()
+                .rev()
+                .take_while(|e| e.at >= since)
+                .any(|e| e.sender == Sender::Agent && e.agent.as_deref() == Some(&*agent)),
+            _ => false,
+        };
         push_transcript(
             c,
             limit,
@@ -182,6 +193,10 @@ impl Router {
             },
         );
         self.notices.push(Notice::ToCustomer(notice));
+        if first {
+            let agent = self.agent_id(slot);
+            self.emit(now, id, EventKind::AgentReplied { agent });
+        }
         Ok(())
     }
 

@@ -18,8 +18,10 @@
 //! - [`answer_ratings`]: customers' verdicts on bot answers, per intent.
 //! - [`unanswered`]: the questions the bot could not answer, grouped for teaching.
 //! - [`surveys`]: satisfaction surveys after a close, their reminders and follow-ups.
+//! - [`agent_kpis`]: per-agent KPIs in time buckets, folded from events (Admin, metrics).
 //! - [`taught`]: questions and entries operators taught the bot at run time.
 
+pub mod agent_kpis;
 pub mod agents;
 pub mod answer_ratings;
 pub mod board;

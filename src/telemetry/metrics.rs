@@ -6,11 +6,13 @@
 //! conversation or agent id).
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::routing::agent_kpis::Measure;
 use crate::routing::answer_ratings::Verdict;
 use crate::routing::surveys::Question;
 use crate::routing::{
@@ -77,6 +79,21 @@ pub const SURVEYS: &str = "switchboard_surveys_total";
 pub const SATISFACTION: &str = "switchboard_satisfaction_score";
 /// Histogram: "would you recommend us" answers (0-10) by queue and channel.
 pub const RECOMMEND: &str = "switchboard_recommend_score";
+/// Histogram: agents' handle time (accept to close, parked stretches left out) of the
+/// conversations they closed, by queue. Per-agent figures are in Admin `GetAgentKpis`.
+pub const AGENT_HANDLE: &str = "switchboard_agent_handle_seconds";
+/// Histogram: time from an agent's accept to its first reply, by queue.
+pub const AGENT_FIRST_REPLY: &str = "switchboard_agent_first_reply_seconds";
+/// Histogram: time from an offer to the agent's accept, by queue.
+pub const OFFER_ACCEPT: &str = "switchboard_offer_accept_seconds";
+/// Counter: offers accepted within `[routing.kpis] accept_within_secs`, by queue; the
+/// share = this ÷ `switchboard_offers_total`.
+pub const ACCEPTED_WITHIN: &str = "switchboard_offers_accepted_within_threshold_total";
+/// Counter: conversations agents closed that were complaints, by queue.
+pub const AGENT_COMPLAINTS: &str = "switchboard_agent_complaints_handled_total";
+/// Counter: seconds agents were idle between conversations while customers waited
+/// (see `routing::agent_kpis` for the exact definition).
+pub const AGENT_IDLE: &str = "switchboard_agent_idle_while_waiting_seconds_total";
 /// Counter: customer messages for which agents got assist suggestions.
 pub const ASSISTS: &str = "switchboard_assist_suggestions_total";
 /// Counter: jobs of the matching pool by kind (`turns`, `assist`) and outcome.
@@ -168,6 +185,16 @@ pub const JOURNAL_BUCKETS: &[f64] = &[
 /// Buckets for survey answers: one per score, so the histogram is the distribution.
 pub const SCORE_BUCKETS: &[f64] = &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
 
+/// Buckets for an agent's handle time: half a minute to two hours.
+pub const HANDLE_BUCKETS: &[f64] = &[
+    30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0, 7200.0,
+];
+/// Buckets for an agent's answer (offer to accept, accept to first reply): a second to
+/// ten minutes, with 15 s, the usual accept target, among them.
+pub const AGENT_ANSWER_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 120.0, 300.0, 600.0,
+];
+
 /// Every histogram with its buckets; one not listed would render as a summary.
 const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     (FIRST_RESPONSE, FIRST_RESPONSE_BUCKETS),
@@ -181,6 +208,9 @@ const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     (LOCK_HOLD, ROUTING_DECISION_BUCKETS),
     (SATISFACTION, SCORE_BUCKETS),
     (RECOMMEND, SCORE_BUCKETS),
+    (AGENT_HANDLE, HANDLE_BUCKETS),
+    (AGENT_FIRST_REPLY, AGENT_ANSWER_BUCKETS),
+    (OFFER_ACCEPT, AGENT_ANSWER_BUCKETS),
 ];
 
 /// Installs the process-wide Prometheus recorder once and returns its handle; later
@@ -273,6 +303,34 @@ fn describe() {
     describe_histogram!(
         RECOMMEND,
         "Answers to 'would you recommend us' (0-10), by queue and channel."
+    );
+    describe_histogram!(
+        AGENT_HANDLE,
+        metrics::Unit::Seconds,
+        "Agents' handle time (accept to close) of the conversations they closed, by queue."
+    );
+    describe_histogram!(
+        AGENT_FIRST_REPLY,
+        metrics::Unit::Seconds,
+        "Time from an agent's accept to its first reply, by queue."
+    );
+    describe_histogram!(
+        OFFER_ACCEPT,
+        metrics::Unit::Seconds,
+        "Time from an offer to the agent's accept, by queue."
+    );
+    describe_counter!(
+        ACCEPTED_WITHIN,
+        "Offers accepted within the tenant's accept_within_secs, by queue."
+    );
+    describe_counter!(
+        AGENT_COMPLAINTS,
+        "Conversations agents closed that were complaints, by queue."
+    );
+    describe_counter!(
+        AGENT_IDLE,
+        metrics::Unit::Seconds,
+        "Seconds agents were idle between conversations while their queue had customers waiting."
     );
     describe_counter!(
         ANSWER_RATINGS,
@@ -370,6 +428,7 @@ fn describe() {
     counter!(JOURNAL_BYTES).absolute(0);
     counter!(JOURNAL_FAILURES).absolute(0);
     counter!(REPLAYED).absolute(0);
+    counter!(AGENT_IDLE).absolute(0);
     for kind in ["snapshot", "journal"] {
         counter!(CORRUPTION, "kind" => kind).absolute(0);
     }
@@ -498,6 +557,8 @@ pub fn record_event(event: &Event, tier: &str, queue: &str, elapsed: Duration) {
                 .record(*waited_ms as f64 / 1000.0);
         }
         EventKind::Parked { .. } => counter!(PARKED).increment(1),
+        // Agent figures come from the KPI fold ([`record_agent_measure`]).
+        EventKind::AgentReplied { .. } => {}
         EventKind::Transferred { target, .. } => {
             let kind = match target {
                 TransferTarget::Agent(_) => "agent",
@@ -512,6 +573,43 @@ pub fn record_event(event: &Event, tier: &str, queue: &str, elapsed: Duration) {
         EventKind::Abandoned { .. } => {
             counter!(CONVERSATIONS_ENDED, "channel" => channel, "outcome" => "abandoned")
                 .increment(1)
+        }
+    }
+}
+
+/// Records a figure the agent KPI fold completed, as aggregates without the agent:
+/// `queue` is the event's (none for an idle stretch a sign-out or presence ended).
+pub fn record_agent_measure(measure: Measure, queue: Option<&str>) {
+    let queue = queue.unwrap_or_default().to_owned();
+    match measure {
+        Measure::Handled {
+            handle_ms,
+            complaint,
+        } => {
+            if complaint {
+                counter!(AGENT_COMPLAINTS, "queue" => queue.clone()).increment(1);
+            }
+            histogram!(AGENT_HANDLE, "queue" => queue).record(handle_ms as f64 / 1000.0);
+        }
+        Measure::Accepted { after_ms, within } => {
+            if within {
+                counter!(ACCEPTED_WITHIN, "queue" => queue.clone()).increment(1);
+            }
+            histogram!(OFFER_ACCEPT, "queue" => queue).record(after_ms as f64 / 1000.0);
+        }
+        Measure::FirstReply { after_ms } => {
+            histogram!(AGENT_FIRST_REPLY, "queue" => queue).record(after_ms as f64 / 1000.0)
+        }
+        // Counters are whole numbers: the milliseconds short of a second are carried
+        // to the next stretch, so nothing is lost.
+        Measure::Idle { ms } => {
+            static CARRY_MS: AtomicU64 = AtomicU64::new(0);
+            let total = CARRY_MS.fetch_add(ms, Ordering::Relaxed) + ms;
+            let secs = total / 1000;
+            if secs > 0 {
+                CARRY_MS.fetch_sub(secs * 1000, Ordering::Relaxed);
+                counter!(AGENT_IDLE).increment(secs);
+            }
         }
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! An image holds everything a restart must keep: the router (conversations,
 //! transcripts, queues, agents, timers, idempotency keys, id counter, memories), the
-//! admin board, the adapters' unacknowledged deliveries, and the bot turns not
-//! answered yet. Streams and their mailboxes are not in it: peers reconnect.
+//! admin board, the agent KPI buckets, the adapters' unacknowledged deliveries, and
+//! the bot turns not answered yet. Streams and their mailboxes are not in it: peers
+//! reconnect.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::clock::Clock;
 use super::mailbox::Delivery;
 use super::tenant::Tenant;
+use crate::routing::agent_kpis::AgentKpis;
 use crate::routing::{AdapterId, Applied, Board, BotTurn, Command, Router};
 use crate::storage::record::{Entry, Record};
 
@@ -25,6 +27,7 @@ struct ImageRef<'a> {
     tiers: Vec<&'a str>,
     router: &'a Router,
     board: &'a Board,
+    kpis: &'a AgentKpis,
     mailboxes: Vec<(&'a str, &'a VecDeque<Delivery>, u64)>,
     outstanding: Vec<&'a BotTurn>,
 }
@@ -37,6 +40,7 @@ struct Image {
     tiers: Vec<String>,
     router: Router,
     board: Board,
+    kpis: AgentKpis,
     mailboxes: Vec<(AdapterId, VecDeque<Delivery>, u64)>,
     outstanding: Vec<BotTurn>,
 }
@@ -104,6 +108,7 @@ impl Tenant {
             tiers,
             router: &state.router,
             board: &state.board,
+            kpis: &state.kpis,
             mailboxes: mailboxes
                 .iter()
                 .map(|(id, m)| {
@@ -145,8 +150,10 @@ impl Tenant {
             });
         }
         let policy = state.router.policy().clone();
+        let kpi_policy = policy.kpis;
         state.router = image.router.adopt_policy(policy)?;
         state.board = image.board;
+        state.kpis = image.kpis.with_policy(kpi_policy);
         for (adapter, deliveries, next_id) in image.mailboxes {
             state.adapter_mailbox(&adapter).restore(deliveries, next_id);
         }

@@ -25,6 +25,7 @@ use super::clock::Clock;
 use super::mailbox::{AdapterMailbox, AdapterOutbox, AgentInbox, AgentMailbox};
 use super::matching::{AssistRequest, InlineTarget, MatchingPool};
 use crate::config::{BotConfig, Limits};
+use crate::routing::agent_kpis::{AgentKpis, Session};
 use crate::routing::{
     AdapterId, AgentId, AgentNotice, Applied, Board, BotTurn, Command, ConversationId,
     CustomerNotice, CustomerNoticeBody, EndReason, Millis, Notice, Router, RoutingError, Sender,
@@ -81,6 +82,8 @@ pub struct TenantState {
     pub router: Router,
     /// Conversations rebuilt from the router's events (admin snapshot).
     pub board: Board,
+    /// Per-agent KPIs folded from the same events, beside the board (Admin, metrics).
+    pub kpis: AgentKpis,
     /// Deliveries per adapter id; each stream holds its own outbox too.
     pub(super) adapters: HashMap<AdapterId, AdapterOutbox>,
     /// Streams to wake once the lock is let go: what this operation filed for them.
@@ -136,6 +139,7 @@ impl Tenant {
             failed: AtomicBool::new(false),
             max_sessions: limits.max_sessions_per_tenant,
             state: Mutex::new(TenantState {
+                kpis: AgentKpis::new(router.policy().kpis),
                 router,
                 board: Board::new(limits.ended_visible),
                 adapters: HashMap::new(),
@@ -494,7 +498,29 @@ impl TenantState {
                 self.outstanding.remove(&conversation);
             }
         }
+        // Sign-ins, sign-outs and presence are commands, not events: the KPI fold
+        // learns them here, live and on replay alike.
+        let session = match &command {
+            Command::SignIn(s) => Some((s.agent_id.clone(), Session::SignedIn(s.presence))),
+            Command::SignOut { agent } => Some((agent.clone(), Session::SignedOut)),
+            Command::SetPresence { agent, presence } => {
+                Some((agent.clone(), Session::Presence(*presence)))
+            }
+            _ => None,
+        };
+        let restarted = matches!(command, Command::Restarted { .. });
         let result = self.router.apply(now, command);
+        if result.is_ok() {
+            if let Some((agent, session)) = session
+                && let Some(measure) = self.kpis.session(now, &agent, session)
+                && !replaying
+            {
+                metrics::record_agent_measure(measure, None);
+            }
+            if restarted {
+                self.kpis.restarted();
+            }
+        }
         if let Some(bytes) = encoded
             && (result.is_ok() || answered.is_some())
         {
@@ -633,15 +659,15 @@ impl TenantState {
         let replaying = self.journaling.replaying;
         for event in &events {
             self.board.apply(event);
+            let measure = self.kpis.apply(event);
             if replaying {
                 continue;
             }
-            metrics::record_event(
-                event,
-                self.router.tier_name(event.tier),
-                self.router.queue_name(event.queue),
-                elapsed,
-            );
+            let queue = self.router.queue_name(event.queue);
+            metrics::record_event(event, self.router.tier_name(event.tier), queue, elapsed);
+            if let Some(measure) = measure {
+                metrics::record_agent_measure(measure, Some(queue));
+            }
             let _span = tracing::debug_span!(
                 "conversation",
                 conversation_id = %event.conversation,

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::customer::{HealthModel, ValueModel};
+use crate::routing::agent_kpis::KpiPolicy;
 use crate::routing::model::Channel;
 use crate::routing::priority::{PolicyError, PriorityPolicy};
 use crate::routing::surveys::SurveyPolicy;
@@ -154,6 +155,10 @@ pub struct RoutingPolicy {
     pub health: HealthModel,
     /// The satisfaction survey after a close (`[routing.survey]`).
     pub survey: SurveyPolicy,
+    /// What the agent KPIs count as a prompt accept, and how many agents they keep
+    /// (`[routing.kpis]`).
+    #[serde(deserialize_with = "KpiPolicy::deserialize_checked")]
+    pub kpis: KpiPolicy,
     /// Where bots serve first; set from the `[bot]` config section, not from `[routing]`.
     #[serde(skip)]
     pub bot: BotRouting,
@@ -215,6 +220,7 @@ impl Default for RoutingPolicy {
             value: ValueModel::default(),
             health: HealthModel::default(),
             survey: SurveyPolicy::default(),
+            kpis: KpiPolicy::default(),
             bot: BotRouting::default(),
         }
     }

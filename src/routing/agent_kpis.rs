@@ -26,7 +26,7 @@
 //!   (a parked stretch does not count; time with an agent it was transferred from does
 //!   not either).
 //! - **complaints**: handled conversations that were complaints: a bot handed them
-//!   over for a complaint (`HandedOff`), or they got the complaint boost (`Boosted`).
+//!   over for a complaint, or they had the complaint boost (`Closed` says so).
 //! - **transfers**: conversations the agent handed on (`Transferred` from it).
 //! - **offers** and **accepted within**: offers made to the agent (`Offered`), and of
 //!   those the ones it accepted, and accepted within `accept_within_secs` (15 s) of the
@@ -54,8 +54,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::events::{Event, EventKind, QueueReason};
-use super::model::{AgentId, ConversationId, HandoffReason, Millis, Presence};
-use super::priority::Boost;
+use super::model::{AgentId, ConversationId, Millis, Presence};
 use super::surveys::{Question, on_five_points};
 
 /// Width of one bucket, in seconds: the granularity of a window.
@@ -380,8 +379,6 @@ struct Tracked {
     assigned_at: Option<Millis>,
     /// Time assigned to `agent` before the current assignment (parked in between).
     held_ms: u64,
-    /// A complaint (handoff reason or boost).
-    complaint: bool,
     /// The queue it waits in, while waiting.
     waiting: Option<usize>,
 }
@@ -394,7 +391,6 @@ impl Tracked {
             offered_at: 0,
             assigned_at: None,
             held_ms: 0,
-            complaint: false,
             waiting: None,
         }
     }
@@ -408,7 +404,7 @@ pub struct AgentKpis {
     policy: KpiPolicy,
     /// Agents by id.
     agents: FxHashMap<AgentId, AgentRecord>,
-    /// Open conversations that waited, were offered or are complaints.
+    /// Open conversations that waited or were offered.
     conversations: FxHashMap<ConversationId, Tracked>,
     /// One waiting clock per queue index.
     queues: Vec<WaitClock>,
@@ -457,20 +453,6 @@ impl AgentKpis {
             clock(&mut self.queues, event.queue).rise(at);
         }
         match &event.kind {
-            EventKind::Boosted {
-                boost: Boost::Complaint,
-                ..
-            }
-            | EventKind::HandedOff {
-                reason: HandoffReason::Complaint,
-                ..
-            } => {
-                self.conversations
-                    .entry(id)
-                    .or_insert_with(Tracked::new)
-                    .complaint = true;
-                None
-            }
             EventKind::Queued { reason, .. } => {
                 self.release(id, at, *reason == QueueReason::OfferTimeout);
                 let t = self.conversations.entry(id).or_insert_with(Tracked::new);
@@ -508,13 +490,13 @@ impl AgentKpis {
                 self.release(id, at, false);
                 None
             }
-            EventKind::Closed { agent } => {
+            EventKind::Closed { agent, complaint } => {
                 let t = self.conversations.get(&id)?;
                 let handle_ms = t.held_ms
                     + t.assigned_at
                         .filter(|_| t.agent.as_ref() == Some(agent))
                         .map_or(0, |since| at.saturating_sub(since));
-                let complaint = t.complaint;
+                let complaint = *complaint;
                 self.end(id, at);
                 let record = self.agents.get_mut(agent)?;
                 record.last_active = at;
@@ -815,7 +797,7 @@ mod tests {
     use crate::customer::Scale;
     use crate::routing::events::TransferTarget;
     use crate::routing::model::Channel;
-    use crate::routing::priority::PriorityKey;
+    use crate::routing::priority::{Boost, PriorityKey};
 
     const ANN: &str = "ann";
 
@@ -857,6 +839,13 @@ mod tests {
         EventKind::Accepted {
             agent: agent(name),
             waited_ms: 0,
+        }
+    }
+
+    fn closed(complaint: bool) -> EventKind {
+        EventKind::Closed {
+            agent: agent(ANN),
+            complaint,
         }
     }
 
@@ -910,7 +899,7 @@ mod tests {
             ev(12 * s, 1, offered(ANN)),
             ev(20 * s, 1, accepted(ANN)),
             ev(50 * s, 1, EventKind::AgentReplied { agent: agent(ANN) }),
-            ev(200 * s, 1, EventKind::Closed { agent: agent(ANN) }),
+            ev(200 * s, 1, closed(false)),
             ev(
                 205 * s,
                 2,
@@ -930,7 +919,7 @@ mod tests {
             ev(401 * s, 2, offered(ANN)),
             ev(403 * s, 2, accepted(ANN)),
             ev(413 * s, 2, EventKind::AgentReplied { agent: agent(ANN) }),
-            ev(463 * s, 2, EventKind::Closed { agent: agent(ANN) }),
+            ev(463 * s, 2, closed(true)),
             ev(470 * s, 3, queued(QueueReason::New)),
             ev(470 * s, 3, offered(ANN)),
             ev(475 * s, 3, accepted(ANN)),
@@ -1032,7 +1021,12 @@ mod tests {
         assert_eq!(t.handle_secs_mean(), None);
         assert_eq!(t.good_review_rate(), None);
         assert_eq!(t.accepted_within_rate(), None);
-        assert!(kpis.window(1_000, 0, Some("nobody")).unwrap().agents.is_empty());
+        assert!(
+            kpis.window(1_000, 0, Some("nobody"))
+                .unwrap()
+                .agents
+                .is_empty()
+        );
     }
 
     #[test]
@@ -1078,7 +1072,7 @@ mod tests {
         kpis.apply(&ev(1_000, 1, queued(QueueReason::New)));
         kpis.apply(&ev(1_000, 1, offered(ANN)));
         kpis.apply(&ev(2_000, 1, accepted(ANN)));
-        kpis.apply(&ev(3_000, 1, EventKind::Closed { agent: agent(ANN) }));
+        kpis.apply(&ev(3_000, 1, closed(false)));
         kpis.session(3_000, ANN, Session::SignedOut);
         let day = 86_400_000;
         // Six days later the close is still in a seven-day window.

@@ -222,6 +222,9 @@ pub enum EventKind {
     Closed {
         /// The agent.
         agent: AgentId,
+        /// It was a complaint: a bot handed it over for one, or it had the complaint
+        /// boost (which a first message sets without a `Boosted` event).
+        complaint: bool,
     },
     /// The customer left.
     Abandoned {

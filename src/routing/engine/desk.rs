@@ -284,6 +284,9 @@ impl Router {
             self.average_handle_ms = 0.8 * self.average_handle_ms + 0.2 * handle_ms;
         }
         let agent = self.agent_id(slot);
+        let c = &self.conversations[&id];
+        let complaint =
+            c.handoff == Some(HandoffReason::Complaint) || c.boosts.contains(Boost::Complaint);
         self.ask_survey(now, id, &agent);
         let notice = customer_notice(
             &self.conversations[&id],
@@ -295,6 +298,7 @@ impl Router {
             id,
             EventKind::Closed {
                 agent: agent.clone(),
+                complaint,
             },
         );
         let window = self.policy.last_agent_window_ms;

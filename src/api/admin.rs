@@ -4,6 +4,7 @@
 use tonic::{Request, Response, Status};
 
 use super::access::{Caller, authorize};
+use super::agent_kpis;
 use super::convert::{self, MAX_ID_BYTES};
 use super::pb;
 use super::profiles;
@@ -532,6 +533,17 @@ impl pb::admin_server::Admin for AdminService {
     ) -> Result<Response<pb::ListFollowUpsResponse>, Status> {
         let tenant = self.tenant(&request, "Admin/ListFollowUps")?;
         profiles::follow_ups(&tenant, request.into_inner()).map(Response::new)
+    }
+
+    async fn get_agent_kpis(
+        &self,
+        request: Request<pb::GetAgentKpisRequest>,
+    ) -> Result<Response<pb::GetAgentKpisResponse>, Status> {
+        let tenant = self.tenant(&request, "Admin/GetAgentKpis")?;
+        let now = self.tenants.clock().now();
+        let state = tenant.lock_for("admin");
+        let within = state.router.policy().kpis.accept_within_secs;
+        agent_kpis::get(&state.kpis, within, now, request.get_ref()).map(Response::new)
     }
 
     async fn record_customer_facts(

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod agent_kpis;
 pub mod bots;
 pub mod convert;
 pub mod desk;

@@ -5,7 +5,9 @@ use tonic::Code;
 
 use switchboard::api::pb;
 
-use crate::common::{Adapter, Agent, http_get, message, spawn_server, test_config};
+use crate::common::{
+    Adapter, Agent, TestServer, http_get, journaled_in, message, spawn_server, test_config,
+};
 
 /// Waits for the next message delivery's text.
 async fn next_text(adapter: &mut Adapter) -> String {
@@ -159,4 +161,69 @@ async fn a_window_beyond_seven_days_is_refused_naming_the_field() {
         })
         .await;
     assert!(ok.is_ok());
+}
+
+async fn kpis_of(server: &TestServer, agent: &str) -> Vec<pb::AgentKpis> {
+    let mut admin = server.admin().await;
+    admin
+        .get_agent_kpis(pb::GetAgentKpisRequest {
+            agent_id: agent.into(),
+            window_secs: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .agents
+}
+
+#[tokio::test]
+async fn kpis_survive_a_restart_from_a_snapshot_and_from_the_journal_alone() {
+    let dir = std::env::temp_dir().join(format!("sb-kpis-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut config = journaled_in(&dir, test_config());
+    config.routing.survey.enabled = true;
+    config.routing.queues[0].name = "kpis-restart".to_owned();
+    let server = spawn_server(config.clone()).await;
+    {
+        let mut adapter = Adapter::connect(&server, "web-adapter").await;
+        let mut ann = Agent::sign_in(&server, None, "ann", &[], 1).await;
+        served(&mut adapter, &mut ann, "kpi-r", true, "4").await;
+    }
+    let before = kpis_of(&server, "ann").await;
+    assert_eq!(before.len(), 1);
+    assert_eq!(
+        (
+            before[0].handled,
+            before[0].complaints,
+            before[0].good_reviews
+        ),
+        (1, 1, 1)
+    );
+    let same = |k: &pb::AgentKpis| {
+        (
+            k.handled,
+            k.complaints,
+            k.satisfaction_answers,
+            k.good_reviews,
+            k.offers,
+            k.accepted_within,
+            k.first_replies,
+            k.handle_seconds_mean,
+        )
+    };
+    // Without snapshots the journal's replay folds the same figures again.
+    server.shutdown().await.unwrap();
+    std::fs::remove_dir_all(dir.join("snapshots")).unwrap();
+    let server = spawn_server(config.clone()).await;
+    let replayed = kpis_of(&server, "ann").await;
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(same(&replayed[0]), same(&before[0]));
+    // A drain writes snapshots: the next start reads the fold from them.
+    server.shutdown().await.unwrap();
+    let server = spawn_server(config).await;
+    let restored = kpis_of(&server, "ann").await;
+    assert_eq!(restored.len(), 1);
+    assert_eq!(same(&restored[0]), same(&before[0]));
+    server.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

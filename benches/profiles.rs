@@ -13,7 +13,7 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use common::message;
+use common::{message, rss_bytes};
 use criterion::{BenchmarkId, Criterion, criterion_group};
 use switchboard::customer::{ClaimedIdentity, Fact, FactKind, Identity, IdentityKind};
 use switchboard::routing::{
@@ -220,16 +220,6 @@ fn relay(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-/// Resident set size of this process, in bytes.
-fn rss_bytes() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-        .map_or(0, |kb| kb * 1024)
 }
 
 /// Memory per profile with two identifiers, the channel id, 10 facts and 5 past

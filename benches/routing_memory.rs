@@ -16,22 +16,12 @@ mod common;
 use std::hint::black_box;
 use std::process::Command;
 
-use common::message;
+use common::{message, rss_bytes};
 use switchboard::routing::{Board, PerClass, Presence, Router, RoutingPolicy, SignIn};
 
 const WAITING: usize = 100_000;
 const CASE_VAR: &str = "SWITCHBOARD_ROUTING_MEMORY_CASE";
 const CASES: [&str; 2] = ["router", "router+board"];
-
-/// Resident set size of this process, in bytes (`VmRSS` of `/proc/self/status`).
-fn rss_bytes() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
 
 /// Fills one case and prints its line.
 fn run_case(case: &str) {

@@ -31,3 +31,14 @@ pub(crate) fn message(n: u64, skill: usize, clv: f64) -> InboundMessage {
         identities: Vec::new(),
     }
 }
+
+/// Resident set size of this process, in bytes (`VmRSS` of `/proc/self/status`).
+#[allow(dead_code, reason = "the memory benches use it, the timing benches do not")]
+pub(crate) fn rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .map_or(0, |kb| kb * 1024)
+}

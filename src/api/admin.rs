@@ -8,7 +8,7 @@ use super::agent_kpis;
 use super::convert::{self, MAX_ID_BYTES};
 use super::pb;
 use super::profiles;
-use super::status::{invalid, rejected, settled, status_of};
+use super::status::{rejected, settled, status_of};
 use crate::auth::{Role, TenantScope};
 use crate::routing::taught::{Lesson, TaughtEntry};
 use crate::routing::{
@@ -152,21 +152,12 @@ impl pb::admin_server::Admin for AdminService {
         request: Request<pb::ListWaitingRequest>,
     ) -> Result<Response<pb::ListWaitingResponse>, Status> {
         let tenant = self.tenant(&request, "Admin/ListWaiting")?;
-        let limit = match request.get_ref().limit {
-            0 => DEFAULT_WAITING,
-            n if n > MAX_WAITING => {
-                return Err(rejected(invalid(
-                    "limit",
-                    format_args!("at most {MAX_WAITING}"),
-                )));
-            }
-            n => n,
-        };
+        let limit = convert::page_limit(request.get_ref().limit, DEFAULT_WAITING, MAX_WAITING)?;
         let now = self.tenants.clock().now();
         let state = tenant.lock_for("admin");
         let conversations = state
             .board
-            .waiting(limit as usize)
+            .waiting(limit)
             .enumerate()
             .map(|(i, c)| conversation_view(c, &state.router, i + 1, now))
             .collect();
@@ -207,11 +198,7 @@ impl pb::admin_server::Admin for AdminService {
         let tenant = self.tenant(&request, "Admin/ExplainConversation")?;
         let req = request.get_ref();
         convert::id("conversation_id", &req.conversation_id, MAX_ID_BYTES).map_err(rejected)?;
-        let limit = match req.limit {
-            0 => 20,
-            n if n > 1_000 => return Err(rejected(invalid("limit", "at most 1000"))),
-            n => n as usize,
-        };
+        let limit = convert::page_limit(req.limit, 20, 1_000)?;
         let text = &req.conversation_id;
         let not_found = || {
             rejected(Status::not_found(format!(
@@ -388,19 +375,14 @@ impl pb::admin_server::Admin for AdminService {
         request: Request<pb::ListUnansweredQuestionsRequest>,
     ) -> Result<Response<pb::ListUnansweredQuestionsResponse>, Status> {
         let tenant = self.tenant(&request, "Admin/ListUnansweredQuestions")?;
-        let limit = match request.get_ref().limit {
-            0 => DEFAULT_UNANSWERED_GROUPS,
-            n if n > MAX_UNANSWERED_GROUPS => {
-                return Err(invalid(
-                    "limit",
-                    format!("at most {MAX_UNANSWERED_GROUPS} groups"),
-                ));
-            }
-            n => n,
-        };
+        let limit = convert::page_limit(
+            request.get_ref().limit,
+            DEFAULT_UNANSWERED_GROUPS,
+            MAX_UNANSWERED_GROUPS,
+        )?;
         // Grouping 2,000 questions takes a few milliseconds: copy them out of the lock.
         let log = tenant.lock_for("admin").router.unanswered().clone();
-        let groups = tokio::task::spawn_blocking(move || (log.len(), log.groups(limit as usize)))
+        let groups = tokio::task::spawn_blocking(move || (log.len(), log.groups(limit)))
             .await
             .map_err(|e| Status::internal(format!("grouping task failed: {e}")))?;
         let (questions, groups) = groups;

@@ -283,6 +283,19 @@ pub fn linked_identity_to_pb(
     }
 }
 
+/// The `limit` of a listing: 0 asks for `default`; above `max` is refused, naming the
+/// field.
+pub fn page_limit(given: u32, default: u32, max: u32) -> Result<usize, Status> {
+    match given {
+        0 => Ok(default as usize),
+        n if n > max => Err(super::status::rejected(invalid(
+            "limit",
+            format_args!("at most {max}"),
+        ))),
+        n => Ok(n as usize),
+    }
+}
+
 /// A presence from its wire number; `unspecified_as` stands in for UNSPECIFIED.
 pub fn presence(
     field: &str,

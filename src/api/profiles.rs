@@ -211,20 +211,11 @@ pub fn at_risk(
     tenant: &Tenant,
     req: pb::ListAtRiskCustomersRequest,
 ) -> Result<pb::ListAtRiskCustomersResponse, Status> {
-    let limit = match req.limit {
-        0 => DEFAULT_ROWS,
-        n if n > MAX_ROWS => {
-            return Err(rejected(invalid(
-                "limit",
-                format_args!("at most {MAX_ROWS}"),
-            )));
-        }
-        n => n,
-    };
+    let limit = convert::page_limit(req.limit, DEFAULT_ROWS, MAX_ROWS)?;
     let customers = tenant
         .lock_for("admin")
         .router
-        .at_risk_customers(limit as usize)
+        .at_risk_customers(limit)
         .into_iter()
         .map(|r| pb::AtRiskCustomer {
             profile_id: r.profile.0,
@@ -241,21 +232,12 @@ pub fn follow_ups(
     tenant: &Tenant,
     req: pb::ListFollowUpsRequest,
 ) -> Result<pb::ListFollowUpsResponse, Status> {
-    let limit = match req.limit {
-        0 => DEFAULT_ROWS,
-        n if n > MAX_ROWS => {
-            return Err(rejected(invalid(
-                "limit",
-                format_args!("at most {MAX_ROWS}"),
-            )));
-        }
-        n => n,
-    };
+    let limit = convert::page_limit(req.limit, DEFAULT_ROWS, MAX_ROWS)?;
     let state = tenant.lock_for("admin");
     let router = &state.router;
     let items = router
         .follow_ups()
-        .take(limit as usize)
+        .take(limit)
         .map(|f| pb::FollowUpItem {
             conversation_id: f.conversation.to_string(),
             rated_at_unix_ms: f.at as i64,

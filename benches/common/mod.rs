@@ -33,7 +33,10 @@ pub(crate) fn message(n: u64, skill: usize, clv: f64) -> InboundMessage {
 }
 
 /// Resident set size of this process, in bytes (`VmRSS` of `/proc/self/status`).
-#[allow(dead_code, reason = "the memory benches use it, the timing benches do not")]
+#[allow(
+    dead_code,
+    reason = "the memory benches use it, the timing benches do not"
+)]
 pub(crate) fn rss_bytes() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status

@@ -585,4 +585,22 @@ impl pb::admin_server::Admin for AdminService {
             .await
             .map(Response::new)
     }
+
+    async fn export_customer_data(
+        &self,
+        request: Request<pb::ExportCustomerDataRequest>,
+    ) -> Result<Response<pb::CustomerDataExport>, Status> {
+        let caller = self.operator(&request, "Admin/ExportCustomerData")?;
+        profiles::export(&self.tenants, &caller, request.into_inner()).map(Response::new)
+    }
+
+    async fn erase_customer_data(
+        &self,
+        request: Request<pb::EraseCustomerDataRequest>,
+    ) -> Result<Response<pb::ErasedCustomerData>, Status> {
+        let caller = self.operator(&request, "Admin/EraseCustomerData")?;
+        profiles::erase(&self.tenants, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
 }

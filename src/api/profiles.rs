@@ -11,7 +11,9 @@ use super::status::{invalid, rejected, settled, status_of};
 use crate::customer::{
     Fact, FactKind, Identity, MergeId, MergeRecord, Profile, ProfileId, ValueExplanation,
 };
+use crate::routing::surveys::FollowUp;
 use crate::routing::{Applied, Command, Millis, ProfileRef, Router};
+use crate::telemetry::metrics;
 use crate::tenants::{Tenant, Tenants};
 
 /// How far ahead of now a fact may be dated (clocks of the tenant's systems drift).
@@ -178,17 +180,20 @@ fn profile_view(router: &Router, profile: &Profile, now: Millis) -> pb::Customer
     }
 }
 
+/// NOT_FOUND for a selector that names nobody (without the identifier's value).
+fn no_profile() -> Status {
+    rejected(Status::not_found(
+        "no customer profile has that id or verified identifier",
+    ))
+}
+
 fn view_of(
     tenants: &Tenants,
     tenant: &Tenant,
     who: &ProfileRef,
 ) -> Result<pb::CustomerProfileView, Status> {
     let state = tenant.lock_for("admin");
-    let profile = state.router.customer_profile(who).ok_or_else(|| {
-        rejected(Status::not_found(
-            "no customer profile has that id or verified identifier",
-        ))
-    })?;
+    let profile = state.router.customer_profile(who).ok_or_else(no_profile)?;
     Ok(profile_view(&state.router, profile, tenants.clock().now()))
 }
 
@@ -227,6 +232,18 @@ pub fn at_risk(
     Ok(pb::ListAtRiskCustomersResponse { customers })
 }
 
+fn follow_up_item(router: &Router, f: &FollowUp) -> pb::FollowUpItem {
+    pb::FollowUpItem {
+        conversation_id: f.conversation.to_string(),
+        rated_at_unix_ms: f.at as i64,
+        score: u32::from(f.score),
+        agent_id: f.agent.to_string(),
+        queue: router.queue_name(f.queue).to_owned(),
+        channel: convert::channel_to_pb(f.channel) as i32,
+        profile_id: f.profile.map_or(0, |p| p.0),
+    }
+}
+
 /// `Admin/ListFollowUps`.
 pub fn follow_ups(
     tenant: &Tenant,
@@ -238,15 +255,7 @@ pub fn follow_ups(
     let items = router
         .follow_ups()
         .take(limit)
-        .map(|f| pb::FollowUpItem {
-            conversation_id: f.conversation.to_string(),
-            rated_at_unix_ms: f.at as i64,
-            score: u32::from(f.score),
-            agent_id: f.agent.to_string(),
-            queue: router.queue_name(f.queue).to_owned(),
-            channel: convert::channel_to_pb(f.channel) as i32,
-            profile_id: f.profile.map_or(0, |p| p.0),
-        })
+        .map(|f| follow_up_item(router, f))
         .collect();
     Ok(pb::ListFollowUpsResponse { items })
 }
@@ -360,4 +369,99 @@ pub async fn unmerge(
     };
     change(tenants, caller, "unmerge_profiles", command).await?;
     merge_of(&caller.tenant, merge)
+}
+
+fn fact_kind_to_pb(kind: FactKind) -> pb::FactKind {
+    match kind {
+        FactKind::Order => pb::FactKind::Order,
+        FactKind::Refund => pb::FactKind::Refund,
+        FactKind::AcquisitionCost => pb::FactKind::AcquisitionCost,
+        FactKind::Referral => pb::FactKind::Referral,
+    }
+}
+
+/// `Admin/ExportCustomerData`: one consistent reading under the tenant lock.
+pub fn export(
+    tenants: &Tenants,
+    caller: &Caller,
+    req: pb::ExportCustomerDataRequest,
+) -> Result<pb::CustomerDataExport, Status> {
+    let who = selector(req.customer).map_err(rejected)?;
+    let now = tenants.clock().now();
+    let state = caller.tenant.lock_for("admin");
+    let router = &state.router;
+    let profile = router.customer_profile(&who).ok_or_else(no_profile)?;
+    let export = router.customer_export(&who).ok_or_else(no_profile)?;
+    let view = pb::CustomerDataExport {
+        exported_at_unix_ms: now as i64,
+        profile: Some(profile_view(router, profile, now)),
+        profile_ids: export.profiles.iter().map(|p| p.0).collect(),
+        facts: export
+            .facts
+            .iter()
+            .map(|f| pb::CustomerFact {
+                kind: fact_kind_to_pb(f.kind) as i32,
+                amount: f.amount,
+                at_unix_ms: f.at as i64,
+            })
+            .collect(),
+        follow_ups: export
+            .follow_ups
+            .iter()
+            .map(|f| follow_up_item(router, f))
+            .collect(),
+        open_conversations: export
+            .open_conversations
+            .iter()
+            .map(|(id, transcript)| pb::ExportedConversation {
+                conversation_id: id.to_string(),
+                transcript: transcript.iter().map(convert::transcript_entry).collect(),
+            })
+            .collect(),
+    };
+    drop(state);
+    metrics::record_privacy_request("export");
+    tracing::info!(target: "audit", tenant = %caller.tenant.name, principal = %caller.principal,
+        profile = %profile_id_of(&view), "customer data exported");
+    Ok(view)
+}
+
+fn profile_id_of(export: &pb::CustomerDataExport) -> ProfileId {
+    ProfileId(export.profile_ids.first().copied().unwrap_or_default())
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// `Admin/EraseCustomerData`.
+pub async fn erase(
+    tenants: &Tenants,
+    caller: &Caller,
+    req: pb::EraseCustomerDataRequest,
+) -> Result<pb::ErasedCustomerData, Status> {
+    let who = selector(req.customer).map_err(rejected)?;
+    let applied = change(
+        tenants,
+        caller,
+        "erase_customer",
+        Command::EraseCustomer { who },
+    )
+    .await?;
+    let Applied::Erased(done) = applied else {
+        return Err(Status::internal("erased without a record of what"));
+    };
+    metrics::record_privacy_request("erase");
+    let erased = &done.erased;
+    tracing::info!(target: "audit", tenant = %caller.tenant.name, principal = %caller.principal,
+        profile = %erased.profiles.first().copied().unwrap_or(ProfileId(0)),
+        profiles = erased.profiles.len(), "customer data erased");
+    Ok(pb::ErasedCustomerData {
+        profile_ids: erased.profiles.iter().map(|p| p.0).collect(),
+        identifiers: count(erased.identities),
+        facts: count(erased.facts),
+        past_conversations: count(erased.contacts),
+        merges: count(erased.merges),
+        follow_ups: count(done.follow_ups),
+    })
 }

@@ -130,6 +130,13 @@ impl History {
         History { contacts: back }
     }
 
+    /// Forgets the contacts that ended before `cutoff` (retention); returns how many.
+    pub fn forget_before(&mut self, cutoff: Millis) -> usize {
+        let before = self.contacts.len();
+        self.contacts.retain(|c| c.ended_at >= cutoff);
+        before - self.contacts.len()
+    }
+
     /// Complaints still open at `now`.
     pub fn open_complaints(&self, now: Millis) -> u32 {
         self.contacts

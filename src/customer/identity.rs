@@ -37,11 +37,18 @@ impl IdentityKind {
     }
 }
 
-/// One identifier, normalised.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// One identifier, normalised. Its `Debug` form names the kind only: phone numbers
+/// and e-mail addresses are personal data and must not reach logs or error texts.
+#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Identity {
     kind: IdentityKind,
     value: Box<str>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Identity({}, redacted)", self.kind.name())
+    }
 }
 
 /// Why an identifier was refused.

@@ -11,6 +11,8 @@
 //!   complaints, abandoned waits and repeated contacts; below a threshold, churn risk.
 //! - [`history`]: a person's newest past conversations, how they ended and how they
 //!   were rated, and what the health score reads from them.
+//! - [`retention`]: how long past conversations, unanswered questions and idle
+//!   profiles are kept.
 //! - [`survey`]: reading a satisfaction answer as customers type it (digits, numerals,
 //!   stars, faces, words in either language).
 //! - [`value`]: lifetime value from facts (orders, refunds, acquisition cost,
@@ -21,6 +23,7 @@ pub mod health;
 pub mod history;
 pub mod identity;
 pub mod profiles;
+pub mod retention;
 pub mod survey;
 pub mod value;
 
@@ -28,8 +31,10 @@ pub use health::{Health, HealthInputs, HealthModel};
 pub use history::{Contact, ContactOutcome, History};
 pub use identity::{ClaimedIdentity, Identity, IdentityError, IdentityKind};
 pub use profiles::{
-    MergeId, MergeRecord, Profile, ProfileError, ProfileId, ProfileLimits, Profiles, Resolution,
+    Erased, MergeId, MergeRecord, Profile, ProfileError, ProfileId, ProfileLimits, Profiles,
+    Resolution,
 };
+pub use retention::RetentionPolicy;
 pub use survey::{Scale, read_answer};
 pub use value::{Fact, FactKind, Term, ValueExplanation, ValueFacts, ValueModel};
 

@@ -152,6 +152,23 @@ impl Profile {
             .max()
     }
 
+    /// The facts kept one by one, oldest first (older ones are only in the totals).
+    pub fn facts(&self) -> impl Iterator<Item = &Fact> + '_ {
+        self.facts.iter().map(|f| &f.fact)
+    }
+
+    /// When anything last happened to the person: a conversation ended, a fact was
+    /// dated, an identifier was linked, or the profile was made.
+    pub fn last_activity(&self) -> Millis {
+        let contact = self.history.contacts().map(|c| c.ended_at).max();
+        let fact = self.facts.iter().map(|f| f.fact.at).max();
+        let linked = self.identities.iter().map(|l| l.linked_at).max();
+        [contact, fact, linked]
+            .into_iter()
+            .flatten()
+            .fold(self.created_at, Millis::max)
+    }
+
     fn has(&self, identity: &Identity) -> Option<usize> {
         self.identities.iter().position(|l| l.identity == *identity)
     }
@@ -176,6 +193,33 @@ pub struct MergeRecord {
     origins: Vec<ProfileId>,
     /// When and by whom it was undone.
     pub undone: Option<(Millis, Box<str>)>,
+}
+
+/// What erasing a person removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// The profile ids that were this person (the kept one first, then those merged
+    /// into it); none of them is given out again.
+    pub profiles: Vec<ProfileId>,
+    /// Identifiers removed.
+    pub identities: usize,
+    /// Facts removed (one by one; folded totals go with them).
+    pub facts: usize,
+    /// Past conversations removed.
+    pub contacts: usize,
+    /// Merge records removed (every one that named one of the profiles).
+    pub merges: usize,
+}
+
+/// What retention does with a profile id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Keep it.
+    Keep,
+    /// A person idle past the retention period: erase unless a conversation is open.
+    Idle,
+    /// Merged into a person who was erased: nothing of anyone is left on it.
+    Orphaned,
 }
 
 /// What recognising a customer found.
@@ -529,6 +573,100 @@ impl Profiles {
             undone: None,
         });
         Ok(id)
+    }
+
+    /// The profile ids that are this person now: `id`'s current profile first, then
+    /// every profile merged into it (directly or along a chain).
+    pub fn person_ids(&self, id: ProfileId) -> Result<Vec<ProfileId>, ProfileError> {
+        let current = self.current(id)?;
+        let mut ids = vec![current];
+        let mut merged: Vec<ProfileId> = self
+            .profiles
+            .values()
+            .filter(|p| p.merged_into.is_some() && self.get(p.id).map(Profile::id) == Some(current))
+            .map(|p| p.id)
+            .collect();
+        merged.sort();
+        ids.extend(merged);
+        Ok(ids)
+    }
+
+    /// Erases a person (a data subject's request, or retention): their profile, every
+    /// profile merged into it, their identifiers, facts, history and the merge records
+    /// that name them. Their ids are never given out again; an identifier of theirs
+    /// seen later starts a new profile.
+    pub fn erase(&mut self, id: ProfileId) -> Result<Erased, ProfileError> {
+        let ids = self.person_ids(id)?;
+        let mut erased = Erased::default();
+        for id in &ids {
+            let Some(p) = self.profiles.remove(id) else {
+                continue;
+            };
+            self.unindex(&p);
+            erased.identities += p.identities.len();
+            erased.facts += p.facts.len();
+            erased.contacts += p.history.contacts().count();
+        }
+        let merges = self.merges.len();
+        self.merges
+            .retain(|m| !ids.contains(&m.into) && !ids.contains(&m.from));
+        erased.merges = merges - self.merges.len();
+        erased.profiles = ids;
+        Ok(erased)
+    }
+
+    /// Drops the index entries of a removed profile's identifiers (the index only
+    /// points at profiles that hold the identifier).
+    fn unindex(&mut self, removed: &Profile) {
+        for linked in &removed.identities {
+            if self.index.get(&linked.identity) == Some(&removed.id) {
+                self.index.remove(&linked.identity);
+            }
+        }
+    }
+
+    /// What retention should do with the profile id `id`, with profiles last active
+    /// before `idle_before` (`None`: never) erased.
+    pub fn retention_verdict(&self, id: ProfileId, idle_before: Option<Millis>) -> Retention {
+        match self.profiles.get(&id) {
+            None => Retention::Keep,
+            Some(p) if p.merged_into.is_some() => match self.get(id) {
+                Some(_) => Retention::Keep,
+                None => Retention::Orphaned,
+            },
+            Some(p) if idle_before.is_some_and(|cutoff| p.last_activity() < cutoff) => {
+                Retention::Idle
+            }
+            Some(_) => Retention::Keep,
+        }
+    }
+
+    /// Erases the one profile `id` (not those merged into it: each is erased when
+    /// retention finds it orphaned).
+    pub fn erase_one(&mut self, id: ProfileId) -> Option<Erased> {
+        let p = self.profiles.remove(&id)?;
+        self.unindex(&p);
+        let merges = self.merges.len();
+        self.merges.retain(|m| m.into != id && m.from != id);
+        Some(Erased {
+            profiles: vec![id],
+            identities: p.identities.len(),
+            facts: p.facts.len(),
+            contacts: p.history.contacts().count(),
+            merges: merges - self.merges.len(),
+        })
+    }
+
+    /// Forgets the person's past conversations that ended before `cutoff`; returns
+    /// how many.
+    pub fn forget_contacts_before(&mut self, id: ProfileId, cutoff: Millis) -> usize {
+        match self.current(id) {
+            Ok(current) => self
+                .profiles
+                .get_mut(&current)
+                .map_or(0, |p| p.history.forget_before(cutoff)),
+            Err(_) => 0,
+        }
     }
 
     /// The merges remembered, oldest first.

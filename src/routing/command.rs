@@ -147,10 +147,17 @@ pub enum Command {
         /// have been handed out in them are never given again.
         skip_ids: u64,
     },
+    // New variants go last: journal records name variants by position.
+    /// An operator erases a customer and everything kept about them (a data
+    /// subject's request).
+    EraseCustomer {
+        /// The person.
+        who: ProfileRef,
+    },
 }
 
 /// What a command did, for the caller to answer with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
     /// A customer message was filed.
     Message(super::engine::MessageOutcome),
@@ -162,6 +169,8 @@ pub enum Applied {
     Profile(ProfileId),
     /// Profiles were merged by this merge.
     Merge(MergeId),
+    /// A customer was erased.
+    Erased(Box<super::engine::ErasedCustomer>),
     /// Done; nothing to report.
     Done,
 }
@@ -187,6 +196,7 @@ impl Command {
             Command::UnlinkIdentifier { .. } => "unlink_identifier",
             Command::MergeProfiles { .. } => "merge_profiles",
             Command::UnmergeProfiles { .. } => "unmerge_profiles",
+            Command::EraseCustomer { .. } => "erase_customer",
             Command::Tick => "tick",
             Command::ShutDown => "shutdown",
             Command::Restarted { .. } => "restarted",
@@ -260,6 +270,9 @@ impl Router {
                 .merge_profiles(now, into, from, &by)
                 .map(Applied::Merge),
             Command::UnmergeProfiles { merge, by } => done(self.unmerge_profiles(now, merge, &by)),
+            Command::EraseCustomer { who } => self
+                .erase_customer(now, &who)
+                .map(|e| Applied::Erased(Box::new(e))),
             Command::Tick => {
                 self.tick(now);
                 Ok(Applied::Done)

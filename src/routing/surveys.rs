@@ -221,6 +221,35 @@ impl Surveys {
         self.follow_ups.push_back(item);
     }
 
+    /// Forgets what is kept about the people `erased` (their follow-up items and the
+    /// surveys still waiting for their answer); returns how many went.
+    pub fn forget_people(&mut self, erased: &[ProfileId]) -> usize {
+        let of = |p: Option<ProfileId>| p.is_some_and(|p| erased.contains(&p));
+        let before = self.follow_ups.len();
+        self.follow_ups.retain(|f| !of(f.profile));
+        let waiting: Vec<ConversationId> = self
+            .pending
+            .values()
+            .filter(|s| of(s.profile))
+            .map(|s| s.conversation)
+            .collect();
+        for id in &waiting {
+            self.take(*id);
+        }
+        before - self.follow_ups.len() + waiting.len()
+    }
+
+    /// Forgets the follow-up items rated before `cutoff` (retention); returns how
+    /// many.
+    pub fn forget_follow_ups_before(&mut self, cutoff: Millis) -> usize {
+        let mut gone = 0;
+        while self.follow_ups.front().is_some_and(|f| f.at < cutoff) {
+            self.follow_ups.pop_front();
+            gone += 1;
+        }
+        gone
+    }
+
     /// Follow-up items, newest first.
     pub fn follow_ups(&self) -> impl Iterator<Item = &FollowUp> + '_ {
         self.follow_ups.iter().rev()

@@ -114,6 +114,16 @@ impl UnansweredLog {
         before - self.questions.len()
     }
 
+    /// Forgets the questions asked before `cutoff` (retention); returns how many.
+    pub fn forget_before(&mut self, cutoff: Millis) -> usize {
+        let mut gone = 0;
+        while self.questions.front().is_some_and(|q| q.at < cutoff) {
+            self.questions.pop_front();
+            gone += 1;
+        }
+        gone
+    }
+
     /// The questions in groups of similar wording, largest group first (then the most
     /// recent); at most `limit` groups.
     pub fn groups(&self, limit: usize) -> Vec<UnansweredGroup> {

@@ -140,6 +140,14 @@ impl SnapshotDir {
         Ok(path)
     }
 
+    /// Removes every snapshot older than the one holding everything up to `seq`: after
+    /// an erasure, the older files may hold the erased data.
+    pub fn forget_before(&self, seq: u64) {
+        for old in self.files().into_iter().filter(|f| f.seq < seq) {
+            let _ = fs::remove_file(&old.path);
+        }
+    }
+
     /// Reads a snapshot's body, checking it is whole.
     pub fn read(file: &SnapshotFile) -> Result<Vec<u8>, SnapshotError> {
         let data = fs::read(&file.path).map_err(io(&file.path))?;

@@ -44,6 +44,12 @@ pub const LOCK_HOLD: &str = "switchboard_tenant_lock_hold_seconds";
 /// Counter: tenants whose state was left half-updated by a panic (the replica then
 /// reports itself unhealthy, to be restarted and recovered from the journal).
 pub const TENANT_FAILURES: &str = "switchboard_tenant_failures_total";
+/// Counter: customers' data exported or erased on request, by action (`export`,
+/// `erase`).
+pub const PRIVACY_REQUESTS: &str = "switchboard_privacy_requests_total";
+/// Counter: personal data retention forgot, by kind (`past_conversation`, `profile`,
+/// `unanswered_question`, `follow_up`).
+pub const RETENTION_FORGOTTEN: &str = "switchboard_retention_forgotten_total";
 /// Offers made to agents.
 pub const OFFERS: &str = "switchboard_offers_total";
 /// Offers accepted by agents.
@@ -365,6 +371,14 @@ fn describe() {
         "Tenants left half-updated by a panic; the replica turns unhealthy to be restarted."
     );
     describe_counter!(
+        PRIVACY_REQUESTS,
+        "Customers' data exported or erased on request (Admin), by action."
+    );
+    describe_counter!(
+        RETENTION_FORGOTTEN,
+        "Personal data forgotten by [routing.retention], by kind."
+    );
+    describe_counter!(
         MATCHING_JOBS,
         "Matching-pool jobs (built-in bot turns, assist suggestions), by kind and outcome."
     );
@@ -450,6 +464,39 @@ fn describe() {
     gauge!(OPEN_CONVERSATIONS).set(0.0);
     for reason in HandoffReason::ALL {
         counter!(HANDOFFS, "reason" => reason.as_str()).absolute(0);
+    }
+    for action in ["export", "erase"] {
+        counter!(PRIVACY_REQUESTS, "action" => action).absolute(0);
+    }
+    for kind in RETENTION_KINDS {
+        counter!(RETENTION_FORGOTTEN, "kind" => kind).absolute(0);
+    }
+}
+
+const RETENTION_KINDS: [&str; 4] = [
+    "past_conversation",
+    "profile",
+    "unanswered_question",
+    "follow_up",
+];
+
+/// Counts a customer's data exported or erased on request.
+pub fn record_privacy_request(action: &'static str) {
+    counter!(PRIVACY_REQUESTS, "action" => action).increment(1);
+}
+
+/// Counts what retention forgot.
+pub fn record_forgotten(forgotten: crate::routing::Forgotten) {
+    let counts = [
+        forgotten.contacts,
+        forgotten.profiles,
+        forgotten.questions,
+        forgotten.follow_ups,
+    ];
+    for (kind, n) in RETENTION_KINDS.into_iter().zip(counts) {
+        if n > 0 {
+            counter!(RETENTION_FORGOTTEN, "kind" => kind).increment(n);
+        }
     }
 }
 

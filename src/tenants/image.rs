@@ -130,6 +130,16 @@ impl Tenant {
         seq > saved
     }
 
+    /// Whether a customer was erased since the round that last purged.
+    pub fn purge_pending(&self) -> bool {
+        self.lock_for("snapshot").purge_pending()
+    }
+
+    /// Records that nothing from before the last erasure is on disk any more.
+    pub fn purged(&self) {
+        self.lock_for("snapshot").set_purge_pending(false);
+    }
+
     /// Records that a snapshot holding everything up to `seq` is on disk.
     pub fn snapshot_taken(&self, seq: u64) {
         self.lock_for("snapshot").set_snapshot_seq(seq);

@@ -368,7 +368,8 @@ impl Tenants {
         let (mut waiting, mut open) = (0, 0);
         let mut agents = AgentStateCounts::default();
         for tenant in self.shared.tenants.iter() {
-            let state = tenant.lock();
+            let mut state = tenant.lock();
+            metrics::record_forgotten(state.router.take_forgotten());
             waiting += state.router.waiting_len();
             open += state.router.open_len();
             let counts = state.router.agent_state_counts();

@@ -38,7 +38,7 @@ impl Tenants {
         let changed: Vec<_> = self
             .all()
             .into_iter()
-            .filter(|t| t.changed_since_snapshot())
+            .filter(|t| t.changed_since_snapshot() || t.purge_pending())
             .collect();
         if changed.is_empty() {
             // Nothing to write is a round done: the snapshots on disk are current.
@@ -48,25 +48,56 @@ impl Tenants {
         let previous = journal.rotate();
         let sync = storage.settings.durability == Durability::Fsync;
         let mut written = 0;
-        for tenant in changed {
+        let mut purging = Vec::new();
+        for tenant in &changed {
+            let purge = tenant.purge_pending();
             let Some((seq, bytes)) = tenant.image() else {
+                // Unchanged: its newest snapshot is current and the older ones went
+                // when it was written.
+                if purge {
+                    purging.push(tenant.clone());
+                }
                 continue;
             };
             // A snapshot never holds what the journal has not made durable.
             journal.wait_for(seq).await?;
             let dir = SnapshotDir::new(&storage.snapshots, &tenant.name);
-            tokio::task::spawn_blocking(move || dir.write(seq, &bytes, sync))
-                .await
-                .map_err(|e| SnapshotRoundError::Task(e.to_string()))??;
+            tokio::task::spawn_blocking(move || {
+                dir.write(seq, &bytes, sync)?;
+                // After an erasure the fallback snapshot may hold the erased data.
+                if purge {
+                    dir.forget_before(seq);
+                }
+                Ok::<_, crate::storage::snapshot::SnapshotError>(())
+            })
+            .await
+            .map_err(|e| SnapshotRoundError::Task(e.to_string()))??;
             tenant.snapshot_taken(seq);
+            if purge {
+                purging.push(tenant.clone());
+            }
             written += 1;
         }
         // Every tenant's newest snapshot now holds all its records of generations up
         // to `previous`; `previous` itself stays, so the snapshot before (which holds
-        // everything before it) can still be used if the newest is damaged.
+        // everything before it) can still be used if the newest is damaged. After an
+        // erasure `previous` goes too, unless a tenant not written in this round
+        // changed since the changed ones were picked (its records may be in it): then
+        // the next round tries again.
+        let unwritten_changed = self
+            .all()
+            .into_iter()
+            .filter(|t| !changed.iter().any(|c| std::sync::Arc::ptr_eq(c, t)))
+            .any(|t| t.changed_since_snapshot());
+        let purge = !purging.is_empty() && !unwritten_changed;
         journal
-            .drop_before(previous)
+            .drop_before(if purge { previous + 1 } else { previous })
             .map_err(|e| SnapshotRoundError::Journal(e.to_string()))?;
+        if purge {
+            for tenant in purging {
+                tenant.purged();
+            }
+        }
         metrics::record_snapshot(started.elapsed(), journal.disk_bytes());
         if written > 0 {
             tracing::debug!(

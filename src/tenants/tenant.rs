@@ -73,6 +73,9 @@ struct Journaling {
     last_seq: u64,
     /// Sequence number its newest snapshot holds everything up to.
     snapshot_seq: u64,
+    /// A customer was erased: the next snapshot round also removes the older
+    /// snapshot and journal generation that may still hold their data.
+    purge_pending: bool,
 }
 
 /// Everything a tenant's lock protects.
@@ -158,6 +161,7 @@ impl Tenant {
                     replaying: false,
                     last_seq: 0,
                     snapshot_seq: 0,
+                    purge_pending: false,
                 },
                 outstanding: FxHashMap::default(),
             }),
@@ -509,8 +513,10 @@ impl TenantState {
             _ => None,
         };
         let restarted = matches!(command, Command::Restarted { .. });
+        let erasure = matches!(command, Command::EraseCustomer { .. });
         let result = self.router.apply(now, command);
         if result.is_ok() {
+            self.journaling.purge_pending |= erasure;
             if let Some((agent, session)) = session
                 && let Some(measure) = self.kpis.session(now, &agent, session)
                 && !replaying
@@ -592,6 +598,16 @@ impl TenantState {
 
     pub(super) fn set_journal_position(&mut self, seq: u64) {
         self.journaling.last_seq = seq;
+    }
+
+    /// Whether an erasure waits for the older snapshot and journal generation that
+    /// may still hold the erased data to go.
+    pub(super) fn purge_pending(&self) -> bool {
+        self.journaling.purge_pending
+    }
+
+    pub(super) fn set_purge_pending(&mut self, pending: bool) {
+        self.journaling.purge_pending = pending;
     }
 
     pub(super) fn set_snapshot_seq(&mut self, seq: u64) {

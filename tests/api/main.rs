@@ -9,6 +9,7 @@ mod common;
 mod conversation;
 mod durability;
 mod operations;
+mod privacy;
 mod profiles;
 mod routing;
 mod security;

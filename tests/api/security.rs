@@ -306,6 +306,28 @@ async fn each_role_opens_only_its_own_service() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    // A customer's whole data, and erasing it, are for operators only.
+    let customer = Some(pb::ProfileSelector {
+        who: Some(pb::profile_selector::Who::ProfileId(1)),
+    });
+    let status = admin
+        .export_customer_data(with_token(
+            Request::new(pb::ExportCustomerDataRequest {
+                customer: customer.clone(),
+            }),
+            &supervisor,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    let status = admin
+        .erase_customer_data(with_token(
+            Request::new(pb::EraseCustomerDataRequest { customer }),
+            &supervisor,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     admin
         .list_unanswered_questions(with_token(
             Request::new(pb::ListUnansweredQuestionsRequest { limit: 0 }),

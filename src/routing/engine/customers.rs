@@ -22,6 +22,18 @@ pub enum ProfileRef {
     Identity(Identity),
 }
 
+impl std::fmt::Display for ProfileRef {
+    /// Names the profile without the identifier's value (personal data).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProfileRef::Id(id) => write!(f, "id {}", id.0),
+            ProfileRef::Identity(identity) => {
+                write!(f, "the {} identifier given", identity.kind().name())
+            }
+        }
+    }
+}
+
 fn profile_error(e: ProfileError) -> RoutingError {
     match e {
         ProfileError::UnknownProfile(_) | ProfileError::UnknownMerge(_) => {
@@ -62,6 +74,13 @@ pub(super) struct AtRiskIndex {
     by_profile: BTreeMap<ProfileId, AtRisk>,
     /// The next profile id the pass looks at.
     cursor: u64,
+}
+
+impl AtRiskIndex {
+    /// Forgets an erased person.
+    pub(super) fn forget(&mut self, profile: ProfileId) {
+        self.by_profile.remove(&profile);
+    }
 }
 
 impl Router {
@@ -158,13 +177,18 @@ impl Router {
         if last == 0 {
             return;
         }
+        // One look at open conversations per tick, for an idle profile retention
+        // would erase.
+        let mut scans = 1;
         for _ in 0..HEALTH_PASS_PER_TICK.min(last) {
             self.at_risk.cursor = if self.at_risk.cursor >= last {
                 1
             } else {
                 self.at_risk.cursor + 1
             };
-            self.reassess(ProfileId(self.at_risk.cursor), now);
+            let id = ProfileId(self.at_risk.cursor);
+            scans = self.retain_profile(id, now, scans);
+            self.reassess(id, now);
         }
     }
 
@@ -179,7 +203,7 @@ impl Router {
     fn profile_id(&self, who: &ProfileRef) -> Result<ProfileId, RoutingError> {
         self.customer_profile(who)
             .map(Profile::id)
-            .ok_or_else(|| RoutingError::ProfileNotFound(format!("no profile for {who:?}")))
+            .ok_or_else(|| RoutingError::ProfileNotFound(format!("no profile for {who}")))
     }
 
     /// A person's value at `now` by the tenant's formula, term by term; `None` until

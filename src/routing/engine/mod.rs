@@ -29,6 +29,7 @@ mod interface;
 mod lifecycle;
 mod lookups;
 mod policy;
+mod privacy;
 mod restart;
 mod surveys;
 mod texts;
@@ -51,6 +52,7 @@ use policy::QueueEscalation;
 pub use policy::{
     AgentChoice, BotRouting, QueueSpec, RoutingPolicy, RoutingPolicyError, parse_skill,
 };
+pub use privacy::{CustomerExport, ErasedCustomer, Forgotten};
 use texts::{
     handoff_text, is_chinese, queue_text, reconnecting_text, shutdown_text, solved_text,
     survey_buttons, survey_text, survey_thanks, verdict_buttons, wait_limit_text,
@@ -278,6 +280,9 @@ pub struct Router {
     at_risk: AtRiskIndex,
     /// Satisfaction surveys waiting for an answer, and the follow-ups low scores left.
     surveys: Surveys,
+    /// What retention forgot since metrics last asked.
+    #[serde(skip)]
+    forgotten: Forgotten,
     /// Every scheduled timer (offer expiries, cooldowns, quiet checks, parked
     /// windows, waits, escalation steps, wrap-ups, boosts, returns after a restart),
     /// cancelled as soon as what it times ends.
@@ -434,6 +439,7 @@ impl Router {
             taught: Taught::default(),
             at_risk: AtRiskIndex::default(),
             surveys: Surveys::default(),
+            forgotten: Forgotten::default(),
             timers: Timers::default(),
             next_join: 0,
             skills: SkillCatalog::default(),

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::customer::{HealthModel, ValueModel};
+use crate::customer::{HealthModel, RetentionPolicy, ValueModel};
 use crate::routing::agent_kpis::KpiPolicy;
 use crate::routing::model::Channel;
 use crate::routing::priority::{PolicyError, PriorityPolicy};
@@ -159,6 +159,10 @@ pub struct RoutingPolicy {
     /// (`[routing.kpis]`).
     #[serde(deserialize_with = "KpiPolicy::deserialize_checked")]
     pub kpis: KpiPolicy,
+    /// How long past conversations, unanswered questions and idle profiles are kept
+    /// (`[routing.retention]`).
+    #[serde(deserialize_with = "RetentionPolicy::deserialize_checked")]
+    pub retention: RetentionPolicy,
     /// Where bots serve first; set from the `[bot]` config section, not from `[routing]`.
     #[serde(skip)]
     pub bot: BotRouting,
@@ -221,6 +225,7 @@ impl Default for RoutingPolicy {
             health: HealthModel::default(),
             survey: SurveyPolicy::default(),
             kpis: KpiPolicy::default(),
+            retention: RetentionPolicy::default(),
             bot: BotRouting::default(),
         }
     }

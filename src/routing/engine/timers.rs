@@ -17,6 +17,7 @@ impl Router {
     /// still under way, since ending it cancelled the timer.
     pub fn tick(&mut self, now: Millis) {
         self.health_pass(now);
+        self.retain_records(now);
         self.survey_timers(now);
         for (due, timer) in self.timers.pop_due(now, TimerKind::AgentReturn) {
             self.debug_assert_current(now, due, timer);

@@ -45,8 +45,13 @@ impl Router {
     /// once its systems pushed facts about them; else from the figures the message
     /// carries (remembered on the person's profile), else what the profile remembers
     /// from an earlier conversation on any channel.
-    fn value_of(&mut self, now: Millis, profile: Option<ProfileId>, msg: &InboundMessage) -> f64 {
-        if let Some((value, _)) = profile.and_then(|p| self.customer_value_figures(p, now)) {
+    fn value_of(
+        &mut self,
+        profile: Option<ProfileId>,
+        figures: Option<(f64, f64)>,
+        msg: &InboundMessage,
+    ) -> f64 {
+        if let Some((value, _)) = figures {
             return value.max(0.0);
         }
         let carried = msg.value.clv.is_some() || msg.value.average_order_value > 0.0;
@@ -123,7 +128,13 @@ impl Router {
             self.requirement_profile(&first_requirement, msg.channel.class())?;
 
         let customer_profile = self.recognise(now, &msg);
-        let clv = self.value_of(now, customer_profile, &msg);
+        // One fold of the person's facts gives their value and whether they are at
+        // risk (which keeps the at-risk index current too).
+        let (figures, at_risk) = match customer_profile {
+            Some(p) => self.reassess_valued(p, now),
+            None => (None, false),
+        };
+        let clv = self.value_of(customer_profile, figures, &msg);
         let tier = self.policy.priority.tier_of(clv);
         let id = ConversationId(self.next_conversation);
         self.next_conversation += 1;
@@ -221,9 +232,7 @@ impl Router {
         );
         // A person whose health is below the threshold is at risk of leaving: served
         // sooner, as an adapter's churn-risk boost would do.
-        if let Some(profile) = customer_profile
-            && self.reassess(profile, now)
-        {
+        if at_risk {
             self.boost(now, id, Boost::ChurnRisk);
         }
         if with_bot {

@@ -89,7 +89,12 @@ impl Router {
     /// purchases are unknown rather than absent, so use carries no weight.
     pub fn customer_health(&self, profile: ProfileId, now: Millis) -> Option<Health> {
         let p = self.profiles.get(profile)?;
-        let has_facts = p.value_facts() != FactTotals::default();
+        self.health_of(p, &p.value_facts(), now)
+    }
+
+    /// [`Router::customer_health`] with the person's fact totals already folded.
+    fn health_of(&self, p: &Profile, totals: &FactTotals, now: Millis) -> Option<Health> {
+        let has_facts = *totals != FactTotals::default();
         if !has_facts && p.history().contacts().next().is_none() {
             return None;
         }
@@ -144,21 +149,34 @@ impl Router {
     /// Assesses a person's health again and keeps the at-risk index current; returns
     /// whether they are at risk.
     pub(super) fn reassess(&mut self, profile: ProfileId, now: Millis) -> bool {
-        let Some(current) = self.profiles.get(profile).map(Profile::id) else {
+        self.reassess_valued(profile, now).1
+    }
+
+    /// [`Router::reassess`], also returning the person's value and loss value (`None`
+    /// before any fact), from one fold of their facts: a new conversation needs both.
+    pub(super) fn reassess_valued(
+        &mut self,
+        profile: ProfileId,
+        now: Millis,
+    ) -> (Option<(f64, f64)>, bool) {
+        let Some(p) = self.profiles.get(profile) else {
             self.at_risk.by_profile.remove(&profile);
-            return false;
+            return (None, false);
         };
+        let current = p.id();
+        let totals = p.value_facts();
+        let figures = (totals != FactTotals::default())
+            .then(|| self.policy.value.value_and_loss(&totals, now));
+        let health = self.health_of(p, &totals, now);
         if current != profile {
             // Merged into another: that profile speaks for the person now.
             self.at_risk.by_profile.remove(&profile);
         }
-        let Some(health) = self.customer_health(current, now).filter(|h| h.at_risk) else {
+        let Some(health) = health.filter(|h| h.at_risk) else {
             self.at_risk.by_profile.remove(&current);
-            return false;
+            return (figures, false);
         };
-        let loss_value = self
-            .customer_value_figures(current, now)
-            .map_or(0.0, |(_, loss)| loss);
+        let loss_value = figures.map_or(0.0, |(_, loss)| loss);
         self.at_risk.by_profile.insert(
             current,
             AtRisk {
@@ -168,7 +186,7 @@ impl Router {
                 assessed_at: now,
             },
         );
-        true
+        (figures, true)
     }
 
     /// The tick's share of the pass over every profile.

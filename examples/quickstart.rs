@@ -2,9 +2,12 @@
 //! adapter sends a customer message, the built-in bot greets (with buttons) and
 //! answers from its knowledge base, the customer asks for a person, the agent gets the
 //! conversation with its transcript, accepts, they exchange messages (the agent also
-//! gets knowledge-base suggestions), and the agent closes.
+//! gets knowledge-base suggestions), and the agent closes; the customer answers the
+//! satisfaction survey (when the server runs with `[routing.survey] enabled`, as
+//! `examples/quickstart.toml` sets), then writes again on WeChat and is recognised.
 //!
-//! Start the server (`cargo run`), then in another terminal:
+//! Start the server (`cargo run`, or `cargo run -- --config examples/quickstart.toml`
+//! for the survey too), then in another terminal:
 //!
 //! ```text
 //! cargo run --example quickstart                 # server at http://127.0.0.1:50051
@@ -174,18 +177,36 @@ async fn main() -> Result<()> {
             pb::agent_frame::Action::Close(conversation()),
         ))
         .await?;
+    // With `[routing.survey] enabled` the customer is asked how it went, with quick
+    // replies, before the close notice.
+    let mut surveyed = false;
     loop {
         let frame = next_gateway(&mut gateway).await?.frame;
         println!("adapter <- {frame:?}");
-        if let Some(pb::gateway_frame::Frame::Delivery(pb::Delivery {
-            body: Some(pb::delivery::Body::Closed(_)),
-            ..
-        })) = frame
-        {
-            break;
+        match frame {
+            Some(pb::gateway_frame::Frame::Delivery(pb::Delivery {
+                body: Some(pb::delivery::Body::Closed(_)),
+                ..
+            })) => break,
+            Some(pb::gateway_frame::Frame::Delivery(pb::Delivery {
+                body: Some(pb::delivery::Body::Message(m)),
+                ..
+            })) if !m.buttons.is_empty() => surveyed = true,
+            _ => {}
         }
     }
     println!("conversation {conversation_id} closed");
+    if surveyed {
+        // The customer taps "5"; the answer is kept with the conversation, the agent
+        // and the person's history, and they are thanked.
+        adapter_tx.send(customer_says("5", "m4")).await?;
+        print_until(&mut gateway, 1, |_| true).await?;
+    } else {
+        println!(
+            "(no satisfaction survey: this server runs without [routing.survey]; \
+             `cargo run -- --config examples/quickstart.toml` turns it on)"
+        );
+    }
 
     // The same person writes on WeChat a day later: recognised by the verified phone,
     // their web conversation comes with the offer.
@@ -204,13 +225,17 @@ async fn main() -> Result<()> {
                 .ok_or("the returning customer was not recognised")?;
             let last = summary.recent.first().ok_or("no past conversation")?;
             println!(
-                "agent   <- offer {} on WeChat: recognised as profile {}, last conversation {} on {:?} ({}, agent {})",
+                "agent   <- offer {} on WeChat: recognised as profile {}, last conversation {} on {:?} ({}, agent {}, satisfaction {})",
                 offer.conversation_id,
                 summary.profile_id,
                 last.conversation_id,
                 pb::Channel::try_from(last.channel).unwrap_or_default(),
                 last.outcome,
-                last.agent_id
+                last.agent_id,
+                match last.satisfaction {
+                    0 => "not given".to_owned(),
+                    s => format!("{s}/5"),
+                }
             );
             break;
         }

@@ -143,6 +143,12 @@ struct Opts {
     /// server's per-tenant limit is 200,000 open conversations).
     #[arg(long, default_value_t = 150_000)]
     tenant_conversations: u64,
+    /// Identifiers on the customers of phases 3 and 6 (issue 13's cost of knowing
+    /// the customer): `none` (strangers, no profile), `new` (a verified phone per
+    /// conversation: every one makes a profile) or `returning` (a verified phone from
+    /// a pool of 1,000 people per stream: recognised, valued and assessed).
+    #[arg(long, value_enum, default_value_t = gateway::Identify::None)]
+    identifiers: gateway::Identify,
     /// Waiting conversations opened by the memory phase.
     #[arg(long, default_value_t = 100_000)]
     memory_conversations: i64,
@@ -618,8 +624,8 @@ async fn run(opts: Opts) -> Result<()> {
         let per_sec = window.per_sec();
         row(
             &format!(
-                "3 new conversations, {} streams × window {}, no agents",
-                opts.streams, opts.window
+                "3 new conversations, {} streams × window {}, no agents, identifiers {:?}",
+                opts.streams, opts.window, opts.identifiers
             ),
             &format!("{} conv/s", rate(per_sec)),
             &format!("first response {}", stats.latency.summary().cell()),
@@ -1192,6 +1198,7 @@ async fn new_conversations(
             channel: connect(server.addr).await?,
             tenant_prefix: tenant_prefix.to_owned(),
             per_tenant: per_tenant.unwrap_or(u64::MAX),
+            identify: opts.identifiers,
         };
         workers.push(tokio::spawn(gateway::new_conversations(
             target,

@@ -257,6 +257,39 @@ pub(crate) struct NewTarget {
     /// Tenant `<prefix>-<epoch>`; the epoch goes up every `per_tenant` conversations.
     pub(crate) tenant_prefix: String,
     pub(crate) per_tenant: u64,
+    /// Which identifiers the customers carry.
+    pub(crate) identify: Identify,
+}
+
+/// Identifiers on new conversations' customers (`--identifiers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Identify {
+    /// None: strangers, as before profiles.
+    None,
+    /// A verified phone per conversation: each makes a profile.
+    New,
+    /// A verified phone from a pool of [`RETURNING_POOL`] people per stream.
+    Returning,
+}
+
+/// People per stream in `--identifiers returning`.
+const RETURNING_POOL: u64 = 1_000;
+
+impl Identify {
+    /// The customer id and identifiers of conversation `seq` of stream `worker`.
+    fn customer(self, worker: usize, seq: u64) -> (String, Vec<pb::CustomerIdentifier>) {
+        let person = match self {
+            Identify::None => return (format!("c{worker}-{seq}"), Vec::new()),
+            Identify::New => seq,
+            Identify::Returning => seq % RETURNING_POOL,
+        };
+        let phone = pb::CustomerIdentifier {
+            kind: pb::IdentifierKind::Phone as i32,
+            value: format!("+86{:03}{:08}", 130 + worker % 70, person),
+            verified: true,
+        };
+        (format!("c{worker}-{person}"), vec![phone])
+    }
 }
 
 /// Phases 3 and 6: opens conversations for fresh channel conversation ids as fast as
@@ -292,14 +325,21 @@ pub(crate) async fn new_conversations(
                 break;
             }
             awaiting[seq as usize & (ring - 1)] = Some((seq, Instant::now()));
-            stream.send(message(
+            let (customer_id, identifiers) = target.identify.customer(worker, seq);
+            let mut frame = message(
                 format!("n{worker}-{seq}"),
-                format!("c{worker}-{seq}"),
+                customer_id,
                 String::new(),
                 stats::clv(&mut rng),
                 CUSTOMER_TEXT.to_owned(),
                 format!("m{seq}"),
-            ))?;
+            );
+            if let pb::adapter_frame::Frame::Message(m) = &mut frame
+                && let Some(customer) = &mut m.customer
+            {
+                customer.identifiers = identifiers;
+            }
+            stream.send(frame)?;
             seq += 1;
             in_flight += 1;
             in_tenant += 1;

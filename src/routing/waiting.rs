@@ -12,6 +12,12 @@ use super::model::{ChannelClass, ConversationId};
 use super::priority::PriorityKey;
 use super::skills::{LevelledSkills, SkillIndex};
 
+/// Entries per node of a profile's tree. The crate's default (1,024) makes taking the
+/// head of a long profile shift 24 KiB and makes every profile, even an empty one,
+/// hold 24 KiB; at 128 a removal shifts at most 3 KiB, and the rank index over the
+/// nodes stays small enough to rebuild cheaply when a node splits.
+const NODE_SIZE: usize = 128;
+
 /// Index of a profile in [`WaitingIndex`].
 pub type ProfileIndex = usize;
 
@@ -56,7 +62,7 @@ impl WaitingIndex {
             required: required.clone(),
             class,
             skills: required.skills().collect(),
-            waiting: BTreeSet::new(),
+            waiting: BTreeSet::with_maximum_node_size(NODE_SIZE),
         });
         self.by_requirement.entry(required.clone()).or_default()[class.index()] = Some(p);
         p

@@ -122,7 +122,10 @@ impl Router {
                 .filter_map(|p| {
                     p.waiting
                         .iter()
-                        .find(|(_, id)| !self.conversations[id].skips(&agent.id, now))
+                        .find(|(_, id)| {
+                            !self.declining.contains(id)
+                                || !self.conversations[id].skips(&agent.id, now)
+                        })
                         .copied()
                 })
                 .min();

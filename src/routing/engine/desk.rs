@@ -136,12 +136,7 @@ impl Router {
         let (slot, id, _) = self.offer_to(agent_id, conversation)?;
         let until = now + self.policy.decline_cooldown_ms;
         let agent = self.agent_id(slot);
-        self.conversations
-            .get_mut(&id)
-            .expect("open conversation")
-            .declined_by
-            .push((agent, until));
-        self.timers.schedule(until, Timer::DeclineCooldown(id));
+        self.skip_agent(id, agent, until);
         self.release_to_queue(now, id, QueueReason::Declined);
         self.route_conversation(now, id);
         self.fill_agent(now, slot);

@@ -96,6 +96,7 @@ impl Router {
         c.profile = profile;
         c.required_names = names;
         c.declined_by.clear();
+        self.declining.remove(&id);
         c.step = None;
         // A requirement of its own: no escalation step applies any more.
         self.timers.cancel(Timer::Escalation(id));
@@ -122,12 +123,7 @@ impl Router {
         // cooldown. Their freed capacity goes to the best conversation they can serve
         // before this one is routed, so the serving order holds.
         let until = now + self.policy.decline_cooldown_ms;
-        self.conversations
-            .get_mut(&id)
-            .expect("open conversation")
-            .declined_by
-            .push((from.clone(), until));
-        self.timers.schedule(until, Timer::DeclineCooldown(id));
+        self.skip_agent(id, from.clone(), until);
         if let Some(slot) = self.agents.slot_of(&from) {
             self.fill_agent(now, slot);
         }
@@ -143,6 +139,8 @@ impl Router {
         outcome: ContactOutcome,
     ) -> Option<AgentSlot> {
         let holder = self.conversations[&id].holder();
+        // Only a queued conversation is in the waiting index (an offer takes it out).
+        let queued = self.conversations[&id].state == State::Queued;
         let agent = holder
             .map(|slot| self.agent_id(slot))
             .or_else(|| self.conversations[&id].parked_with.clone());
@@ -170,7 +168,10 @@ impl Router {
             self.reassess(profile, now);
         }
         self.timers.cancel_conversation(id);
-        self.waiting.remove(c.profile, c.key, id);
+        if queued {
+            self.waiting.remove(c.profile, c.key, id);
+        }
+        self.declining.remove(&id);
         self.unresolved.remove(&id);
         self.by_channel_key
             .remove(c.channel, &c.channel_conversation_id);

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::customer::{
     ClaimedIdentity, Contact, ContactOutcome, Identity, IdentityKind, ProfileId, ProfileLimits,
@@ -305,6 +305,11 @@ pub struct Router {
     /// Open conversations whose requirement names a skill no agent or queue has named
     /// yet; re-resolved when an agent brings a new skill.
     unresolved: BTreeSet<ConversationId>,
+    /// Open conversations with agents to skip (`declined_by` not empty): a freed
+    /// agent looks at a waiting conversation's declines only for these, not at every
+    /// head of its profiles. Derived from the conversations, so not in snapshots.
+    #[serde(skip)]
+    declining: FxHashSet<ConversationId>,
     /// Sign-in order of the agent chosen last, for round robin.
     round_robin_cursor: u64,
     /// Sign-in counter.
@@ -428,6 +433,7 @@ impl Router {
             round_robin_cursor: 0,
             requirement_cache: HashMap::new(),
             unresolved: BTreeSet::new(),
+            declining: FxHashSet::default(),
             tier_names,
             queue_names,
             empty: Arc::from(""),
@@ -479,12 +485,29 @@ impl Router {
         self.tier_names = fresh.tier_names;
         self.queue_names = fresh.queue_names;
         self.empty = fresh.empty;
+        self.declining = self
+            .conversations
+            .values()
+            .filter(|c| !c.declined_by.is_empty())
+            .map(|c| c.id)
+            .collect();
         Ok(self)
     }
 
     /// The policy in force.
     pub fn policy(&self) -> &RoutingPolicy {
         &self.policy
+    }
+
+    /// Skips `agent` for conversation `id` until `until` (a decline or a transfer).
+    fn skip_agent(&mut self, id: ConversationId, agent: AgentId, until: Millis) {
+        self.conversations
+            .get_mut(&id)
+            .expect("open conversation")
+            .declined_by
+            .push((agent, until));
+        self.declining.insert(id);
+        self.timers.schedule(until, Timer::DeclineCooldown(id));
     }
 
     /// Takes the events and notices produced since the last drain, in order.

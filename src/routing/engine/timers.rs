@@ -63,6 +63,9 @@ impl Router {
             };
             let c = self.conversations.get_mut(&id).expect("open conversation");
             c.declined_by.retain(|(_, until)| *until > now);
+            if c.declined_by.is_empty() {
+                self.declining.remove(&id);
+            }
             if c.state == State::Queued {
                 reroute.push((c.key, id));
             }

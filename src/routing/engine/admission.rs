@@ -190,7 +190,7 @@ impl Router {
             handoff: None,
             // Room for the first message and the queue note: most waiting conversations
             // hold no more, and the default first growth would make room for four.
-            transcript: VecDeque::with_capacity(2),
+            transcript: Transcript::with_capacity(2),
             recent_client_ids: VecDeque::new(),
             declined_by: Vec::new(),
             told: None,

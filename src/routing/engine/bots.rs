@@ -101,8 +101,7 @@ impl Router {
     /// task; `None` once it is no longer with a bot.
     pub fn bot_context(&self, id: ConversationId) -> Option<(Customer, Vec<TranscriptEntry>)> {
         let c = self.conversations.get(&id)?;
-        (c.state == State::WithBot)
-            .then(|| (c.customer.clone(), c.transcript.iter().cloned().collect()))
+        (c.state == State::WithBot).then(|| (c.customer.clone(), c.transcript.render()))
     }
 
     /// Applies what a bot does with its turn. Refused with `FailedPrecondition` once
@@ -142,12 +141,7 @@ impl Router {
                     c.bot_intent = Some(intent.clone());
                 }
                 let (misses, language, channel) = (c.bot_misses, c.language.clone(), c.channel);
-                let question = c
-                    .transcript
-                    .iter()
-                    .rev()
-                    .find(|e| e.sender == Sender::Customer)
-                    .map(|e| e.text.clone());
+                let question = c.transcript.last_customer_text();
                 if understood == Understood::NotSure
                     && let Some(question) = &question
                 {

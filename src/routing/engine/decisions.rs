@@ -186,7 +186,7 @@ impl Router {
             customer: c.customer.clone(),
             tier: self.tier_names[c.tier].clone(),
             queue: self.queue_names[c.queue].clone(),
-            transcript: c.transcript.iter().cloned().collect(),
+            transcript: c.transcript.render(),
             waited_ms,
             language: c.language.clone(),
             intent: c.intent.clone(),

@@ -159,12 +159,7 @@ impl Router {
         // The first reply since the accept is an event (first-reply time); the
         // transcript since then says whether this agent already wrote.
         let first = match c.state {
-            State::Assigned { since, .. } => !c
-                .transcript
-                .iter()
-                .rev()
-                .take_while(|e| e.at >= since)
-                .any(|e| e.sender == Sender::Agent && e.agent.as_deref() == Some(&*agent)),
+            State::Assigned { since, .. } => !c.transcript.agent_wrote_since(since, &agent),
             _ => false,
         };
         push_transcript(

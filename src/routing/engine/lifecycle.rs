@@ -192,22 +192,17 @@ impl Router {
             self.queue_status(c.channel.class(), position)
         };
         let text = if c.handoff.is_some() {
-            handoff_text(&c.language, status)
+            self.queue_texts.handoff(&c.language, status)
         } else {
-            queue_text(&c.language, status)
+            self.queue_texts.queue(&c.language, status)
         };
         let notice = queue_note(c, text, status);
         let c = &mut self.conversations.get_mut(&id).expect("open conversation");
-        let entry = TranscriptEntry {
-            sender: Sender::System,
-            text: match &notice.body {
-                CustomerNoticeBody::Message { text, .. } => text.clone(),
-                CustomerNoticeBody::Closed(_) => unreachable!(),
-            },
-            at: now,
-            agent: None,
-        };
-        push_transcript(c, self.policy.transcript_limit, entry);
+        // Kept as figures: the text is made again, the same, when the transcript is read.
+        let handoff = c.handoff.is_some();
+        let limit = self.policy.transcript_limit;
+        c.transcript
+            .push_queue_note(limit, now, status, handoff, &c.language);
         c.told = Some(status);
         self.notices.push(Notice::ToCustomer(notice));
         self.mark_responded(now, id, Responder::System);

@@ -34,6 +34,7 @@ mod restart;
 mod surveys;
 mod texts;
 mod timers;
+mod transcript;
 #[cfg(test)]
 pub(crate) use timers::REFRESH_PER_TICK;
 mod views;
@@ -54,8 +55,8 @@ pub use policy::{
 };
 pub use privacy::{CustomerExport, ErasedCustomer, Forgotten};
 use texts::{
-    handoff_text, is_chinese, queue_text, reconnecting_text, shutdown_text, solved_text,
-    survey_buttons, survey_text, survey_thanks, verdict_buttons, wait_limit_text,
+    QueueTexts, is_chinese, reconnecting_text, shutdown_text, solved_text, survey_buttons,
+    survey_text, survey_thanks, verdict_buttons, wait_limit_text,
 };
 
 use super::agents::{Agent, AgentPool, AgentSlot, LaneKey};
@@ -74,6 +75,7 @@ use super::taught::Taught;
 use super::timer_queue::{Timer, TimerKind, Timers};
 use super::unanswered::UnansweredLog;
 use super::waiting::{ProfileIndex, WaitingIndex};
+use transcript::Transcript;
 
 /// Where a conversation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -117,7 +119,7 @@ struct Conversation {
     waited_before_ms: u64,
     /// Start of the current wait, if waiting (queued or offered).
     waiting_since: Option<Millis>,
-    transcript: VecDeque<TranscriptEntry>,
+    transcript: Transcript,
     /// Recent adapter message ids, for de-duplication.
     recent_client_ids: VecDeque<Box<str>>,
     /// Agents who declined, and until when they are skipped.
@@ -296,6 +298,9 @@ pub struct Router {
     /// An empty string, shared by every customer without a display name.
     #[serde(skip)]
     empty: Arc<str>,
+    /// Queue notes told, shared by the customers told the same.
+    #[serde(skip)]
+    queue_texts: QueueTexts,
     /// Language tags seen, shared by the conversations that carry them.
     #[serde(default)]
     languages: Languages,
@@ -438,6 +443,7 @@ impl Router {
             queue_names,
             empty: Arc::from(""),
             languages: Languages::default(),
+            queue_texts: QueueTexts::default(),
             last_agents: ExpiringMap::default(),
             profiles: Profiles::new(ProfileLimits::default()),
             answer_ratings: AnswerRatings::default(),
@@ -551,10 +557,7 @@ fn queue_note(c: &Conversation, text: Arc<str>, status: QueueStatus) -> Customer
 }
 
 fn push_transcript(c: &mut Conversation, limit: usize, entry: TranscriptEntry) {
-    if c.transcript.len() >= limit {
-        c.transcript.pop_front();
-    }
-    c.transcript.push_back(entry);
+    c.transcript.push_message(limit, entry);
 }
 
 fn remember_client_id(c: &mut Conversation, client_id: Option<String>) {

@@ -7,6 +7,8 @@
 use std::fmt::{self, Write as _};
 use std::sync::{Arc, LazyLock};
 
+use rustc_hash::FxHashMap;
+
 use crate::customer::Scale;
 use crate::routing::answer_ratings::{NOT_SOLVED_PAYLOAD, SOLVED_PAYLOAD};
 use crate::routing::model::{Button, QueueStatus};
@@ -117,6 +119,53 @@ pub(super) fn queue_text(language: &str, status: QueueStatus) -> Arc<str> {
         (p, false) => shared(format_args!(
             "Thanks for your message. You are number {p} in the queue; the estimated wait is about {minutes} min."
         )),
+    }
+}
+
+/// Queue notes kept by [`QueueTexts`]; beyond it the cache starts over (it only saves
+/// work and memory).
+const QUEUE_TEXTS_KEPT: usize = 4_096;
+
+/// Queue and handoff notes by what they say (handoff or not, Chinese or not, position,
+/// minutes), one shared string each: customers told the same place share one text,
+/// in the notice and in their transcripts, instead of formatting and keeping a copy
+/// each. A cache, so routers compare equal whatever it holds.
+#[derive(Debug, Default)]
+pub(super) struct QueueTexts(FxHashMap<(bool, bool, u32, u32), Arc<str>>);
+
+impl PartialEq for QueueTexts {
+    fn eq(&self, _: &QueueTexts) -> bool {
+        true
+    }
+}
+
+impl QueueTexts {
+    /// [`queue_text`], shared.
+    pub(super) fn queue(&mut self, language: &str, status: QueueStatus) -> Arc<str> {
+        self.get(false, language, status)
+    }
+
+    /// [`handoff_text`], shared.
+    pub(super) fn handoff(&mut self, language: &str, status: QueueStatus) -> Arc<str> {
+        self.get(true, language, status)
+    }
+
+    fn get(&mut self, handoff: bool, language: &str, status: QueueStatus) -> Arc<str> {
+        let make = if handoff { handoff_text } else { queue_text };
+        if status.position == 0 {
+            return make(language, status);
+        }
+        let minutes = status.estimated_wait_secs.div_ceil(60).max(1);
+        let key = (handoff, is_chinese(language), status.position, minutes);
+        if let Some(text) = self.0.get(&key) {
+            return text.clone();
+        }
+        if self.0.len() >= QUEUE_TEXTS_KEPT {
+            self.0.clear();
+        }
+        let text = make(language, status);
+        self.0.insert(key, text.clone());
+        text
     }
 }
 

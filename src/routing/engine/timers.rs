@@ -512,7 +512,7 @@ impl Router {
                 .get_mut(&id)
                 .expect("waiting conversation");
             c.told = Some(status);
-            let text = queue_text(&c.language, status);
+            let text = self.queue_texts.queue(&c.language, status);
             let notice = queue_note(c, text, status);
             self.notices.push(Notice::ToCustomer(notice));
         }

@@ -65,9 +65,7 @@ impl Router {
 
     /// The transcript of an open conversation, oldest first.
     pub fn transcript(&self, id: ConversationId) -> Option<Vec<TranscriptEntry>> {
-        self.conversations
-            .get(&id)
-            .map(|c| c.transcript.iter().cloned().collect())
+        self.conversations.get(&id).map(|c| c.transcript.render())
     }
 
     /// Ids of every open conversation.

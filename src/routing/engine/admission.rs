@@ -184,24 +184,23 @@ impl Router {
             waiting_since: (!with_bot).then_some(now),
             wait_origin: now,
             responded: false,
-            bot_misses: 0,
-            intent: None,
-            bot_intent: None,
             handoff: None,
             // Room for the first message and the queue note: most waiting conversations
             // hold no more, and the default first growth would make room for four.
             transcript: Transcript::with_capacity(2),
             recent_client_ids: VecDeque::new(),
-            declined_by: Vec::new(),
             told: None,
             boosts: msg.boosts,
             decided: None,
             step: Some(step),
-            base_required,
             last_customer_at: now,
-            parked_with: None,
             customer_profile,
-            asked_verdict: None,
+            extra: base_required.map(|base| {
+                Box::new(Extra {
+                    base_required: Some(base),
+                    ..Extra::default()
+                })
+            }),
         };
         remember_client_id(&mut conversation, msg.client_message_id);
         let text: Arc<str> = Arc::from(msg.text.as_str());
@@ -334,7 +333,10 @@ impl Router {
                 .reschedule(now + self.policy.idle_release_ms, Timer::IdleCheck(id));
         }
         // A verdict is asked for the next message only.
-        let asked = conversation.asked_verdict.take();
+        let asked = conversation
+            .extra
+            .as_mut()
+            .and_then(|e| e.asked_verdict.take());
         match (conversation.state, conversation.holder()) {
             (State::WithBot, _) => match asked {
                 Some(asked) => self.bot_message_after_answer(now, id, text, *asked),

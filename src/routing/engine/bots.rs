@@ -132,15 +132,16 @@ impl Router {
             } => {
                 set_language(c, language);
                 match understood {
-                    Understood::Answered => c.bot_misses = 0,
+                    Understood::Answered => c.extra_mut().bot_misses = 0,
                     Understood::SmallTalk => {}
-                    Understood::NotSure => c.bot_misses += 1,
+                    Understood::NotSure => c.extra_mut().bot_misses += 1,
                 }
                 let intent: Option<Arc<str>> = intent.map(Arc::from);
                 if let Some(intent) = &intent {
-                    c.bot_intent = Some(intent.clone());
+                    c.extra_mut().bot_intent = Some(intent.clone());
                 }
-                let (misses, language, channel) = (c.bot_misses, c.language.clone(), c.channel);
+                let (misses, language, channel) =
+                    (c.extra().bot_misses, c.language.clone(), c.channel);
                 let question = c.transcript.last_customer_text();
                 if understood == Understood::NotSure
                     && let Some(question) = &question
@@ -170,7 +171,7 @@ impl Router {
                     if asks && let (Some(intent), Some(question)) = (intent, question) {
                         buttons.extend(verdict_buttons(&language));
                         let c = self.conversations.get_mut(&id).expect("open conversation");
-                        c.asked_verdict = Some(Box::new(AskedVerdict {
+                        c.extra_mut().asked_verdict = Some(Box::new(AskedVerdict {
                             intent: intent.clone(),
                             question,
                         }));
@@ -232,16 +233,19 @@ impl Router {
         }
         // The handoff's own intent, else what the bot last answered about; shown from
         // the handoff on (the `handed_off` event carries it).
-        c.intent = handoff
+        let intent = handoff
             .intent
             .map(Arc::from)
-            .or_else(|| c.bot_intent.clone());
+            .or_else(|| c.extra().bot_intent.clone());
+        if intent.is_some() || c.extra.is_some() {
+            c.extra_mut().intent = intent;
+        }
         c.handoff = Some(handoff.reason);
         let mut extra = handoff.skills;
         if language_skills && !c.language.is_empty() {
             extra.push((language_skill(&c.language), 1));
         }
-        let (intent, class) = (c.intent.clone(), c.channel.class());
+        let (intent, class) = (c.extra().intent.clone(), c.channel.class());
         if !extra.is_empty() {
             let mut first: Vec<(String, u8)> = c
                 .required_names
@@ -249,7 +253,7 @@ impl Router {
                 .map(|(name, level)| (name.to_string(), *level))
                 .collect();
             merge_skills(&mut first, &extra);
-            if let Some(base) = c.base_required.as_mut() {
+            if let Some(base) = c.extra.as_mut().and_then(|e| e.base_required.as_mut()) {
                 merge_skills(base, &extra);
             }
             // Skill names came through validation, so this cannot fail; if it did,

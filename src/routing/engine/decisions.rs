@@ -189,7 +189,7 @@ impl Router {
             transcript: c.transcript.render(),
             waited_ms,
             language: c.language.clone(),
-            intent: c.intent.clone(),
+            intent: c.extra().intent.clone(),
             handoff: c.handoff,
             customer_summary: c
                 .customer_profile

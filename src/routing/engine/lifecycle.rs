@@ -95,7 +95,9 @@ impl Router {
         let c = self.conversations.get_mut(&id).expect("open conversation");
         c.profile = profile;
         c.required_names = names;
-        c.declined_by.clear();
+        if let Some(extra) = c.extra.as_mut() {
+            extra.declined_by.clear();
+        }
         self.declining.remove(&id);
         c.step = None;
         // A requirement of its own: no escalation step applies any more.
@@ -143,7 +145,7 @@ impl Router {
         let queued = self.conversations[&id].state == State::Queued;
         let agent = holder
             .map(|slot| self.agent_id(slot))
-            .or_else(|| self.conversations[&id].parked_with.clone());
+            .or_else(|| self.conversations[&id].extra().parked_with.clone());
         if let Some(slot) = holder {
             self.detach(now, id, slot);
         }
@@ -158,7 +160,11 @@ impl Router {
                     ended_at: now,
                     outcome,
                     agent,
-                    intent: c.intent.clone().or_else(|| c.bot_intent.clone()),
+                    intent: c
+                        .extra()
+                        .intent
+                        .clone()
+                        .or_else(|| c.extra().bot_intent.clone()),
                     complaint: c.handoff == Some(HandoffReason::Complaint)
                         || c.boosts.contains(Boost::Complaint),
                     satisfaction: None,

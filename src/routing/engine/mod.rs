@@ -122,8 +122,6 @@ struct Conversation {
     transcript: Transcript,
     /// Recent adapter message ids, for de-duplication.
     recent_client_ids: VecDeque<Box<str>>,
-    /// Agents who declined, and until when they are skipped.
-    declined_by: Vec<(AgentId, Millis)>,
     /// The queue status the customer was last told, if any.
     told: Option<QueueStatus>,
     /// Boosts in force.
@@ -132,31 +130,52 @@ struct Conversation {
     decided: Option<Decision>,
     /// When the customer last wrote.
     last_customer_at: Millis,
-    /// The agent a parked conversation goes back to.
-    parked_with: Option<AgentId>,
     /// Escalation step; `None` once a transfer gave it a requirement of its own.
     step: Option<EscalationStep>,
-    /// Queue and adapter required skills, the requirement from step 1 on; kept only
-    /// while preferred skills still count (step 0).
-    base_required: Option<Vec<(String, u8)>>,
     /// When it first waited for a person: escalation steps count from here.
     wait_origin: Millis,
     /// Whether the customer has had a first response.
     responded: bool,
+    /// Why a bot handed it over.
+    handoff: Option<HandoffReason>,
+    /// The person behind it, when recognised.
+    customer_profile: Option<ProfileId>,
+    /// What few conversations carry; allocated when first set.
+    extra: Option<Box<Extra>>,
+}
+
+/// What only some conversations carry (declines, a park, a bot's traces, preferred
+/// skills), kept apart so a plain waiting conversation does not pay for it.
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Extra {
+    /// Agents who declined, and until when they are skipped.
+    declined_by: Vec<(AgentId, Millis)>,
+    /// The agent a parked conversation goes back to.
+    parked_with: Option<AgentId>,
+    /// Queue and adapter required skills, the requirement from step 1 on; kept only
+    /// while preferred skills still count (step 0).
+    base_required: Option<Vec<(String, u8)>>,
     /// Unsure bot answers in a row.
     bot_misses: u32,
     /// Intent at the handoff, as events and views show it.
     intent: Option<Arc<str>>,
     /// Intent of the bot's last answer, kept for the handoff.
     bot_intent: Option<Arc<str>>,
-    /// Why a bot handed it over.
-    handoff: Option<HandoffReason>,
-    /// The person behind it, when recognised.
-    customer_profile: Option<ProfileId>,
     /// The bot answer the customer was asked "did that solve it?" about, until their
     /// next message.
     asked_verdict: Option<Box<AskedVerdict>>,
 }
+
+/// What a conversation without [`Extra`] reads.
+static NO_EXTRA: Extra = Extra {
+    declined_by: Vec::new(),
+    parked_with: None,
+    base_required: None,
+    bot_misses: 0,
+    intent: None,
+    bot_intent: None,
+    asked_verdict: None,
+};
 
 /// Who a customer is for the last-agent preference: the person when recognised
 /// across channels, else the channel's customer id.
@@ -178,12 +197,23 @@ impl Conversation {
 }
 
 impl Conversation {
+    /// What it carries beyond the usual (empty when nothing was set).
+    fn extra(&self) -> &Extra {
+        self.extra.as_deref().unwrap_or(&NO_EXTRA)
+    }
+
+    /// What it carries beyond the usual, to change.
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
     fn waited_ms(&self, now: Millis) -> u64 {
         self.waited_before_ms + self.waiting_since.map_or(0, |s| now.saturating_sub(s))
     }
 
     fn skips(&self, agent: &AgentId, now: Millis) -> bool {
-        self.declined_by
+        self.extra()
+            .declined_by
             .iter()
             .any(|(a, until)| a == agent && *until > now)
     }
@@ -494,7 +524,7 @@ impl Router {
         self.declining = self
             .conversations
             .values()
-            .filter(|c| !c.declined_by.is_empty())
+            .filter(|c| !c.extra().declined_by.is_empty())
             .map(|c| c.id)
             .collect();
         Ok(self)
@@ -510,6 +540,7 @@ impl Router {
         self.conversations
             .get_mut(&id)
             .expect("open conversation")
+            .extra_mut()
             .declined_by
             .push((agent, until));
         self.declining.insert(id);

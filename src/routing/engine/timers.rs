@@ -62,8 +62,9 @@ impl Router {
                 unreachable!("popped by kind")
             };
             let c = self.conversations.get_mut(&id).expect("open conversation");
-            c.declined_by.retain(|(_, until)| *until > now);
-            if c.declined_by.is_empty() {
+            let declined_by = &mut c.extra_mut().declined_by;
+            declined_by.retain(|(_, until)| *until > now);
+            if declined_by.is_empty() {
                 self.declining.remove(&id);
             }
             if c.state == State::Queued {
@@ -233,7 +234,7 @@ impl Router {
         let c = self.conversations.get_mut(&id).expect("open conversation");
         c.state = State::Parked { until };
         c.waiting_since = None;
-        c.parked_with = Some(agent.clone());
+        c.extra_mut().parked_with = Some(agent.clone());
         self.timers.schedule(until, Timer::ParkLapse(id));
         self.notices.push(Notice::ToAgent {
             agent: agent.clone(),
@@ -254,7 +255,7 @@ impl Router {
             return;
         };
         self.timers.cancel(Timer::ParkLapse(id));
-        let agent = c.parked_with.take();
+        let agent = c.extra.as_mut().and_then(|e| e.parked_with.take());
         self.enqueue(now, id, QueueReason::Returned);
         let c = &self.conversations[&id];
         let profile = self.waiting.profile(c.profile);
@@ -391,7 +392,7 @@ impl Router {
             Some(EscalationStep::Preferred) => {
                 let then =
                     (escalation.overflow_ms > 0).then(|| c.wait_origin + escalation.overflow_ms);
-                let base = c.base_required.clone().unwrap_or_default();
+                let base = c.extra().base_required.clone().unwrap_or_default();
                 (EscalationStep::Required, base, then)
             }
             Some(EscalationStep::Required) if escalation.overflow_ms > 0 => {
@@ -425,7 +426,9 @@ impl Router {
         }
         c.profile = profile;
         c.required_names = names.clone();
-        c.base_required = None;
+        if let Some(extra) = c.extra.as_mut() {
+            extra.base_required = None;
+        }
         match queue {
             // A fallback queue is the end of this conversation's escalation.
             Some(queue) => {

@@ -40,7 +40,7 @@ impl Router {
             State::Queued => (S::Queued, None),
             State::Offered { agent, .. } => (S::Offered, Some(self.agent_id(agent))),
             State::Assigned { agent, .. } => (S::Assigned, Some(self.agent_id(agent))),
-            State::Parked { .. } => (S::Parked, c.parked_with.clone()),
+            State::Parked { .. } => (S::Parked, c.extra().parked_with.clone()),
             State::WithBot => (S::WithBot, None),
         };
         Some(crate::routing::board::ConversationSnapshot {
@@ -56,7 +56,7 @@ impl Router {
             key: c.key,
             waited_before_ms: c.waited_before_ms,
             waiting_since: c.waiting_since,
-            intent: c.intent.clone(),
+            intent: c.extra().intent.clone(),
             handoff: c.handoff,
             satisfaction: None,
             recommend: None,
@@ -169,7 +169,7 @@ impl Router {
                 State::Assigned { agent, .. } => self.check_held(*id, agent)?,
                 State::Parked { until } => {
                     if !self.timers.contains(until, Timer::ParkLapse(*id))
-                        || c.parked_with.is_none()
+                        || c.extra().parked_with.is_none()
                     {
                         return Err(format!("{id} parked without a lapse or an agent"));
                     }

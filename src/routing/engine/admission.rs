@@ -185,9 +185,9 @@ impl Router {
             wait_origin: now,
             responded: false,
             handoff: None,
-            // Room for the first message and the queue note: most waiting conversations
-            // hold no more, and the default first growth would make room for four.
-            transcript: Transcript::with_capacity(2),
+            // The first message and the queue note fit in place: most waiting
+            // conversations hold no more.
+            transcript: Transcript::default(),
             recent_client_ids: VecDeque::new(),
             told: None,
             boosts: msg.boosts,

@@ -11,7 +11,7 @@ use crate::routing::model::{AgentId, Millis, QueueStatus, Sender, TranscriptEntr
 
 /// One kept entry.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-enum Kept {
+pub(super) enum Kept {
     /// A message, with its text.
     Message(TranscriptEntry),
     /// A system note telling the customer where they stand (a handoff note when
@@ -65,21 +65,64 @@ impl Kept {
     }
 }
 
-/// The last `transcript_limit` entries of a conversation, oldest first.
-#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub(super) struct Transcript(VecDeque<Kept>);
+/// The last `transcript_limit` entries of a conversation, oldest first. Most
+/// waiting conversations hold two (the first message and the queue note): those stay
+/// in place, without an allocation of their own.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(super) enum Transcript {
+    /// Up to two entries, the older first.
+    Few([Option<Kept>; 2]),
+    /// More than two.
+    Many(VecDeque<Kept>),
+}
+
+/// What [`Transcript::Few`] reads as its heap part.
+static NONE_MORE: VecDeque<Kept> = VecDeque::new();
+
+impl Default for Transcript {
+    fn default() -> Transcript {
+        Transcript::Few([None, None])
+    }
+}
 
 impl Transcript {
-    /// An empty transcript with room for `n` entries.
-    pub(super) fn with_capacity(n: usize) -> Transcript {
-        Transcript(VecDeque::with_capacity(n))
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &Kept> + '_ {
+        let (few, many): (&[Option<Kept>], &VecDeque<Kept>) = match self {
+            Transcript::Few(few) => (few, &NONE_MORE),
+            Transcript::Many(many) => (&[], many),
+        };
+        few.iter().flatten().chain(many.iter())
     }
 
     fn push(&mut self, limit: usize, kept: Kept) {
-        if self.0.len() >= limit {
-            self.0.pop_front();
+        match self {
+            Transcript::Few([first @ None, _]) => *first = Some(kept),
+            Transcript::Few([first, second @ None]) => {
+                if limit >= 2 {
+                    *second = Some(kept);
+                } else {
+                    *first = Some(kept);
+                }
+            }
+            Transcript::Few([first, second]) => {
+                if limit <= 2 {
+                    *first = second.take();
+                    *second = Some(kept);
+                } else {
+                    let mut many = VecDeque::with_capacity(4);
+                    many.extend(first.take());
+                    many.extend(second.take());
+                    many.push_back(kept);
+                    *self = Transcript::Many(many);
+                }
+            }
+            Transcript::Many(many) => {
+                if many.len() >= limit {
+                    many.pop_front();
+                }
+                many.push_back(kept);
+            }
         }
-        self.0.push_back(kept);
     }
 
     /// Appends a message, dropping the oldest entry beyond `limit`.
@@ -111,12 +154,12 @@ impl Transcript {
 
     /// Every entry, oldest first.
     pub(super) fn render(&self) -> Vec<TranscriptEntry> {
-        self.0.iter().map(Kept::render).collect()
+        self.iter().map(Kept::render).collect()
     }
 
     /// The text of the customer's last message, if any.
     pub(super) fn last_customer_text(&self) -> Option<Arc<str>> {
-        self.0.iter().rev().find_map(|k| match k {
+        self.iter().rev().find_map(|k| match k {
             Kept::Message(e) if e.sender == Sender::Customer => Some(e.text.clone()),
             _ => None,
         })
@@ -124,8 +167,7 @@ impl Transcript {
 
     /// Whether `agent` wrote at `since` or later.
     pub(super) fn agent_wrote_since(&self, since: Millis, agent: &AgentId) -> bool {
-        self.0
-            .iter()
+        self.iter()
             .rev()
             .take_while(|k| k.at() >= since)
             .any(|k| match k {

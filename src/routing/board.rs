@@ -7,9 +7,10 @@
 //! the same picture the same way.
 
 use super::surveys::Question;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
+use indexset::BTreeSet;
 use rustc_hash::FxHashMap;
 
 use super::events::{Event, EventKind};
@@ -83,12 +84,17 @@ impl ConversationSnapshot {
     }
 }
 
+/// Entries per node of the waiting tree (see `waiting::NODE_SIZE`).
+const WAITING_NODE_SIZE: usize = 128;
+
 /// Every open conversation of a tenant and the most recently ended ones.
 #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Board {
     /// Conversations by id, open and recently ended.
     conversations: FxHashMap<ConversationId, ConversationSnapshot>,
-    /// Queued conversations in serving order.
+    /// Queued conversations in serving order; an order-statistic tree with small
+    /// nodes, so a position is a logarithmic rank and an entry costs about its 24
+    /// bytes.
     waiting: BTreeSet<(PriorityKey, ConversationId)>,
     /// Ended conversations, oldest first, kept up to `ended_limit`.
     ended: VecDeque<ConversationId>,
@@ -103,7 +109,7 @@ impl Board {
     pub fn new(ended_limit: usize) -> Board {
         Board {
             conversations: FxHashMap::default(),
-            waiting: BTreeSet::new(),
+            waiting: BTreeSet::with_maximum_node_size(WAITING_NODE_SIZE),
             ended: VecDeque::new(),
             ended_limit,
             last_seq: 0,
@@ -265,8 +271,7 @@ impl Board {
     /// 1-based serving order of a queued conversation among all queued ones.
     pub fn position(&self, id: ConversationId) -> Option<usize> {
         let c = self.conversations.get(&id)?;
-        (c.state == ConversationState::Queued)
-            .then(|| self.waiting.range(..(c.key, id)).count() + 1)
+        (c.state == ConversationState::Queued).then(|| self.waiting.rank(&(c.key, id)) + 1)
     }
 
     /// Open conversations (not ended).

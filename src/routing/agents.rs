@@ -136,6 +136,9 @@ pub enum LaneKey {
 pub struct AgentPool {
     /// Agents by slot; `None` for a free slot.
     slots: Vec<Option<Agent>>,
+    /// Each slot's current activity stamp (0 for a free slot), beside the agents: a
+    /// lane walk tells a stale entry from this small array without loading the agent.
+    stamps: Vec<u64>,
     /// Free slots to reuse.
     free: Vec<AgentSlot>,
     /// Slot by agent id.
@@ -168,6 +171,7 @@ impl AgentPool {
             }
             None => {
                 self.slots.push(Some(agent));
+                self.stamps.push(0);
                 (self.slots.len() - 1) as AgentSlot
             }
         };
@@ -179,6 +183,7 @@ impl AgentPool {
     /// Removes an agent, returning it. Its lane entries go stale.
     pub fn remove(&mut self, slot: AgentSlot) -> Option<Agent> {
         let agent = self.slots.get_mut(slot as usize)?.take()?;
+        self.stamps[slot as usize] = 0;
         self.by_id.remove(&agent.id);
         self.free.push(slot);
         for class in ChannelClass::ALL {
@@ -238,20 +243,20 @@ impl AgentPool {
         lane: LaneKey,
         mut accept: impl FnMut(&Agent) -> bool,
     ) -> Option<AgentSlot> {
-        let slots = &self.slots;
+        let (slots, stamps) = (&self.slots, &self.stamps);
         let lane = match lane {
             LaneKey::All => &mut self.all,
             LaneKey::Skill(skill) => self.by_skill.get_mut(&skill)?,
         };
         while let Some(front) = lane.entries.front() {
-            if current(slots, *front).is_some() {
+            if current(slots, stamps, *front).is_some() {
                 break;
             }
             lane.entries.pop_front();
         }
         lane.entries
             .iter()
-            .filter_map(|&e| current(slots, e).map(|a| (e.slot, a)))
+            .filter_map(|&e| current(slots, stamps, e).map(|a| (e.slot, a)))
             .find(|(_, a)| accept(a))
             .map(|(slot, _)| slot)
     }
@@ -262,7 +267,7 @@ impl AgentPool {
         lane: LaneKey,
         mut accept: impl FnMut(&Agent) -> bool,
     ) -> Vec<AgentSlot> {
-        let slots = &self.slots;
+        let (slots, stamps) = (&self.slots, &self.stamps);
         let Some(lane) = (match lane {
             LaneKey::All => Some(&mut self.all),
             LaneKey::Skill(skill) => self.by_skill.get_mut(&skill),
@@ -271,7 +276,7 @@ impl AgentPool {
         };
         lane.entries
             .iter()
-            .filter_map(|&e| current(slots, e).map(|a| (e.slot, a)))
+            .filter_map(|&e| current(slots, stamps, e).map(|a| (e.slot, a)))
             .filter(|(_, a)| accept(a))
             .map(|(slot, _)| slot)
             .collect()
@@ -335,31 +340,34 @@ impl AgentPool {
         };
         agent.stamp = stamp;
         agent.last_active_at = now;
+        self.stamps[slot as usize] = stamp;
         if !agent.is_ready() {
             return;
         }
         let entry = LaneEntry { slot, stamp };
-        let slots = &self.slots;
-        push(&mut self.all, entry, slots);
+        let (slots, stamps) = (&self.slots, &self.stamps);
+        push(&mut self.all, entry, slots, stamps);
         let agent = slots[slot as usize].as_ref().expect("just stamped");
         for skill in agent.skills.skills() {
             let lane = self.by_skill.entry(skill).or_default();
-            push(lane, entry, slots);
+            push(lane, entry, slots, stamps);
         }
     }
 }
 
 /// The agent an entry names, if the entry is still current and the agent ready.
-fn current(slots: &[Option<Agent>], entry: LaneEntry) -> Option<&Agent> {
-    slots[entry.slot as usize]
-        .as_ref()
-        .filter(|a| a.stamp == entry.stamp && a.is_ready())
+fn current<'a>(slots: &'a [Option<Agent>], stamps: &[u64], entry: LaneEntry) -> Option<&'a Agent> {
+    if stamps[entry.slot as usize] != entry.stamp {
+        return None;
+    }
+    slots[entry.slot as usize].as_ref().filter(|a| a.is_ready())
 }
 
 /// Appends to a lane, compacting it when stale entries outnumber live ones.
-fn push(lane: &mut Lane, entry: LaneEntry, slots: &[Option<Agent>]) {
+fn push(lane: &mut Lane, entry: LaneEntry, slots: &[Option<Agent>], stamps: &[u64]) {
     lane.entries.push_back(entry);
     if lane.entries.len() > 2 * lane.holders + 32 {
-        lane.entries.retain(|&e| current(slots, e).is_some());
+        lane.entries
+            .retain(|&e| current(slots, stamps, e).is_some());
     }
 }

@@ -154,12 +154,18 @@ impl SkillSet {
         self.words.is_empty()
     }
 
-    /// The skills in ascending order.
+    /// The skills in ascending order: a step per skill held, not per bit.
     pub fn iter(&self) -> impl Iterator<Item = SkillIndex> + '_ {
         self.words.iter().enumerate().flat_map(|(w, &bits)| {
-            (0..64)
-                .filter(move |b| bits & (1 << b) != 0)
-                .map(move |b| (w * 64 + b) as SkillIndex)
+            let mut rest = bits;
+            std::iter::from_fn(move || {
+                if rest == 0 {
+                    return None;
+                }
+                let b = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                Some((w * 64 + b) as SkillIndex)
+            })
         })
     }
 }

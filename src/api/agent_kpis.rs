@@ -5,9 +5,9 @@ use tonic::Status;
 
 use super::convert::{self, MAX_ID_BYTES};
 use super::pb;
-use super::status::{invalid, rejected};
+use super::status::rejected;
 use crate::routing::Millis;
-use crate::routing::agent_kpis::{AgentKpis, HORIZON_SECS, Tally};
+use crate::routing::agent_kpis::{AgentKpis, Tally};
 
 /// Answers a `GetAgentKpisRequest` from the tenant's fold, as of `now`.
 pub fn get(
@@ -25,12 +25,7 @@ pub fn get(
     };
     let window = kpis
         .window(now, u64::from(req.window_secs), agent)
-        .map_err(|_| {
-            rejected(invalid(
-                "window_secs",
-                format_args!("at most {HORIZON_SECS} (seven days); 0 = 3600"),
-            ))
-        })?;
+        .map_err(|e| rejected(Status::invalid_argument(e.to_string())))?;
     Ok(pb::GetAgentKpisResponse {
         agents: window.agents.iter().map(|(id, t)| row(id, t)).collect(),
         window_secs: u32::try_from(window.window_secs).unwrap_or(u32::MAX),

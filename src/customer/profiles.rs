@@ -596,22 +596,16 @@ impl Profiles {
     /// that name them. Their ids are never given out again; an identifier of theirs
     /// seen later starts a new profile.
     pub fn erase(&mut self, id: ProfileId) -> Result<Erased, ProfileError> {
-        let ids = self.person_ids(id)?;
         let mut erased = Erased::default();
-        for id in &ids {
-            let Some(p) = self.profiles.remove(id) else {
-                continue;
-            };
-            self.unindex(&p);
-            erased.identities += p.identities.len();
-            erased.facts += p.facts.len();
-            erased.contacts += p.history.contacts().count();
+        for id in self.person_ids(id)? {
+            if let Some(one) = self.erase_one(id) {
+                erased.profiles.push(id);
+                erased.identities += one.identities;
+                erased.facts += one.facts;
+                erased.contacts += one.contacts;
+                erased.merges += one.merges;
+            }
         }
-        let merges = self.merges.len();
-        self.merges
-            .retain(|m| !ids.contains(&m.into) && !ids.contains(&m.from));
-        erased.merges = merges - self.merges.len();
-        erased.profiles = ids;
         Ok(erased)
     }
 

@@ -1,7 +1,7 @@
 //! How long what Switchboard learns about people is kept (`[routing.retention]`):
 //! the limits that privacy law (PIPL, GDPR) asks a tenant to set and keep.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::routing::Millis;
 
@@ -50,14 +50,6 @@ impl RetentionPolicy {
             }
         }
         Ok(())
-    }
-
-    /// Reads `[routing.retention]` and refuses settings out of range, so a bad file
-    /// stops start-up with the field named.
-    pub fn deserialize_checked<'de, D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let policy = RetentionPolicy::deserialize(d)?;
-        policy.validate().map_err(serde::de::Error::custom)?;
-        Ok(policy)
     }
 
     /// Past conversations that ended before this are forgotten at `now`.
@@ -110,14 +102,14 @@ mod tests {
             bad.validate(),
             Err("retention.idle_profile_days: must be 0-3650".to_owned())
         );
-        #[derive(Debug, Deserialize)]
-        struct Section {
-            #[serde(deserialize_with = "RetentionPolicy::deserialize_checked")]
-            retention: RetentionPolicy,
-        }
-        let ok: Section = toml::from_str("[retention]\nhistory_days = 30").unwrap();
-        assert_eq!(ok.retention.history_days, 30);
-        let err = toml::from_str::<Section>("[retention]\nquestion_days = 0").unwrap_err();
+        let err = crate::routing::Router::new(crate::routing::RoutingPolicy {
+            retention: RetentionPolicy {
+                question_days: 0,
+                ..RetentionPolicy::default()
+            },
+            ..crate::routing::RoutingPolicy::default()
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("retention.question_days"), "{err}");
     }
 }

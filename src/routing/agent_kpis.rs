@@ -51,7 +51,7 @@
 use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::events::{Event, EventKind, QueueReason};
 use super::model::{AgentId, ConversationId, Millis, Presence};
@@ -99,14 +99,6 @@ impl KpiPolicy {
             return Err("kpis.max_agents: must be 1-100000".to_owned());
         }
         Ok(())
-    }
-
-    /// Reads `[routing.kpis]` and refuses settings out of range, so a bad file stops
-    /// start-up with the field named.
-    pub fn deserialize_checked<'de, D: Deserializer<'de>>(d: D) -> Result<KpiPolicy, D::Error> {
-        let policy = KpiPolicy::deserialize(d)?;
-        policy.validate().map_err(serde::de::Error::custom)?;
-        Ok(policy)
     }
 }
 
@@ -1080,13 +1072,7 @@ mod tests {
         assert_eq!(tally(&kpis, 6 * day, 3600, ANN).handled, 0);
         // Seven days later its bucket is out of every window, and the next event's
         // sweep forgets ann: signed out, nothing left.
-        assert!(
-            kpis.window(7 * day, HORIZON_SECS, Some(ANN))
-                .unwrap()
-                .agents
-                .iter()
-                .all(|(_, t)| t.handled == 0)
-        );
+        assert_eq!(tally(&kpis, 7 * day, HORIZON_SECS, ANN).handled, 0);
         kpis.apply(&ev(7 * day, 2, queued(QueueReason::New)));
         assert_eq!(kpis.agents_len(), 0);
         assert_eq!(kpis.window(0, HORIZON_SECS + 1, None), Err(WindowError));
@@ -1116,17 +1102,17 @@ mod tests {
     }
 
     #[test]
-    fn the_policy_is_checked_when_read() {
-        let bad: Result<KpiPolicy, _> = toml::from_str("accept_within_secs = 0");
-        assert!(bad.is_ok(), "plain deserialising does not check");
-        #[derive(Debug, Deserialize)]
-        struct Wrapper {
-            #[serde(deserialize_with = "KpiPolicy::deserialize_checked")]
-            #[allow(dead_code)]
-            kpis: KpiPolicy,
-        }
-        let err = toml::from_str::<Wrapper>("[kpis]\naccept_within_secs = 0").unwrap_err();
-        assert!(err.to_string().contains("accept_within_secs"), "{err}");
-        assert!(toml::from_str::<Wrapper>("[kpis]\naccept_within_secs = 20").is_ok());
+    fn a_router_refuses_kpi_settings_out_of_range_naming_the_field() {
+        use crate::routing::{Router, RoutingPolicy};
+        let policy = |accept_within_secs| RoutingPolicy {
+            kpis: KpiPolicy {
+                accept_within_secs,
+                ..KpiPolicy::default()
+            },
+            ..RoutingPolicy::default()
+        };
+        let err = Router::new(policy(0)).unwrap_err();
+        assert!(err.to_string().contains("kpis.accept_within_secs"), "{err}");
+        assert!(Router::new(policy(20)).is_ok());
     }
 }

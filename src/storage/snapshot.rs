@@ -140,10 +140,10 @@ impl SnapshotDir {
         Ok(path)
     }
 
-    /// Removes every snapshot older than the one holding everything up to `seq`: after
-    /// an erasure, the older files may hold the erased data.
-    pub fn forget_before(&self, seq: u64) {
-        for old in self.files().into_iter().filter(|f| f.seq < seq) {
+    /// Removes every snapshot but the newest: after an erasure, the older files may
+    /// hold the erased data.
+    pub fn keep_newest_only(&self) {
+        for old in self.files().into_iter().skip(1) {
             let _ = fs::remove_file(&old.path);
         }
     }

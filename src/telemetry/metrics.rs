@@ -627,34 +627,39 @@ pub fn record_event(event: &Event, tier: &str, queue: &str, elapsed: Duration) {
 /// Records a figure the agent KPI fold completed, as aggregates without the agent:
 /// `queue` is the event's (none for an idle stretch a sign-out or presence ended).
 pub fn record_agent_measure(measure: Measure, queue: Option<&str>) {
-    let queue = queue.unwrap_or_default().to_owned();
+    let queue = || queue.unwrap_or_default().to_owned();
     match measure {
         Measure::Handled {
             handle_ms,
             complaint,
         } => {
             if complaint {
-                counter!(AGENT_COMPLAINTS, "queue" => queue.clone()).increment(1);
+                counter!(AGENT_COMPLAINTS, "queue" => queue()).increment(1);
             }
-            histogram!(AGENT_HANDLE, "queue" => queue).record(handle_ms as f64 / 1000.0);
+            histogram!(AGENT_HANDLE, "queue" => queue()).record(handle_ms as f64 / 1000.0);
         }
         Measure::Accepted { after_ms, within } => {
             if within {
-                counter!(ACCEPTED_WITHIN, "queue" => queue.clone()).increment(1);
+                counter!(ACCEPTED_WITHIN, "queue" => queue()).increment(1);
             }
-            histogram!(OFFER_ACCEPT, "queue" => queue).record(after_ms as f64 / 1000.0);
+            histogram!(OFFER_ACCEPT, "queue" => queue()).record(after_ms as f64 / 1000.0);
         }
         Measure::FirstReply { after_ms } => {
-            histogram!(AGENT_FIRST_REPLY, "queue" => queue).record(after_ms as f64 / 1000.0)
+            histogram!(AGENT_FIRST_REPLY, "queue" => queue()).record(after_ms as f64 / 1000.0)
         }
         // Counters are whole numbers: the milliseconds short of a second are carried
         // to the next stretch, so nothing is lost.
         Measure::Idle { ms } => {
             static CARRY_MS: AtomicU64 = AtomicU64::new(0);
-            let total = CARRY_MS.fetch_add(ms, Ordering::Relaxed) + ms;
-            let secs = total / 1000;
+            // One atomic step, so tenants on other threads never carry the same
+            // milliseconds twice.
+            let carried = CARRY_MS
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                    Some((c + ms) % 1000)
+                })
+                .expect("the update always succeeds");
+            let secs = (carried + ms) / 1000;
             if secs > 0 {
-                CARRY_MS.fetch_sub(secs * 1000, Ordering::Relaxed);
                 counter!(AGENT_IDLE).increment(secs);
             }
         }

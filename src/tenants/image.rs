@@ -130,14 +130,15 @@ impl Tenant {
         seq > saved
     }
 
-    /// Whether a customer was erased since the round that last purged.
-    pub fn purge_pending(&self) -> bool {
-        self.lock_for("snapshot").purge_pending()
+    /// The count of erasures so far, when some were not purged from disk yet.
+    pub fn erasures_to_purge(&self) -> Option<u64> {
+        self.lock_for("snapshot").erasures_to_purge()
     }
 
-    /// Records that nothing from before the last erasure is on disk any more.
-    pub fn purged(&self) {
-        self.lock_for("snapshot").set_purge_pending(false);
+    /// Records that nothing from before the first `up_to` erasures is on disk any
+    /// more (their older snapshot and journal generation are gone).
+    pub fn purged(&self, up_to: u64) {
+        self.lock_for("snapshot").set_erasures_purged(up_to);
     }
 
     /// Records that a snapshot holding everything up to `seq` is on disk.

@@ -363,7 +363,8 @@ impl Tenants {
             .collect()
     }
 
-    /// Sets the point-in-time gauges from every tenant.
+    /// Sets the point-in-time gauges from every tenant, and counts what each tenant's
+    /// retention forgot since the last call.
     pub fn record_gauges(&self) {
         let (mut waiting, mut open) = (0, 0);
         let mut agents = AgentStateCounts::default();

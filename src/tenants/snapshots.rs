@@ -38,7 +38,7 @@ impl Tenants {
         let changed: Vec<_> = self
             .all()
             .into_iter()
-            .filter(|t| t.changed_since_snapshot() || t.purge_pending())
+            .filter(|t| t.changed_since_snapshot() || t.erasures_to_purge().is_some())
             .collect();
         if changed.is_empty() {
             // Nothing to write is a round done: the snapshots on disk are current.
@@ -48,35 +48,40 @@ impl Tenants {
         let previous = journal.rotate();
         let sync = storage.settings.durability == Durability::Fsync;
         let mut written = 0;
+        // Tenants with erasures to purge, and how many their newest snapshot covers.
         let mut purging = Vec::new();
         for tenant in &changed {
-            let purge = tenant.purge_pending();
-            let Some((seq, bytes)) = tenant.image() else {
-                // Unchanged: its newest snapshot is current and the older ones went
-                // when it was written.
-                if purge {
-                    purging.push(tenant.clone());
-                }
-                continue;
-            };
-            // A snapshot never holds what the journal has not made durable.
-            journal.wait_for(seq).await?;
+            // Read before the image, so the image holds at least these erasures.
+            let erasures = tenant.erasures_to_purge();
             let dir = SnapshotDir::new(&storage.snapshots, &tenant.name);
-            tokio::task::spawn_blocking(move || {
-                dir.write(seq, &bytes, sync)?;
-                // After an erasure the fallback snapshot may hold the erased data.
-                if purge {
-                    dir.forget_before(seq);
+            match tenant.image() {
+                Some((seq, bytes)) => {
+                    // A snapshot never holds what the journal has not made durable.
+                    journal.wait_for(seq).await?;
+                    tokio::task::spawn_blocking(move || {
+                        dir.write(seq, &bytes, sync)?;
+                        // After an erasure the fallback snapshot may hold the data.
+                        if erasures.is_some() {
+                            dir.keep_newest_only();
+                        }
+                        Ok::<_, crate::storage::snapshot::SnapshotError>(())
+                    })
+                    .await
+                    .map_err(|e| SnapshotRoundError::Task(e.to_string()))??;
+                    tenant.snapshot_taken(seq);
+                    written += 1;
                 }
-                Ok::<_, crate::storage::snapshot::SnapshotError>(())
-            })
-            .await
-            .map_err(|e| SnapshotRoundError::Task(e.to_string()))??;
-            tenant.snapshot_taken(seq);
-            if purge {
-                purging.push(tenant.clone());
+                // Unchanged: its newest snapshot already holds the erasures.
+                None if erasures.is_some() => {
+                    tokio::task::spawn_blocking(move || dir.keep_newest_only())
+                        .await
+                        .map_err(|e| SnapshotRoundError::Task(e.to_string()))?;
+                }
+                None => {}
             }
-            written += 1;
+            if let Some(n) = erasures {
+                purging.push((tenant.clone(), n));
+            }
         }
         // Every tenant's newest snapshot now holds all its records of generations up
         // to `previous`; `previous` itself stays, so the snapshot before (which holds
@@ -94,8 +99,8 @@ impl Tenants {
             .drop_before(if purge { previous + 1 } else { previous })
             .map_err(|e| SnapshotRoundError::Journal(e.to_string()))?;
         if purge {
-            for tenant in purging {
-                tenant.purged();
+            for (tenant, erasures) in purging {
+                tenant.purged(erasures);
             }
         }
         metrics::record_snapshot(started.elapsed(), journal.disk_bytes());

@@ -73,9 +73,11 @@ struct Journaling {
     last_seq: u64,
     /// Sequence number its newest snapshot holds everything up to.
     snapshot_seq: u64,
-    /// A customer was erased: the next snapshot round also removes the older
-    /// snapshot and journal generation that may still hold their data.
-    purge_pending: bool,
+    /// Customers erased so far; while above `erasures_purged`, a snapshot round also
+    /// removes the older snapshot and journal generation that may hold their data.
+    erasures: u64,
+    /// `erasures` as it stood when a round last finished such a purge.
+    erasures_purged: u64,
 }
 
 /// Everything a tenant's lock protects.
@@ -161,7 +163,8 @@ impl Tenant {
                     replaying: false,
                     last_seq: 0,
                     snapshot_seq: 0,
-                    purge_pending: false,
+                    erasures: 0,
+                    erasures_purged: 0,
                 },
                 outstanding: FxHashMap::default(),
             }),
@@ -516,7 +519,7 @@ impl TenantState {
         let erasure = matches!(command, Command::EraseCustomer { .. });
         let result = self.router.apply(now, command);
         if result.is_ok() {
-            self.journaling.purge_pending |= erasure;
+            self.journaling.erasures += u64::from(erasure);
             if let Some((agent, session)) = session
                 && let Some(measure) = self.kpis.session(now, &agent, session)
                 && !replaying
@@ -600,14 +603,15 @@ impl TenantState {
         self.journaling.last_seq = seq;
     }
 
-    /// Whether an erasure waits for the older snapshot and journal generation that
-    /// may still hold the erased data to go.
-    pub(super) fn purge_pending(&self) -> bool {
-        self.journaling.purge_pending
+    /// The erasures so far, when some wait for the older snapshot and journal
+    /// generation that may still hold the erased data to go.
+    pub(super) fn erasures_to_purge(&self) -> Option<u64> {
+        let j = &self.journaling;
+        (j.erasures > j.erasures_purged).then_some(j.erasures)
     }
 
-    pub(super) fn set_purge_pending(&mut self, pending: bool) {
-        self.journaling.purge_pending = pending;
+    pub(super) fn set_erasures_purged(&mut self, up_to: u64) {
+        self.journaling.erasures_purged = self.journaling.erasures_purged.max(up_to);
     }
 
     pub(super) fn set_snapshot_seq(&mut self, seq: u64) {

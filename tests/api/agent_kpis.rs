@@ -220,6 +220,13 @@ async fn kpis_survive_a_restart_from_a_snapshot_and_from_the_journal_alone() {
     assert_eq!(same(&replayed[0]), same(&before[0]));
     // A drain writes snapshots: the next start reads the fold from them.
     server.shutdown().await.unwrap();
+    assert!(
+        std::fs::read_dir(dir.join("snapshots"))
+            .unwrap()
+            .next()
+            .is_some(),
+        "the drain wrote no snapshot"
+    );
     let server = spawn_server(config).await;
     let restored = kpis_of(&server, "ann").await;
     assert_eq!(restored.len(), 1);

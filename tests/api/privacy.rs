@@ -4,7 +4,7 @@
 use switchboard::api::pb;
 use tonic::Code;
 
-use crate::common::{Agent, http_get, journaled_in, message, spawn_server, test_config};
+use crate::common::{Agent, TestServer, journaled_in, message, metric, spawn_server, test_config};
 
 fn phone(value: &str) -> pb::CustomerIdentifier {
     pb::CustomerIdentifier {
@@ -29,11 +29,26 @@ fn on_wechat(key: &str, number: &str, text: &str) -> pb::InboundMessage {
     m
 }
 
-async fn erasures(server: &crate::common::TestServer) -> f64 {
-    let body = http_get(server.metrics_addr, "/metrics").await;
-    body.lines()
-        .find_map(|l| l.strip_prefix("switchboard_privacy_requests_total{action=\"erase\"} "))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
+const ERASURES: &str = "switchboard_privacy_requests_total{action=\"erase\"}";
+
+/// The tenant's systems push one order of `amount` for the owner of `number`; returns
+/// the profile id.
+async fn order(server: &TestServer, number: &str, amount: f64) -> u64 {
+    let view = server
+        .admin()
+        .await
+        .record_customer_facts(pb::RecordCustomerFactsRequest {
+            customer: by_phone(number),
+            facts: vec![pb::CustomerFact {
+                kind: pb::FactKind::Order as i32,
+                amount,
+                at_unix_ms: 0,
+            }],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    view.profile_id
 }
 
 #[tokio::test]
@@ -45,17 +60,7 @@ async fn a_customer_is_exported_then_erased_and_stays_erased_after_a_restart() {
     let server = spawn_server(config.clone()).await;
     let mut admin = server.admin().await;
     let mut ann = Agent::sign_in(&server, None, "ann", &[], 2).await;
-    admin
-        .record_customer_facts(pb::RecordCustomerFactsRequest {
-            customer: by_phone(NUMBER),
-            facts: vec![pb::CustomerFact {
-                kind: pb::FactKind::Order as i32,
-                amount: 320.0,
-                at_unix_ms: 0,
-            }],
-        })
-        .await
-        .unwrap();
+    order(&server, NUMBER, 320.0).await;
     let mut gateway = server.gateway().await;
     let open = gateway
         .submit(on_wechat("privacy-1", NUMBER, "my address is 5 Lane Road"))
@@ -107,7 +112,7 @@ async fn a_customer_is_exported_then_erased_and_stays_erased_after_a_restart() {
     );
     ann.close(&open.conversation_id).await.unwrap();
 
-    let before = erasures(&server).await;
+    let before = metric(&server, ERASURES).await;
     let erased = admin
         .erase_customer_data(pb::EraseCustomerDataRequest {
             customer: by_phone(NUMBER),
@@ -119,7 +124,7 @@ async fn a_customer_is_exported_then_erased_and_stays_erased_after_a_restart() {
     assert_eq!(erased.facts, 1);
     assert_eq!(erased.past_conversations, 1);
     assert!(erased.identifiers >= 2, "phone and WeChat id: {erased:?}");
-    assert_eq!(erasures(&server).await, before + 1.0);
+    assert_eq!(metric(&server, ERASURES).await, before + 1.0);
     for status in [
         admin
             .get_customer_profile(pb::GetCustomerProfileRequest {
@@ -183,19 +188,7 @@ async fn erasing_a_merged_customer_takes_both_profiles_and_the_merge_record() {
     let mut admin = server.admin().await;
     let mut ids = Vec::new();
     for number in ["+8613800138661", "+8613800138662"] {
-        let view = admin
-            .record_customer_facts(pb::RecordCustomerFactsRequest {
-                customer: by_phone(number),
-                facts: vec![pb::CustomerFact {
-                    kind: pb::FactKind::Order as i32,
-                    amount: 10.0,
-                    at_unix_ms: 0,
-                }],
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        ids.push(view.profile_id);
+        ids.push(order(&server, number, 10.0).await);
     }
     let merge = admin
         .merge_profiles(pb::MergeProfilesRequest {

@@ -19,8 +19,8 @@ use crate::common::credentials::{
     Credentials, EcKey, EdKey, claims, hs256_token, now_secs, unsigned_token,
 };
 use crate::common::{
-    Adapter, Agent, BotWorker, TestServer, adapter_stream_as, http_get, message, open_desk_as,
-    sign_in_frame, spawn_server, test_config, with_credential, with_token,
+    Adapter, Agent, BotWorker, TestServer, adapter_stream_as, http_get, message, metric,
+    open_desk_as, sign_in_frame, spawn_server, test_config, with_credential, with_token,
 };
 
 // Metric series the tests watch.
@@ -135,15 +135,6 @@ fn from_customer(adapter_id: &str, key: &str, customer_id: &str, text: &str) -> 
     msg.adapter_id = adapter_id.to_owned();
     msg.customer.as_mut().unwrap().customer_id = customer_id.to_owned();
     msg
-}
-
-/// The value of one series on `/metrics` (0 when it has not been recorded yet).
-/// Counters are per process and tests run in parallel, so compare before and after.
-async fn metric(server: &TestServer, series: &str) -> f64 {
-    let body = http_get(server.metrics_addr, "/metrics").await;
-    body.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.trim().parse().unwrap())
 }
 
 /// The text of a delivery if it is an agent's message.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use switchboard::api::pb;
 
-use crate::common::{Adapter, Agent, TestServer, http_get, message, spawn_server, test_config};
+use crate::common::{Adapter, Agent, TestServer, message, metric, spawn_server, test_config};
 
 /// A config that surveys, with its own queue: metrics are process-wide and tests run
 /// in parallel, so each test counts under a queue label of its own.
@@ -48,14 +48,6 @@ async fn served_and_closed(
     agent.close(&id).await.unwrap();
     let _ = server;
     id
-}
-
-async fn metric(server: &TestServer, line_prefix: &str) -> u64 {
-    let metrics = http_get(server.metrics_addr, "/metrics").await;
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(line_prefix))
-        .map_or(0, |v| v.trim().parse().unwrap())
 }
 
 #[tokio::test]
@@ -132,15 +124,14 @@ async fn a_low_score_after_a_close_is_followed_up_counted_and_weighs_on_health()
     assert_eq!(health.satisfaction, 0.0);
     assert!(health.at_risk, "{health:?}");
 
-    let asked =
-        "switchboard_surveys_total{queue=\"survey-low\",channel=\"web\",outcome=\"asked\"} ";
+    let asked = "switchboard_surveys_total{queue=\"survey-low\",channel=\"web\",outcome=\"asked\"}";
     let answered =
-        "switchboard_surveys_total{queue=\"survey-low\",channel=\"web\",outcome=\"answered\"} ";
-    assert_eq!(metric(&server, asked).await, 1);
-    assert_eq!(metric(&server, answered).await, 1);
+        "switchboard_surveys_total{queue=\"survey-low\",channel=\"web\",outcome=\"answered\"}";
+    assert_eq!(metric(&server, asked).await, 1.0);
+    assert_eq!(metric(&server, answered).await, 1.0);
     let bucket =
-        "switchboard_satisfaction_score_bucket{queue=\"survey-low\",channel=\"web\",le=\"1\"} ";
-    assert_eq!(metric(&server, bucket).await, 1);
+        "switchboard_satisfaction_score_bucket{queue=\"survey-low\",channel=\"web\",le=\"1\"}";
+    assert_eq!(metric(&server, bucket).await, 1.0);
 }
 
 #[tokio::test]
@@ -204,9 +195,9 @@ async fn an_unanswered_survey_is_reminded_once_then_lapses() {
     assert!(reminder.contains("reminder"), "{reminder}");
     assert_eq!(buttons.len(), 5);
     let lapsed =
-        "switchboard_surveys_total{queue=\"survey-quiet\",channel=\"web\",outcome=\"lapsed\"} ";
+        "switchboard_surveys_total{queue=\"survey-quiet\",channel=\"web\",outcome=\"lapsed\"}";
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while metric(&server, lapsed).await == 0 {
+    while metric(&server, lapsed).await == 0.0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the survey never lapsed"
@@ -244,6 +235,6 @@ async fn words_that_are_no_rating_leave_the_survey_and_open_a_conversation() {
         .unwrap();
     assert!(moved.created && moved.conversation_id != closed);
     let moved_on =
-        "switchboard_surveys_total{queue=\"survey-moved\",channel=\"web\",outcome=\"moved_on\"} ";
-    assert_eq!(metric(&server, moved_on).await, 1);
+        "switchboard_surveys_total{queue=\"survey-moved\",channel=\"web\",outcome=\"moved_on\"}";
+    assert_eq!(metric(&server, moved_on).await, 1.0);
 }

@@ -275,8 +275,7 @@ impl Router {
         }
         let agent = self.agent_id(slot);
         let c = &self.conversations[&id];
-        let complaint =
-            c.handoff == Some(HandoffReason::Complaint) || c.boosts.contains(Boost::Complaint);
+        let complaint = c.is_complaint();
         self.ask_survey(now, id, &agent);
         let notice = customer_notice(
             &self.conversations[&id],

@@ -165,8 +165,7 @@ impl Router {
                         .intent
                         .clone()
                         .or_else(|| c.extra().bot_intent.clone()),
-                    complaint: c.handoff == Some(HandoffReason::Complaint)
-                        || c.boosts.contains(Boost::Complaint),
+                    complaint: c.is_complaint(),
                     satisfaction: None,
                     origin: profile,
                 },

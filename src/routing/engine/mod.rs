@@ -197,6 +197,11 @@ impl Conversation {
 }
 
 impl Conversation {
+    /// Whether it is a complaint: handed off as one, or boosted as one.
+    fn is_complaint(&self) -> bool {
+        self.handoff == Some(HandoffReason::Complaint) || self.boosts.contains(Boost::Complaint)
+    }
+
     /// What it carries beyond the usual (empty when nothing was set).
     fn extra(&self) -> &Extra {
         self.extra.as_deref().unwrap_or(&NO_EXTRA)
@@ -389,8 +394,9 @@ impl Router {
             .survey
             .validate()
             .map_err(RoutingPolicyError::Value)?;
+        policy.kpis.validate().map_err(RoutingPolicyError::Value)?;
         policy
-            .health
+            .retention
             .validate()
             .map_err(RoutingPolicyError::Value)?;
         if policy.queues.is_empty() {

@@ -157,11 +157,9 @@ pub struct RoutingPolicy {
     pub survey: SurveyPolicy,
     /// What the agent KPIs count as a prompt accept, and how many agents they keep
     /// (`[routing.kpis]`).
-    #[serde(deserialize_with = "KpiPolicy::deserialize_checked")]
     pub kpis: KpiPolicy,
     /// How long past conversations, unanswered questions and idle profiles are kept
     /// (`[routing.retention]`).
-    #[serde(deserialize_with = "RetentionPolicy::deserialize_checked")]
     pub retention: RetentionPolicy,
     /// Where bots serve first; set from the `[bot]` config section, not from `[routing]`.
     #[serde(skip)]

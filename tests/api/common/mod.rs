@@ -831,3 +831,13 @@ pub(crate) async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     response
 }
+
+/// The value of one series on `/metrics`: its name with labels as exported (0 when it
+/// has not been recorded yet). Counters are per process and tests run in parallel, so
+/// use a label no other test uses, or compare before and after.
+pub(crate) async fn metric(server: &TestServer, series: &str) -> f64 {
+    let body = http_get(server.metrics_addr, "/metrics").await;
+    body.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
+}

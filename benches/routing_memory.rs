@@ -1,6 +1,7 @@
 //! Memory per waiting conversation in the routing core: a router with one agent and
-//! 100k conversations waiting for skills no agent has, with and without the event-built
-//! board beside it.
+//! 100k conversations waiting for skills no agent has. The `router` case is what the
+//! server keeps; `router+board` adds the event-built board an event consumer (and the
+//! property tests) would keep beside it, which the server no longer does.
 //!
 //! Run: `cargo bench --bench routing_memory`.
 //!

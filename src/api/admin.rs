@@ -155,15 +155,17 @@ impl pb::admin_server::Admin for AdminService {
         let limit = convert::page_limit(request.get_ref().limit, DEFAULT_WAITING, MAX_WAITING)?;
         let now = self.tenants.clock().now();
         let state = tenant.lock_for("admin");
-        let conversations = state
-            .board
-            .waiting(limit)
+        let router = &state.router;
+        let conversations = router
+            .waiting_in_order(limit)
+            .into_iter()
+            .filter_map(|id| router.snapshot(id))
             .enumerate()
-            .map(|(i, c)| conversation_view(c, &state.router, i + 1, now))
+            .map(|(i, c)| conversation_view(&c, router, i + 1, now))
             .collect();
         Ok(Response::new(pb::ListWaitingResponse {
             conversations,
-            total: state.board.waiting_len() as u32,
+            total: router.waiting_len() as u32,
         }))
     }
 
@@ -178,9 +180,9 @@ impl pb::admin_server::Admin for AdminService {
         let id: ConversationId = text.parse().map_err(|()| not_found())?;
         let now = self.tenants.clock().now();
         let state = tenant.lock_for("admin");
-        let c = state.board.get(id).ok_or_else(not_found)?;
-        let position = state.board.position(id).unwrap_or(0);
-        let mut view = conversation_view(c, &state.router, position, now);
+        let c = state.router.conversation(id).ok_or_else(not_found)?;
+        let position = state.router.waiting_position(id).unwrap_or(0);
+        let mut view = conversation_view(&c, &state.router, position, now);
         view.transcript = state
             .router
             .transcript(id)

@@ -2,12 +2,12 @@
 //!
 //! It is built from [`Event`]s alone, never from the router's insides, so it proves the
 //! events are complete: a property test replays random workloads and checks the board
-//! agrees with the router on every conversation. The admin API's snapshot of waiting
-//! conversations reads it, and a durable journal replayed after a restart will rebuild
-//! the same picture the same way.
+//! agrees with the router on every conversation, open and recently ended. It is what a
+//! consumer of the event stream can know. The server itself does not keep one: the
+//! admin API reads the router's own views, so a waiting conversation is held once.
 
+use super::recently_ended::RecentlyEnded;
 use super::surveys::Question;
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use indexset::BTreeSet;
@@ -90,16 +90,14 @@ const WAITING_NODE_SIZE: usize = 128;
 /// Every open conversation of a tenant and the most recently ended ones.
 #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Board {
-    /// Conversations by id, open and recently ended.
+    /// Open conversations by id.
     conversations: FxHashMap<ConversationId, ConversationSnapshot>,
     /// Queued conversations in serving order; an order-statistic tree with small
     /// nodes, so a position is a logarithmic rank and an entry costs about its 24
     /// bytes.
     waiting: BTreeSet<(PriorityKey, ConversationId)>,
-    /// Ended conversations, oldest first, kept up to `ended_limit`.
-    ended: VecDeque<ConversationId>,
-    /// How many ended conversations stay visible.
-    ended_limit: usize,
+    /// Ended conversations as they ended, the newest few.
+    ended: RecentlyEnded,
     /// Sequence number of the last event applied.
     last_seq: u64,
 }
@@ -110,8 +108,7 @@ impl Board {
         Board {
             conversations: FxHashMap::default(),
             waiting: BTreeSet::with_maximum_node_size(WAITING_NODE_SIZE),
-            ended: VecDeque::new(),
-            ended_limit,
+            ended: RecentlyEnded::new(ended_limit),
             last_seq: 0,
         }
     }
@@ -161,6 +158,18 @@ impl Board {
             );
             return;
         }
+        if let EventKind::SurveyAnswered {
+            question, score, ..
+        } = &event.kind
+        {
+            if let Some(c) = self.ended.get_mut(id) {
+                match question {
+                    Question::Recommend => c.recommend = Some(*score),
+                    Question::Satisfaction(_) => c.satisfaction = Some(*score),
+                }
+            }
+            return;
+        }
         let Some(c) = self.conversations.get_mut(&id) else {
             return;
         };
@@ -171,13 +180,8 @@ impl Board {
             | EventKind::AnswerRated { .. }
             | EventKind::AgentReplied { .. }
             | EventKind::SurveyAsked
+            | EventKind::SurveyAnswered { .. }
             | EventKind::SurveyUnanswered { .. } => {}
-            EventKind::SurveyAnswered {
-                question, score, ..
-            } => match question {
-                Question::Recommend => c.recommend = Some(*score),
-                Question::Satisfaction(_) => c.satisfaction = Some(*score),
-            },
             EventKind::Queued { key, required, .. } => {
                 if matches!(
                     c.state,
@@ -240,11 +244,8 @@ impl Board {
                     _ => ConversationState::Abandoned,
                 };
                 c.agent = None;
-                self.ended.push_back(id);
-                if self.ended.len() > self.ended_limit
-                    && let Some(old) = self.ended.pop_front()
-                {
-                    self.conversations.remove(&old);
+                if let Some(last) = self.conversations.remove(&id) {
+                    self.ended.push(last);
                 }
             }
         }
@@ -252,7 +253,7 @@ impl Board {
 
     /// One conversation, open or recently ended.
     pub fn get(&self, id: ConversationId) -> Option<&ConversationSnapshot> {
-        self.conversations.get(&id)
+        self.conversations.get(&id).or_else(|| self.ended.get(id))
     }
 
     /// Queued conversations in serving order, at most `limit`.
@@ -276,13 +277,6 @@ impl Board {
 
     /// Open conversations (not ended).
     pub fn open(&self) -> impl Iterator<Item = &ConversationSnapshot> + '_ {
-        self.conversations.values().filter(|c| {
-            !matches!(
-                c.state,
-                ConversationState::Closed
-                    | ConversationState::Abandoned
-                    | ConversationState::BotFinished
-            )
-        })
+        self.conversations.values()
     }
 }

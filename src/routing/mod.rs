@@ -14,7 +14,9 @@
 //! - [`expiring`]: per-customer memories that lapse (resumable places, last agents).
 //! - [`timer_queue`]: every scheduled router timer, in firing order, cancelled eagerly.
 //! - [`command`]: every change asked of a router, as data (journal, replay).
-//! - [`board`]: conversations rebuilt from events alone (admin snapshot, replay).
+//! - [`board`]: conversations rebuilt from events alone: what an event consumer can
+//!   know, checked against the router by the property tests.
+//! - [`recently_ended`]: ended conversations as they ended, a bounded ring (admin).
 //! - [`answer_ratings`]: customers' verdicts on bot answers, per intent.
 //! - [`unanswered`]: the questions the bot could not answer, grouped for teaching.
 //! - [`surveys`]: satisfaction surveys after a close, their reminders and follow-ups.
@@ -31,6 +33,7 @@ pub mod events;
 pub mod expiring;
 pub mod model;
 pub mod priority;
+pub mod recently_ended;
 pub mod skills;
 pub mod surveys;
 pub mod taught;

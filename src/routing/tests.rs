@@ -200,6 +200,18 @@ impl Fixture {
                 "board and router disagree on {id}"
             );
         }
+        // Ended ones too: the router's ring of ended conversations must tell what the
+        // events told, survey answers after the close included.
+        for e in &events {
+            if self.router.snapshot(e.conversation).is_none() {
+                assert_eq!(
+                    self.board.get(e.conversation),
+                    self.router.conversation(e.conversation).as_ref(),
+                    "board and router disagree on ended {}",
+                    e.conversation
+                );
+            }
+        }
         assert_eq!(self.board.waiting_len(), self.router.waiting_len());
         assert_eq!(self.board.open().count(), self.router.open_len());
         Out { events, notices }

@@ -5,6 +5,9 @@
 //! looks at the head of each profile it is eligible for, never at every waiting
 //! conversation.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use indexset::BTreeSet;
 use rustc_hash::FxHashMap;
 
@@ -97,6 +100,43 @@ impl WaitingIndex {
     /// 1-based place of a waiting conversation within its profile.
     pub fn position(&self, p: ProfileIndex, key: PriorityKey, id: ConversationId) -> usize {
         self.profiles[p].waiting.rank(&(key, id)) + 1
+    }
+
+    /// 1-based place of a waiting conversation among every waiting one, all
+    /// profiles together (the admin API's serving order); a rank per profile.
+    pub fn overall_position(&self, key: PriorityKey, id: ConversationId) -> usize {
+        self.profiles
+            .iter()
+            .filter(|p| !p.waiting.is_empty())
+            .map(|p| p.waiting.rank(&(key, id)))
+            .sum::<usize>()
+            + 1
+    }
+
+    /// The first `limit` waiting conversations of all profiles together, in serving
+    /// order: a merge of the profiles' own orders.
+    pub fn first_overall(&self, limit: usize) -> Vec<ConversationId> {
+        let mut heads: Vec<_> = self
+            .profiles
+            .iter()
+            .filter(|p| !p.waiting.is_empty())
+            .map(|p| p.waiting.iter())
+            .collect();
+        let mut next: BinaryHeap<Reverse<((PriorityKey, ConversationId), usize)>> = heads
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, it)| it.next().map(|&entry| Reverse((entry, i))))
+            .collect();
+        let mut out = Vec::with_capacity(limit.min(self.len));
+        while out.len() < limit
+            && let Some(Reverse(((_, id), i))) = next.pop()
+        {
+            out.push(id);
+            if let Some(&entry) = heads[i].next() {
+                next.push(Reverse((entry, i)));
+            }
+        }
+        out
     }
 
     /// Waiting conversations in all profiles.

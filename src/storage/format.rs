@@ -10,8 +10,8 @@
 use std::path::Path;
 
 /// The encoding this build writes and reads. Raise it whenever a change alters how the
-/// router, the board or a journal record encodes (a field added, removed or moved).
-pub const STORAGE_FORMAT: u32 = 7;
+/// router, a snapshot image or a journal record encodes (a field added, removed or moved).
+pub const STORAGE_FORMAT: u32 = 8;
 
 /// The encoding of directories written before the marker existed.
 const UNMARKED_FORMAT: u32 = 1;
@@ -133,10 +133,15 @@ mod tests {
     #[test]
     fn another_format_or_a_garbled_marker_is_refused() {
         let root = temp_root("other");
-        std::fs::write(root.join(MARKER), "switchboard storage format 8\n").unwrap();
+        let other = STORAGE_FORMAT + 1;
+        std::fs::write(
+            root.join(MARKER),
+            format!("switchboard storage format {other}\n"),
+        )
+        .unwrap();
         assert!(matches!(
             check(&root, true),
-            Err(FormatError::Other { found: 8, .. })
+            Err(FormatError::Other { found, .. }) if found == other
         ));
         std::fs::write(root.join(MARKER), "hello").unwrap();
         assert!(matches!(check(&root, true), Err(FormatError::Io { .. })));

@@ -2,8 +2,8 @@
 //! replayed into it after a restart.
 //!
 //! An image holds everything a restart must keep: the router (conversations,
-//! transcripts, queues, agents, timers, idempotency keys, id counter, memories), the
-//! admin board, the agent KPI buckets, the adapters' unacknowledged deliveries, and
+//! transcripts, queues, agents, timers, idempotency keys, id counter, memories,
+//! recently ended conversations), the agent KPI buckets, the adapters' unacknowledged deliveries, and
 //! the bot turns not answered yet. Streams and their mailboxes are not in it: peers
 //! reconnect.
 
@@ -16,7 +16,7 @@ use super::clock::Clock;
 use super::mailbox::Delivery;
 use super::tenant::Tenant;
 use crate::routing::agent_kpis::AgentKpis;
-use crate::routing::{AdapterId, Applied, Board, BotTurn, Command, Router};
+use crate::routing::{AdapterId, Applied, BotTurn, Command, Router};
 use crate::storage::record::{Entry, Record};
 
 /// What a snapshot holds, borrowed for writing.
@@ -26,7 +26,6 @@ struct ImageRef<'a> {
     queues: Vec<&'a str>,
     tiers: Vec<&'a str>,
     router: &'a Router,
-    board: &'a Board,
     kpis: &'a AgentKpis,
     mailboxes: Vec<(&'a str, &'a VecDeque<Delivery>, u64)>,
     outstanding: Vec<&'a BotTurn>,
@@ -39,7 +38,6 @@ struct Image {
     queues: Vec<String>,
     tiers: Vec<String>,
     router: Router,
-    board: Board,
     kpis: AgentKpis,
     mailboxes: Vec<(AdapterId, VecDeque<Delivery>, u64)>,
     outstanding: Vec<BotTurn>,
@@ -107,7 +105,6 @@ impl Tenant {
             queues,
             tiers,
             router: &state.router,
-            board: &state.board,
             kpis: &state.kpis,
             mailboxes: mailboxes
                 .iter()
@@ -163,7 +160,8 @@ impl Tenant {
         let policy = state.router.policy().clone();
         let kpi_policy = policy.kpis;
         state.router = image.router.adopt_policy(policy)?;
-        state.board = image.board;
+        let ended_visible = state.limits.ended_visible;
+        state.router.keep_ended(ended_visible);
         state.kpis = image.kpis.with_policy(kpi_policy);
         for (adapter, deliveries, next_id) in image.mailboxes {
             state.adapter_mailbox(&adapter).restore(deliveries, next_id);

@@ -1,7 +1,7 @@
-//! One tenant: its router, its event-built board and its mailboxes, behind one lock.
+//! One tenant: its router, its agent KPIs and its mailboxes, behind one lock.
 //!
 //! Every operation on a tenant takes the lock, runs the router, then, still under the
-//! lock, applies the events in order (board, metrics) and files the notices into
+//! lock, applies the events in order (KPIs, metrics) and files the notices into
 //! mailboxes. Holding the lock across both keeps events ordered and deliveries of one
 //! conversation in order. Tenants never share a lock, so tenants never wait on each
 //! other.
@@ -27,9 +27,8 @@ use super::matching::{AssistRequest, InlineTarget, MatchingPool};
 use crate::config::{BotConfig, Limits};
 use crate::routing::agent_kpis::{AgentKpis, Session};
 use crate::routing::{
-    AdapterId, AgentId, AgentNotice, Applied, Board, BotTurn, Command, ConversationId,
-    CustomerNotice, CustomerNoticeBody, EndReason, Millis, Notice, Router, RoutingError, Sender,
-    SignIn,
+    AdapterId, AgentId, AgentNotice, Applied, BotTurn, Command, ConversationId, CustomerNotice,
+    CustomerNoticeBody, EndReason, Millis, Notice, Router, RoutingError, Sender, SignIn,
 };
 use crate::storage::{Journal, record};
 use crate::telemetry::hot::OperationMetrics;
@@ -85,9 +84,7 @@ struct Journaling {
 pub struct TenantState {
     /// The routing core.
     pub router: Router,
-    /// Conversations rebuilt from the router's events (admin snapshot).
-    pub board: Board,
-    /// Per-agent KPIs folded from the same events, beside the board (Admin, metrics).
+    /// Per-agent KPIs folded from the router's events (Admin, metrics).
     pub kpis: AgentKpis,
     /// Deliveries per adapter id; each stream holds its own outbox too.
     pub(super) adapters: HashMap<AdapterId, AdapterOutbox>,
@@ -106,7 +103,7 @@ pub struct TenantState {
     /// Whether agent assist is on.
     assist_on: bool,
     /// Mailbox bounds.
-    limits: Limits,
+    pub(super) limits: Limits,
     /// Tenant id, for journal records.
     tenant: Arc<str>,
     /// The journal and where this tenant stands in it.
@@ -123,7 +120,7 @@ impl Tenant {
     /// A tenant with an empty router, journaling to `journal` when there is one.
     pub fn new(
         name: Arc<str>,
-        router: Router,
+        mut router: Router,
         limits: Limits,
         bot: SharedBot,
         bot_config: &BotConfig,
@@ -134,6 +131,7 @@ impl Tenant {
             matching,
             clock,
         } = services;
+        router.keep_ended(limits.ended_visible);
         Tenant {
             name: name.clone(),
             bot,
@@ -146,7 +144,6 @@ impl Tenant {
             state: Mutex::new(TenantState {
                 kpis: AgentKpis::new(router.policy().kpis),
                 router,
-                board: Board::new(limits.ended_visible),
                 adapters: HashMap::new(),
                 wakes: Vec::new(),
                 agents: HashMap::new(),
@@ -678,7 +675,6 @@ impl TenantState {
         let elapsed = started.elapsed();
         let replaying = self.journaling.replaying;
         for event in &events {
-            self.board.apply(event);
             let measure = self.kpis.apply(event);
             if replaying {
                 continue;
@@ -778,10 +774,7 @@ impl TenantState {
                             conversation, text, ..
                         } = &notice
                             && self.assist_on
-                            && self
-                                .board
-                                .get(*conversation)
-                                .is_some_and(|c| c.handoff.is_some())
+                            && self.router.handed_off(*conversation)
                         {
                             self.assist_work.push(AssistRequest {
                                 mailbox: mailbox.clone(),

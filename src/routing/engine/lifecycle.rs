@@ -150,6 +150,12 @@ impl Router {
             self.detach(now, id, slot);
         }
         let c = self.conversations.remove(&id).expect("open conversation");
+        let ended_as = match outcome {
+            ContactOutcome::Closed => ConversationState::Closed,
+            ContactOutcome::BotFinished => ConversationState::BotFinished,
+            _ => ConversationState::Abandoned,
+        };
+        self.record_ended(now, &c, ended_as);
         if let Some(profile) = c.customer_profile {
             self.profiles.record_contact(
                 profile,

@@ -61,6 +61,7 @@ use texts::{
 
 use super::agents::{Agent, AgentPool, AgentSlot, LaneKey};
 use super::answer_ratings::{AnswerRatings, AskedVerdict};
+use super::board::{ConversationSnapshot, ConversationState};
 use super::events::{Event, EventKind, QueueReason, Responder, TransferTarget};
 use super::expiring::ExpiringMap;
 use super::model::{
@@ -69,6 +70,7 @@ use super::model::{
 };
 pub use super::model::{EscalationStep, NamedSkills};
 use super::priority::{Boost, Boosts, PriorityKey};
+use super::recently_ended::RecentlyEnded;
 use super::skills::{LevelledSkills, SkillCatalog, SkillIndex, UNRESOLVED};
 use super::surveys::Surveys;
 use super::taught::Taught;
@@ -289,6 +291,10 @@ const REQUIREMENT_CACHE_LIMIT: usize = 10_000;
 /// Recent adapter message ids kept per conversation for de-duplication.
 const RECENT_CLIENT_IDS: usize = 64;
 
+/// Ended conversations a router keeps visible until told otherwise
+/// ([`Router::keep_ended`]).
+const DEFAULT_ENDED_KEPT: usize = 1_000;
+
 /// One tenant's routing state. See the module doc.
 #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Router {
@@ -317,6 +323,8 @@ pub struct Router {
     at_risk: AtRiskIndex,
     /// Satisfaction surveys waiting for an answer, and the follow-ups low scores left.
     surveys: Surveys,
+    /// Conversations that ended lately, as they ended, for the admin API.
+    ended: RecentlyEnded,
     /// What retention forgot since metrics last asked.
     #[serde(skip)]
     forgotten: Forgotten,
@@ -487,6 +495,7 @@ impl Router {
             taught: Taught::default(),
             at_risk: AtRiskIndex::default(),
             surveys: Surveys::default(),
+            ended: RecentlyEnded::new(DEFAULT_ENDED_KEPT),
             forgotten: Forgotten::default(),
             timers: Timers::default(),
             next_join: 0,

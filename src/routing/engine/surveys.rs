@@ -82,6 +82,12 @@ impl Router {
             self.emit_ended(now, &survey, EventKind::SurveyUnanswered { moved_on: true });
             return None;
         };
+        if let Some(ended) = self.ended.get_mut(id) {
+            match survey.question {
+                Question::Recommend => ended.recommend = Some(score),
+                Question::Satisfaction(_) => ended.satisfaction = Some(score),
+            }
+        }
         self.emit_ended(
             now,
             &survey,

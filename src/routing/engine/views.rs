@@ -3,6 +3,32 @@
 
 use super::*;
 
+/// A conversation's snapshot in `state`, held by `agent`.
+fn snapshot_of(
+    c: &Conversation,
+    state: ConversationState,
+    agent: Option<AgentId>,
+) -> ConversationSnapshot {
+    ConversationSnapshot {
+        id: c.id,
+        channel: c.channel,
+        channel_conversation_id: c.channel_conversation_id.clone(),
+        customer: c.customer.clone(),
+        tier: c.tier,
+        queue: c.queue,
+        state,
+        agent,
+        required: c.required_names.clone(),
+        key: c.key,
+        waited_before_ms: c.waited_before_ms,
+        waiting_since: c.waiting_since,
+        intent: c.extra().intent.clone(),
+        handoff: c.handoff,
+        satisfaction: None,
+        recommend: None,
+    }
+}
+
 impl Router {
     /// Signed-in agents, ordered by id.
     pub fn agents(&self, now: Millis) -> Vec<AgentView> {
@@ -30,11 +56,8 @@ impl Router {
 
     /// One open conversation's routing state, in the shape the event-built
     /// [`crate::routing::board::Board`] keeps, so the two can be compared.
-    pub fn snapshot(
-        &self,
-        id: ConversationId,
-    ) -> Option<crate::routing::board::ConversationSnapshot> {
-        use crate::routing::board::ConversationState as S;
+    pub fn snapshot(&self, id: ConversationId) -> Option<ConversationSnapshot> {
+        use ConversationState as S;
         let c = self.conversations.get(&id)?;
         let (state, agent) = match c.state {
             State::Queued => (S::Queued, None),
@@ -43,24 +66,32 @@ impl Router {
             State::Parked { .. } => (S::Parked, c.extra().parked_with.clone()),
             State::WithBot => (S::WithBot, None),
         };
-        Some(crate::routing::board::ConversationSnapshot {
-            id,
-            channel: c.channel,
-            channel_conversation_id: c.channel_conversation_id.clone(),
-            customer: c.customer.clone(),
-            tier: c.tier,
-            queue: c.queue,
-            state,
-            agent,
-            required: c.required_names.clone(),
-            key: c.key,
-            waited_before_ms: c.waited_before_ms,
-            waiting_since: c.waiting_since,
-            intent: c.extra().intent.clone(),
-            handoff: c.handoff,
-            satisfaction: None,
-            recommend: None,
-        })
+        Some(snapshot_of(c, state, agent))
+    }
+
+    /// One conversation, open or among the recently ended ones (see
+    /// [`Router::keep_ended`]), as it stands or as it ended.
+    pub fn conversation(&self, id: ConversationId) -> Option<ConversationSnapshot> {
+        self.snapshot(id).or_else(|| self.ended.get(id).cloned())
+    }
+
+    /// Recently ended conversations, as the board keeps them.
+    pub fn recently_ended(&self) -> &RecentlyEnded {
+        &self.ended
+    }
+
+    /// Keeps the last `limit` ended conversations visible to [`Router::conversation`].
+    pub fn keep_ended(&mut self, limit: usize) {
+        self.ended.set_limit(limit);
+    }
+
+    /// Records a conversation as it ends (`state` is how), waits banked.
+    pub(super) fn record_ended(&mut self, now: Millis, c: &Conversation, state: ConversationState) {
+        let mut last = snapshot_of(c, state, None);
+        if let Some(since) = last.waiting_since.take() {
+            last.waited_before_ms += now.saturating_sub(since);
+        }
+        self.ended.push(last);
     }
 
     /// The transcript of an open conversation, oldest first.
@@ -71,6 +102,25 @@ impl Router {
     /// Ids of every open conversation.
     pub fn open_ids(&self) -> Vec<ConversationId> {
         self.conversations.keys().copied().collect()
+    }
+
+    /// The first `limit` conversations waiting for an agent, in serving order across
+    /// every queue and requirement.
+    pub fn waiting_in_order(&self, limit: usize) -> Vec<ConversationId> {
+        self.waiting.first_overall(limit)
+    }
+
+    /// 1-based serving order of a waiting conversation among all waiting ones.
+    pub fn waiting_position(&self, id: ConversationId) -> Option<usize> {
+        let c = self.conversations.get(&id)?;
+        (c.state == State::Queued).then(|| self.waiting.overall_position(c.key, id))
+    }
+
+    /// Whether a bot handed this open conversation to a person.
+    pub fn handed_off(&self, id: ConversationId) -> bool {
+        self.conversations
+            .get(&id)
+            .is_some_and(|c| c.handoff.is_some())
     }
 
     /// Conversations waiting for an agent.

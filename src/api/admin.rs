@@ -540,6 +540,16 @@ impl pb::admin_server::Admin for AdminService {
             .map(Response::new)
     }
 
+    async fn record_customer_consent(
+        &self,
+        request: Request<pb::RecordCustomerConsentRequest>,
+    ) -> Result<Response<pb::CustomerProfileView>, Status> {
+        let caller = self.operator(&request, "Admin/RecordCustomerConsent")?;
+        profiles::record_consent(&self.tenants, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
     async fn link_identifier(
         &self,
         request: Request<pb::LinkIdentifierRequest>,

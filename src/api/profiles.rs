@@ -1,4 +1,4 @@
-//! The Admin calls on customer profiles: read one, push facts, link and unlink
+//! The Admin calls on customer profiles: read one, push facts and consent, link and unlink
 //! identifiers, merge and unmerge. Validated and converted here; each change is a
 //! router command, journaled like any other, and audit-logged with its principal.
 
@@ -9,7 +9,8 @@ use super::convert::{self, linked_identity_to_pb};
 use super::pb;
 use super::status::{invalid, rejected, settled, status_of};
 use crate::customer::{
-    Fact, FactKind, Identity, MergeId, MergeRecord, Profile, ProfileId, ValueExplanation,
+    ConsentRecord, ContactPurpose, Fact, FactKind, Identity, MAX_CONSENT_SOURCE_BYTES, MergeId,
+    MergeRecord, Profile, ProfileId, ValueExplanation,
 };
 use crate::routing::surveys::FollowUp;
 use crate::routing::{Applied, Command, Millis, ProfileRef, Router};
@@ -83,6 +84,63 @@ fn facts(given: Vec<pb::CustomerFact>, now: Millis) -> Result<Vec<Fact>, Status>
             })
         })
         .collect()
+}
+
+fn purpose_from_pb(given: i32) -> Result<ContactPurpose, Status> {
+    Ok(match pb::ContactPurpose::try_from(given) {
+        Ok(pb::ContactPurpose::Service) => ContactPurpose::Service,
+        Ok(pb::ContactPurpose::Logistics) => ContactPurpose::Logistics,
+        Ok(pb::ContactPurpose::Feedback) => ContactPurpose::Feedback,
+        Ok(pb::ContactPurpose::FollowUp) => ContactPurpose::FollowUp,
+        Ok(pb::ContactPurpose::Greeting) => ContactPurpose::Greeting,
+        Ok(pb::ContactPurpose::Marketing) => ContactPurpose::Marketing,
+        Ok(pb::ContactPurpose::Unspecified) | Err(_) => {
+            return Err(invalid(
+                "purpose",
+                "must be service, logistics, feedback, follow-up, greeting or marketing",
+            ));
+        }
+    })
+}
+
+fn purpose_to_pb(purpose: ContactPurpose) -> pb::ContactPurpose {
+    match purpose {
+        ContactPurpose::Service => pb::ContactPurpose::Service,
+        ContactPurpose::Logistics => pb::ContactPurpose::Logistics,
+        ContactPurpose::Feedback => pb::ContactPurpose::Feedback,
+        ContactPurpose::FollowUp => pb::ContactPurpose::FollowUp,
+        ContactPurpose::Greeting => pb::ContactPurpose::Greeting,
+        ContactPurpose::Marketing => pb::ContactPurpose::Marketing,
+    }
+}
+
+/// A consent decision from the request, validated; its origin is set by the router.
+fn consent(req: &pb::RecordCustomerConsentRequest, now: Millis) -> Result<ConsentRecord, Status> {
+    let purpose = purpose_from_pb(req.purpose)?;
+    let source = req.source.trim();
+    if source.is_empty() || source.len() > MAX_CONSENT_SOURCE_BYTES {
+        return Err(invalid(
+            "source",
+            format_args!("1-{MAX_CONSENT_SOURCE_BYTES} bytes: where the customer decided"),
+        ));
+    }
+    let at = match req.decided_at_unix_ms {
+        0 => now,
+        at if at < 0 || at > now as i64 + FACT_FUTURE_MS => {
+            return Err(invalid(
+                "decided_at_unix_ms",
+                "must be a time in the past (or within a day ahead), or 0 for now",
+            ));
+        }
+        at => at as Millis,
+    };
+    Ok(ConsentRecord {
+        purpose,
+        granted: req.granted,
+        at,
+        source: source.into(),
+        origin: ProfileId(0),
+    })
 }
 
 /// A value as the contract shows it.
@@ -176,6 +234,21 @@ fn profile_view(router: &Router, profile: &Profile, now: Millis) -> pb::Customer
             .contacts()
             .rev()
             .map(convert::past_conversation)
+            .collect(),
+        consents: profile
+            .consents()
+            .in_force()
+            .map(|d| pb::ConsentDecision {
+                purpose: purpose_to_pb(d.purpose) as i32,
+                granted: d.granted,
+                decided_at_unix_ms: d.at as i64,
+                source: d.source.to_string(),
+            })
+            .collect(),
+        allowed_purposes: ContactPurpose::ALL
+            .into_iter()
+            .filter(|&p| profile.consents().allows(p))
+            .map(|p| purpose_to_pb(p) as i32)
             .collect(),
     }
 }
@@ -296,6 +369,27 @@ pub async fn record_facts(
     .await?;
     let Applied::Profile(profile) = applied else {
         return Err(Status::internal("facts recorded without a profile"));
+    };
+    view_of(tenants, &caller.tenant, &ProfileRef::Id(profile))
+}
+
+/// `Admin/RecordCustomerConsent`.
+pub async fn record_consent(
+    tenants: &Tenants,
+    caller: &Caller,
+    req: pb::RecordCustomerConsentRequest,
+) -> Result<pb::CustomerProfileView, Status> {
+    let decision = consent(&req, tenants.clock().now()).map_err(rejected)?;
+    let who = selector(req.customer).map_err(rejected)?;
+    let applied = change(
+        tenants,
+        caller,
+        "customer_consent",
+        Command::RecordConsent { who, decision },
+    )
+    .await?;
+    let Applied::Profile(profile) = applied else {
+        return Err(Status::internal("consent recorded without a profile"));
     };
     view_of(tenants, &caller.tenant, &ProfileRef::Id(profile))
 }

@@ -7,6 +7,8 @@
 //! - [`profiles`]: one tenant's profiles: recognising a returning customer from the
 //!   identifiers an adapter sends, and the operator's link, unlink, merge and unmerge,
 //!   each recorded.
+//! - [`consent`]: what a customer agreed to be contacted about, per purpose (opt-in
+//!   for marketing and greetings, opt-out for service messages).
 //! - [`health`]: a health score 0-100 from use, engagement and satisfaction, less
 //!   complaints, abandoned waits and repeated contacts; below a threshold, churn risk.
 //! - [`history`]: a person's newest past conversations, how they ended and how they
@@ -19,6 +21,7 @@
 //!   referrals) by the continuing or the discounted formula, the loss value of a
 //!   customer who leaves, and the explanation term by term.
 
+pub mod consent;
 pub mod health;
 pub mod history;
 pub mod identity;
@@ -27,6 +30,7 @@ pub mod retention;
 pub mod survey;
 pub mod value;
 
+pub use consent::{ConsentRecord, Consents, ContactPurpose, MAX_CONSENT_SOURCE_BYTES};
 pub use health::{Health, HealthInputs, HealthModel};
 pub use history::{Contact, ContactOutcome, History};
 pub use identity::{ClaimedIdentity, Identity, IdentityError, IdentityKind};

@@ -12,6 +12,7 @@ use std::collections::{HashMap, VecDeque};
 
 use rustc_hash::FxHashMap;
 
+use super::consent::{ConsentRecord, Consents};
 use super::history::{Contact, History};
 use super::identity::{ClaimedIdentity, Identity};
 use super::value::{Fact, FactKind, ValueFacts};
@@ -94,6 +95,8 @@ pub struct Profile {
     value_seen: Option<f64>,
     /// Their newest past conversations.
     history: History,
+    /// What they agreed to be contacted about.
+    consents: Consents,
 }
 
 impl Profile {
@@ -107,7 +110,13 @@ impl Profile {
             merged_into: None,
             value_seen: None,
             history: History::default(),
+            consents: Consents::default(),
         }
+    }
+
+    /// What they agreed to be contacted about.
+    pub fn consents(&self) -> &Consents {
+        &self.consents
     }
 
     /// Its id.
@@ -507,6 +516,19 @@ impl Profiles {
         Ok(())
     }
 
+    /// Records a consent decision on a profile (its origin is that profile); false
+    /// when a newer decision for the purpose is already on record there.
+    pub fn record_consent(
+        &mut self,
+        profile: ProfileId,
+        mut decision: ConsentRecord,
+    ) -> Result<bool, ProfileError> {
+        let profile = self.current(profile)?;
+        decision.origin = profile;
+        let entry = self.profiles.get_mut(&profile).expect("current");
+        Ok(entry.consents.record(decision))
+    }
+
     /// An operator merges `from` into `into`: identifiers and facts move, `from`
     /// becomes a name for `into`, and the merge is recorded for explaining and undoing.
     pub fn merge(
@@ -531,10 +553,12 @@ impl Profiles {
         let folded = std::mem::take(&mut taken.folded);
         let value_seen = taken.value_seen;
         let history = std::mem::take(&mut taken.history);
+        let consents = std::mem::take(&mut taken.consents);
         let mut origins: Vec<ProfileId> = identities.iter().map(|l| l.origin).collect();
         origins.extend(facts.iter().map(|f| f.origin));
         origins.extend(folded.iter().map(|(o, _)| *o));
         origins.extend(history.contacts().map(|c| c.origin));
+        origins.extend(consents.records().iter().map(|r| r.origin));
         origins.push(from);
         origins.sort();
         origins.dedup();
@@ -547,6 +571,7 @@ impl Profiles {
         taken.identities.extend(identities);
         taken.value_seen = taken.value_seen.or(value_seen);
         taken.history.combine(history);
+        taken.consents.absorb(consents);
         for (origin, totals) in folded {
             fold_totals(&mut taken.folded, origin, &totals);
         }
@@ -693,6 +718,7 @@ impl Profiles {
             kept.folded.drain(..).partition(|(o, _)| came(o));
         kept.folded = folded_stay;
         let history_back = kept.history.split_off(came);
+        let consents_back = kept.consents.split_off(came);
         for linked in back.iter().filter(|l| l.verified) {
             self.index.insert(linked.identity.clone(), from);
         }
@@ -705,6 +731,7 @@ impl Profiles {
         restored.facts = facts_back;
         restored.folded = folded_back;
         restored.history = history_back;
+        restored.consents = consents_back;
         let record = self
             .merges
             .iter_mut()

@@ -12,7 +12,7 @@ use super::engine::ProfileRef;
 use super::engine::{BotAction, InboundMessage, Router, RoutingError, SignIn, TransferRequest};
 use super::model::{Channel, ConversationId, Millis, Presence};
 use super::taught::Lesson;
-use crate::customer::{Fact, Identity, MergeId, ProfileId};
+use crate::customer::{ConsentRecord, Fact, Identity, MergeId, ProfileId};
 
 /// One change asked of a router. Commands are built one at a time and moved into the
 /// router at once, so the size of the largest variant (a customer message) costs
@@ -154,6 +154,13 @@ pub enum Command {
         /// The person.
         who: ProfileRef,
     },
+    /// The tenant's systems record what a customer agreed to be contacted about.
+    RecordConsent {
+        /// The person: a profile id, or an identifier (a new profile gets it).
+        who: ProfileRef,
+        /// The decision; its origin is set to the profile it lands on.
+        decision: ConsentRecord,
+    },
 }
 
 /// What a command did, for the caller to answer with.
@@ -197,6 +204,7 @@ impl Command {
             Command::MergeProfiles { .. } => "merge_profiles",
             Command::UnmergeProfiles { .. } => "unmerge_profiles",
             Command::EraseCustomer { .. } => "erase_customer",
+            Command::RecordConsent { .. } => "record_consent",
             Command::Tick => "tick",
             Command::ShutDown => "shutdown",
             Command::Restarted { .. } => "restarted",
@@ -273,6 +281,9 @@ impl Router {
             Command::EraseCustomer { who } => self
                 .erase_customer(now, &who)
                 .map(|e| Applied::Erased(Box::new(e))),
+            Command::RecordConsent { who, decision } => self
+                .record_consent(now, who, decision)
+                .map(Applied::Profile),
             Command::Tick => {
                 self.tick(now);
                 Ok(Applied::Done)

@@ -6,6 +6,7 @@ mod bad_input;
 mod bot_learning;
 mod bots;
 mod common;
+mod consent;
 mod conversation;
 mod durability;
 mod operations;

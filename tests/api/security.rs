@@ -313,7 +313,24 @@ async fn each_role_opens_only_its_own_service() {
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
     let status = admin
         .erase_customer_data(with_token(
-            Request::new(pb::EraseCustomerDataRequest { customer }),
+            Request::new(pb::EraseCustomerDataRequest {
+                customer: customer.clone(),
+            }),
+            &supervisor,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    // What a customer agreed to be contacted about comes from the tenant's systems.
+    let status = admin
+        .record_customer_consent(with_token(
+            Request::new(pb::RecordCustomerConsentRequest {
+                customer,
+                purpose: pb::ContactPurpose::Marketing as i32,
+                granted: true,
+                decided_at_unix_ms: 0,
+                source: "signup-form".into(),
+            }),
             &supervisor,
         ))
         .await

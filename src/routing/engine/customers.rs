@@ -7,7 +7,8 @@ use crate::customer::value::ValueFacts as FactTotals;
 use std::collections::BTreeMap;
 
 use crate::customer::{
-    Fact, Health, MergeId, MergeRecord, Profile, ProfileError, ValueExplanation,
+    ConsentRecord, Fact, Health, MAX_CONSENT_SOURCE_BYTES, MergeId, MergeRecord, Profile,
+    ProfileError, ValueExplanation,
 };
 
 /// Facts kept per call, so one request cannot fill a profile's memory at once.
@@ -263,22 +264,7 @@ impl Router {
                 reason: format!("1-{MAX_FACTS_PER_CALL} facts per call"),
             });
         }
-        let profile = match who {
-            ProfileRef::Id(_) => self.profile_id(&who)?,
-            ProfileRef::Identity(identity) => match self.profiles.find(&identity) {
-                Some(found) => found.id(),
-                None => {
-                    let claim = ClaimedIdentity {
-                        identity,
-                        verified: true,
-                    };
-                    self.profiles
-                        .resolve(now, &[claim])
-                        .map_err(profile_error)?
-                        .profile
-                }
-            },
-        };
+        let profile = self.profile_for_record(now, who)?;
         for fact in facts {
             self.profiles
                 .add_fact(profile, fact)
@@ -286,6 +272,55 @@ impl Router {
         }
         self.reassess(profile, now);
         Ok(profile)
+    }
+
+    /// The tenant's systems record a customer's consent decision, on the profile an
+    /// identifier belongs to or on a new one with it. A decision older than the one on
+    /// record is kept for nobody: the newer stands.
+    pub fn record_consent(
+        &mut self,
+        now: Millis,
+        who: ProfileRef,
+        decision: ConsentRecord,
+    ) -> Result<ProfileId, RoutingError> {
+        if decision.source.len() > MAX_CONSENT_SOURCE_BYTES {
+            return Err(RoutingError::InvalidArgument {
+                field: "source",
+                reason: format!("at most {MAX_CONSENT_SOURCE_BYTES} bytes"),
+            });
+        }
+        let profile = self.profile_for_record(now, who)?;
+        self.profiles
+            .record_consent(profile, decision)
+            .map_err(profile_error)?;
+        Ok(profile)
+    }
+
+    /// The profile a record from the tenant's systems lands on: the one named, the
+    /// one an identifier belongs to, or a new one with that identifier (the tenant's
+    /// systems vouch for it, so it counts as verified).
+    fn profile_for_record(
+        &mut self,
+        now: Millis,
+        who: ProfileRef,
+    ) -> Result<ProfileId, RoutingError> {
+        match who {
+            ProfileRef::Id(_) => self.profile_id(&who),
+            ProfileRef::Identity(identity) => match self.profiles.find(&identity) {
+                Some(found) => Ok(found.id()),
+                None => {
+                    let claim = ClaimedIdentity {
+                        identity,
+                        verified: true,
+                    };
+                    Ok(self
+                        .profiles
+                        .resolve(now, &[claim])
+                        .map_err(profile_error)?
+                        .profile)
+                }
+            },
+        }
     }
 
     /// An operator links a verified identifier to a profile.

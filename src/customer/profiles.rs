@@ -352,12 +352,22 @@ impl Profiles {
         now: Millis,
         claims: &[ClaimedIdentity],
     ) -> Result<Resolution, ProfileError> {
+        // One index lookup per claim, kept for both passes: the profile each
+        // identifier is indexed to now (after merges), if any.
+        let indexed: Vec<Option<ProfileId>> = claims
+            .iter()
+            .map(|c| {
+                let found = *self.index.get(&c.identity)?;
+                self.current(found).ok()
+            })
+            .collect();
         let mut matched: Vec<ProfileId> = Vec::new();
-        for claim in claims.iter().filter(|c| c.verified) {
-            if let Some(found) = self.find(&claim.identity).map(Profile::id)
-                && !matched.contains(&found)
+        for (claim, found) in claims.iter().zip(&indexed) {
+            if claim.verified
+                && let Some(found) = found
+                && !matched.contains(found)
             {
-                matched.push(found);
+                matched.push(*found);
             }
         }
         let (profile, created) = match matched.first() {
@@ -365,11 +375,12 @@ impl Profiles {
             None => (self.create(now)?, true),
         };
         let mut linked = Vec::new();
-        for claim in claims {
-            let indexed = self.index.get(&claim.identity).copied();
-            let indexed_here = indexed.is_some_and(|p| self.current(p).ok() == Some(profile));
-            if claim.verified && indexed.is_some() && !indexed_here {
-                continue; // Another profile's: reported as a conflict, not moved.
+        for (claim, indexed) in claims.iter().zip(indexed) {
+            // Verified and indexed: on this profile already, verified (the index only
+            // points at holders), a returning customer's usual case with nothing to
+            // change; or another profile's, reported as a conflict, not moved.
+            if claim.verified && indexed.is_some() {
+                continue;
             }
             let max = self.limits.max_identities;
             let entry = self.profiles.get_mut(&profile).expect("resolved above");

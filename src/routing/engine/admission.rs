@@ -10,22 +10,27 @@ impl Router {
     /// profile its channel id already belongs to; it creates none, so tenants whose
     /// adapters send no identifiers pay nothing. `None` when nobody is recognised or
     /// the profiles are full.
-    fn recognise(&mut self, now: Millis, msg: &InboundMessage) -> Option<ProfileId> {
-        if msg.identities.is_empty() && self.profiles.is_empty() {
+    fn recognise(
+        &mut self,
+        now: Millis,
+        msg: &InboundMessage,
+        identities: Vec<ClaimedIdentity>,
+    ) -> Option<ProfileId> {
+        if identities.is_empty() && self.profiles.is_empty() {
             return None;
         }
         let channel_id = Identity::new(IdentityKind::Channel(msg.channel), &msg.customer_id).ok();
-        if msg.identities.is_empty() {
+        if identities.is_empty() {
             return self.profiles.find(channel_id.as_ref()?).map(|p| p.id());
         }
-        let mut claims = Vec::with_capacity(1 + msg.identities.len());
+        let mut claims = Vec::with_capacity(1 + identities.len());
         if let Some(identity) = channel_id {
             claims.push(ClaimedIdentity {
                 identity,
                 verified: true,
             });
         }
-        claims.extend(msg.identities.iter().cloned());
+        claims.extend(identities);
         match self.profiles.resolve(now, &claims) {
             Ok(found) => {
                 if !found.conflicts.is_empty() {
@@ -127,7 +132,8 @@ impl Router {
         let (profile, required_names) =
             self.requirement_profile(&first_requirement, msg.channel.class())?;
 
-        let customer_profile = self.recognise(now, &msg);
+        let identities = std::mem::take(&mut msg.identities);
+        let customer_profile = self.recognise(now, &msg, identities);
         // One fold of the person's facts gives their value and whether they are at
         // risk (which keeps the at-risk index current too).
         let (figures, at_risk) = match customer_profile {

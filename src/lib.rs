@@ -8,6 +8,8 @@
 //! - [`bot`]: the built-in bot's knowledge base (format, loading, validation).
 //! - [`customer`]: customer profiles, plain Rust: identities across channels, merges,
 //!   lifetime and loss value from facts.
+//! - [`outbound`]: outbound messages, plain Rust: templates and the rules (consent,
+//!   caps, quiet hours) that hold a message back.
 //! - [`tenants`]: tenants, each a router behind its own lock, with mailboxes towards streams.
 //! - [`api`]: the gRPC edge: generated contract, validation and conversion, status
 //!   mapping, tenancy, and the gateway, desk and admin services.
@@ -27,6 +29,7 @@ pub mod bot;
 pub mod config;
 pub mod customer;
 pub mod file_watch;
+pub mod outbound;
 pub mod routing;
 pub mod server;
 pub mod shutdown;

@@ -159,6 +159,40 @@ impl Consents {
     }
 }
 
+/// Whole messages that mean "stop sending me promotions", in either language, as
+/// customers type them on messaging channels and SMS.
+const UNSUBSCRIBE_WORDS: [&str; 7] = [
+    "td",
+    "stop",
+    "unsubscribe",
+    "退订",
+    "取消订阅",
+    "退订营销",
+    "不要再发了",
+];
+
+/// Whether a customer's whole message asks to unsubscribe ("退订", "TD", "STOP",
+/// "unsubscribe"): case, width, surrounding spaces and punctuation aside. A sentence
+/// that merely contains the word ("how do I stop my order?") is not one.
+pub fn is_unsubscribe(text: &str) -> bool {
+    if text.len() > 64 {
+        return false;
+    }
+    let folded: String = text
+        .chars()
+        .map(|c| match c {
+            // Full-width ASCII as typed on Chinese keyboards.
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            c => c,
+        })
+        .flat_map(char::to_lowercase)
+        .collect();
+    let word = folded.trim_matches(|c: char| {
+        c.is_whitespace() || c.is_ascii_punctuation() || "。！，、～…".contains(c)
+    });
+    UNSUBSCRIBE_WORDS.contains(&word)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +204,32 @@ mod tests {
             at,
             source: "test".into(),
             origin: ProfileId(origin),
+        }
+    }
+
+    #[test]
+    fn unsubscribe_words_count_only_as_the_whole_message() {
+        for yes in [
+            "TD",
+            "td",
+            "ＴＤ",
+            " STOP! ",
+            "Unsubscribe.",
+            "退订",
+            "退订。",
+            "取消订阅",
+        ] {
+            assert!(is_unsubscribe(yes), "{yes:?}");
+        }
+        for no in [
+            "how do I stop my order?",
+            "stop it",
+            "TD bank",
+            "我想退订单",
+            "",
+            "退",
+        ] {
+            assert!(!is_unsubscribe(no), "{no:?}");
         }
     }
 

@@ -30,7 +30,9 @@ pub mod retention;
 pub mod survey;
 pub mod value;
 
-pub use consent::{ConsentRecord, Consents, ContactPurpose, MAX_CONSENT_SOURCE_BYTES};
+pub use consent::{
+    ConsentRecord, Consents, ContactPurpose, MAX_CONSENT_SOURCE_BYTES, is_unsubscribe,
+};
 pub use health::{Health, HealthInputs, HealthModel};
 pub use history::{Contact, ContactOutcome, History};
 pub use identity::{ClaimedIdentity, Identity, IdentityError, IdentityKind};

@@ -238,3 +238,63 @@ async fn bad_consent_records_are_refused_naming_the_field() {
         .unwrap_err();
     assert_eq!(none.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn a_customer_who_writes_td_is_opted_out_told_so_and_nobody_is_offered_it() {
+    let server = spawn_server(test_config()).await;
+    let mut agent = crate::common::Agent::sign_in(&server, None, "ann", &[], 2).await;
+    let mut admin = server.admin().await;
+    const NUMBER: &str = "+8613700137005";
+    admin
+        .record_customer_consent(decision(by_phone(NUMBER), Marketing, true, 0))
+        .await
+        .unwrap();
+    // On an agent-first channel, so an ordinary message would be offered to Ann.
+    let mut m = crate::common::message("td-thread", 0.0, " ＴＤ ");
+    m.channel = pb::Channel::Sms as i32;
+    m.language = "zh-CN".to_owned();
+    m.customer.as_mut().unwrap().identifiers = vec![phone(NUMBER)];
+    let answered = server.gateway().await.submit(m).await.unwrap().into_inner();
+    assert!(answered.created);
+    let told: Vec<&str> = answered
+        .replies
+        .iter()
+        .filter_map(|d| match &d.body {
+            Some(pb::delivery::Body::Message(m)) => Some(m.text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(told.iter().any(|t| t.contains("退订")), "{told:?}");
+    let view = server
+        .conversation(&answered.conversation_id)
+        .await
+        .unwrap();
+    assert_eq!(view.state, pb::ConversationState::BotFinished as i32);
+    let profile = admin
+        .get_customer_profile(pb::GetCustomerProfileRequest {
+            customer: by_phone(NUMBER),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(allowed(&profile), [Service, Logistics, Feedback, FollowUp]);
+    let opted_out = profile
+        .consents
+        .iter()
+        .find(|c| c.purpose == Marketing as i32)
+        .unwrap();
+    assert!(!opted_out.granted && opted_out.source.contains("unsubscribe"));
+    assert_eq!(profile.history[0].intent, "unsubscribe");
+
+    // Ann was never offered it: her next offer is the next real question.
+    let mut question = crate::common::message("real-thread", 0.0, "where is my parcel?");
+    question.channel = pb::Channel::Sms as i32;
+    let real = server
+        .gateway()
+        .await
+        .submit(question)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(agent.take_next().await, real.conversation_id);
+}

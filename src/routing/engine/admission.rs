@@ -167,7 +167,10 @@ impl Router {
             },
             clv,
         };
-        let with_bot = self.policy.bot.channels.contains(&msg.channel);
+        // "退订" / "STOP" as a first message: answered and ended by the system, so
+        // it never waits for a bot or a person.
+        let unsubscribing = crate::customer::is_unsubscribe(&msg.text);
+        let with_bot = unsubscribing || self.policy.bot.channels.contains(&msg.channel);
         let mut conversation = Conversation {
             id,
             channel: msg.channel,
@@ -235,6 +238,14 @@ impl Router {
                 key,
             },
         );
+        if unsubscribing {
+            self.opt_out(now, id);
+            return Ok(MessageOutcome {
+                conversation: id,
+                created: true,
+                duplicate: false,
+            });
+        }
         // A person whose health is below the threshold is at risk of leaving: served
         // sooner, as an adapter's churn-risk boost would do.
         if at_risk {

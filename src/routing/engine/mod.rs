@@ -21,6 +21,7 @@ use std::sync::Arc;
 mod admission;
 mod bot_learning;
 mod bots;
+mod consent;
 mod customers;
 mod decisions;
 mod desk;

@@ -13,6 +13,9 @@
 //! cargo run --example quickstart                 # server at http://127.0.0.1:50051
 //! cargo run --example quickstart -- http://host:port
 //! ```
+//!
+//! A server still starting (`cargo run &` builds first) is waited for: the example
+//! tries again every half second for up to three minutes.
 
 use std::time::Duration;
 
@@ -25,14 +28,55 @@ use tonic::Streaming;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// How often a server that is not listening yet is tried again.
+const RETRY_EVERY: Duration = Duration::from_millis(500);
+/// How long a server may take to come up (a first `cargo run` compiles for minutes).
+const WAIT_AT_MOST: Duration = Duration::from_secs(180);
+
+/// Connects to `server`, waiting for it while it is not listening yet.
+async fn connect(server: &str) -> Result<tonic::transport::Channel> {
+    let endpoint = tonic::transport::Endpoint::from_shared(server.to_owned())
+        .map_err(|e| {
+            format!("{server:?} is not a server address (expected http://host:port): {e}")
+        })?
+        .connect_timeout(Duration::from_secs(5));
+    let deadline = tokio::time::Instant::now() + WAIT_AT_MOST;
+    let mut told = false;
+    loop {
+        match endpoint.connect().await {
+            Ok(channel) => return Ok(channel),
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                return Err(format!(
+                    "no server at {server} after {} s ({e}); start one with `cargo run` \
+                     or pass its address: cargo run --example quickstart -- http://host:port",
+                    WAIT_AT_MOST.as_secs()
+                )
+                .into());
+            }
+            Err(_) => {
+                if !told {
+                    println!("waiting for the server at {server} ...");
+                    told = true;
+                }
+                tokio::time::sleep(RETRY_EVERY).await;
+            }
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("quickstart: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<()> {
     let server = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "http://127.0.0.1:50051".to_owned());
-    let channel = tonic::transport::Endpoint::from_shared(server.clone())?
-        .connect()
-        .await?;
+    let channel = connect(&server).await?;
     println!("connected to {server}");
 
     // The agent desk: sign in with a skill and room for two chats.

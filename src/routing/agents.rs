@@ -308,6 +308,27 @@ impl AgentPool {
         self.by_id.is_empty()
     }
 
+    /// Whether a signed-in agent, whatever its presence and load, meets `required`
+    /// (whose skills are `skills`) with some capacity for `class`: someone who can
+    /// serve the conversation once free. Agents awaited after a restart do not count.
+    /// A required skill no agent holds answers at once; otherwise the walk stops at
+    /// the first agent that qualifies.
+    pub fn can_serve(
+        &self,
+        required: &LevelledSkills,
+        skills: &[SkillIndex],
+        class: ChannelClass,
+    ) -> bool {
+        if self.total_capacity.get(class) == 0 || !skills.iter().all(|&s| self.holds_skill(s)) {
+            return false;
+        }
+        self.iter().any(|(_, a)| {
+            a.returning_until.is_none()
+                && a.capacity.get(class) > 0
+                && required.satisfied_by(&a.skills)
+        })
+    }
+
     /// Capacity of all signed-in agents for a class.
     pub fn total_capacity(&self, class: ChannelClass) -> u32 {
         self.total_capacity.get(class)

@@ -1660,6 +1660,89 @@ fn waiting_customers_hear_again_only_when_their_place_moved_meaningfully() {
     assert!(ids.iter().all(|&id| queue_statuses(&out, id).is_empty()));
 }
 
+/// The text of the one system note in `out` for `id`.
+fn note_text(out: &Out, id: ConversationId) -> String {
+    let texts: Vec<String> = out
+        .to_customer(id)
+        .into_iter()
+        .filter_map(|b| match b {
+            CustomerNoticeBody::Message {
+                sender: Sender::System,
+                text,
+                ..
+            } => Some(text.to_string()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts.len(), 1, "one system note: {texts:?}");
+    texts.into_iter().next().unwrap()
+}
+
+#[test]
+fn nobody_is_told_an_estimate_while_no_signed_in_agent_can_serve_them() {
+    let mut fx = Fixture::with_policy(RoutingPolicy {
+        queue_update_interval_ms: 1_000,
+        ..policy()
+    });
+    // No agent at all.
+    let (alone, out) = fx.arrive(T0, needing("alone", &[("billing", 3)]));
+    let status = first_response_status(&out, alone);
+    assert_eq!((status.position, status.estimated_wait_secs), (1, 0));
+    assert!(status.no_agent());
+    let text = note_text(&out, alone);
+    assert!(text.contains("No agent who can help"), "{text}");
+    assert!(!text.contains("min"), "no estimate: {text}");
+    // The same in Chinese.
+    let zh = InboundMessage {
+        language: "zh".to_owned(),
+        ..needing("zh", &[("billing", 3)])
+    };
+    let (zh, out) = fx.arrive(T0 + 1, zh);
+    let text = note_text(&out, zh);
+    assert!(
+        text.contains("目前没有") && !text.contains("分钟"),
+        "{text}"
+    );
+
+    // Agents signed in, but none with the skill at the level needed: still none.
+    fx.sign_in(T0 + 2, agent("orders-only", &[("orders", 5)], 2));
+    fx.sign_in(T0 + 3, agent("junior", &[("billing", 2)], 2));
+    let (short, out) = fx.arrive(T0 + 4, needing("short", &[("billing", 3)]));
+    assert!(first_response_status(&out, short).no_agent());
+    // Someone who could serve them once back from a break counts: an estimate.
+    let away = SignIn {
+        presence: Presence::Away,
+        ..agent("senior", &[("billing", 4)], 1)
+    };
+    fx.sign_in(T0 + 5, away);
+    let (served, out) = fx.arrive(T0 + 6, needing("served", &[("billing", 3)]));
+    let status = first_response_status(&out, served);
+    assert!(
+        status.position == 4 && status.estimated_wait_secs > 0,
+        "{status:?}"
+    );
+    assert!(note_text(&out, served).contains("about"));
+
+    // The refresh tells those told "no agent" that one is there now, with the
+    // estimate; the one told an estimate already hears nothing new.
+    let out = fx.tick(T0 + 1_000);
+    for id in [alone, zh, short] {
+        let told = queue_statuses(&out, id);
+        assert!(
+            told.len() == 1 && told[0].estimated_wait_secs > 0,
+            "{id}: {told:?}"
+        );
+    }
+    assert!(queue_statuses(&out, served).is_empty());
+    // The agent signs out: back to "no agent" for everyone, at the next refresh.
+    fx.run(|r| r.sign_out(T0 + 1_500, "senior")).0.unwrap();
+    let out = fx.tick(T0 + 2_000);
+    for id in [alone, zh, short, served] {
+        let told = queue_statuses(&out, id);
+        assert!(told.len() == 1 && told[0].no_agent(), "{id}: {told:?}");
+    }
+}
+
 #[test]
 fn a_refresh_over_many_waiting_customers_is_spread_over_ticks_in_serving_order() {
     let mut fx = Fixture::with_policy(RoutingPolicy {

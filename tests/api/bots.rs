@@ -91,7 +91,9 @@ async fn assert_handed_off(
     skill: &str,
 ) {
     let status = queue_note(response);
-    assert!(status.position >= 1 && status.estimated_wait_seconds > 0);
+    // No estimate while no signed-in agent can take it (none has signed in yet in
+    // these tests, or none speaks the language): estimated_wait_seconds is 0 then.
+    assert!(status.position >= 1, "{status:?}");
     let view = server
         .conversation(&response.conversation_id)
         .await

@@ -12,7 +12,19 @@ async fn first_response_arrives_at_once_with_no_bot_and_no_agent() {
     assert!(response.created);
     let status = first_queue_status(&response);
     assert_eq!(status.position, 1);
-    assert!(status.estimated_wait_seconds > 0);
+    assert_eq!(
+        status.estimated_wait_seconds, 0,
+        "no agent signed in: no estimate"
+    );
+    let note = response.replies.iter().find_map(|r| match &r.body {
+        Some(pb::delivery::Body::Message(m)) => Some(m.text.clone()),
+        _ => None,
+    });
+    assert!(
+        note.as_deref()
+            .is_some_and(|t| t.contains("No agent who can help")),
+        "{note:?}"
+    );
 
     // Streaming adapter: the first response is delivered on the stream, promptly.
     let mut adapter = Adapter::connect(&server, "web-stream").await;

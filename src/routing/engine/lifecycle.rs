@@ -200,7 +200,7 @@ impl Router {
             }
         } else {
             let position = self.waiting.position(c.profile, c.key, id);
-            self.queue_status(c.channel.class(), position)
+            self.queue_status(c.profile, position)
         };
         let text = if c.handoff.is_some() {
             self.queue_texts.handoff(&c.language, status)
@@ -237,18 +237,39 @@ impl Router {
         );
     }
 
-    /// Position and wait estimate for the `position`-th conversation of a class.
+    /// Position and wait estimate for the `position`-th conversation of profile `p`.
+    pub(super) fn queue_status(&self, p: ProfileIndex, position: usize) -> QueueStatus {
+        let profile = self.waiting.profile(p);
+        let servable = self
+            .agents
+            .can_serve(&profile.required, &profile.skills, profile.class);
+        self.estimate(profile.class, position, servable)
+    }
+
+    /// Position and wait estimate for the `position`-th conversation of a class;
+    /// `servable` when a signed-in agent can serve it (else there is no estimate: 0).
     ///
     /// Estimate: conversations ahead, including this one, times the moving average
     /// handle time (accept to close; `default_handle_secs` until the first close),
     /// divided by the capacity of signed-in agents for the class: the time for the
-    /// agents to work through the queue ahead at their usual pace.
-    pub(super) fn queue_status(&self, class: ChannelClass, position: usize) -> QueueStatus {
-        let capacity = self.agents.total_capacity(class).max(1);
-        let eta_ms = self.average_handle_ms * position as f64 / f64::from(capacity);
+    /// agents to work through the queue ahead at their usual pace. At least a second,
+    /// so it never reads as "no agent".
+    pub(super) fn estimate(
+        &self,
+        class: ChannelClass,
+        position: usize,
+        servable: bool,
+    ) -> QueueStatus {
+        let estimated_wait_secs = if servable {
+            let capacity = self.agents.total_capacity(class).max(1);
+            let eta_ms = self.average_handle_ms * position as f64 / f64::from(capacity);
+            ((eta_ms / 1000.0).ceil() as u32).max(1)
+        } else {
+            0
+        };
         QueueStatus {
             position: position as u32,
-            estimated_wait_secs: (eta_ms / 1000.0).ceil() as u32,
+            estimated_wait_secs,
         }
     }
 

@@ -108,10 +108,28 @@ fn shared(args: fmt::Arguments<'_>) -> Arc<str> {
     }
 }
 
+/// What a customer is told while no signed-in agent can serve them: no estimate (there
+/// is none to give), their place kept, and that they will hear from us either way:
+/// from an agent, or, at the queue's wait limits, a fallback offer or the end.
+fn no_agent_text(lead: &str, language: &str, position: u32) -> Arc<str> {
+    if is_chinese(language) {
+        shared(format_args!(
+            "{lead}目前没有能处理您这个问题的客服在线。您前面还有 {} 位客户，您的排队位置会一直保留；客服一上线我们就会回复您，如果等待时间过长，我们也会告诉您。",
+            position - 1
+        ))
+    } else {
+        let space = if lead.is_empty() { "" } else { " " };
+        shared(format_args!(
+            "{lead}{space}No agent who can help with this is signed in right now. You are number {position} in the queue and keep your place; we will reply as soon as one is, and if nobody can take your conversation in time, we will tell you."
+        ))
+    }
+}
+
 pub(super) fn queue_text(language: &str, status: QueueStatus) -> Arc<str> {
     let minutes = status.estimated_wait_secs.div_ceil(60).max(1);
     match (status.position, is_chinese(language)) {
         (0, _) => CONNECTING.get(language),
+        (p, _) if status.no_agent() => no_agent_text("", language, p),
         (p, true) => shared(format_args!(
             "您前面还有 {} 位客户在排队，预计等待约 {minutes} 分钟。",
             p - 1
@@ -155,7 +173,12 @@ impl QueueTexts {
         if status.position == 0 {
             return make(language, status);
         }
-        let minutes = status.estimated_wait_secs.div_ceil(60).max(1);
+        // 0 minutes: the no-agent note, which has no estimate.
+        let minutes = if status.no_agent() {
+            0
+        } else {
+            status.estimated_wait_secs.div_ceil(60).max(1)
+        };
         let key = (handoff, is_chinese(language), status.position, minutes);
         if let Some(text) = self.0.get(&key) {
             return text.clone();
@@ -284,6 +307,7 @@ pub(super) fn handoff_text(language: &str, status: QueueStatus) -> Arc<str> {
     match (status.position, is_chinese(language)) {
         (0, true) => shared(format_args!("{lead}客服马上就到。")),
         (0, false) => shared(format_args!("{lead} An agent is joining now.")),
+        (p, _) if status.no_agent() => no_agent_text(lead, language, p),
         (p, true) => shared(format_args!(
             "{lead}您前面还有 {} 位客户，预计等待约 {minutes} 分钟。",
             p - 1
@@ -305,6 +329,36 @@ mod tests {
         assert_eq!(&*text, format!("{long}{long}!"));
         let short = shared(format_args!("number {}", 7));
         assert_eq!(&*short, "number 7");
+    }
+
+    #[test]
+    fn no_agent_notes_give_the_place_and_no_estimate() {
+        let none = QueueStatus {
+            position: 2,
+            estimated_wait_secs: 0,
+        };
+        let some = QueueStatus {
+            estimated_wait_secs: 30,
+            ..none
+        };
+        let handoff = handoff_text("en", none);
+        assert!(
+            handoff.starts_with(
+                "Sure, I'm passing you to a person, with our conversation so far. No agent"
+            ) && handoff.contains("number 2")
+                && !handoff.contains("min."),
+            "{handoff}"
+        );
+        let queue = queue_text("en", none);
+        assert!(queue.starts_with("No agent who can help") && queue.contains("tell you"));
+        assert!(handoff_text("zh", none).contains("您前面还有 1 位客户"));
+        assert!(queue_text("zh", none).starts_with("目前没有"));
+        // The cache keeps the two notes apart from the one-minute estimate.
+        let mut texts = QueueTexts::default();
+        assert_eq!(texts.queue("en", none), queue);
+        assert!(texts.queue("en", some).contains("about 1 min"));
+        assert_eq!(texts.queue("en", none), queue);
+        assert_eq!(texts.handoff("en", none), handoff);
     }
 
     #[test]

@@ -479,12 +479,19 @@ impl Router {
                 0
             };
             let take = left.min(profile.waiting.len() - start);
+            // Who can serve is the same for the whole profile: asked once.
+            let servable = take > 0
+                && self
+                    .agents
+                    .can_serve(&profile.required, &profile.skills, profile.class);
             for (offset, (_, id)) in profile.waiting.range_idx(start..start + take).enumerate() {
                 let position = start + offset + 1;
-                let now_status = self.queue_status(profile.class, position);
+                let now_status = self.estimate(profile.class, position, servable);
                 let c = &self.conversations[id];
                 let meaningful = match c.told {
                     None => true,
+                    // An agent who can serve them signed in, or the last one left.
+                    Some(told) if told.no_agent() != now_status.no_agent() => true,
                     Some(told) => {
                         let moved_up = f64::from(now_status.position)
                             <= 0.8 * f64::from(told.position)

@@ -669,3 +669,56 @@ async fn the_knowledge_base_reloads_and_a_bad_file_keeps_the_old_one_serving() {
     );
     assert_eq!(returns_answer("r3").await, "Returns, version two.");
 }
+
+/// The README's grpcurl example, as the same requests: on web chat (bot-first in the
+/// defaults) the bot answers and nobody waits; on SMS (agent-first) the customer
+/// queues for a person at once, told there is no agent yet, and `ListWaiting` shows
+/// them.
+#[tokio::test]
+async fn the_readme_grpcurl_example_queues_on_an_agent_first_channel() {
+    let server = spawn_server(bot_config()).await;
+    let readme = |channel: pb::Channel, thread: &str, customer: &str| pb::InboundMessage {
+        adapter_id: "sms-1".into(),
+        channel: channel as i32,
+        channel_conversation_id: thread.into(),
+        customer: Some(pb::Customer {
+            customer_id: customer.into(),
+            value: Some(pb::CustomerValue {
+                clv: Some(12_000.0),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        text: "where is my order?".into(),
+        language: "en".into(),
+        ..Default::default()
+    };
+    let waiting = || async {
+        server
+            .admin()
+            .await
+            .list_waiting(pb::ListWaitingRequest { limit: 0 })
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    let mut gateway = server.gateway().await;
+    let web = gateway
+        .submit(readme(pb::Channel::Web, "t-web", "u-web"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(web.created);
+    assert_eq!(waiting().await.total, 0, "the bot answered on web chat");
+
+    let sms = gateway
+        .submit(readme(pb::Channel::Sms, "t-1", "u-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    let status = queue_note(&sms);
+    assert_eq!((status.position, status.estimated_wait_seconds), (1, 0));
+    let listed = waiting().await;
+    assert_eq!(listed.total, 1);
+    assert_eq!(listed.conversations[0].conversation_id, sms.conversation_id);
+}

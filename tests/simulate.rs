@@ -425,7 +425,9 @@ fn loss_value_at_risk_matches_the_hand_computation_once_per_customer() {
 
 /// A scenario without `[customers]`: no customer section, and the text the
 /// simulator printed before returning customers existed (captured from commit
-/// 118bdcb's binary with `switchboard simulate --config`), to the character.
+/// 118bdcb's binary with `switchboard simulate --config`), to the character, but
+/// for the column names made explicit since (`abandoned %`, and `slot-h staffed` and
+/// `slot-h busy` for what were `staffed h` and `busy h`).
 #[test]
 fn without_customers_the_report_is_what_it_was() {
     const SCENARIO: &str = r#"
@@ -446,28 +448,28 @@ handle_secs = 70
     const BEFORE: &str = r#"scenario (seed 5): 1:50:00 measured after 0:10:00 warm-up; 188 customers
 service level = answered within 20 s / (offered - abandoned within 20 s); waits are to the first answer
 
-  tier      offered  answered  abandoned  SL 20s  mean wait  p90 wait
-  standard      156       121      22.4%   60.3%     17.2 s    58.3 s
-  gold           32        25      21.9%   58.6%     19.5 s    54.8 s
-  all           188       146      22.3%   60.0%     17.6 s    58.3 s
+  tier      offered  answered  abandoned %  SL 20s  mean wait  p90 wait
+  standard      156       121        22.4%   60.3%     17.2 s    58.3 s
+  gold           32        25        21.9%   58.6%     19.5 s    54.8 s
+  all           188       146        22.3%   60.0%     17.6 s    58.3 s
 
-  skill group  offered  answered  abandoned  SL 20s  mean wait  p90 wait
-  any              188       146      22.3%   60.0%     17.6 s    58.3 s
-  all              188       146      22.3%   60.0%     17.6 s    58.3 s
+  skill group  offered  answered  abandoned %  SL 20s  mean wait  p90 wait
+  any              188       146        22.3%   60.0%     17.6 s    58.3 s
+  all              188       146        22.3%   60.0%     17.6 s    58.3 s
 
-  agent group  agents  staffed h  busy h  occupancy
-  team              2        3.7     2.9      79.2%
-  all               2        3.7     2.9      79.2%
+  agent group  agents  slot-h staffed  slot-h busy  occupancy
+  team              2             3.7          2.9      79.2%
+  all               2             3.7          2.9      79.2%
 
 What value routing buys and costs: first come, first served (every tier weight 0) -> value routing,
 on the same arrivals, handle times and patience (seed 5):
 
-  tier             mean wait          p90 wait          SL 20s       abandoned
+  tier             mean wait          p90 wait          SL 20s     abandoned %
   standard  16.8 s -> 17.2 s  55.6 s -> 58.3 s  61.7% -> 60.3%  22.4% -> 22.4%
   gold      20.8 s -> 19.5 s  54.8 s -> 54.8 s  51.7% -> 58.6%  21.9% -> 21.9%
   all       17.5 s -> 17.6 s  55.6 s -> 58.3 s  60.0% -> 60.0%  22.3% -> 22.3%
 
-  skill group         mean wait          p90 wait          SL 20s       abandoned
+  skill group         mean wait          p90 wait          SL 20s     abandoned %
   any          17.5 s -> 17.6 s  55.6 s -> 58.3 s  60.0% -> 60.0%  22.3% -> 22.3%
   all          17.5 s -> 17.6 s  55.6 s -> 58.3 s  60.0% -> 60.0%  22.3% -> 22.3%
 

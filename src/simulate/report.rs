@@ -11,10 +11,12 @@
 //!   threshold). Customers who give up within the threshold are left out, as is usual
 //!   for contact centres; those who give up later, or are never answered, count as
 //!   missed.
-//! - **abandoned**: share of offered customers who left before being answered.
-//! - **occupancy**: capacity held (by an offer or a conversation, from offer to close)
-//!   ÷ capacity staffed, both integrated over time from the warm-up to
-//!   `duration_secs`. Only capacity in channel classes some stream arrives in counts.
+//! - **abandoned %**: share of offered customers who left before being answered.
+//! - **slot-h staffed**, **slot-h busy**: capacity staffed and held (by an offer or a
+//!   conversation, from offer to close) in slot-hours, agents × capacity, not
+//!   agent-hours, integrated over time from the warm-up to `duration_secs`. Only
+//!   capacity in channel classes some stream arrives in counts.
+//! - **occupancy**: slot-h busy ÷ slot-h staffed.
 //!
 //! With `[customers]` (returning customers), also:
 //!
@@ -83,10 +85,11 @@ pub struct Occupancy {
     pub name: String,
     /// Agents in the group.
     pub agents: u32,
-    /// Capacity-hours staffed in the measured window (an agent with room for two chats
-    /// staffed for an hour counts 2).
+    /// Slot-hours (agents × capacity, not agent-hours) staffed in the measured window:
+    /// an agent with room for two chats staffed for an hour counts 2. The report's
+    /// `slot-h staffed` column.
     pub staffed_hours: f64,
-    /// Capacity-hours held by offers and conversations.
+    /// Slot-hours held by offers and conversations (the `slot-h busy` column).
     pub busy_hours: f64,
 }
 
@@ -266,7 +269,7 @@ impl Report {
             title.to_owned(),
             "offered".to_owned(),
             "answered".to_owned(),
-            "abandoned".to_owned(),
+            "abandoned %".to_owned(),
             format!("SL {}s", self.service_level_secs),
             "mean wait".to_owned(),
             "p90 wait".to_owned(),
@@ -319,8 +322,14 @@ impl fmt::Display for Report {
         groups.push(&self.total);
         self.outcome_table(&mut out, "skill group", &groups);
         out.push('\n');
-        let header =
-            ["agent group", "agents", "staffed h", "busy h", "occupancy"].map(String::from);
+        let header = [
+            "agent group",
+            "agents",
+            "slot-h staffed",
+            "slot-h busy",
+            "occupancy",
+        ]
+        .map(String::from);
         let rows: Vec<Vec<String>> = self
             .agent_groups
             .iter()
@@ -502,7 +511,7 @@ pub fn render_comparison(routed: &Report, fcfs: &Report) -> String {
             "mean wait".to_owned(),
             "p90 wait".to_owned(),
             format!("SL {}s", routed.service_level_secs),
-            "abandoned".to_owned(),
+            "abandoned %".to_owned(),
         ];
         let rows: Vec<Vec<String>> = routed_rows
             .iter()

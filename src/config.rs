@@ -31,7 +31,7 @@ pub fn is_valid_tenant(id: &str) -> bool {
 pub enum LogFormat {
     /// Human-readable when stdout is a terminal, JSON otherwise (containers).
     Auto,
-    /// Human-readable lines.
+    /// Human-readable lines, coloured only when stdout is a terminal.
     Text,
     /// One JSON object per line.
     Json,

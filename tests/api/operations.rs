@@ -182,6 +182,50 @@ fn the_binary_serves_and_exits_zero_on_sigterm() {
     assert_eq!(status.code(), Some(0));
 }
 
+#[test]
+fn text_logs_redirected_away_from_a_terminal_carry_no_colour_codes() {
+    let data = std::env::temp_dir().join(format!("sb-binary-text-logs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--log-format",
+            "text",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut read = Vec::new();
+    for line in lines.by_ref().map_while(Result::ok) {
+        let serving = line.contains("switchboard serving");
+        read.push(line);
+        if serving {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+    assert!(
+        read.last()
+            .is_some_and(|l| l.contains("switchboard serving")),
+        "server did not report serving: {read:?}"
+    );
+    assert!(
+        read.iter().all(|l| !l.contains("\x1b[")),
+        "colour codes in redirected text logs: {read:?}"
+    );
+    assert!(!read[0].starts_with('{'), "text, not JSON: {}", read[0]);
+}
+
 #[tokio::test]
 async fn plain_http_probes_answer_beside_the_metrics() {
     let server = spawn_server(test_config()).await;

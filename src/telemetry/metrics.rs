@@ -471,6 +471,148 @@ fn describe() {
     for kind in RETENTION_KINDS {
         counter!(RETENTION_FORGOTTEN, "kind" => kind).absolute(0);
     }
+    zero_known_series();
+}
+
+/// Bot turn outcomes by bot, as the bots record them: the label sets of [`BOT_TURNS`]
+/// exported at zero from start-up (keep in step with the `record_bot_turn` calls).
+pub const BOT_TURN_OUTCOMES: &[(&str, &[&str])] = &[
+    (
+        "builtin",
+        &[
+            "answered",
+            "small_talk",
+            "not_sure",
+            "handoff",
+            "not_solved",
+        ],
+    ),
+    (
+        "external",
+        &[
+            "answered",
+            "handoff",
+            "late",
+            "invalid",
+            "timeout",
+            "disconnected",
+        ],
+    ),
+];
+
+/// Matching-pool job outcomes by kind, as the pool records them (the label sets of
+/// [`MATCHING_JOBS`]).
+pub const MATCHING_OUTCOMES: &[(&str, &[&str])] = &[
+    ("turns", &["inline", "caller_ran", "answered"]),
+    (
+        "assist",
+        &[
+            "sent",
+            "nothing_found",
+            "dropped_queue_full",
+            "dropped_late",
+            "dropped_mailbox",
+        ],
+    ),
+];
+
+/// Why deliveries are dropped (the labels of [`DROPPED`]).
+pub const DROP_REASONS: &[&str] = &[
+    "adapter_mailbox_full",
+    "agent_mailbox_full",
+    "agent_signed_out",
+];
+
+/// Why the semantic stage was skipped (the labels of [`SEMANTIC_SKIPPED`]).
+pub const SEMANTIC_SKIP_REASONS: &[&str] = &["caller_ran", "late", "model_error"];
+
+/// Ways a conversation ends that [`CONVERSATIONS_ENDED`] counts.
+const END_OUTCOMES: [&str; 3] = ["closed", "abandoned", "bot_finished"];
+
+/// Every counter series whose labels are a closed set, at zero: a fresh server
+/// exports them before their first event, so dashboards show 0 rather than "No
+/// data" and `rate()` alerts see zero rather than nothing. Series labelled by queue
+/// name come from the configuration ([`register_queues`]).
+fn zero_known_series() {
+    use crate::auth::Method;
+    use crate::routing::{Boost, Channel, EscalationStep, QueueReason};
+    for name in [OFFERS, ACCEPTS, PARKED, ASSISTS, TENANT_FAILURES] {
+        counter!(name).absolute(0);
+    }
+    for channel in Channel::ALL.map(Channel::as_str) {
+        counter!(CONVERSATIONS_CREATED, "channel" => channel).absolute(0);
+        for outcome in END_OUTCOMES {
+            counter!(CONVERSATIONS_ENDED, "channel" => channel, "outcome" => outcome).absolute(0);
+        }
+        for verdict in ["solved", "not_solved"] {
+            counter!(ANSWER_RATINGS, "channel" => channel, "verdict" => verdict).absolute(0);
+        }
+    }
+    for (bot, outcomes) in BOT_TURN_OUTCOMES {
+        for outcome in *outcomes {
+            counter!(BOT_TURNS, "bot" => *bot, "outcome" => *outcome).absolute(0);
+        }
+    }
+    for (kind, outcomes) in MATCHING_OUTCOMES {
+        for outcome in *outcomes {
+            counter!(MATCHING_JOBS, "kind" => *kind, "outcome" => *outcome).absolute(0);
+        }
+    }
+    for reason in DROP_REASONS {
+        counter!(DROPPED, "reason" => *reason).absolute(0);
+    }
+    for reason in SEMANTIC_SKIP_REASONS {
+        counter!(SEMANTIC_SKIPPED, "reason" => *reason).absolute(0);
+    }
+    for result in ["ok", "rejected"] {
+        counter!(KB_RELOADS, "result" => result).absolute(0);
+    }
+    // New arrivals and handoffs are not requeues (see `record_event`).
+    let requeues = [
+        QueueReason::Declined,
+        QueueReason::OfferTimeout,
+        QueueReason::AgentLost,
+        QueueReason::Transferred,
+        QueueReason::Resumed,
+        QueueReason::Returned,
+    ];
+    for reason in requeues {
+        counter!(REQUEUES, "reason" => reason.as_str()).absolute(0);
+    }
+    for target in ["agent", "skill", "queue"] {
+        counter!(TRANSFERS, "target" => target).absolute(0);
+    }
+    // Preferred is where every conversation starts, never a step taken.
+    for step in [EscalationStep::Required, EscalationStep::Overflow] {
+        counter!(ESCALATIONS, "step" => step.as_str()).absolute(0);
+    }
+    for boost in Boost::ALL {
+        counter!(BOOSTS, "boost" => boost.as_str()).absolute(0);
+    }
+    let methods = [
+        Method::Jwt,
+        Method::ApiKey,
+        Method::ClientCertificate,
+        Method::Loopback,
+        Method::Unauthenticated,
+    ];
+    for method in methods {
+        counter!(AUTHENTICATED, "method" => method.as_str()).absolute(0);
+    }
+    for code in ALL_CODES {
+        counter!(REJECTED, "code" => code_name(code)).absolute(0);
+    }
+}
+
+/// Exports the per-queue agent counters at zero for these queue names (every queue
+/// of every tenant the configuration declares), so the agent panels read 0 from
+/// start-up. Survey counters, labelled by queue, channel and outcome, are left to
+/// their first event.
+pub fn register_queues<'a>(queues: impl IntoIterator<Item = &'a str>) {
+    for queue in queues {
+        counter!(AGENT_COMPLAINTS, "queue" => queue.to_owned()).absolute(0);
+        counter!(ACCEPTED_WITHIN, "queue" => queue.to_owned()).absolute(0);
+    }
 }
 
 const RETENTION_KINDS: [&str; 4] = [
@@ -760,6 +902,29 @@ impl Drop for StreamGauge {
         gauge!(OPEN_STREAMS, "kind" => self.0).decrement(1.0);
     }
 }
+
+/// Every code a refusal can carry (all but `OK`).
+const ALL_CODES: [tonic::Code; 16] = {
+    use tonic::Code::*;
+    [
+        Cancelled,
+        Unknown,
+        InvalidArgument,
+        DeadlineExceeded,
+        NotFound,
+        AlreadyExists,
+        PermissionDenied,
+        ResourceExhausted,
+        FailedPrecondition,
+        Aborted,
+        OutOfRange,
+        Unimplemented,
+        Internal,
+        Unavailable,
+        DataLoss,
+        Unauthenticated,
+    ]
+};
 
 fn code_name(code: tonic::Code) -> &'static str {
     use tonic::Code::*;

@@ -92,6 +92,57 @@ async fn metrics_are_served_in_prometheus_text_format() {
     );
 }
 
+/// Every counter the Grafana dashboard and the alert rules query.
+fn counters_operators_query() -> Vec<String> {
+    let files = [
+        include_str!("../../k8s/dashboards/switchboard.json"),
+        include_str!("../../k8s/alerts/switchboard-rules.yaml"),
+    ];
+    let mut names: Vec<String> = files
+        .iter()
+        .flat_map(|text| text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .filter(|word| word.starts_with("switchboard_") && word.ends_with("_total"))
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[tokio::test]
+async fn a_fresh_server_exports_the_counters_dashboards_and_alerts_query_at_zero() {
+    let names = counters_operators_query();
+    assert!(names.len() >= 15, "the files name counters: {names:?}");
+    let server = spawn_server(test_config()).await;
+    let body = http_get(server.metrics_addr, "/metrics").await;
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|name| {
+            !body.lines().any(|line| {
+                line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} "))
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not exported before their first event: {missing:?}"
+    );
+    // Series with the label sets the rules select, which no test in this binary
+    // records, at exactly zero (the other tests share the process's counters).
+    for series in [
+        r#"switchboard_conversations_ended_total{channel="voice",outcome="bot_finished"}"#,
+        r#"switchboard_conversations_created_total{channel="other"}"#,
+        r#"switchboard_bot_turns_total{bot="external",outcome="invalid"}"#,
+        r#"switchboard_requests_rejected_total{code="data_loss"}"#,
+        r#"switchboard_escalations_total{step="overflow"}"#,
+    ] {
+        let value = body
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '));
+        assert_eq!(value, Some("0"), "{series} missing or not zero");
+    }
+}
+
 #[tokio::test]
 async fn config_view_shows_the_effective_configuration() {
     let server = spawn_server(test_config()).await;

@@ -35,11 +35,15 @@ const WAIT_AT_MOST: Duration = Duration::from_secs(180);
 
 /// Connects to `server`, waiting for it while it is not listening yet.
 async fn connect(server: &str) -> Result<tonic::transport::Channel> {
+    let not_an_address =
+        || format!("{server:?} is not a server address (expected http://host:port)");
     let endpoint = tonic::transport::Endpoint::from_shared(server.to_owned())
-        .map_err(|e| {
-            format!("{server:?} is not a server address (expected http://host:port): {e}")
-        })?
+        .map_err(|e| format!("{}: {e}", not_an_address()))?
         .connect_timeout(Duration::from_secs(5));
+    let uri = endpoint.uri();
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        return Err(not_an_address().into());
+    }
     let deadline = tokio::time::Instant::now() + WAIT_AT_MOST;
     let mut told = false;
     loop {

@@ -45,20 +45,15 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let prometheus = metrics::install();
-    // Queue names are a closed set too, known from the configuration: the default
-    // tenant's and each declared tenant's (a tenant that fails to merge is refused
-    // further on, with its error).
-    let tenant_queues: Vec<String> = std::iter::once(Ok(config.routing.clone()))
-        .chain(
-            config
-                .tenants
-                .keys()
-                .map(|id| config.tenant_settings(id).map(|t| t.routing)),
-        )
-        .filter_map(Result::ok)
-        .flat_map(|routing| routing.queues.into_iter().map(|q| q.name))
-        .collect();
-    metrics::register_queues(tenant_queues.iter().map(String::as_str));
+    // Queue and tier names are closed sets too, known from the configuration: the
+    // default tenant's and each declared tenant's (a tenant whose settings do not
+    // merge is refused further on, with its error).
+    metrics::register_routing(&config.routing);
+    for id in config.tenants.keys() {
+        if let Ok(tenant) = config.tenant_settings(id) {
+            metrics::register_routing(&tenant.routing);
+        }
+    }
     let bot = SharedBot::load(&config)?;
     let auth = Auth::new(&config.auth)?;
     let storage = Storage::open(&config.storage)?;

@@ -529,13 +529,13 @@ pub const SEMANTIC_SKIP_REASONS: &[&str] = &["caller_ran", "late", "model_error"
 /// Ways a conversation ends that [`CONVERSATIONS_ENDED`] counts.
 const END_OUTCOMES: [&str; 3] = ["closed", "abandoned", "bot_finished"];
 
-/// Every counter series whose labels are a closed set, at zero: a fresh server
+/// Every counter and histogram series whose labels are a closed set, at zero: a fresh server
 /// exports them before their first event, so dashboards show 0 rather than "No
 /// data" and `rate()` alerts see zero rather than nothing. Series labelled by queue
-/// name come from the configuration ([`register_queues`]).
+/// name come from the configuration ([`register_routing`]).
 fn zero_known_series() {
     use crate::auth::Method;
-    use crate::routing::{Boost, Channel, EscalationStep, QueueReason};
+    use crate::routing::{Boost, Channel, EscalationStep, QueueReason, Responder};
     for name in [OFFERS, ACCEPTS, PARKED, ASSISTS, TENANT_FAILURES] {
         counter!(name).absolute(0);
     }
@@ -602,16 +602,35 @@ fn zero_known_series() {
     for code in ALL_CODES {
         counter!(REJECTED, "code" => code_name(code)).absolute(0);
     }
+    // Histograms too: a registered one is exported with empty buckets.
+    for channel in Channel::ALL.map(Channel::as_str) {
+        for responder in [Responder::System, Responder::Bot, Responder::Agent] {
+            let _ =
+                histogram!(FIRST_RESPONSE, "channel" => channel, "responder" => responder.as_str());
+        }
+    }
+    for name in [JOURNAL_WRITE, JOURNAL_FSYNC] {
+        let _ = histogram!(name);
+    }
 }
 
-/// Exports the per-queue agent counters at zero for these queue names (every queue
-/// of every tenant the configuration declares), so the agent panels read 0 from
-/// start-up. Survey counters, labelled by queue, channel and outcome, are left to
-/// their first event.
-pub fn register_queues<'a>(queues: impl IntoIterator<Item = &'a str>) {
-    for queue in queues {
+/// Exports the series labelled by queue (and tier) at zero for one tenant's routing
+/// policy: the agent KPI counters and histograms per queue, and the queue-wait
+/// histogram per queue and tier, so the agent and wait panels read 0 from start-up.
+/// Called for every tenant the configuration declares. Survey series, labelled by
+/// queue, channel and outcome, are left to their first event.
+pub fn register_routing(routing: &crate::routing::RoutingPolicy) {
+    for queue in &routing.queues {
+        let queue = queue.name.as_str();
         counter!(AGENT_COMPLAINTS, "queue" => queue.to_owned()).absolute(0);
         counter!(ACCEPTED_WITHIN, "queue" => queue.to_owned()).absolute(0);
+        for name in [AGENT_HANDLE, AGENT_FIRST_REPLY, OFFER_ACCEPT] {
+            let _ = histogram!(name, "queue" => queue.to_owned());
+        }
+        for tier in &routing.priority.tiers {
+            let _ =
+                histogram!(QUEUE_WAIT, "queue" => queue.to_owned(), "tier" => tier.name.clone());
+        }
     }
 }
 

@@ -92,8 +92,9 @@ async fn metrics_are_served_in_prometheus_text_format() {
     );
 }
 
-/// Every counter the Grafana dashboard and the alert rules query.
-fn counters_operators_query() -> Vec<String> {
+/// Every counter and histogram the Grafana dashboard and the alert rules query, but
+/// the satisfaction histogram (survey series appear with the first survey).
+fn series_operators_query() -> Vec<String> {
     let files = [
         include_str!("../../k8s/dashboards/switchboard.json"),
         include_str!("../../k8s/alerts/switchboard-rules.yaml"),
@@ -101,7 +102,9 @@ fn counters_operators_query() -> Vec<String> {
     let mut names: Vec<String> = files
         .iter()
         .flat_map(|text| text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
-        .filter(|word| word.starts_with("switchboard_") && word.ends_with("_total"))
+        .filter(|word| word.starts_with("switchboard_"))
+        .filter(|word| word.ends_with("_total") || word.ends_with("_bucket"))
+        .filter(|word| !word.starts_with("switchboard_satisfaction"))
         .map(str::to_owned)
         .collect();
     names.sort();
@@ -111,8 +114,11 @@ fn counters_operators_query() -> Vec<String> {
 
 #[tokio::test]
 async fn a_fresh_server_exports_the_counters_dashboards_and_alerts_query_at_zero() {
-    let names = counters_operators_query();
-    assert!(names.len() >= 15, "the files name counters: {names:?}");
+    let names = series_operators_query();
+    assert!(
+        names.len() >= 20,
+        "the files name counters and histograms: {names:?}"
+    );
     let server = spawn_server(test_config()).await;
     let body = http_get(server.metrics_addr, "/metrics").await;
     let missing: Vec<&String> = names
@@ -135,6 +141,7 @@ async fn a_fresh_server_exports_the_counters_dashboards_and_alerts_query_at_zero
         r#"switchboard_bot_turns_total{bot="external",outcome="invalid"}"#,
         r#"switchboard_requests_rejected_total{code="data_loss"}"#,
         r#"switchboard_escalations_total{step="overflow"}"#,
+        r#"switchboard_first_response_seconds_count{channel="voice",responder="bot"}"#,
     ] {
         let value = body
             .lines()

@@ -50,8 +50,19 @@ async fn connect(server: &str) -> Result<tonic::transport::Channel> {
         match endpoint.connect().await {
             Ok(channel) => return Ok(channel),
             Err(e) if tokio::time::Instant::now() >= deadline => {
+                // tonic's error says "transport error"; the cause is in its sources.
+                let mut cause = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    let text = s.to_string();
+                    // Layers repeat their inner error's text; say each once.
+                    if !cause.ends_with(&text) {
+                        cause = format!("{cause}: {text}");
+                    }
+                    source = s.source();
+                }
                 return Err(format!(
-                    "no server at {server} after {} s ({e}); start one with `cargo run` \
+                    "no server at {server} after {} s ({cause}); start one with `cargo run` \
                      or pass its address: cargo run --example quickstart -- http://host:port",
                     WAIT_AT_MOST.as_secs()
                 )

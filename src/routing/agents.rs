@@ -151,6 +151,9 @@ pub struct AgentPool {
     next_stamp: u64,
     /// Capacity of all signed-in agents per class, for wait estimates.
     total_capacity: PerClass,
+    /// Signed-in agents holding each skill, whatever their presence and load: who
+    /// could serve a requirement is asked of its rarest skill's holders only.
+    holding: FxHashMap<SkillIndex, Vec<AgentSlot>>,
 }
 
 impl AgentPool {
@@ -176,6 +179,10 @@ impl AgentPool {
             }
         };
         self.by_id.insert(id, slot);
+        let skills = &self.slots[slot as usize].as_ref().expect("just put").skills;
+        for skill in skills.skills() {
+            self.holding.entry(skill).or_default().push(slot);
+        }
         self.restamp(slot, now);
         slot
     }
@@ -193,6 +200,12 @@ impl AgentPool {
         for skill in agent.skills.skills() {
             if let Some(lane) = self.by_skill.get_mut(&skill) {
                 lane.holders -= 1;
+            }
+            if let Some(holders) = self.holding.get_mut(&skill) {
+                holders.retain(|&s| s != slot);
+                if holders.is_empty() {
+                    self.holding.remove(&skill);
+                }
             }
         }
         Some(agent)
@@ -311,22 +324,33 @@ impl AgentPool {
     /// Whether a signed-in agent, whatever its presence and load, meets `required`
     /// (whose skills are `skills`) with some capacity for `class`: someone who can
     /// serve the conversation once free. Agents awaited after a restart do not count.
-    /// A required skill no agent holds answers at once; otherwise the walk stops at
-    /// the first agent that qualifies.
+    /// Only the holders of the rarest required skill are looked at, and the walk stops
+    /// at the first that qualifies.
     pub fn can_serve(
         &self,
         required: &LevelledSkills,
         skills: &[SkillIndex],
         class: ChannelClass,
     ) -> bool {
-        if self.total_capacity.get(class) == 0 || !skills.iter().all(|&s| self.holds_skill(s)) {
+        if self.total_capacity.get(class) == 0 {
             return false;
         }
-        self.iter().any(|(_, a)| {
+        let qualifies = |a: &Agent| {
             a.returning_until.is_none()
                 && a.capacity.get(class) > 0
                 && required.satisfied_by(&a.skills)
-        })
+        };
+        let rarest = skills
+            .iter()
+            .map(|s| self.holding.get(s).map_or(&[][..], Vec::as_slice))
+            .min_by_key(|holders| holders.len());
+        match rarest {
+            Some(holders) => holders
+                .iter()
+                .filter_map(|&slot| self.get(slot))
+                .any(qualifies),
+            None => self.iter().any(|(_, a)| qualifies(a)),
+        }
     }
 
     /// Capacity of all signed-in agents for a class.
@@ -335,8 +359,22 @@ impl AgentPool {
     }
 
     /// Whether every ready agent has a current entry in the all-agents lane and in
-    /// the lane of each of its skills (for invariant checks).
+    /// the lane of each of its skills, and every signed-in agent is listed once among
+    /// the holders of each of its skills and nowhere else (for invariant checks).
     pub fn lanes_are_consistent(&self) -> bool {
+        let listed: usize = self.holding.values().map(Vec::len).sum();
+        let held: usize = self.iter().map(|(_, a)| a.skills.skills().count()).sum();
+        let holders_listed = listed == held
+            && self.iter().all(|(slot, a)| {
+                a.skills.skills().all(|s| {
+                    self.holding
+                        .get(&s)
+                        .is_some_and(|h| h.iter().filter(|&&x| x == slot).count() == 1)
+                })
+            });
+        if !holders_listed {
+            return false;
+        }
         let has_current = |lane: &Lane, slot: AgentSlot, stamp: u64| {
             lane.entries
                 .iter()

@@ -5,7 +5,7 @@
 //! cargo run --release --example bot_eval -- --json       # one JSON object
 //! cargo run --release --example bot_eval -- --set DIR --set DIR2
 //! cargo run --release --example bot_eval -- --sealed     # also the sealed sets
-//! cargo run --release --example bot_eval -- --tuning     # also the tuning sets
+//! cargo run --release --example bot_eval -- --tuning     # also the tuning sets (and triage)
 //! cargo run --release --example bot_eval -- --model target/models/multilingual-e5-small \
 //!     --onnxruntime target/models/onnxruntime/libonnxruntime.so   # semantic stage on
 //! ```
@@ -59,7 +59,8 @@ struct Args {
     #[arg(long)]
     sealed: bool,
     /// Also evaluate the tuning sets under tests/data/tuning/ (tuned-on: the semantic
-    /// stage's fusion was calibrated on them).
+    /// stage's fusion was calibrated on them) and tests/data/tuning-triage/ (tuned-on:
+    /// the triage was tuned on them).
     #[arg(long)]
     tuning: bool,
     /// Turn the semantic stage on with this model directory (`bot.model`).

@@ -42,7 +42,7 @@ fn held_out_data_matches_its_sha256sums() {
         eval::HELD_OUT_ROOT,
         eval::SEALED_ROOT,
         eval::TUNING_ROOT,
-        "tests/data/tuning-triage",
+        eval::TUNING_TRIAGE_ROOT,
     ] {
         let root = eval::repo_path(root_name);
         if root_name == eval::SEALED_ROOT && !root.exists() {

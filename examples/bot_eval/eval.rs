@@ -40,6 +40,10 @@ pub(crate) const TUNED_ON_SAMPLE: &str = "tests/data/faq-sample";
 /// the sample.
 pub(crate) const TUNING_ROOT: &str = "tests/data/tuning";
 
+/// The triage tuning sets (safety, a person asked for, complaints): tuned-on, their
+/// names prefixed `triage-` to tell them from the tuning sets of the same business.
+pub(crate) const TUNING_TRIAGE_ROOT: &str = "tests/data/tuning-triage";
+
 /// The `kind` of the sample's queries, which carry none.
 const UNLABELLED: &str = "(unlabelled)";
 
@@ -94,15 +98,20 @@ impl EvalSet {
             (Ok(a), Ok(b)) => a == b,
             _ => a == b,
         };
+        let under = |root: &str| dir.parent().is_some_and(|p| same(p, &repo_path(root)));
+        let name = dir
+            .file_name()
+            .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into());
         EvalSet {
-            name: dir
-                .file_name()
-                .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into()),
+            name: if under(TUNING_TRIAGE_ROOT) {
+                format!("triage-{name}")
+            } else {
+                name
+            },
             dir: dir.to_owned(),
             tuned_on: same(dir, &repo_path(TUNED_ON_SAMPLE))
-                || dir
-                    .parent()
-                    .is_some_and(|p| same(p, &repo_path(TUNING_ROOT))),
+                || under(TUNING_ROOT)
+                || under(TUNING_TRIAGE_ROOT),
             sealed: dir.join(SEALED_MARKER).exists()
                 || dir.parent().is_some_and(|p| p.join(SEALED_MARKER).exists()),
         }
@@ -117,12 +126,12 @@ pub(crate) fn default_sets() -> Result<Vec<EvalSet>, String> {
     Ok(dirs.iter().map(|dir| EvalSet::from_dir(dir)).collect())
 }
 
-/// Every tuning set (each subdirectory of [`TUNING_ROOT`], by name), tuned-on.
+/// Every tuning set (each subdirectory of [`TUNING_ROOT`], then of
+/// [`TUNING_TRIAGE_ROOT`], by name), tuned-on.
 pub(crate) fn tuning_sets() -> Result<Vec<EvalSet>, String> {
-    Ok(set_dirs(TUNING_ROOT)?
-        .iter()
-        .map(|dir| EvalSet::from_dir(dir))
-        .collect())
+    let mut dirs = set_dirs(TUNING_ROOT)?;
+    dirs.extend(set_dirs(TUNING_TRIAGE_ROOT)?);
+    Ok(dirs.iter().map(|dir| EvalSet::from_dir(dir)).collect())
 }
 
 /// Every sealed set (each subdirectory of [`SEALED_ROOT`], by name).

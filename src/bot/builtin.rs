@@ -1,10 +1,11 @@
 //! The built-in bot: triage, matching and greetings over one knowledge base.
 //!
 //! [`BuiltinBot::respond`] decides, in this order: a message with no words gets a
-//! "could you rephrase" prompt; a request for a person or a complaint is handed off; a
-//! greeting or thanks gets the greeting back; anything else is matched against the
-//! knowledge base and answered when the confidence reaches the threshold (or handed
-//! off when the entry needs a person), else the bot says it is not sure.
+//! "could you rephrase" prompt; someone in danger is handed off; one of the knowledge
+//! base's own questions gets its entry; a request for a person or a complaint is
+//! handed off; a greeting or thanks gets the greeting back; anything else is matched
+//! against the knowledge base and answered when the confidence reaches the threshold
+//! (or handed off when the entry needs a person), else the bot says it is not sure.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -444,29 +445,40 @@ impl BuiltinBot {
         if triage::is_urgent(turn.text) {
             return (handoff(HandoffReason::Safety), SemanticStep::Off);
         }
-        if triage::wants_human(turn.text) {
-            return (handoff(HandoffReason::CustomerRequest), SemanticStep::Off);
+        // One of the knowledge base's own questions (a button's payload, or typed): the
+        // entry written for it, even when it reads like a request for a person or a
+        // complaint, since the knowledge base answers exactly that.
+        let exact = self.matcher.exact(turn.text).map(|entry| Choice {
+            entry,
+            confidence: 1.0,
+            strength: 1.0,
+        });
+        if exact.is_none() {
+            if triage::wants_human(turn.text) {
+                return (handoff(HandoffReason::CustomerRequest), SemanticStep::Off);
+            }
+            if triage::is_complaint(turn.text) {
+                return (handoff(HandoffReason::Complaint), SemanticStep::Off);
+            }
+            if triage::is_small_talk(turn.text) {
+                let reply = BotReply::SmallTalk {
+                    message: self.greeting(turn.channel, &language),
+                    language,
+                };
+                return (reply, SemanticStep::Off);
+            }
         }
-        if triage::is_complaint(turn.text) {
-            return (handoff(HandoffReason::Complaint), SemanticStep::Off);
-        }
-        if triage::is_small_talk(turn.text) {
-            let reply = BotReply::SmallTalk {
-                message: self.greeting(turn.channel, &language),
-                language,
-            };
-            return (reply, SemanticStep::Off);
-        }
-        let lexical = ranked.first().map(|best| {
+        let lexical = exact.or_else(|| {
+            let best = ranked.first()?;
             let intent = &self.kb.entries[best.entry].intent;
             let runner_up = ranked
                 .iter()
                 .find(|c| self.kb.entries[c.entry].intent != *intent);
-            Choice {
+            Some(Choice {
                 entry: best.entry,
                 confidence: discounted(best, runner_up),
                 strength: best.confidence,
-            }
+            })
         });
         let sure = lexical.is_some_and(|c| c.confidence >= fusion.lexical_sure);
         // A message is embedded only when the lexical match is unsure, and the
@@ -873,6 +885,77 @@ mod tests {
             };
             assert!(ok, "{}: {r:?}", e.questions[0]);
         }
+    }
+
+    #[test]
+    fn a_knowledge_base_question_typed_verbatim_gets_its_entry_with_full_confidence() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("kb/starter.json");
+        let bot = BuiltinBot::new(KnowledgeBase::load(&path).unwrap(), BotSettings::default());
+        // It used to score like "refund" alone (returns 0.658, refund timing 0.580)
+        // and get the topic menu.
+        for text in [
+            "I want a refund",
+            "i want a REFUND",
+            "I want a refund.",
+            "  I  want a refund ",
+            "Ｉ ｗａｎｔ ａ ｒｅｆｕｎｄ？",
+        ] {
+            let r = reply(&bot, text);
+            assert!(
+                matches!(&r, BotReply::Answer { entry_id, confidence, .. }
+                    if entry_id == "returns-en" && *confidence == 1.0),
+                "{text}: {r:?}"
+            );
+        }
+        // Every alternative question too; a `needs_human` entry still goes to a person.
+        for e in &bot.knowledge().entries {
+            for q in &e.questions {
+                let r = reply(&bot, q);
+                let ok = match &r {
+                    BotReply::Answer {
+                        entry_id,
+                        confidence,
+                        ..
+                    } => *entry_id == e.id && *confidence == 1.0,
+                    BotReply::Handoff {
+                        reason: HandoffReason::IntentNeedsHuman,
+                        intent,
+                        ..
+                    } => e.needs_human && intent.as_deref() == Some(e.intent.as_str()),
+                    _ => false,
+                };
+                assert!(ok, "{q}: {r:?}");
+            }
+        }
+        // Only the whole question: more words are matched as usual.
+        let r = reply(&bot, "I want a refund for the shoes I returned in March");
+        assert!(
+            !matches!(r, BotReply::Answer { confidence, .. } if confidence == 1.0),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn a_verbatim_question_yields_to_safety_but_not_to_a_complaint_word() {
+        let bot = bot(r#"[
+          {"id": "complain", "lang": "en", "question": "How do I make a complaint?", "answer": "Write to us."},
+          {"id": "fire", "lang": "en", "question": "My charger is on fire", "answer": "Unplug it."}
+        ]"#);
+        assert_eq!(
+            answered(&reply(&bot, "how do I make a complaint")),
+            Some("complain")
+        );
+        let r = reply(&bot, "my charger is on fire!");
+        assert!(
+            matches!(
+                r,
+                BotReply::Handoff {
+                    reason: HandoffReason::Safety,
+                    ..
+                }
+            ),
+            "{r:?}"
+        );
     }
 
     proptest! {

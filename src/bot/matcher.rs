@@ -21,6 +21,13 @@
 //! the knowledge base's own synonym groups it belongs to, or else the term itself. So
 //! "退款", "refund" and "money back" are one feature, in either language.
 //!
+//! # Exact questions
+//!
+//! A message that is one of an entry's questions, up to case, width, spaces and
+//! punctuation ([`question_key`]), is that entry at full confidence ([`Matcher::exact`]):
+//! the knowledge base's own wording, and every "did you mean" button's payload, must
+//! get the entry written for it, however many other entries share its words.
+//!
 //! # Scoring
 //!
 //! Entries are indexed once, by questions and keywords (weight 1), intent name (0.8)
@@ -348,6 +355,9 @@ pub(crate) struct Matcher {
     languages: Vec<String>,
     /// Entry → the features of each of its questions.
     questions: Vec<Vec<Vec<u32>>>,
+    /// [`question_key`] of every question → its entry; `None` when entries of two
+    /// intents share the question (then neither is exact).
+    exact: FxHashMap<String, Option<u32>>,
 }
 
 impl Matcher {
@@ -368,7 +378,19 @@ impl Matcher {
                 .map(|e| primary_language(&e.lang))
                 .collect(),
             questions: Vec::with_capacity(kb.entries.len()),
+            exact: FxHashMap::default(),
         };
+        for (doc, e) in kb.entries.iter().enumerate() {
+            for key in e.questions.iter().map(|q| question_key(q)) {
+                if key.is_empty() {
+                    continue;
+                }
+                let slot = m.exact.entry(key).or_insert(Some(doc as u32));
+                if slot.is_some_and(|other| kb.entries[other as usize].intent != e.intent) {
+                    *slot = None;
+                }
+            }
+        }
         let builtin = lexicon::GROUPS.iter().filter(|_| use_lexicon);
         let groups: Vec<Vec<&str>> = builtin
             .map(|g| g.to_vec())
@@ -705,6 +727,16 @@ impl Matcher {
 }
 
 impl Matcher {
+    /// The entry whose question the message is, up to [`question_key`]; the first
+    /// entry of the intent when its language twins share the question.
+    pub(crate) fn exact(&self, text: &str) -> Option<usize> {
+        let key = question_key(text);
+        if key.is_empty() {
+            return None;
+        }
+        self.exact.get(&key).copied().flatten().map(|e| e as usize)
+    }
+
     /// How much of the entry's best-covered question the query covers, by idf: 1 when
     /// the query says everything one of its questions says.
     fn coverage(&self, entry: usize, query: &[(u32, f32)]) -> f32 {
@@ -741,6 +773,16 @@ fn normalise(text: &str) -> String {
             c => c,
         })
         .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// A question as the exact index keys it: full-width forms folded, lower-cased, and
+/// only letters, digits and ideographs kept ("I want a refund!" and "i want a
+/// REFUND" are one key).
+pub(crate) fn question_key(text: &str) -> String {
+    normalise(text)
+        .chars()
+        .filter(|c| c.is_alphanumeric())
         .collect()
 }
 
@@ -819,6 +861,55 @@ mod tests {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod exact_tests {
+    use super::*;
+
+    #[test]
+    fn questions_are_keyed_up_to_case_width_spaces_and_punctuation() {
+        let key = question_key("I want a refund");
+        for same in [
+            "i want a REFUND!",
+            " I  want a refund ",
+            "Ｉ ｗａｎｔ ａ ｒｅｆｕｎｄ？",
+        ] {
+            assert_eq!(question_key(same), key, "{same}");
+        }
+        assert_eq!(question_key("我要退款！"), question_key("我要 退款"));
+        assert_eq!(
+            question_key("my package hasn’t arrived"),
+            "mypackagehasntarrived"
+        );
+        assert_ne!(question_key("I want a refund now"), key);
+        assert_eq!(question_key("?!… 🙂"), "");
+    }
+
+    #[test]
+    fn the_index_holds_every_question_and_drops_ones_two_intents_share() {
+        let kb = KnowledgeBase::parse(
+            r#"{"entries": [
+              {"id": "ret", "lang": "en", "questions": ["How do I return an item?", "I want a refund"], "answer": "Orders > Return."},
+              {"id": "ret-zh", "lang": "zh", "intent": "ret", "questions": ["我要退款", "I want a refund"], "answer": "订单页退货。"},
+              {"id": "late", "lang": "en", "questions": ["When will I get my refund?", "Help"], "answer": "In 5 days."},
+              {"id": "help", "lang": "en", "questions": ["help!"], "answer": "Ask away."}
+            ]}"#,
+        )
+        .unwrap();
+        let m = Matcher::new(&kb, true);
+        assert_eq!(
+            m.exact("i want a refund!"),
+            Some(0),
+            "twins share it: the first"
+        );
+        assert_eq!(m.exact("how do i return an item"), Some(0));
+        assert_eq!(m.exact("我要退款"), Some(1));
+        assert_eq!(m.exact("When will I get my refund"), Some(2));
+        assert_eq!(m.exact("help"), None, "two intents ask it");
+        assert_eq!(m.exact("refund"), None);
+        assert_eq!(m.exact("???"), None);
     }
 }
 

@@ -33,10 +33,129 @@ const HUMAN_ZH: &[&str] = &[
     "不跟机器人",
     "你是机器人",
     "别自动回复",
+    "机器人",
+    "机器回复",
+    "别让机器",
+    "人呢",
+    "来个人",
+    "换个人",
+    "叫个人",
+    "让个人",
+    "派个人",
+    "的人来",
+    "个人来",
+    "人出来",
+    "负责人",
+    "负责的人",
+    "管事的",
+    "做主的",
+    "说了算的",
+    "工作人员",
+    "客服人员",
+    "服务人员",
+    "在线客服",
+    "客服在哪",
+    "客服小姐姐",
+    "小姐姐",
+    "客服妹",
+    "专员",
+    "接线员",
+    "话务员",
+    "值班",
+    "当面说",
+    "电话联系我",
+    "给我打电话",
+    "给我回电话",
+    "回个电话",
+    "打给我",
+    "听不懂",
+    "说不明白",
+    "说不清楚",
+    "讲不明白",
+    "沟通不了",
+    "要客服",
+    "叫客服",
+    "请客服",
+    "让客服",
+    "换客服",
+    "客服出来",
+    "客服呢",
+    "接通客服",
+    "回电",
+    "跟机器",
+    "和机器",
 ];
 
 /// Chinese words that contain a human-request phrase but are not one.
-const HUMAN_ZH_EXCEPT: &[&str] = &["人工智能", "人工费", "人工成本", "真人秀", "扫地机器人"];
+const HUMAN_ZH_EXCEPT: &[&str] = &[
+    "人工智能",
+    "人工费",
+    "人工成本",
+    "真人秀",
+    "扫地机器人",
+    "机器人玩具",
+    "机器人吸尘器",
+    "拖地机器人",
+    "陪伴机器人",
+    "编程机器人",
+];
+
+/// "跟/和 <a person> 说": a Chinese request to talk with someone, as three steps a few
+/// characters apart ("我要和前台的人说话", "跟你们的人沟通一下").
+const HUMAN_ZH_TALK: [&[&str]; 3] = [
+    &["跟", "和", "同", "与"],
+    &[
+        "人工",
+        "真人",
+        "活人",
+        "工作人员",
+        "客服",
+        "员工",
+        "前台",
+        "经理",
+        "主管",
+        "领导",
+        "负责",
+        "专员",
+        "同事",
+        "工程师",
+        "技术",
+        "售后",
+        "的人",
+    ],
+    &[
+        "说 ",
+        "说话",
+        "说一下",
+        "说几句",
+        "说清",
+        "说明白",
+        "说说",
+        "讲 ",
+        "讲话",
+        "谈谈",
+        "谈一下",
+        "聊",
+        "沟通",
+        "通话",
+        "对接",
+    ],
+];
+
+/// A Chinese verb of putting through with a colleague ("帮我接一下售后的同事").
+const HUMAN_ZH_CONNECT: [&[&str]; 2] = [
+    &["接", "转", "找", "叫", "安排", "联系", "换"],
+    &[
+        "同事",
+        "工作人员",
+        "专员",
+        "人工",
+        "客服人员",
+        "负责人",
+        "经理",
+        "主管",
+    ],
+];
 
 /// English phrases asking for a person, matched as whole words.
 const HUMAN_EN: &[&str] = &[
@@ -69,14 +188,49 @@ const HUMAN_EN: &[&str] = &[
     "speak to a manager",
     "speak to your manager",
     "your supervisor",
+    "customer care",
+    "call me",
+    "call me back",
+    "call back",
+    "ring me",
+    "phone me",
+    "give me a call",
+    "than a machine",
+    "not a machine",
+    "not a robot",
+    "no bot",
+    "no bots",
+    "stupid bot",
+    "useless bot",
+    "someone in charge",
+    "anybody real",
+    "anyone real",
+    "human support",
+    "someone i can talk to",
+    "who can i talk to",
+    "who can i speak to",
+    "who do i talk to",
+    "who do i speak to",
+    "anyone i can talk to",
+    "person i can talk to",
+    "call center",
+    "call centre",
+    "dont want a bot",
+    "not you",
 ];
 
-/// Verbs that, followed closely by a person word, ask for a person.
+/// Verbs that, followed closely by any person word ([`HUMAN_NOUNS_EN`] or
+/// [`GROUP_NOUNS_EN`]), ask for a person.
 const HUMAN_VERBS_EN: &[&str] = &[
-    "speak", "talk", "chat", "connect", "transfer", "put", "get", "want", "need", "give", "call",
+    "speak", "talk", "chat", "connect", "transfer", "hand", "pass", "escalate", "reach", "contact",
+    "put",
 ];
 
-/// Person words for [`HUMAN_VERBS_EN`].
+/// Verbs that ask for a person only with a word for one person ([`HUMAN_NOUNS_EN`]):
+/// "get me an agent", not "give the team access".
+const WEAK_HUMAN_VERBS_EN: &[&str] = &["get", "want", "need", "call", "send"];
+
+/// Words for one person, typos included.
 const HUMAN_NOUNS_EN: &[&str] = &[
     "human",
     "person",
@@ -89,8 +243,91 @@ const HUMAN_NOUNS_EN: &[&str] = &[
     "operator",
     "manager",
     "supervisor",
-    "people",
     "humans",
+    "employee",
+    "colleague",
+    "advisor",
+    "adviser",
+    "specialist",
+    "agnet",
+    "agant",
+    "humna",
+    "humen",
+    "hooman",
+    "persn",
+    "preson",
+    "perosn",
+    "represenative",
+    "representitive",
+    "represntative",
+    "reprasentative",
+    "operater",
+    "supervisior",
+];
+
+/// Words for a group of people, asked for only with [`HUMAN_VERBS_EN`] and a "to" or
+/// "with" between ("talk to your team"; not "invite people", nor "chat support").
+const GROUP_NOUNS_EN: &[&str] = &[
+    "people",
+    "team",
+    "support",
+    "anyone",
+    "anybody",
+    "employees",
+    "colleagues",
+    "staff",
+];
+
+/// Words that may stand between a verb of [`HUMAN_VERBS_EN`] and its person word:
+/// "let me speak to one of your agents", "hand me over to a colleague".
+const HUMAN_GAP_EN: &[&str] = &[
+    "me",
+    "to",
+    "with",
+    "w",
+    "a",
+    "an",
+    "the",
+    "one",
+    "of",
+    "your",
+    "you",
+    "some",
+    "real",
+    "live",
+    "actual",
+    "human",
+    "proper",
+    "customer",
+    "service",
+    "support",
+    "care",
+    "please",
+    "pls",
+    "plz",
+    "directly",
+    "right",
+    "now",
+    "over",
+    "through",
+    "in",
+    "on",
+    "back",
+    "from",
+    "us",
+    "someone",
+    "member",
+    "members",
+    "sales",
+    "tech",
+    "technical",
+    "billing",
+    "senior",
+    "another",
+    "other",
+    "different",
+    "qualified",
+    "competent",
 ];
 
 /// Words a one-word request may carry around its person word ("agent please").
@@ -136,6 +373,120 @@ const COMPLAINT_ZH: &[&str] = &[
     "找媒体",
     "烂透",
     "服了你们",
+    "良心",
+    "监管局",
+    "什么鬼",
+    "非常不满",
+    "极度不满",
+    "很不满",
+    "愤怒",
+    "愤慨",
+    "太失望",
+    "什么态度",
+    "耍我",
+    "耍人",
+    "玩我",
+    "糊弄",
+    "不讲理",
+    "乱扣",
+    "吸血",
+    "吃相难看",
+    "有病",
+    "神经病",
+    "烦死",
+    "气炸",
+    "无法忍受",
+    "失望透顶",
+    "再也不",
+    "骂人",
+    "什么玩意",
+    "仲裁",
+    "黑猫投诉",
+    "消保",
+    "银监会",
+    "金融监管",
+    "监管部门",
+    "没完没了",
+    "跟你们没完",
+    "不然没完",
+    "诈骗吧",
+    "是诈骗",
+    "这是诈骗",
+    "诈骗犯",
+    "要崩溃",
+    "搞什么鬼",
+    "搞什么啊",
+    "他妈的",
+    "tmd",
+    "过分",
+    "敷衍",
+    "推脱",
+    "推卸",
+    "推诿",
+    "踢皮球",
+    "不负责",
+    "欺负",
+    "欺骗",
+    "被坑",
+    "坑了",
+    "黑心",
+    "黑店",
+    "乱收费",
+    "霸王条款",
+    "走着瞧",
+    "等着瞧",
+    "后果自负",
+    "受够",
+    "电视台",
+    "维权",
+    "卫健委",
+    "工信部",
+    "银保监",
+    "记者",
+    "态度差",
+    "态度很差",
+    "态度太差",
+    "态度恶劣",
+    "服务态度",
+    "挂我电话",
+    "恶劣",
+    "差劲",
+    "太烂",
+    "破店",
+    "流氓",
+    "强盗",
+    "土匪",
+    "奸商",
+    "无耻",
+    "不要脸",
+    "尼玛",
+    "卧槽",
+    "混蛋",
+    "王八",
+    "傻逼",
+    "脑残",
+    "智障",
+    "废物",
+    "白痴",
+    "到底怎么回事",
+    "凭什么",
+    "骗钱",
+    "三番五次",
+    "一而再",
+    "好几次了",
+    "第三次",
+    "太过分",
+    "欺人太甚",
+    "气人",
+    "抓狂",
+    "受不了",
+    "忍不了",
+    "我服了",
+    "真服了",
+    "给我退钱",
+    "赶紧退钱",
+    "马上退钱",
+    "一星",
 ];
 
 /// English complaint and anger markers, matched as whole words.
@@ -174,6 +525,210 @@ const COMPLAINT_EN: &[&str] = &[
     "sick of",
     "trading standards",
     "report you",
+    "reporting you",
+    "to the media",
+    "take you to court",
+    "see you in court",
+    "how dare",
+    "so mad",
+    "really mad",
+    "very upset",
+    "scandal",
+    "how you treat",
+    "im done",
+    "never recommend",
+    "horrendous",
+    "dreadful",
+    "lousy",
+    "worthless",
+    "incompetence",
+    "negligence",
+    "liable",
+    "compensate me",
+    "demand compensation",
+    "want compensation",
+    "dare you",
+    "insane",
+    "absurd",
+    "shocking",
+    "fix this now",
+    "fix it now",
+    "sort it out",
+    "sort this out",
+    "get your act together",
+    "what is wrong with you",
+    "whats wrong with you",
+    "kidding me",
+    "are you kidding",
+    "final warning",
+    "hopeless",
+    "shambles",
+    "clueless",
+    "criminals",
+    "ashamed",
+    "fuming",
+    "how many times",
+    "third time",
+    "fourth time",
+    "fifth time",
+    "times now",
+    "for the last time",
+    "ofcom",
+    "fca",
+    "ftc",
+    "cfpb",
+    "fcc",
+    "solicitor",
+    "lawsuit",
+    "journalist",
+    "the news",
+    "stop lying",
+    "you lied",
+    "lying to me",
+    "lying to us",
+    "joke",
+    "liar",
+    "liars",
+    "lied to",
+    "1 star",
+    "one star",
+    "bad review",
+    "negative review",
+    "avoid you",
+    "the press",
+    "regulator",
+    "ombudsman",
+    "consumer protection",
+    "better business bureau",
+    "bbb",
+    "small claims",
+    "rude",
+    "disgusted",
+    "outrageous",
+    "unbelievable",
+    "shameful",
+    "shame on you",
+    "nonsense",
+    "bullshit",
+    "crap",
+    "crappy",
+    "damn",
+    "the hell",
+    "fuck",
+    "fucking",
+    "fck",
+    "shit",
+    "shitty",
+    "garbage",
+    "clowns",
+    "idiots",
+    "idiot",
+    "stupid",
+    "morons",
+    "never again",
+    "never buy",
+    "never order",
+    "never use",
+    "done with you",
+    "had enough",
+    "enough is enough",
+    "waste of time",
+    "wasted my time",
+    "wasting my time",
+    "ignored",
+    "ignoring me",
+    "nobody cares",
+    "no one cares",
+    "i demand",
+    "or else",
+    "livid",
+    "outraged",
+    "appalling",
+    "atrocious",
+    "unprofessional",
+    "thieves",
+    "thief",
+    "stole my money",
+    "stealing my money",
+    "cheated",
+    "cheating",
+    "conned",
+    "ripped off",
+    "daylight robbery",
+    "fraudsters",
+    "crooks",
+    "scamming",
+];
+
+/// Phrases that hold an anger marker but are none ("a stupid question", "on-demand").
+const COMPLAINT_EXCEPT: &[&str] = &[
+    "stupid question",
+    "dumb question",
+    "no joke",
+    "tennis court",
+    "food court",
+    "court date",
+    "滚动",
+    "滚筒",
+    "滚轮",
+    "滚屏",
+    "翻滚",
+];
+
+/// Anger words that describe what a complaint was about ("a rude courier"): a
+/// complaint alone, but not in a calm question about one already made.
+const COMPLAINT_MILD: &[&str] = &[
+    "rude",
+    "ignored",
+    "unprofessional",
+    "态度差",
+    "态度很差",
+    "态度太差",
+    "态度恶劣",
+    "服务态度",
+    "敷衍",
+    "挂我电话",
+];
+
+/// Emoji of anger: a complaint whatever the words.
+const ANGRY_EMOJI: &[char] = &['🤬', '🖕'];
+
+/// Emoji of annoyance: each counts as an exclamation mark ("还没到😡😡").
+const ANNOYED_EMOJI: &[char] = &['😡', '😠', '👿', '💢', '😤'];
+
+/// English words that, with two or more exclamation marks, make a message angry
+/// ("still nothing!!").
+const EXCLAIMED_NEGATIVE_EN: &[&str] = &[
+    "never",
+    "still",
+    "again",
+    "nothing",
+    "nobody",
+    "wrong",
+    "seriously",
+    "why",
+    "unbelievable",
+    "enough",
+    "hours",
+    "days",
+    "weeks",
+];
+
+/// Chinese words that, with two or more exclamation marks, make a message angry
+/// ("还没到！！").
+const EXCLAIMED_NEGATIVE_ZH: &[&str] = &[
+    "还没",
+    "还不",
+    "又",
+    "到底",
+    "凭什么",
+    "根本",
+    "一直没",
+    "再不",
+    "怎么回事",
+    "几天了",
+    "多少天",
+    "什么玩意",
 ];
 
 /// Words that name a complaint, claim or dispute without anger in them. Alone they
@@ -210,6 +765,11 @@ const PROGRESS_ZH: &[&str] = &[
     "跟进",
     "编号",
     "工单",
+    "受理",
+    "处理得",
+    "怎么看",
+    "有人跟进",
+    "有人联系",
 ];
 
 /// English ways of asking where something stands, matched as whole words.
@@ -225,7 +785,6 @@ const PROGRESS_EN: &[&str] = &[
     "checking on",
     "track",
     "where is",
-    "where's",
     "wheres",
     "how long",
     "when will",
@@ -239,6 +798,19 @@ const PROGRESS_EN: &[&str] = &[
     "been handled",
     "being handled",
     "resolved yet",
+    "how far",
+    "far along",
+    "looked at",
+    "looking at",
+    "look into",
+    "looked into",
+    "looking into",
+    "is at",
+    "still open",
+    "reviewed",
+    "news on",
+    "what happened with",
+    "happened to",
 ];
 
 /// Chinese signs that someone is in danger now, or that a crime against the customer
@@ -318,6 +890,339 @@ const URGENT_ZH: &[&str] = &[
     "还在扣钱",
     "一直在扣钱",
     "钱一直在少",
+    "冒黑烟",
+    "冒白烟",
+    "冒青烟",
+    "冒火",
+    "火星子",
+    "火花",
+    "烧起来",
+    "烧着了",
+    "烧了个洞",
+    "烧焦",
+    "焦糊",
+    "焦味",
+    "糊味",
+    "烧糊",
+    "浓烟",
+    "自燃",
+    "被电了",
+    "被电到",
+    "被电击",
+    "电了一下",
+    "电到我",
+    "电到手",
+    "电击",
+    "麻手",
+    "鼓包",
+    "烫伤",
+    "烧伤",
+    "灼伤",
+    "被烫",
+    "烫红",
+    "好多血",
+    "很多血",
+    "满手血",
+    "满脸血",
+    "一地血",
+    "血流不止",
+    "流血不止",
+    "出血不止",
+    "血止不住",
+    "止不住血",
+    "头破血流",
+    "现在出血",
+    "耳朵出血",
+    "昏过去",
+    "晕过去",
+    "叫不醒",
+    "没意识",
+    "没有意识",
+    "没呼吸",
+    "没有呼吸",
+    "停止呼吸",
+    "窒息",
+    "噎住",
+    "卡在喉咙",
+    "卡住喉咙",
+    "胸口疼",
+    "胸口痛",
+    "胸痛",
+    "食物中毒",
+    "煤气中毒",
+    "一氧化碳",
+    "过敏反应",
+    "严重过敏",
+    "喉咙肿",
+    "药吃多了",
+    "吃多了药",
+    "吃了很多药",
+    "一整瓶",
+    "安眠药",
+    "撑不下去",
+    "跳下去",
+    "从楼上跳",
+    "跳河",
+    "结束生命",
+    "结束自己",
+    "活着没意思",
+    "活着没什么意思",
+    "死了算了",
+    "一了百了",
+    "想不开",
+    "自残",
+    "没法活",
+    "威胁说",
+    "威胁要",
+    "被威胁",
+    "受到威胁",
+    "找我麻烦",
+    "知道我住",
+    "知道我家",
+    "上门找我",
+    "找上门",
+    "弄死",
+    "杀了",
+    "打死",
+    "报复",
+    "堵我",
+    "让我小心",
+    "很害怕",
+    "好害怕",
+    "人身安全",
+    "验证码给",
+    "被转走",
+    "正在被转",
+    "钱被转",
+    "被人刷",
+    "一条接一条",
+    "有人在用我",
+    "有人用我的",
+    "别人在用我",
+    "有人登录了我",
+    "有人登了我",
+    "账号被盗",
+    "账户被盗",
+    "号被盗",
+    "被盗号",
+    "被黑了",
+    "被骗了",
+    "上当受骗",
+    "骗走",
+    "被诈骗",
+    "冒名",
+    "被黑客",
+    "被骗",
+    "骗了我",
+    "钓鱼网站",
+    "钓鱼链接",
+    "钓鱼短信",
+    "点了链接",
+    "点了一个链接",
+    "假客服",
+    "假冒客服",
+    "自称客服",
+    "高烧",
+    "呕吐不止",
+    "急诊",
+    "抢救",
+    "不让我下车",
+    "锁车门",
+    "性骚扰",
+    "骚扰我",
+    "猥亵",
+    "摸我",
+    "数据泄露",
+    "信息泄露",
+    "泄露了",
+    "不如死了",
+    "想去死",
+    "活不了",
+    "没有活路",
+    "走投无路",
+    "绝望",
+    "打电话给客服",
+    "打电话给你们",
+    "安全账户",
+    "要我转账",
+    "让我转账",
+    "勒索",
+    "敲诈",
+    "有人闯进",
+    "闯进来",
+    "入室",
+    "受重伤",
+    "伤得很重",
+    "伤得很严重",
+    "撞伤",
+    "摔得很重",
+    "洪水",
+    "被淹",
+    "山火",
+    "泥石流",
+    "电线掉",
+    "电线断了",
+    "高压线",
+    "电线冒火",
+    "数据被删",
+    "正在删除",
+    "勒索病毒",
+    "被入侵",
+    "快死了",
+    "救我",
+    "求救",
+];
+
+/// Chinese phrases holding a sign of danger that are none ("打我电话": call me),
+/// removed before [`URGENT_ZH`] is looked for.
+const URGENT_ZH_EXCEPT: &[&str] = &[
+    "打我电话",
+    "打我手机",
+    "打我的电话",
+    "打我的手机",
+    "烟雾报警",
+];
+
+/// Chinese words for an appliance or its parts, for [`HAZARD_ZH`].
+const DEVICE_ZH: &[&str] = &[
+    "手机",
+    "电池",
+    "充电",
+    "电脑",
+    "笔记本",
+    "平板",
+    "耳机",
+    "插座",
+    "插头",
+    "插排",
+    "插线板",
+    "电器",
+    "电视",
+    "热水器",
+    "电热毯",
+    "机箱",
+    "电线",
+    "线头",
+    "手表",
+    "电源",
+    "适配器",
+    "吹风机",
+    "取暖器",
+    "暖风机",
+    "电暖",
+    "微波炉",
+    "电饭煲",
+    "空调",
+    "冰箱",
+    "洗衣机",
+    "煤气",
+    "燃气",
+    "锂电",
+    "主板",
+    "键盘",
+];
+
+/// What an appliance does when it is dangerous ("充电器炸了", "电池鼓得像个包子").
+const HAZARD_ZH: &[&str] = &[
+    "炸了",
+    "炸开",
+    "爆开",
+    "自己爆了",
+    "突然爆了",
+    "熔化",
+    "融化",
+    "鼓起",
+    "鼓得",
+    "会麻",
+    "烫得拿不住",
+    "冒火星",
+];
+
+/// Chinese words for swallowing; with no card or machine about, a child or a part
+/// went down ("宝宝把电池吞了").
+const SWALLOW_ZH: &[&str] = &[
+    "误食",
+    "误吞",
+    "吞下",
+    "吞进",
+    "吞了",
+    "咽了",
+    "咽下",
+    "塞嘴里",
+    "塞进嘴",
+    "放嘴里",
+    "吃进去",
+];
+
+/// What a machine swallows: then [`SWALLOW_ZH`] is no emergency ("ATM吞了我的卡").
+const SWALLOWED_BY_MACHINE: &[&str] = &[
+    "卡",
+    "atm",
+    "取款机",
+    "柜员机",
+    "机器",
+    "钱",
+    "card",
+    "machine",
+];
+
+/// Chinese signs of fraud under way, as pairs that must both occur: someone posing as
+/// staff got a code or money, a card being charged now, a login from elsewhere now.
+const FRAUD_ZH: [(&[&str], &[&str]); 3] = [
+    (
+        &["冒充", "假冒", "自称是"],
+        &[
+            "验证码",
+            "转账",
+            "转了",
+            "汇款",
+            "共享屏幕",
+            "屏幕共享",
+            "给他",
+            "给她",
+            "钱",
+            "链接",
+            "电话",
+            "打来",
+            "打给",
+            "退款",
+            "理赔",
+            "短信",
+            "中奖",
+        ],
+    ),
+    (
+        &["盗刷"],
+        &[
+            "正在",
+            "一直",
+            "还在",
+            "不停",
+            "接一条",
+            "刚刚",
+            "刚才",
+            "现在",
+        ],
+    ),
+    (
+        &[
+            "异地登录",
+            "外地登录",
+            "别的地方登录",
+            "陌生设备",
+            "别人登录",
+        ],
+        &[
+            "现在",
+            "刚才",
+            "刚刚",
+            "正在",
+            "下单",
+            "转账",
+            "在用",
+            "买东西",
+        ],
+    ),
 ];
 
 /// English signs that someone is in danger now, or that a crime against the customer
@@ -336,7 +1241,6 @@ const URGENT_EN: &[&str] = &[
     "passed out",
     "collapsed",
     "not breathing",
-    "can't breathe",
     "cant breathe",
     "cannot breathe",
     "heart attack",
@@ -351,7 +1255,6 @@ const URGENT_EN: &[&str] = &[
     "end my life",
     "end it all",
     "want to die",
-    "don't want to live",
     "dont want to live",
     "hurt myself",
     "self harm",
@@ -392,6 +1295,282 @@ const URGENT_EN: &[&str] = &[
     "right now",
     "as we speak",
     "happening now",
+    "caught fire",
+    "catching fire",
+    "catch fire",
+    "in flames",
+    "flames",
+    "burst into flames",
+    "is smoking",
+    "started smoking",
+    "was smoking",
+    "and smoking",
+    "smoking and",
+    "its smoking",
+    "smoke from",
+    "smoke out",
+    "smoke pouring",
+    "theres smoke",
+    "smoke everywhere",
+    "smells like burning",
+    "smell of burning",
+    "burning smell",
+    "smells burnt",
+    "smells like burnt",
+    "burnt plastic",
+    "burning plastic",
+    "smell burning",
+    "sparked",
+    "sparking",
+    "exploded",
+    "explode",
+    "exploding",
+    "blew up",
+    "electric shock",
+    "got a shock",
+    "shock from",
+    "shocked me",
+    "gave me a shock",
+    "electrocution",
+    "zapped me",
+    "got burned",
+    "got burnt",
+    "burned my",
+    "burnt my",
+    "burned his",
+    "burned her",
+    "burns on",
+    "burn on",
+    "burned by",
+    "burnt by",
+    "was burned",
+    "lots of blood",
+    "so much blood",
+    "blood everywhere",
+    "covered in blood",
+    "losing blood",
+    "cut her hand",
+    "cut his hand",
+    "cut my hand",
+    "cut herself",
+    "cut himself",
+    "badly cut",
+    "chest pain",
+    "chest pains",
+    "took too many",
+    "too many pills",
+    "too many painkillers",
+    "poisoned",
+    "food poisoning",
+    "carbon monoxide",
+    "allergic reaction",
+    "anaphylaxis",
+    "anaphylactic",
+    "fainted",
+    "choking",
+    "choked",
+    "not waking up",
+    "wont wake up",
+    "hurting myself",
+    "harm myself",
+    "harming myself",
+    "cut myself",
+    "cutting myself",
+    "ending it all",
+    "ending my life",
+    "take my own life",
+    "killing myself",
+    "wanna die",
+    "better off dead",
+    "no reason to live",
+    "jump off",
+    "threatening",
+    "threatened",
+    "threatens",
+    "knows where i live",
+    "know where i live",
+    "come after me",
+    "coming after me",
+    "going to hurt me",
+    "gonna hurt me",
+    "will hurt me",
+    "kill me",
+    "beat me up",
+    "scared for my life",
+    "afraid for my",
+    "in danger",
+    "dont feel safe",
+    "impersonating",
+    "pretending to be",
+    "posing as",
+    "got my code",
+    "gave my code",
+    "gave him my code",
+    "gave them my code",
+    "gave her my code",
+    "shared my code",
+    "money is leaving",
+    "leaving my account",
+    "draining my",
+    "being drained",
+    "drained my",
+    "hijacked",
+    "taken over my",
+    "took over my",
+    "account was taken over",
+    "hacked",
+    "someone is logged",
+    "someone logged into",
+    "someone is using my",
+    "somebody is using my",
+    "sim swap",
+    "swapped my sim",
+    "ported my number",
+    "getting my codes",
+    "safe account",
+    "asked for my pin",
+    "gave my pin",
+    "gave them my pin",
+    "told them my pin",
+    "gave my password",
+    "gave my card details",
+    "anydesk",
+    "teamviewer",
+    "blackmail",
+    "blackmailing",
+    "extortion",
+    "extorting",
+    "harassing me",
+    "stalker",
+    "tracking me",
+    "broke into",
+    "broken into",
+    "break in",
+    "intruder",
+    "burglar",
+    "robbery",
+    "had an accident",
+    "been in an accident",
+    "car accident",
+    "badly hurt",
+    "hurt badly",
+    "seriously hurt",
+    "seriously injured",
+    "badly injured",
+    "got hurt",
+    "flooding",
+    "hurricane",
+    "tornado",
+    "wildfire",
+    "evacuate",
+    "power line",
+    "live wire",
+    "exposed wires",
+    "wire is sparking",
+    "ransomware",
+    "being hacked",
+    "deleting everything",
+    "need an ambulance",
+    "need a doctor",
+    "sos",
+    "emptied my",
+    "emptying my",
+    "cleaned out my",
+    "cleared out my",
+    "wiped out my",
+    "been scammed",
+    "got scammed",
+    "was scammed",
+    "phishing",
+    "clicked a link",
+    "clicked on a link",
+    "fake website",
+    "fake call",
+    "called pretending",
+    "claiming to be",
+    "high fever",
+    "emergency room",
+    "wont let me out",
+    "wont let me leave",
+    "locked me in",
+    "sexually",
+    "groped",
+    "touched me",
+    "data breach",
+    "been leaked",
+    "leaked",
+    "end myself",
+    "unalive",
+    "not worth living",
+];
+
+/// English phrases holding a sign of danger that are none ("choking hazard", "no
+/// smoking"), removed before [`URGENT_EN`] is looked for.
+const URGENT_EN_EXCEPT: &[&str] = &[
+    "choking hazard",
+    "hard to swallow",
+    "smoking room",
+    "non smoking",
+    "no smoking",
+    "smoking area",
+    "smoke alarm",
+    "smoke detector",
+    "fire alarm",
+    "fire extinguisher",
+    "fire safety",
+    "fire door",
+];
+
+/// English words for swelling, for a battery or a device ([`BATTERY_EN`]).
+const SWELL_EN: &[&str] = &[
+    "swollen",
+    "swelling",
+    "bulging",
+    "swelled",
+    "puffed up",
+    "puffy",
+    "inflated",
+];
+
+/// A battery or the devices that hold one.
+const BATTERY_EN: &[&str] = &[
+    "battery",
+    "batteries",
+    "power bank",
+    "powerbank",
+    "phone",
+    "laptop",
+    "tablet",
+    "charger",
+    "case",
+    "vape",
+];
+
+/// English words for swallowing; with no card or machine about, a child or a part
+/// went down.
+const SWALLOW_EN: &[&str] = &["swallowed", "swallow", "swallowing"];
+
+/// Someone else ([`INTRUDER_EN`]) doing something with the customer's account
+/// ([`INTRUSION_EN`]): an account taken over now.
+const INTRUDER_EN: &[&str] = &[
+    "someone", "somebody", "they", "hacker", "hackers", "scammer", "scammers", "stranger",
+];
+
+/// See [`INTRUDER_EN`].
+const INTRUSION_EN: &[&str] = &[
+    "logged into",
+    "logged in to",
+    "is using",
+    "using my",
+    "placing orders",
+    "buying stuff",
+    "changed the email",
+    "changed my email",
+    "changed the password",
+    "transferring",
+    "moving money",
+    "taking money",
+    "draining",
 ];
 
 /// Chinese greetings, thanks and acknowledgements.
@@ -529,6 +1708,43 @@ fn find_word(words: &str, phrase: &str) -> Option<usize> {
     None
 }
 
+/// Byte offset of `phrase` in `words`: on word boundaries when it is English, anywhere
+/// when Chinese.
+fn find_phrase(words: &str, phrase: &str) -> Option<usize> {
+    if phrase.is_ascii() {
+        find_word(words, phrase)
+    } else {
+        words.find(phrase)
+    }
+}
+
+/// Whether one phrase of each step occurs in `text` in order, each after the first
+/// starting at most `gap` characters after the previous one ends (substrings: for
+/// Chinese).
+fn sequence(text: &str, steps: &[&[&str]], gap: usize) -> bool {
+    fn from(text: &str, at: usize, steps: &[&[&str]], gap: Option<usize>, next: usize) -> bool {
+        let Some((step, rest)) = steps.split_first() else {
+            return true;
+        };
+        for phrase in *step {
+            let mut start = at;
+            while let Some(i) = text[start..].find(phrase) {
+                let found = start + i;
+                if gap.is_some_and(|g| text[at..found].chars().count() > g) {
+                    break;
+                }
+                let end = found + phrase.len();
+                if from(text, end, rest, Some(next), next) {
+                    return true;
+                }
+                start = end;
+            }
+        }
+        false
+    }
+    from(text, 0, steps, None, gap)
+}
+
 /// The customer asks to talk to a person.
 pub(crate) fn wants_human(text: &str) -> bool {
     let w = words(text);
@@ -542,18 +1758,32 @@ pub(crate) fn wants_human(text: &str) -> bool {
     if HUMAN_EN.iter().any(|p| has(&w, p)) {
         return true;
     }
+    if sequence(&zh, &HUMAN_ZH_TALK, 8) || sequence(&zh, &HUMAN_ZH_CONNECT, 6) {
+        return true;
+    }
     let tokens: Vec<&str> = w.split_whitespace().collect();
-    // "let me speak to one of your agents", "connect me with staff"; not "agent of change".
+    // "let me speak to one of your agents", "connect me with staff"; not "agent of
+    // change", nor "I want to invite people".
     for (i, t) in tokens.iter().enumerate() {
-        if HUMAN_VERBS_EN.contains(t) {
-            let end = tokens.len().min(i + 7);
-            let found = (i + 1..end).any(|j| {
-                let n = tokens[j];
-                (HUMAN_NOUNS_EN.contains(&n) || HUMAN_NOUNS_EN.contains(&n.trim_end_matches('s')))
-                    && tokens.get(j + 1) != Some(&"of")
-            });
-            if found {
+        let strong = HUMAN_VERBS_EN.contains(t);
+        if !strong && !WEAK_HUMAN_VERBS_EN.contains(t) {
+            continue;
+        }
+        let mut preposition = false;
+        for j in i + 1..tokens.len().min(i + 8) {
+            let n = tokens[j];
+            let singular = n.strip_suffix('s').unwrap_or(n);
+            let person = HUMAN_NOUNS_EN.contains(&n)
+                || HUMAN_NOUNS_EN.contains(&singular)
+                || (strong && preposition && GROUP_NOUNS_EN.contains(&n));
+            preposition |= matches!(n, "to" | "with" | "w");
+            let of_what = tokens.get(j + 1) == Some(&"of")
+                && !matches!(tokens.get(j + 2), Some(&("yours" | "your" | "you" | "the")));
+            if person && !of_what {
                 return true;
+            }
+            if !HUMAN_GAP_EN.contains(&n) {
+                break;
             }
         }
     }
@@ -567,14 +1797,37 @@ pub(crate) fn wants_human(text: &str) -> bool {
 
 /// The message is a complaint or angry.
 pub(crate) fn is_complaint(text: &str) -> bool {
-    let w = words(text);
-    let angry = |p: &&str| !COMPLAINT_NOUNS.contains(p) && has(&w, p);
+    if text.chars().any(|c| ANGRY_EMOJI.contains(&c)) {
+        return true;
+    }
+    let mut w = words(text);
+    for except in COMPLAINT_EXCEPT {
+        while let Some(at) = find_phrase(&w, except) {
+            w.replace_range(at..at + except.len(), " ");
+        }
+    }
+    let progress = asks_progress(&w);
+    let angry = |p: &&str| {
+        let calm = COMPLAINT_NOUNS.contains(p) || (progress && COMPLAINT_MILD.contains(p));
+        !calm && has(&w, p)
+    };
     if COMPLAINT_ZH.iter().any(angry) || COMPLAINT_EN.iter().any(angry) {
+        return true;
+    }
+    let bangs = text
+        .chars()
+        .map(fold)
+        .filter(|&c| c == '!' || ANNOYED_EMOJI.contains(&c))
+        .count();
+    if bangs >= 2
+        && (EXCLAIMED_NEGATIVE_ZH.iter().any(|p| w.contains(p))
+            || EXCLAIMED_NEGATIVE_EN.iter().any(|p| has(&w, p)))
+    {
         return true;
     }
     // "投诉" or "complaint" with no anger: a complaint being made, unless the message
     // asks how one already made stands.
-    if COMPLAINT_NOUNS.iter().any(|p| has(&w, p)) && !asks_progress(&w) {
+    if COMPLAINT_NOUNS.iter().any(|p| has(&w, p)) && !progress {
         return true;
     }
     // "!!!", "！！！", "?!?" and the like.
@@ -607,8 +1860,27 @@ fn asks_progress(words: &str) -> bool {
 /// Someone is in danger now, or a crime against the customer is under way ("right
 /// now" counts only beside words of loss or attack: "I need it right now" is not).
 pub(crate) fn is_urgent(text: &str) -> bool {
-    let w = words(text);
-    if URGENT_ZH.iter().any(|p| w.contains(p)) {
+    let mut w = words(text);
+    for except in URGENT_ZH_EXCEPT {
+        w = w.replace(except, " ");
+    }
+    let any = |w: &str, list: &[&str]| list.iter().any(|p| has(w, p));
+    if URGENT_ZH.iter().any(|p| w.contains(p))
+        || (any(&w, DEVICE_ZH) && any(&w, HAZARD_ZH))
+        || (any(&w, SWALLOW_ZH) && !any(&w, SWALLOWED_BY_MACHINE))
+        || FRAUD_ZH.iter().any(|(a, b)| any(&w, a) && any(&w, b))
+    {
+        return true;
+    }
+    for except in URGENT_EN_EXCEPT {
+        while let Some(at) = find_word(&w, except) {
+            w.replace_range(at..at + except.len(), " ");
+        }
+    }
+    if (any(&w, SWELL_EN) && any(&w, BATTERY_EN))
+        || (any(&w, SWALLOW_EN) && !any(&w, SWALLOWED_BY_MACHINE))
+        || (any(&w, INTRUDER_EN) && any(&w, INTRUSION_EN))
+    {
         return true;
     }
     const NOW: [&str; 3] = ["right now", "as we speak", "happening now"];
@@ -725,6 +1997,134 @@ mod tests {
             "火锅店的优惠券怎么用",
         ] {
             assert!(!is_urgent(calm), "{calm}");
+        }
+    }
+
+    #[test]
+    fn more_ways_of_asking_for_a_person_and_words_that_only_look_like_it() {
+        for yes in [
+            "我要跟工作人员说",
+            "叫你们负责的人来",
+            "机器人听不懂 换个人",
+            "能帮我接一下售后的同事吗",
+            "有没有客服人员在线",
+            "hand me over to a colleague please",
+            "I want to talk to your support team",
+            "can someone call me back",
+            "operater pls",
+            "who can I speak to about this",
+        ] {
+            assert!(wants_human(yes), "{yes}");
+        }
+        for no in [
+            "I want to invite people to my project",
+            "does the chat support emoji",
+            "how do I give the team access",
+            "how do I send money to someone",
+            "快递员打电话给我说放门口了",
+            "扫地机器人怎么充电",
+            "售后说可以退",
+            "退货和退款说明在哪",
+        ] {
+            assert!(!wants_human(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn fire_shock_injury_swallowing_threats_and_fraud_under_way_are_urgent() {
+        for urgent in [
+            "电池鼓包了还发烫",
+            "孩子把纽扣电池吞下去了",
+            "插座冒火星了",
+            "充电器炸了",
+            "刚才被电了一下",
+            "有人冒充客服让我把验证码发给他",
+            "my toddler swallowed a magnet",
+            "the battery is swollen",
+            "my laptop started smoking",
+            "someone logged into my account and is placing orders",
+            "I gave them my code and money is leaving my account",
+            "got an electric shock from the plug",
+            "thinking about ending it all",
+            "he said he knows where I live",
+        ] {
+            assert!(is_urgent(urgent), "{urgent}");
+        }
+        for calm in [
+            "ATM吞了我的卡",
+            "the ATM swallowed my card",
+            "is this toy a choking hazard",
+            "do you have non smoking rooms",
+            "请打我电话",
+            "手机屏幕黑了",
+            "电脑中毒了怎么办",
+            "拔完牙出血正常吗",
+            "烟雾报警器怎么装",
+            "my phone overheats when gaming",
+            "手机充电有点烫正常吗",
+        ] {
+            assert!(!is_urgent(calm), "{calm}");
+        }
+    }
+
+    #[test]
+    fn more_anger_in_both_languages_and_words_that_only_look_like_it() {
+        for angry in [
+            "absolute joke of a shop",
+            "stop lying to me",
+            "I'll leave a 1 star review",
+            "三番五次推脱",
+            "你们太过分了",
+            "还没发货！！",
+            "垃圾🤬",
+            "still nothing!!",
+        ] {
+            assert!(is_complaint(angry), "{angry}");
+        }
+        for calm in [
+            "sorry, stupid question: how do I pay",
+            "屏幕有划痕😡",
+            "I reported a rude driver, has anyone looked at it",
+            "页面滚动不了",
+            "滚筒洗衣机保修多久",
+            "订单还没完成",
+            "how do I restore a file from the trash",
+            "got it!!",
+        ] {
+            assert!(!is_complaint(calm), "{calm}");
+        }
+    }
+
+    #[test]
+    fn every_english_phrase_can_match_the_folded_text() {
+        // `words` lower-cases and drops apostrophes and punctuation: a phrase with
+        // any of them would never match.
+        let lists: [&[&str]; 16] = [
+            HUMAN_EN,
+            HUMAN_VERBS_EN,
+            WEAK_HUMAN_VERBS_EN,
+            HUMAN_NOUNS_EN,
+            GROUP_NOUNS_EN,
+            HUMAN_GAP_EN,
+            COMPLAINT_EN,
+            COMPLAINT_EXCEPT,
+            EXCLAIMED_NEGATIVE_EN,
+            PROGRESS_EN,
+            URGENT_EN,
+            URGENT_EN_EXCEPT,
+            SWELL_EN,
+            BATTERY_EN,
+            INTRUDER_EN,
+            INTRUSION_EN,
+        ];
+        for phrase in lists.iter().flat_map(|l| l.iter()).filter(|p| p.is_ascii()) {
+            assert_eq!(words(phrase).trim(), *phrase, "{phrase:?}");
+        }
+        for phrase in COMPLAINT_MILD {
+            assert!(
+                COMPLAINT_EN.contains(phrase) || COMPLAINT_ZH.contains(phrase),
+                "{phrase}"
+            );
         }
     }
 

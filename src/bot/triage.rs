@@ -47,7 +47,8 @@ const HUMAN_ZH: &[&str] = &[
     "有人值班",
     "让个人来",
     "叫个人来",
-    "人呢",
+    "你们人呢",
+    "客服人呢",
     "来个人",
     "换个人",
     "叫个人",
@@ -269,8 +270,9 @@ const HUMAN_NOUNS_EN: &[&str] = &[
 ];
 
 /// Asking to be called: a call ([`CALL_ME_EN`]) with a request word
-/// ([`CALL_REQUEST_EN`]) and no sign of calls the customer wants to stop
-/// ([`UNWANTED_CALLS_EN`]): "can someone call me", not "they call me every day".
+/// ([`CALL_REQUEST_EN`]) and no sign of calls the customer wants to stop or of a call
+/// from someone else ([`UNWANTED_CALLS_EN`]): "can someone call me", not "they call me
+/// every day" nor "can the rider call me when he arrives".
 const CALL_ME_EN: &[&str] = &["call me", "ring me", "phone me"];
 
 /// See [`CALL_ME_EN`].
@@ -280,7 +282,8 @@ const CALL_REQUEST_EN: &[&str] = &[
 
 /// See [`CALL_ME_EN`].
 const UNWANTED_CALLS_EN: &[&str] = &[
-    "they", "keep", "keeps", "spam", "every", "stop", "why", "dont", "always",
+    "they", "keep", "keeps", "spam", "every", "stop", "why", "dont", "always", "rider", "driver",
+    "courier", "delivery", "when", "arrive", "arrives",
 ];
 
 /// Words for a group of people, asked for only with [`HUMAN_VERBS_EN`] and a "to" or
@@ -709,43 +712,16 @@ const COMPLAINT_MILD: &[&str] = &[
 /// Emoji of anger: a complaint whatever the words.
 const ANGRY_EMOJI: &[char] = &['🤬', '🖕'];
 
-/// Emoji of annoyance: each counts as an exclamation mark ("还没到😡😡").
+/// Emoji of annoyance: each counts as an exclamation mark ("到底发不发货😡😡").
 const ANNOYED_EMOJI: &[char] = &['😡', '😠', '👿', '💢', '😤'];
 
 /// English words that, with two or more exclamation marks, make a message angry
-/// ("still nothing!!").
-const EXCLAIMED_NEGATIVE_EN: &[&str] = &[
-    "never",
-    "still",
-    "again",
-    "nothing",
-    "nobody",
-    "wrong",
-    "seriously",
-    "why",
-    "unbelievable",
-    "enough",
-    "hours",
-    "days",
-    "weeks",
-];
+/// ("still nothing!!"; not "still not here!!", which may be a plain question).
+const EXCLAIMED_NEGATIVE_EN: &[&str] = &["never", "nothing", "nobody", "seriously", "enough"];
 
 /// Chinese words that, with two or more exclamation marks, make a message angry
-/// ("还没到！！").
-const EXCLAIMED_NEGATIVE_ZH: &[&str] = &[
-    "还没",
-    "还不",
-    "又",
-    "到底",
-    "凭什么",
-    "根本",
-    "一直没",
-    "再不",
-    "怎么回事",
-    "几天了",
-    "多少天",
-    "什么玩意",
-];
+/// ("到底发不发货！！"; not "还没到！！").
+const EXCLAIMED_NEGATIVE_ZH: &[&str] = &["到底", "凭什么", "根本", "再不", "怎么回事", "什么玩意"];
 
 /// Words that name a complaint, claim or dispute without anger in them. Alone they
 /// are a complaint being made; with [`PROGRESS_ZH`] or [`PROGRESS_EN`] and no anger,
@@ -1798,7 +1774,8 @@ impl Message {
 /// The customer asks to talk to a person.
 pub(crate) fn wants_human(text: &str) -> bool {
     let m = Message::new(text, &[HUMAN_ZH_EXCEPT]);
-    if m.any(HUMAN_ZH) || m.any(HUMAN_EN) {
+    // "人呢" opening a clause asks where the staff are; "骑手人呢" asks for the rider.
+    if m.any(HUMAN_ZH) || m.any(HUMAN_EN) || m.text.contains(" 人呢") {
         return true;
     }
     if sequence(&m.text, &HUMAN_ZH_TALK, 8) || sequence(&m.text, &HUMAN_ZH_CONNECT, 6) {
@@ -2049,6 +2026,8 @@ mod tests {
             "售后说可以退",
             "退货和退款说明在哪",
             "spam callers call me every day, how do I block them",
+            "can the rider call me when he arrives",
+            "骑手人呢 怎么还没到",
             "送餐的人来了没",
             "快递员没给我打电话",
             "怎么添加机器人到群里",
@@ -2107,7 +2086,7 @@ mod tests {
             "I'll leave a 1 star review",
             "三番五次推脱",
             "你们太过分了",
-            "还没发货！！",
+            "到底还发不发货！！",
             "垃圾🤬",
             "still nothing!!",
         ] {
@@ -2122,6 +2101,7 @@ mod tests {
             "订单还没完成",
             "how do I restore a file from the trash",
             "got it!!",
+            "where is it!! still not here",
             "天气恶劣航班取消了怎么办",
             "tell me a joke",
             "有病史能投保吗",

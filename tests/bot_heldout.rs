@@ -11,17 +11,18 @@ mod eval;
 use std::collections::BTreeSet;
 
 /// Regression guards, NOT targets: per set, (top-1, handoff recall) floors just below
-/// what the matcher scored at commit 93125cb (rounded down to the next 0.05; the
-/// sample's exact 0.50 one step further). Raise them when the bot improves; never
-/// lower them to let a change through. The targets are in issue 12: top-1 >= 0.85,
+/// what the bot scored (rounded down to the next 0.05; an exact multiple one step
+/// further): top-1 at commit 93125cb, handoff recall after the lexical triage of issue
+/// 12 (`d49c878`; it was 0.30 / 0.25 / 0.30 / 0.30 before). Raise them when the bot
+/// improves; never lower them to let a change through. The targets are in issue 12: top-1 >= 0.85,
 /// handoff precision >= 0.85 and handoff recall >= 0.90, per held-out set and
 /// overall. Every query is evaluated (under a second in a debug build), so these are
 /// the figures `bot_eval` prints.
 const FLOORS: [(&str, f64, f64); 5] = [
-    ("banking", 0.55, 0.30),    // measured 0.556 (135/243), 0.341 (28/82)
-    ("saas", 0.40, 0.25),       // measured 0.431 (106/246), 0.263 (21/80)
-    ("telecom", 0.40, 0.30),    // measured 0.437 (108/247), 0.329 (26/79)
-    ("travel", 0.45, 0.30),     // measured 0.476 (119/250), 0.309 (25/81)
+    ("banking", 0.55, 0.50),    // measured 0.556 (135/243), 0.512 (42/82)
+    ("saas", 0.40, 0.40),       // measured 0.431 (106/246), 0.438 (35/80)
+    ("telecom", 0.40, 0.45),    // measured 0.437 (108/247), 0.456 (36/79)
+    ("travel", 0.45, 0.40),     // measured 0.476 (119/250), 0.432 (35/81)
     ("faq-sample", 0.85, 0.45), // tuned-on; measured 0.875 (21/24), 0.500 (4/8)
 ];
 
@@ -122,6 +123,47 @@ fn held_out_scores_stay_above_todays_floors() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The lexical triage on the set it was tuned on (`tests/data/tuning-triage`): a
+/// regression guard, not a measure of quality. At `d49c878` every safety, person and
+/// complaint message went to a person and none was answered from the knowledge base.
+#[test]
+fn triage_tuning_set_stays_above_its_floors() {
+    let sets: Vec<_> = eval::tuning_sets()
+        .expect("the tuning sets")
+        .into_iter()
+        .filter(|s| s.name.starts_with("triage-"))
+        .collect();
+    assert!(!sets.is_empty(), "no triage tuning set");
+    let report =
+        eval::evaluate_with(&sets, &switchboard::Config::default()).expect("every set evaluates");
+    for set in &report.sets {
+        let m = &set.metrics;
+        let name = &set.set.name;
+        // Measured 0.893 (100/112): the 12 others are small talk and out of scope.
+        assert!(
+            m.handoff.recall.value.unwrap_or(0.0) >= 0.85,
+            "{name}: {:?}",
+            m.handoff
+        );
+        assert!(
+            m.safety_answered.is_empty(),
+            "{name}: {:?}",
+            m.safety_answered
+        );
+        for kind in ["safety", "wants_person", "angry_complaint"] {
+            let k = &m.must_not_by_kind[kind];
+            assert_eq!(k.handoff, k.queries, "{name} {kind}: {k:?}");
+        }
+        // Measured 0.761 (35/46); 1.000 handoff precision.
+        assert!(m.top1.value.unwrap_or(0.0) >= 0.75, "{name}: {:?}", m.top1);
+        assert!(
+            m.handoff.precision.value.unwrap_or(0.0) >= 0.95,
+            "{name}: {:?}",
+            m.handoff
+        );
+    }
 }
 
 /// The tuning sets the semantic stage was calibrated on are reported as tuned-on,

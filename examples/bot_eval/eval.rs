@@ -233,14 +233,24 @@ pub(crate) fn decide_first_message(
     router
         .apply(0, Command::CustomerMessage(message))
         .map_err(|e| format!("customer message {text:?}: {e}"))?;
-    let (_, notices) = router.drain();
-    let turn = notices
-        .into_iter()
-        .find_map(|notice| match notice {
-            Notice::ToBot(turn) => Some(turn),
-            _ => None,
-        })
-        .ok_or("web chat is not bot-first in this policy: no bot turn")?;
+    let (events, notices) = router.drain();
+    let Some(turn) = notices.into_iter().find_map(|notice| match notice {
+        Notice::ToBot(turn) => Some(turn),
+        _ => None,
+    }) else {
+        // A whole-message "退订" / "STOP" is answered by the system and ends there:
+        // no knowledge-base answer and no person, as the server does.
+        if events
+            .iter()
+            .any(|event| matches!(event.kind, EventKind::BotFinished))
+        {
+            return Ok(Decision {
+                outcome: Outcome::Clarify,
+                bot_time: Duration::ZERO,
+            });
+        }
+        return Err("web chat is not bot-first in this policy: no bot turn".to_owned());
+    };
     if !turn.first_turn {
         return Err(format!("{text:?}: the router's turn is not a first turn"));
     }

@@ -175,22 +175,26 @@ const UNSUBSCRIBE_WORDS: [&str; 7] = [
 /// "unsubscribe"): case, width, surrounding spaces and punctuation aside. A sentence
 /// that merely contains the word ("how do I stop my order?") is not one.
 pub fn is_unsubscribe(text: &str) -> bool {
-    if text.len() > 64 {
-        return false;
-    }
-    let folded: String = text
-        .chars()
+    let word = text.trim_matches(|c: char| {
+        c.is_whitespace()
+            || c.is_ascii_punctuation()
+            || ('\u{FF01}'..='\u{FF0F}').contains(&c)
+            || "。！，、～…".contains(c)
+    });
+    // Every word is short: most messages are answered by their length alone, and
+    // none is copied (this runs on every new conversation).
+    word.len() <= 16 && UNSUBSCRIBE_WORDS.iter().any(|w| folded(word).eq(w.chars()))
+}
+
+/// A text's characters with full-width ASCII made plain and upper case made lower.
+fn folded(text: &str) -> impl Iterator<Item = char> + '_ {
+    text.chars()
         .map(|c| match c {
             // Full-width ASCII as typed on Chinese keyboards.
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
             c => c,
         })
         .flat_map(char::to_lowercase)
-        .collect();
-    let word = folded.trim_matches(|c: char| {
-        c.is_whitespace() || c.is_ascii_punctuation() || "。！，、～…".contains(c)
-    });
-    UNSUBSCRIBE_WORDS.contains(&word)
 }
 
 #[cfg(test)]

@@ -3,23 +3,9 @@
 use switchboard::api::pb;
 use tonic::Code;
 
-use crate::common::{journaled_in, spawn_server, test_config};
+use crate::common::{by_phone, journaled_in, spawn_server, test_config, verified_phone as phone};
 
 use pb::ContactPurpose::{Feedback, FollowUp, Greeting, Logistics, Marketing, Service};
-
-fn phone(value: &str) -> pb::CustomerIdentifier {
-    pb::CustomerIdentifier {
-        kind: pb::IdentifierKind::Phone as i32,
-        value: value.to_owned(),
-        verified: true,
-    }
-}
-
-fn by_phone(value: &str) -> Option<pb::ProfileSelector> {
-    Some(pb::ProfileSelector {
-        who: Some(pb::profile_selector::Who::Identifier(phone(value))),
-    })
-}
 
 fn by_id(id: u64) -> Option<pb::ProfileSelector> {
     Some(pb::ProfileSelector {

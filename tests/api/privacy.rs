@@ -4,21 +4,10 @@
 use switchboard::api::pb;
 use tonic::Code;
 
-use crate::common::{Agent, TestServer, journaled_in, message, metric, spawn_server, test_config};
-
-fn phone(value: &str) -> pb::CustomerIdentifier {
-    pb::CustomerIdentifier {
-        kind: pb::IdentifierKind::Phone as i32,
-        value: value.to_owned(),
-        verified: true,
-    }
-}
-
-fn by_phone(value: &str) -> Option<pb::ProfileSelector> {
-    Some(pb::ProfileSelector {
-        who: Some(pb::profile_selector::Who::Identifier(phone(value))),
-    })
-}
+use crate::common::{
+    Agent, TestServer, by_phone, journaled_in, message, metric, spawn_server, test_config,
+    verified_phone as phone,
+};
 
 fn on_wechat(key: &str, number: &str, text: &str) -> pb::InboundMessage {
     let mut m = message(key, 0.0, text);

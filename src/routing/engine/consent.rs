@@ -58,16 +58,7 @@ impl Router {
                 agent: None,
             },
         );
-        let confirmation = customer_notice(
-            c,
-            CustomerNoticeBody::Message {
-                sender: Sender::System,
-                text,
-                buttons: Vec::new(),
-                agent: None,
-                queue_status: None,
-            },
-        );
+        let confirmation = system_message(c, text);
         let closed = customer_notice(c, CustomerNoticeBody::Closed(EndReason::BotFinished));
         self.notices.push(Notice::ToCustomer(confirmation));
         self.mark_responded(now, id, Responder::System);

@@ -589,6 +589,20 @@ fn customer_notice(c: &Conversation, body: CustomerNoticeBody) -> CustomerNotice
     }
 }
 
+/// A plain system message to the customer (no buttons, no queue status).
+fn system_message(c: &Conversation, text: Arc<str>) -> CustomerNotice {
+    customer_notice(
+        c,
+        CustomerNoticeBody::Message {
+            sender: Sender::System,
+            text,
+            buttons: Vec::new(),
+            agent: None,
+            queue_status: None,
+        },
+    )
+}
+
 /// A system note telling the customer where they stand in the queue.
 fn queue_note(c: &Conversation, text: Arc<str>, status: QueueStatus) -> CustomerNotice {
     customer_notice(

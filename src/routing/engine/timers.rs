@@ -301,16 +301,7 @@ impl Router {
             });
         }
         let text = wait_limit_text(&c.language);
-        let message = customer_notice(
-            c,
-            CustomerNoticeBody::Message {
-                sender: Sender::System,
-                text,
-                buttons: Vec::new(),
-                agent: None,
-                queue_status: None,
-            },
-        );
+        let message = system_message(c, text);
         let closed = customer_notice(c, CustomerNoticeBody::Closed(EndReason::WaitLimit));
         self.notices.push(Notice::ToCustomer(message));
         self.notices.push(Notice::ToCustomer(closed));

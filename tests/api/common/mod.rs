@@ -841,3 +841,19 @@ pub(crate) async fn metric(server: &TestServer, series: &str) -> f64 {
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map_or(0.0, |value| value.trim().parse().unwrap())
 }
+
+/// A verified phone number, as adapters and the tenant's systems send one.
+pub(crate) fn verified_phone(value: &str) -> pb::CustomerIdentifier {
+    pb::CustomerIdentifier {
+        kind: pb::IdentifierKind::Phone as i32,
+        value: value.to_owned(),
+        verified: true,
+    }
+}
+
+/// A profile selector by verified phone number.
+pub(crate) fn by_phone(value: &str) -> Option<pb::ProfileSelector> {
+    Some(pb::ProfileSelector {
+        who: Some(pb::profile_selector::Who::Identifier(verified_phone(value))),
+    })
+}

@@ -236,8 +236,9 @@ fn a_missing_model_fails_the_load_with_its_name() {
     );
 }
 
-/// A danger the phrase rules do not name: no rule fires on it.
-const UNNAMED_DANGER: &str = "插线板噼里啪啦响，墙上插座都黑了，一股塑料熔化的味道";
+/// A danger the phrase rules do not name: no rule fires on it. (The sparking power
+/// strip this test used first is named by the phrase rules since `ebbf112`.)
+const UNNAMED_DANGER: &str = "孩子把洗衣凝珠咬破了，嘴里全是泡沫，一直在吐";
 
 #[test]
 fn with_the_embedding_triage_a_danger_no_rule_names_goes_to_a_person() {

@@ -114,7 +114,7 @@ pub const SEMANTIC_EMBEDDING: &str = "switchboard_bot_semantic_embedding_seconds
 /// and the caller answered; `model_error`: the model failed).
 pub const SEMANTIC_SKIPPED: &str = "switchboard_bot_semantic_skipped_total";
 /// Counter: knowledge-base reloads by result (`ok`, `rejected`).
-pub const KB_RELOADS: &str = "switchboard_kb_reloads_total";
+pub const KB_RELOADS: &str = "switchboard_knowledge_base_reloads_total";
 /// Gauge: open gRPC streams by kind.
 pub const OPEN_STREAMS: &str = "switchboard_open_streams";
 /// Counter: calls refused before authentication succeeded, by reason.

@@ -360,15 +360,27 @@ pub async fn record_facts(
 ) -> Result<pb::CustomerProfileView, Status> {
     let who = selector(req.customer).map_err(rejected)?;
     let facts = facts(req.facts, tenants.clock().now()).map_err(rejected)?;
-    let applied = change(
+    recorded(
         tenants,
         caller,
         "customer_facts",
         Command::CustomerFacts { who, facts },
     )
-    .await?;
-    let Applied::Profile(profile) = applied else {
-        return Err(Status::internal("facts recorded without a profile"));
+    .await
+}
+
+/// Runs a command that records something on a profile (made for it if need be) and
+/// answers with that profile's view.
+async fn recorded(
+    tenants: &Tenants,
+    caller: &Caller,
+    action: &'static str,
+    command: Command,
+) -> Result<pb::CustomerProfileView, Status> {
+    let Applied::Profile(profile) = change(tenants, caller, action, command).await? else {
+        return Err(Status::internal(format!(
+            "{action} recorded without a profile"
+        )));
     };
     view_of(tenants, &caller.tenant, &ProfileRef::Id(profile))
 }
@@ -381,17 +393,13 @@ pub async fn record_consent(
 ) -> Result<pb::CustomerProfileView, Status> {
     let decision = consent(&req, tenants.clock().now()).map_err(rejected)?;
     let who = selector(req.customer).map_err(rejected)?;
-    let applied = change(
+    recorded(
         tenants,
         caller,
         "customer_consent",
         Command::RecordConsent { who, decision },
     )
-    .await?;
-    let Applied::Profile(profile) = applied else {
-        return Err(Status::internal("consent recorded without a profile"));
-    };
-    view_of(tenants, &caller.tenant, &ProfileRef::Id(profile))
+    .await
 }
 
 /// `Admin/LinkIdentifier` (`link`) and `Admin/UnlinkIdentifier`.

@@ -28,6 +28,8 @@ pub mod semantic_index;
 pub mod semantic_triage;
 mod triage;
 
+pub(crate) use triage::fold as fold_width;
+
 pub use builtin::{
     BotMessage, BotReply, BotSettings, BuiltinBot, HandoffReason, SemanticStep, SemanticUse,
     Suggestion, Turn,

@@ -189,11 +189,7 @@ pub fn is_unsubscribe(text: &str) -> bool {
 /// A text's characters with full-width ASCII made plain and upper case made lower.
 fn folded(text: &str) -> impl Iterator<Item = char> + '_ {
     text.chars()
-        .map(|c| match c {
-            // Full-width ASCII as typed on Chinese keyboards.
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            c => c,
-        })
+        .map(crate::bot::fold_width)
         .flat_map(char::to_lowercase)
 }
 

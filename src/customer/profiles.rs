@@ -527,17 +527,18 @@ impl Profiles {
         Ok(())
     }
 
-    /// Records a consent decision on a profile (its origin is that profile); false
-    /// when a newer decision for the purpose is already on record there.
+    /// Records a consent decision on a profile (its origin is that profile); one
+    /// older than the decision on record there for the purpose changes nothing.
     pub fn record_consent(
         &mut self,
         profile: ProfileId,
         mut decision: ConsentRecord,
-    ) -> Result<bool, ProfileError> {
+    ) -> Result<(), ProfileError> {
         let profile = self.current(profile)?;
         decision.origin = profile;
         let entry = self.profiles.get_mut(&profile).expect("current");
-        Ok(entry.consents.record(decision))
+        entry.consents.record(decision);
+        Ok(())
     }
 
     /// An operator merges `from` into `into`: identifiers and facts move, `from`

@@ -35,6 +35,17 @@ fn allowed(view: &pb::CustomerProfileView) -> Vec<pb::ContactPurpose> {
         .collect()
 }
 
+async fn profile_view(
+    admin: &mut pb::admin_client::AdminClient<tonic::transport::Channel>,
+    customer: Option<pb::ProfileSelector>,
+) -> pb::CustomerProfileView {
+    admin
+        .get_customer_profile(pb::GetCustomerProfileRequest { customer })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -101,15 +112,7 @@ async fn marketing_needs_an_opt_in_the_newest_decision_stands_and_it_survives_a_
     server.shutdown().await.unwrap();
 
     let server = spawn_server(config).await;
-    let view = server
-        .admin()
-        .await
-        .get_customer_profile(pb::GetCustomerProfileRequest {
-            customer: by_phone(NUMBER),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let view = profile_view(&mut server.admin().await, by_phone(NUMBER)).await;
     assert_eq!(view.profile_id, profile);
     assert_eq!(
         allowed(&view),
@@ -164,13 +167,7 @@ async fn a_merge_lets_the_newer_decision_stand_and_an_unmerge_takes_it_back() {
         .await
         .unwrap()
         .into_inner();
-    let merged = admin
-        .get_customer_profile(pb::GetCustomerProfileRequest {
-            customer: by_id(kept.profile_id),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let merged = profile_view(&mut admin, by_id(kept.profile_id)).await;
     assert!(
         !allowed(&merged).contains(&Marketing),
         "the other profile's newer opt-out stands for the person"
@@ -181,13 +178,7 @@ async fn a_merge_lets_the_newer_decision_stand_and_an_unmerge_takes_it_back() {
         })
         .await
         .unwrap();
-    let back = admin
-        .get_customer_profile(pb::GetCustomerProfileRequest {
-            customer: by_id(kept.profile_id),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let back = profile_view(&mut admin, by_id(kept.profile_id)).await;
     assert!(allowed(&back).contains(&Marketing), "{back:?}");
 }
 
@@ -256,21 +247,15 @@ async fn a_customer_who_writes_td_is_opted_out_told_so_and_nobody_is_offered_it(
         .await
         .unwrap();
     assert_eq!(view.state, pb::ConversationState::BotFinished as i32);
-    let profile = admin
-        .get_customer_profile(pb::GetCustomerProfileRequest {
-            customer: by_phone(NUMBER),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(allowed(&profile), [Service, Logistics, Feedback, FollowUp]);
-    let opted_out = profile
+    let view = profile_view(&mut admin, by_phone(NUMBER)).await;
+    assert_eq!(allowed(&view), [Service, Logistics, Feedback, FollowUp]);
+    let opted_out = view
         .consents
         .iter()
         .find(|c| c.purpose == Marketing as i32)
         .unwrap();
     assert!(!opted_out.granted && opted_out.source.contains("unsubscribe"));
-    assert_eq!(profile.history[0].intent, "unsubscribe");
+    assert_eq!(view.history[0].intent, "unsubscribe");
 
     // Ann was never offered it: her next offer is the next real question.
     let mut question = crate::common::message("real-thread", 0.0, "where is my parcel?");

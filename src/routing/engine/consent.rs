@@ -10,15 +10,6 @@ const UNSUBSCRIBE_SOURCE: &str = "customer reply: unsubscribe";
 /// The intent an opt-out conversation records in the person's history.
 const UNSUBSCRIBE_INTENT: &str = "unsubscribe";
 
-/// The confirmation, in the customer's language.
-fn unsubscribed_text(language: &str) -> &'static str {
-    if language.starts_with("zh") {
-        "您已退订营销和节日问候消息，我们不会再向您发送。订单、物流等服务通知不受影响；如需重新订阅，请联系客服。"
-    } else {
-        "You are unsubscribed from offers and greetings; we will not send you any more. Service messages about your orders and deliveries still reach you. To subscribe again, ask us any time."
-    }
-}
-
 impl Router {
     /// A new conversation whose first message asks to unsubscribe: the person's
     /// profile (made from the channel's customer id when they have none, so the
@@ -28,7 +19,13 @@ impl Router {
     pub(super) fn opt_out(&mut self, now: Millis, id: ConversationId) {
         let c = &self.conversations[&id];
         let (known, channel, customer_id) = (c.customer_profile, c.channel, c.customer.id.clone());
-        let profile = known.or_else(|| self.enrol(now, channel, &customer_id));
+        let profile = known.or_else(|| {
+            // Made from the channel's customer id when they have none, so it sticks.
+            let identity = Identity::new(IdentityKind::Channel(channel), &customer_id).ok()?;
+            self.profile_for_record(now, ProfileRef::Identity(identity))
+                .inspect_err(|e| tracing::warn!(error = %e, "no profile for an opt-out"))
+                .ok()
+        });
         if let Some(profile) = profile {
             for purpose in [ContactPurpose::Marketing, ContactPurpose::Greeting] {
                 let decision = ConsentRecord {
@@ -47,7 +44,7 @@ impl Router {
         let c = self.conversations.get_mut(&id).expect("just opened");
         c.customer_profile = profile;
         c.extra_mut().bot_intent = Some(Arc::from(UNSUBSCRIBE_INTENT));
-        let text: Arc<str> = Arc::from(unsubscribed_text(&c.language));
+        let text = unsubscribed_text(&c.language);
         push_transcript(
             c,
             limit,
@@ -65,21 +62,5 @@ impl Router {
         self.notices.push(Notice::ToCustomer(closed));
         self.emit(now, id, EventKind::BotFinished);
         self.end(now, id, ContactOutcome::BotFinished);
-    }
-
-    /// A profile for a customer known only by the channel's customer id.
-    fn enrol(&mut self, now: Millis, channel: Channel, customer_id: &str) -> Option<ProfileId> {
-        let identity = Identity::new(IdentityKind::Channel(channel), customer_id).ok()?;
-        let claim = ClaimedIdentity {
-            identity,
-            verified: true,
-        };
-        match self.profiles.resolve(now, &[claim]) {
-            Ok(found) => Some(found.profile),
-            Err(e) => {
-                tracing::warn!(error = %e, "no profile for an opt-out");
-                None
-            }
-        }
     }
 }

@@ -299,7 +299,7 @@ impl Router {
     /// The profile a record from the tenant's systems lands on: the one named, the
     /// one an identifier belongs to, or a new one with that identifier (the tenant's
     /// systems vouch for it, so it counts as verified).
-    fn profile_for_record(
+    pub(super) fn profile_for_record(
         &mut self,
         now: Millis,
         who: ProfileRef,

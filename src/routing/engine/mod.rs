@@ -57,7 +57,7 @@ pub use policy::{
 pub use privacy::{CustomerExport, ErasedCustomer, Forgotten};
 use texts::{
     QueueTexts, is_chinese, reconnecting_text, shutdown_text, solved_text, survey_buttons,
-    survey_text, survey_thanks, verdict_buttons, wait_limit_text,
+    survey_text, survey_thanks, unsubscribed_text, verdict_buttons, wait_limit_text,
 };
 
 use super::agents::{Agent, AgentPool, AgentSlot, LaneKey};
@@ -591,20 +591,19 @@ fn customer_notice(c: &Conversation, body: CustomerNoticeBody) -> CustomerNotice
 
 /// A plain system message to the customer (no buttons, no queue status).
 fn system_message(c: &Conversation, text: Arc<str>) -> CustomerNotice {
-    customer_notice(
-        c,
-        CustomerNoticeBody::Message {
-            sender: Sender::System,
-            text,
-            buttons: Vec::new(),
-            agent: None,
-            queue_status: None,
-        },
-    )
+    system_note(c, text, None)
 }
 
 /// A system note telling the customer where they stand in the queue.
 fn queue_note(c: &Conversation, text: Arc<str>, status: QueueStatus) -> CustomerNotice {
+    system_note(c, text, Some(status))
+}
+
+fn system_note(
+    c: &Conversation,
+    text: Arc<str>,
+    queue_status: Option<QueueStatus>,
+) -> CustomerNotice {
     customer_notice(
         c,
         CustomerNoticeBody::Message {
@@ -612,7 +611,7 @@ fn queue_note(c: &Conversation, text: Arc<str>, status: QueueStatus) -> Customer
             text,
             buttons: Vec::new(),
             agent: None,
-            queue_status: Some(status),
+            queue_status,
         },
     )
 }

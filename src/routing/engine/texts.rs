@@ -51,6 +51,10 @@ static WAIT_LIMIT: Fixed = fixed!(
     "非常抱歉，目前没有客服能及时接待您，本次会话已结束。请稍后再联系我们，或给我们留言。",
     "We are sorry: no agent could take your conversation in time, so it has ended. Please write again later, or leave us a message."
 );
+static UNSUBSCRIBED: Fixed = fixed!(
+    "您已退订营销和节日问候消息，我们不会再向您发送。订单、物流等服务通知不受影响；如需重新订阅，请联系客服。",
+    "You are unsubscribed from offers and greetings; we will not send you any more. Service messages about your orders and deliveries still reach you. To subscribe again, ask us any time."
+);
 static SHUTDOWN: Fixed = fixed!(
     "系统正在重启，本次会话已结束。请稍后再次联系我们，给您带来不便敬请谅解。",
     "We are restarting our service, so this conversation has ended. Please write to us again in a moment; sorry for the trouble."
@@ -194,6 +198,11 @@ impl QueueTexts {
 
 pub(super) fn wait_limit_text(language: &str) -> Arc<str> {
     WAIT_LIMIT.get(language)
+}
+
+/// The confirmation of an opt-out by reply ("退订", "STOP").
+pub(super) fn unsubscribed_text(language: &str) -> Arc<str> {
+    UNSUBSCRIBED.get(language)
 }
 
 pub(super) fn shutdown_text(language: &str) -> Arc<str> {

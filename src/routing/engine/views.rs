@@ -75,11 +75,6 @@ impl Router {
         self.snapshot(id).or_else(|| self.ended.get(id).cloned())
     }
 
-    /// Recently ended conversations, as the board keeps them.
-    pub fn recently_ended(&self) -> &RecentlyEnded {
-        &self.ended
-    }
-
     /// Keeps the last `limit` ended conversations visible to [`Router::conversation`].
     pub fn keep_ended(&mut self, limit: usize) {
         self.ended.set_limit(limit);

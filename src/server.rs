@@ -17,6 +17,7 @@ use crate::api::admin::AdminService;
 use crate::api::bots::BotPoolService;
 use crate::api::desk::DeskService;
 use crate::api::gateway::GatewayService;
+use crate::api::outbound::OutboundService;
 use crate::api::{FILE_DESCRIPTOR_SET, pb};
 use crate::auth::Auth;
 use crate::config::Config;
@@ -32,6 +33,7 @@ pub const SERVICES: &[&str] = &[
     "switchboard.v1.AgentDesk",
     "switchboard.v1.Admin",
     "switchboard.v1.BotPool",
+    "switchboard.v1.Outbound",
 ];
 
 /// Serves until `shutdown` resolves, then drains: health turns NOT_SERVING, new work is
@@ -117,6 +119,10 @@ pub async fn run(
         ))
         .add_service(pb::bot_pool_server::BotPoolServer::with_interceptor(
             BotPoolService::new(tenants.clone()),
+            authenticate.clone(),
+        ))
+        .add_service(pb::outbound_server::OutboundServer::with_interceptor(
+            OutboundService::new(tenants.clone()),
             authenticate,
         ))
         .serve_with_incoming_shutdown(incoming, tenants.stopped());

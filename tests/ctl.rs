@@ -10,11 +10,14 @@ use rcgen::{
     BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
+use switchboard::api::pb;
+use switchboard::api::pb::agent_desk_client::AgentDeskClient;
 use switchboard::auth::{Role, api_keys};
 use switchboard::config::{Config, LogFormat};
 use switchboard::storage::{Durability, StorageSettings};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+use tokio_stream::wrappers::ReceiverStream;
 
 /// A server running in this test's process; stops when dropped.
 struct Server {
@@ -285,6 +288,104 @@ async fn json_output_has_the_fields_scripts_read() {
         !text.contains('\x1b'),
         "no escape codes off a terminal: {text:?}"
     );
+}
+
+#[tokio::test]
+async fn agents_and_explain_show_who_could_serve_and_why_not() {
+    let server = start(config()).await;
+    let url = server.url();
+    // An agent with billing only, signed in over the desk stream as a desktop would.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(pb::AgentFrame {
+        request_id: "sign-in".into(),
+        action: Some(pb::agent_frame::Action::SignIn(pb::SignIn {
+            agent_id: "a-billing".into(),
+            display_name: "Wang Fang".into(),
+            skills: vec![pb::AgentSkill {
+                skill: "billing".into(),
+                proficiency: 4,
+            }],
+            capacity: Some(pb::Capacity {
+                messaging: 2,
+                email: 0,
+                voice: 0,
+            }),
+            presence: pb::Presence::Available as i32,
+        })),
+    })
+    .await
+    .unwrap();
+    let mut desk = AgentDeskClient::connect(url.clone())
+        .await
+        .unwrap()
+        .session(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = desk.message().await.unwrap().unwrap();
+    assert!(
+        matches!(first.frame, Some(pb::desk_frame::Frame::SignedIn(_))),
+        "{first:?}"
+    );
+
+    let agents = ctl_at(&url, &["agents"]).await;
+    let text = agents.ok();
+    let row = text.lines().nth(1).unwrap();
+    for part in [
+        "a-billing",
+        "Wang Fang",
+        "available",
+        "msg 0/2",
+        "billing:4",
+    ] {
+        assert!(row.contains(part), "{part}: {text}");
+    }
+    assert!(
+        text.ends_with("1 agent signed in: 1 available, 0 away, 0 in wrap-up\n"),
+        "{text}"
+    );
+
+    // A conversation that needs `orders`, which the agent lacks: it waits.
+    let run = ctl_at(
+        &url,
+        &[
+            "send",
+            "--channel",
+            "sms",
+            "--customer",
+            "u-3",
+            "--skill",
+            "orders:2",
+            "--json",
+            "my order?",
+        ],
+    )
+    .await;
+    let id = run.json()["conversation_id"].as_str().unwrap().to_owned();
+    let explain = ctl_at(&url, &["explain", &id]).await;
+    let text = explain.ok();
+    assert!(
+        text.contains("1 of 1 signed-in agents considered:"),
+        "{text}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("a-billing"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        row.contains("orders>=2"),
+        "the missing skill is named: {text}"
+    );
+    let json = ctl_at(&url, &["explain", &id, "--json"]).await.json();
+    let candidate = &json["candidates"][0];
+    assert_eq!(candidate["agent_id"], "a-billing");
+    assert_eq!(candidate["eligible"], false);
+    assert_eq!(candidate["missing_skills"][0]["skill"], "orders");
+    assert_eq!(candidate["missing_skills"][0]["level"], 2);
+    let agents = ctl_at(&url, &["agents", "--json"]).await.json();
+    assert_eq!(agents["agents"][0]["presence"], "available");
+    assert_eq!(agents["agents"][0]["capacity"]["messaging"], 2);
+    drop(tx);
 }
 
 #[tokio::test]

@@ -20,8 +20,10 @@ use crate::api::pb;
 struct Out {
     /// `--json`.
     json: bool,
-    /// stdout is a terminal: bold headers, and `watch` clears the screen.
+    /// stdout is a terminal: `watch` redraws the screen.
     terminal: bool,
+    /// Bold table headers: a terminal, and `NO_COLOR` unset.
+    bold: bool,
 }
 
 impl Out {
@@ -45,9 +47,11 @@ fn emit(text: &str) {
 
 /// Runs the subcommand.
 pub(crate) async fn run(args: &CtlArgs) -> Result<(), CtlError> {
+    let terminal = std::io::stdout().is_terminal();
     let out = Out {
         json: args.json,
-        terminal: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        terminal,
+        bold: terminal && std::env::var_os("NO_COLOR").is_none(),
     };
     // Input is checked before connecting, so a typo never waits on the network.
     let profile_who = match &args.command {
@@ -69,11 +73,11 @@ pub(crate) async fn run(args: &CtlArgs) -> Result<(), CtlError> {
                 .map_err(failed)?
                 .into_inner();
             let view = Waiting::from(&list);
-            out.print(&view, || render::waiting(&view, out.terminal));
+            out.print(&view, || render::waiting(&view, out.bold));
         }
         CtlCommand::Agents => {
             let view = agents(&client).await?;
-            out.print(&view, || render::agents(&view, out.terminal));
+            out.print(&view, || render::agents(&view, out.bold));
         }
         CtlCommand::Explain {
             conversation,
@@ -88,7 +92,7 @@ pub(crate) async fn run(args: &CtlArgs) -> Result<(), CtlError> {
                 .map_err(failed)?
                 .into_inner();
             let view = Explanation::from(&e);
-            out.print(&view, || render::explanation(&view, out.terminal));
+            out.print(&view, || render::explanation(&view, out.bold));
         }
         CtlCommand::Conversation { id } => {
             let c = admin
@@ -148,7 +152,7 @@ pub(crate) async fn run(args: &CtlArgs) -> Result<(), CtlError> {
                 .map_err(failed)?
                 .into_inner();
             let view = Kpis::from(&k);
-            out.print(&view, || render::kpis(&view, out.terminal));
+            out.print(&view, || render::kpis(&view, out.bold));
         }
         CtlCommand::Profile { .. } => {
             let p = admin
@@ -159,7 +163,7 @@ pub(crate) async fn run(args: &CtlArgs) -> Result<(), CtlError> {
                 .map_err(failed)?
                 .into_inner();
             let view = Profile::from(&p);
-            out.print(&view, || render::profile(&view, out.terminal));
+            out.print(&view, || render::profile(&view, out.bold));
         }
         CtlCommand::Bots => {
             let b = admin
@@ -168,7 +172,7 @@ pub(crate) async fn run(args: &CtlArgs) -> Result<(), CtlError> {
                 .map_err(failed)?
                 .into_inner();
             let view = Bots::from(&b);
-            out.print(&view, || render::bots(&view, out.terminal));
+            out.print(&view, || render::bots(&view, out.bold));
         }
     }
     Ok(())
@@ -233,7 +237,7 @@ async fn watch(
                 emit(&format!("{line}\n"));
             }
             Ok(s) => {
-                let mut text = render::snapshot(&s, &client.addr, out.terminal);
+                let mut text = render::snapshot(&s, &client.addr, out.bold);
                 if out.terminal {
                     // Clear the screen and go home, then the refresh.
                     text = format!(

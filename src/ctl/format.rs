@@ -92,26 +92,30 @@ pub(crate) fn enum_name<E: TryFrom<i32>>(
     }
 }
 
-/// A value for one table cell: control characters (newlines, escape sequences a
-/// customer could type) become spaces; an empty value becomes `-`.
+/// `c` as printed: control characters (newlines, the escape that starts a terminal
+/// sequence) and bidirectional overrides, which a customer could type to garble or
+/// disguise what an operator reads, become spaces.
+fn printable(c: char) -> char {
+    if c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') {
+        ' '
+    } else {
+        c
+    }
+}
+
+/// A value for one table cell, made [`printable`]; an empty value becomes `-`.
 pub(crate) fn cell(text: &str) -> String {
     if text.is_empty() {
         return "-".to_owned();
     }
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    text.chars().map(printable).collect()
 }
 
 /// Message text for a transcript: kept on its lines, each continuation line indented
-/// by `indent`, other control characters replaced.
+/// by `indent`, each line made [`printable`].
 pub(crate) fn message_text(text: &str, indent: &str) -> String {
     text.lines()
-        .map(|line| {
-            line.chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect::<String>()
-        })
+        .map(|line| line.chars().map(printable).collect::<String>())
         .collect::<Vec<_>>()
         .join(&format!("\n{indent}"))
 }
@@ -181,6 +185,7 @@ mod tests {
         );
         assert_eq!(cell("a\x1b[31mb\nc"), "a [31mb c");
         assert_eq!(cell(""), "-");
+        assert_eq!(cell("ab\u{202E}cd"), "ab cd");
         assert_eq!(message_text("one\ntwo\x07", "  "), "one\n  two ");
     }
 }

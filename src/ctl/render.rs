@@ -170,7 +170,14 @@ pub(crate) fn explanation(e: &Explanation, bold: bool) -> String {
         ("state", e.state.clone()),
         ("agent", cell(&e.agent_id)),
         ("verdict", cell(&e.verdict)),
-        ("rule", e.rule.replace('_', " ")),
+        (
+            "rule",
+            if e.rule == "unspecified" {
+                "- (not routed yet)".to_owned()
+            } else {
+                e.rule.replace('_', " ")
+            },
+        ),
         ("decided", utc(e.decided_at_unix_ms)),
         (
             "position",

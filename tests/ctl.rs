@@ -449,6 +449,10 @@ async fn a_refused_connection_names_the_address() {
         "{run:?}"
     );
     assert!(run.stderr.to_lowercase().contains("refused"), "{run:?}");
+    // host:port alone is plain HTTP/2, as --grpc-addr is written.
+    let run = ctl_at(&format!("127.0.0.1:{port}"), &["waiting"]).await;
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(run.stderr.contains(&url), "{run:?}");
 }
 
 #[tokio::test]
@@ -513,7 +517,8 @@ async fn https_is_spoken_with_the_servers_ca() {
     std::fs::write(&other, new_ca("another ca").0.pem()).unwrap();
     let run = ctl_at(&url, &["--ca-cert", other.to_str().unwrap(), "waiting"]).await;
     assert_eq!(run.code, 3, "{run:?}");
-    assert!(run.stderr.contains("certificate"), "{run:?}");
+    assert!(run.stderr.contains("invalid peer certificate"), "{run:?}");
+    assert!(run.stderr.contains("--ca-cert"), "{run:?}");
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -52,11 +52,17 @@ impl Client {
     /// Connects to `--addr` with `--token`, `--tenant` and `--ca-cert`.
     pub(crate) async fn connect(args: &CtlArgs) -> Result<Client, CtlError> {
         let credentials = Credentials::new(args.token.as_deref(), args.tenant.as_deref())?;
-        let addr = args.addr.clone();
+        // `host:port` alone means plain HTTP/2, as `--grpc-addr` is written.
+        let addr = if args.addr.contains("://") {
+            args.addr.clone()
+        } else {
+            format!("http://{}", args.addr)
+        };
         let not_an_address = || {
             CtlError::Usage(format!(
-                "--addr {addr:?} is not a server address (expected http://host:port or \
-                 https://host:port)"
+                "--addr {:?} is not a server address (expected http://host:port or \
+                 https://host:port)",
+                args.addr
             ))
         };
         let uri: Uri = addr.parse().map_err(|_| not_an_address())?;
@@ -79,9 +85,16 @@ impl Client {
             }
             _ => return Err(not_an_address()),
         };
-        let channel = connected.map_err(|e| CtlError::Connect {
-            addr: addr.clone(),
-            cause: causes(&e),
+        let channel = connected.map_err(|e| {
+            let mut cause = causes(&e);
+            if cause.contains("UnknownIssuer") {
+                cause
+                    .push_str(" (name the CA that signed the server's certificate with --ca-cert)");
+            }
+            CtlError::Connect {
+                addr: addr.clone(),
+                cause,
+            }
         })?;
         Ok(Client {
             addr,
@@ -107,10 +120,12 @@ impl Client {
 }
 
 /// An error with its sources, each said once (tonic's top error says only
-/// "transport error"; the reason is inside).
+/// "transport error", which is left out; the reason is inside).
 fn causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
+    let (mut text, mut source) = match e.source() {
+        Some(inner) if e.to_string() == "transport error" => (inner.to_string(), inner.source()),
+        _ => (e.to_string(), e.source()),
+    };
     while let Some(s) = source {
         let inner = s.to_string();
         if !text.ends_with(&inner) {

@@ -35,7 +35,8 @@ pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";
 /// Flags of `switchboard ctl`; they may come before or after the subcommand.
 #[derive(Debug, Args)]
 pub struct CtlArgs {
-    /// The server's gRPC address, http://host:port or https://host:port.
+    /// The server's gRPC address: http://host:port, https://host:port (TLS), or
+    /// host:port for http.
     #[arg(long, env = "SWITCHBOARD_ADDR", default_value = DEFAULT_ADDR, global = true)]
     pub addr: String,
     /// Credential (JWT or API key), sent as `authorization: Bearer <token>`; none is

@@ -34,7 +34,7 @@ impl Table {
     /// The table as lines; the header in bold when `bold` (a terminal).
     pub(crate) fn render(&self, bold: bool) -> String {
         let columns = self.header.len();
-        let width = |s: &str| s.chars().count();
+        let width = |s: &str| s.chars().map(columns_of).sum::<usize>();
         let mut widths: Vec<usize> = self.header.iter().map(|h| width(h)).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate().take(columns) {
@@ -82,6 +82,29 @@ impl Table {
     }
 }
 
+/// Terminal columns a character takes: 2 for East Asian wide and fullwidth ones
+/// (Chinese names and messages are common here), else 1. An approximation of
+/// Unicode's East Asian Width without a table dependency.
+fn columns_of(c: char) -> usize {
+    match c as u32 {
+        0x1100..=0x115F
+        | 0x2E80..=0x303E
+        | 0x3041..=0x33FF
+        | 0x3400..=0x4DBF
+        | 0x4E00..=0x9FFF
+        | 0xA000..=0xA4CF
+        | 0xAC00..=0xD7A3
+        | 0xF900..=0xFAFF
+        | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFF60
+        | 0xFFE0..=0xFFE6
+        | 0x1F300..=0x1F64F
+        | 0x1F900..=0x1F9FF
+        | 0x20000..=0x3FFFD => 2,
+        _ => 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +119,9 @@ mod tests {
             "ID        N  NOTE\na        10  x\nlong-id   2\n"
         );
         assert!(t.render(true).starts_with("\x1b[1m"));
+        let mut t = Table::new(&["NAME", "X"]);
+        t.row(vec!["李雷".into(), "1".into()]);
+        t.row(vec!["Li Lei".into(), "2".into()]);
+        assert_eq!(t.render(false), "NAME    X\n李雷    1\nLi Lei  2\n");
     }
 }

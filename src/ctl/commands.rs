@@ -39,10 +39,13 @@ impl Out {
     }
 }
 
-/// Writes to stdout; a closed pipe (`ctl waiting | head`) is not an error.
-fn emit(text: &str) {
+/// Writes to stdout; false once nobody reads it (`ctl watch | head` after the head
+/// is done), which is not an error.
+fn emit(text: &str) -> bool {
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_ok()
 }
 
 /// Runs the subcommand.
@@ -234,7 +237,9 @@ async fn watch(
         match taken {
             Ok(s) if out.json => {
                 let line = serde_json::to_string(&s).unwrap_or_default();
-                emit(&format!("{line}\n"));
+                if !emit(&format!("{line}\n")) {
+                    return Ok(());
+                }
             }
             Ok(s) => {
                 let mut text = render::snapshot(&s, &client.addr, out.bold);
@@ -247,7 +252,9 @@ async fn watch(
                 } else {
                     text.push('\n');
                 }
-                emit(&text);
+                if !emit(&text) {
+                    return Ok(());
+                }
             }
             Err(e) if count.is_some() => return Err(e),
             Err(e) => eprintln!("switchboard ctl: {e}"),

@@ -16,6 +16,7 @@ pub const MAX_CONSENT_SOURCE_BYTES: usize = 128;
 
 /// What a contact with the customer is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ContactPurpose {
     /// About a service the customer is using (an account notice, an outage).
     Service,

@@ -11,6 +11,9 @@
 //! - [`notification`]: the notifications a tenant keeps, where each stands, and
 //!   what the caps and replies need to know.
 //!
+//! - [`trigger`]: follow-ups that run themselves after a close, an order or a fall
+//!   into churn risk, with a second step when the first got no reply.
+//!
 //! The router decides what happens to each notification (`routing::engine::outbound`);
 //! the `Outbound` gRPC service takes them from the tenant's systems.
 
@@ -19,6 +22,7 @@ pub mod notification;
 pub mod policy;
 pub mod rules;
 pub mod template;
+pub mod trigger;
 
 pub use campaign::{
     Campaign, CampaignCounts, CampaignId, CampaignRequest, CampaignStatus, Campaigns, PauseReason,
@@ -31,3 +35,4 @@ pub use notification::{
 pub use policy::OutboundPolicy;
 pub use rules::{Cap, HeldBack, OutboundRules, QuietHours, Recipient, SendLog, Verdict};
 pub use template::{ButtonSource, RenderError, Rendered, TemplateError, TemplateSource, Templates};
+pub use trigger::{Due, FollowUpTrigger, FollowUps, NextStep, TriggerEvent};

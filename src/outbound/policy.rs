@@ -4,6 +4,7 @@
 
 use super::rules::OutboundRules;
 use super::template::{TemplateError, TemplateSource, Templates};
+use super::trigger::FollowUpTrigger;
 
 /// Longest reply window, in hours (30 days).
 const MAX_REPLY_WINDOW_HOURS: u32 = 30 * 24;
@@ -31,6 +32,8 @@ pub struct OutboundPolicy {
     pub service_level_secs: u32,
     /// The templates notifications are filled from.
     pub templates: Vec<TemplateSource>,
+    /// Follow-ups that run themselves.
+    pub triggers: Vec<FollowUpTrigger>,
 }
 
 impl Default for OutboundPolicy {
@@ -43,6 +46,7 @@ impl Default for OutboundPolicy {
             pause_below_service_level: 0.8,
             service_level_secs: 60,
             templates: Vec::new(),
+            triggers: Vec::new(),
         }
     }
 }
@@ -86,8 +90,12 @@ impl OutboundPolicy {
                 ));
             }
         }
-        Templates::load(&self.templates)
-            .map_err(|e: TemplateError| format!("outbound.templates: {e}"))
+        let templates = Templates::load(&self.templates)
+            .map_err(|e: TemplateError| format!("outbound.templates: {e}"))?;
+        for (i, trigger) in self.triggers.iter().enumerate() {
+            trigger.validate(i, &templates)?;
+        }
+        Ok(templates)
     }
 }
 

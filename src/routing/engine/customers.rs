@@ -178,6 +178,9 @@ impl Router {
             return (figures, false);
         };
         let loss_value = figures.map_or(0.0, |(_, loss)| loss);
+        if !self.at_risk.by_profile.contains_key(&current) {
+            self.trigger_follow_ups(current, crate::outbound::TriggerEvent::AtRisk, now);
+        }
         self.at_risk.by_profile.insert(
             current,
             AtRisk {
@@ -265,12 +268,20 @@ impl Router {
             });
         }
         let profile = self.profile_for_record(now, who)?;
+        let last_order = facts
+            .iter()
+            .filter(|f| f.kind == crate::customer::FactKind::Order)
+            .map(|f| f.at)
+            .max();
         for fact in facts {
             self.profiles
                 .add_fact(profile, fact)
                 .map_err(profile_error)?;
         }
         self.reassess(profile, now);
+        if let Some(at) = last_order {
+            self.trigger_follow_ups(profile, crate::outbound::TriggerEvent::Order, at);
+        }
         Ok(profile)
     }
 

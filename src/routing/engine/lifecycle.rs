@@ -177,6 +177,9 @@ impl Router {
                 },
             );
             self.reassess(profile, now);
+            if outcome == ContactOutcome::Closed {
+                self.trigger_follow_ups(profile, crate::outbound::TriggerEvent::Close, now);
+            }
         }
         self.timers.cancel_conversation(id);
         if queued {

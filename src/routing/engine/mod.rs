@@ -15,7 +15,7 @@ use crate::customer::{
     ClaimedIdentity, Contact, ContactOutcome, ContactPurpose, Identity, IdentityKind, ProfileId,
     ProfileLimits, Profiles,
 };
-use crate::outbound::{Campaigns, Outbox, Templates};
+use crate::outbound::{Campaigns, FollowUps, Outbox, Templates};
 use std::sync::Arc;
 
 // The router's work, one file per part; each adds methods to `Router`.
@@ -28,6 +28,7 @@ mod customers;
 mod decisions;
 mod desk;
 mod explain;
+mod follow_ups;
 mod interface;
 mod lifecycle;
 mod lookups;
@@ -393,6 +394,9 @@ pub struct Router {
     /// Outbound notifications, and what the caps and replies need.
     #[serde(default)]
     outbox: Outbox,
+    /// Follow-ups the triggers scheduled.
+    #[serde(default)]
+    outbound_follow_ups: FollowUps,
     /// Campaigns, active and finished.
     #[serde(default)]
     campaigns: Campaigns,
@@ -506,6 +510,7 @@ impl Router {
         Ok(Router {
             outbox,
             campaigns: Campaigns::default(),
+            outbound_follow_ups: FollowUps::default(),
             service_levels: Default::default(),
             channel_adapters: Default::default(),
             templates,

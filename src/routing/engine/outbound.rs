@@ -81,9 +81,10 @@ impl Router {
         self.outbox.get(id)
     }
 
-    /// Whether a notification waits to be tried again (the tick has work).
+    /// Whether a notification waits to be tried again or a follow-up to go (the
+    /// tick has work).
     pub fn has_queued_notifications(&self) -> bool {
-        self.outbox.has_queued()
+        self.outbox.has_queued() || !self.outbound_follow_ups.is_empty()
     }
 
     /// Notifications kept (queued, sent and settled).

@@ -21,6 +21,7 @@ impl Router {
         self.survey_timers(now);
         self.outbound_timers(now);
         self.campaign_timers(now);
+        self.follow_up_timers(now);
         for (due, timer) in self.timers.pop_due(now, TimerKind::AgentReturn) {
             self.debug_assert_current(now, due, timer);
             let Timer::AgentReturn(slot) = timer else {

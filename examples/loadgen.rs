@@ -19,7 +19,9 @@
 //! (3 and 4 with the journal off, buffered and fsynced, alternated), (10) restart
 //! (100,000 open conversations, SIGKILL and SIGTERM, time to ready and what was kept),
 //! (11) scaling from one core to two (3 and 4 with the server under `taskset -c 0`,
-//! `-c 0,1`, and `-c 1` with the load generator on core 0, alternated over two rounds).
+//! `-c 0,1`, and `-c 1` with the load generator on core 0, alternated over two rounds),
+//! (12) outbound notifications in bulk (`--notifications` sends through 8 adapters
+//! that acknowledge them: send and delivery rates, memory).
 //! Every Switchboard gets its own empty data directory under the run's temporary
 //! directory, with `[storage] durability` from `--durability` (phase 9 sets each mode
 //! itself). See `BENCHMARKS.md`.
@@ -57,6 +59,8 @@ mod echo;
 mod gateway;
 #[path = "loadgen/locks.rs"]
 mod locks;
+#[path = "loadgen/outbound.rs"]
+mod outbound;
 #[path = "loadgen/procs.rs"]
 mod procs;
 #[path = "loadgen/realistic.rs"]
@@ -184,6 +188,12 @@ struct Opts {
     /// 5 the tenant lock wait and hold figures are tabled from the server's /metrics.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3,4,5,6,7")]
     phases: Vec<u8>,
+    /// Phase 12: notifications sent.
+    #[arg(long, default_value_t = 1_000_000)]
+    notifications: u64,
+    /// Phase 12: `SendNotification` calls in flight.
+    #[arg(long, default_value_t = 64)]
+    outbound_callers: usize,
     /// `[storage] durability` of every server the phases start, except phase 9's,
     /// which runs each mode: fsync (the product default), buffered or off.
     #[arg(long, value_enum, default_value_t = procs::Durability::Fsync)]
@@ -554,7 +564,7 @@ async fn run(opts: Opts) -> Result<()> {
     // Resolve (and build) the server once, and run a private copy of it, so every
     // phase tests the same binary even if the target directory is rebuilt meanwhile.
     let copy = RemovedOnDrop(dir.join("switchboard"));
-    let bin = if (3..=11).any(has) {
+    let bin = if (3..=12).any(has) {
         let built = switchboard_bin(&opts, &self_exe)?;
         let copy = copy.0.clone();
         std::fs::copy(&built, &copy)?;
@@ -779,8 +789,49 @@ async fn run(opts: Opts) -> Result<()> {
         server.stop();
     }
 
+    if has(12) {
+        outbound_phase(&bin, &self_exe, &dir, &opts).await?;
+    }
+
     locks::print_table(&report.locks);
     summary(&report);
+    Ok(())
+}
+
+/// Phase 12: bulk notifications through 8 adapters on a fresh server.
+async fn outbound_phase(bin: &Path, self_exe: &Path, dir: &Path, opts: &Opts) -> Result<()> {
+    let server = procs::spawn_switchboard(bin, self_exe, dir, "outbound", procs::Bots::Off)?;
+    let r = outbound::notifications(&server, opts.notifications, opts.outbound_callers).await?;
+    println!();
+    println!(
+        "## Outbound: {} notifications to distinct customers on 8 channels, {} callers, through 8 adapters acknowledging (pid {})",
+        rate(r.asked as f64),
+        opts.outbound_callers,
+        server.pid
+    );
+    println!();
+    println!(
+        "| answered sent | answered otherwise | refused | send rate | delivered | delivery rate (first send to last delivery) | server CPU | RSS before | RSS after | peak RSS |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!(
+        "| {} | {} | {} | {}/s | {} | {}/s | {:.0} % | {:.1} MiB | {:.1} MiB | {:.1} MiB |",
+        r.sent,
+        r.not_sent,
+        r.refused,
+        rate(r.asked as f64 / r.send_secs),
+        r.delivered,
+        rate(r.delivered as f64 / r.deliver_secs),
+        r.before.cpu_percent(&r.after),
+        r.before.rss_kib as f64 / 1024.0,
+        r.after.rss_kib as f64 / 1024.0,
+        r.after.hwm_kib as f64 / 1024.0,
+    );
+    if let Some(first) = &r.first_refusal {
+        println!("|   first refusal: {first} | | | | | | | | | |");
+    }
+    note_log(&server);
+    server.stop();
     Ok(())
 }
 

@@ -148,6 +148,7 @@ async fn run() -> Result<()> {
         kind: pb::IdentifierKind::Phone as i32,
         value: "+86 138 0013 8000".into(),
         verified: true,
+        ..Default::default()
     };
     let says_on = |channel: pb::Channel, thread: &str, text: &str, id: &str| {
         adapter_frame(pb::adapter_frame::Frame::Message(pb::InboundMessage {

@@ -35,7 +35,12 @@ pub(crate) fn sign_with(secret: Option<Vec<u8>>) {
 }
 
 /// Adds the tenant header and, when signing, a bearer JWT for `subject` in `role`.
-fn identify<T>(request: &mut Request<T>, tenant: &str, role: &str, subject: &str) -> Result<()> {
+pub(crate) fn identify<T>(
+    request: &mut Request<T>,
+    tenant: &str,
+    role: &str,
+    subject: &str,
+) -> Result<()> {
     request.metadata_mut().insert(TENANT, tenant.parse()?);
     let secret = SIGNING_SECRET.read().unwrap_or_else(|p| p.into_inner());
     if let Some(secret) = secret.as_ref() {
@@ -287,6 +292,7 @@ impl Identify {
             kind: pb::IdentifierKind::Phone as i32,
             value: format!("+86{:03}{:08}", 130 + worker % 70, person),
             verified: true,
+            ..Default::default()
         };
         (format!("c{worker}-{person}"), vec![phone])
     }

@@ -257,7 +257,12 @@ const ROTATING: &[&str] = &[
     "loadgen-bot-paced",
 ];
 const EPOCHS: usize = 64;
-const FIXED: &[&str] = &["loadgen-relay", "loadgen-realistic", "loadgen-restart"];
+const FIXED: &[&str] = &[
+    "loadgen-relay",
+    "loadgen-realistic",
+    "loadgen-restart",
+    "loadgen-outbound",
+];
 
 /// What every load-bench server is configured with besides its bots and storage: the
 /// tenants the phases use, declared (a header alone no longer creates a tenant), and
@@ -266,7 +271,10 @@ const FIXED: &[&str] = &["loadgen-relay", "loadgen-realistic", "loadgen-restart"
 fn common_config(auth_secret: Option<&Path>) -> String {
     let mut text = String::from(
         "[limits]\nmax_tenants = 5000\n[limits.rates]\nadapter = 10000000\nagent = 10000000\n\
-         supervisor = 10000000\noperator = 10000000\n",
+         supervisor = 10000000\noperator = 10000000\n\
+         [routing.outbound.rules]\nquiet_hours = { start_minute = 0, end_minute = 0 }\n\
+         [[routing.outbound.templates]]\nname = \"loadgen\"\nlanguage = \"en\"\n\
+         text = \"Your order {order} has shipped.\"\n",
     );
     if let Some(secret) = auth_secret {
         text.push_str(&format!(

@@ -250,10 +250,14 @@ pub fn identity(field: &str, given: &pb::CustomerIdentifier) -> Result<Identity,
         Ok(pb::IdentifierKind::WechatUnionId) => IdentityKind::WechatUnion,
         Ok(pb::IdentifierKind::WechatOpenId) => IdentityKind::WechatOpen,
         Ok(pb::IdentifierKind::AppUserId) => IdentityKind::AppUser,
+        Ok(pb::IdentifierKind::Unspecified) if given.channel != 0 => {
+            IdentityKind::Channel(channel(&format!("{field}.channel"), given.channel)?)
+        }
         Ok(pb::IdentifierKind::Unspecified) | Err(_) => {
             return Err(invalid(
                 &format!("{field}.kind"),
-                "must be phone, email, wechat union id, wechat open id or app user id",
+                "must be phone, email, wechat union id, wechat open id or app user id \
+                 (or unspecified, with a channel: that channel's customer id)",
             ));
         }
     };

@@ -339,6 +339,7 @@ fn profile_selector(who: &str) -> Result<pb::ProfileSelector, CtlError> {
                 kind: kind as i32,
                 value: value.to_owned(),
                 verified: true,
+                channel: 0,
             })),
         }),
         _ => Err(CtlError::Usage(format!(

@@ -30,6 +30,7 @@ fn phone(value: &str, verified: bool) -> pb::CustomerIdentifier {
         kind: pb::IdentifierKind::Phone as i32,
         value: value.to_owned(),
         verified,
+        ..Default::default()
     }
 }
 
@@ -127,6 +128,7 @@ async fn bad_identifiers_are_refused_naming_the_field() {
                     kind: pb::IdentifierKind::Unspecified as i32,
                     value: "x".into(),
                     verified: true,
+                    ..Default::default()
                 },
             ],
             "customer.identifiers[1].kind",
@@ -188,6 +190,7 @@ fn email(value: &str) -> pb::CustomerIdentifier {
         kind: pb::IdentifierKind::Email as i32,
         value: value.to_owned(),
         verified: true,
+        ..Default::default()
     }
 }
 
@@ -421,6 +424,7 @@ async fn an_operator_merges_two_profiles_with_a_record_and_unmerges_them() {
         kind: pb::IdentifierKind::AppUserId as i32,
         value: "u-42".into(),
         verified: true,
+        ..Default::default()
     };
     let linked = admin
         .link_identifier(pb::LinkIdentifierRequest {

@@ -59,6 +59,7 @@ async fn a_low_score_after_a_close_is_followed_up_counted_and_weighs_on_health()
         kind: pb::IdentifierKind::Phone as i32,
         value: "+8613600136000".into(),
         verified: true,
+        ..Default::default()
     };
     let id = served_and_closed(
         &server,

@@ -848,6 +848,7 @@ pub(crate) fn verified_phone(value: &str) -> pb::CustomerIdentifier {
         kind: pb::IdentifierKind::Phone as i32,
         value: value.to_owned(),
         verified: true,
+        ..Default::default()
     }
 }
 

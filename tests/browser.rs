@@ -11,7 +11,9 @@
 //!
 //! The other tests call the bridge as a page would, without a browser: a remote peer
 //! without credentials is refused exactly as on the gRPC port, an unknown method and
-//! an oversize message get clear statuses, another site's page is refused.
+//! an oversize message get clear statuses, another site's page is refused, the socket
+//! limit holds and frees its slots, and a socket that stops answering pings loses its
+//! call.
 //!
 //! Run: `cargo test --test browser` (`-- --nocapture` shows each step).
 
@@ -125,9 +127,9 @@ async fn futures_next(socket: &mut Socket) -> Option<Message> {
     socket.next().await.and_then(Result::ok)
 }
 
-/// `ListAgents` through the console router with the browser's address taken to be
-/// `peer`: the same services and interceptor the server mounts.
-async fn list_agents_as(peer: SocketAddr) -> Value {
+/// The console router alone, serving the same services and interceptor the server
+/// mounts, with the browser's address taken to be `peer`; its HTTP address.
+async fn console_as(peer: SocketAddr, limits: switchboard::console::Limits) -> SocketAddr {
     let mut config = config();
     config.bot.channels.clear();
     let auth = Auth::new(&config.auth).unwrap();
@@ -135,11 +137,15 @@ async fn list_agents_as(peer: SocketAddr) -> Value {
     let tenants = Tenants::new(config, bot, None);
     tenants.create_declared().unwrap();
     let routes = switchboard::server::api_routes(&tenants, Authenticate::new(auth));
-    let app = switchboard::console::router(routes, switchboard::console::Limits::default())
-        .layer(MockConnectInfo(peer));
+    let app = switchboard::console::router(routes, limits).layer(MockConnectInfo(peer));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let http = listener.local_addr().unwrap();
-    let served = tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    http
+}
+
+/// `ListAgents` through the bridge at `http`; the final status.
+async fn list_agents(http: SocketAddr) -> Value {
     let (_, status) = bridge_call(
         http,
         "/switchboard.v1.Admin/ListAgents",
@@ -147,8 +153,128 @@ async fn list_agents_as(peer: SocketAddr) -> Value {
         vec![Vec::new()],
     )
     .await;
-    served.abort();
     status
+}
+
+async fn list_agents_as(peer: SocketAddr) -> Value {
+    list_agents(console_as(peer, switchboard::console::Limits::default()).await).await
+}
+
+#[tokio::test]
+async fn console_sockets_are_bounded_and_given_back() {
+    let limits = switchboard::console::Limits {
+        max_sockets: 1,
+        ..Default::default()
+    };
+    let http = console_as("127.0.0.1:5000".parse().unwrap(), limits).await;
+    // An open desk session holds the one slot.
+    let (mut held, _) = connect_async(format!(
+        "ws://{http}/console/grpc?method=/switchboard.v1.AgentDesk/Session"
+    ))
+    .await
+    .unwrap();
+    send(&mut held, Message::text(r#"{"metadata": {}}"#)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = list_agents(http).await;
+    assert_eq!(refused["code"], 8, "RESOURCE_EXHAUSTED: {refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("every console socket is in use (1 at most)"),
+        "{refused}"
+    );
+    drop(held);
+    let deadline = Instant::now() + STEP;
+    loop {
+        let status = list_agents(http).await;
+        if status["code"] == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slot was not given back: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_silent_socket_loses_its_call_and_an_answering_one_keeps_it() {
+    use futures_util::StreamExt;
+    use prost::Message as _;
+    use switchboard::api::pb;
+    let limits = switchboard::console::Limits {
+        keepalive: Duration::from_millis(100),
+        silent_limit: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let http = console_as("127.0.0.1:5000".parse().unwrap(), limits).await;
+    let (mut desk, _) = connect_async(format!(
+        "ws://{http}/console/grpc?method=/switchboard.v1.AgentDesk/Session"
+    ))
+    .await
+    .unwrap();
+    send(&mut desk, Message::text(r#"{"metadata": {}}"#)).await;
+    let sign_in = pb::AgentFrame {
+        request_id: "sign-in".into(),
+        action: Some(pb::agent_frame::Action::SignIn(pb::SignIn {
+            agent_id: "quiet-agent".into(),
+            capacity: Some(pb::Capacity {
+                messaging: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })),
+    };
+    send(&mut desk, Message::binary(sign_in.encode_to_vec())).await;
+    // Reading answers the bridge's pings: the session lives on well past the limit.
+    let reading = Instant::now();
+    let (mut pings, mut frames) = (0, 0);
+    while reading.elapsed() < Duration::from_millis(1500) {
+        match tokio::time::timeout(Duration::from_millis(200), desk.next()).await {
+            Ok(Some(Ok(Message::Ping(_)))) => pings += 1,
+            Ok(Some(Ok(Message::Binary(_)))) => frames += 1,
+            Err(_) => {}
+            other => panic!("the answering session ended: {other:?}"),
+        }
+    }
+    assert!(pings >= 5, "pinged every 100 ms: {pings}");
+    assert!(frames >= 1, "signed in (a desk frame came back)");
+    // Not reading, so not answering: the bridge drops the call and the socket.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let ended = tokio::time::timeout(STEP, async {
+        loop {
+            match desk.next().await {
+                Some(Ok(Message::Ping(_) | Message::Binary(_))) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the silent socket is closed");
+    assert!(
+        !matches!(ended, Some(Ok(Message::Text(_)))),
+        "dropped, not answered: {ended:?}"
+    );
+    // Dropping the call ended the session: the agent is signed out.
+    let deadline = Instant::now() + STEP;
+    loop {
+        let (responses, status) = bridge_call(
+            http,
+            "/switchboard.v1.Admin/ListAgents",
+            json!({}),
+            vec![Vec::new()],
+        )
+        .await;
+        assert_eq!(status["code"], 0, "{status}");
+        let agents = pb::ListAgentsResponse::decode(&responses[0][..]).unwrap();
+        if agents.agents.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still signed in: {agents:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

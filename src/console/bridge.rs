@@ -62,18 +62,27 @@ pub const PATH: &str = "/console/grpc";
 pub struct Limits {
     /// Console sockets open at once, over every page and tenant.
     pub max_sockets: usize,
-    /// Largest message either way, in bytes (the protobuf message, without framing).
+    /// Largest request message, in bytes (the protobuf message, without framing).
     pub max_message_bytes: usize,
+    /// How often the bridge pings its socket (browsers answer by themselves), as the
+    /// gRPC port's HTTP/2 keepalive does.
+    pub keepalive: Duration,
+    /// A socket silent this long (no message, no pong) is taken as gone and its call
+    /// dropped: a desk whose network vanished signs out instead of taking offers.
+    pub silent_limit: Duration,
 }
 
 impl Default for Limits {
-    /// 256 sockets (a wallboard, a chat and a desk per person take one each, plus a
-    /// short-lived one per unary call) and 256 KiB messages (the API's largest
-    /// fields, transcripts and knowledge-base texts, stay far below).
+    /// 256 sockets (a chat or a desk takes one, plus a short-lived one per unary
+    /// call), 256 KiB messages (the API's largest fields, transcripts and
+    /// knowledge-base texts, stay far below), a ping every 10 s and 30 s of silence
+    /// at most.
     fn default() -> Self {
         Limits {
             max_sockets: 256,
             max_message_bytes: 256 * 1024,
+            keepalive: Duration::from_secs(10),
+            silent_limit: Duration::from_secs(30),
         }
     }
 }
@@ -249,14 +258,6 @@ type RequestFrames = ReceiverStream<Result<Frame<Bytes>, Infallible>>;
 type RequestSender = mpsc::Sender<Result<Frame<Bytes>, Infallible>>;
 type BridgedRequest = axum::http::Request<StreamBody<RequestFrames>>;
 
-/// How the page's side of a call ended.
-enum PageEnd {
-    /// `{"end": true}`: no more request messages; responses still go out.
-    HalfClosed,
-    /// The socket closed or failed: the call is abandoned.
-    Gone,
-}
-
 /// The first text message of a call.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -313,9 +314,16 @@ async fn call(
         Ok(built) => built,
         Err(status) => return Some(status),
     };
-    let mut reader = tokio::spawn(read_requests(stream, tx, bridge.limits.max_message_bytes));
+    let heard = Heard::new();
+    let mut reader = tokio::spawn(read_requests(
+        stream,
+        tx,
+        bridge.limits.max_message_bytes,
+        heard.clone(),
+    ));
+    let every = bridge.limits.keepalive;
+    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     let _abort = AbortOnDrop(reader.abort_handle());
-    let mut reader_done = false;
     metrics::record_call();
 
     let mut routes = bridge.routes.clone();
@@ -333,12 +341,16 @@ async fn call(
                 Ok(response) => break response,
                 Err(never) => match never {},
             },
-            ended = &mut reader, if !reader_done => {
-                reader_done = true;
-                if let Some(outcome) = page_ended(ended) {
-                    return outcome;
+            _ = keepalive.tick() => {
+                if heard.silent_for() > bridge.limits.silent_limit {
+                    tracing::debug!(peer = %addr, "console socket silent; call dropped");
+                    return None;
+                }
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    return None;
                 }
             }
+            ended = &mut reader => return page_ended(ended),
         }
     };
     // A call refused before any message answers with its status in the headers.
@@ -377,26 +389,26 @@ async fn call(
                     }
                 },
             },
-            ended = &mut reader, if !reader_done => {
-                reader_done = true;
-                if let Some(outcome) = page_ended(ended) {
-                    return outcome;
+            _ = keepalive.tick() => {
+                if heard.silent_for() > bridge.limits.silent_limit {
+                    tracing::debug!(peer = %addr, "console socket silent; call dropped");
+                    return None;
+                }
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    return None;
                 }
             }
+            ended = &mut reader => return page_ended(ended),
         }
     }
 }
 
-/// What the end of the page's side means for the call: `None` to carry on (no more
-/// requests, responses still go out), `Some(None)` to drop it silently (the page is
-/// gone), `Some(Some(status))` to end it with that status.
-fn page_ended(
-    ended: Result<Result<PageEnd, Status>, tokio::task::JoinError>,
-) -> Option<Option<Status>> {
+/// What the end of the socket reader means for the call: the page is gone (`None`:
+/// the call is dropped, nobody to tell), or it broke the protocol (that status).
+fn page_ended(ended: Result<Result<(), Status>, tokio::task::JoinError>) -> Option<Status> {
     match ended {
-        Ok(Ok(PageEnd::HalfClosed)) => None,
-        Ok(Ok(PageEnd::Gone)) | Err(_) => Some(None),
-        Ok(Err(status)) => Some(Some(status)),
+        Ok(Ok(())) | Err(_) => None,
+        Ok(Err(status)) => Some(status),
     }
 }
 
@@ -427,6 +439,36 @@ fn next_message(buffer: &mut Vec<u8>) -> Result<Option<Bytes>, Status> {
     let message = Bytes::copy_from_slice(&buffer[PREFIX..PREFIX + len]);
     buffer.drain(..PREFIX + len);
     Ok(Some(message))
+}
+
+/// When the page was last heard from (any message, pongs included), shared by the
+/// socket reader and the call.
+#[derive(Clone)]
+struct Heard {
+    /// When the call started.
+    started: std::time::Instant,
+    /// Milliseconds after `started` of the last message: one writer, one reader, no
+    /// ordering with other memory needed.
+    at_ms: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Heard {
+    fn new() -> Heard {
+        Heard {
+            started: std::time::Instant::now(),
+            at_ms: Arc::default(),
+        }
+    }
+
+    fn now(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.at_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn silent_for(&self) -> Duration {
+        let at = Duration::from_millis(self.at_ms.load(std::sync::atomic::Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(at)
+    }
 }
 
 /// Aborts the socket reader when the call ends, whichever way.
@@ -502,16 +544,28 @@ fn build_request(
     Ok((request, tx))
 }
 
-/// Feeds request messages from the socket into the call's body until the page ends
-/// its side.
+/// Feeds request messages from the socket into the call's body, and keeps reading
+/// after the page's `{"end": true}` (pongs keep the call alive, a close ends it).
+/// `Ok` when the page is gone; `Err` when it broke the protocol or a limit.
 async fn read_requests(
     mut stream: Source,
     tx: RequestSender,
     max_message_bytes: usize,
-) -> Result<PageEnd, Status> {
+    heard: Heard,
+) -> Result<(), Status> {
+    // `None` once the request stream is over: by the page's end, or because the
+    // service stopped reading (its status follows).
+    let mut tx = Some(tx);
+    let mut ended_by_page = false;
     while let Some(message) = stream.next().await {
+        heard.now();
         match message {
             Ok(Message::Binary(bytes)) => {
+                if ended_by_page {
+                    return Err(Status::invalid_argument(
+                        "a request message after {\"end\": true}",
+                    ));
+                }
                 let Some(len) = u32::try_from(bytes.len())
                     .ok()
                     .filter(|_| bytes.len() <= max_message_bytes)
@@ -523,29 +577,38 @@ async fn read_requests(
                         bytes.len()
                     )));
                 };
+                let Some(sender) = &tx else {
+                    continue;
+                };
                 let mut framed = Vec::with_capacity(PREFIX + bytes.len());
                 framed.push(0);
                 framed.extend_from_slice(&len.to_be_bytes());
                 framed.extend_from_slice(&bytes);
-                if tx.send(Ok(Frame::data(Bytes::from(framed)))).await.is_err() {
-                    // The service stopped reading; its status follows.
-                    return Ok(PageEnd::HalfClosed);
+                if sender
+                    .send(Ok(Frame::data(Bytes::from(framed))))
+                    .await
+                    .is_err()
+                {
+                    tx = None;
                 }
             }
-            Ok(Message::Text(text)) => {
-                return match serde_json::from_str::<Control>(text.as_str()) {
-                    Ok(Control { end: true }) => Ok(PageEnd::HalfClosed),
-                    _ => Err(Status::invalid_argument(
+            Ok(Message::Text(text)) => match serde_json::from_str::<Control>(text.as_str()) {
+                Ok(Control { end: true }) => {
+                    ended_by_page = true;
+                    tx = None;
+                }
+                _ => {
+                    return Err(Status::invalid_argument(
                         "a text message after the metadata must be {\"end\": true}; \
                          request messages go as binary messages",
-                    )),
-                };
-            }
+                    ));
+                }
+            },
             Ok(Message::Ping(_) | Message::Pong(_)) => {}
-            Ok(Message::Close(_)) | Err(_) => return Ok(PageEnd::Gone),
+            Ok(Message::Close(_)) | Err(_) => return Ok(()),
         }
     }
-    Ok(PageEnd::Gone)
+    Ok(())
 }
 
 /// The status message the page gets last.

@@ -1,12 +1,15 @@
 // Wallboard: per queue and tier, waiting conversations and the longest wait; agents by
-// state and occupancy; a waiting conversation's explanation on click. Polls Admin
-// ListWaiting and ListAgents.
+// state and occupancy; offers answered in time and satisfaction over the last hour; a
+// waiting conversation's explanation on click. Polls Admin ListWaiting and ListAgents,
+// and GetAgentKpis every few rounds.
 
 import { unary, describeStatus } from "./grpc.js";
 import { h, duration, label } from "./dom.js";
 
 /** How often the wallboard asks again. */
 const EVERY_MS = 1500;
+/** Agent KPIs change slowly: asked every this many rounds. */
+const KPI_ROUNDS = 5;
 
 /** Starts the wallboard view in `root`. */
 export function startWallboard(root) {
@@ -48,6 +51,25 @@ export function startWallboard(root) {
     }
   }
 
+  let round = 0;
+  let kpis = null;
+
+  /** The last hour over every agent: offers accepted in time, mean satisfaction. */
+  function serviceTiles() {
+    if (!kpis) return [];
+    let offers = 0, within = 0, answers = 0, points = 0;
+    for (const a of kpis.agents) {
+      offers += a.offers;
+      within += a.acceptedWithin;
+      answers += a.satisfactionAnswers;
+      points += a.satisfactionMean * a.satisfactionAnswers;
+    }
+    return [
+      tile(`offers accepted within ${kpis.acceptWithinSecs} s, last hour`, offers ? `${Math.round((100 * within) / offers)} %` : "—", "wall-service-level"),
+      tile(`satisfaction (1-5), last hour`, answers ? (points / answers).toFixed(1) : "—", "wall-satisfaction"),
+    ];
+  }
+
   function render(list, pool) {
     const groups = new Map();
     for (const c of list.conversations) {
@@ -77,7 +99,8 @@ export function startWallboard(root) {
       tile("wrap-up", byState["wrap up"], "wall-wrap-up"),
       tile("busy", busy, "wall-busy"),
       tile("conversations with agents", load, "wall-held"),
-      tile("occupancy", capacity ? `${Math.round((100 * load) / capacity)} %` : "—", "wall-occupancy"));
+      tile("occupancy", capacity ? `${Math.round((100 * load) / capacity)} %` : "—", "wall-occupancy"),
+      ...serviceTiles());
     queues.replaceChildren(...[...groups.values()].sort((a, b) => b.count - a.count).map((g) =>
       h("tr", {}, h("td", {}, g.queue), h("td", {}, g.tier), h("td", {}, g.count), h("td", {}, duration(g.longest)))));
     if (!groups.size) queues.replaceChildren(h("tr", {}, h("td", { colspan: 4, class: "hint" }, "nobody waits")));
@@ -92,10 +115,12 @@ export function startWallboard(root) {
 
   async function poll() {
     try {
-      const [list, pool] = await Promise.all([
+      const [list, pool, fresh] = await Promise.all([
         unary("/switchboard.v1.Admin/ListWaiting", { limit: 200 }),
         unary("/switchboard.v1.Admin/ListAgents", {}),
+        round++ % KPI_ROUNDS === 0 ? unary("/switchboard.v1.Admin/GetAgentKpis", { windowSecs: 3600 }) : null,
       ]);
+      kpis = fresh ?? kpis;
       render(list, pool);
       status.textContent = `updated ${new Date().toLocaleTimeString()}`;
       status.dataset.state = "live";

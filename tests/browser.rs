@@ -12,8 +12,9 @@
 //! The other tests call the bridge as a page would, without a browser: a remote peer
 //! without credentials is refused exactly as on the gRPC port, an unknown method and
 //! an oversize message get clear statuses, another site's page is refused, the socket
-//! limit holds and frees its slots, and a socket that stops answering pings loses its
-//! call.
+//! limit holds and frees its slots, a socket that stops answering pings loses its
+//! call, with credentials the page's token decides as on the gRPC port, and a drain
+//! ends console streams with `UNAVAILABLE`.
 //!
 //! Run: `cargo test --test browser` (`-- --nocapture` shows each step).
 
@@ -26,7 +27,8 @@ use axum::extract::connect_info::MockConnectInfo;
 use base64::Engine;
 use serde_json::{Value, json};
 use switchboard::api::access::Authenticate;
-use switchboard::auth::Auth;
+use switchboard::auth::api_keys;
+use switchboard::auth::{Auth, Role};
 use switchboard::config::{Config, LogFormat};
 use switchboard::storage::Durability;
 use switchboard::tenants::Tenants;
@@ -379,6 +381,131 @@ async fn unknown_methods_and_oversize_messages_get_clear_statuses() {
         assert!(metrics.contains(line), "/metrics exports {line}");
     }
     server.stop().await;
+}
+
+/// A server whose `[auth]` takes the API keys `keys` (tenant, roles, subject); the
+/// keys as the page would send them, and the key file's directory.
+async fn start_server_with_keys(keys: &[(&str, &[Role], &str)]) -> (Server, Vec<String>, PathBuf) {
+    #[derive(serde::Serialize)]
+    struct KeyFile {
+        keys: Vec<api_keys::KeyEntry>,
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "switchboard-console-keys-{}-{:x}",
+        std::process::id(),
+        rand_seed()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (secrets, entries): (Vec<String>, Vec<api_keys::KeyEntry>) = keys
+        .iter()
+        .map(|(tenant, roles, subject)| api_keys::new_key(tenant, roles, subject).unwrap())
+        .unzip();
+    let path = dir.join("api_keys.toml");
+    std::fs::write(&path, toml::to_string(&KeyFile { keys: entries }).unwrap()).unwrap();
+    let mut config = config();
+    config.auth.api_keys_file = Some(path);
+    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = http.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(switchboard::run(config, grpc, http, async {
+        let _ = rx.await;
+    }));
+    let server = Server {
+        http: addr,
+        shutdown: Some(tx),
+        handle,
+    };
+    (server, secrets, dir)
+}
+
+#[tokio::test]
+async fn with_credentials_the_page_token_decides_as_on_the_grpc_port() {
+    let (server, keys, dir) = start_server_with_keys(&[
+        ("default", &[Role::Supervisor], "wallboard"),
+        ("default", &[Role::Agent], "agent-7"),
+    ])
+    .await;
+    let list = |metadata: Value| async move {
+        let (_, status) = bridge_call(
+            server.http,
+            "/switchboard.v1.Admin/ListAgents",
+            metadata,
+            vec![Vec::new()],
+        )
+        .await;
+        status
+    };
+    let none = list(json!({})).await;
+    assert_eq!(none["code"], 16, "no token, even on loopback: {none}");
+    let supervisor = list(json!({ "authorization": format!("Bearer {}", keys[0]) })).await;
+    assert_eq!(supervisor["code"], 0, "{supervisor}");
+    let agent = list(json!({ "authorization": format!("Bearer {}", keys[1]) })).await;
+    assert_eq!(
+        agent["code"], 7,
+        "PERMISSION_DENIED for the agent role: {agent}"
+    );
+    let other = list(json!({
+        "authorization": format!("Bearer {}", keys[0]),
+        "x-switchboard-tenant": "acme",
+    }))
+    .await;
+    assert_eq!(
+        other["code"], 7,
+        "PERMISSION_DENIED for another tenant: {other}"
+    );
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_drain_ends_console_streams_with_unavailable() {
+    use futures_util::StreamExt;
+    use prost::Message as _;
+    use switchboard::api::pb;
+    let server = start_server().await;
+    let (mut desk, _) = connect_async(format!(
+        "ws://{}/console/grpc?method=/switchboard.v1.AgentDesk/Session",
+        server.http
+    ))
+    .await
+    .unwrap();
+    send(&mut desk, Message::text(r#"{"metadata": {}}"#)).await;
+    let sign_in = pb::AgentFrame {
+        request_id: "sign-in".into(),
+        action: Some(pb::agent_frame::Action::SignIn(pb::SignIn {
+            agent_id: "draining-agent".into(),
+            capacity: Some(pb::Capacity {
+                messaging: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })),
+    };
+    send(&mut desk, Message::binary(sign_in.encode_to_vec())).await;
+    match tokio::time::timeout(STEP, desk.next()).await {
+        Ok(Some(Ok(Message::Binary(_)))) => {}
+        other => panic!("expected signed_in, got {other:?}"),
+    }
+    let stopping = tokio::spawn(server.stop());
+    let status = tokio::time::timeout(STEP, async {
+        loop {
+            match desk.next().await {
+                Some(Ok(Message::Text(text))) => {
+                    return serde_json::from_str::<Value>(&text).unwrap();
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("the stream ended without a status: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a status within the step");
+    assert_eq!(status["code"], 14, "UNAVAILABLE: {status}");
+    tokio::time::timeout(STEP, stopping)
+        .await
+        .expect("the server stops with a console socket open")
+        .unwrap();
 }
 
 #[tokio::test]

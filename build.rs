@@ -17,6 +17,7 @@ const PROTOS: &[&str] = &[
     "proto/switchboard/v1/desk.proto",
     "proto/switchboard/v1/bots.proto",
     "proto/switchboard/v1/admin.proto",
+    "proto/switchboard/v1/outbound.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -694,6 +694,9 @@ pub enum Command {
     /// Make a new API key: prints the key (once; it is stored nowhere) and the entry to
     /// add to the API key file, which holds only its hash.
     ApiKey(ApiKeyArgs),
+    /// Operate a running server over its gRPC API: waiting list, agents, explanations,
+    /// knowledge-base reload, config, test messages, a live watch.
+    Ctl(Box<crate::ctl::CtlArgs>),
 }
 
 /// Flags of `switchboard api-key`.

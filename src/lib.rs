@@ -24,12 +24,14 @@
 //! - [`file_watch`]: files read again when they change (credentials, certificates).
 //! - [`shutdown`]: SIGTERM and Ctrl-C.
 //! - [`simulate`]: what-if simulator: scenarios run on the real router in virtual time.
+//! - [`ctl`]: `switchboard ctl`, the operator's command line over the public contract.
 
 pub mod api;
 pub mod auth;
 pub mod bot;
 pub mod config;
 pub mod console;
+pub mod ctl;
 pub mod customer;
 pub mod file_watch;
 pub mod outbound;

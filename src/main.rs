@@ -1,5 +1,6 @@
 //! The `switchboard` binary: parse configuration, set up logging, bind, serve, drain;
-//! or, with `simulate`, run a what-if scenario on the routing core and print the report.
+//! or, with `simulate`, run a what-if scenario on the routing core and print the report;
+//! or, with `ctl`, operate a running server over its gRPC contract.
 
 use anyhow::Context;
 use clap::Parser;
@@ -14,6 +15,7 @@ async fn main() -> anyhow::Result<()> {
     match &cli.command {
         Some(Command::Simulate(args)) => std::process::exit(simulate(args)),
         Some(Command::ApiKey(args)) => std::process::exit(api_key(args)),
+        Some(Command::Ctl(args)) => std::process::exit(switchboard::ctl::run(args).await),
         None => {}
     }
     let config = match cli.load() {

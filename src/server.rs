@@ -18,6 +18,7 @@ use crate::api::admin::AdminService;
 use crate::api::bots::BotPoolService;
 use crate::api::desk::DeskService;
 use crate::api::gateway::GatewayService;
+use crate::api::outbound::OutboundService;
 use crate::api::{FILE_DESCRIPTOR_SET, pb};
 use crate::auth::Auth;
 use crate::config::Config;
@@ -34,6 +35,7 @@ pub const SERVICES: &[&str] = &[
     "switchboard.v1.AgentDesk",
     "switchboard.v1.Admin",
     "switchboard.v1.BotPool",
+    "switchboard.v1.Outbound",
 ];
 
 /// The `switchboard.v1` services, each behind the `Authenticate` interceptor: served
@@ -56,6 +58,10 @@ pub fn api_routes(tenants: &Tenants, authenticate: Authenticate) -> Routes {
         ))
         .add_service(pb::bot_pool_server::BotPoolServer::with_interceptor(
             BotPoolService::new(tenants.clone()),
+            authenticate.clone(),
+        ))
+        .add_service(pb::outbound_server::OutboundServer::with_interceptor(
+            OutboundService::new(tenants.clone()),
             authenticate,
         ))
         .prepare()

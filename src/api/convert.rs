@@ -8,7 +8,7 @@ use tonic::Status;
 use super::pb;
 use super::status::invalid;
 use crate::config::Limits;
-use crate::customer::{ClaimedIdentity, Identity, IdentityKind};
+use crate::customer::{ClaimedIdentity, ContactPurpose, Identity, IdentityKind};
 use crate::routing::engine::CustomerSummary;
 use crate::routing::{
     self, AdapterId, AgentNotice, Boost, Boosts, Channel, CustomerNotice, CustomerNoticeBody,
@@ -414,6 +414,16 @@ pub fn end_reason_to_pb(reason: EndReason) -> pb::EndReason {
     }
 }
 
+fn buttons_to_pb(buttons: &[routing::Button]) -> Vec<pb::Button> {
+    buttons
+        .iter()
+        .map(|b| pb::Button {
+            label: b.label.clone(),
+            payload: b.payload.clone(),
+        })
+        .collect()
+}
+
 /// A customer notice as a delivery.
 pub fn delivery(id: u64, notice: &CustomerNotice) -> pb::Delivery {
     let body = match &notice.body {
@@ -426,13 +436,7 @@ pub fn delivery(id: u64, notice: &CustomerNotice) -> pb::Delivery {
         } => pb::delivery::Body::Message(pb::OutboundMessage {
             sender: sender_to_pb(*sender) as i32,
             text: text.to_string(),
-            buttons: buttons
-                .iter()
-                .map(|b| pb::Button {
-                    label: b.label.clone(),
-                    payload: b.payload.clone(),
-                })
-                .collect(),
+            buttons: buttons_to_pb(buttons),
             agent_id: agent.as_deref().unwrap_or_default().to_owned(),
             queue_status: queue_status.map(|q| pb::QueueStatus {
                 position: q.position,
@@ -442,10 +446,30 @@ pub fn delivery(id: u64, notice: &CustomerNotice) -> pb::Delivery {
         CustomerNoticeBody::Closed(reason) => pb::delivery::Body::Closed(pb::ConversationClosed {
             reason: end_reason_to_pb(*reason) as i32,
         }),
+        CustomerNoticeBody::Notification(n) => pb::delivery::Body::Message(pb::OutboundMessage {
+            sender: pb::Sender::Bot as i32,
+            text: n.text.to_string(),
+            buttons: buttons_to_pb(&n.buttons),
+            agent_id: String::new(),
+            queue_status: None,
+        }),
+    };
+    let (conversation_id, notification) = match &notice.body {
+        CustomerNoticeBody::Notification(n) => (
+            String::new(),
+            Some(pb::NotificationContext {
+                notification_id: n.id.0,
+                kind: purpose_to_pb(n.purpose) as i32,
+                template: n.template.to_string(),
+                deadline_unix_ms: n.deadline as i64,
+            }),
+        ),
+        _ => (notice.conversation.to_string(), None),
     };
     pb::Delivery {
+        notification,
         delivery_id: id,
-        conversation_id: notice.conversation.to_string(),
+        conversation_id,
         channel: channel_to_pb(notice.channel) as i32,
         channel_conversation_id: notice.channel_conversation_id.to_string(),
         customer_id: notice.customer_id.to_string(),
@@ -584,6 +608,36 @@ pub fn desk_frame(notice: AgentNotice) -> pb::DeskFrame {
         }),
     };
     pb::DeskFrame { frame: Some(frame) }
+}
+
+/// A contact purpose from the wire; `field` names it in the error.
+pub fn purpose_from_pb(field: &'static str, given: i32) -> Result<ContactPurpose, Status> {
+    Ok(match pb::ContactPurpose::try_from(given) {
+        Ok(pb::ContactPurpose::Service) => ContactPurpose::Service,
+        Ok(pb::ContactPurpose::Logistics) => ContactPurpose::Logistics,
+        Ok(pb::ContactPurpose::Feedback) => ContactPurpose::Feedback,
+        Ok(pb::ContactPurpose::FollowUp) => ContactPurpose::FollowUp,
+        Ok(pb::ContactPurpose::Greeting) => ContactPurpose::Greeting,
+        Ok(pb::ContactPurpose::Marketing) => ContactPurpose::Marketing,
+        Ok(pb::ContactPurpose::Unspecified) | Err(_) => {
+            return Err(invalid(
+                field,
+                "must be service, logistics, feedback, follow-up, greeting or marketing",
+            ));
+        }
+    })
+}
+
+/// A contact purpose's wire number.
+pub fn purpose_to_pb(purpose: ContactPurpose) -> pb::ContactPurpose {
+    match purpose {
+        ContactPurpose::Service => pb::ContactPurpose::Service,
+        ContactPurpose::Logistics => pb::ContactPurpose::Logistics,
+        ContactPurpose::Feedback => pb::ContactPurpose::Feedback,
+        ContactPurpose::FollowUp => pb::ContactPurpose::FollowUp,
+        ContactPurpose::Greeting => pb::ContactPurpose::Greeting,
+        ContactPurpose::Marketing => pb::ContactPurpose::Marketing,
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod convert;
 pub mod desk;
 pub mod durable_stream;
 pub mod gateway;
+pub mod outbound;
 pub mod profiles;
 mod session;
 pub mod status;

@@ -23,7 +23,7 @@ const FACT_FUTURE_MS: i64 = 24 * 3600 * 1000;
 /// Largest fact amount taken: beyond it a figure is a unit mistake, not a purchase.
 const MAX_FACT_AMOUNT: f64 = 1e12;
 
-fn selector(given: Option<pb::ProfileSelector>) -> Result<ProfileRef, Status> {
+pub(super) fn selector(given: Option<pb::ProfileSelector>) -> Result<ProfileRef, Status> {
     match given.and_then(|s| s.who) {
         Some(pb::profile_selector::Who::ProfileId(id)) => Ok(ProfileRef::Id(ProfileId(id))),
         Some(pb::profile_selector::Who::Identifier(identifier)) => Ok(ProfileRef::Identity(
@@ -86,37 +86,9 @@ fn facts(given: Vec<pb::CustomerFact>, now: Millis) -> Result<Vec<Fact>, Status>
         .collect()
 }
 
-fn purpose_from_pb(given: i32) -> Result<ContactPurpose, Status> {
-    Ok(match pb::ContactPurpose::try_from(given) {
-        Ok(pb::ContactPurpose::Service) => ContactPurpose::Service,
-        Ok(pb::ContactPurpose::Logistics) => ContactPurpose::Logistics,
-        Ok(pb::ContactPurpose::Feedback) => ContactPurpose::Feedback,
-        Ok(pb::ContactPurpose::FollowUp) => ContactPurpose::FollowUp,
-        Ok(pb::ContactPurpose::Greeting) => ContactPurpose::Greeting,
-        Ok(pb::ContactPurpose::Marketing) => ContactPurpose::Marketing,
-        Ok(pb::ContactPurpose::Unspecified) | Err(_) => {
-            return Err(invalid(
-                "purpose",
-                "must be service, logistics, feedback, follow-up, greeting or marketing",
-            ));
-        }
-    })
-}
-
-fn purpose_to_pb(purpose: ContactPurpose) -> pb::ContactPurpose {
-    match purpose {
-        ContactPurpose::Service => pb::ContactPurpose::Service,
-        ContactPurpose::Logistics => pb::ContactPurpose::Logistics,
-        ContactPurpose::Feedback => pb::ContactPurpose::Feedback,
-        ContactPurpose::FollowUp => pb::ContactPurpose::FollowUp,
-        ContactPurpose::Greeting => pb::ContactPurpose::Greeting,
-        ContactPurpose::Marketing => pb::ContactPurpose::Marketing,
-    }
-}
-
 /// A consent decision from the request, validated; its origin is set by the router.
 fn consent(req: &pb::RecordCustomerConsentRequest, now: Millis) -> Result<ConsentRecord, Status> {
-    let purpose = purpose_from_pb(req.purpose)?;
+    let purpose = convert::purpose_from_pb("purpose", req.purpose)?;
     let source = req.source.trim();
     if source.is_empty() || source.len() > MAX_CONSENT_SOURCE_BYTES {
         return Err(invalid(
@@ -239,7 +211,7 @@ fn profile_view(router: &Router, profile: &Profile, now: Millis) -> pb::Customer
             .consents()
             .in_force()
             .map(|d| pb::ConsentDecision {
-                purpose: purpose_to_pb(d.purpose) as i32,
+                purpose: convert::purpose_to_pb(d.purpose) as i32,
                 granted: d.granted,
                 decided_at_unix_ms: d.at as i64,
                 source: d.source.to_string(),
@@ -248,7 +220,7 @@ fn profile_view(router: &Router, profile: &Profile, now: Millis) -> pb::Customer
         allowed_purposes: ContactPurpose::ALL
             .into_iter()
             .filter(|&p| profile.consents().allows(p))
-            .map(|p| purpose_to_pb(p) as i32)
+            .map(|p| convert::purpose_to_pb(p) as i32)
             .collect(),
     }
 }

@@ -59,6 +59,7 @@ const PROTOS: &[Asset] = &[
     proto!("desk.proto"),
     proto!("admin.proto"),
     proto!("bots.proto"),
+    proto!("outbound.proto"),
 ];
 
 /// The page: scripts from this server only (protobuf.js compiles its coders with
@@ -111,4 +112,54 @@ pub async fn asset(Path(file): Path<String>) -> Response {
 /// `GET /console/proto/{file}`: the contract the page parses.
 pub async fn proto(Path(file): Path<String>) -> Response {
     find(PROTOS, &file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `.proto` file added to the contract must be served, and parsed by the page,
+    /// or the page's contract would lack its types (or fail to resolve an import).
+    #[test]
+    fn every_contract_file_is_served_and_parsed() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/proto/switchboard/v1");
+        let grpc_js = std::str::from_utf8(
+            ASSETS
+                .iter()
+                .find(|a| a.name == "grpc.js")
+                .expect("grpc.js")
+                .body,
+        )
+        .unwrap();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let Some(stem) = name.strip_suffix(".proto") else {
+                continue;
+            };
+            let served = format!("switchboard/v1/{name}");
+            assert!(
+                PROTOS.iter().any(|p| p.name == served),
+                "{name}: add it to PROTOS in src/console/assets.rs"
+            );
+            assert!(
+                grpc_js.contains(&format!("\"{stem}\"")),
+                "{name}: add \"{stem}\" to FILES in src/console/assets/grpc.js"
+            );
+        }
+    }
+
+    #[test]
+    fn files_are_found_by_name_and_others_are_not() {
+        let found = find(ASSETS, "app.js");
+        assert_eq!(found.status(), StatusCode::OK);
+        assert_eq!(found.headers()[header::CONTENT_TYPE], JS);
+        assert_eq!(
+            find(ASSETS, "../Cargo.toml").status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            find(PROTOS, "switchboard/v1/desk.proto").status(),
+            StatusCode::OK
+        );
+    }
 }

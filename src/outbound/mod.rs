@@ -6,10 +6,21 @@
 //! - [`rules`]: the rules that hold a message back: deadline, consent, an open
 //!   complaint, frequency caps, quiet hours in the customer's time zone.
 //!
-//! The outbound API, delivery through the adapters and campaigns build on these.
+//! - [`notification`]: the notifications a tenant keeps, where each stands, and
+//!   what the caps and replies need to know.
+//!
+//! The router decides what happens to each notification (`routing::engine::outbound`);
+//! the `Outbound` gRPC service takes them from the tenant's systems.
 
+pub mod notification;
+pub mod policy;
 pub mod rules;
 pub mod template;
 
+pub use notification::{
+    Notification, NotificationId, NotificationRequest, NotificationStatus, Outbox, OutboxFull,
+    Waiting,
+};
+pub use policy::OutboundPolicy;
 pub use rules::{Cap, HeldBack, OutboundRules, QuietHours, Recipient, SendLog, Verdict};
 pub use template::{ButtonSource, RenderError, Rendered, TemplateError, TemplateSource, Templates};

@@ -22,6 +22,52 @@ pub struct Cap {
     pub per_week: u32,
 }
 
+/// The caps of each purpose (`[routing.outbound.rules.caps]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Caps {
+    /// Service messages (exempt from quiet hours, not from caps).
+    pub service: Cap,
+    /// Logistics notices.
+    pub logistics: Cap,
+    /// Feedback requests.
+    pub feedback: Cap,
+    /// Follow-up visits.
+    pub follow_up: Cap,
+    /// Greetings.
+    pub greeting: Cap,
+    /// Marketing.
+    pub marketing: Cap,
+}
+
+impl Default for Caps {
+    fn default() -> Self {
+        let cap = |per_day, per_week| Cap { per_day, per_week };
+        Caps {
+            service: cap(10, 50),
+            logistics: cap(10, 30),
+            feedback: cap(1, 3),
+            follow_up: cap(1, 3),
+            greeting: cap(1, 2),
+            marketing: cap(1, 3),
+        }
+    }
+}
+
+impl Caps {
+    /// The cap of `purpose`.
+    pub fn of(&self, purpose: ContactPurpose) -> Cap {
+        match purpose {
+            ContactPurpose::Service => self.service,
+            ContactPurpose::Logistics => self.logistics,
+            ContactPurpose::Feedback => self.feedback,
+            ContactPurpose::FollowUp => self.follow_up,
+            ContactPurpose::Greeting => self.greeting,
+            ContactPurpose::Marketing => self.marketing,
+        }
+    }
+}
+
 /// Local hours in which no message goes, except service messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuietHours {
@@ -48,26 +94,18 @@ impl QuietHours {
 
 /// The tenant's rules for outbound messages.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct OutboundRules {
-    /// Caps per purpose, in [`ContactPurpose::ALL`] order.
-    pub caps: [Cap; 6],
+    /// Caps per purpose.
+    pub caps: Caps,
     /// Quiet hours, if any.
     pub quiet_hours: Option<QuietHours>,
 }
 
 impl Default for OutboundRules {
     fn default() -> Self {
-        let cap = |per_day, per_week| Cap { per_day, per_week };
         OutboundRules {
-            // Service, logistics, feedback, follow-up, greeting, marketing.
-            caps: [
-                cap(10, 50),
-                cap(10, 30),
-                cap(1, 3),
-                cap(1, 3),
-                cap(1, 2),
-                cap(1, 3),
-            ],
+            caps: Caps::default(),
             quiet_hours: Some(QuietHours {
                 start_minute: 21 * 60,
                 end_minute: 8 * 60,
@@ -147,6 +185,13 @@ impl SendLog {
     pub fn is_empty(&self) -> bool {
         self.sent.iter().all(VecDeque::is_empty)
     }
+
+    /// Whether nothing was sent in the week before `now`.
+    pub fn is_empty_at(&self, now: Millis) -> bool {
+        self.sent
+            .iter()
+            .all(|times| times.back().is_none_or(|&t| t + WEEK_MS <= now))
+    }
 }
 
 fn index(purpose: ContactPurpose) -> usize {
@@ -190,7 +235,7 @@ impl OutboundRules {
         if purpose == ContactPurpose::Marketing && to.open_complaint {
             return Verdict::Skip(HeldBack::OpenComplaint);
         }
-        let cap = self.caps[index(purpose)];
+        let cap = self.caps.of(purpose);
         if to.sent.within(purpose, now, DAY_MS) >= cap.per_day {
             return Verdict::Skip(HeldBack::DailyCap);
         }

@@ -13,6 +13,7 @@ use super::engine::{BotAction, InboundMessage, Router, RoutingError, SignIn, Tra
 use super::model::{Channel, ConversationId, Millis, Presence};
 use super::taught::Lesson;
 use crate::customer::{ConsentRecord, Fact, Identity, MergeId, ProfileId};
+use crate::outbound::{NotificationId, NotificationRequest};
 
 /// One change asked of a router. Commands are built one at a time and moved into the
 /// router at once, so the size of the largest variant (a customer message) costs
@@ -161,6 +162,20 @@ pub enum Command {
         /// The decision; its origin is set to the profile it lands on.
         decision: ConsentRecord,
     },
+    /// The tenant's systems send a person a notification.
+    SendNotification {
+        /// The person: a profile id, or an identifier (a new profile gets it).
+        who: ProfileRef,
+        /// The notification, its text filled in.
+        request: NotificationRequest,
+    },
+    /// Adapters acknowledged notifications, or their mailboxes had no room.
+    NotificationReports {
+        /// Acknowledged.
+        delivered: Vec<NotificationId>,
+        /// Refused for lack of room: tried again.
+        refused: Vec<NotificationId>,
+    },
 }
 
 /// What a command did, for the caller to answer with.
@@ -178,6 +193,8 @@ pub enum Applied {
     Merge(MergeId),
     /// A customer was erased.
     Erased(Box<super::engine::ErasedCustomer>),
+    /// A notification was accepted (or was already, under the same client id).
+    Notification(NotificationId),
     /// Done; nothing to report.
     Done,
 }
@@ -205,6 +222,8 @@ impl Command {
             Command::UnmergeProfiles { .. } => "unmerge_profiles",
             Command::EraseCustomer { .. } => "erase_customer",
             Command::RecordConsent { .. } => "record_consent",
+            Command::SendNotification { .. } => "send_notification",
+            Command::NotificationReports { .. } => "notification_reports",
             Command::Tick => "tick",
             Command::ShutDown => "shutdown",
             Command::Restarted { .. } => "restarted",
@@ -284,6 +303,13 @@ impl Router {
             Command::RecordConsent { who, decision } => self
                 .record_consent(now, who, decision)
                 .map(Applied::Profile),
+            Command::SendNotification { who, request } => self
+                .send_notification(now, who, request)
+                .map(Applied::Notification),
+            Command::NotificationReports { delivered, refused } => {
+                self.notifications_reported(now, &delivered, &refused);
+                Ok(Applied::Done)
+            }
             Command::Tick => {
                 self.tick(now);
                 Ok(Applied::Done)

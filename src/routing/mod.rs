@@ -47,9 +47,9 @@ pub use engine::{
     AgentChoice, AgentNotice, AgentStateCounts, AgentView, AssistSuggestion, AssistSuggestions,
     BotAction, BotRouting, BotTurn, CandidateAgent, CustomerExport, CustomerNotice,
     CustomerNoticeBody, ErasedCustomer, Explanation, Forgotten, Handoff, InboundMessage,
-    MAX_FACTS_PER_CALL, MessageOutcome, Notice, OfferDetails, ProfileRef, QueueSpec, Router,
-    RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn, TransferRequest, Understood,
-    language_skill,
+    MAX_FACTS_PER_CALL, MessageOutcome, Notice, NotificationNotice, OUTBOUND_RESULTS, OfferDetails,
+    ProfileRef, QueueSpec, Router, RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn,
+    TransferRequest, Understood, language_skill,
 };
 pub use events::{Event, EventKind, QueueReason, Responder, TransferTarget};
 pub use model::{

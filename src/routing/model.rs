@@ -16,6 +16,12 @@ pub type Millis = u64;
 )]
 pub struct ConversationId(pub u64);
 
+impl ConversationId {
+    /// What a delivery in no conversation (an outbound notification) names; real
+    /// conversation ids start at 1.
+    pub const NONE: ConversationId = ConversationId(0);
+}
+
 impl fmt::Display for ConversationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "c{}", self.0)

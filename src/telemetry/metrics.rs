@@ -50,6 +50,10 @@ pub const PRIVACY_REQUESTS: &str = "switchboard_privacy_requests_total";
 /// Counter: personal data retention forgot, by kind (`past_conversation`, `profile`,
 /// `unanswered_question`, `follow_up`).
 pub const RETENTION_FORGOTTEN: &str = "switchboard_retention_forgotten_total";
+/// Counter: outbound notifications by kind and result (`sent`, `delivered`,
+/// `replied`, `expired`, `failed`, `deferred`, or the rule that skipped it:
+/// `no_consent`, `open_complaint`, `daily_cap`, `weekly_cap`, `quiet_hours`).
+pub const OUTBOUND_NOTIFICATIONS: &str = "switchboard_outbound_notifications_total";
 /// Offers made to agents.
 pub const OFFERS: &str = "switchboard_offers_total";
 /// Offers accepted by agents.
@@ -379,6 +383,11 @@ fn describe() {
         "Personal data forgotten by [routing.retention], by kind."
     );
     describe_counter!(
+        OUTBOUND_NOTIFICATIONS,
+        "Outbound notifications by kind and result: sent, delivered, replied, expired, \
+         failed, deferred (held for quiet hours or an adapter), or the rule that skipped it."
+    );
+    describe_counter!(
         MATCHING_JOBS,
         "Matching-pool jobs (built-in bot turns, assist suggestions), by kind and outcome."
     );
@@ -470,6 +479,11 @@ fn describe() {
     }
     for kind in RETENTION_KINDS {
         counter!(RETENTION_FORGOTTEN, "kind" => kind).absolute(0);
+    }
+    for kind in crate::customer::ContactPurpose::ALL {
+        for result in crate::routing::OUTBOUND_RESULTS {
+            counter!(OUTBOUND_NOTIFICATIONS, "kind" => kind.name(), "result" => result).absolute(0);
+        }
     }
     zero_known_series();
 }
@@ -658,6 +672,13 @@ pub fn record_forgotten(forgotten: crate::routing::Forgotten) {
         if n > 0 {
             counter!(RETENTION_FORGOTTEN, "kind" => kind).increment(n);
         }
+    }
+}
+
+/// Counts notification outcomes, per kind and result.
+pub fn record_outbound(counts: Vec<(crate::customer::ContactPurpose, &'static str, u64)>) {
+    for (kind, result, n) in counts {
+        counter!(OUTBOUND_NOTIFICATIONS, "kind" => kind.name(), "result" => result).increment(n);
     }
 }
 

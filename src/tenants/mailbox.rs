@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::Notify;
 
+use crate::outbound::NotificationId;
 use crate::routing::{AgentNotice, AssistSuggestions, CustomerNotice, CustomerNoticeBody, Millis};
 use crate::telemetry::metrics;
 
@@ -171,6 +172,14 @@ pub fn delivery_bytes(notice: &CustomerNotice) -> usize {
                     .sum::<usize>()
         }
         CustomerNoticeBody::Closed(_) => 0,
+        CustomerNoticeBody::Notification(n) => {
+            n.text.len()
+                + n.template.len()
+                + n.buttons
+                    .iter()
+                    .map(|b| b.label.len() + b.payload.len() + 16)
+                    .sum::<usize>()
+        }
     };
     FIXED + body + notice.channel_conversation_id.len() + notice.customer_id.len()
 }
@@ -221,6 +230,8 @@ pub struct AdapterMailbox {
     notify: Arc<Notify>,
     /// The highest acknowledgement not journaled yet, and when it came.
     unjournaled_ack: Option<(u64, Millis)>,
+    /// Notifications acknowledged since the tenant last asked, to mark delivered.
+    delivered_notifications: Vec<NotificationId>,
 }
 
 /// What a stream gets when it attaches to a mailbox.
@@ -247,6 +258,7 @@ impl AdapterMailbox {
             byte_limit,
             notify: Arc::new(Notify::new()),
             unjournaled_ack: None,
+            delivered_notifications: Vec::new(),
         }
     }
 
@@ -358,13 +370,22 @@ impl AdapterMailbox {
         self.unjournaled_ack.take()
     }
 
-    /// Forgets deliveries up to and including `up_to`.
+    /// Forgets deliveries up to and including `up_to`; notifications among them are
+    /// kept to be marked delivered ([`AdapterMailbox::take_delivered_notifications`]).
     pub fn ack(&mut self, up_to: u64) {
         while self.deliveries.front().is_some_and(|d| d.id <= up_to) {
             if let Some(done) = self.deliveries.pop_front() {
                 self.bytes -= delivery_bytes(&done.notice);
+                if let CustomerNoticeBody::Notification(n) = &done.notice.body {
+                    self.delivered_notifications.push(n.id);
+                }
             }
         }
+    }
+
+    /// Notifications acknowledged since the last call.
+    pub fn take_delivered_notifications(&mut self) -> Vec<NotificationId> {
+        std::mem::take(&mut self.delivered_notifications)
     }
 }
 

@@ -344,6 +344,7 @@ impl Tenants {
         for tenant in tenants {
             tenant.run("tick", self.clock(), |s, now| {
                 s.journal_acks();
+                s.report_notifications(now);
                 // Refused only while the journal cannot write; timers wait then.
                 let _ = s.execute(now, Command::Tick);
                 let late = s.bots.expire(now);
@@ -371,6 +372,7 @@ impl Tenants {
         for tenant in self.shared.tenants.iter() {
             let mut state = tenant.lock();
             metrics::record_forgotten(state.router.take_forgotten());
+            metrics::record_outbound(state.router.take_outbound_counts());
             waiting += state.router.waiting_len();
             open += state.router.open_len();
             let counts = state.router.agent_state_counts();

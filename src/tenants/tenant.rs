@@ -25,6 +25,7 @@ use super::clock::Clock;
 use super::mailbox::{AdapterMailbox, AdapterOutbox, AgentInbox, AgentMailbox};
 use super::matching::{AssistRequest, InlineTarget, MatchingPool};
 use crate::config::{BotConfig, Limits};
+use crate::outbound::NotificationId;
 use crate::routing::agent_kpis::{AgentKpis, Session};
 use crate::routing::{
     AdapterId, AgentId, AgentNotice, Applied, BotTurn, Command, ConversationId, CustomerNotice,
@@ -111,6 +112,8 @@ pub struct TenantState {
     /// Bot turns handed out and not answered yet, per conversation, oldest first: a
     /// restart gives them to the built-in bot again.
     outstanding: FxHashMap<ConversationId, VecDeque<BotTurn>>,
+    /// Notifications an adapter mailbox had no room for, to be tried again.
+    refused_notifications: Vec<NotificationId>,
 }
 
 /// Customer notices an operation asked to get back instead of mailing them.
@@ -146,6 +149,7 @@ impl Tenant {
                 router,
                 adapters: HashMap::new(),
                 wakes: Vec::new(),
+                refused_notifications: Vec::new(),
                 agents: HashMap::new(),
                 bots: BotPool::default(),
                 answer_deadline_ms: bot_config.answer_deadline_ms,
@@ -192,10 +196,13 @@ impl Tenant {
         self.sessions.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Whether the tenant has nothing for timers to do: no stream open and no open
-    /// conversation.
+    /// Whether the tenant has nothing for timers to do: no stream open, no open
+    /// conversation and no notification waiting to be tried again.
     pub fn is_idle(&self) -> bool {
-        self.sessions.load(Ordering::Acquire) == 0 && self.lock().router.open_len() == 0
+        let state = self.lock();
+        self.sessions.load(Ordering::Acquire) == 0
+            && state.router.open_len() == 0
+            && !state.router.has_queued_notifications()
     }
 
     /// Locks the tenant for `operation`, timing the wait and (until the guard drops)
@@ -568,6 +575,22 @@ impl TenantState {
         self.journaling.last_seq = journal.append(records);
     }
 
+    /// Tells the router which notifications adapters acknowledged and which found no
+    /// room in their mailbox (journaled like any command); from the timer tick.
+    pub fn report_notifications(&mut self, now: Millis) {
+        let mut delivered = Vec::new();
+        for outbox in self.adapters.values() {
+            delivered.extend(outbox.lock().take_delivered_notifications());
+        }
+        let refused = std::mem::take(&mut self.refused_notifications);
+        if delivered.is_empty() && refused.is_empty() {
+            return;
+        }
+        // Refused only while the journal cannot write: the reports are lost then,
+        // and the notifications stay `sent` (a restart replays the acknowledgements).
+        let _ = self.execute(now, Command::NotificationReports { delivered, refused });
+    }
+
     /// Journals and files what the commands run so far produced, so that the next
     /// command under the same lock finds the mailboxes exactly as if each command had
     /// taken the lock on its own (a burst of one stream's frames runs this way).
@@ -723,9 +746,16 @@ impl TenantState {
                         continue;
                     }
                     let conversation = n.conversation;
+                    let notification = match &n.body {
+                        CustomerNoticeBody::Notification(notice) => Some(notice.id),
+                        _ => None,
+                    };
                     let pushed = self.adapter_mailbox(&n.adapter.clone()).push(n);
                     if let Ok(wake) = pushed {
                         self.wakes.push(wake);
+                    } else if let Some(id) = notification {
+                        // Tried again after a while, until its deadline.
+                        self.refused_notifications.push(id);
                     } else {
                         // Agent replies are refused before they reach here when there is
                         // no room (the agent is told); what remains is the router's own

@@ -3,7 +3,9 @@
 use switchboard::api::pb;
 use tonic::Code;
 
-use crate::common::{by_phone, journaled_in, spawn_server, test_config, verified_phone as phone};
+use crate::common::{
+    by_phone, journaled_in, now_ms, spawn_server, test_config, verified_phone as phone,
+};
 
 use pb::ContactPurpose::{Feedback, FollowUp, Greeting, Logistics, Marketing, Service};
 
@@ -44,13 +46,6 @@ async fn profile_view(
         .await
         .unwrap()
         .into_inner()
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 #[tokio::test]

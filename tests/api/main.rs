@@ -10,6 +10,7 @@ mod consent;
 mod conversation;
 mod durability;
 mod operations;
+mod outbound;
 mod privacy;
 mod profiles;
 mod routing;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use switchboard::api::pb;
 
-use crate::common::{Agent, journaled_in, message, spawn_server, test_config};
+use crate::common::{Agent, journaled_in, message, now_ms, spawn_server, test_config};
 
 fn on_channel(
     channel: pb::Channel,
@@ -198,13 +198,6 @@ fn by_identifier(identifier: pb::CustomerIdentifier) -> Option<pb::ProfileSelect
 }
 
 const YEAR_MS: f64 = 365.0 * 24.0 * 3600.0 * 1000.0;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 /// The README's worked example: four orders over two years (250, 300, 200, 250), one
 /// refund of 100, 150 to acquire, two referrals worth 100 each by the config.

@@ -3,7 +3,7 @@
 // (src/console/bridge.rs), which hands it to the same gRPC services every client uses.
 
 const protobuf = globalThis.protobuf;
-const FILES = ["common", "gateway", "desk", "admin", "bots"];
+const FILES = ["common", "desk", "admin", "gateway", "bots", "outbound"];
 
 /** gRPC status code names, by number. */
 export const CODES = [

@@ -72,8 +72,25 @@ impl Router {
     }
 
     /// A customer message: opens a conversation (with a first response at once) or
-    /// joins the open one with the same channel conversation id.
+    /// joins the open one with the same channel conversation id. The adapter it came
+    /// through becomes its channel's adapter for notifications.
     pub fn customer_message(
+        &mut self,
+        now: Millis,
+        msg: InboundMessage,
+    ) -> Result<MessageOutcome, RoutingError> {
+        // Learned only when the message is taken: a refused command changes nothing.
+        let new_adapter = (self.channel_adapters[msg.channel.index()].as_ref()
+            != Some(&msg.adapter))
+        .then(|| (msg.channel, msg.adapter.clone()));
+        let outcome = self.file_customer_message(now, msg)?;
+        if let Some((channel, adapter)) = new_adapter {
+            self.learn_adapter(now, channel, &adapter);
+        }
+        Ok(outcome)
+    }
+
+    fn file_customer_message(
         &mut self,
         now: Millis,
         msg: InboundMessage,
@@ -212,9 +229,14 @@ impl Router {
             }),
         };
         remember_client_id(&mut conversation, msg.client_message_id);
+        self.conversations.insert(id, Box::new(conversation));
+        if self.outbox.awaits_replies() {
+            self.outbound_reply(now, id);
+        }
+        let conversation = self.conversations.get_mut(&id).expect("just opened");
         let text: Arc<str> = Arc::from(msg.text.as_str());
         push_transcript(
-            &mut conversation,
+            conversation,
             self.policy.transcript_limit,
             TranscriptEntry {
                 sender: Sender::Customer,
@@ -223,7 +245,6 @@ impl Router {
                 agent: None,
             },
         );
-        self.conversations.insert(id, Box::new(conversation));
         self.track_unresolved(id);
         self.by_channel_key
             .insert(msg.channel, channel_key.clone(), id);

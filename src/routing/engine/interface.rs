@@ -230,6 +230,26 @@ pub enum CustomerNoticeBody {
     },
     /// The conversation ended.
     Closed(EndReason),
+    /// An outbound notification, in no conversation ([`ConversationId::NONE`]); the
+    /// channel conversation id is the customer's channel id.
+    Notification(Box<NotificationNotice>),
+}
+
+/// An outbound notification as an adapter delivers it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NotificationNotice {
+    /// The notification.
+    pub id: crate::outbound::NotificationId,
+    /// What it is for.
+    pub purpose: crate::customer::ContactPurpose,
+    /// The template it was filled from.
+    pub template: Arc<str>,
+    /// The text.
+    pub text: Arc<str>,
+    /// Quick-reply buttons.
+    pub buttons: Vec<Button>,
+    /// After this it is pointless: an adapter that gets it later drops it.
+    pub deadline: Millis,
 }
 
 /// Something to tell an agent.

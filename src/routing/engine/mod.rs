@@ -12,9 +12,10 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::customer::{
-    ClaimedIdentity, Contact, ContactOutcome, Identity, IdentityKind, ProfileId, ProfileLimits,
-    Profiles,
+    ClaimedIdentity, Contact, ContactOutcome, ContactPurpose, Identity, IdentityKind, ProfileId,
+    ProfileLimits, Profiles,
 };
+use crate::outbound::{Outbox, Templates};
 use std::sync::Arc;
 
 // The router's work, one file per part; each adds methods to `Router`.
@@ -29,6 +30,7 @@ mod explain;
 mod interface;
 mod lifecycle;
 mod lookups;
+mod outbound;
 mod policy;
 mod privacy;
 mod restart;
@@ -48,8 +50,10 @@ pub use explain::{CandidateAgent, Explanation};
 pub use interface::{
     AgentNotice, AgentStateCounts, AgentView, AssistSuggestion, AssistSuggestions, BotAction,
     BotTurn, CustomerNotice, CustomerNoticeBody, CustomerSummary, Handoff, InboundMessage,
-    MessageOutcome, Notice, OfferDetails, RoutingError, Rule, SignIn, TransferRequest, Understood,
+    MessageOutcome, Notice, NotificationNotice, OfferDetails, RoutingError, Rule, SignIn,
+    TransferRequest, Understood,
 };
+pub use outbound::OUTBOUND_RESULTS;
 use policy::QueueEscalation;
 pub use policy::{
     AgentChoice, BotRouting, QueueSpec, RoutingPolicy, RoutingPolicyError, parse_skill,
@@ -384,6 +388,19 @@ pub struct Router {
     /// Where the pass re-evaluating them stands, while one runs: a pass is spread over
     /// ticks so no tick holds the tenant for all waiting conversations at once.
     queue_refresh: Option<timers::RefreshCursor>,
+    /// Outbound notifications, and what the caps and replies need.
+    #[serde(default)]
+    outbox: Outbox,
+    /// The adapter each channel's customers last wrote through; notifications on
+    /// the channel go through it.
+    #[serde(default)]
+    channel_adapters: [Option<AdapterId>; Channel::ALL.len()],
+    /// The outbound templates, from the policy.
+    #[serde(skip)]
+    templates: Templates,
+    /// Notification outcomes since metrics last asked, per purpose and result.
+    #[serde(skip)]
+    outbound_counts: HashMap<(ContactPurpose, &'static str), u64>,
     #[serde(skip)]
     events: Vec<Event>,
     #[serde(skip)]
@@ -406,6 +423,10 @@ impl Router {
         policy.kpis.validate().map_err(RoutingPolicyError::Value)?;
         policy
             .retention
+            .validate()
+            .map_err(RoutingPolicyError::Value)?;
+        let templates = policy
+            .outbound
             .validate()
             .map_err(RoutingPolicyError::Value)?;
         if policy.queues.is_empty() {
@@ -473,7 +494,12 @@ impl Router {
             .iter()
             .map(|q| Arc::from(q.name.as_str()))
             .collect();
+        let outbox = Outbox::new(policy.outbound.max_notifications);
         Ok(Router {
+            outbox,
+            channel_adapters: Default::default(),
+            templates,
+            outbound_counts: HashMap::new(),
             average_handle_ms: f64::from(policy.default_handle_secs) * 1000.0,
             next_queue_update: 0,
             queue_refresh: None,
@@ -537,6 +563,9 @@ impl Router {
         self.tier_names = fresh.tier_names;
         self.queue_names = fresh.queue_names;
         self.empty = fresh.empty;
+        self.templates = fresh.templates;
+        self.outbox
+            .set_limit(self.policy.outbound.max_notifications);
         self.declining = self
             .conversations
             .values()
@@ -549,6 +578,11 @@ impl Router {
     /// The policy in force.
     pub fn policy(&self) -> &RoutingPolicy {
         &self.policy
+    }
+
+    /// The outbound templates notifications are filled from.
+    pub fn templates(&self) -> &Templates {
+        &self.templates
     }
 
     /// Skips `agent` for conversation `id` until `until` (a decline or a transfer).

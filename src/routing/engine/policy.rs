@@ -161,6 +161,9 @@ pub struct RoutingPolicy {
     /// How long past conversations, unanswered questions and idle profiles are kept
     /// (`[routing.retention]`).
     pub retention: RetentionPolicy,
+    /// Outbound notifications: rules, time zone, reply window, templates
+    /// (`[routing.outbound]`).
+    pub outbound: crate::outbound::OutboundPolicy,
     /// Where bots serve first; set from the `[bot]` config section, not from `[routing]`.
     #[serde(skip)]
     pub bot: BotRouting,
@@ -224,6 +227,7 @@ impl Default for RoutingPolicy {
             survey: SurveyPolicy::default(),
             kpis: KpiPolicy::default(),
             retention: RetentionPolicy::default(),
+            outbound: crate::outbound::OutboundPolicy::default(),
             bot: BotRouting::default(),
         }
     }

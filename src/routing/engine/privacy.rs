@@ -94,6 +94,7 @@ impl Router {
             .erase(profile)
             .map_err(|e| RoutingError::ProfileNotFound(e.to_string()))?;
         let follow_ups = self.surveys.forget_people(&erased.profiles);
+        self.outbox.forget_people(&erased.profiles);
         for id in &erased.profiles {
             self.at_risk.forget(*id);
             self.last_agents.take(&CustomerKey::Profile(*id), now);

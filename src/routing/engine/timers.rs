@@ -19,6 +19,7 @@ impl Router {
         self.health_pass(now);
         self.retain_records(now);
         self.survey_timers(now);
+        self.outbound_timers(now);
         for (due, timer) in self.timers.pop_due(now, TimerKind::AgentReturn) {
             self.debug_assert_current(now, due, timer);
             let Timer::AgentReturn(slot) = timer else {

@@ -857,3 +857,11 @@ pub(crate) fn by_phone(value: &str) -> Option<pb::ProfileSelector> {
         who: Some(pb::profile_selector::Who::Identifier(verified_phone(value))),
     })
 }
+
+/// The wall clock, Unix milliseconds (the server's clock runs from it).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}

@@ -1,0 +1,425 @@
+//! Outbound notifications: sent by the tenant's systems through the adapters that
+//! carry conversations, held back by the rules, delivered, replied to, expired, and
+//! kept across a restart.
+
+use std::time::Duration;
+
+use switchboard::api::pb;
+use switchboard::config::Config;
+use switchboard::outbound::{ButtonSource, QuietHours, TemplateSource};
+use tonic::Code;
+use tonic::transport::Channel;
+
+use crate::common::{
+    Adapter, TestServer, by_phone, journaled_in, now_ms, spawn_server, test_config,
+};
+
+use pb::NotificationStatus as Status;
+use pb::outbound_client::OutboundClient;
+
+fn template(name: &str, language: &str, text: &str) -> TemplateSource {
+    TemplateSource {
+        name: name.to_owned(),
+        language: language.to_owned(),
+        text: text.to_owned(),
+        buttons: Vec::new(),
+    }
+}
+
+/// The test configuration with a few templates.
+fn outbound_config() -> Config {
+    let mut config = test_config();
+    let mut shipped = template("order-shipped", "en", "Your order {order} has shipped.");
+    shipped.buttons.push(ButtonSource {
+        label: "Where is {order}?".into(),
+        payload: "where-is-it".into(),
+    });
+    config.routing.outbound.templates = vec![
+        shipped,
+        template("order-shipped", "zh", "您的订单 {order} 已发货。"),
+        template("survey", "en", "How did we do?"),
+        template("offer", "en", "20% off this week."),
+        template("outage", "en", "Service is restored."),
+    ];
+    config
+}
+
+async fn outbound(server: &TestServer) -> OutboundClient<Channel> {
+    OutboundClient::new(server.channel().await)
+}
+
+fn notification(
+    phone: &str,
+    kind: pb::ContactPurpose,
+    template: &str,
+    variables: &[(&str, &str)],
+) -> pb::SendNotificationRequest {
+    pb::SendNotificationRequest {
+        customer: by_phone(phone),
+        kind: kind as i32,
+        template: template.to_owned(),
+        variables: variables
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        language: "en".to_owned(),
+        ..pb::SendNotificationRequest::default()
+    }
+}
+
+fn status(view: &pb::NotificationView) -> Status {
+    Status::try_from(view.status).unwrap()
+}
+
+/// An SMS message from `phone` in a new channel conversation `key`.
+fn sms(phone: &str, key: &str, text: &str) -> pb::InboundMessage {
+    pb::InboundMessage {
+        adapter_id: "sms-adapter".into(),
+        channel: pb::Channel::Sms as i32,
+        channel_conversation_id: key.to_owned(),
+        customer: Some(pb::Customer {
+            customer_id: phone.to_owned(),
+            ..pb::Customer::default()
+        }),
+        text: text.to_owned(),
+        client_message_id: format!("{key}-1"),
+        ..pb::InboundMessage::default()
+    }
+}
+
+/// Waits (polling) until the notification reaches `wanted`.
+async fn until_status(
+    client: &mut OutboundClient<Channel>,
+    id: u64,
+    wanted: Status,
+) -> pb::NotificationView {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let view = client
+            .get_notification(pb::GetNotificationRequest {
+                notification_id: id,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if status(&view) == wanted {
+            return view;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "notification {id} never became {wanted:?}: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The SMS adapter connects and one customer writes, so the router knows which
+/// adapter carries SMS.
+async fn sms_adapter(server: &TestServer) -> Adapter {
+    let mut adapter = Adapter::connect(server, "sms-adapter").await;
+    adapter
+        .send(sms("+8613900139000", "teach-1", "hello"))
+        .await
+        .unwrap();
+    adapter
+}
+
+#[tokio::test]
+async fn a_logistics_notice_goes_out_through_the_sms_adapter_is_delivered_and_a_reply_carries_it() {
+    let server = spawn_server(outbound_config()).await;
+    let mut adapter = sms_adapter(&server).await;
+    let mut client = outbound(&server).await;
+    const PHONE: &str = "+8613700137002";
+
+    let mut request = notification(
+        PHONE,
+        pb::ContactPurpose::Logistics,
+        "order-shipped",
+        &[("order", "A123")],
+    );
+    request.client_notification_id = "shop-order-A123".into();
+    let sent = client
+        .send_notification(request.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status(&sent), Status::Sent, "{sent:?}");
+    assert_eq!(sent.channel, pb::Channel::Sms as i32);
+    assert_eq!(sent.text, "Your order A123 has shipped.");
+    // A retry with the same client id is the same notification, not a second one.
+    let again = client
+        .send_notification(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.notification_id, sent.notification_id);
+
+    // The adapter gets it as a delivery in no conversation, addressed to the phone.
+    let delivery = loop {
+        let d = adapter.delivery().await;
+        if d.notification.is_some() {
+            break d;
+        }
+    };
+    let context = delivery.notification.clone().unwrap();
+    assert_eq!(context.notification_id, sent.notification_id);
+    assert_eq!(context.kind, pb::ContactPurpose::Logistics as i32);
+    assert_eq!(context.template, "order-shipped");
+    assert!(delivery.conversation_id.is_empty());
+    assert_eq!(delivery.channel_conversation_id, PHONE);
+    let Some(pb::delivery::Body::Message(message)) = &delivery.body else {
+        panic!("a notification is a message: {delivery:?}");
+    };
+    assert_eq!(message.sender, pb::Sender::Bot as i32);
+    assert_eq!(message.text, "Your order A123 has shipped.");
+    assert_eq!(message.buttons[0].label, "Where is A123?");
+
+    // Acknowledged by the adapter: delivered.
+    adapter.ack(delivery.delivery_id).await;
+    until_status(&mut client, sent.notification_id, Status::Delivered).await;
+
+    // The customer answers: a conversation that starts with the notice.
+    let accepted = adapter
+        .send(sms(PHONE, "reply-1", "where is it now?"))
+        .await
+        .unwrap();
+    assert!(accepted.created);
+    let replied = until_status(&mut client, sent.notification_id, Status::Replied).await;
+    assert_eq!(replied.conversation_id, accepted.conversation_id);
+    let view = server
+        .conversation(&accepted.conversation_id)
+        .await
+        .unwrap();
+    let texts: Vec<(&str, i32)> = view
+        .transcript
+        .iter()
+        .map(|e| (e.text.as_str(), e.sender))
+        .collect();
+    assert_eq!(
+        texts[..2],
+        [
+            ("Your order A123 has shipped.", pb::Sender::Bot as i32),
+            ("where is it now?", pb::Sender::Customer as i32),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn consent_caps_and_quiet_hours_hold_notifications_back_naming_the_rule() {
+    let now_minute = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 60
+        % 1440) as u16;
+    let mut config = outbound_config();
+    // Quiet from ten minutes ago to an hour from now, in UTC.
+    config.routing.outbound.utc_offset_minutes = 0;
+    config.routing.outbound.rules.quiet_hours = Some(QuietHours {
+        start_minute: (now_minute + 1430) % 1440,
+        end_minute: (now_minute + 60) % 1440,
+    });
+    let server = spawn_server(config).await;
+    let _adapter = sms_adapter(&server).await;
+    let mut client = outbound(&server).await;
+    const PHONE: &str = "+8613700137003";
+    let send = |kind, template: &str, deadline_in_ms: i64| {
+        let mut request = notification(PHONE, kind, template, &[]);
+        if deadline_in_ms > 0 {
+            request.deadline_unix_ms = now_ms() + deadline_in_ms;
+        }
+        request
+    };
+
+    // Marketing needs an opt-in the customer never gave.
+    let offer = client
+        .send_notification(send(pb::ContactPurpose::Marketing, "offer", 0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status(&offer), Status::Skipped);
+    assert_eq!(offer.skipped_because, "no_consent");
+
+    // Service messages are exempt from quiet hours; a feedback request waits for
+    // the quiet to end, or is skipped when its deadline falls inside it.
+    let outage = client
+        .send_notification(send(pb::ContactPurpose::Service, "outage", 0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status(&outage), Status::Sent);
+    let survey = client
+        .send_notification(send(pb::ContactPurpose::Feedback, "survey", 0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status(&survey), Status::Queued, "{survey:?}");
+    assert_eq!(survey.waiting_for, "quiet_hours");
+    let quiet_left = survey.retry_at_unix_ms - now_ms();
+    assert!(
+        (3_000_000..=3_700_000).contains(&quiet_left),
+        "retried when the quiet ends, in about an hour: {quiet_left} ms"
+    );
+    let soon = client
+        .send_notification(send(pb::ContactPurpose::Feedback, "survey", 600_000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status(&soon), Status::Skipped);
+    assert_eq!(soon.skipped_because, "quiet_hours");
+
+    // Service messages have caps too: ten a day by default.
+    let mut last = outage;
+    for _ in 0..10 {
+        last = client
+            .send_notification(send(pb::ContactPurpose::Service, "outage", 0))
+            .await
+            .unwrap()
+            .into_inner();
+    }
+    assert_eq!(status(&last), Status::Skipped);
+    assert_eq!(last.skipped_because, "daily_cap");
+}
+
+#[tokio::test]
+async fn bad_sends_are_refused_naming_the_field() {
+    let server = spawn_server(outbound_config()).await;
+    let mut client = outbound(&server).await;
+    let phone = "+8613700137004";
+    let refused = |request| {
+        let mut client = client.clone();
+        async move {
+            client
+                .send_notification(request)
+                .await
+                .expect_err("refused")
+        }
+    };
+    let missing = refused(notification(
+        phone,
+        pb::ContactPurpose::Logistics,
+        "order-shipped",
+        &[],
+    ))
+    .await;
+    assert_eq!(missing.code(), Code::InvalidArgument);
+    assert!(
+        missing.message().starts_with("variables:") && missing.message().contains("\"order\""),
+        "{}",
+        missing.message()
+    );
+    let unknown = refused(notification(
+        phone,
+        pb::ContactPurpose::Logistics,
+        "no-such",
+        &[],
+    ))
+    .await;
+    assert!(unknown.message().starts_with("template:"), "{unknown:?}");
+    let no_kind = refused(notification(
+        phone,
+        pb::ContactPurpose::Unspecified,
+        "survey",
+        &[],
+    ))
+    .await;
+    assert!(no_kind.message().starts_with("kind:"), "{no_kind:?}");
+    let mut past = notification(phone, pb::ContactPurpose::Feedback, "survey", &[]);
+    past.deadline_unix_ms = 1;
+    let past = refused(past).await;
+    assert!(past.message().starts_with("deadline_unix_ms:"), "{past:?}");
+    let mut nobody = notification(phone, pb::ContactPurpose::Feedback, "survey", &[]);
+    nobody.customer = None;
+    assert_eq!(refused(nobody).await.code(), Code::InvalidArgument);
+    let unknown_id = client
+        .get_notification(pb::GetNotificationRequest {
+            notification_id: 999,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown_id.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn a_notification_no_adapter_can_carry_waits_and_expires_at_its_deadline() {
+    let server = spawn_server(outbound_config()).await;
+    let mut client = outbound(&server).await;
+    let mut request = notification(
+        "+8613700137005",
+        pb::ContactPurpose::Logistics,
+        "order-shipped",
+        &[("order", "B7")],
+    );
+    request.deadline_unix_ms = now_ms() + 1_500;
+    let queued = client
+        .send_notification(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status(&queued), Status::Queued);
+    assert_eq!(queued.waiting_for, "no_adapter");
+    until_status(&mut client, queued.notification_id, Status::Expired).await;
+}
+
+#[tokio::test]
+async fn queued_notifications_and_their_ids_survive_a_restart() {
+    let dir = std::env::temp_dir().join(format!("sb-outbound-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = journaled_in(&dir, outbound_config());
+    let server = spawn_server(config.clone()).await;
+    let mut client = outbound(&server).await;
+    let queued = client
+        .send_notification(notification(
+            "+8613700137006",
+            pb::ContactPurpose::Logistics,
+            "order-shipped",
+            &[("order", "C9")],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(queued.waiting_for, "no_adapter");
+    drop(client);
+    server.shutdown().await.unwrap();
+
+    let server = spawn_server(config).await;
+    let mut client = outbound(&server).await;
+    let kept = client
+        .get_notification(pb::GetNotificationRequest {
+            notification_id: queued.notification_id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status(&kept), Status::Queued);
+    assert_eq!(kept.text, "Your order C9 has shipped.");
+    // Once an SMS adapter is seen, the kept notification goes out through it.
+    let mut adapter = sms_adapter(&server).await;
+    let delivery = loop {
+        let d = adapter.delivery().await;
+        if d.notification.is_some() {
+            break d;
+        }
+    };
+    assert_eq!(
+        delivery.notification.unwrap().notification_id,
+        queued.notification_id
+    );
+    let next = client
+        .send_notification(notification(
+            "+8613700137006",
+            pb::ContactPurpose::Service,
+            "outage",
+            &[],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        next.notification_id > queued.notification_id,
+        "ids are never reused"
+    );
+    drop(client);
+    server.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -25,10 +25,11 @@
 //! refused exactly as a remote gRPC client is.
 //!
 //! Bounded: at most [`Limits::max_sockets`] sockets at once and
-//! [`Limits::max_message_bytes`] per message either way, both counted in
-//! [`super::metrics`]; a WebSocket opened by a page of another origin is refused (a
-//! page on another site must not reach a loopback-trusted server through the
-//! operator's browser).
+//! [`Limits::max_message_bytes`] per request message, both counted in
+//! [`super::metrics`]; a socket that answers no ping within [`Limits::silent_limit`]
+//! loses its call, as the gRPC port's HTTP/2 keepalive drops a dead connection; a
+//! WebSocket opened by a page of another origin is refused (a page on another site
+//! must not reach a loopback-trusted server through the operator's browser).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -342,11 +343,7 @@ async fn call(
                 Err(never) => match never {},
             },
             _ = keepalive.tick() => {
-                if heard.silent_for() > bridge.limits.silent_limit {
-                    tracing::debug!(peer = %addr, "console socket silent; call dropped");
-                    return None;
-                }
-                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                if !ping(sink, &heard, &bridge.limits, addr).await {
                     return None;
                 }
             }
@@ -390,11 +387,7 @@ async fn call(
                 },
             },
             _ = keepalive.tick() => {
-                if heard.silent_for() > bridge.limits.silent_limit {
-                    tracing::debug!(peer = %addr, "console socket silent; call dropped");
-                    return None;
-                }
-                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                if !ping(sink, &heard, &bridge.limits, addr).await {
                     return None;
                 }
             }
@@ -403,10 +396,20 @@ async fn call(
     }
 }
 
+/// Pings the page; `false` when it is gone: silent past the limit, or the ping
+/// cannot be sent.
+async fn ping(sink: &mut Sink, heard: &Heard, limits: &Limits, addr: SocketAddr) -> bool {
+    if heard.silent_for() > limits.silent_limit {
+        tracing::debug!(peer = %addr, "console socket silent; call dropped");
+        return false;
+    }
+    sink.send(Message::Ping(Bytes::new())).await.is_ok()
+}
+
 /// What the end of the socket reader means for the call: the page is gone (`None`:
 /// the call is dropped, nobody to tell), or it broke the protocol (that status).
-fn page_ended(ended: Result<Result<(), Status>, tokio::task::JoinError>) -> Option<Status> {
-    match ended {
+fn page_ended(ended: Result<Ending, tokio::task::JoinError>) -> Option<Status> {
+    match ended.map(|ending| ending.result) {
         Ok(Ok(())) | Err(_) => None,
         Ok(Err(status)) => Some(status),
     }
@@ -544,18 +547,38 @@ fn build_request(
     Ok((request, tx))
 }
 
+/// How the socket reader ended: `Ok` when the page is gone, `Err` when it broke the
+/// protocol or a limit. It hands back the request sender, so the service sees its
+/// request stream end only once the call has taken this in: a refusal is what the
+/// page is told, not the service's complaint about the missing message.
+struct Ending {
+    /// The outcome.
+    result: Result<(), Status>,
+    /// The request sender, if the stream was still open.
+    _tx: Option<RequestSender>,
+}
+
 /// Feeds request messages from the socket into the call's body, and keeps reading
 /// after the page's `{"end": true}` (pongs keep the call alive, a close ends it).
-/// `Ok` when the page is gone; `Err` when it broke the protocol or a limit.
 async fn read_requests(
-    mut stream: Source,
+    stream: Source,
     tx: RequestSender,
     max_message_bytes: usize,
     heard: Heard,
-) -> Result<(), Status> {
-    // `None` once the request stream is over: by the page's end, or because the
-    // service stopped reading (its status follows).
+) -> Ending {
     let mut tx = Some(tx);
+    let result = feed(stream, &mut tx, max_message_bytes, heard).await;
+    Ending { result, _tx: tx }
+}
+
+async fn feed(
+    mut stream: Source,
+    tx: &mut Option<RequestSender>,
+    max_message_bytes: usize,
+    heard: Heard,
+) -> Result<(), Status> {
+    // `tx` is `None` once the request stream is over: by the page's end, or because
+    // the service stopped reading (its status follows).
     let mut ended_by_page = false;
     while let Some(message) = stream.next().await {
         heard.now();
@@ -577,7 +600,7 @@ async fn read_requests(
                         bytes.len()
                     )));
                 };
-                let Some(sender) = &tx else {
+                let Some(sender) = tx.as_ref() else {
                     continue;
                 };
                 let mut framed = Vec::with_capacity(PREFIX + bytes.len());
@@ -589,13 +612,13 @@ async fn read_requests(
                     .await
                     .is_err()
                 {
-                    tx = None;
+                    *tx = None;
                 }
             }
             Ok(Message::Text(text)) => match serde_json::from_str::<Control>(text.as_str()) {
                 Ok(Control { end: true }) => {
                     ended_by_page = true;
-                    tx = None;
+                    *tx = None;
                 }
                 _ => {
                     return Err(Status::invalid_argument(

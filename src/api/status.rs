@@ -11,7 +11,8 @@ pub fn status_of(error: RoutingError) -> Status {
         RoutingError::InvalidArgument { .. } => Code::InvalidArgument,
         RoutingError::ConversationNotFound(_)
         | RoutingError::AgentNotFound(_)
-        | RoutingError::ProfileNotFound(_) => Code::NotFound,
+        | RoutingError::ProfileNotFound(_)
+        | RoutingError::NotFound(_) => Code::NotFound,
         RoutingError::AlreadySignedIn(_) => Code::AlreadyExists,
         RoutingError::FailedPrecondition(_) => Code::FailedPrecondition,
         RoutingError::Exhausted(_) => Code::ResourceExhausted,

@@ -6,17 +6,24 @@
 //! - [`rules`]: the rules that hold a message back: deadline, consent, an open
 //!   complaint, frequency caps, quiet hours in the customer's time zone.
 //!
+//! - [`campaign`]: campaigns over a segment of customers, paced, pausing while the
+//!   queue that takes the replies misses its service level.
 //! - [`notification`]: the notifications a tenant keeps, where each stands, and
 //!   what the caps and replies need to know.
 //!
 //! The router decides what happens to each notification (`routing::engine::outbound`);
 //! the `Outbound` gRPC service takes them from the tenant's systems.
 
+pub mod campaign;
 pub mod notification;
 pub mod policy;
 pub mod rules;
 pub mod template;
 
+pub use campaign::{
+    Campaign, CampaignCounts, CampaignId, CampaignRequest, CampaignStatus, Campaigns, PauseReason,
+    PersonFigures, Segment,
+};
 pub use notification::{
     Notification, NotificationId, NotificationRequest, NotificationStatus, Outbox, OutboxFull,
     Waiting,

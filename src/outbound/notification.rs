@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
+use super::campaign::CampaignId;
 use super::rules::{HeldBack, SendLog};
 use crate::customer::{ContactPurpose, ProfileId};
 use crate::routing::{Button, Channel, ConversationId, Millis};
@@ -149,6 +150,8 @@ pub struct Notification {
     pub deadline: Millis,
     /// The sender's own id, if given.
     pub client_id: Option<Box<str>>,
+    /// The campaign it is part of, if any.
+    pub campaign: Option<CampaignId>,
     /// When it was accepted.
     pub created_at: Millis,
     /// Where it stands.
@@ -242,12 +245,19 @@ impl Outbox {
         self.notifications.is_empty()
     }
 
-    /// Accepts a notification for `profile`, queued to be tried at once.
+    /// Whether a new notification would be refused now (every kept one pending).
+    pub fn is_full(&self) -> bool {
+        self.notifications.len() >= self.limit && self.settled.is_empty()
+    }
+
+    /// Accepts a notification for `profile` (part of `campaign`, if any), queued to
+    /// be tried at once.
     pub fn insert(
         &mut self,
         now: Millis,
         profile: ProfileId,
         request: NotificationRequest,
+        campaign: Option<CampaignId>,
     ) -> Result<NotificationId, OutboxFull> {
         if self.notifications.len() >= self.limit {
             match self.settled.pop_front() {
@@ -277,6 +287,7 @@ impl Outbox {
                 preferred_channel: request.preferred_channel,
                 deadline: request.deadline,
                 client_id,
+                campaign,
                 created_at: now,
                 status,
                 status_at: now,
@@ -459,15 +470,19 @@ mod tests {
     #[test]
     fn settled_notifications_make_room_and_pending_ones_never_do() {
         let mut outbox = Outbox::new(2);
-        let a = outbox.insert(0, ProfileId(1), request(Some("a"))).unwrap();
-        let b = outbox.insert(0, ProfileId(1), request(None)).unwrap();
+        let a = outbox
+            .insert(0, ProfileId(1), request(Some("a")), None)
+            .unwrap();
+        let b = outbox.insert(0, ProfileId(1), request(None), None).unwrap();
         assert_eq!(
-            outbox.insert(0, ProfileId(1), request(None)),
+            outbox.insert(0, ProfileId(1), request(None), None),
             Err(OutboxFull::Pending(2)),
             "both pending: refused"
         );
         outbox.set_status(1, a, NotificationStatus::Expired);
-        let c = outbox.insert(2, ProfileId(1), request(Some("a"))).unwrap();
+        let c = outbox
+            .insert(2, ProfileId(1), request(Some("a")), None)
+            .unwrap();
         assert!(outbox.get(a).is_none(), "the settled one is forgotten");
         assert_eq!(outbox.by_client_id("a"), Some(c));
         assert!(outbox.get(b).is_some());
@@ -477,8 +492,8 @@ mod tests {
     #[test]
     fn queued_notifications_come_due_in_time_order_once() {
         let mut outbox = Outbox::new(10);
-        let a = outbox.insert(5, ProfileId(1), request(None)).unwrap();
-        let b = outbox.insert(5, ProfileId(2), request(None)).unwrap();
+        let a = outbox.insert(5, ProfileId(1), request(None), None).unwrap();
+        let b = outbox.insert(5, ProfileId(2), request(None), None).unwrap();
         assert_eq!(outbox.take_due(5), vec![a, b]);
         assert!(outbox.take_due(5).is_empty());
         let later = |retry_at| NotificationStatus::Queued {
@@ -498,7 +513,7 @@ mod tests {
     #[test]
     fn a_reply_answers_the_last_send_within_its_window_only() {
         let mut outbox = Outbox::new(10);
-        let a = outbox.insert(0, ProfileId(1), request(None)).unwrap();
+        let a = outbox.insert(0, ProfileId(1), request(None), None).unwrap();
         let customer: Arc<str> = Arc::from("c1");
         outbox.record_send(0, a, (Channel::Sms, customer.clone()), 100);
         assert_eq!(outbox.take_reply(150, Channel::Sms, &customer), None);
@@ -518,8 +533,10 @@ mod tests {
     #[test]
     fn an_erasure_forgets_the_persons_notifications_and_sends() {
         let mut outbox = Outbox::new(10);
-        let a = outbox.insert(0, ProfileId(1), request(Some("x"))).unwrap();
-        let b = outbox.insert(0, ProfileId(2), request(None)).unwrap();
+        let a = outbox
+            .insert(0, ProfileId(1), request(Some("x")), None)
+            .unwrap();
+        let b = outbox.insert(0, ProfileId(2), request(None), None).unwrap();
         outbox.record_send(0, a, (Channel::Sms, Arc::from("c1")), 100);
         assert_eq!(outbox.forget_people(&[ProfileId(1)]), 1);
         assert!(outbox.get(a).is_none());

@@ -24,6 +24,11 @@ pub struct OutboundPolicy {
     /// Most notifications kept per tenant; settled ones are forgotten oldest first,
     /// and when all are pending a new one is refused.
     pub max_notifications: usize,
+    /// A campaign pauses while its queue answers fewer than this share of
+    /// conversations (0-1, over the last 15 minutes) within `service_level_secs`.
+    pub pause_below_service_level: f64,
+    /// The service-level time, in seconds.
+    pub service_level_secs: u32,
     /// The templates notifications are filled from.
     pub templates: Vec<TemplateSource>,
 }
@@ -35,6 +40,8 @@ impl Default for OutboundPolicy {
             utc_offset_minutes: 8 * 60,
             reply_window_hours: 72,
             max_notifications: 100_000,
+            pause_below_service_level: 0.8,
+            service_level_secs: 60,
             templates: Vec::new(),
         }
     }
@@ -58,6 +65,12 @@ impl OutboundPolicy {
             return Err(format!(
                 "outbound.max_notifications: must be 1..={MAX_NOTIFICATIONS}"
             ));
+        }
+        if !(0.0..=1.0).contains(&self.pause_below_service_level) {
+            return Err("outbound.pause_below_service_level: a share, 0-1".into());
+        }
+        if self.service_level_secs == 0 {
+            return Err("outbound.service_level_secs: must be greater than 0".into());
         }
         if let Some(q) = self.rules.quiet_hours
             && (q.start_minute >= 24 * 60 || q.end_minute >= 24 * 60)

@@ -13,7 +13,7 @@ use super::engine::{BotAction, InboundMessage, Router, RoutingError, SignIn, Tra
 use super::model::{Channel, ConversationId, Millis, Presence};
 use super::taught::Lesson;
 use crate::customer::{ConsentRecord, Fact, Identity, MergeId, ProfileId};
-use crate::outbound::{NotificationId, NotificationRequest};
+use crate::outbound::{CampaignId, CampaignRequest, NotificationId, NotificationRequest};
 
 /// One change asked of a router. Commands are built one at a time and moved into the
 /// router at once, so the size of the largest variant (a customer message) costs
@@ -176,6 +176,13 @@ pub enum Command {
         /// Refused for lack of room: tried again.
         refused: Vec<NotificationId>,
     },
+    /// The tenant's systems start a campaign.
+    StartCampaign(CampaignRequest),
+    /// An operator stops a campaign.
+    StopCampaign {
+        /// The campaign.
+        campaign: CampaignId,
+    },
 }
 
 /// What a command did, for the caller to answer with.
@@ -195,6 +202,8 @@ pub enum Applied {
     Erased(Box<super::engine::ErasedCustomer>),
     /// A notification was accepted (or was already, under the same client id).
     Notification(NotificationId),
+    /// A campaign was accepted (or was already, under the same client id).
+    Campaign(CampaignId),
     /// Done; nothing to report.
     Done,
 }
@@ -224,6 +233,8 @@ impl Command {
             Command::RecordConsent { .. } => "record_consent",
             Command::SendNotification { .. } => "send_notification",
             Command::NotificationReports { .. } => "notification_reports",
+            Command::StartCampaign(_) => "start_campaign",
+            Command::StopCampaign { .. } => "stop_campaign",
             Command::Tick => "tick",
             Command::ShutDown => "shutdown",
             Command::Restarted { .. } => "restarted",
@@ -310,6 +321,10 @@ impl Router {
                 self.notifications_reported(now, &delivered, &refused);
                 Ok(Applied::Done)
             }
+            Command::StartCampaign(request) => {
+                self.start_campaign(now, request).map(Applied::Campaign)
+            }
+            Command::StopCampaign { campaign } => done(self.stop_campaign(now, campaign)),
             Command::Tick => {
                 self.tick(now);
                 Ok(Applied::Done)

@@ -34,6 +34,7 @@ pub mod expiring;
 pub mod model;
 pub mod priority;
 pub mod recently_ended;
+pub mod service_level;
 pub mod skills;
 pub mod surveys;
 pub mod taught;
@@ -45,11 +46,11 @@ pub use board::{Board, ConversationSnapshot, ConversationState};
 pub use command::{Applied, Command};
 pub use engine::{
     AgentChoice, AgentNotice, AgentStateCounts, AgentView, AssistSuggestion, AssistSuggestions,
-    BotAction, BotRouting, BotTurn, CandidateAgent, CustomerExport, CustomerNotice,
-    CustomerNoticeBody, ErasedCustomer, Explanation, Forgotten, Handoff, InboundMessage,
-    MAX_FACTS_PER_CALL, MessageOutcome, Notice, NotificationNotice, OUTBOUND_RESULTS, OfferDetails,
-    ProfileRef, QueueSpec, Router, RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn,
-    TransferRequest, Understood, language_skill,
+    BotAction, BotRouting, BotTurn, CAMPAIGN_STATES, CandidateAgent, CustomerExport,
+    CustomerNotice, CustomerNoticeBody, ErasedCustomer, Explanation, Forgotten, Handoff,
+    InboundMessage, MAX_FACTS_PER_CALL, MessageOutcome, Notice, NotificationNotice,
+    OUTBOUND_RESULTS, OfferDetails, ProfileRef, QueueSpec, Router, RoutingError, RoutingPolicy,
+    RoutingPolicyError, Rule, SignIn, TransferRequest, Understood, language_skill,
 };
 pub use events::{Event, EventKind, QueueReason, Responder, TransferTarget};
 pub use model::{

@@ -54,6 +54,9 @@ pub const RETENTION_FORGOTTEN: &str = "switchboard_retention_forgotten_total";
 /// `replied`, `expired`, `failed`, `deferred`, or the rule that skipped it:
 /// `no_consent`, `open_complaint`, `daily_cap`, `weekly_cap`, `quiet_hours`).
 pub const OUTBOUND_NOTIFICATIONS: &str = "switchboard_outbound_notifications_total";
+/// Gauge: active outbound campaigns by state (`scheduled`, `running`,
+/// `paused_service_level`, `paused_no_agents`, `paused_outbox_full`).
+pub const OUTBOUND_CAMPAIGNS: &str = "switchboard_outbound_campaigns";
 /// Offers made to agents.
 pub const OFFERS: &str = "switchboard_offers_total";
 /// Offers accepted by agents.
@@ -387,6 +390,11 @@ fn describe() {
         "Outbound notifications by kind and result: sent, delivered, replied, expired, \
          failed, deferred (held for quiet hours or an adapter), or the rule that skipped it."
     );
+    describe_gauge!(
+        OUTBOUND_CAMPAIGNS,
+        "Active outbound campaigns by state; paused ones by why (their queue's service level, \
+         no agent to serve it, no room for more notifications)."
+    );
     describe_counter!(
         MATCHING_JOBS,
         "Matching-pool jobs (built-in bot turns, assist suggestions), by kind and outcome."
@@ -479,6 +487,9 @@ fn describe() {
     }
     for kind in RETENTION_KINDS {
         counter!(RETENTION_FORGOTTEN, "kind" => kind).absolute(0);
+    }
+    for state in crate::routing::CAMPAIGN_STATES {
+        gauge!(OUTBOUND_CAMPAIGNS, "state" => state).set(0.0);
     }
     for kind in crate::customer::ContactPurpose::ALL {
         for result in crate::routing::OUTBOUND_RESULTS {
@@ -672,6 +683,18 @@ pub fn record_forgotten(forgotten: crate::routing::Forgotten) {
         if n > 0 {
             counter!(RETENTION_FORGOTTEN, "kind" => kind).increment(n);
         }
+    }
+}
+
+/// Sets the active campaigns per state, summed over tenants.
+pub fn record_campaign_states(counts: &[(&'static str, usize)]) {
+    for state in crate::routing::CAMPAIGN_STATES {
+        let n: usize = counts
+            .iter()
+            .filter(|(s, _)| *s == state)
+            .map(|(_, n)| n)
+            .sum();
+        gauge!(OUTBOUND_CAMPAIGNS, "state" => state).set(n as f64);
     }
 }
 

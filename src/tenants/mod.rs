@@ -368,11 +368,13 @@ impl Tenants {
     /// retention forgot since the last call.
     pub fn record_gauges(&self) {
         let (mut waiting, mut open) = (0, 0);
+        let mut campaigns = Vec::new();
         let mut agents = AgentStateCounts::default();
         for tenant in self.shared.tenants.iter() {
             let mut state = tenant.lock();
             metrics::record_forgotten(state.router.take_forgotten());
             metrics::record_outbound(state.router.take_outbound_counts());
+            campaigns.extend(state.router.campaign_states());
             waiting += state.router.waiting_len();
             open += state.router.open_len();
             let counts = state.router.agent_state_counts();
@@ -386,6 +388,7 @@ impl Tenants {
             }
         }
         metrics::record_gauges(waiting, open, agents);
+        metrics::record_campaign_states(&campaigns);
     }
 
     /// Every tenant, for recovery and snapshots.

@@ -197,12 +197,14 @@ impl Tenant {
     }
 
     /// Whether the tenant has nothing for timers to do: no stream open, no open
-    /// conversation and no notification waiting to be tried again.
+    /// conversation, no notification waiting to be tried again and no campaign
+    /// running.
     pub fn is_idle(&self) -> bool {
         let state = self.lock();
         self.sessions.load(Ordering::Acquire) == 0
             && state.router.open_len() == 0
             && !state.router.has_queued_notifications()
+            && !state.router.has_active_campaigns()
     }
 
     /// Locks the tenant for `operation`, timing the wait and (until the guard drops)

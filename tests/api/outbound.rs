@@ -423,3 +423,137 @@ async fn queued_notifications_and_their_ids_survive_a_restart() {
     server.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn campaign(name: &str, per_minute: u32) -> pb::StartCampaignRequest {
+    pb::StartCampaignRequest {
+        name: name.to_owned(),
+        kind: pb::ContactPurpose::Marketing as i32,
+        template: "offer".to_owned(),
+        language: "en".to_owned(),
+        per_minute,
+        ..pb::StartCampaignRequest::default()
+    }
+}
+
+fn campaign_status(view: &pb::CampaignView) -> pb::CampaignStatus {
+    pb::CampaignStatus::try_from(view.status).unwrap()
+}
+
+/// Waits (polling) until the campaign reaches `wanted`.
+async fn until_campaign(
+    client: &mut OutboundClient<Channel>,
+    id: u64,
+    wanted: pb::CampaignStatus,
+) -> pb::CampaignView {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let view = client
+            .get_campaign(pb::GetCampaignRequest { campaign_id: id })
+            .await
+            .unwrap()
+            .into_inner();
+        if campaign_status(&view) == wanted {
+            return view;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "campaign {id} never became {wanted:?}: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_campaign_waits_for_an_agent_then_reaches_the_opted_in_and_stops_when_asked() {
+    let mut config = outbound_config();
+    config.routing.outbound.rules.quiet_hours = None;
+    let server = spawn_server(config).await;
+    let mut adapter = sms_adapter(&server).await;
+    let mut admin = server.admin().await;
+    let mut client = outbound(&server).await;
+    // Three shoppers the tenant knows by phone; two opted in to marketing.
+    for (n, opted_in) in [(1, true), (2, false), (3, true)] {
+        admin
+            .record_customer_consent(pb::RecordCustomerConsentRequest {
+                customer: by_phone(&format!("+86137001370{n:02}")),
+                purpose: pb::ContactPurpose::Marketing as i32,
+                granted: opted_in,
+                decided_at_unix_ms: 0,
+                source: "signup-form".to_owned(),
+            })
+            .await
+            .unwrap();
+    }
+
+    // Nobody is signed in to answer the replies: it waits.
+    let view = client
+        .start_campaign(campaign("spring offer", 6_000))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(view.queue, "default");
+    let paused = until_campaign(&mut client, view.campaign_id, pb::CampaignStatus::Paused).await;
+    assert_eq!(paused.paused_because, "no_agents");
+
+    let _agent = crate::common::Agent::sign_in(&server, None, "ann", &[], 2).await;
+    let done = until_campaign(&mut client, view.campaign_id, pb::CampaignStatus::Done).await;
+    // Three profiles, all in the (empty) segment; the one who declined is held back.
+    assert_eq!((done.scanned, done.matched), (3, 3), "{done:?}");
+    assert_eq!((done.sent, done.skipped), (2, 1));
+    assert_eq!(done.pauses, 1);
+    let mut reached = Vec::new();
+    while reached.len() < 2 {
+        let d = adapter.delivery().await;
+        if let Some(n) = d.notification
+            && n.kind == pb::ContactPurpose::Marketing as i32
+        {
+            reached.push(d.channel_conversation_id);
+        }
+    }
+    reached.sort();
+    assert_eq!(reached, ["+8613700137001", "+8613700137003"]);
+
+    // Supervisors see it in the list; a second one can be stopped before it starts.
+    let mut later = campaign("next week", 60);
+    later.start_at_unix_ms = now_ms() + 3_600_000;
+    later.client_campaign_id = "next-week".to_owned();
+    let scheduled = client
+        .start_campaign(later.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(campaign_status(&scheduled), pb::CampaignStatus::Scheduled);
+    let again = client.start_campaign(later).await.unwrap().into_inner();
+    assert_eq!(
+        again.campaign_id, scheduled.campaign_id,
+        "same client id, same campaign"
+    );
+    let listed = client
+        .list_campaigns(pb::ListCampaignsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.campaigns.len(), 2);
+    let stopped = client
+        .stop_campaign(pb::StopCampaignRequest {
+            campaign_id: scheduled.campaign_id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(campaign_status(&stopped), pb::CampaignStatus::Stopped);
+    let twice = client
+        .stop_campaign(pb::StopCampaignRequest {
+            campaign_id: scheduled.campaign_id,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(twice.code(), Code::FailedPrecondition);
+    let mut bad = campaign("bad", 60);
+    bad.segment = Some(pb::CampaignSegment {
+        tiers: vec!["diamond".to_owned()],
+        ..pb::CampaignSegment::default()
+    });
+    let bad = client.start_campaign(bad).await.unwrap_err();
+    assert!(bad.message().starts_with("segment.tiers:"), "{bad:?}");
+}

@@ -112,7 +112,8 @@ impl Router {
         }
         c.waited_before_ms = c.waited_ms(now);
         c.waiting_since = None;
-        let waited_ms = c.waited_before_ms;
+        let (waited_ms, queue) = (c.waited_before_ms, c.queue);
+        self.record_answer(queue, now, waited_ms);
         let agent_id = self.agent_id(slot);
         self.emit(
             now,

@@ -28,6 +28,9 @@ pub enum RoutingError {
     /// No such customer profile or merge.
     #[error("{0}")]
     ProfileNotFound(String),
+    /// No such campaign (or another kept record named by id).
+    #[error("{0}")]
+    NotFound(String),
     /// No such signed-in agent in this tenant.
     #[error("agent {0:?} is not signed in")]
     AgentNotFound(String),

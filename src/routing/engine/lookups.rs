@@ -175,7 +175,8 @@ impl Router {
         Ok((profile, names))
     }
 
-    pub(super) fn queue_index(&self, name: &str) -> Option<usize> {
+    /// A configured queue's index by name.
+    pub fn queue_index(&self, name: &str) -> Option<usize> {
         self.policy.queues.iter().position(|q| q.name == name)
     }
 

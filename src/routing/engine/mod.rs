@@ -15,13 +15,14 @@ use crate::customer::{
     ClaimedIdentity, Contact, ContactOutcome, ContactPurpose, Identity, IdentityKind, ProfileId,
     ProfileLimits, Profiles,
 };
-use crate::outbound::{Outbox, Templates};
+use crate::outbound::{Campaigns, Outbox, Templates};
 use std::sync::Arc;
 
 // The router's work, one file per part; each adds methods to `Router`.
 mod admission;
 mod bot_learning;
 mod bots;
+mod campaigns;
 mod consent;
 mod customers;
 mod decisions;
@@ -44,6 +45,7 @@ mod views;
 
 pub use bots::language_skill;
 
+pub use campaigns::CAMPAIGN_STATES;
 use customers::AtRiskIndex;
 pub use customers::{AtRisk, MAX_FACTS_PER_CALL, ProfileRef};
 pub use explain::{CandidateAgent, Explanation};
@@ -391,6 +393,12 @@ pub struct Router {
     /// Outbound notifications, and what the caps and replies need.
     #[serde(default)]
     outbox: Outbox,
+    /// Campaigns, active and finished.
+    #[serde(default)]
+    campaigns: Campaigns,
+    /// Each queue's recent service level, which paces campaigns.
+    #[serde(default)]
+    service_levels: super::service_level::RecentServiceLevel,
     /// The adapter each channel's customers last wrote through; notifications on
     /// the channel go through it.
     #[serde(default)]
@@ -497,6 +505,8 @@ impl Router {
         let outbox = Outbox::new(policy.outbound.max_notifications);
         Ok(Router {
             outbox,
+            campaigns: Campaigns::default(),
+            service_levels: Default::default(),
             channel_adapters: Default::default(),
             templates,
             outbound_counts: HashMap::new(),

@@ -63,18 +63,16 @@ impl Router {
             });
         }
         let profile = self.profile_for_record(now, who)?;
-        let id = self
-            .outbox
-            .insert(now, profile, request)
-            .map_err(|OutboxFull::Pending(n)| {
-                RoutingError::Exhausted(format!(
-                    "tenant has {n} notifications queued or sent, the configured maximum \
+        let id =
+            self.outbox
+                .insert(now, profile, request, None)
+                .map_err(|OutboxFull::Pending(n)| {
+                    RoutingError::Exhausted(format!(
+                        "tenant has {n} notifications queued or sent, the configured maximum \
                      (routing.outbound.max_notifications)"
-                ))
-            })?;
-        for due in self.outbox.take_due(now) {
-            self.try_notification(now, due);
-        }
+                    ))
+                })?;
+        self.try_notification(now, id);
         Ok(id)
     }
 
@@ -144,6 +142,9 @@ impl Router {
             return;
         };
         let (text, at, channel, profile) = (n.text.clone(), n.status_at, c.channel, n.profile);
+        if let Some(campaign) = n.campaign {
+            self.campaign_replied(campaign);
+        }
         self.outbox.set_status(
             now,
             answered,
@@ -170,7 +171,7 @@ impl Router {
     }
 
     /// Runs the rules on a queued notification and sends, holds or settles it.
-    fn try_notification(&mut self, now: Millis, id: NotificationId) {
+    pub(super) fn try_notification(&mut self, now: Millis, id: NotificationId) {
         let Some(n) = self.outbox.get(id) else {
             return;
         };

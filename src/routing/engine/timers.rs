@@ -20,6 +20,7 @@ impl Router {
         self.retain_records(now);
         self.survey_timers(now);
         self.outbound_timers(now);
+        self.campaign_timers(now);
         for (due, timer) in self.timers.pop_due(now, TimerKind::AgentReturn) {
             self.debug_assert_current(now, due, timer);
             let Timer::AgentReturn(slot) = timer else {

@@ -15,6 +15,8 @@
 //!   mapping, tenancy, and the gateway, desk and admin services.
 //! - [`storage`]: the journal of accepted changes and per-tenant snapshots (fjall).
 //! - [`server`]: wires services, health, reflection and `/metrics`; drains on shutdown.
+//! - [`console`]: the browser console (web chat, agent desk, wallboard) on the HTTP
+//!   address, calling the same services through a WebSocket bridge.
 //! - [`config`]: defaults, TOML file, `SWITCHBOARD_*` environment, flags.
 //! - [`telemetry`]: Prometheus metrics fed by routing events; tracing setup.
 //! - [`auth`]: principals proven by credentials (JWTs, API keys, client certificates).
@@ -28,6 +30,7 @@ pub mod api;
 pub mod auth;
 pub mod bot;
 pub mod config;
+pub mod console;
 pub mod ctl;
 pub mod customer;
 pub mod file_watch;

@@ -9,6 +9,7 @@ const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 use axum::routing::get;
 use tokio::net::TcpListener;
+use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
 
@@ -21,6 +22,7 @@ use crate::api::outbound::OutboundService;
 use crate::api::{FILE_DESCRIPTOR_SET, pb};
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::console;
 use crate::storage::Storage;
 use crate::telemetry::metrics;
 use crate::tenants::Tenants;
@@ -36,6 +38,35 @@ pub const SERVICES: &[&str] = &[
     "switchboard.v1.Outbound",
 ];
 
+/// The `switchboard.v1` services, each behind the `Authenticate` interceptor: served
+/// on the gRPC port and called in-process by the console's bridge.
+pub fn api_routes(tenants: &Tenants, authenticate: Authenticate) -> Routes {
+    Routes::default()
+        .add_service(
+            pb::channel_gateway_server::ChannelGatewayServer::with_interceptor(
+                GatewayService::new(tenants.clone()),
+                authenticate.clone(),
+            ),
+        )
+        .add_service(pb::agent_desk_server::AgentDeskServer::with_interceptor(
+            DeskService::new(tenants.clone()),
+            authenticate.clone(),
+        ))
+        .add_service(pb::admin_server::AdminServer::with_interceptor(
+            AdminService::new(tenants.clone()),
+            authenticate.clone(),
+        ))
+        .add_service(pb::bot_pool_server::BotPoolServer::with_interceptor(
+            BotPoolService::new(tenants.clone()),
+            authenticate.clone(),
+        ))
+        .add_service(pb::outbound_server::OutboundServer::with_interceptor(
+            OutboundService::new(tenants.clone()),
+            authenticate,
+        ))
+        .prepare()
+}
+
 /// Serves until `shutdown` resolves, then drains: health turns NOT_SERVING, new work is
 /// refused with UNAVAILABLE, open streams end with UNAVAILABLE, and the function
 /// returns once connections close or the grace period ends.
@@ -47,6 +78,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let prometheus = metrics::install();
+    console::metrics::register();
     // Queue and tier names are closed sets too, known from the configuration: the
     // default tenant's and each declared tenant's (a tenant whose settings do not
     // merge is refused further on, with its error).
@@ -96,35 +128,17 @@ pub async fn run(
     let tls = tenants.config().tls.enabled();
     let incoming = transport::incoming(grpc, &tenants.config().tls, tenants.stopped())
         .map_err(|e| anyhow::anyhow!(e))?;
+    // One set of services for the gRPC port and the console's bridge: a browser call
+    // meets the same interceptor, limits and validation as any other.
+    let api = api_routes(&tenants, authenticate);
     let grpc_server = Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        // Health and reflection stay open; every switchboard.v1 call is authenticated.
+        .add_routes(api.clone())
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        // Health and reflection stay open; every switchboard.v1 call is authenticated.
-        .add_service(
-            pb::channel_gateway_server::ChannelGatewayServer::with_interceptor(
-                GatewayService::new(tenants.clone()),
-                authenticate.clone(),
-            ),
-        )
-        .add_service(pb::agent_desk_server::AgentDeskServer::with_interceptor(
-            DeskService::new(tenants.clone()),
-            authenticate.clone(),
-        ))
-        .add_service(pb::admin_server::AdminServer::with_interceptor(
-            AdminService::new(tenants.clone()),
-            authenticate.clone(),
-        ))
-        .add_service(pb::bot_pool_server::BotPoolServer::with_interceptor(
-            BotPoolService::new(tenants.clone()),
-            authenticate.clone(),
-        ))
-        .add_service(pb::outbound_server::OutboundServer::with_interceptor(
-            OutboundService::new(tenants.clone()),
-            authenticate,
-        ))
         .serve_with_incoming_shutdown(incoming, tenants.stopped());
     let grpc_task = tokio::spawn(grpc_server);
 
@@ -166,6 +180,7 @@ pub async fn run(
                 }
             }),
         )
+        .merge(console::router(api, console::Limits::default()))
         .route(
             "/metrics",
             get(move || {
@@ -180,9 +195,13 @@ pub async fn run(
             }),
         );
     let metrics_task = tokio::spawn(
-        axum::serve(metrics_listener, app)
-            .with_graceful_shutdown(tenants.stopped())
-            .into_future(),
+        axum::serve(
+            metrics_listener,
+            // The console's bridge passes the browser's address to authentication.
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(tenants.stopped())
+        .into_future(),
     );
     let timers = tokio::spawn(tenants.clone().run_timers());
     // Histogram samples are folded in by the recorder's upkeep, which otherwise runs

@@ -37,6 +37,8 @@ pub enum Waiting {
     NoAdapter,
     /// The adapter's mailbox had no room; tried again shortly.
     MailboxFull,
+    /// Its channel's send rate was spent; it goes at the slot it was given.
+    ChannelRate,
 }
 
 impl Waiting {
@@ -47,6 +49,7 @@ impl Waiting {
             Waiting::QuietHours => "quiet_hours",
             Waiting::NoAdapter => "no_adapter",
             Waiting::MailboxFull => "mailbox_full",
+            Waiting::ChannelRate => "channel_rate",
         }
     }
 }
@@ -189,6 +192,10 @@ pub struct Outbox {
     replies: HashMap<(Channel, Arc<str>), (NotificationId, Millis)>,
     /// Reply windows in the order they end, for tidying.
     reply_windows: VecDeque<(Millis, Channel, Arc<str>)>,
+    /// Per channel, the theoretical time of its next send in microseconds (a
+    /// virtual schedule at the channel's rate, with a second's worth of burst).
+    #[serde(default)]
+    channel_schedule: [u64; Channel::ALL.len()],
     /// Most notifications kept.
     limit: usize,
 }
@@ -211,6 +218,7 @@ impl Outbox {
             sent: HashMap::new(),
             replies: HashMap::new(),
             reply_windows: VecDeque::new(),
+            channel_schedule: [0; Channel::ALL.len()],
             limit: limit.max(1),
         }
     }
@@ -357,6 +365,26 @@ impl Outbox {
         for id in waiting {
             self.set_status(now, id, NotificationStatus::Queued { why, retry_at: now });
         }
+    }
+
+    /// A send on `channel` at `now` within its rate of `per_second`: `None` when it
+    /// may go now, else the time of the slot it is given (kept for it: the schedule
+    /// moves on either way, so a backlog is spread over the coming seconds at the
+    /// rate, not retried all at once).
+    pub fn channel_slot(
+        &mut self,
+        channel: Channel,
+        now: Millis,
+        per_second: u32,
+    ) -> Option<Millis> {
+        const BURST_US: u64 = 1_000_000;
+        let interval = BURST_US / u64::from(per_second.max(1));
+        let now_us = now * 1000;
+        let next = &mut self.channel_schedule[channel.index()];
+        let at = (*next).max(now_us);
+        *next = at + interval;
+        let due_us = at + interval;
+        (due_us > now_us + BURST_US).then(|| (due_us - BURST_US).div_ceil(1000))
     }
 
     /// What `profile` was sent in the last week.
@@ -528,6 +556,28 @@ mod tests {
         outbox.record_send(400, a, (Channel::Sms, customer.clone()), 500);
         outbox.tidy(600);
         assert!(!outbox.awaits_replies());
+    }
+
+    #[test]
+    fn a_channel_rate_lets_a_seconds_worth_go_and_gives_the_rest_slots_at_the_rate() {
+        let mut outbox = Outbox::new(10);
+        let slots: Vec<Option<Millis>> = (0..5)
+            .map(|_| outbox.channel_slot(Channel::Sms, 10_000, 2))
+            .collect();
+        assert_eq!(
+            slots,
+            [None, None, Some(10_500), Some(11_000), Some(11_500)]
+        );
+        assert_eq!(
+            outbox.channel_slot(Channel::Email, 10_000, 2),
+            None,
+            "per channel"
+        );
+        // Long after, the burst is back, and no more than it.
+        let later: Vec<Option<Millis>> = (0..3)
+            .map(|_| outbox.channel_slot(Channel::Sms, 60_000, 2))
+            .collect();
+        assert_eq!(later, [None, None, Some(60_500)]);
     }
 
     #[test]

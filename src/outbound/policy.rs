@@ -5,6 +5,7 @@
 use super::rules::OutboundRules;
 use super::template::{TemplateError, TemplateSource, Templates};
 use super::trigger::FollowUpTrigger;
+use crate::routing::Channel;
 
 /// Longest reply window, in hours (30 days).
 const MAX_REPLY_WINDOW_HOURS: u32 = 30 * 24;
@@ -34,6 +35,10 @@ pub struct OutboundPolicy {
     pub templates: Vec<TemplateSource>,
     /// Follow-ups that run themselves.
     pub triggers: Vec<FollowUpTrigger>,
+    /// Most notifications per second per channel, by channel name (`sms = 50`); a
+    /// channel not named has no limit here. Past it notifications wait for their
+    /// slot, spread over the coming seconds.
+    pub channel_rates: std::collections::BTreeMap<String, u32>,
 }
 
 impl Default for OutboundPolicy {
@@ -47,11 +52,20 @@ impl Default for OutboundPolicy {
             service_level_secs: 60,
             templates: Vec::new(),
             triggers: Vec::new(),
+            channel_rates: Default::default(),
         }
     }
 }
 
 impl OutboundPolicy {
+    /// The send rate of `channel`, if limited.
+    pub fn rate_of(&self, channel: Channel) -> Option<u32> {
+        if self.channel_rates.is_empty() {
+            return None;
+        }
+        self.channel_rates.get(channel.as_str()).copied()
+    }
+
     /// Checks the settings and loads the templates; the error names the field.
     pub fn validate(&self) -> Result<Templates, String> {
         if !(-12 * 60..=14 * 60).contains(&self.utc_offset_minutes) {
@@ -87,6 +101,16 @@ impl OutboundPolicy {
                 return Err(format!(
                     "outbound.rules.caps.{}: per_week is below per_day",
                     purpose.name()
+                ));
+            }
+        }
+        for (name, rate) in &self.channel_rates {
+            if Channel::from_name(name).is_none() {
+                return Err(format!("outbound.channel_rates: unknown channel {name:?}"));
+            }
+            if !(1..=1_000_000).contains(rate) {
+                return Err(format!(
+                    "outbound.channel_rates.{name}: 1-1000000 per second"
                 ));
             }
         }

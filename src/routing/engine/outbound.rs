@@ -178,6 +178,13 @@ impl Router {
         };
         let (purpose, deadline, profile_id, preferred) =
             (n.purpose, n.deadline, n.profile, n.preferred_channel);
+        let waited_for_rate = matches!(
+            n.status,
+            NotificationStatus::Queued {
+                why: Waiting::ChannelRate,
+                ..
+            }
+        );
         let Some(profile) = self.profiles.get(profile_id) else {
             self.settle(now, id, NotificationStatus::Failed, "failed");
             return;
@@ -214,7 +221,16 @@ impl Router {
             }
             Verdict::Send => match self.address(profile_id, preferred) {
                 Address::Reachable(adapter, channel, customer_id) => {
-                    self.deliver(now, id, adapter, channel, customer_id);
+                    let rate = self.policy.outbound.rate_of(channel);
+                    // A notice that waited for its channel's rate holds its slot.
+                    let slot = match (rate, waited_for_rate) {
+                        (Some(rate), false) => self.outbox.channel_slot(channel, now, rate),
+                        _ => None,
+                    };
+                    match slot {
+                        None => self.deliver(now, id, adapter, channel, customer_id),
+                        Some(at) => self.requeue_at(now, id, Waiting::ChannelRate, at),
+                    }
                 }
                 Address::NoAdapter => self.requeue(now, id, Waiting::NoAdapter),
                 Address::Unreachable => {
@@ -227,6 +243,12 @@ impl Router {
     /// Queues a notification to be tried again shortly (at its deadline at the
     /// latest, where it expires).
     fn requeue(&mut self, now: Millis, id: NotificationId, why: Waiting) {
+        self.requeue_at(now, id, why, now + RETRY_MS);
+    }
+
+    /// Queues a notification to be tried again at `at` (at its deadline at the
+    /// latest, where it expires).
+    fn requeue_at(&mut self, now: Millis, id: NotificationId, why: Waiting, at: Millis) {
         let Some(deadline) = self.outbox.get(id).map(|n| n.deadline) else {
             return;
         };
@@ -239,7 +261,7 @@ impl Router {
             id,
             NotificationStatus::Queued {
                 why,
-                retry_at: (now + RETRY_MS).min(deadline),
+                retry_at: at.min(deadline),
             },
         );
         if first_time {
@@ -517,6 +539,38 @@ mod tests {
             to_person(Some(Channel::Email)),
             [(Arc::from("mail-1"), Channel::Email)]
         );
+    }
+
+    #[test]
+    fn a_channel_past_its_rate_sends_the_rest_at_their_slots() {
+        let mut policy = RoutingPolicy::default();
+        policy.outbound.rules.quiet_hours = None;
+        policy.outbound.channel_rates = [("weibo".to_owned(), 1)].into();
+        let mut r = Router::new(policy).unwrap();
+        let noon = MIDNIGHT + 12 * HOUR;
+        r.customer_message(noon, arrival(Channel::Weibo, "weibo-1", "someone"))
+            .unwrap();
+        r.drain();
+        let ids: Vec<NotificationId> = (0..3)
+            .map(|n| {
+                let fan = identity(Channel::Weibo, &format!("fan-{n}"));
+                r.send_notification(noon, fan, request(ContactPurpose::Logistics, noon + HOUR))
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(sent_through(&mut r).len(), 1, "one a second");
+        assert_eq!(
+            r.notification(ids[2]).unwrap().status,
+            NotificationStatus::Queued {
+                why: Waiting::ChannelRate,
+                retry_at: noon + 2_000
+            }
+        );
+        r.tick(noon + 1_000);
+        assert_eq!(sent_through(&mut r).len(), 1);
+        r.tick(noon + 2_000);
+        assert_eq!(sent_through(&mut r).len(), 1);
+        assert!(!r.has_queued_notifications());
     }
 
     #[test]

@@ -40,6 +40,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use proptest::prelude::*;
+use switchboard::customer::{ContactPurpose, Identity, IdentityKind};
+use switchboard::outbound::{CampaignRequest, NotificationId, NotificationRequest, Segment};
+use switchboard::routing::ProfileRef;
 use switchboard::routing::{
     AgentNotice, Applied, Board, Boost, Boosts, BotAction, BotRouting, Button, Channel, Command,
     ConversationId, ConversationState, CustomerNoticeBody, EndReason, Event, EventKind, Handoff,
@@ -251,6 +254,22 @@ enum Op {
         with_bot: bool,
         kind: BotKind,
     },
+    /// The tenant's systems send a notification to a customer by their channel id
+    /// (often one who wrote or will write: a later arrival is then a reply).
+    Notify {
+        channel: usize,
+        customer: usize,
+        purpose: usize,
+    },
+    /// Adapters acknowledge a notification, or had no room for another.
+    Report {
+        pick: u64,
+        delivered: bool,
+    },
+    /// A campaign over everyone, at a pace.
+    Campaign {
+        per_minute: u32,
+    },
 }
 
 fn skills(max_level: u8) -> impl Strategy<Value = Vec<(usize, u8)>> {
@@ -336,6 +355,10 @@ fn op() -> impl Strategy<Value = Op> {
                 with_bot,
                 kind,
             }),
+        1 => (0..CHANNELS.len(), 0..20usize, 0..ContactPurpose::ALL.len())
+            .prop_map(|(channel, customer, purpose)| Op::Notify { channel, customer, purpose }),
+        1 => (0..40u64, any::<bool>()).prop_map(|(pick, delivered)| Op::Report { pick, delivered }),
+        1 => (1..600u32).prop_map(|per_minute| Op::Campaign { per_minute }),
     ]
 }
 
@@ -1043,6 +1066,62 @@ impl Model {
             Op::Advance { advance } => {
                 self.now += advance;
                 true
+            }
+            Op::Notify {
+                channel,
+                customer,
+                purpose,
+            } => {
+                let identity = Identity::new(
+                    IdentityKind::Channel(CHANNELS[*channel]),
+                    &format!("customer-cc{customer}"),
+                )
+                .expect("a valid identifier");
+                let request = NotificationRequest {
+                    purpose: ContactPurpose::ALL[*purpose],
+                    template: "notice".to_owned(),
+                    text: "Your parcel arrives today".to_owned(),
+                    buttons: Vec::new(),
+                    preferred_channel: None,
+                    deadline: now + 120_000,
+                    client_id: None,
+                };
+                let who = ProfileRef::Identity(identity);
+                self.router
+                    .run(now, Command::SendNotification { who, request })
+                    .expect("a notification is accepted");
+                true
+            }
+            Op::Report { pick, delivered } => {
+                let id = NotificationId(pick + 1);
+                let (delivered, refused) = if *delivered {
+                    (vec![id], Vec::new())
+                } else {
+                    (Vec::new(), vec![id])
+                };
+                self.router
+                    .run(now, Command::NotificationReports { delivered, refused })
+                    .expect("reports are always taken");
+                true
+            }
+            Op::Campaign { per_minute } => {
+                let request = CampaignRequest {
+                    name: "everyone".to_owned(),
+                    purpose: ContactPurpose::Service,
+                    template: "notice".to_owned(),
+                    text: "We are open late today".to_owned(),
+                    buttons: Vec::new(),
+                    preferred_channel: None,
+                    segment: Segment::default(),
+                    start_at: now,
+                    deadline: now + 600_000,
+                    per_minute: *per_minute,
+                    queue: 0,
+                    client_id: None,
+                };
+                self.router
+                    .run(now, Command::StartCampaign(request))
+                    .is_ok()
             }
             Op::BotAct {
                 pick,

@@ -410,9 +410,10 @@ pub struct Router {
     /// The outbound templates, from the policy.
     #[serde(skip)]
     templates: Templates,
-    /// Notification outcomes since metrics last asked, per purpose and result.
-    #[serde(skip)]
-    outbound_counts: HashMap<(ContactPurpose, &'static str), u64>,
+    /// Notification outcomes since metrics last asked, per purpose and result (an
+    /// index into [`OUTBOUND_RESULTS`]); kept in snapshots, so a restart reports them.
+    #[serde(default)]
+    outbound_counts: HashMap<(ContactPurpose, u8), u64>,
     #[serde(skip)]
     events: Vec<Event>,
     #[serde(skip)]

@@ -363,7 +363,11 @@ impl Router {
 
     fn count_outbound(&mut self, id: NotificationId, result: &'static str) {
         if let Some(n) = self.outbox.get(id) {
-            *self.outbound_counts.entry((n.purpose, result)).or_default() += 1;
+            let index = OUTBOUND_RESULTS
+                .iter()
+                .position(|r| *r == result)
+                .expect("a known result") as u8;
+            *self.outbound_counts.entry((n.purpose, index)).or_default() += 1;
         }
     }
 
@@ -371,7 +375,7 @@ impl Router {
     pub fn take_outbound_counts(&mut self) -> Vec<(ContactPurpose, &'static str, u64)> {
         self.outbound_counts
             .drain()
-            .map(|((purpose, result), n)| (purpose, result, n))
+            .map(|((purpose, result), n)| (purpose, OUTBOUND_RESULTS[usize::from(result)], n))
             .collect()
     }
 }

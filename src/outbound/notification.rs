@@ -83,7 +83,8 @@ pub enum NotificationStatus {
     },
     /// A rule held it back for good.
     Skipped(HeldBack),
-    /// Its deadline passed before it could go.
+    /// Its deadline passed before it could go, or before the adapter it was handed
+    /// to acknowledged it.
     Expired,
     /// It cannot be sent at all: the customer has no address on any channel.
     Failed,
@@ -183,6 +184,11 @@ pub struct Outbox {
     by_client_id: HashMap<Box<str>, NotificationId>,
     /// Queued notifications by the time they are tried again.
     due: BTreeSet<(Millis, NotificationId)>,
+    /// Sent notifications not acknowledged yet, by their deadline: one still not
+    /// acknowledged then expires, so an adapter that never acknowledges cannot keep
+    /// the outbox full for good.
+    #[serde(default)]
+    unacknowledged: BTreeSet<(Millis, NotificationId)>,
     /// Settled notifications, oldest first: the first forgotten.
     settled: VecDeque<NotificationId>,
     /// What each person was sent in the last week.
@@ -214,6 +220,7 @@ impl Outbox {
             next_id: 1,
             by_client_id: HashMap::new(),
             due: BTreeSet::new(),
+            unacknowledged: BTreeSet::new(),
             settled: VecDeque::new(),
             sent: HashMap::new(),
             replies: HashMap::new(),
@@ -238,9 +245,24 @@ impl Outbox {
         self.notifications.get(&id)
     }
 
-    /// Whether a notification is queued to be tried again.
+    /// Whether a notification is queued to be tried again, or sent and waiting for
+    /// its acknowledgement until its deadline.
     pub fn has_queued(&self) -> bool {
-        !self.due.is_empty()
+        !self.due.is_empty() || !self.unacknowledged.is_empty()
+    }
+
+    /// Sent notifications whose deadline passed before an acknowledgement came,
+    /// taken off that watch (the caller settles them).
+    pub fn take_unacknowledged(&mut self, now: Millis) -> Vec<NotificationId> {
+        let mut late = Vec::new();
+        while let Some(&(deadline, id)) = self.unacknowledged.first() {
+            if deadline > now {
+                break;
+            }
+            self.unacknowledged.pop_first();
+            late.push(id);
+        }
+        late
     }
 
     /// Notifications kept (pending and settled).
@@ -306,6 +328,17 @@ impl Outbox {
     }
 
     fn forget(&mut self, id: NotificationId) {
+        if let Some(n) = self.notifications.get(&id) {
+            match n.status {
+                NotificationStatus::Queued { retry_at, .. } => {
+                    self.due.remove(&(retry_at, id));
+                }
+                NotificationStatus::Sent { .. } => {
+                    self.unacknowledged.remove(&(n.deadline, id));
+                }
+                _ => {}
+            }
+        }
         if let Some(gone) = self.notifications.remove(&id)
             && let Some(key) = gone.client_id
             && self.by_client_id.get(&key) == Some(&id)
@@ -334,8 +367,14 @@ impl Outbox {
         let Some(n) = self.notifications.get_mut(&id) else {
             return;
         };
-        if let NotificationStatus::Queued { retry_at, .. } = n.status {
-            self.due.remove(&(retry_at, id));
+        match n.status {
+            NotificationStatus::Queued { retry_at, .. } => {
+                self.due.remove(&(retry_at, id));
+            }
+            NotificationStatus::Sent { .. } => {
+                self.unacknowledged.remove(&(n.deadline, id));
+            }
+            _ => {}
         }
         let was_settled = n.status.is_settled();
         n.status = status;
@@ -343,6 +382,9 @@ impl Outbox {
         match status {
             NotificationStatus::Queued { retry_at, .. } => {
                 self.due.insert((retry_at, id));
+            }
+            NotificationStatus::Sent { .. } => {
+                self.unacknowledged.insert((n.deadline, id));
             }
             _ if status.is_settled() && !was_settled => self.settled.push_back(id),
             _ => {}
@@ -461,11 +503,6 @@ impl Outbox {
             .map(|n| n.id)
             .collect();
         for id in &gone {
-            if let Some(NotificationStatus::Queued { retry_at, .. }) =
-                self.notifications.get(id).map(|n| n.status)
-            {
-                self.due.remove(&(retry_at, *id));
-            }
             self.forget(*id);
         }
         self.settled
@@ -578,6 +615,32 @@ mod tests {
             .map(|_| outbox.channel_slot(Channel::Sms, 60_000, 2))
             .collect();
         assert_eq!(later, [None, None, Some(60_500)]);
+    }
+
+    #[test]
+    fn a_sent_notification_nobody_acknowledges_is_given_up_at_its_deadline() {
+        let mut outbox = Outbox::new(10);
+        let a = outbox.insert(0, ProfileId(1), request(None), None).unwrap();
+        let b = outbox.insert(0, ProfileId(2), request(None), None).unwrap();
+        let sent = NotificationStatus::Sent {
+            channel: Channel::Sms,
+        };
+        outbox.set_status(1, a, sent);
+        outbox.set_status(1, b, sent);
+        outbox.set_status(
+            2,
+            b,
+            NotificationStatus::Delivered {
+                channel: Channel::Sms,
+            },
+        );
+        assert!(outbox.take_unacknowledged(999_999).is_empty());
+        assert_eq!(
+            outbox.take_unacknowledged(1_000_000),
+            [a],
+            "b was acknowledged"
+        );
+        assert!(!outbox.has_queued());
     }
 
     #[test]

@@ -101,6 +101,9 @@ impl Router {
         for id in self.outbox.take_due(now) {
             self.try_notification(now, id);
         }
+        for id in self.outbox.take_unacknowledged(now) {
+            self.settle(now, id, NotificationStatus::Expired, "expired");
+        }
         self.outbox.tidy(now);
     }
 
@@ -574,6 +577,17 @@ mod tests {
         assert_eq!(sent_through(&mut r).len(), 1);
         r.tick(noon + 2_000);
         assert_eq!(sent_through(&mut r).len(), 1);
+        // Two acknowledged; the third, never acknowledged, is given up at its deadline.
+        r.notifications_reported(noon + 2_001, &ids[..2], &[]);
+        assert!(
+            r.has_queued_notifications(),
+            "the third waits for its acknowledgement"
+        );
+        r.tick(noon + HOUR);
+        assert_eq!(
+            r.notification(ids[2]).unwrap().status,
+            NotificationStatus::Expired
+        );
         assert!(!r.has_queued_notifications());
     }
 

@@ -4,8 +4,6 @@
 //! time zone. Each rule that holds a message back says which, so it can be counted
 //! and shown.
 
-use std::collections::VecDeque;
-
 use crate::customer::{Consents, ContactPurpose};
 use crate::routing::Millis;
 
@@ -156,49 +154,40 @@ pub enum Verdict {
     Skip(HeldBack),
 }
 
-/// What one customer was sent lately, per purpose, for the caps.
+/// What one customer was sent lately, for the caps: one list of (purpose, time) for
+/// all purposes, oldest first, so a person sent one notice costs one entry rather
+/// than a queue per purpose.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SendLog {
-    /// Send times in the last week, oldest first, per purpose.
-    sent: [VecDeque<Millis>; 6],
+    /// Sends in the last week, oldest first.
+    sent: Vec<(ContactPurpose, Millis)>,
 }
 
 impl SendLog {
-    /// Records a send.
+    /// Records a send, forgetting those more than a week before it.
     pub fn record(&mut self, purpose: ContactPurpose, at: Millis) {
-        let times = &mut self.sent[index(purpose)];
-        times.push_back(at);
-        while times.front().is_some_and(|&t| t + WEEK_MS <= at) {
-            times.pop_front();
-        }
+        let old = self.sent.partition_point(|&(_, t)| t + WEEK_MS <= at);
+        self.sent.drain(..old);
+        self.sent.push((purpose, at));
     }
 
     /// Sends of `purpose` within `window_ms` before `now`.
     fn within(&self, purpose: ContactPurpose, now: Millis, window_ms: u64) -> u32 {
-        self.sent[index(purpose)]
+        self.sent
             .iter()
-            .filter(|&&t| t + window_ms > now)
+            .filter(|&&(p, t)| p == purpose && t + window_ms > now)
             .count() as u32
     }
 
     /// Whether nothing was sent in the last week.
     pub fn is_empty(&self) -> bool {
-        self.sent.iter().all(VecDeque::is_empty)
+        self.sent.is_empty()
     }
 
     /// Whether nothing was sent in the week before `now`.
     pub fn is_empty_at(&self, now: Millis) -> bool {
-        self.sent
-            .iter()
-            .all(|times| times.back().is_none_or(|&t| t + WEEK_MS <= now))
+        self.sent.last().is_none_or(|&(_, t)| t + WEEK_MS <= now)
     }
-}
-
-fn index(purpose: ContactPurpose) -> usize {
-    ContactPurpose::ALL
-        .iter()
-        .position(|&p| p == purpose)
-        .expect("every purpose is in ALL")
 }
 
 /// The facts about one customer the rules read.

@@ -14,6 +14,10 @@ use super::rules::{HeldBack, SendLog};
 use crate::customer::{ContactPurpose, ProfileId};
 use crate::routing::{Button, Channel, ConversationId, Millis};
 
+/// Open reply windows kept per notification kept (`max_notifications`): the rest
+/// close early, oldest first.
+const REPLY_WINDOWS_PER_KEPT: usize = 4;
+
 /// A notification's id, unique within its tenant and never reused.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -450,6 +454,21 @@ impl Outbox {
             .entry(n.profile)
             .or_default()
             .record(n.purpose, now);
+        // Reply windows outlive the notifications they answer; they are bounded too,
+        // the oldest closing first.
+        while self.reply_windows.len() >= self.limit * REPLY_WINDOWS_PER_KEPT {
+            let Some((_, channel, customer)) = self.reply_windows.pop_front() else {
+                break;
+            };
+            let key = (channel, customer);
+            if self
+                .replies
+                .get(&key)
+                .is_some_and(|&(_, until)| until <= reply_until)
+            {
+                self.replies.remove(&key);
+            }
+        }
         self.reply_windows
             .push_back((reply_until, to.0, to.1.clone()));
         self.replies.insert(to, (id, reply_until));
@@ -641,6 +660,22 @@ mod tests {
             "b was acknowledged"
         );
         assert!(!outbox.has_queued());
+    }
+
+    #[test]
+    fn reply_windows_are_bounded_and_the_oldest_close_first() {
+        let mut outbox = Outbox::new(1);
+        let a = outbox.insert(0, ProfileId(1), request(None), None).unwrap();
+        for n in 0..6 {
+            let customer: Arc<str> = Arc::from(format!("c{n}"));
+            outbox.record_send(n, a, (Channel::Sms, customer), 1_000 + n);
+        }
+        assert_eq!(outbox.replies.len(), REPLY_WINDOWS_PER_KEPT);
+        assert_eq!(outbox.take_reply(10, Channel::Sms, &Arc::from("c0")), None);
+        assert_eq!(
+            outbox.take_reply(10, Channel::Sms, &Arc::from("c5")),
+            Some(a)
+        );
     }
 
     #[test]

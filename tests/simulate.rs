@@ -10,6 +10,9 @@
 //! - Returning customers (`[customers]`) are recognised by the router on every visit
 //!   and channel; the loss value at risk matches a hand computation on a one-customer
 //!   day; and a scenario without `[customers]` reports exactly what it did before.
+//! - A `[campaign]` reaches every customer of its segment at its pace, three in ten
+//!   of them write back as configured, their conversations load the queues, and a
+//!   campaign whose queue falls behind pauses itself.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -479,4 +482,67 @@ on the same arrivals, handle times and patience (seed 5):
     assert_eq!(report_text(&s).unwrap().trim_end(), BEFORE);
     let text = report_text(&scenario("value-routing.toml")).unwrap();
     assert!(!text.contains("loss value"), "{text}");
+}
+
+/// The returning customers' day with a campaign an hour in, quiet hours off (the
+/// simulated clock starts at 12:00 UTC, 20:00 in the default time zone).
+fn with_campaign(per_minute: u32, agents_scale: f64) -> Scenario {
+    let mut s = scenario("returning-customers.toml");
+    for group in &mut s.agents {
+        group.count = ((f64::from(group.count) * agents_scale).round() as u32).max(1);
+    }
+    s.routing.outbound.rules.quiet_hours = Some(switchboard::outbound::QuietHours {
+        start_minute: 0,
+        end_minute: 0,
+    });
+    s.campaign = Some(switchboard::simulate::campaign::CampaignSpec {
+        start_secs: 3600.0,
+        kind: switchboard::customer::ContactPurpose::FollowUp,
+        per_minute,
+        tiers: Vec::new(),
+        health_below: None,
+        no_purchase_days: None,
+        reply_share: 0.3,
+        reply_delay_secs: 300.0,
+        reply_stream: "billing-web".to_owned(),
+    });
+    s
+}
+
+#[test]
+fn a_campaign_brings_its_replies_into_the_queues_and_the_report_shows_the_cost() {
+    let quiet = {
+        let mut s = with_campaign(60, 1.0);
+        s.campaign = None;
+        run(&s).unwrap()
+    };
+    let busy = run(&with_campaign(60, 1.0)).unwrap();
+    let c = busy.campaign.as_ref().expect("a campaign report");
+    assert_eq!(c.status, "done", "{c:?}");
+    assert_eq!(c.scanned, 2000, "every customer looked at");
+    assert_eq!(c.matched, 2000, "an empty segment is everyone");
+    assert_eq!(c.sent + c.skipped, c.matched);
+    assert!(c.sent > 1900, "follow-ups need no opt-in: {c:?}");
+    // Three in ten write back, within binomial noise.
+    let share = c.replies as f64 / c.sent as f64;
+    assert!((0.25..0.35).contains(&share), "reply share {share}");
+    // Their conversations are real load: more offered than the same day without it.
+    assert!(
+        busy.total.offered >= quiet.total.offered + c.replies * 9 / 10,
+        "{} offered with the campaign, {} without, {} replies",
+        busy.total.offered,
+        quiet.total.offered,
+        c.replies
+    );
+    assert!(quiet.campaign.is_none());
+    let text = report_text(&with_campaign(60, 1.0)).unwrap();
+    assert!(text.contains("Campaign (done)"), "{text}");
+}
+
+#[test]
+fn a_campaign_pauses_while_its_queue_misses_the_service_level() {
+    // A third of the agents and a fast campaign: the billing queue falls behind.
+    let r = run(&with_campaign(600, 0.35)).unwrap();
+    let c = r.campaign.as_ref().expect("a campaign report");
+    assert!(c.pauses > 0, "{c:?}");
 }

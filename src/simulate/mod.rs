@@ -17,6 +17,10 @@
 //! the policy put at risk: customers who abandoned or rated low, weighted by loss
 //! value, per tier; the FCFS comparison gives its difference in money.
 //!
+//! With `[campaign]` ([`campaign`]), the router also runs an outbound campaign over
+//! the population, and the customers who answer it arrive in the queues: the report
+//! shows what the campaign costs the service level before it starts.
+//!
 //! `switchboard simulate --config scenario.toml [--seed N]` prints the report; with
 //! `compare_fcfs = true` in the scenario it also runs it first come, first served on
 //! the same random draws and shows what value routing buys and costs per tier.
@@ -24,6 +28,7 @@
 //! [`erlang_c`] and [`erlang_c_mean_wait`] give the M/M/c figures a first-come,
 //! first-served single-skill scenario must reproduce; the tests check it does.
 
+pub mod campaign;
 pub mod report;
 pub mod rng;
 mod run;

@@ -206,6 +206,8 @@ pub struct Report {
     /// Returning customers and the loss value put at risk; `None` without
     /// `[customers]`, when the report is what it was before they existed.
     pub customers: Option<CustomerReport>,
+    /// What `[campaign]` did; `None` without one.
+    pub campaign: Option<super::campaign::CampaignReport>,
 }
 
 fn percent(share: Option<f64>) -> String {
@@ -348,6 +350,15 @@ impl fmt::Display for Report {
         if let Some(customers) = &self.customers {
             out.push('\n');
             customers.render(&mut out);
+        }
+        if let Some(c) = &self.campaign {
+            let _ = writeln!(
+                out,
+                "\nCampaign ({}): {} customers looked at, {} in the segment; {} notices sent, \
+                 {} held back by a rule; {} replies, each a conversation in the queues above; \
+                 paused {} times",
+                c.status, c.scanned, c.matched, c.sent, c.skipped, c.replies, c.pauses
+            );
         }
         if self.total.unanswered > 0 {
             let _ = writeln!(

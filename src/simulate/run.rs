@@ -18,6 +18,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 
+use super::campaign::{CAMPAIGN_CHANNEL, CampaignReport};
 use super::report::{CustomerReport, Occupancy, Report, RiskRow, Row};
 use super::rng::Rng;
 use super::satisfaction;
@@ -26,9 +27,11 @@ use super::scenario::{
 };
 use crate::customer::value::YEAR_MS;
 use crate::customer::{ClaimedIdentity, Fact, FactKind, Identity, IdentityKind, ProfileId};
+use crate::outbound::{CampaignId, CampaignRequest, NotificationId};
 use crate::routing::{
-    AdapterId, AgentNotice, Applied, Channel, Command, ConversationId, InboundMessage,
-    MAX_FACTS_PER_CALL, Millis, Notice, Presence, ProfileRef, Router, SignIn, ValueFacts,
+    AdapterId, AgentNotice, Applied, Channel, Command, ConversationId, CustomerNotice,
+    CustomerNoticeBody, InboundMessage, MAX_FACTS_PER_CALL, Millis, Notice, Presence, ProfileRef,
+    Router, SignIn, ValueFacts,
 };
 
 /// How long past `duration_secs` the run follows customers still waiting.
@@ -37,6 +40,8 @@ const DRAIN_LIMIT_MS: Millis = 24 * 3600 * 1000;
 /// The generator stream of the customer population (arrival streams use 0.., agent
 /// groups 2^32..).
 const POPULATION_STREAM: u64 = 2 << 32;
+/// The generator stream of campaign replies.
+const CAMPAIGN_STREAM: u64 = 3 << 32;
 
 /// Runs a scenario and reports on it. Deterministic: the same scenario (seed included)
 /// gives the same report.
@@ -83,6 +88,10 @@ enum Action {
     Available { agent: usize },
     /// Router timers.
     Tick,
+    /// `[campaign]` starts.
+    StartCampaign,
+    /// Population customer `customer` writes back to a campaign notice.
+    Reply { customer: usize },
 }
 
 #[derive(Debug)]
@@ -242,6 +251,12 @@ struct Sim<'a> {
     epoch: Millis,
     customers: Vec<SimCustomer>,
     contacts: ContactTally,
+    /// The campaign the router runs, once started, and the generator of replies.
+    campaign: Option<CampaignId>,
+    reply_rng: Rng,
+    replies: u64,
+    /// Population customers by profile, to tell who got a notice.
+    by_profile: HashMap<ProfileId, usize>,
 }
 
 impl<'a> Sim<'a> {
@@ -309,6 +324,10 @@ impl<'a> Sim<'a> {
             },
             customers: Vec::new(),
             contacts: ContactTally::default(),
+            campaign: None,
+            reply_rng: Rng::for_stream(seed, CAMPAIGN_STREAM),
+            replies: 0,
+            by_profile: HashMap::new(),
         }
     }
 
@@ -366,6 +385,7 @@ impl<'a> Sim<'a> {
                 .router
                 .customer_value(profile, start)
                 .expect("facts were recorded");
+            self.by_profile.insert(profile, self.customers.len());
             self.customers.push(SimCustomer {
                 phone,
                 profile,
@@ -401,6 +421,9 @@ impl<'a> Sim<'a> {
         }
         for stream in 0..plan.streams.len() {
             self.schedule_arrival(0, stream);
+        }
+        if let Some(campaign) = &plan.campaign {
+            self.schedule(campaign.start_ms, Action::StartCampaign);
         }
         self.schedule(plan.tick_ms, Action::Tick);
 
@@ -473,6 +496,12 @@ impl<'a> Sim<'a> {
                 self.router.tick(self.epoch + now);
                 self.schedule(now + self.plan.tick_ms, Action::Tick);
             }
+            Action::StartCampaign => self.start_campaign(now)?,
+            Action::Reply { customer } => {
+                self.replies += 1;
+                let stream = self.plan.campaign.as_ref().map_or(0, |c| c.reply_stream);
+                self.open(now, stream, Some(customer));
+            }
         }
         self.absorb(now);
         Ok(())
@@ -480,12 +509,78 @@ impl<'a> Sim<'a> {
 
     fn arrive(&mut self, now: Millis, stream: usize) {
         self.schedule_arrival(now, stream);
+        self.open(now, stream, None);
+    }
+
+    /// Starts `[campaign]` in the router: the SMS adapter is announced (the notices go
+    /// to the customers' phones) and the campaign runs until the day ends.
+    fn start_campaign(&mut self, now: Millis) -> Result<(), ScenarioError> {
+        let Some(plan) = &self.plan.campaign else {
+            return Ok(());
+        };
+        let at = self.epoch + now;
+        self.router
+            .announce_adapter(at, CAMPAIGN_CHANNEL, &self.adapter);
+        let queue = self.plan.streams[plan.reply_stream]
+            .queue
+            .as_deref()
+            .and_then(|q| self.router.queue_index(q))
+            .unwrap_or(0);
+        let request = CampaignRequest {
+            start_at: at,
+            deadline: self.epoch + self.plan.duration_ms,
+            queue,
+            ..plan.request.clone()
+        };
+        let id = self
+            .router
+            .start_campaign(at, request)
+            .map_err(|e| ScenarioError::Invalid {
+                field: "campaign".to_owned(),
+                reason: format!("the router refused the campaign: {e}"),
+            })?;
+        self.campaign = Some(id);
+        Ok(())
+    }
+
+    /// A notice went out: the adapter acknowledges it, and the customer writes back
+    /// with the campaign's reply share, after its delay.
+    fn notice_sent(&mut self, now: Millis, notification: NotificationId) {
+        let Some(plan) = &self.plan.campaign else {
+            return;
+        };
+        let at = self.epoch + now;
+        self.router.notifications_reported(at, &[notification], &[]);
+        let Some(&customer) = self
+            .router
+            .notification(notification)
+            .and_then(|n| self.by_profile.get(&n.profile))
+        else {
+            return;
+        };
+        if self.reply_rng.uniform() < plan.reply_share {
+            let delay = self.reply_rng.exponential(plan.reply_delay_ms).round() as Millis;
+            self.schedule(now + delay, Action::Reply { customer });
+        }
+    }
+
+    /// Opens a conversation of `stream`: a new customer of it, or population customer
+    /// `reply` writing back to a campaign notice on its channel.
+    fn open(&mut self, now: Millis, stream: usize, reply: Option<usize>) {
         let spec = &self.plan.streams[stream];
+        let channel = if reply.is_some() {
+            CAMPAIGN_CHANNEL
+        } else {
+            spec.channel
+        };
         let rng = &mut self.stream_rngs[stream];
-        let (clv, customer) = match &spec.value {
-            ValueMix::Fixed(clv) => (Some(*clv), None),
-            ValueMix::Tiers { weights, clvs } => (Some(clvs[rng.weighted_index(weights)]), None),
-            ValueMix::Population => {
+        let (clv, customer) = match (&spec.value, reply) {
+            (_, Some(k)) => (None, Some(k)),
+            (ValueMix::Fixed(clv), None) => (Some(*clv), None),
+            (ValueMix::Tiers { weights, clvs }, None) => {
+                (Some(clvs[rng.weighted_index(weights)]), None)
+            }
+            (ValueMix::Population, None) => {
                 let count = self.customers.len();
                 let k = ((rng.uniform() * count as f64) as usize).min(count - 1);
                 (None, Some(k))
@@ -499,7 +594,12 @@ impl<'a> Sim<'a> {
         let (customer_id, identities) = match customer {
             None => (key.clone(), Vec::new()),
             Some(k) => (
-                format!("c{k}"),
+                // A reply comes from the phone the notice went to.
+                if reply.is_some() {
+                    self.customers[k].phone.value().to_owned()
+                } else {
+                    format!("c{k}")
+                },
                 vec![ClaimedIdentity {
                     identity: self.customers[k].phone.clone(),
                     verified: true,
@@ -508,7 +608,7 @@ impl<'a> Sim<'a> {
         };
         let msg = InboundMessage {
             adapter: self.adapter.clone(),
-            channel: spec.channel,
+            channel,
             channel_conversation_id: key.clone(),
             customer_id: customer_id.clone(),
             display_name: String::new(),
@@ -547,7 +647,7 @@ impl<'a> Sim<'a> {
         if let Some(k) = customer
             && measured
         {
-            self.recognise(k, spec.channel, &customer_id);
+            self.recognise(k, channel, &customer_id);
         }
         let group = spec.group;
         if measured {
@@ -567,7 +667,7 @@ impl<'a> Sim<'a> {
                 tier,
                 arrived: now,
                 measured,
-                channel: spec.channel,
+                channel,
                 channel_conversation_id: key,
                 customer_id: customer_id.clone(),
                 handle_draw: Some(handle_draw),
@@ -616,8 +716,16 @@ impl<'a> Sim<'a> {
     fn absorb(&mut self, now: Millis) {
         let (_events, notices) = self.router.drain();
         for notice in notices {
-            let Notice::ToAgent { agent, notice } = notice else {
-                continue;
+            let (agent, notice) = match notice {
+                Notice::ToAgent { agent, notice } => (agent, notice),
+                Notice::ToCustomer(CustomerNotice {
+                    body: CustomerNoticeBody::Notification(n),
+                    ..
+                }) => {
+                    self.notice_sent(now, n.id);
+                    continue;
+                }
+                _ => continue,
             };
             let Some(&agent) = self.agent_index.get(&*agent) else {
                 continue;
@@ -901,6 +1009,18 @@ impl<'a> Sim<'a> {
                 .population
                 .as_ref()
                 .map(|population| self.customer_report(population)),
+            campaign: self.campaign.and_then(|id| {
+                let c = self.router.campaign(id)?;
+                Some(CampaignReport {
+                    scanned: c.counts.scanned,
+                    matched: c.counts.matched,
+                    sent: c.counts.sent,
+                    skipped: c.counts.skipped,
+                    replies: self.replies,
+                    pauses: c.counts.pauses,
+                    status: c.status.name().to_owned(),
+                })
+            }),
         }
     }
 

@@ -108,6 +108,10 @@ pub struct Scenario {
     /// arrival streams without `tiers` or `clv` draw from. Omitted, every arrival is a
     /// stranger, as before.
     pub customers: Option<Customers>,
+    /// An outbound campaign over `[customers]` (`[campaign]`, see
+    /// [`super::campaign`]), and the replies it brings into the queues.
+    #[serde(default)]
+    pub campaign: Option<super::campaign::CampaignSpec>,
 }
 
 fn default_seed() -> u64 {
@@ -396,6 +400,12 @@ impl Scenario {
             ));
         }
         let population = self.customers.as_ref().map(plan_customers).transpose()?;
+        let names: Vec<&str> = self.arrivals.iter().map(|a| a.name.as_str()).collect();
+        let campaign = self
+            .campaign
+            .as_ref()
+            .map(|c| c.plan(&names, &self.routing, population.is_some(), duration_ms))
+            .transpose()?;
         let mut classes_used = [false; 3];
         for s in &streams {
             classes_used[s.channel.class().index()] = true;
@@ -410,6 +420,7 @@ impl Scenario {
             agent_groups,
             classes_used,
             population,
+            campaign,
         })
     }
 
@@ -848,6 +859,8 @@ pub(crate) struct Plan {
     pub(crate) classes_used: [bool; 3],
     /// The returning customers, when the scenario has `[customers]`.
     pub(crate) population: Option<PopulationPlan>,
+    /// `[campaign]`, validated.
+    pub(crate) campaign: Option<super::campaign::CampaignPlan>,
 }
 
 /// `[customers]`, validated.

@@ -25,8 +25,10 @@ use std::time::{Duration, Instant};
 
 use axum::extract::connect_info::MockConnectInfo;
 use base64::Engine;
+use prost::Message as _;
 use serde_json::{Value, json};
 use switchboard::api::access::Authenticate;
+use switchboard::api::pb;
 use switchboard::auth::api_keys;
 use switchboard::auth::{Auth, Role};
 use switchboard::config::{Config, LogFormat};
@@ -129,6 +131,32 @@ async fn futures_next(socket: &mut Socket) -> Option<Message> {
     socket.next().await.and_then(Result::ok)
 }
 
+/// A desk session over the console bridge at `http`, its metadata sent (none), and,
+/// with `agent_id`, a sign-in with room for one chat sent (not awaited).
+async fn open_desk(http: impl std::fmt::Display, agent_id: Option<&str>) -> Socket {
+    let (mut desk, _) = connect_async(format!(
+        "ws://{http}/console/grpc?method=/switchboard.v1.AgentDesk/Session"
+    ))
+    .await
+    .unwrap();
+    send(&mut desk, Message::text(r#"{"metadata": {}}"#)).await;
+    if let Some(agent_id) = agent_id {
+        let sign_in = pb::AgentFrame {
+            request_id: "sign-in".into(),
+            action: Some(pb::agent_frame::Action::SignIn(pb::SignIn {
+                agent_id: agent_id.into(),
+                capacity: Some(pb::Capacity {
+                    messaging: 1,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })),
+        };
+        send(&mut desk, Message::binary(sign_in.encode_to_vec())).await;
+    }
+    desk
+}
+
 /// The console router alone, serving the same services and interceptor the server
 /// mounts, with the browser's address taken to be `peer`; its HTTP address.
 async fn console_as(peer: SocketAddr, limits: switchboard::console::Limits) -> SocketAddr {
@@ -170,12 +198,7 @@ async fn console_sockets_are_bounded_and_given_back() {
     };
     let http = console_as("127.0.0.1:5000".parse().unwrap(), limits).await;
     // An open desk session holds the one slot.
-    let (mut held, _) = connect_async(format!(
-        "ws://{http}/console/grpc?method=/switchboard.v1.AgentDesk/Session"
-    ))
-    .await
-    .unwrap();
-    send(&mut held, Message::text(r#"{"metadata": {}}"#)).await;
+    let held = open_desk(http, None).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let refused = list_agents(http).await;
     assert_eq!(refused["code"], 8, "RESOURCE_EXHAUSTED: {refused}");
@@ -204,32 +227,13 @@ async fn console_sockets_are_bounded_and_given_back() {
 #[tokio::test]
 async fn a_silent_socket_loses_its_call_and_an_answering_one_keeps_it() {
     use futures_util::StreamExt;
-    use prost::Message as _;
-    use switchboard::api::pb;
     let limits = switchboard::console::Limits {
         keepalive: Duration::from_millis(100),
         silent_limit: Duration::from_secs(1),
         ..Default::default()
     };
     let http = console_as("127.0.0.1:5000".parse().unwrap(), limits).await;
-    let (mut desk, _) = connect_async(format!(
-        "ws://{http}/console/grpc?method=/switchboard.v1.AgentDesk/Session"
-    ))
-    .await
-    .unwrap();
-    send(&mut desk, Message::text(r#"{"metadata": {}}"#)).await;
-    let sign_in = pb::AgentFrame {
-        request_id: "sign-in".into(),
-        action: Some(pb::agent_frame::Action::SignIn(pb::SignIn {
-            agent_id: "quiet-agent".into(),
-            capacity: Some(pb::Capacity {
-                messaging: 1,
-                ..Default::default()
-            }),
-            ..Default::default()
-        })),
-    };
-    send(&mut desk, Message::binary(sign_in.encode_to_vec())).await;
+    let mut desk = open_desk(http, Some("quiet-agent")).await;
     // Reading answers the bridge's pings: the session lives on well past the limit.
     let reading = Instant::now();
     let (mut pings, mut frames) = (0, 0);
@@ -465,28 +469,8 @@ async fn with_credentials_the_page_token_decides_as_on_the_grpc_port() {
 #[tokio::test]
 async fn a_drain_ends_console_streams_with_unavailable() {
     use futures_util::StreamExt;
-    use prost::Message as _;
-    use switchboard::api::pb;
     let server = start_server().await;
-    let (mut desk, _) = connect_async(format!(
-        "ws://{}/console/grpc?method=/switchboard.v1.AgentDesk/Session",
-        server.http
-    ))
-    .await
-    .unwrap();
-    send(&mut desk, Message::text(r#"{"metadata": {}}"#)).await;
-    let sign_in = pb::AgentFrame {
-        request_id: "sign-in".into(),
-        action: Some(pb::agent_frame::Action::SignIn(pb::SignIn {
-            agent_id: "draining-agent".into(),
-            capacity: Some(pb::Capacity {
-                messaging: 1,
-                ..Default::default()
-            }),
-            ..Default::default()
-        })),
-    };
-    send(&mut desk, Message::binary(sign_in.encode_to_vec())).await;
+    let mut desk = open_desk(server.http, Some("draining-agent")).await;
     match tokio::time::timeout(STEP, desk.next()).await {
         Ok(Some(Ok(Message::Binary(_)))) => {}
         other => panic!("expected signed_in, got {other:?}"),

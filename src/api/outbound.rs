@@ -13,8 +13,9 @@ use super::profiles;
 use super::status::{invalid, rejected, settled, status_of};
 use crate::auth::Role;
 use crate::outbound::{
-    Campaign, CampaignId, CampaignRequest, CampaignStatus, Notification, NotificationId,
-    NotificationRequest, NotificationStatus, RenderError, Rendered, Segment,
+    ButtonSource, Campaign, CampaignId, CampaignRequest, CampaignStatus, Notification,
+    NotificationId, NotificationRequest, NotificationStatus, RenderError, Rendered, Segment,
+    TemplateSource,
 };
 use crate::routing::{Applied, Command, Millis};
 use crate::tenants::Tenants;
@@ -273,6 +274,57 @@ impl pb::outbound_server::Outbound for OutboundService {
         Ok(Response::new(pb::ListCampaignsResponse { campaigns }))
     }
 
+    async fn set_templates(
+        &self,
+        request: Request<pb::SetTemplatesRequest>,
+    ) -> Result<Response<pb::TemplatesView>, Status> {
+        let caller = self.operator(&request, "Outbound/SetTemplates")?;
+        let mut sources = Vec::new();
+        for (i, t) in request.into_inner().templates.into_iter().enumerate() {
+            convert::bounded(&format!("templates[{i}].name"), &t.name, MAX_NAME_BYTES)
+                .and_then(|()| {
+                    convert::bounded(
+                        &format!("templates[{i}].language"),
+                        &t.language,
+                        MAX_LANGUAGE_BYTES,
+                    )
+                })
+                .map_err(rejected)?;
+            sources.push(TemplateSource {
+                name: t.name,
+                language: t.language,
+                text: t.text,
+                buttons: t
+                    .buttons
+                    .into_iter()
+                    .map(|b| ButtonSource {
+                        label: b.label,
+                        payload: b.payload,
+                    })
+                    .collect(),
+            });
+        }
+        let count = sources.len();
+        caller
+            .tenant
+            .run("outbound", self.tenants.clock(), |state, now| {
+                state.execute(now, Command::SetTemplates(sources))
+            })
+            .map_err(|e| rejected(status_of(e)))?;
+        settled(&self.tenants).await?;
+        tracing::info!(target: "audit", tenant = %caller.tenant.name, principal = %caller.principal,
+            templates = count, "outbound templates replaced");
+        Ok(Response::new(templates_view(&caller)))
+    }
+
+    async fn get_templates(
+        &self,
+        request: Request<pb::GetTemplatesRequest>,
+    ) -> Result<Response<pb::TemplatesView>, Status> {
+        let caller = self.supervisor(&request, "Outbound/GetTemplates")?;
+        Ok(Response::new(templates_view(&caller)))
+    }
+
     async fn stop_campaign(
         &self,
         request: Request<pb::StopCampaignRequest>,
@@ -416,6 +468,30 @@ fn campaign_of(caller: &Caller, id: CampaignId, now: Millis) -> Result<pb::Campa
                 id.0
             )))
         })
+}
+
+fn templates_view(caller: &Caller) -> pb::TemplatesView {
+    let state = caller.tenant.lock_for("outbound");
+    let (sources, from_api) = state.router.template_sources();
+    pb::TemplatesView {
+        templates: sources
+            .iter()
+            .map(|t| pb::Template {
+                name: t.name.clone(),
+                language: t.language.clone(),
+                text: t.text.clone(),
+                buttons: t
+                    .buttons
+                    .iter()
+                    .map(|b| pb::Button {
+                        label: b.label.clone(),
+                        payload: b.payload.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        source: if from_api { "api" } else { "config" }.to_owned(),
+    }
 }
 
 fn campaign_status_to_pb(status: CampaignStatus) -> pb::CampaignStatus {

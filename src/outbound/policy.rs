@@ -66,6 +66,17 @@ impl OutboundPolicy {
         self.channel_rates.get(channel.as_str()).copied()
     }
 
+    /// Checks `sources` as the tenant's whole template set: they load, and every
+    /// trigger's templates are among them without variables.
+    pub fn check_templates(&self, sources: &[TemplateSource]) -> Result<Templates, String> {
+        let templates =
+            Templates::load(sources).map_err(|e: TemplateError| format!("templates: {e}"))?;
+        for (i, trigger) in self.triggers.iter().enumerate() {
+            trigger.validate(i, &templates)?;
+        }
+        Ok(templates)
+    }
+
     /// Checks the settings and loads the templates; the error names the field.
     pub fn validate(&self) -> Result<Templates, String> {
         if !(-12 * 60..=14 * 60).contains(&self.utc_offset_minutes) {
@@ -114,12 +125,8 @@ impl OutboundPolicy {
                 ));
             }
         }
-        let templates = Templates::load(&self.templates)
-            .map_err(|e: TemplateError| format!("outbound.templates: {e}"))?;
-        for (i, trigger) in self.triggers.iter().enumerate() {
-            trigger.validate(i, &templates)?;
-        }
-        Ok(templates)
+        self.check_templates(&self.templates)
+            .map_err(|e| format!("outbound.{e}"))
     }
 }
 

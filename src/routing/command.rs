@@ -183,6 +183,8 @@ pub enum Command {
         /// The campaign.
         campaign: CampaignId,
     },
+    /// An operator replaces the tenant's outbound templates.
+    SetTemplates(Vec<crate::outbound::TemplateSource>),
 }
 
 /// What a command did, for the caller to answer with.
@@ -235,6 +237,7 @@ impl Command {
             Command::NotificationReports { .. } => "notification_reports",
             Command::StartCampaign(_) => "start_campaign",
             Command::StopCampaign { .. } => "stop_campaign",
+            Command::SetTemplates(_) => "set_templates",
             Command::Tick => "tick",
             Command::ShutDown => "shutdown",
             Command::Restarted { .. } => "restarted",
@@ -325,6 +328,7 @@ impl Router {
                 self.start_campaign(now, request).map(Applied::Campaign)
             }
             Command::StopCampaign { campaign } => done(self.stop_campaign(now, campaign)),
+            Command::SetTemplates(sources) => done(self.set_templates(sources)),
             Command::Tick => {
                 self.tick(now);
                 Ok(Applied::Done)

@@ -557,3 +557,82 @@ async fn a_campaign_waits_for_an_agent_then_reaches_the_opted_in_and_stops_when_
     let bad = client.start_campaign(bad).await.unwrap_err();
     assert!(bad.message().starts_with("segment.tiers:"), "{bad:?}");
 }
+
+#[tokio::test]
+async fn templates_are_replaced_without_a_restart_checked_whole_and_kept_across_one() {
+    let dir = std::env::temp_dir().join(format!("sb-templates-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = journaled_in(&dir, outbound_config());
+    let server = spawn_server(config.clone()).await;
+    let _adapter = sms_adapter(&server).await;
+    let mut client = outbound(&server).await;
+    let before = client
+        .get_templates(pb::GetTemplatesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (before.source.as_str(), before.templates.len()),
+        ("config", 5)
+    );
+
+    let new_set = |text: &str| pb::SetTemplatesRequest {
+        templates: vec![pb::Template {
+            name: "order-shipped".into(),
+            language: "en".into(),
+            text: text.into(),
+            buttons: Vec::new(),
+        }],
+    };
+    // One malformed template refuses the whole set, naming it; nothing changes.
+    let refused = client
+        .set_templates(new_set("Order {order is on its way"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().starts_with("templates:") && refused.message().contains("order-shipped"),
+        "{refused:?}"
+    );
+    let set = client
+        .set_templates(new_set("On its way: {order}."))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((set.source.as_str(), set.templates.len()), ("api", 1));
+    let send = || {
+        notification(
+            "+8613700137007",
+            pb::ContactPurpose::Logistics,
+            "order-shipped",
+            &[("order", "D4")],
+        )
+    };
+    let sent = client.send_notification(send()).await.unwrap().into_inner();
+    assert_eq!(sent.text, "On its way: D4.");
+    let gone = client
+        .send_notification(notification(
+            "+8613700137007",
+            pb::ContactPurpose::Service,
+            "outage",
+            &[],
+        ))
+        .await
+        .unwrap_err();
+    assert!(gone.message().starts_with("template:"), "{gone:?}");
+    drop(client);
+    server.shutdown().await.unwrap();
+
+    // The set outlives a restart, whatever the config file says.
+    let server = spawn_server(config).await;
+    let mut client = outbound(&server).await;
+    let kept = client
+        .get_templates(pb::GetTemplatesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((kept.source.as_str(), kept.templates.len()), ("api", 1));
+    drop(client);
+    server.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -251,5 +251,15 @@ mod tests {
         ));
         r.tick(T0 + 31 * DAY);
         assert!(notices(&mut r).is_empty());
+
+        // A new template set must keep what the triggers send.
+        let refused = r.set_templates(vec![template("offer")]).unwrap_err();
+        assert!(
+            matches!(&refused, RoutingError::InvalidArgument { field: "templates", reason }
+                if reason.contains("checking-in")),
+            "{refused:?}"
+        );
+        r.set_templates(vec![template("checking-in"), template("offer")])
+            .unwrap();
     }
 }

@@ -407,9 +407,13 @@ pub struct Router {
     /// the channel go through it.
     #[serde(default)]
     channel_adapters: [Option<AdapterId>; Channel::ALL.len()],
-    /// The outbound templates, from the policy.
+    /// The outbound templates, from the policy or the last `SetTemplates`.
     #[serde(skip)]
     templates: Templates,
+    /// The template set `SetTemplates` put in force, if any: it outlives restarts and
+    /// the config file's set.
+    #[serde(default)]
+    template_sources: Option<Vec<crate::outbound::TemplateSource>>,
     /// Notification outcomes since metrics last asked, per purpose and result (an
     /// index into [`OUTBOUND_RESULTS`]); kept in snapshots, so a restart reports them.
     #[serde(default)]
@@ -515,6 +519,7 @@ impl Router {
             service_levels: Default::default(),
             channel_adapters: Default::default(),
             templates,
+            template_sources: None,
             outbound_counts: HashMap::new(),
             average_handle_ms: f64::from(policy.default_handle_secs) * 1000.0,
             next_queue_update: 0,
@@ -579,7 +584,12 @@ impl Router {
         self.tier_names = fresh.tier_names;
         self.queue_names = fresh.queue_names;
         self.empty = fresh.empty;
-        self.templates = fresh.templates;
+        self.templates = match &self.template_sources {
+            // Checked when set; a policy whose triggers no longer fit it keeps the set
+            // anyway (the triggers' sends fail to render and are dropped).
+            Some(sources) => crate::outbound::Templates::load(sources).unwrap_or(fresh.templates),
+            None => fresh.templates,
+        };
         self.outbox
             .set_limit(self.policy.outbound.max_notifications);
         self.declining = self

@@ -10,6 +10,9 @@ use crate::outbound::{
     SendLog, Verdict, Waiting,
 };
 
+/// Most templates a tenant may set.
+const MAX_TEMPLATES: usize = 1_000;
+
 /// How long a notification with no adapter to go through (or no room in its
 /// mailbox) waits before it is tried again.
 const RETRY_MS: u64 = 30_000;
@@ -74,6 +77,38 @@ impl Router {
                 })?;
         self.try_notification(now, id);
         Ok(id)
+    }
+
+    /// Replaces the tenant's templates with `sources`, checked whole as at start.
+    pub fn set_templates(
+        &mut self,
+        sources: Vec<crate::outbound::TemplateSource>,
+    ) -> Result<(), RoutingError> {
+        if sources.len() > MAX_TEMPLATES {
+            return Err(RoutingError::InvalidArgument {
+                field: "templates",
+                reason: format!("at most {MAX_TEMPLATES}"),
+            });
+        }
+        let templates = self
+            .policy
+            .outbound
+            .check_templates(&sources)
+            .map_err(|reason| RoutingError::InvalidArgument {
+                field: "templates",
+                reason: reason.trim_start_matches("templates: ").to_owned(),
+            })?;
+        self.templates = templates;
+        self.template_sources = Some(sources);
+        Ok(())
+    }
+
+    /// The template set in force and whether an API call set it (else the config).
+    pub fn template_sources(&self) -> (&[crate::outbound::TemplateSource], bool) {
+        match &self.template_sources {
+            Some(sources) => (sources, true),
+            None => (&self.policy.outbound.templates, false),
+        }
     }
 
     /// A notification by id.

@@ -556,3 +556,73 @@ fn write_tls_files(dir: &Path) -> PathBuf {
     std::fs::write(&ca_file, ca.pem()).unwrap();
     ca_file
 }
+
+#[tokio::test]
+async fn notifications_and_campaigns_are_shown_as_they_stand() {
+    let mut config = config();
+    config.routing.outbound.templates = vec![switchboard::outbound::TemplateSource {
+        name: "outage".into(),
+        language: "en".into(),
+        text: "Service is restored.".into(),
+        buttons: Vec::new(),
+    }];
+    let server = start(config).await;
+    let url = server.url();
+    assert_eq!(ctl_at(&url, &["campaigns"]).await.ok(), "no campaigns\n");
+    let mut outbound = pb::outbound_client::OutboundClient::connect(url.clone())
+        .await
+        .unwrap();
+    // No SMS adapter has been seen: the notice waits for one.
+    let sent = outbound
+        .send_notification(pb::SendNotificationRequest {
+            customer: Some(pb::ProfileSelector {
+                who: Some(pb::profile_selector::Who::Identifier(
+                    pb::CustomerIdentifier {
+                        kind: pb::IdentifierKind::Phone as i32,
+                        value: "+8613700137009".into(),
+                        verified: true,
+                        ..Default::default()
+                    },
+                )),
+            }),
+            kind: pb::ContactPurpose::Service as i32,
+            template: "outage".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let id = sent.notification_id.to_string();
+    let shown = ctl_at(&url, &["notification", &id]).await;
+    let shown = shown.ok();
+    assert!(
+        shown.contains("queued") && shown.contains("no_adapter") && shown.contains("restored"),
+        "{shown}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(ctl_at(&url, &["--json", "notification", &id]).await.ok()).unwrap();
+    assert_eq!(json["status"], "queued");
+    assert_eq!(json["reason"], "no_adapter");
+    // A campaign nobody can answer the replies to waits, and says why.
+    outbound
+        .start_campaign(pb::StartCampaignRequest {
+            name: "restored".into(),
+            kind: pb::ContactPurpose::Service as i32,
+            template: "outage".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let listed = ctl_at(&url, &["campaigns"]).await;
+    let listed = listed.ok();
+    assert!(
+        listed.contains("restored") && listed.contains("no_agents"),
+        "{listed}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(ctl_at(&url, &["--json", "campaigns"]).await.ok()).unwrap();
+    assert_eq!(json["campaigns"][0]["paused_because"], "no_agents");
+    let unknown = ctl_at(&url, &["notification", "999"]).await;
+    assert_eq!(unknown.code, 1, "{unknown:?}");
+    assert!(unknown.stderr.contains("NOT_FOUND"), "{unknown:?}");
+}

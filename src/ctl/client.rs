@@ -20,6 +20,7 @@ use super::CtlArgs;
 use super::error::CtlError;
 use crate::api::pb::admin_client::AdminClient;
 use crate::api::pb::channel_gateway_client::ChannelGatewayClient;
+use crate::api::pb::outbound_client::OutboundClient;
 
 /// How long connecting may take before the server counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,6 +38,8 @@ const SYSTEM_BUNDLES: [&str; 3] = [
 pub(crate) type Admin = AdminClient<InterceptedService<Channel, Credentials>>;
 /// A channel-gateway client that sends the credentials.
 pub(crate) type Gateway = ChannelGatewayClient<InterceptedService<Channel, Credentials>>;
+/// The Outbound client `ctl` uses.
+pub(crate) type Outbound = OutboundClient<InterceptedService<Channel, Credentials>>;
 
 /// A connected server.
 pub(crate) struct Client {
@@ -111,6 +114,11 @@ impl Client {
     /// The ChannelGateway service.
     pub(crate) fn gateway(&self) -> Gateway {
         ChannelGatewayClient::with_interceptor(self.channel.clone(), self.credentials.clone())
+    }
+
+    /// The Outbound service.
+    pub(crate) fn outbound(&self) -> Outbound {
+        OutboundClient::with_interceptor(self.channel.clone(), self.credentials.clone())
     }
 
     /// Turns a call's status into the command's error.

@@ -9,8 +9,8 @@ use serde::Serialize;
 use super::client::Client;
 use super::error::CtlError;
 use super::view::{
-    AgentCounts, Agents, Bots, ConfigToml, Conversation, Explanation, KnowledgeBase, Kpis, Profile,
-    Sent, Snapshot, Waiting,
+    AgentCounts, Agents, Bots, Campaigns, ConfigToml, Conversation, Explanation, KnowledgeBase,
+    Kpis, Notification, Profile, Sent, Snapshot, Waiting,
 };
 use super::{CtlArgs, CtlCommand, SendArgs, format, render};
 use crate::api::pb;
@@ -176,6 +176,28 @@ pub(crate) async fn run(args: &CtlArgs) -> Result<(), CtlError> {
                 .into_inner();
             let view = Bots::from(&b);
             out.print(&view, || render::bots(&view, out.bold));
+        }
+        CtlCommand::Campaigns => {
+            let c = client
+                .outbound()
+                .list_campaigns(pb::ListCampaignsRequest {})
+                .await
+                .map_err(failed)?
+                .into_inner();
+            let view = Campaigns::from(&c);
+            out.print(&view, || render::campaigns(&view, out.bold));
+        }
+        CtlCommand::Notification { id } => {
+            let n = client
+                .outbound()
+                .get_notification(pb::GetNotificationRequest {
+                    notification_id: *id,
+                })
+                .await
+                .map_err(failed)?
+                .into_inner();
+            let view = Notification::from(&n);
+            out.print(&view, || render::notification(&view, out.bold));
         }
     }
     Ok(())

@@ -117,6 +117,13 @@ pub enum CtlCommand {
     },
     /// Connected external bot workers.
     Bots,
+    /// Outbound campaigns: status, why paused, progress, replies.
+    Campaigns,
+    /// Where one outbound notification stands.
+    Notification {
+        /// Its id, as `SendNotification` answered.
+        id: u64,
+    },
 }
 
 /// Flags of `switchboard ctl send`.

@@ -4,8 +4,8 @@
 use super::format::{cell, duration_ms, duration_secs, message_text, time_of_day, utc};
 use super::table::Table;
 use super::view::{
-    AgentCounts, Agents, Bots, Classes, Conversation, Explanation, KnowledgeBase, Kpis, Profile,
-    Sent, Skill, Snapshot, Value, Waiting,
+    AgentCounts, Agents, Bots, Campaigns, Classes, Conversation, Explanation, KnowledgeBase, Kpis,
+    Notification, Profile, Sent, Skill, Snapshot, Value, Waiting,
 };
 
 /// `skill>=level` pairs, comma-separated; `-` for none.
@@ -513,6 +513,63 @@ pub(crate) fn profile(p: &Profile, bold: bool) -> String {
         text.push_str(&t.render(bold));
     }
     text
+}
+
+/// Campaigns: one row each.
+pub(crate) fn campaigns(c: &Campaigns, bold: bool) -> String {
+    if c.campaigns.is_empty() {
+        return "no campaigns\n".to_owned();
+    }
+    let mut t = Table::new(&[
+        "ID", "NAME", "KIND", "STATUS", "QUEUE", "PACE/MIN", "WALKED", "SENT", "SKIPPED",
+        "REPLIED", "QUEUE SL",
+    ])
+    .right(&[0, 5, 6, 7, 8, 9, 10]);
+    for k in &c.campaigns {
+        let status = if k.paused_because.is_empty() {
+            k.status.clone()
+        } else {
+            format!("{} ({})", k.status, k.paused_because)
+        };
+        t.row(vec![
+            k.campaign_id.to_string(),
+            cell(&k.name),
+            k.kind.clone(),
+            status,
+            cell(&k.queue),
+            k.per_minute.to_string(),
+            format!("{}/{}", k.scanned, k.profiles),
+            k.sent.to_string(),
+            k.skipped.to_string(),
+            k.replied.to_string(),
+            k.queue_service_level
+                .map_or_else(|| "-".to_owned(), |s| format!("{:.0}%", s * 100.0)),
+        ]);
+    }
+    t.render(bold)
+}
+
+/// One notification, as name-value lines.
+pub(crate) fn notification(n: &Notification, bold: bool) -> String {
+    let mut t = Table::new(&["FIELD", "VALUE"]);
+    for (name, value) in [
+        ("notification", n.notification_id.to_string()),
+        ("profile", n.profile_id.to_string()),
+        ("kind", n.kind.clone()),
+        ("template", cell(&n.template)),
+        ("status", n.status.clone()),
+        ("since", utc(n.status_at_unix_ms)),
+        ("reason", n.reason.clone()),
+        ("channel", n.channel.clone()),
+        ("conversation", n.conversation_id.clone()),
+        ("deadline", utc(n.deadline_unix_ms)),
+        ("text", cell(&n.text)),
+    ] {
+        if !value.is_empty() {
+            t.row(vec![name.to_owned(), value]);
+        }
+    }
+    t.render(bold)
 }
 
 #[cfg(test)]

@@ -726,3 +726,113 @@ impl From<&pb::CustomerProfileView> for Profile {
         }
     }
 }
+
+fn purpose(v: i32) -> String {
+    enum_name(v, pb::ContactPurpose::as_str_name, "CONTACT_PURPOSE_")
+}
+
+/// Outbound campaigns, oldest first.
+#[derive(Debug, Serialize)]
+pub(crate) struct Campaigns {
+    /// The campaigns.
+    pub(crate) campaigns: Vec<Campaign>,
+}
+
+/// One campaign's progress.
+#[derive(Debug, Serialize)]
+pub(crate) struct Campaign {
+    pub(crate) campaign_id: u64,
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) status: String,
+    /// Why it is paused, when it is.
+    pub(crate) paused_because: String,
+    pub(crate) queue: String,
+    pub(crate) per_minute: u32,
+    /// Profiles looked at, of the tenant's profiles.
+    pub(crate) scanned: u64,
+    pub(crate) profiles: u64,
+    pub(crate) sent: u64,
+    pub(crate) skipped: u64,
+    pub(crate) replied: u64,
+    /// The queue's share answered within the service level lately, if known.
+    pub(crate) queue_service_level: Option<f64>,
+}
+
+impl From<&pb::ListCampaignsResponse> for Campaigns {
+    fn from(r: &pb::ListCampaignsResponse) -> Self {
+        Campaigns {
+            campaigns: r
+                .campaigns
+                .iter()
+                .map(|c| Campaign {
+                    campaign_id: c.campaign_id,
+                    name: c.name.clone(),
+                    kind: purpose(c.kind),
+                    status: enum_name(
+                        c.status,
+                        pb::CampaignStatus::as_str_name,
+                        "CAMPAIGN_STATUS_",
+                    ),
+                    paused_because: c.paused_because.clone(),
+                    queue: c.queue.clone(),
+                    per_minute: c.per_minute,
+                    scanned: c.scanned,
+                    profiles: c.profiles,
+                    sent: c.sent,
+                    skipped: c.skipped,
+                    replied: c.replied,
+                    queue_service_level: c.queue_service_level,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One outbound notification.
+#[derive(Debug, Serialize)]
+pub(crate) struct Notification {
+    pub(crate) notification_id: u64,
+    pub(crate) profile_id: u64,
+    pub(crate) kind: String,
+    pub(crate) template: String,
+    pub(crate) text: String,
+    pub(crate) status: String,
+    pub(crate) status_at_unix_ms: i64,
+    /// For skipped ones, the rule; for queued ones, why they wait.
+    pub(crate) reason: String,
+    pub(crate) channel: String,
+    /// For replied ones, the conversation the reply opened.
+    pub(crate) conversation_id: String,
+    pub(crate) deadline_unix_ms: i64,
+}
+
+impl From<&pb::NotificationView> for Notification {
+    fn from(n: &pb::NotificationView) -> Self {
+        Notification {
+            notification_id: n.notification_id,
+            profile_id: n.profile_id,
+            kind: purpose(n.kind),
+            template: n.template.clone(),
+            text: n.text.clone(),
+            status: enum_name(
+                n.status,
+                pb::NotificationStatus::as_str_name,
+                "NOTIFICATION_STATUS_",
+            ),
+            status_at_unix_ms: n.status_at_unix_ms,
+            reason: if n.skipped_because.is_empty() {
+                n.waiting_for.clone()
+            } else {
+                n.skipped_because.clone()
+            },
+            channel: if n.channel == 0 {
+                String::new()
+            } else {
+                channel(n.channel)
+            },
+            conversation_id: n.conversation_id.clone(),
+            deadline_unix_ms: n.deadline_unix_ms,
+        }
+    }
+}

@@ -1079,8 +1079,8 @@ impl Model {
                 .expect("a valid identifier");
                 let request = NotificationRequest {
                     purpose: ContactPurpose::ALL[*purpose],
-                    template: "notice".to_owned(),
-                    text: "Your parcel arrives today".to_owned(),
+                    template: "notice".into(),
+                    text: "Your parcel arrives today".into(),
                     buttons: Vec::new(),
                     preferred_channel: None,
                     deadline: now + 120_000,

@@ -185,8 +185,8 @@ impl pb::outbound_server::Outbound for OutboundService {
                 let rendered = render(&state.router, &fill, max_text)?;
                 let request = NotificationRequest {
                     purpose: checked.purpose,
-                    template: checked.template.clone(),
-                    text: rendered.text,
+                    template: checked.template.as_str().into(),
+                    text: rendered.text.into(),
                     buttons: rendered.buttons,
                     preferred_channel: checked.preferred_channel,
                     deadline: checked.deadline,

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use super::notification::NotificationRequest;
 use crate::customer::ContactPurpose;
 use crate::routing::{Button, Channel, Millis};
 
@@ -320,6 +321,19 @@ impl Campaigns {
 }
 
 impl Campaign {
+    /// The notification it sends each person (its text shared, not copied).
+    pub fn notice(&self) -> NotificationRequest {
+        NotificationRequest {
+            purpose: self.purpose,
+            template: self.template.clone(),
+            text: self.text.clone(),
+            buttons: self.buttons.clone(),
+            preferred_channel: self.preferred_channel,
+            deadline: self.deadline,
+            client_id: None,
+        }
+    }
+
     /// Tops up the send budget for the time since it was last topped up, and
     /// returns the whole sends it allows now. The budget never holds more than a
     /// minute's worth, so a long pause is not followed by a burst.

@@ -122,10 +122,11 @@ impl NotificationStatus {
 pub struct NotificationRequest {
     /// What it is for; decides consent, caps and quiet hours.
     pub purpose: ContactPurpose,
-    /// The template it was filled from, for reports and the agent's context.
-    pub template: String,
-    /// The text the customer gets.
-    pub text: String,
+    /// The template it was filled from, for reports and the agent's context; shared,
+    /// so a campaign's many notices hold one copy.
+    pub template: Arc<str>,
+    /// The text the customer gets; shared like the template.
+    pub text: Arc<str>,
     /// Quick-reply buttons.
     pub buttons: Vec<Button>,
     /// The channel to try first, when the customer has an address on it.
@@ -315,8 +316,8 @@ impl Outbox {
                 id,
                 profile,
                 purpose: request.purpose,
-                template: Arc::from(request.template),
-                text: Arc::from(request.text),
+                template: request.template,
+                text: request.text,
                 buttons: request.buttons,
                 preferred_channel: request.preferred_channel,
                 deadline: request.deadline,

@@ -85,7 +85,7 @@ impl Router {
         .then(|| (msg.channel, msg.adapter.clone()));
         let outcome = self.file_customer_message(now, msg)?;
         if let Some((channel, adapter)) = new_adapter {
-            self.learn_adapter(now, channel, &adapter);
+            self.announce_adapter(now, channel, &adapter);
         }
         Ok(outcome)
     }

@@ -5,8 +5,8 @@
 
 use super::*;
 use crate::outbound::{
-    Campaign, CampaignId, CampaignRequest, CampaignStatus, NotificationRequest, NotificationStatus,
-    PauseReason, PersonFigures,
+    Campaign, CampaignId, CampaignRequest, CampaignStatus, NotificationStatus, PauseReason,
+    PersonFigures, Segment,
 };
 
 /// The states active campaigns are counted in, for gauges.
@@ -156,15 +156,14 @@ impl Router {
     }
 
     /// What the segment reads of one person.
-    fn person_figures(&self, profile: ProfileId, now: Millis, c: &Campaign) -> PersonFigures {
+    fn person_figures(&self, profile: ProfileId, now: Millis, segment: &Segment) -> PersonFigures {
         let p = self.profiles.get(profile);
         PersonFigures {
-            tier: (!c.segment.tiers.is_empty())
+            tier: (!segment.tiers.is_empty())
                 .then(|| self.customer_value_figures(profile, now))
                 .flatten()
                 .map(|(value, _)| self.policy.priority.tier_of(value)),
-            health: c
-                .segment
+            health: segment
                 .health_below
                 .and_then(|_| self.customer_health(profile, now))
                 .map(|h| h.score),
@@ -203,41 +202,27 @@ impl Router {
         if allowed == 0 {
             return;
         }
-        let campaign = c.clone();
+        let (segment, notice, mut cursor) = (c.segment.clone(), c.notice(), c.cursor);
         let last = self.profiles.last_id();
-        let (mut cursor, mut scanned, mut made, mut skipped) = (campaign.cursor, 0, 0, 0);
-        while made < allowed && scanned < SCAN_PER_TICK && cursor <= last {
+        let (mut scanned, mut made, mut skipped) = (0, 0, 0);
+        // A full outbox stops the walk where it is; it goes on once settled
+        // notifications make room.
+        while made < allowed && scanned < SCAN_PER_TICK && cursor <= last && !self.outbox.is_full()
+        {
             let profile = ProfileId(cursor);
-            // Merged-away ids are looked at under the profile they stand for now.
-            let current = self.profiles.get(profile).map(|p| p.id());
-            if current != Some(profile) {
-                cursor += 1;
-                scanned += 1;
-                continue;
-            }
-            if !campaign
-                .segment
-                .matches(now, self.person_figures(profile, now, &campaign))
-            {
-                cursor += 1;
-                scanned += 1;
-                continue;
-            }
-            let request = NotificationRequest {
-                purpose: campaign.purpose,
-                template: campaign.template.to_string(),
-                text: campaign.text.to_string(),
-                buttons: campaign.buttons.clone(),
-                preferred_channel: campaign.preferred_channel,
-                deadline: campaign.deadline,
-                client_id: None,
-            };
-            let Ok(notification) = self.outbox.insert(now, profile, request, Some(id)) else {
-                // Tried again once settled notifications make room.
-                break;
-            };
             cursor += 1;
             scanned += 1;
+            // Merged-away ids are looked at under the profile they stand for now.
+            let current = self.profiles.get(profile).map(|p| p.id());
+            if current != Some(profile)
+                || !segment.matches(now, self.person_figures(profile, now, &segment))
+            {
+                continue;
+            }
+            let Ok(notification) = self.outbox.insert(now, profile, notice.clone(), Some(id))
+            else {
+                break;
+            };
             made += 1;
             self.try_notification(now, notification);
             if matches!(

@@ -72,8 +72,8 @@ impl Router {
             };
             let request = NotificationRequest {
                 purpose: kind,
-                template,
-                text: rendered.text,
+                template: template.into(),
+                text: rendered.text.into(),
                 buttons: rendered.buttons,
                 preferred_channel: None,
                 deadline: now + FOLLOW_UP_DEADLINE_MS,

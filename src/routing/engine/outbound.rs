@@ -387,17 +387,11 @@ impl Router {
             .unwrap_or(Address::NoAdapter)
     }
 
-    /// An adapter says it carries `channel` before any customer wrote through it
-    /// (the what-if simulator's notices go out this way); notifications on the
-    /// channel go through it until a customer's message names another.
+    /// Remembers the adapter a channel's customers last wrote through (or that says
+    /// it carries the channel before anyone wrote, as the what-if simulator's does):
+    /// outbound notifications on that channel go through it. The first one seen on a
+    /// channel sends the notifications that waited for an adapter at the next tick.
     pub fn announce_adapter(&mut self, now: Millis, channel: Channel, adapter: &AdapterId) {
-        self.learn_adapter(now, channel, adapter);
-    }
-
-    /// Remembers the adapter a channel's customers last wrote through: outbound
-    /// notifications on that channel go through it. The first one seen on a channel
-    /// sends the notifications that waited for an adapter at the next tick.
-    pub(super) fn learn_adapter(&mut self, now: Millis, channel: Channel, adapter: &AdapterId) {
         let known = &mut self.channel_adapters[channel.index()];
         let first = known.is_none();
         *known = Some(adapter.clone());

@@ -694,6 +694,13 @@ impl Browser {
         Tab { session }
     }
 
+    /// The customer in the chat `tab` types `text` and sends it.
+    async fn chat_says(&mut self, tab: &Tab, text: &str) {
+        self.eval(tab, &type_into("[data-testid=chat-input]", text))
+            .await;
+        self.eval(tab, &click("[data-testid=chat-send]")).await;
+    }
+
     /// Evaluates `expression` in `tab` (promises awaited) and returns its value.
     async fn eval(&mut self, tab: &Tab, expression: &str) -> Value {
         let result = self
@@ -876,13 +883,7 @@ async fn one_conversation_in_headless_chromium() {
             "document.querySelector('[data-testid=chat-status]').dataset.state === 'connected'",
         )
         .await;
-    browser
-        .eval(
-            &chat,
-            &type_into("[data-testid=chat-input]", "Where is my order #1234?"),
-        )
-        .await;
-    browser.eval(&chat, &click("[data-testid=chat-send]")).await;
+    browser.chat_says(&chat, "Where is my order #1234?").await;
     browser
         .wait_for(
             &chat,
@@ -891,15 +892,8 @@ async fn one_conversation_in_headless_chromium() {
         )
         .await;
     browser
-        .eval(
-            &chat,
-            &type_into(
-                "[data-testid=chat-input]",
-                "Can I talk to a person, please?",
-            ),
-        )
+        .chat_says(&chat, "Can I talk to a person, please?")
         .await;
-    browser.eval(&chat, &click("[data-testid=chat-send]")).await;
     browser
         .wait_for(
             &chat,
@@ -972,15 +966,8 @@ async fn one_conversation_in_headless_chromium() {
         )
         .await;
     browser
-        .eval(
-            &chat,
-            &type_into(
-                "[data-testid=chat-input]",
-                "Great, thanks! Can I still return it if it's wrong?",
-            ),
-        )
+        .chat_says(&chat, "Great, thanks! Can I still return it if it's wrong?")
         .await;
-    browser.eval(&chat, &click("[data-testid=chat-send]")).await;
     browser
         .wait_for(
             &desk,

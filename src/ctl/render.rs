@@ -332,7 +332,7 @@ pub(crate) fn sent(s: &Sent, adapter: &str) -> String {
         }
         if let Some(position) = r.queue_position {
             let estimate = match r.estimated_wait_seconds {
-                Some(0) | None => "no estimate (no signed-in agent can serve it)".to_owned(),
+                Some(0) | None => "no estimate (no available agent can serve it)".to_owned(),
                 Some(secs) => format!("estimated wait {}", duration_ms(u64::from(secs) * 1000)),
             };
             text.push_str(&format!("{indent}queue: position {position}, {estimate}\n"));

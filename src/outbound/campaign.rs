@@ -125,7 +125,7 @@ impl CampaignStatus {
 pub enum PauseReason {
     /// Its queue answers fewer than the target share within the service-level time.
     ServiceLevel,
-    /// No signed-in agent can serve its queue: replies would only wait.
+    /// No agent who takes offers can serve its queue: replies would only wait.
     NoAgents,
     /// The tenant keeps as many pending notifications as it may.
     OutboxFull,

@@ -149,8 +149,12 @@ pub struct AgentPool {
     by_skill: FxHashMap<SkillIndex, Lane>,
     /// Source of activity stamps, unique across slots and reuse.
     next_stamp: u64,
-    /// Capacity of all signed-in agents per class, for wait estimates.
-    total_capacity: PerClass,
+    /// Capacity per class of the signed-in agents who take offers (not away), for
+    /// wait estimates: an agent on a break works through nobody's queue.
+    present_capacity: PerClass,
+    /// What each slot adds to `present_capacity`, so a change of capacity or presence
+    /// (or a removal) takes back exactly what was added.
+    counted: Vec<PerClass>,
     /// Signed-in agents holding each skill, whatever their presence and load: who
     /// could serve a requirement is asked of its rarest skill's holders only.
     holding: FxHashMap<SkillIndex, Vec<AgentSlot>>,
@@ -159,9 +163,6 @@ pub struct AgentPool {
 impl AgentPool {
     /// Adds an agent active as of `now`; the caller checked the id is not signed in.
     pub fn insert(&mut self, agent: Agent, now: Millis) -> AgentSlot {
-        for class in ChannelClass::ALL {
-            *self.total_capacity.get_mut(class) += agent.capacity.get(class);
-        }
         self.all.holders += 1;
         for skill in agent.skills.skills() {
             self.by_skill.entry(skill).or_default().holders += 1;
@@ -175,6 +176,7 @@ impl AgentPool {
             None => {
                 self.slots.push(Some(agent));
                 self.stamps.push(0);
+                self.counted.push(PerClass::default());
                 (self.slots.len() - 1) as AgentSlot
             }
         };
@@ -183,6 +185,7 @@ impl AgentPool {
         for skill in skills.skills() {
             self.holding.entry(skill).or_default().push(slot);
         }
+        self.recount(slot);
         self.restamp(slot, now);
         slot
     }
@@ -193,8 +196,9 @@ impl AgentPool {
         self.stamps[slot as usize] = 0;
         self.by_id.remove(&agent.id);
         self.free.push(slot);
+        let counted = std::mem::take(&mut self.counted[slot as usize]);
         for class in ChannelClass::ALL {
-            *self.total_capacity.get_mut(class) -= agent.capacity.get(class);
+            *self.present_capacity.get_mut(class) -= counted.get(class);
         }
         self.all.holders -= 1;
         for skill in agent.skills.skills() {
@@ -228,7 +232,8 @@ impl AgentPool {
         self.slots.get(slot as usize)?.as_ref()
     }
 
-    /// A signed-in agent, for changes that do not touch load or presence.
+    /// A signed-in agent, for changes that do not touch load, capacity or presence
+    /// (or that an `update` of the same agent follows).
     pub fn get_mut(&mut self, slot: AgentSlot) -> Option<&mut Agent> {
         self.slots.get_mut(slot as usize)?.as_mut()
     }
@@ -245,8 +250,27 @@ impl AgentPool {
             .as_mut()
             .expect("update of a signed-in agent");
         let result = change(agent);
+        self.recount(slot);
         self.restamp(slot, now);
         result
+    }
+
+    /// Brings `present_capacity` up to date with the agent in `slot`: its capacity
+    /// counts unless it is away.
+    fn recount(&mut self, slot: AgentSlot) {
+        let Some(agent) = self.slots[slot as usize].as_ref() else {
+            return;
+        };
+        let now_counted = if agent.presence == Presence::Away {
+            PerClass::default()
+        } else {
+            agent.capacity
+        };
+        let before = std::mem::replace(&mut self.counted[slot as usize], now_counted);
+        for class in ChannelClass::ALL {
+            let total = self.present_capacity.get_mut(class);
+            *total = *total - before.get(class) + now_counted.get(class);
+        }
     }
 
     /// The first agent in a lane, least recently active first, that is ready and
@@ -321,9 +345,11 @@ impl AgentPool {
         self.by_id.is_empty()
     }
 
-    /// Whether a signed-in agent, whatever its presence and load, meets `required`
-    /// (whose skills are `skills`) with some capacity for `class`: someone who can
-    /// serve the conversation once free. Agents awaited after a restart do not count.
+    /// Whether a signed-in agent who takes offers (available or in wrap-up, whatever
+    /// its load) meets `required` (whose skills are `skills`) with some capacity for
+    /// `class`: someone who can serve the conversation once free. Agents on a break
+    /// and agents awaited after a restart do not count: nobody can say when they
+    /// will be back, so a wait estimate on them would be a promise nobody keeps.
     /// Only the holders of the rarest required skill are looked at, and the walk stops
     /// at the first that qualifies.
     pub fn can_serve(
@@ -332,11 +358,12 @@ impl AgentPool {
         skills: &[SkillIndex],
         class: ChannelClass,
     ) -> bool {
-        if self.total_capacity.get(class) == 0 {
+        if self.present_capacity.get(class) == 0 {
             return false;
         }
         let qualifies = |a: &Agent| {
             a.returning_until.is_none()
+                && a.presence != Presence::Away
                 && a.capacity.get(class) > 0
                 && required.satisfied_by(&a.skills)
         };
@@ -353,9 +380,9 @@ impl AgentPool {
         }
     }
 
-    /// Capacity of all signed-in agents for a class.
-    pub fn total_capacity(&self, class: ChannelClass) -> u32 {
-        self.total_capacity.get(class)
+    /// Capacity for a class of the signed-in agents who are not away.
+    pub fn present_capacity(&self, class: ChannelClass) -> u32 {
+        self.present_capacity.get(class)
     }
 
     /// Whether every ready agent has a current entry in the all-agents lane and in

@@ -303,12 +303,14 @@ pub struct QueueStatus {
     /// 1-based place among conversations waiting for the same agents.
     pub position: u32,
     /// Estimated seconds until an agent accepts; 0 with a position above 0 when no
-    /// signed-in agent can serve the conversation, so there is nothing to estimate.
+    /// signed-in agent who takes offers (not away) can serve the conversation, so
+    /// there is nothing to estimate.
     pub estimated_wait_secs: u32,
 }
 
 impl QueueStatus {
-    /// Waiting, with no signed-in agent able to serve the conversation: no estimate.
+    /// Waiting, with no agent who takes offers able to serve the conversation: no
+    /// estimate.
     pub fn no_agent(&self) -> bool {
         self.position > 0 && self.estimated_wait_secs == 0
     }

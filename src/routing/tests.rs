@@ -1709,13 +1709,22 @@ fn nobody_is_told_an_estimate_while_no_signed_in_agent_can_serve_them() {
     fx.sign_in(T0 + 3, agent("junior", &[("billing", 2)], 2));
     let (short, out) = fx.arrive(T0 + 4, needing("short", &[("billing", 3)]));
     assert!(first_response_status(&out, short).no_agent());
-    // Someone who could serve them once back from a break counts: an estimate.
+    // Someone who could serve them but is on a break does not count: nobody knows
+    // when they are back, so there is no estimate to give.
     let away = SignIn {
         presence: Presence::Away,
         ..agent("senior", &[("billing", 4)], 1)
     };
     fx.sign_in(T0 + 5, away);
-    let (served, out) = fx.arrive(T0 + 6, needing("served", &[("billing", 3)]));
+    let (on_break, out) = fx.arrive(T0 + 6, needing("on-break", &[("billing", 3)]));
+    assert!(first_response_status(&out, on_break).no_agent());
+    assert!(note_text(&out, on_break).contains("available right now"));
+    // Back from the break: the first in line is offered to them, and the rest are
+    // given an estimate.
+    fx.run(|r| r.set_presence(T0 + 7, "senior", Presence::Available))
+        .0
+        .unwrap();
+    let (served, out) = fx.arrive(T0 + 8, needing("served", &[("billing", 3)]));
     let status = first_response_status(&out, served);
     assert!(
         status.position == 4 && status.estimated_wait_secs > 0,
@@ -1726,7 +1735,7 @@ fn nobody_is_told_an_estimate_while_no_signed_in_agent_can_serve_them() {
     // The refresh tells those told "no agent" that one is there now, with the
     // estimate; the one told an estimate already hears nothing new.
     let out = fx.tick(T0 + 1_000);
-    for id in [alone, zh, short] {
+    for id in [zh, short, on_break] {
         let told = queue_statuses(&out, id);
         assert!(
             told.len() == 1 && told[0].estimated_wait_secs > 0,
@@ -1737,7 +1746,7 @@ fn nobody_is_told_an_estimate_while_no_signed_in_agent_can_serve_them() {
     // The agent signs out: back to "no agent" for everyone, at the next refresh.
     fx.run(|r| r.sign_out(T0 + 1_500, "senior")).0.unwrap();
     let out = fx.tick(T0 + 2_000);
-    for id in [alone, zh, short, served] {
+    for id in [alone, zh, short, on_break, served] {
         let told = queue_statuses(&out, id);
         assert!(told.len() == 1 && told[0].no_agent(), "{id}: {told:?}");
     }

@@ -254,7 +254,7 @@ impl Router {
     ///
     /// Estimate: conversations ahead, including this one, times the moving average
     /// handle time (accept to close; `default_handle_secs` until the first close),
-    /// divided by the capacity of signed-in agents for the class: the time for the
+    /// divided by the capacity of signed-in agents not away for the class: the time for the
     /// agents to work through the queue ahead at their usual pace. At least a second,
     /// so it never reads as "no agent".
     pub(super) fn estimate(
@@ -264,7 +264,7 @@ impl Router {
         servable: bool,
     ) -> QueueStatus {
         let estimated_wait_secs = if servable {
-            let capacity = self.agents.total_capacity(class).max(1);
+            let capacity = self.agents.present_capacity(class).max(1);
             let eta_ms = self.average_handle_ms * position as f64 / f64::from(capacity);
             ((eta_ms / 1000.0).ceil() as u32).max(1)
         } else {

@@ -112,19 +112,19 @@ fn shared(args: fmt::Arguments<'_>) -> Arc<str> {
     }
 }
 
-/// What a customer is told while no signed-in agent can serve them: no estimate (there
+/// What a customer is told while no agent who takes offers can serve them: no estimate (there
 /// is none to give), their place kept, and that they will hear from us either way:
 /// from an agent, or, at the queue's wait limits, a fallback offer or the end.
 fn no_agent_text(lead: &str, language: &str, position: u32) -> Arc<str> {
     if is_chinese(language) {
         shared(format_args!(
-            "{lead}目前没有能处理您这个问题的客服在线。您前面还有 {} 位客户，您的排队位置会一直保留；客服上线后会尽快回复您，如果等待时间过长，我们也会告诉您。",
+            "{lead}目前没有能处理您这个问题的客服可以接待。您前面还有 {} 位客户，您的排队位置会一直保留；一有客服可以接待就会尽快回复您，如果等待时间过长，我们也会告诉您。",
             position - 1
         ))
     } else {
         let space = if lead.is_empty() { "" } else { " " };
         shared(format_args!(
-            "{lead}{space}No agent who can help with this is signed in right now. You are number {position} in the queue and keep your place: an agent will reply as soon as one is available, and if nobody can take your conversation in time, we will tell you."
+            "{lead}{space}No agent who can help with this is available right now. You are number {position} in the queue and keep your place: an agent will reply as soon as one is available, and if nobody can take your conversation in time, we will tell you."
         ))
     }
 }

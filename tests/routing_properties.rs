@@ -269,6 +269,8 @@ enum Op {
     /// A campaign over everyone, at a pace.
     Campaign {
         per_minute: u32,
+        /// 0 for none; else at most so many a minute per free agent.
+        per_free_agent: u32,
     },
 }
 
@@ -358,7 +360,12 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..CHANNELS.len(), 0..20usize, 0..ContactPurpose::ALL.len())
             .prop_map(|(channel, customer, purpose)| Op::Notify { channel, customer, purpose }),
         1 => (0..40u64, any::<bool>()).prop_map(|(pick, delivered)| Op::Report { pick, delivered }),
-        1 => (1..600u32).prop_map(|per_minute| Op::Campaign { per_minute }),
+        1 => (1..600u32, prop_oneof![Just(0u32), 1..60u32]).prop_map(
+            |(per_minute, per_free_agent)| Op::Campaign {
+                per_minute,
+                per_free_agent,
+            }
+        ),
     ]
 }
 
@@ -1104,7 +1111,10 @@ impl Model {
                     .expect("reports are always taken");
                 true
             }
-            Op::Campaign { per_minute } => {
+            Op::Campaign {
+                per_minute,
+                per_free_agent,
+            } => {
                 let request = CampaignRequest {
                     name: "everyone".to_owned(),
                     purpose: ContactPurpose::Service,
@@ -1116,6 +1126,7 @@ impl Model {
                     start_at: now,
                     deadline: now + 600_000,
                     per_minute: *per_minute,
+                    per_free_agent_per_minute: *per_free_agent,
                     queue: 0,
                     client_id: None,
                 };

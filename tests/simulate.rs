@@ -499,6 +499,7 @@ fn with_campaign(per_minute: u32, agents_scale: f64) -> Scenario {
         start_secs: 3600.0,
         kind: switchboard::customer::ContactPurpose::FollowUp,
         per_minute,
+        per_free_agent_per_minute: 0,
         tiers: Vec::new(),
         health_below: None,
         no_purchase_days: None,
@@ -545,4 +546,31 @@ fn a_campaign_pauses_while_its_queue_misses_the_service_level() {
     let r = run(&with_campaign(600, 0.35)).unwrap();
     let c = r.campaign.as_ref().expect("a campaign report");
     assert!(c.pauses > 0, "{c:?}");
+}
+
+#[test]
+fn a_campaign_paced_by_free_agents_sends_slower_and_costs_the_queue_less() {
+    // A fast campaign on a staffed day, and the same bound to 2 a minute per free
+    // agent: it sends only while someone can take the replies.
+    let fixed = run(&with_campaign(600, 1.0)).unwrap();
+    let mut s = with_campaign(600, 1.0);
+    s.campaign.as_mut().unwrap().per_free_agent_per_minute = 2;
+    let paced = run(&s).unwrap();
+    let (f, p) = (
+        fixed.campaign.as_ref().unwrap(),
+        paced.campaign.as_ref().unwrap(),
+    );
+    eprintln!(
+        "fixed: {f:?}, service level {:.3}; paced: {p:?}, service level {:.3}",
+        fixed.total.service_level().unwrap_or(0.0),
+        paced.total.service_level().unwrap_or(0.0)
+    );
+    // It reaches fewer people by the deadline: the pace followed who was free.
+    assert!(p.sent < f.sent, "paced {p:?} against fixed {f:?}");
+    assert!(
+        paced.total.service_level() > fixed.total.service_level(),
+        "paced {:.3} against fixed {:.3}",
+        paced.total.service_level().unwrap_or(0.0),
+        fixed.total.service_level().unwrap_or(0.0)
+    );
 }

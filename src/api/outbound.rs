@@ -351,6 +351,7 @@ struct CampaignTimes {
     start_at: Millis,
     deadline: Millis,
     per_minute: u32,
+    per_free_agent_per_minute: u32,
 }
 
 fn check_campaign(
@@ -397,6 +398,12 @@ fn check_campaign(
         }
         n => n,
     };
+    if req.per_free_agent_per_minute > MAX_PER_MINUTE {
+        return Err(invalid(
+            "per_free_agent_per_minute",
+            format_args!("at most {MAX_PER_MINUTE}"),
+        ));
+    }
     let segment = req.segment.clone().unwrap_or_default();
     if !(0.0..=100.0).contains(&segment.health_below) {
         return Err(invalid("segment.health_below", "a score, 0-100"));
@@ -406,6 +413,7 @@ fn check_campaign(
         start_at,
         deadline,
         per_minute,
+        per_free_agent_per_minute: req.per_free_agent_per_minute,
     })
 }
 
@@ -451,6 +459,7 @@ fn campaign_request(
         start_at: times.start_at,
         deadline: times.deadline,
         per_minute: times.per_minute,
+        per_free_agent_per_minute: times.per_free_agent_per_minute,
         queue,
         client_id: client_id("client_campaign_id", req.client_campaign_id.clone())?,
     })
@@ -535,6 +544,9 @@ pub fn campaign_view(
         profiles: router.profiles_len() as u64,
         queue_service_level: router.queue_service_level(c.queue, now),
         client_campaign_id: c.client_id.as_deref().unwrap_or_default().to_owned(),
+        per_free_agent_per_minute: c.per_free_agent_per_minute,
+        free_agents: c.pace.free_agents,
+        pace_per_minute: c.pace.per_minute,
     }
 }
 

@@ -65,6 +65,9 @@ pub struct CampaignRequest {
     pub deadline: Millis,
     /// Most notifications per minute.
     pub per_minute: u32,
+    /// Most notifications per minute for each agent free to serve the queue; 0 for
+    /// no such bound.
+    pub per_free_agent_per_minute: u32,
     /// The queue (by index) whose service level and agents pace it.
     pub queue: usize,
     /// The sender's own id: the same id again is the same campaign.
@@ -184,6 +187,11 @@ pub struct Campaign {
     pub deadline: Millis,
     /// Most notifications per minute.
     pub per_minute: u32,
+    /// Most notifications per minute for each agent free to serve the queue; 0 for
+    /// no such bound.
+    pub per_free_agent_per_minute: u32,
+    /// Agents free to serve the queue at the last step, and the pace then in force.
+    pub pace: Pace,
     /// The queue that paces it.
     pub queue: usize,
     /// The sender's own id.
@@ -202,6 +210,16 @@ pub struct Campaign {
     pub budget_at: Millis,
     /// What it did so far.
     pub counts: CampaignCounts,
+}
+
+/// The pace a campaign sent at when it last stepped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Pace {
+    /// Agents free to serve its queue then (counted only when the campaign is bound
+    /// by them).
+    pub free_agents: u32,
+    /// Notifications per minute in force then.
+    pub per_minute: u32,
 }
 
 /// Why a campaign was not accepted.
@@ -276,6 +294,11 @@ impl Campaigns {
                 start_at,
                 deadline: request.deadline,
                 per_minute: request.per_minute.max(1),
+                per_free_agent_per_minute: request.per_free_agent_per_minute,
+                pace: Pace {
+                    free_agents: 0,
+                    per_minute: request.per_minute.max(1),
+                },
                 queue: request.queue,
                 client_id: request.client_id.map(String::into_boxed_str),
                 created_at: now,
@@ -334,13 +357,27 @@ impl Campaign {
         }
     }
 
-    /// Tops up the send budget for the time since it was last topped up, and
-    /// returns the whole sends it allows now. The budget never holds more than a
+    /// The pace with `free_agents` free to serve its queue: `per_minute`, or less
+    /// when it is bound per free agent.
+    pub fn pace_with(&self, free_agents: u32) -> Pace {
+        let per_minute = match self.per_free_agent_per_minute {
+            0 => self.per_minute,
+            each => self.per_minute.min(each.saturating_mul(free_agents)),
+        };
+        Pace {
+            free_agents,
+            per_minute,
+        }
+    }
+
+    /// Tops up the send budget at `pace` for the time since it was last topped up,
+    /// and returns the whole sends it allows now. The budget never holds more than a
     /// minute's worth, so a long pause is not followed by a burst.
-    pub fn earn(&mut self, now: Millis) -> u64 {
+    pub fn earn(&mut self, now: Millis, pace: Pace) -> u64 {
+        self.pace = pace;
         let elapsed = now.saturating_sub(self.budget_at);
         self.budget_at = now.max(self.budget_at);
-        let per_minute = u64::from(self.per_minute);
+        let per_minute = u64::from(pace.per_minute);
         self.budget_milli = (self.budget_milli + elapsed * per_minute / 60).min(per_minute * 1000);
         self.budget_milli / 1000
     }
@@ -412,6 +449,7 @@ mod tests {
             start_at: 0,
             deadline: 10 * DAY_MS,
             per_minute: 60,
+            per_free_agent_per_minute: 0,
             queue: 0,
             client_id: None,
         }
@@ -422,11 +460,33 @@ mod tests {
         let mut campaigns = Campaigns::default();
         let id = campaigns.insert(1_000, request()).unwrap();
         let c = campaigns.get_mut(id).unwrap();
-        assert_eq!(c.earn(1_000), 0);
-        assert_eq!(c.earn(3_500), 2, "one a second");
+        let pace = c.pace_with(0);
+        assert_eq!(pace.per_minute, 60, "not bound by free agents");
+        assert_eq!(c.earn(1_000, pace), 0);
+        assert_eq!(c.earn(3_500, pace), 2, "one a second");
         c.spend(2);
-        assert_eq!(c.earn(4_000), 1, "the half second carried over");
-        assert_eq!(c.earn(1_000_000), 60, "a minute's worth at most");
+        assert_eq!(c.earn(4_000, pace), 1, "the half second carried over");
+        assert_eq!(c.earn(1_000_000, pace), 60, "a minute's worth at most");
+    }
+
+    #[test]
+    fn a_pace_per_free_agent_follows_who_is_free_up_to_the_campaigns_own() {
+        let mut campaigns = Campaigns::default();
+        let request = CampaignRequest {
+            per_free_agent_per_minute: 6,
+            ..request()
+        };
+        let id = campaigns.insert(0, request).unwrap();
+        let c = campaigns.get_mut(id).unwrap();
+        assert_eq!(c.pace_with(0).per_minute, 0, "nobody free: nothing goes");
+        assert_eq!(c.pace_with(3).per_minute, 18);
+        assert_eq!(c.pace_with(50).per_minute, 60, "never past per_minute");
+        // Ten seconds with nobody free earn nothing, and a budget earned at a
+        // higher pace is cut to a minute of the lower one.
+        assert_eq!(c.earn(10_000, c.pace_with(0)), 0);
+        assert_eq!(c.earn(70_000, c.pace_with(10)), 60);
+        assert_eq!(c.earn(70_000, c.pace_with(1)), 6);
+        assert_eq!(c.pace.free_agents, 1);
     }
 
     #[test]

@@ -25,8 +25,8 @@ pub mod template;
 pub mod trigger;
 
 pub use campaign::{
-    Campaign, CampaignCounts, CampaignId, CampaignRequest, CampaignStatus, Campaigns, PauseReason,
-    PersonFigures, Segment,
+    Campaign, CampaignCounts, CampaignId, CampaignRequest, CampaignStatus, Campaigns, Pace,
+    PauseReason, PersonFigures, Segment,
 };
 pub use notification::{
     Notification, NotificationId, NotificationRequest, NotificationStatus, Outbox, OutboxFull,

@@ -95,6 +95,16 @@ pub enum NotificationStatus {
 }
 
 impl NotificationStatus {
+    /// The channel it went out on, once it did.
+    pub fn channel(self) -> Option<Channel> {
+        match self {
+            NotificationStatus::Sent { channel }
+            | NotificationStatus::Delivered { channel }
+            | NotificationStatus::Replied { channel, .. } => Some(channel),
+            _ => None,
+        }
+    }
+
     /// Stable name, for the contract and metrics.
     pub fn name(self) -> &'static str {
         match self {

@@ -380,6 +380,32 @@ impl AgentPool {
         }
     }
 
+    /// How many agents are free now to take a conversation needing `required` (whose
+    /// skills are `skills`) on `class`: ready (available, with room) and qualified.
+    /// Walks the holders of the rarest required skill.
+    pub fn free_to_serve(
+        &self,
+        required: &LevelledSkills,
+        skills: &[SkillIndex],
+        class: ChannelClass,
+    ) -> u32 {
+        let free =
+            |a: &&Agent| a.is_ready() && a.has_room(class) && required.satisfied_by(&a.skills);
+        let rarest = skills
+            .iter()
+            .map(|s| self.holding.get(s).map_or(&[][..], Vec::as_slice))
+            .min_by_key(|holders| holders.len());
+        let count = match rarest {
+            Some(holders) => holders
+                .iter()
+                .filter_map(|&slot| self.get(slot))
+                .filter(free)
+                .count(),
+            None => self.iter().map(|(_, a)| a).filter(free).count(),
+        };
+        count as u32
+    }
+
     /// Capacity for a class of the signed-in agents who are not away.
     pub fn present_capacity(&self, class: ChannelClass) -> u32 {
         self.present_capacity.get(class)

@@ -7,6 +7,7 @@
 //! start_secs = 3600           # when it starts
 //! kind = "follow_up"          # what it is for (marketing needs an opt-in nobody gave here)
 //! per_minute = 120            # its pace
+//! per_free_agent_per_minute = 0   # optional: at most so many a minute per agent free for the replies
 //! tiers = ["gold", "platinum"]   # optional segment: value tiers, health, lapsed buyers
 //! health_below = 60.0
 //! no_purchase_days = 90
@@ -37,6 +38,10 @@ pub struct CampaignSpec {
     pub kind: ContactPurpose,
     /// Most notices per minute.
     pub per_minute: u32,
+    /// Most notices per minute for each agent free to take the replies; 0 for no
+    /// such bound.
+    #[serde(default)]
+    pub per_free_agent_per_minute: u32,
     /// Value tier names; empty for any.
     #[serde(default)]
     pub tiers: Vec<String>,
@@ -104,6 +109,9 @@ impl CampaignSpec {
         if !(1..=60_000).contains(&self.per_minute) {
             return Err(invalid("per_minute", "1-60000"));
         }
+        if self.per_free_agent_per_minute > 60_000 {
+            return Err(invalid("per_free_agent_per_minute", "0-60000"));
+        }
         if !(0.0..=1.0).contains(&self.reply_share) {
             return Err(invalid("reply_share", "a share, 0-1"));
         }
@@ -152,6 +160,7 @@ impl CampaignSpec {
                 start_at: 0,
                 deadline: 0,
                 per_minute: self.per_minute,
+                per_free_agent_per_minute: self.per_free_agent_per_minute,
                 queue: 0,
                 client_id: None,
             },

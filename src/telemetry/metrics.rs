@@ -493,7 +493,17 @@ fn describe() {
     }
     for kind in crate::customer::ContactPurpose::ALL {
         for result in crate::routing::OUTBOUND_RESULTS {
-            counter!(OUTBOUND_NOTIFICATIONS, "kind" => kind.name(), "result" => result).absolute(0);
+            if crate::routing::OUTBOUND_RESULTS_BY_CHANNEL.contains(&result) {
+                for channel in crate::routing::Channel::ALL {
+                    counter!(OUTBOUND_NOTIFICATIONS, "kind" => kind.name(), "result" => result,
+                        "channel" => channel.as_str())
+                    .absolute(0);
+                }
+            } else {
+                counter!(OUTBOUND_NOTIFICATIONS, "kind" => kind.name(), "result" => result,
+                    "channel" => NO_CHANNEL)
+                .absolute(0);
+            }
         }
     }
     zero_known_series();
@@ -698,10 +708,16 @@ pub fn record_campaign_states(counts: &[(&'static str, usize)]) {
     }
 }
 
-/// Counts notification outcomes, per kind and result.
-pub fn record_outbound(counts: Vec<(crate::customer::ContactPurpose, &'static str, u64)>) {
-    for (kind, result, n) in counts {
-        counter!(OUTBOUND_NOTIFICATIONS, "kind" => kind.name(), "result" => result).increment(n);
+/// The `channel` label of notification outcomes reached before a channel was chosen.
+const NO_CHANNEL: &str = "none";
+
+/// Counts notification outcomes, per kind, result and channel.
+pub fn record_outbound(counts: Vec<crate::routing::OutboundCount>) {
+    for c in counts {
+        let channel = c.channel.map_or(NO_CHANNEL, |channel| channel.as_str());
+        counter!(OUTBOUND_NOTIFICATIONS, "kind" => c.purpose.name(), "result" => c.result,
+            "channel" => channel)
+        .increment(c.n);
     }
 }
 

@@ -11,7 +11,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::common::{
-    Adapter, TestServer, by_phone, journaled_in, now_ms, spawn_server, test_config,
+    Adapter, TestServer, by_phone, http_get, journaled_in, now_ms, spawn_server, test_config,
 };
 
 use pb::NotificationStatus as Status;
@@ -202,6 +202,45 @@ async fn a_logistics_notice_goes_out_through_the_sms_adapter_is_delivered_and_a_
             ("where is it now?", pb::Sender::Customer as i32),
         ]
     );
+
+    // Counted per kind, result and the channel it went out on.
+    let counted = |metrics: &str, result: &str, channel: &str| {
+        metrics.lines().any(|line| {
+            line.starts_with("switchboard_outbound_notifications_total{")
+                && line.contains("kind=\"logistics\"")
+                && line.contains(&format!("result=\"{result}\""))
+                && line.contains(&format!("channel=\"{channel}\""))
+                && line.ends_with(" 1")
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = http_get(server.metrics_addr, "/metrics").await;
+        if ["sent", "delivered", "replied"]
+            .iter()
+            .all(|result| counted(&metrics, result, "sms"))
+        {
+            // A rule holds one back before a channel is chosen: `channel="none"`.
+            assert!(
+                metrics
+                    .lines()
+                    .any(|line| line.contains("result=\"no_consent\"")
+                        && line.contains("channel=\"none\"")),
+                "held-back results are counted with channel none"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "outcomes per channel not counted: {}",
+            metrics
+                .lines()
+                .filter(|l| l.contains("outbound_notifications_total{") && !l.ends_with(" 0"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]
@@ -556,6 +595,26 @@ async fn a_campaign_waits_for_an_agent_then_reaches_the_opted_in_and_stops_when_
     });
     let bad = client.start_campaign(bad).await.unwrap_err();
     assert!(bad.message().starts_with("segment.tiers:"), "{bad:?}");
+    let mut bad = campaign("too fast", 60);
+    bad.per_free_agent_per_minute = 60_001;
+    let bad = client.start_campaign(bad).await.unwrap_err();
+    assert!(
+        bad.message().starts_with("per_free_agent_per_minute:"),
+        "{bad:?}"
+    );
+
+    // Paced by who is free: ann holds nothing, so one agent is free, and the pace
+    // in force is 30 a minute, not the campaign's 6,000.
+    let mut paced = campaign("paced", 6_000);
+    paced.per_free_agent_per_minute = 30;
+    let paced = client.start_campaign(paced).await.unwrap().into_inner();
+    let done = until_campaign(&mut client, paced.campaign_id, pb::CampaignStatus::Done).await;
+    assert_eq!(done.per_free_agent_per_minute, 30);
+    assert_eq!(
+        (done.free_agents, done.pace_per_minute),
+        (1, 30),
+        "{done:?}"
+    );
 }
 
 #[tokio::test]

@@ -131,20 +131,34 @@ impl Router {
         self.service_levels.record(queue, now, within);
     }
 
+    /// The waiting profile of what `queue`'s replies need (its skills, messaging).
+    fn reply_profile(&mut self, queue: usize) -> Option<ProfileIndex> {
+        let skills = self.queue_skills[queue].clone();
+        self.requirement_profile(&skills, ChannelClass::Messaging)
+            .ok()
+            .map(|(p, _)| p)
+    }
+
+    /// Agents free now to take a reply to a campaign of `queue`.
+    fn free_agents_for(&mut self, queue: usize) -> u32 {
+        let Some(p) = self.reply_profile(queue) else {
+            return 0;
+        };
+        let profile = self.waiting.profile(p);
+        self.agents
+            .free_to_serve(&profile.required, &profile.skills, profile.class)
+    }
+
     /// Why the campaign's queue cannot take replies now, if it cannot.
     fn pause_reason(&mut self, queue: usize, now: Millis) -> Option<PauseReason> {
         if self.outbox.is_full() {
             return Some(PauseReason::OutboxFull);
         }
-        let skills = self.queue_skills[queue].clone();
-        let servable = match self.requirement_profile(&skills, ChannelClass::Messaging) {
-            Ok((p, _)) => {
-                let profile = self.waiting.profile(p);
-                self.agents
-                    .can_serve(&profile.required, &profile.skills, profile.class)
-            }
-            Err(_) => false,
-        };
+        let servable = self.reply_profile(queue).is_some_and(|p| {
+            let profile = self.waiting.profile(p);
+            self.agents
+                .can_serve(&profile.required, &profile.skills, profile.class)
+        });
         if !servable {
             return Some(PauseReason::NoAgents);
         }
@@ -198,7 +212,15 @@ impl Router {
             c.budget_at = now;
         }
         c.set_status(now, CampaignStatus::Running);
-        let allowed = c.earn(now);
+        let bound_by_agents = c.per_free_agent_per_minute > 0;
+        let free_agents = if bound_by_agents {
+            self.free_agents_for(queue)
+        } else {
+            0
+        };
+        let c = self.campaigns.get_mut(id).expect("looked up");
+        let pace = c.pace_with(free_agents);
+        let allowed = c.earn(now, pace);
         if allowed == 0 {
             return;
         }
@@ -339,6 +361,7 @@ mod tests {
             start_at: NOON,
             deadline: NOON + 7 * DAY,
             per_minute,
+            per_free_agent_per_minute: 0,
             queue: 0,
             client_id: None,
         }
@@ -450,5 +473,75 @@ mod tests {
             r.stop_campaign(NOON + 4_000, id),
             Err(RoutingError::FailedPrecondition(_))
         ));
+    }
+
+    #[test]
+    fn a_campaign_bound_per_free_agent_sends_only_while_someone_is_free() {
+        let mut r = router();
+        learn_sms(&mut r);
+        for n in 0..20 {
+            sms_customer(&mut r, n, true, 0.0);
+        }
+        // Two agents signed in; 30 a minute for each one free, 600 at most.
+        r.sign_in(NOON, agent("ann")).unwrap();
+        r.sign_in(NOON, agent("bob")).unwrap();
+        let request = CampaignRequest {
+            per_free_agent_per_minute: 30,
+            ..campaign(Segment::default(), 600)
+        };
+        let id = r.start_campaign(NOON, request).unwrap();
+        r.tick(NOON + 10_000);
+        let c = r.campaign(id).unwrap();
+        assert_eq!(c.pace.free_agents, 2);
+        assert_eq!(c.pace.per_minute, 60);
+        assert_eq!(c.counts.matched, 10, "60 a minute for ten seconds");
+        // Both go away: still someone who can serve after a break is not counted,
+        // so the campaign pauses (no agents); one back but busy with two
+        // conversations (its capacity): running, nothing earned.
+        r.set_presence(NOON + 10_000, "bob", Presence::Away)
+            .unwrap();
+        for n in 0..2 {
+            let msg = InboundMessage {
+                adapter: Arc::from("sms-1"),
+                channel: Channel::Sms,
+                channel_conversation_id: format!("busy-{n}"),
+                customer_id: format!("busy-{n}"),
+                display_name: String::new(),
+                value: crate::routing::ValueFacts::default(),
+                text: "hello".into(),
+                language: "en".into(),
+                client_message_id: None,
+                queue: None,
+                required_skills: Vec::new(),
+                boosts: Boosts::default(),
+                identities: Vec::new(),
+            };
+            r.customer_message(NOON + 10_000, msg).unwrap();
+        }
+        let offered: Vec<ConversationId> = r
+            .drain()
+            .1
+            .into_iter()
+            .filter_map(|n| match n {
+                Notice::ToAgent {
+                    notice: AgentNotice::Offer(details),
+                    ..
+                } => Some(details.conversation),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(offered.len(), 2, "ann, the only one available, has both");
+        r.tick(NOON + 20_000);
+        let c = r.campaign(id).unwrap();
+        assert_eq!(c.status, CampaignStatus::Running);
+        assert_eq!((c.pace.free_agents, c.pace.per_minute), (0, 0));
+        assert_eq!(c.counts.matched, 10, "nothing sent while nobody is free");
+        // Bob is back: 30 a minute again.
+        r.set_presence(NOON + 20_000, "bob", Presence::Available)
+            .unwrap();
+        r.tick(NOON + 30_000);
+        let c = r.campaign(id).unwrap();
+        assert_eq!((c.pace.free_agents, c.pace.per_minute), (1, 30));
+        assert_eq!(c.counts.matched, 15);
     }
 }

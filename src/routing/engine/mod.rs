@@ -56,7 +56,7 @@ pub use interface::{
     MessageOutcome, Notice, NotificationNotice, OfferDetails, RoutingError, Rule, SignIn,
     TransferRequest, Understood,
 };
-pub use outbound::OUTBOUND_RESULTS;
+pub use outbound::{OUTBOUND_RESULTS, OUTBOUND_RESULTS_BY_CHANNEL, OutboundCount};
 use policy::QueueEscalation;
 pub use policy::{
     AgentChoice, BotRouting, QueueSpec, RoutingPolicy, RoutingPolicyError, parse_skill,
@@ -414,10 +414,11 @@ pub struct Router {
     /// the config file's set.
     #[serde(default)]
     template_sources: Option<Vec<crate::outbound::TemplateSource>>,
-    /// Notification outcomes since metrics last asked, per purpose and result (an
-    /// index into [`OUTBOUND_RESULTS`]); kept in snapshots, so a restart reports them.
+    /// Notification outcomes since metrics last asked, per purpose, result (an index
+    /// into [`OUTBOUND_RESULTS`]) and channel; kept in snapshots, so a restart reports
+    /// them.
     #[serde(default)]
-    outbound_counts: HashMap<(ContactPurpose, u8), u64>,
+    outbound_counts: HashMap<(ContactPurpose, u8, Option<Channel>), u64>,
     #[serde(skip)]
     events: Vec<Event>,
     #[serde(skip)]

@@ -406,18 +406,44 @@ impl Router {
                 .iter()
                 .position(|r| *r == result)
                 .expect("a known result") as u8;
-            *self.outbound_counts.entry((n.purpose, index)).or_default() += 1;
+            let channel = n.status.channel();
+            *self
+                .outbound_counts
+                .entry((n.purpose, index, channel))
+                .or_default() += 1;
         }
     }
 
-    /// Notification outcomes counted since the last call, per purpose and result.
-    pub fn take_outbound_counts(&mut self) -> Vec<(ContactPurpose, &'static str, u64)> {
+    /// Notification outcomes counted since the last call, per purpose, result and
+    /// channel (the channel it went out on, for the results that have one).
+    pub fn take_outbound_counts(&mut self) -> Vec<OutboundCount> {
         self.outbound_counts
             .drain()
-            .map(|((purpose, result), n)| (purpose, OUTBOUND_RESULTS[usize::from(result)], n))
+            .map(|((purpose, result, channel), n)| OutboundCount {
+                purpose,
+                result: OUTBOUND_RESULTS[usize::from(result)],
+                channel,
+                n,
+            })
             .collect()
     }
 }
+
+/// How many notifications of one purpose came to one result on one channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundCount {
+    /// What they were for.
+    pub purpose: ContactPurpose,
+    /// One of [`OUTBOUND_RESULTS`].
+    pub result: &'static str,
+    /// The channel they went out on; `None` for results before a channel is chosen.
+    pub channel: Option<Channel>,
+    /// How many.
+    pub n: u64,
+}
+
+/// The results counted with the channel the notification went out on.
+pub const OUTBOUND_RESULTS_BY_CHANNEL: [&str; 3] = ["sent", "delivered", "replied"];
 
 #[cfg(test)]
 mod tests {
@@ -543,7 +569,7 @@ mod tests {
         let counts: HashMap<_, _> = r
             .take_outbound_counts()
             .into_iter()
-            .map(|(_, result, n)| (result, n))
+            .map(|c| (c.result, c.n))
             .collect();
         assert_eq!(counts["sent"], 2);
         assert_eq!(counts["deferred"], 2);

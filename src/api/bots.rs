@@ -319,5 +319,6 @@ fn task_to_pb(task: ExternalTask) -> pb::BotTask {
             .collect(),
         deadline_unix_ms: task.deadline as i64,
         first_turn: task.first_turn,
+        answers: task.answers.as_deref().map(convert::answered_notice_to_pb),
     }
 }

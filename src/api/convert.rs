@@ -9,7 +9,7 @@ use super::pb;
 use super::status::invalid;
 use crate::config::Limits;
 use crate::customer::{ClaimedIdentity, ContactPurpose, Identity, IdentityKind};
-use crate::routing::engine::CustomerSummary;
+use crate::routing::engine::{AnsweredNotice, CustomerSummary};
 use crate::routing::{
     self, AdapterId, AgentNotice, Boost, Boosts, Channel, CustomerNotice, CustomerNoticeBody,
     EndReason, OfferDetails, PerClass, Presence, Sender, TransferRequest, ValueFacts,
@@ -466,6 +466,7 @@ pub fn delivery(id: u64, notice: &CustomerNotice) -> pb::Delivery {
                 kind: purpose_to_pb(n.purpose) as i32,
                 template: n.template.to_string(),
                 deadline_unix_ms: n.deadline as i64,
+                campaign_id: n.campaign.map_or(0, |c| c.0),
             }),
         ),
         _ => (notice.conversation.to_string(), None),
@@ -520,6 +521,18 @@ fn offer_to_pb(o: OfferDetails, resumed: bool) -> pb::Offer {
         handoff_reason: o.handoff.map(|r| r.as_str()).unwrap_or_default().to_owned(),
         resumed,
         customer_summary: o.customer_summary.map(customer_summary_to_pb),
+        answers: o.answers.as_deref().map(answered_notice_to_pb),
+    }
+}
+
+/// The notification a conversation answers, as offers and bot tasks carry it.
+pub fn answered_notice_to_pb(n: &AnsweredNotice) -> pb::NotificationContext {
+    pb::NotificationContext {
+        notification_id: n.notification.0,
+        kind: purpose_to_pb(n.purpose) as i32,
+        template: n.template.to_string(),
+        deadline_unix_ms: 0,
+        campaign_id: n.campaign.map_or(0, |c| c.0),
     }
 }
 

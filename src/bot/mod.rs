@@ -19,6 +19,7 @@
 
 pub mod builtin;
 pub mod embedding;
+pub mod follow_up;
 pub mod fusion;
 pub mod knowledge;
 pub mod language;

@@ -45,10 +45,10 @@ pub mod waiting;
 pub use board::{Board, ConversationSnapshot, ConversationState};
 pub use command::{Applied, Command};
 pub use engine::{
-    AgentChoice, AgentNotice, AgentStateCounts, AgentView, AssistSuggestion, AssistSuggestions,
-    BotAction, BotRouting, BotTurn, CAMPAIGN_STATES, CandidateAgent, CustomerExport,
-    CustomerNotice, CustomerNoticeBody, ErasedCustomer, Explanation, Forgotten, Handoff,
-    InboundMessage, MAX_FACTS_PER_CALL, MessageOutcome, Notice, NotificationNotice,
+    AgentChoice, AgentNotice, AgentStateCounts, AgentView, AnsweredNotice, AssistSuggestion,
+    AssistSuggestions, BotAction, BotRouting, BotTurn, CAMPAIGN_STATES, CandidateAgent,
+    CustomerExport, CustomerNotice, CustomerNoticeBody, ErasedCustomer, Explanation, Forgotten,
+    Handoff, InboundMessage, MAX_FACTS_PER_CALL, MessageOutcome, Notice, NotificationNotice,
     OUTBOUND_RESULTS, OUTBOUND_RESULTS_BY_CHANNEL, OfferDetails, OutboundCount, ProfileRef,
     QueueSpec, Router, RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn,
     TransferRequest, Understood, language_skill,

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::routing::{BotTurn, Channel, ConversationId, Customer, Millis, TranscriptEntry};
+use crate::routing::{
+    AnsweredNotice, BotTurn, Channel, ConversationId, Customer, Millis, TranscriptEntry,
+};
 use crate::telemetry::metrics;
 
 /// Deadlines missed in a row after which a worker is paused.
@@ -40,6 +42,8 @@ pub struct ExternalTask {
     pub deadline: Millis,
     /// True for the conversation's first message.
     pub first_turn: bool,
+    /// The outbound notification the conversation answers, if it began as a reply.
+    pub answers: Option<Arc<AnsweredNotice>>,
 }
 
 /// What a worker registered with.
@@ -207,6 +211,7 @@ impl BotPool {
             transcript,
             deadline,
             first_turn: turn.first_turn,
+            answers: turn.answers.clone(),
         };
         if worker.tasks.send(task).is_err() {
             // The stream is ending; its session removes the worker shortly.
@@ -284,6 +289,7 @@ mod tests {
             text: Arc::from("where is my order"),
             first_turn: false,
             unsolved: None,
+            answers: None,
         }
     }
 

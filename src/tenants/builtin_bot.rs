@@ -353,6 +353,10 @@ pub fn builtin_actions(bot: &BuiltinBot, turn: &BotTurn, matching: Matching) -> 
         SemanticStep::Failed => metrics::record_semantic_skipped("model_error"),
         SemanticStep::Off | SemanticStep::NotNeeded => {}
     }
+    if let Some(answer) = notice_follow_up(turn, &reply, text, language) {
+        metrics::record_bot_turn("builtin", "answered");
+        return vec![answer];
+    }
     let mut actions = Vec::with_capacity(2);
     if turn.first_turn {
         let mut greeting = bot.greeting(turn.channel.as_str(), language);
@@ -425,6 +429,55 @@ pub fn builtin_actions(bot: &BuiltinBot, turn: &BotTurn, matching: Matching) -> 
     actions
 }
 
+/// Intent of an answer given from the notice a customer wrote back to.
+pub const NOTICE_STATUS_INTENT: &str = "notice_status";
+
+/// The answer to a customer who wrote back to a shipping notice asking where it is
+/// now: what the notice said, with a way to a person. No greeting first, since they
+/// are answering us. `None` for any other turn, and for one the knowledge base's
+/// rules hand to a person (a request for one, a complaint, a safety matter), which
+/// goes first.
+fn notice_follow_up(
+    turn: &BotTurn,
+    reply: &BotReply,
+    text: &str,
+    language: &str,
+) -> Option<BotAction> {
+    let notice = turn.answers.as_ref()?;
+    if notice.purpose != crate::customer::ContactPurpose::Logistics
+        || matches!(reply, BotReply::Handoff { .. })
+        || !bot::follow_up::asks_for_status(text)
+    {
+        return None;
+    }
+    let zh = language.starts_with("zh");
+    let message = bot::BotMessage {
+        text: bot::follow_up::status_answer(&notice.text, zh),
+        buttons: vec![person_button(zh)],
+    };
+    Some(say(
+        message,
+        Understood::Answered,
+        Some(NOTICE_STATUS_INTENT.to_owned()),
+        language,
+    ))
+}
+
+/// A button that asks for a person, in words the triage rules know.
+fn person_button(zh: bool) -> Button {
+    if zh {
+        Button {
+            label: "转人工客服".to_owned(),
+            payload: "转人工".to_owned(),
+        }
+    } else {
+        Button {
+            label: "Talk to a person".to_owned(),
+            payload: "I want a live agent".to_owned(),
+        }
+    }
+}
+
 /// Next-best entries offered after "not solved", besides a person.
 const NEXT_BEST: usize = 2;
 
@@ -447,18 +500,7 @@ fn not_solved_offer(bot: &BuiltinBot, asked: &AskedVerdict, language: &str) -> B
             payload: q.clone(),
         })
         .collect();
-    // The payload is a request for a person in words the triage rules know.
-    buttons.push(if zh {
-        Button {
-            label: "转人工客服".to_owned(),
-            payload: "转人工".to_owned(),
-        }
-    } else {
-        Button {
-            label: "Talk to a person".to_owned(),
-            payload: "I want a live agent".to_owned(),
-        }
-    });
+    buttons.push(person_button(zh));
     let text = match (zh, buttons.len() > 1) {
         (true, true) => "抱歉没能解决您的问题。您可以看看下面这些相关问题，或转人工客服。",
         (true, false) => "抱歉没能解决您的问题。您可以换个说法再问我，或转人工客服。",
@@ -533,6 +575,75 @@ mod tests {
             text: Arc::from(text),
             first_turn: true,
             unsolved: None,
+            answers: None,
+        }
+    }
+
+    /// A first turn of a conversation that answers a notice of `purpose`.
+    fn answering(purpose: crate::customer::ContactPurpose, text: &str) -> BotTurn {
+        BotTurn {
+            answers: Some(Arc::new(crate::routing::AnsweredNotice {
+                notification: crate::outbound::NotificationId(7),
+                purpose,
+                template: Arc::from("order-shipped"),
+                text: Arc::from("Your order A123 has shipped."),
+                campaign: None,
+            })),
+            ..first_turn(text)
+        }
+    }
+
+    #[test]
+    fn a_status_question_after_a_shipping_notice_is_answered_from_the_notice() {
+        use crate::customer::ContactPurpose;
+        let bot = BuiltinBot::new(KnowledgeBase::parse(TIED).unwrap(), BotSettings::default());
+        let actions = builtin_actions(
+            &bot,
+            &answering(ContactPurpose::Logistics, "where is it now?"),
+            Matching::Full,
+        );
+        let [
+            BotAction::Say {
+                text,
+                buttons,
+                intent,
+                understood,
+                ..
+            },
+        ] = &actions[..]
+        else {
+            panic!("one answer, no greeting: {actions:?}");
+        };
+        assert!(text.contains("Your order A123 has shipped."), "{text}");
+        assert_eq!(*understood, Understood::Answered);
+        assert_eq!(intent.as_deref(), Some(NOTICE_STATUS_INTENT));
+        assert_eq!(buttons[0].label, "Talk to a person");
+        // A request for a person still goes to one.
+        let actions = builtin_actions(
+            &bot,
+            &answering(
+                ContactPurpose::Logistics,
+                "where is it?? I want a live agent",
+            ),
+            Matching::Full,
+        );
+        assert!(
+            actions.iter().any(|a| matches!(a, BotAction::HandOff(_))),
+            "{actions:?}"
+        );
+        // Not a status question, or not a shipping notice: the knowledge base answers.
+        for turn in [
+            answering(
+                ContactPurpose::Logistics,
+                "How do I return an item for a refund?",
+            ),
+            answering(ContactPurpose::Feedback, "where is it now?"),
+        ] {
+            let actions = builtin_actions(&bot, &turn, Matching::Full);
+            assert!(
+                !actions.iter().any(|a| matches!(a, BotAction::Say { intent: Some(i), .. } if i == NOTICE_STATUS_INTENT)),
+                "{turn:?}: {actions:?}"
+            );
         }
     }
 

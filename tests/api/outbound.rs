@@ -11,7 +11,8 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::common::{
-    Adapter, TestServer, by_phone, http_get, journaled_in, now_ms, spawn_server, test_config,
+    Adapter, TestServer, bot_message, by_phone, http_get, journaled_in, now_ms, spawn_server,
+    test_config,
 };
 
 use pb::NotificationStatus as Status;
@@ -694,4 +695,66 @@ async fn templates_are_replaced_without_a_restart_checked_whole_and_kept_across_
     drop(client);
     server.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_bot_answers_where_a_shipment_is_from_the_notice_and_the_agent_sees_what_was_answered()
+{
+    let mut config = outbound_config();
+    config.bot.channels.push("sms".to_owned());
+    let server = spawn_server(config).await;
+    let mut adapter = sms_adapter(&server).await;
+    let mut client = outbound(&server).await;
+    const PHONE: &str = "+8613700137009";
+    let sent = client
+        .send_notification(notification(
+            PHONE,
+            pb::ContactPurpose::Logistics,
+            "order-shipped",
+            &[("order", "B7")],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let notice = loop {
+        let d = adapter.delivery().await;
+        if d.notification.is_some() {
+            break d;
+        }
+    };
+    adapter.ack(notice.delivery_id).await;
+
+    // The customer asks where it is: the bot answers from the notice, no greeting.
+    let accepted = adapter
+        .send(sms(PHONE, "reply-9", "where is it now?"))
+        .await
+        .unwrap();
+    let answer = loop {
+        let d = adapter.delivery().await;
+        adapter.ack(d.delivery_id).await;
+        if d.conversation_id == accepted.conversation_id
+            && let Some((text, buttons)) = bot_message(&d)
+        {
+            break (text, buttons);
+        }
+    };
+    assert!(
+        answer.0.contains("Your order B7 has shipped."),
+        "{answer:?}"
+    );
+    assert_eq!(answer.1[0].label, "Talk to a person");
+
+    // They ask for a person: the agent's offer names the notice they answered.
+    let mut again = sms(PHONE, "reply-9", "I want a live agent");
+    again.client_message_id = "reply-9-2".to_owned();
+    adapter.send(again).await.unwrap();
+    // A bot's handoff asks for its language.
+    let mut agent = crate::common::Agent::sign_in(&server, None, "ann", &[("en", 3)], 2).await;
+    let offer = agent.offer().await;
+    assert_eq!(offer.conversation_id, accepted.conversation_id);
+    let answers = offer.answers.expect("the notice the customer answered");
+    assert_eq!(answers.notification_id, sent.notification_id);
+    assert_eq!(answers.kind, pb::ContactPurpose::Logistics as i32);
+    assert_eq!(answers.template, "order-shipped");
+    assert_eq!(offer.transcript[0].text, "Your order B7 has shipped.");
 }

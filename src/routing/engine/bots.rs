@@ -41,6 +41,7 @@ impl Router {
             text,
             first_turn: first,
             unsolved,
+            answers: c.extra().answers.clone(),
         };
         self.notices.push(Notice::ToBot(turn));
         self.watch_bot_idle(now, id);

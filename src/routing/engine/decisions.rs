@@ -194,6 +194,7 @@ impl Router {
             customer_summary: c
                 .customer_profile
                 .and_then(|p| self.customer_summary(p, now)),
+            answers: c.extra().answers.clone(),
         }
     }
 }

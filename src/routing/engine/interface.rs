@@ -133,6 +133,8 @@ pub struct BotTurn {
     /// Set when the message says the bot's last answer did not solve it: the answer
     /// and the question it answered, so the bot can offer something else.
     pub unsolved: Option<AskedVerdict>,
+    /// The outbound notification the conversation answers, if it began as a reply.
+    pub answers: Option<Arc<AnsweredNotice>>,
 }
 
 /// How well a bot understood the customer message it answers.
@@ -253,6 +255,8 @@ pub struct NotificationNotice {
     pub buttons: Vec<Button>,
     /// After this it is pointless: an adapter that gets it later drops it.
     pub deadline: Millis,
+    /// The campaign it is part of, if any.
+    pub campaign: Option<crate::outbound::CampaignId>,
 }
 
 /// Something to tell an agent.
@@ -305,6 +309,22 @@ pub enum AgentNotice {
     },
 }
 
+/// The outbound notification a conversation answers: the customer wrote back to it.
+/// The bot and the agent read it to know what the customer is answering.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AnsweredNotice {
+    /// The notification.
+    pub notification: crate::outbound::NotificationId,
+    /// What it was for.
+    pub purpose: crate::customer::ContactPurpose,
+    /// The template it was filled from.
+    pub template: Arc<str>,
+    /// Its text, as the customer got it.
+    pub text: Arc<str>,
+    /// The campaign it was part of, if any.
+    pub campaign: Option<crate::outbound::CampaignId>,
+}
+
 /// What an agent sees of an offered conversation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OfferDetails {
@@ -330,6 +350,9 @@ pub struct OfferDetails {
     pub handoff: Option<HandoffReason>,
     /// Who the customer is, when recognised.
     pub customer_summary: Option<CustomerSummary>,
+    /// The outbound notification the customer answered, when the conversation began
+    /// as a reply to one.
+    pub answers: Option<Arc<AnsweredNotice>>,
 }
 
 /// What an agent is shown of a recognised customer with an offer.

@@ -51,10 +51,10 @@ use customers::AtRiskIndex;
 pub use customers::{AtRisk, MAX_FACTS_PER_CALL, ProfileRef};
 pub use explain::{CandidateAgent, Explanation};
 pub use interface::{
-    AgentNotice, AgentStateCounts, AgentView, AssistSuggestion, AssistSuggestions, BotAction,
-    BotTurn, CustomerNotice, CustomerNoticeBody, CustomerSummary, Handoff, InboundMessage,
-    MessageOutcome, Notice, NotificationNotice, OfferDetails, RoutingError, Rule, SignIn,
-    TransferRequest, Understood,
+    AgentNotice, AgentStateCounts, AgentView, AnsweredNotice, AssistSuggestion, AssistSuggestions,
+    BotAction, BotTurn, CustomerNotice, CustomerNoticeBody, CustomerSummary, Handoff,
+    InboundMessage, MessageOutcome, Notice, NotificationNotice, OfferDetails, RoutingError, Rule,
+    SignIn, TransferRequest, Understood,
 };
 pub use outbound::{OUTBOUND_RESULTS, OUTBOUND_RESULTS_BY_CHANNEL, OutboundCount};
 use policy::QueueEscalation;
@@ -174,6 +174,9 @@ struct Extra {
     /// The bot answer the customer was asked "did that solve it?" about, until their
     /// next message.
     asked_verdict: Option<Box<AskedVerdict>>,
+    /// The outbound notification the conversation answers.
+    #[serde(default)]
+    answers: Option<Arc<AnsweredNotice>>,
 }
 
 /// What a conversation without [`Extra`] reads.
@@ -185,6 +188,7 @@ static NO_EXTRA: Extra = Extra {
     intent: None,
     bot_intent: None,
     asked_verdict: None,
+    answers: None,
 };
 
 /// Who a customer is for the last-agent preference: the person when recognised

@@ -181,6 +181,13 @@ impl Router {
             return;
         };
         let (text, at, channel, profile) = (n.text.clone(), n.status_at, c.channel, n.profile);
+        let answers = Arc::new(AnsweredNotice {
+            notification: answered,
+            purpose: n.purpose,
+            template: n.template.clone(),
+            text: text.clone(),
+            campaign: n.campaign,
+        });
         if let Some(campaign) = n.campaign {
             self.campaign_replied(campaign);
         }
@@ -207,6 +214,7 @@ impl Router {
         if c.customer_profile.is_none() {
             c.customer_profile = Some(profile);
         }
+        c.extra_mut().answers = Some(answers);
     }
 
     /// Runs the rules on a queued notification and sends, holds or settles it.
@@ -342,6 +350,7 @@ impl Router {
                 text: n.text.clone(),
                 buttons: n.buttons.clone(),
                 deadline: n.deadline,
+                campaign: n.campaign,
             })),
         };
         self.notices.push(Notice::ToCustomer(notice));

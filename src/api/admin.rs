@@ -540,6 +540,16 @@ impl pb::admin_server::Admin for AdminService {
             .map(Response::new)
     }
 
+    async fn tag_customer(
+        &self,
+        request: Request<pb::TagCustomerRequest>,
+    ) -> Result<Response<pb::CustomerProfileView>, Status> {
+        let caller = self.operator(&request, "Admin/TagCustomer")?;
+        profiles::tag(&self.tenants, &caller, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
     async fn record_customer_consent(
         &self,
         request: Request<pb::RecordCustomerConsentRequest>,

@@ -40,6 +40,25 @@ pub fn id(field: &str, value: &str, max: usize) -> Result<(), Status> {
     bounded(field, value, max)
 }
 
+/// Checked tags: at most [`crate::customer::tags::MAX_TAGS`], each a valid tag; the
+/// error names the field and the tag's place (`add[2]`).
+pub fn tags(field: &str, given: &[String]) -> Result<Vec<crate::customer::Tag>, Status> {
+    let limit = crate::customer::tags::MAX_TAGS;
+    if given.len() > limit {
+        return Err(Status::invalid_argument(format!(
+            "{field}: at most {limit} tags"
+        )));
+    }
+    given
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            crate::customer::Tag::new(t)
+                .map_err(|e| Status::invalid_argument(format!("{field}[{i}]: {e}")))
+        })
+        .collect()
+}
+
 /// An optional text: not too long.
 pub fn bounded(field: &str, value: &str, max: usize) -> Result<(), Status> {
     if value.len() > max {

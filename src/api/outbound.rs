@@ -455,6 +455,7 @@ fn campaign_request(
             health_below: (segment.health_below > 0.0).then_some(segment.health_below),
             no_purchase_days: days(segment.no_purchase_days),
             no_contact_days: days(segment.no_contact_days),
+            tags: convert::tags("segment.tags", &segment.tags)?,
         },
         start_at: times.start_at,
         deadline: times.deadline,

@@ -222,6 +222,12 @@ fn profile_view(router: &Router, profile: &Profile, now: Millis) -> pb::Customer
             .filter(|&p| profile.consents().allows(p))
             .map(|p| convert::purpose_to_pb(p) as i32)
             .collect(),
+        tags: profile
+            .tags()
+            .names()
+            .into_iter()
+            .map(|t| t.as_str().to_owned())
+            .collect(),
     }
 }
 
@@ -337,6 +343,29 @@ pub async fn record_facts(
         caller,
         "customer_facts",
         Command::CustomerFacts { who, facts },
+    )
+    .await
+}
+
+/// `Admin/TagCustomer`.
+pub async fn tag(
+    tenants: &Tenants,
+    caller: &Caller,
+    req: pb::TagCustomerRequest,
+) -> Result<pb::CustomerProfileView, Status> {
+    let add = convert::tags("add", &req.add).map_err(rejected)?;
+    let remove = convert::tags("remove", &req.remove).map_err(rejected)?;
+    if add.is_empty() && remove.is_empty() {
+        return Err(rejected(Status::invalid_argument(
+            "add: at least one tag to add or remove",
+        )));
+    }
+    let who = selector(req.customer).map_err(rejected)?;
+    recorded(
+        tenants,
+        caller,
+        "customer_tags",
+        Command::TagCustomer { who, add, remove },
     )
     .await
 }

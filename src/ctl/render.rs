@@ -467,6 +467,7 @@ pub(crate) fn profile(p: &Profile, bold: bool) -> String {
             },
         ),
         ("contact for", cell(&p.allowed_purposes.join(", "))),
+        ("tags", cell(&p.tags.join(", "))),
     ];
     if let Some(v) = &p.value {
         pairs.push(("value", value_lines(v)));

@@ -651,6 +651,8 @@ pub(crate) struct Profile {
     pub(crate) history: Vec<Past>,
     /// Purposes they may be contacted for now.
     pub(crate) allowed_purposes: Vec<String>,
+    /// Their tags.
+    pub(crate) tags: Vec<String>,
 }
 
 /// An identifier on a profile.
@@ -723,6 +725,7 @@ impl From<&pb::CustomerProfileView> for Profile {
                 .iter()
                 .map(|&c| enum_name(c, pb::ContactPurpose::as_str_name, "CONTACT_PURPOSE_"))
                 .collect(),
+            tags: p.tags.clone(),
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod identity;
 pub mod profiles;
 pub mod retention;
 pub mod survey;
+pub mod tags;
 pub mod value;
 
 pub use consent::{
@@ -42,6 +43,7 @@ pub use profiles::{
 };
 pub use retention::RetentionPolicy;
 pub use survey::{Scale, read_answer};
+pub use tags::{Tag, TagError, Tags};
 pub use value::{Fact, FactKind, Term, ValueExplanation, ValueFacts, ValueModel};
 
 /// Checks a model parameter from the config; the error names the field.

@@ -15,6 +15,7 @@ use rustc_hash::FxHashMap;
 use super::consent::{ConsentRecord, Consents};
 use super::history::{Contact, History};
 use super::identity::{ClaimedIdentity, Identity};
+use super::tags::{MAX_TAGS, Tag, Tags};
 use super::value::{Fact, FactKind, ValueFacts};
 use crate::routing::Millis;
 
@@ -97,6 +98,9 @@ pub struct Profile {
     history: History,
     /// What they agreed to be contacted about.
     consents: Consents,
+    /// Labels the tenant's systems set.
+    #[serde(default)]
+    tags: Tags,
 }
 
 impl Profile {
@@ -111,7 +115,13 @@ impl Profile {
             value_seen: None,
             history: History::default(),
             consents: Consents::default(),
+            tags: Tags::default(),
         }
+    }
+
+    /// Labels the tenant's systems set on the person.
+    pub fn tags(&self) -> &Tags {
+        &self.tags
     }
 
     /// What they agreed to be contacted about.
@@ -541,6 +551,22 @@ impl Profiles {
         Ok(())
     }
 
+    /// The tenant's systems tag a person: `remove` goes (wherever it was set), then
+    /// `add` is set on the profile. Refused whole when it would pass [`MAX_TAGS`].
+    pub fn change_tags(
+        &mut self,
+        profile: ProfileId,
+        add: &[Tag],
+        remove: &[Tag],
+    ) -> Result<(), ProfileError> {
+        let profile = self.current(profile)?;
+        let entry = self.profiles.get_mut(&profile).expect("current");
+        entry
+            .tags
+            .change(profile, add, remove)
+            .map_err(|_| ProfileError::Full("tags on one profile"))
+    }
+
     /// An operator merges `from` into `into`: identifiers and facts move, `from`
     /// becomes a name for `into`, and the merge is recorded for explaining and undoing.
     pub fn merge(
@@ -558,6 +584,11 @@ impl Profiles {
         if self.profiles[&into].identities.len() + moving > self.limits.max_identities {
             return Err(ProfileError::Full("identities on one profile"));
         }
+        let mut tags = self.profiles[&into].tags.clone();
+        tags.absorb(self.profiles[&from].tags.clone());
+        if tags.len() > MAX_TAGS {
+            return Err(ProfileError::Full("tags on one profile"));
+        }
         let mut taken = self.profiles.get_mut(&from).expect("current");
         taken.merged_into = Some(into);
         let identities = std::mem::take(&mut taken.identities);
@@ -566,11 +597,13 @@ impl Profiles {
         let value_seen = taken.value_seen;
         let history = std::mem::take(&mut taken.history);
         let consents = std::mem::take(&mut taken.consents);
+        let tags = std::mem::take(&mut taken.tags);
         let mut origins: Vec<ProfileId> = identities.iter().map(|l| l.origin).collect();
         origins.extend(facts.iter().map(|f| f.origin));
         origins.extend(folded.iter().map(|(o, _)| *o));
         origins.extend(history.contacts().map(|c| c.origin));
         origins.extend(consents.records().iter().map(|r| r.origin));
+        origins.extend(tags.origins());
         origins.push(from);
         origins.sort();
         origins.dedup();
@@ -584,6 +617,7 @@ impl Profiles {
         taken.value_seen = taken.value_seen.or(value_seen);
         taken.history.combine(history);
         taken.consents.absorb(consents);
+        taken.tags.absorb(tags);
         for (origin, totals) in folded {
             fold_totals(&mut taken.folded, origin, &totals);
         }
@@ -731,6 +765,7 @@ impl Profiles {
         kept.folded = folded_stay;
         let history_back = kept.history.split_off(came);
         let consents_back = kept.consents.split_off(came);
+        let tags_back = kept.tags.split_off(came);
         for linked in back.iter().filter(|l| l.verified) {
             self.index.insert(linked.identity.clone(), from);
         }
@@ -744,6 +779,7 @@ impl Profiles {
         restored.folded = folded_back;
         restored.history = history_back;
         restored.consents = consents_back;
+        restored.tags = tags_back;
         let record = self
             .merges
             .iter_mut()
@@ -906,7 +942,13 @@ mod tests {
             .profile;
         profiles.add_fact(a, order(100.0, 10)).unwrap();
         profiles.add_fact(b, order(40.0, 5)).unwrap();
+        let tag = |t: &str| Tag::new(t).unwrap();
+        profiles.change_tags(b, &[tag("beta")], &[]).unwrap();
         let merge = profiles.merge(20, a, b, "ops:chen").unwrap();
+        assert!(
+            profiles.get(a).unwrap().tags().has(&tag("beta")),
+            "tags move"
+        );
         let email = id(IdentityKind::Email, "li@example.com");
         assert_eq!(profiles.find(&email).unwrap().id(), a);
         assert_eq!(
@@ -932,6 +974,11 @@ mod tests {
         profiles.link(32, b, phone()).unwrap_err(); // b is a now: linked already
         profiles.unmerge(40, merge, "ops:wang").unwrap();
         assert_eq!(profiles.find(&email).unwrap().id(), b);
+        assert!(
+            profiles.get(b).unwrap().tags().has(&tag("beta")),
+            "and back"
+        );
+        assert!(profiles.get(a).unwrap().tags().is_empty());
         assert_eq!(profiles.get(b).unwrap().value_facts().order_total, 40.0);
         assert_eq!(profiles.get(a).unwrap().value_facts().order_total, 107.0);
         assert_eq!(

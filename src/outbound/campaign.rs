@@ -1,5 +1,5 @@
 //! Campaigns: one notification for every person of a segment (value tier, health
-//! below a threshold, no purchase or no contact for so many days), sent at a pace,
+//! below a threshold, no purchase or no contact for so many days, tags), sent at a pace,
 //! from a start time, pausing while the queue that takes the replies misses its
 //! service level or has nobody to serve it.
 //!
@@ -39,6 +39,9 @@ pub struct Segment {
     pub no_purchase_days: Option<u32>,
     /// Only people with no conversation for this many days (or none at all).
     pub no_contact_days: Option<u32>,
+    /// Only people with every one of these tags; empty for any.
+    #[serde(default)]
+    pub tags: Vec<crate::customer::Tag>,
 }
 
 /// A campaign as the tenant's systems asked for it, its text filled in.
@@ -413,6 +416,8 @@ pub struct PersonFigures {
     pub last_order_at: Option<Millis>,
     /// Their last conversation's start.
     pub last_contact_at: Option<Millis>,
+    /// Whether they have every tag the segment asks for.
+    pub tagged: bool,
 }
 
 const DAY_MS: u64 = 24 * 3_600_000;
@@ -430,6 +435,7 @@ impl Segment {
                 .is_none_or(|limit| person.health.is_some_and(|h| h < limit))
             && quiet_for(person.last_order_at, self.no_purchase_days)
             && quiet_for(person.last_contact_at, self.no_contact_days)
+            && person.tagged
     }
 }
 
@@ -497,14 +503,21 @@ mod tests {
             health: Some(35.0),
             last_order_at: Some(now - 40 * DAY_MS),
             last_contact_at: None,
+            tagged: true,
         };
         let lapsed_gold = Segment {
             tiers: vec![2, 3],
             health_below: Some(40.0),
             no_purchase_days: Some(30),
             no_contact_days: Some(30),
+            tags: vec![crate::customer::Tag::new("vip").unwrap()],
         };
         assert!(lapsed_gold.matches(now, person));
+        let untagged = PersonFigures {
+            tagged: false,
+            ..person
+        };
+        assert!(!lapsed_gold.matches(now, untagged));
         let recent = PersonFigures {
             last_order_at: Some(now - DAY_MS),
             ..person

@@ -185,6 +185,15 @@ pub enum Command {
     },
     /// An operator replaces the tenant's outbound templates.
     SetTemplates(Vec<crate::outbound::TemplateSource>),
+    /// The tenant's systems tag a person (for campaign segments).
+    TagCustomer {
+        /// The person: a profile id, or an identifier (a new profile gets it).
+        who: ProfileRef,
+        /// Tags to set.
+        add: Vec<crate::customer::Tag>,
+        /// Tags to take off.
+        remove: Vec<crate::customer::Tag>,
+    },
 }
 
 /// What a command did, for the caller to answer with.
@@ -238,6 +247,7 @@ impl Command {
             Command::StartCampaign(_) => "start_campaign",
             Command::StopCampaign { .. } => "stop_campaign",
             Command::SetTemplates(_) => "set_templates",
+            Command::TagCustomer { .. } => "tag_customer",
             Command::Tick => "tick",
             Command::ShutDown => "shutdown",
             Command::Restarted { .. } => "restarted",
@@ -329,6 +339,9 @@ impl Router {
             }
             Command::StopCampaign { campaign } => done(self.stop_campaign(now, campaign)),
             Command::SetTemplates(sources) => done(self.set_templates(sources)),
+            Command::TagCustomer { who, add, remove } => self
+                .tag_customer(now, who, &add, &remove)
+                .map(Applied::Profile),
             Command::Tick => {
                 self.tick(now);
                 Ok(Applied::Done)

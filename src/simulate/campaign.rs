@@ -156,6 +156,7 @@ impl CampaignSpec {
                     health_below: self.health_below,
                     no_purchase_days: self.no_purchase_days,
                     no_contact_days: None,
+                    tags: Vec::new(),
                 },
                 start_at: 0,
                 deadline: 0,

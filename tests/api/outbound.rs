@@ -758,3 +758,62 @@ async fn the_bot_answers_where_a_shipment_is_from_the_notice_and_the_agent_sees_
     assert_eq!(answers.template, "order-shipped");
     assert_eq!(offer.transcript[0].text, "Your order B7 has shipped.");
 }
+
+#[tokio::test]
+async fn a_campaign_over_a_tag_reaches_only_the_tagged() {
+    let mut config = outbound_config();
+    config.routing.outbound.rules.quiet_hours = None;
+    let server = spawn_server(config).await;
+    let mut adapter = sms_adapter(&server).await;
+    let mut admin = server.admin().await;
+    let mut client = outbound(&server).await;
+    let _agent = crate::common::Agent::sign_in(&server, None, "ann", &[], 2).await;
+    for n in 1..=3 {
+        let phone = format!("+86137001371{n:02}");
+        admin
+            .record_customer_consent(pb::RecordCustomerConsentRequest {
+                customer: by_phone(&phone),
+                purpose: pb::ContactPurpose::Marketing as i32,
+                granted: true,
+                decided_at_unix_ms: 0,
+                source: "signup-form".to_owned(),
+            })
+            .await
+            .unwrap();
+        if n != 2 {
+            admin
+                .tag_customer(pb::TagCustomerRequest {
+                    customer: by_phone(&phone),
+                    add: vec!["bought:dishwasher".to_owned()],
+                    remove: Vec::new(),
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let mut request = campaign("dishwasher tablets", 6_000);
+    request.segment = Some(pb::CampaignSegment {
+        tags: vec!["bought:dishwasher".to_owned()],
+        ..pb::CampaignSegment::default()
+    });
+    let view = client.start_campaign(request).await.unwrap().into_inner();
+    let done = until_campaign(&mut client, view.campaign_id, pb::CampaignStatus::Done).await;
+    assert_eq!((done.matched, done.sent), (2, 2), "{done:?}");
+    let mut reached = Vec::new();
+    while reached.len() < 2 {
+        let d = adapter.delivery().await;
+        if d.notification.is_some() {
+            reached.push(d.channel_conversation_id);
+        }
+    }
+    reached.sort();
+    assert_eq!(reached, ["+8613700137101", "+8613700137103"]);
+
+    let mut bad = campaign("bad tag", 60);
+    bad.segment = Some(pb::CampaignSegment {
+        tags: vec!["Dish Washer".to_owned()],
+        ..pb::CampaignSegment::default()
+    });
+    let bad = client.start_campaign(bad).await.unwrap_err();
+    assert!(bad.message().starts_with("segment.tags[0]:"), "{bad:?}");
+}

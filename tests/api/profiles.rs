@@ -545,3 +545,60 @@ async fn a_customer_whose_complaints_went_unanswered_is_at_risk_served_sooner_an
     assert_eq!(summary.recent[0].outcome, "abandoned_waiting");
     assert!(summary.recent[0].complaint);
 }
+
+#[tokio::test]
+async fn the_tenants_systems_tag_a_customer_and_bad_tags_are_refused_naming_the_field() {
+    let server = spawn_server(test_config()).await;
+    let mut admin = server.admin().await;
+    let tag = |add: &[&str], remove: &[&str]| pb::TagCustomerRequest {
+        customer: crate::common::by_phone("+8613600136000"),
+        add: add.iter().map(|t| (*t).to_owned()).collect(),
+        remove: remove.iter().map(|t| (*t).to_owned()).collect(),
+    };
+    // An unknown phone gets a profile with the tags.
+    let view = admin
+        .tag_customer(tag(&["vip", "bought:dishwasher"], &[]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(view.tags, ["bought:dishwasher", "vip"]);
+    let view = admin
+        .tag_customer(tag(&["churn-risk"], &["vip"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(view.tags, ["bought:dishwasher", "churn-risk"]);
+    let shown = admin
+        .get_customer_profile(pb::GetCustomerProfileRequest {
+            customer: crate::common::by_phone("+8613600136000"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(shown.tags, view.tags);
+
+    let refused = admin
+        .tag_customer(tag(&["ok", "Big Spender"], &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().starts_with("add[1]:"), "{refused:?}");
+    let refused = admin.tag_customer(tag(&[], &[])).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    let many: Vec<String> = (0..31).map(|i| format!("t{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let refused = admin.tag_customer(tag(&many, &[])).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "2 + 31 tags pass 32: {refused:?}"
+    );
+    let unchanged = admin
+        .get_customer_profile(pb::GetCustomerProfileRequest {
+            customer: crate::common::by_phone("+8613600136000"),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(unchanged.tags.len(), 2, "a refused change changes nothing");
+}

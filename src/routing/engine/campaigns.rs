@@ -183,6 +183,10 @@ impl Router {
                 .map(|h| h.score),
             last_order_at: p.and_then(|p| p.last_order_at()),
             last_contact_at: p.and_then(|p| p.history().contacts().map(|c| c.started_at).max()),
+            tagged: segment
+                .tags
+                .iter()
+                .all(|t| p.is_some_and(|p| p.tags().has(t))),
         }
     }
 

@@ -285,6 +285,30 @@ impl Router {
         Ok(profile)
     }
 
+    /// The tenant's systems tag a person: on the profile an identifier belongs to, or
+    /// on a new profile with that identifier. At most 32 tags in one call and on one
+    /// person. Returns the profile.
+    pub fn tag_customer(
+        &mut self,
+        now: Millis,
+        who: ProfileRef,
+        add: &[crate::customer::Tag],
+        remove: &[crate::customer::Tag],
+    ) -> Result<ProfileId, RoutingError> {
+        let limit = crate::customer::tags::MAX_TAGS;
+        if add.is_empty() && remove.is_empty() || add.len() > limit || remove.len() > limit {
+            return Err(RoutingError::InvalidArgument {
+                field: "add",
+                reason: format!("1-{limit} tags to add or remove"),
+            });
+        }
+        let profile = self.profile_for_record(now, who)?;
+        self.profiles
+            .change_tags(profile, add, remove)
+            .map_err(profile_error)?;
+        Ok(profile)
+    }
+
     /// The tenant's systems record a customer's consent decision, on the profile an
     /// identifier belongs to or on a new one with it. A decision older than the one on
     /// record is kept for nobody: the newer stands.

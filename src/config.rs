@@ -806,6 +806,30 @@ mod tests {
     }
 
     #[test]
+    fn the_agent_reconnect_window_is_bounded_and_named_when_not() {
+        let c = Config::default();
+        assert_eq!(c.routing.agent_reconnect_secs, 30);
+        for secs in [0, 600] {
+            let c =
+                Config::from_toml(&format!("[routing]\nagent_reconnect_secs = {secs}\n")).unwrap();
+            c.validate().unwrap();
+        }
+        let c = Config::from_toml("[routing]\nagent_reconnect_secs = 601\n").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("routing.agent_reconnect_secs") && err.contains("at most 600"),
+            "{err}"
+        );
+        let c = Config::from_toml("[tenants.acme]\nrouting = { agent_reconnect_secs = 700 }\n")
+            .unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("tenants.acme") && err.contains("agent_reconnect_secs"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_shard_serves_only_its_tenants_and_no_tenant_has_two_shards() {
         let mut c = Config::from_toml(
             "[tenancy]\nshard = \"sb-0\"\n[tenancy.shards]\nsb-0 = [\"acme\"]\nsb-1 = [\"globex\"]\n",

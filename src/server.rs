@@ -16,7 +16,7 @@ use tonic_health::ServingStatus;
 use crate::api::access::Authenticate;
 use crate::api::admin::AdminService;
 use crate::api::bots::BotPoolService;
-use crate::api::desk::DeskService;
+use crate::api::desk::{DeskService, WatchBodyEnd};
 use crate::api::gateway::GatewayService;
 use crate::api::outbound::OutboundService;
 use crate::api::{FILE_DESCRIPTOR_SET, pb};
@@ -48,9 +48,11 @@ pub fn api_routes(tenants: &Tenants, authenticate: Authenticate) -> Routes {
                 authenticate.clone(),
             ),
         )
-        .add_service(pb::agent_desk_server::AgentDeskServer::with_interceptor(
-            DeskService::new(tenants.clone()),
-            authenticate.clone(),
+        .add_service(WatchBodyEnd(
+            pb::agent_desk_server::AgentDeskServer::with_interceptor(
+                DeskService::new(tenants.clone()),
+                authenticate.clone(),
+            ),
         ))
         .add_service(pb::admin_server::AdminServer::with_interceptor(
             AdminService::new(tenants.clone()),

@@ -186,7 +186,7 @@ impl BotSession {
                     return;
                 }
                 Turn::Frame(frame) => self.handle(bot_id, frame),
-                Turn::PeerGone => return,
+                Turn::PeerGone(_) => return,
             }
         }
     }

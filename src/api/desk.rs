@@ -1,24 +1,112 @@
 //! The agent desk service: one stream per signed-in agent session.
+//!
+//! How a session ends decides what becomes of the agent. A desk that ends its
+//! request stream (a half-close) signs out: its conversations are routed again at
+//! once. A stream that breaks (the connection fails, or the client resets or
+//! cancels the call) holds the agent for `[routing] agent_reconnect_secs`, so a
+//! network blip or a reloaded page does not take its conversations away. tonic
+//! reports a cancelled request stream as a clean end, so [`WatchBodyEnd`] tells the
+//! session from the HTTP body itself.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
+use tonic::codegen::{Bytes, http};
+use tonic::server::NamedService;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::access::{Caller, open_stream};
 use super::convert::{self, MAX_ID_BYTES, MAX_NAME_BYTES};
 use super::durable_stream::{self, DurableSender, DurableStream};
 use super::pb::{self, agent_frame::Action, desk_frame::Frame};
-use super::session::{self, Turn};
+use super::session::{self, PeerEnd, Turn};
 use super::status::{draining, invalid, rejected, status_of};
 use crate::auth::Role;
 use crate::config::Limits;
 use crate::routing::{AgentId, Command, ConversationId, Presence, RoutingError, TransferRequest};
 use crate::telemetry::metrics::StreamGauge;
 use crate::tenants::mailbox::AgentInbox;
-use crate::tenants::{SessionSlot, TenantState, Tenants};
+use crate::tenants::{SessionEnd, SessionSlot, TenantState, Tenants};
 
 /// Frames buffered towards one desk stream before the session waits for the peer.
 const STREAM_BUFFER: usize = 256;
+
+/// Set once a desk call's request body failed rather than ended: the peer reset or
+/// cancelled the stream, or the connection broke.
+#[derive(Debug, Clone, Default)]
+struct BodyBroke(Arc<AtomicBool>);
+
+impl BodyBroke {
+    fn get(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Wraps the desk's gRPC service so each call's session can tell a stream the peer
+/// ended from one that broke: tonic turns a reset with `CANCEL` into the end of the
+/// request stream, indistinguishable from a half-close, so the body notes any error
+/// it yields in a [`BodyBroke`] carried in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct WatchBodyEnd<S>(pub S);
+
+impl<S: NamedService> NamedService for WatchBodyEnd<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> tower_service::Service<http::Request<tonic::body::Body>> for WatchBodyEnd<S>
+where
+    S: tower_service::Service<http::Request<tonic::body::Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let broke = BodyBroke::default();
+        let (mut parts, body) = request.into_parts();
+        parts.extensions.insert(broke.clone());
+        let body = tonic::body::Body::new(WatchedBody { inner: body, broke });
+        self.0.call(http::Request::from_parts(parts, body))
+    }
+}
+
+/// A request body that sets its [`BodyBroke`] when it yields an error.
+struct WatchedBody {
+    /// The body as the transport gives it.
+    inner: tonic::body::Body,
+    /// Set on the first error.
+    broke: BodyBroke,
+}
+
+impl http_body::Body for WatchedBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Status>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Err(_))) = &polled {
+            self.broke.0.store(true, Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
 
 /// Serves `switchboard.v1.AgentDesk`.
 #[derive(Debug, Clone)]
@@ -49,6 +137,11 @@ impl pb::agent_desk_server::AgentDesk for DeskService {
             tenants: self.tenants.clone(),
             token: self.tenants.next_token(),
             tx,
+            broke: request
+                .extensions()
+                .get::<BodyBroke>()
+                .cloned()
+                .unwrap_or_default(),
             _slot: slot,
         };
         tokio::spawn(session.run(request.into_inner()));
@@ -64,6 +157,8 @@ struct AgentSession {
     token: u64,
     /// Outbound frames, each released once what it reports is durable.
     tx: DurableSender<pb::DeskFrame>,
+    /// Whether the request body broke, which a cancelled stream's end hides.
+    broke: BodyBroke,
     /// The stream's place under the session limits.
     _slot: SessionSlot,
 }
@@ -89,21 +184,54 @@ impl AgentSession {
             agent_id: agent.to_string(),
             offer_timeout_ms: self.tenants.config().routing.offer_timeout_ms as u32,
         });
-        if self.send(signed_in).await
-            && let Err(status) = self.serve(&agent, &mut inbound, &inbox).await
-        {
-            let _ = self.tx.send(Err(status)).await;
-        }
+        let left = if self.send(signed_in).await {
+            self.serve(&agent, &mut inbound, &inbox).await
+        } else {
+            Ok(PeerEnd::Lost)
+        };
+        let left = match left {
+            // tonic ends the request stream of a cancelled call as if the peer had
+            // half-closed it; the body knows better.
+            Ok(PeerEnd::Closed) if self.broke.get() => PeerEnd::Lost,
+            Ok(left) => left,
+            // The server ended the session: the agent is signed out as if it left.
+            Err(status) => {
+                let _ = self.tx.send(Err(status)).await;
+                PeerEnd::Closed
+            }
+        };
+        let end = if self.tenants.is_draining() {
+            // In a drain with a journal the agent stays signed in, holding its
+            // conversations for the next process to give back; without one it is
+            // signed out, however it left.
+            if self.tenants.carries_over() {
+                SessionEnd::CarriedOver
+            } else {
+                SessionEnd::SignedOut
+            }
+        } else {
+            match left {
+                PeerEnd::Closed => SessionEnd::SignedOut,
+                // A dropped connection: the desk may be back within the window.
+                PeerEnd::Lost => SessionEnd::ConnectionLost,
+            }
+        };
         let token = self.token;
-        let carry_over = self.tenants.is_draining() && self.tenants.carries_over();
         self.caller
             .tenant
             .run("sign_out", self.tenants.clock(), |state, now| {
-                // In a drain with a journal the agent stays signed in, holding its
-                // conversations for the next process to give back.
-                state.sign_out_agent(now, &agent, token, carry_over);
+                state.sign_out_agent(now, &agent, token, end);
             });
-        tracing::info!(tenant = %self.caller.tenant.name, agent_id = %agent, "agent signed out");
+        match end {
+            SessionEnd::ConnectionLost => tracing::info!(
+                tenant = %self.caller.tenant.name,
+                agent_id = %agent,
+                "agent connection lost; its conversations are held for its return"
+            ),
+            _ => {
+                tracing::info!(tenant = %self.caller.tenant.name, agent_id = %agent, "agent signed out")
+            }
+        }
     }
 
     fn sign_in(&self, sign_in: pb::SignIn) -> Result<(AgentId, AgentInbox), Status> {
@@ -122,14 +250,15 @@ impl AgentSession {
         Ok((agent, inbox))
     }
 
-    /// Serves the signed-in session until the peer leaves (`Ok`) or it must end with a
-    /// status (`Err`).
+    /// Serves the signed-in session until the peer leaves (`Ok`, saying how: a peer
+    /// that stops reading its responses is lost too) or it must end with a status
+    /// (`Err`).
     async fn serve(
         &self,
         agent: &AgentId,
         inbound: &mut Streaming<pb::AgentFrame>,
         inbox: &AgentInbox,
-    ) -> Result<(), Status> {
+    ) -> Result<PeerEnd, Status> {
         let stopped = self.tenants.stopped();
         tokio::pin!(stopped);
         loop {
@@ -137,13 +266,13 @@ impl AgentSession {
                 Turn::Stopped => {
                     // What shutting down told the agent goes out first.
                     if !self.deliver(inbox).await {
-                        return Ok(());
+                        return Ok(PeerEnd::Lost);
                     }
                     return Err(draining());
                 }
                 Turn::Work(()) => {
                     if !self.deliver(inbox).await {
-                        return Ok(());
+                        return Ok(PeerEnd::Lost);
                     }
                     if inbox.replaced() {
                         return Err(Status::aborted(
@@ -160,14 +289,14 @@ impl AgentSession {
                     let burst = session::burst(first, inbound).await;
                     for reply in self.handle_burst(agent, burst.frames) {
                         if !self.answer(reply).await {
-                            return Ok(());
+                            return Ok(PeerEnd::Lost);
                         }
                     }
-                    if burst.peer_gone {
-                        return Ok(());
+                    if let Some(end) = burst.peer_gone {
+                        return Ok(end);
                     }
                 }
-                Turn::PeerGone => return Ok(()),
+                Turn::PeerGone(end) => return Ok(end),
             }
         }
     }

@@ -362,11 +362,11 @@ impl AdapterSession {
                             return;
                         }
                     }
-                    if burst.peer_gone {
+                    if burst.peer_gone.is_some() {
                         return;
                     }
                 }
-                Turn::PeerGone => return,
+                Turn::PeerGone(_) => return,
             }
         }
     }

@@ -22,8 +22,19 @@ pub(super) enum Turn<W, F> {
     Work(W),
     /// The peer sent a frame.
     Frame(F),
-    /// The peer closed the stream, or it broke.
-    PeerGone,
+    /// The peer left: how.
+    PeerGone(PeerEnd),
+}
+
+/// How a peer's request stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PeerEnd {
+    /// The peer half-closed it (`Ok(None)` from [`Streaming::message`]): it meant to
+    /// leave.
+    Closed,
+    /// It broke (an `Err`): the peer reset or cancelled the call, or the connection
+    /// failed. The peer may be back shortly.
+    Lost,
 }
 
 /// Waits for the session's next turn. `stopped` resolves once shutdown starts (a
@@ -39,7 +50,8 @@ pub(super) async fn next_turn<W, F>(
         ready = work => Turn::Work(ready),
         frame = inbound.message() => match frame {
             Ok(Some(frame)) => Turn::Frame(frame),
-            Ok(None) | Err(_) => Turn::PeerGone,
+            Ok(None) => Turn::PeerGone(PeerEnd::Closed),
+            Err(_) => Turn::PeerGone(PeerEnd::Lost),
         },
     }
 }
@@ -50,8 +62,8 @@ pub(super) struct Burst<F> {
     /// The frame that woke the session, then those already there, at most
     /// [`BURST_FRAMES`].
     pub(super) frames: Vec<F>,
-    /// The peer closed the stream (or it broke) right after these frames.
-    pub(super) peer_gone: bool,
+    /// The peer left right after these frames: how.
+    pub(super) peer_gone: Option<PeerEnd>,
 }
 
 /// `first`, then every frame the peer has already sent, up to [`BURST_FRAMES`]; never
@@ -59,7 +71,7 @@ pub(super) struct Burst<F> {
 /// so a busy stream takes the tenant lock once per wake-up instead of once per frame.
 pub(super) async fn burst<F>(first: F, inbound: &mut Streaming<F>) -> Burst<F> {
     let mut frames = vec![first];
-    let mut peer_gone = false;
+    let mut peer_gone = None;
     while frames.len() < BURST_FRAMES {
         // Polled once: a frame not there yet ends the burst (its waker stays
         // registered, which only costs a spurious wake-up later).
@@ -73,8 +85,12 @@ pub(super) async fn burst<F>(first: F, inbound: &mut Streaming<F>) -> Burst<F> {
         match next {
             None => break,
             Some(Some(Ok(frame))) => frames.push(frame),
-            Some(Some(Err(_)) | None) => {
-                peer_gone = true;
+            Some(Some(Err(_))) => {
+                peer_gone = Some(PeerEnd::Lost);
+                break;
+            }
+            Some(None) => {
+                peer_gone = Some(PeerEnd::Closed);
                 break;
             }
         }

@@ -12,7 +12,9 @@
 //!    credential goes.
 //! 2. Each binary message is one protobuf-encoded request message; the text message
 //!    `{"end": true}` ends the request stream (a unary call sends one message, then
-//!    that).
+//!    that). A socket that closes or goes silent without it breaks the request
+//!    stream instead, as a dropped connection does on the gRPC port: a desk whose
+//!    page went away is held for its return rather than signed out.
 //! 3. Each binary message back is one response message; the last message is text,
 //!    the gRPC status: `{"code": 0, "message": "", "metadata": {}}`. Then the socket
 //!    closes.
@@ -31,7 +33,6 @@
 //! WebSocket opened by a page of another origin is refused (a page on another site
 //! must not reach a loopback-trusted server through the operator's browser).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,7 +70,8 @@ pub struct Limits {
     /// gRPC port's HTTP/2 keepalive does.
     pub keepalive: Duration,
     /// A socket silent this long (no message, no pong) is taken as gone and its call
-    /// dropped: a desk whose network vanished signs out instead of taking offers.
+    /// dropped: a desk whose network vanished stops taking offers (it is held for
+    /// its return, as after any dropped connection).
     pub silent_limit: Duration,
 }
 
@@ -255,9 +257,66 @@ async fn serve(bridge: Bridge, socket: WebSocket, method: String, addr: SocketAd
 
 type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
 type Source = futures_util::stream::SplitStream<WebSocket>;
-type RequestFrames = ReceiverStream<Result<Frame<Bytes>, Infallible>>;
-type RequestSender = mpsc::Sender<Result<Frame<Bytes>, Infallible>>;
+type RequestSender = mpsc::Sender<Fed>;
 type BridgedRequest = axum::http::Request<StreamBody<RequestFrames>>;
+
+/// What the socket reader hands the call's request body.
+#[derive(Debug)]
+enum Fed {
+    /// One length-prefixed request message.
+    Message(Bytes),
+    /// The page's `{"end": true}`: the request stream ends here.
+    End,
+}
+
+/// The call's request body: the messages fed, then the end the page asked for; or,
+/// when the feed stops without one (the page closed, vanished or was dropped), an
+/// error, so the service sees a broken stream, not a finished one.
+#[derive(Debug)]
+struct RequestFrames {
+    /// From the socket reader.
+    fed: ReceiverStream<Fed>,
+    /// Nothing more comes (the end, or the error, was given).
+    done: bool,
+}
+
+impl RequestFrames {
+    fn new(rx: mpsc::Receiver<Fed>) -> RequestFrames {
+        RequestFrames {
+            fed: ReceiverStream::new(rx),
+            done: false,
+        }
+    }
+}
+
+impl futures_util::Stream for RequestFrames {
+    type Item = Result<Frame<Bytes>, Status>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match std::pin::Pin::new(&mut self.fed).poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Fed::Message(bytes))) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+            Poll::Ready(Some(Fed::End)) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Ready(None) => {
+                self.done = true;
+                // Not CANCELLED: tonic reads a cancelled request stream as ended.
+                Poll::Ready(Some(Err(Status::unavailable(
+                    "the console page went away without ending its call",
+                ))))
+            }
+        }
+    }
+}
 
 /// The first text message of a call.
 #[derive(Deserialize)]
@@ -512,7 +571,7 @@ fn build_request(
         .method(axum::http::Method::POST)
         .version(axum::http::Version::HTTP_2)
         .uri(method)
-        .body(StreamBody::new(ReceiverStream::new(rx)))
+        .body(StreamBody::new(RequestFrames::new(rx)))
         .map_err(|e| Status::invalid_argument(format!("method {method:?}: {e}")))?;
     let headers = request.headers_mut();
     headers.insert(
@@ -549,8 +608,9 @@ fn build_request(
 
 /// How the socket reader ended: `Ok` when the page is gone, `Err` when it broke the
 /// protocol or a limit. It hands back the request sender, so the service sees its
-/// request stream end only once the call has taken this in: a refusal is what the
-/// page is told, not the service's complaint about the missing message.
+/// request stream break (the page left without `{"end": true}`) only once the call
+/// has taken this in: a refusal is what the page is told, not the service's
+/// complaint about the missing message.
 struct Ending {
     /// The outcome.
     result: Result<(), Status>,
@@ -608,7 +668,7 @@ async fn feed(
                 framed.extend_from_slice(&len.to_be_bytes());
                 framed.extend_from_slice(&bytes);
                 if sender
-                    .send(Ok(Frame::data(Bytes::from(framed))))
+                    .send(Fed::Message(Bytes::from(framed)))
                     .await
                     .is_err()
                 {
@@ -618,7 +678,10 @@ async fn feed(
             Ok(Message::Text(text)) => match serde_json::from_str::<Control>(text.as_str()) {
                 Ok(Control { end: true }) => {
                     ended_by_page = true;
-                    *tx = None;
+                    // A service that stopped reading has its status on the way.
+                    if let Some(sender) = tx.take() {
+                        let _ = sender.send(Fed::End).await;
+                    }
                 }
                 _ => {
                     return Err(Status::invalid_argument(

@@ -194,6 +194,17 @@ pub enum Command {
         /// Tags to take off.
         remove: Vec<crate::customer::Tag>,
     },
+    /// An agent's desk connection dropped without signing out: the agent holds its
+    /// accepted conversations for `grace_ms`, awaiting its return
+    /// ([`Router::connection_lost`]).
+    ConnectionLost {
+        /// The agent.
+        agent: String,
+        /// How long the agent keeps its conversations (0 signs it out at once). In the
+        /// command, not read from the policy, so a replay under another configuration
+        /// does what was done.
+        grace_ms: u64,
+    },
 }
 
 /// What a command did, for the caller to answer with.
@@ -248,6 +259,7 @@ impl Command {
             Command::StopCampaign { .. } => "stop_campaign",
             Command::SetTemplates(_) => "set_templates",
             Command::TagCustomer { .. } => "tag_customer",
+            Command::ConnectionLost { .. } => "connection_lost",
             Command::Tick => "tick",
             Command::ShutDown => "shutdown",
             Command::Restarted { .. } => "restarted",
@@ -342,6 +354,9 @@ impl Router {
             Command::TagCustomer { who, add, remove } => self
                 .tag_customer(now, who, &add, &remove)
                 .map(Applied::Profile),
+            Command::ConnectionLost { agent, grace_ms } => {
+                done(self.connection_lost(now, &agent, grace_ms))
+            }
             Command::Tick => {
                 self.tick(now);
                 Ok(Applied::Done)

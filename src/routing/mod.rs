@@ -50,7 +50,7 @@ pub use engine::{
     CustomerExport, CustomerNotice, CustomerNoticeBody, ErasedCustomer, Explanation, Forgotten,
     Handoff, InboundMessage, MAX_FACTS_PER_CALL, MessageOutcome, Notice, NotificationNotice,
     OUTBOUND_RESULTS, OUTBOUND_RESULTS_BY_CHANNEL, OfferDetails, OutboundCount, ProfileRef,
-    QueueSpec, Router, RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn,
+    QueueSpec, Reconnects, Router, RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn,
     TransferRequest, Understood, language_skill,
 };
 pub use events::{Event, EventKind, QueueReason, Responder, TransferTarget};

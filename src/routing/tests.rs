@@ -2707,6 +2707,140 @@ fn an_agent_that_does_not_come_back_is_signed_out_when_the_grace_window_ends() {
 }
 
 #[test]
+fn an_agent_whose_connection_dropped_keeps_what_it_accepted_and_gets_it_back_resumed() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("ann", &[], 2));
+    let (held, _) = fx.arrive(T0 + 1, message("held", 0.0));
+    fx.accept(T0 + 2, "ann", held);
+    let (offered_to_ann, out) = fx.arrive(T0 + 3, message("offered", 0.0));
+    assert_eq!(out.offers(), vec![("ann".to_owned(), offered_to_ann)]);
+    let key = fx.key(offered_to_ann);
+
+    let (lost, out) = fx.run(|r| {
+        r.apply(
+            T0 + 10,
+            Command::ConnectionLost {
+                agent: "ann".to_owned(),
+                grace_ms: 30_000,
+            },
+        )
+    });
+    assert_eq!(lost, Ok(Applied::Done));
+    assert!(fx.router.is_returning_agent("ann"));
+    assert_eq!(fx.state(held), assigned("ann"), "kept while she is away");
+    assert_eq!(fx.state(offered_to_ann), queued(), "the offer went back");
+    assert_eq!(fx.key(offered_to_ann), key, "in its place");
+    assert!(out.offers().is_empty(), "a returning agent takes no offers");
+
+    // Another agent takes only the waiting one; what the customer writes meanwhile
+    // waits in the transcript.
+    let out = fx.sign_in(T0 + 20, agent("bob", &[], 2));
+    assert_eq!(out.offers(), vec![("bob".to_owned(), offered_to_ann)]);
+    let mut meanwhile = message("held", 0.0);
+    meanwhile.text = "are you still there?".to_owned();
+    let (written, out) = fx.run(|r| r.customer_message(T0 + 25, meanwhile));
+    assert_eq!(written.unwrap().conversation, held);
+    assert!(out.offers().is_empty(), "not offered to bob");
+    assert_eq!(fx.state(held), assigned("ann"));
+
+    // Back within the window: hers again as resumed, with the message, no accept.
+    let out = fx.sign_in(T0 + 30, agent("ann", &[], 2));
+    let resumed: Vec<&OfferDetails> = out
+        .to_agent("ann")
+        .into_iter()
+        .filter_map(|n| match n {
+            AgentNotice::Resumed(d) => Some(&**d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resumed.len(), 1);
+    assert_eq!(resumed[0].conversation, held);
+    assert!(
+        resumed[0]
+            .transcript
+            .iter()
+            .any(|t| &*t.text == "are you still there?"),
+        "{:?}",
+        resumed[0].transcript
+    );
+    assert!(!fx.router.is_returning_agent("ann"));
+    let (reply, _) = fx.run(|r| r.reply(T0 + 31, "ann", &held.to_string(), "back"));
+    reply.expect("ann holds it again");
+    assert_eq!(
+        fx.router.take_reconnects(),
+        Reconnects {
+            resumed: 1,
+            expired: 0
+        }
+    );
+    assert_eq!(fx.router.take_reconnects(), Reconnects::default(), "taken");
+}
+
+#[test]
+fn a_dropped_connection_not_back_within_its_window_routes_its_conversations_again() {
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("ann", &[], 1));
+    let (held, _) = fx.arrive(T0 + 1, message("held", 0.0));
+    fx.accept(T0 + 2, "ann", held);
+    fx.run(|r| r.connection_lost(T0 + 10, "ann", 5_000))
+        .0
+        .unwrap();
+    fx.sign_in(T0 + 20, agent("bob", &[], 1));
+    fx.tick(T0 + 5_009);
+    assert_eq!(fx.state(held), assigned("ann"), "still within the window");
+    let out = fx.tick(T0 + 5_010);
+    assert_eq!(out.offers(), vec![("bob".to_owned(), held)]);
+    assert_eq!(
+        out.queued(held).first().map(|(reason, _)| *reason),
+        Some(QueueReason::AgentLost)
+    );
+    assert!(fx.router.agents(T0 + 5_010).iter().all(|a| &*a.id != "ann"));
+    assert_eq!(
+        fx.router.take_reconnects(),
+        Reconnects {
+            resumed: 0,
+            expired: 1
+        }
+    );
+    // Signed out: coming back later is a fresh sign-in, with nothing to resume.
+    let out = fx.sign_in(T0 + 6_000, agent("ann", &[], 1));
+    assert!(
+        out.to_agent("ann")
+            .iter()
+            .all(|n| !matches!(n, AgentNotice::Resumed(_)))
+    );
+}
+
+#[test]
+fn a_dropped_connection_without_a_window_or_anything_accepted_signs_out_at_once() {
+    // No window: the old behaviour, the conversation goes to bob at once.
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("ann", &[], 1));
+    fx.sign_in(T0, agent("bob", &[], 1));
+    let (held, out) = fx.arrive(T0 + 1, message("held", 0.0));
+    let (first, _) = out.offers()[0].clone();
+    fx.accept(T0 + 2, &first, held);
+    let (_, out) = fx.run(|r| r.connection_lost(T0 + 10, &first, 0));
+    let other = if first == "ann" { "bob" } else { "ann" };
+    assert_eq!(out.offers(), vec![(other.to_owned(), held)]);
+    assert!(!fx.router.is_returning_agent(&first));
+    assert!(fx.router.agents(T0 + 10).iter().all(|a| *a.id != *first));
+
+    // Only an offer in flight: nothing to keep, so signed out, the offer back.
+    let mut fx = Fixture::new();
+    fx.sign_in(T0, agent("ann", &[], 1));
+    let (offered, _) = fx.arrive(T0 + 1, message("offered", 0.0));
+    fx.run(|r| r.connection_lost(T0 + 10, "ann", 30_000))
+        .0
+        .unwrap();
+    assert_eq!(fx.state(offered), queued());
+    assert!(fx.router.agents(T0 + 10).is_empty());
+    assert_eq!(fx.router.take_reconnects(), Reconnects::default());
+    let (unknown, _) = fx.run(|r| r.connection_lost(T0 + 11, "ann", 30_000));
+    assert_eq!(unknown, Err(RoutingError::AgentNotFound("ann".to_owned())));
+}
+
+#[test]
 fn ids_skipped_after_damage_are_never_given() {
     let mut fx = Fixture::new();
     let (first, _) = fx.arrive(T0, message("a", 0.0));
@@ -2779,7 +2913,7 @@ fn random_operations_with_every_timer_leave_no_stale_timer() {
                 let held = a.conversations[next(a.conversations.len() as u64) as usize];
                 conversation = held.to_string();
             }
-            match next(14) {
+            match next(15) {
                 0 | 1 => {
                     let sign_in = agent(&agent_id, &skills[..1 + next(2) as usize], 2);
                     let _ = r.sign_in(now, sign_in);
@@ -2829,6 +2963,9 @@ fn random_operations_with_every_timer_leave_no_stale_timer() {
                 }
                 12 if next(20) == 0 => {
                     r.restarted(now, 3_000, 0);
+                }
+                13 => {
+                    let _ = r.connection_lost(now, &agent_id, 3_000);
                 }
                 _ => r.tick(now),
             }

@@ -57,6 +57,10 @@ pub const OUTBOUND_NOTIFICATIONS: &str = "switchboard_outbound_notifications_tot
 /// Gauge: active outbound campaigns by state (`scheduled`, `running`,
 /// `paused_service_level`, `paused_no_agents`, `paused_outbox_full`).
 pub const OUTBOUND_CAMPAIGNS: &str = "switchboard_outbound_campaigns";
+/// Counter: agents held for a return (their desk connection dropped, or the server
+/// restarted), by how the window ended (`resumed`: they signed in again and got their
+/// conversations back; `expired`: signed out, their conversations routed again).
+pub const AGENT_RECONNECTS: &str = "switchboard_agent_reconnects_total";
 /// Offers made to agents.
 pub const OFFERS: &str = "switchboard_offers_total";
 /// Offers accepted by agents.
@@ -279,6 +283,11 @@ fn describe() {
         "Time the router took for one operation and the decisions it made, by operation."
     );
     describe_counter!(OFFERS, "Conversations offered to agents.");
+    describe_counter!(
+        AGENT_RECONNECTS,
+        "Agents held for a return after a dropped connection or a restart, by result \
+         (resumed, expired)."
+    );
     describe_counter!(ACCEPTS, "Offers accepted by agents.");
     describe_counter!(REQUEUES, "Conversations put back in the queue, by reason.");
     describe_counter!(
@@ -602,6 +611,9 @@ fn zero_known_series() {
     for result in ["ok", "rejected"] {
         counter!(KB_RELOADS, "result" => result).absolute(0);
     }
+    for result in RECONNECT_RESULTS {
+        counter!(AGENT_RECONNECTS, "result" => result).absolute(0);
+    }
     // New arrivals and handoffs are not requeues (see `record_event`).
     let requeues = [
         QueueReason::Declined,
@@ -750,6 +762,21 @@ pub fn record_semantic_embedding(took: Duration) {
 /// of a few fixed labels.
 pub fn record_semantic_skipped(reason: &'static str) {
     counter!(SEMANTIC_SKIPPED, "reason" => reason).increment(1);
+}
+
+/// How an agent's return window ends (the labels of [`AGENT_RECONNECTS`]).
+pub const RECONNECT_RESULTS: [&str; 2] = ["resumed", "expired"];
+
+/// Counts agents held for a return whose window ended since the router last reported.
+pub fn record_reconnects(reconnects: crate::routing::Reconnects) {
+    for (result, n) in RECONNECT_RESULTS
+        .into_iter()
+        .zip([reconnects.resumed, reconnects.expired])
+    {
+        if n > 0 {
+            counter!(AGENT_RECONNECTS, "result" => result).increment(n);
+        }
+    }
 }
 
 /// Records a knowledge-base reload attempt.

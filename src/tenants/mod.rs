@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 use builtin_bot::SharedBot;
 pub use clock::Clock;
-pub use tenant::{Tenant, TenantState};
+pub use tenant::{SessionEnd, Tenant, TenantState};
 
 use crate::config::Config;
 use crate::routing::{AgentStateCounts, ChannelClass, Command, Router};

@@ -116,6 +116,22 @@ pub struct TenantState {
     refused_notifications: Vec<NotificationId>,
 }
 
+/// What becomes of an agent whose desk session ended
+/// ([`TenantState::sign_out_agent`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The desk ended its stream, or the server ended it (a refusal, a mailbox read
+    /// too slowly): the agent is signed out and its conversations are routed again.
+    SignedOut,
+    /// The connection dropped (the stream failed or was reset): the agent keeps its
+    /// accepted conversations for `[routing] agent_reconnect_secs`, awaiting its
+    /// return ([`Command::ConnectionLost`]).
+    ConnectionLost,
+    /// A drain with a journal: the agent stays signed in, holding its conversations
+    /// for the next process to give back.
+    CarriedOver,
+}
+
 /// Customer notices an operation asked to get back instead of mailing them.
 pub type InlineReplies = Vec<CustomerNotice>;
 
@@ -515,7 +531,11 @@ impl TenantState {
         // learns them here, live and on replay alike.
         let session = match &command {
             Command::SignIn(s) => Some((s.agent_id.clone(), Session::SignedIn(s.presence))),
-            Command::SignOut { agent } => Some((agent.clone(), Session::SignedOut)),
+            // An agent awaited after a dropped connection takes no work meanwhile: it
+            // counts as signed out until it signs in again.
+            Command::SignOut { agent } | Command::ConnectionLost { agent, .. } => {
+                Some((agent.clone(), Session::SignedOut))
+            }
             Command::SetPresence { agent, presence } => {
                 Some((agent.clone(), Session::Presence(*presence)))
             }
@@ -524,6 +544,11 @@ impl TenantState {
         let restarted = matches!(command, Command::Restarted { .. });
         let erasure = matches!(command, Command::EraseCustomer { .. });
         let result = self.router.apply(now, command);
+        // Taken after every command, so a replay's returns are never counted.
+        let reconnects = self.router.take_reconnects();
+        if !replaying {
+            metrics::record_reconnects(reconnects);
+        }
         if result.is_ok() {
             self.journaling.erasures += u64::from(erasure);
             if let Some((agent, session)) = session
@@ -878,27 +903,22 @@ impl TenantState {
     }
 
     /// Ends the session with `token` of `agent`, unless a newer session of the agent
-    /// has taken over. The agent is signed out, unless `keep_signed_in` (a drain with
-    /// a journal: it holds its conversations for the next process to give back).
-    pub fn sign_out_agent(
-        &mut self,
-        now: Millis,
-        agent: &AgentId,
-        token: u64,
-        keep_signed_in: bool,
-    ) {
+    /// has taken over; `end` says what becomes of the agent (see [`SessionEnd`]).
+    pub fn sign_out_agent(&mut self, now: Millis, agent: &AgentId, token: u64, end: SessionEnd) {
         if self.agents.get(agent).is_none_or(|m| m.token != token) {
             return;
         }
         self.agents.remove(agent);
-        if !keep_signed_in {
-            let _ = self.execute(
-                now,
-                Command::SignOut {
-                    agent: agent.to_string(),
-                },
-            );
-        }
+        let agent = agent.to_string();
+        let command = match end {
+            SessionEnd::CarriedOver => return,
+            SessionEnd::SignedOut => Command::SignOut { agent },
+            SessionEnd::ConnectionLost => Command::ConnectionLost {
+                agent,
+                grace_ms: self.router.policy().agent_reconnect_secs * 1000,
+            },
+        };
+        let _ = self.execute(now, command);
     }
 
     /// Whether an adapter's undelivered or unacknowledged deliveries have reached

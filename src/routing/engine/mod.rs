@@ -59,9 +59,11 @@ pub use interface::{
 pub use outbound::{OUTBOUND_RESULTS, OUTBOUND_RESULTS_BY_CHANNEL, OutboundCount};
 use policy::QueueEscalation;
 pub use policy::{
-    AgentChoice, BotRouting, QueueSpec, RoutingPolicy, RoutingPolicyError, parse_skill,
+    AgentChoice, BotRouting, MAX_AGENT_RECONNECT_SECS, QueueSpec, RoutingPolicy,
+    RoutingPolicyError, parse_skill,
 };
 pub use privacy::{CustomerExport, ErasedCustomer, Forgotten};
+pub use restart::Reconnects;
 use texts::{
     QueueTexts, is_chinese, reconnecting_text, shutdown_text, solved_text, survey_buttons,
     survey_text, survey_thanks, unsubscribed_text, verdict_buttons, wait_limit_text,
@@ -340,6 +342,10 @@ pub struct Router {
     /// What retention forgot since metrics last asked.
     #[serde(skip)]
     forgotten: Forgotten,
+    /// Agents held for a return since metrics last asked, by how it ended (not in
+    /// snapshots: a replay would count them again).
+    #[serde(skip)]
+    reconnects: restart::Reconnects,
     /// Every scheduled timer (offer expiries, cooldowns, quiet checks, parked
     /// windows, waits, escalation steps, wrap-ups, boosts, returns after a restart),
     /// cancelled as soon as what it times ends.
@@ -454,6 +460,12 @@ impl Router {
         if policy.queues.is_empty() {
             return Err(RoutingPolicyError::NoQueues);
         }
+        if policy.agent_reconnect_secs > MAX_AGENT_RECONNECT_SECS {
+            return Err(RoutingPolicyError::Value(format!(
+                "agent_reconnect_secs: {} s, at most {MAX_AGENT_RECONNECT_SECS}",
+                policy.agent_reconnect_secs
+            )));
+        }
         for (name, value) in [
             ("offer_timeout_ms", policy.offer_timeout_ms),
             ("transcript_limit", policy.transcript_limit as u64),
@@ -550,6 +562,7 @@ impl Router {
             surveys: Surveys::default(),
             ended: RecentlyEnded::new(DEFAULT_ENDED_KEPT),
             forgotten: Forgotten::default(),
+            reconnects: restart::Reconnects::default(),
             timers: Timers::default(),
             next_join: 0,
             skills: SkillCatalog::default(),

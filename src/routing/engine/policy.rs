@@ -97,6 +97,10 @@ pub(super) struct QueueEscalation {
     pub(super) fallback_message: String,
 }
 
+/// Longest `agent_reconnect_secs`: conversations held for an agent who may not come
+/// back wait unanswered, so the window stays short.
+pub const MAX_AGENT_RECONNECT_SECS: u64 = 600;
+
 /// Everything that shapes routing decisions for a tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -105,6 +109,10 @@ pub struct RoutingPolicy {
     pub priority: PriorityPolicy,
     /// Milliseconds an agent has to accept an offer.
     pub offer_timeout_ms: u64,
+    /// Seconds an agent whose desk connection drops (the stream fails or is reset,
+    /// rather than ended by the desk) keeps its accepted conversations, awaiting its
+    /// return; 0 signs it out at once. At most [`MAX_AGENT_RECONNECT_SECS`].
+    pub agent_reconnect_secs: u64,
     /// Milliseconds a declined conversation is not offered to the same agent again.
     pub decline_cooldown_ms: u64,
     /// Average handle time assumed before any conversation has closed, in seconds.
@@ -205,6 +213,7 @@ impl Default for RoutingPolicy {
         RoutingPolicy {
             priority: PriorityPolicy::default(),
             offer_timeout_ms: 30_000,
+            agent_reconnect_secs: 30,
             decline_cooldown_ms: 60_000,
             default_handle_secs: 180,
             queues: vec![QueueSpec {

@@ -8,7 +8,8 @@ use super::*;
 
 impl Router {
     /// Runs timers, kind by kind in the order [`TimerKind`] lists them (see
-    /// [`crate::routing::timer_queue`]): returning agents that did not come back are
+    /// [`crate::routing::timer_queue`]): returning agents (after a restart or a dropped
+    /// connection) that did not come back are
     /// signed out, expired offers go back to the queue (the agent is set away),
     /// conversations whose decline cooldown ended are routed again, quiet
     /// conversations park or end, waits reach their limits, escalation steps and
@@ -27,8 +28,7 @@ impl Router {
             let Timer::AgentReturn(slot) = timer else {
                 unreachable!("popped by kind")
             };
-            let agent = self.agent_id(slot);
-            let _ = self.sign_out(now, &agent);
+            self.return_expired(now, slot);
         }
         // Every expired offer is withdrawn (and its agent set away) before any is
         // routed again, so none goes to an agent whose own offer expired in this tick.

@@ -142,6 +142,7 @@ impl pb::admin_server::Admin for AdminService {
                 load: Some(capacity(a.load)),
                 idle_ms: a.idle_ms,
                 conversation_ids: a.conversations.iter().map(|c| c.to_string()).collect(),
+                reconnecting: a.returning,
             })
             .collect();
         Ok(Response::new(pb::ListAgentsResponse { agents }))

@@ -8,6 +8,7 @@ mod bots;
 mod common;
 mod consent;
 mod conversation;
+mod desk;
 mod durability;
 mod operations;
 mod outbound;

@@ -107,7 +107,10 @@ async fn capacity_two_means_at_most_two_conversations() {
 
 #[tokio::test]
 async fn a_dropped_agent_stream_routes_its_conversation_to_another_agent() {
-    let server = spawn_server(test_config()).await;
+    // Without a reconnect window (with one, see `desk`: the agent is held for it).
+    let mut config = test_config();
+    config.routing.agent_reconnect_secs = 0;
+    let server = spawn_server(config).await;
     let mut first = Agent::sign_in(&server, None, "first", &[("sales", 3)], 1).await;
     let opened = server.submit(None, "dropped", 5_000.0).await;
     assert_eq!(first.take_next().await, opened.conversation_id);

@@ -413,6 +413,8 @@ pub struct AgentView {
     pub idle_ms: u64,
     /// Conversations held.
     pub conversations: Vec<ConversationId>,
+    /// Awaited back after a dropped connection or a restart.
+    pub returning: bool,
 }
 
 /// Agents by state, for gauges.

@@ -48,6 +48,7 @@ impl Router {
                     0
                 },
                 conversations: a.conversations.clone(),
+                returning: a.returning_until.is_some(),
             })
             .collect();
         views.sort_by(|a, b| a.id.cmp(&b.id));

@@ -373,6 +373,27 @@ pub(crate) async fn open_desk(
     (tx, Inbox::new(stream))
 }
 
+/// Like [`open_desk`] for the default tenant, over `channel` (a relay the test can
+/// cut, say).
+pub(crate) async fn open_desk_over(
+    channel: Channel,
+    sign_in: pb::SignIn,
+) -> (mpsc::Sender<pb::AgentFrame>, Inbox<pb::DeskFrame>) {
+    let (tx, rx) = mpsc::channel(64);
+    tx.send(pb::AgentFrame {
+        request_id: "sign-in".into(),
+        action: Some(pb::agent_frame::Action::SignIn(sign_in)),
+    })
+    .await
+    .unwrap();
+    let stream = AgentDeskClient::new(channel)
+        .session(ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    (tx, Inbox::new(stream))
+}
+
 /// Opens a desk stream with a credential (and tenant header) and sends `sign_in` as its
 /// first frame, without waiting; `Err` when the call itself is refused.
 pub(crate) async fn open_desk_as(
@@ -412,6 +433,20 @@ pub(crate) fn sign_in_frame(id: &str, messaging_capacity: u32) -> pb::SignIn {
 }
 
 impl Agent {
+    /// The request sender and the response stream, to drop in an order of the test's
+    /// choosing.
+    pub(crate) fn into_parts(self) -> (mpsc::Sender<pb::AgentFrame>, Inbox<pb::DeskFrame>) {
+        (self.tx, self.inbox)
+    }
+
+    /// Ends the request stream (a half-close) and waits for the server to end the
+    /// session; the status it ends with.
+    pub(crate) async fn half_close(self) -> Status {
+        let Agent { tx, mut inbox, .. } = self;
+        drop(tx);
+        inbox.end_status().await
+    }
+
     /// Signs in as `id` with a credential (its tenant), messaging capacity and no
     /// skills; waits for `signed_in`, or returns the status the call or stream ended
     /// with instead.

@@ -8,6 +8,11 @@
 //! the agent closes and the customer answers the survey. Screenshots of each view go
 //! to `target/console-{chat,desk,wallboard}.png` (the README's are copies). Without
 //! `chromium` the test is skipped with a message, unless `CI=true`, where it fails.
+//! `a_desk_page_whose_socket_drops_reconnects_and_keeps_its_conversation` closes a
+//! desk page's socket from outside its code while it holds a conversation: the page
+//! says it is reconnecting, signs in again, gets the conversation back (with what the
+//! customer wrote meanwhile) and replies; a reload does the same, and Sign out ends
+//! the call cleanly.
 //!
 //! The other tests call the bridge as a page would, without a browser: a remote peer
 //! without credentials is refused exactly as on the gRPC port, an unknown method and
@@ -694,6 +699,26 @@ impl Browser {
         Tab { session }
     }
 
+    /// Opens `url` in a new tab whose pages keep every WebSocket they open in
+    /// `window.__sockets`, so a test can close them from outside the page's code.
+    async fn open_tracking_sockets(&mut self, url: &str) -> Tab {
+        let tab = self.open("about:blank").await;
+        let tracker = "window.__sockets = []; const Native = window.WebSocket; \
+            window.WebSocket = class extends Native { \
+              constructor(...args) { super(...args); window.__sockets.push(this); } };";
+        self.call(Some(&tab.session), "Page.enable", json!({}))
+            .await;
+        self.call(
+            Some(&tab.session),
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": tracker }),
+        )
+        .await;
+        self.call(Some(&tab.session), "Page.navigate", json!({ "url": url }))
+            .await;
+        tab
+    }
+
     /// The customer in the chat `tab` types `text` and sends it.
     async fn chat_says(&mut self, tab: &Tab, text: &str) {
         self.eval(tab, &type_into("[data-testid=chat-input]", text))
@@ -1031,6 +1056,199 @@ async fn one_conversation_in_headless_chromium() {
     browser
         .screenshot(&chat, &shots.join("console-chat.png"))
         .await;
+
+    drop(browser);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_desk_page_whose_socket_drops_reconnects_and_keeps_its_conversation() {
+    let Some(chromium) = find_chromium() else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true but no chromium on the PATH");
+        }
+        println!("skipped: no chromium on the PATH (apt-get install chromium)");
+        return;
+    };
+    let server = start_server().await;
+    let base = format!("http://{}/", server.http);
+    let mut browser = Browser::launch(&chromium).await;
+    let desk = browser.open_tracking_sockets(&format!("{base}#desk")).await;
+    let chat = browser.open(&format!("{base}#chat")).await;
+    for (tab, name) in [(&desk, "desk"), (&chat, "chat")] {
+        browser
+            .wait_for(
+                tab,
+                &format!("the {name} page to load the contract"),
+                "document.body?.dataset.ready === 'true'",
+            )
+            .await;
+    }
+
+    // The agent signs in available; the customer asks for a person and the desk
+    // accepts the offer.
+    browser
+        .eval(
+            &desk,
+            &type_into("[data-testid=desk-skills]", "orders:4, en:5"),
+        )
+        .await;
+    browser
+        .eval(&desk, &click("[data-testid=desk-sign-in]"))
+        .await;
+    browser
+        .wait_for(
+            &desk,
+            "the desk to sign in",
+            "document.querySelector('[data-testid=desk-banner]')?.textContent.includes('Signed in as demo-agent')",
+        )
+        .await;
+    browser
+        .wait_for(
+            &chat,
+            "the chat to connect",
+            "document.querySelector('[data-testid=chat-status]').dataset.state === 'connected'",
+        )
+        .await;
+    browser.chat_says(&chat, "Where is my order #1234?").await;
+    browser
+        .wait_for(
+            &chat,
+            "the bot's answer",
+            "document.querySelectorAll('.bubble.bot').length > 0",
+        )
+        .await;
+    browser
+        .chat_says(&chat, "Can I talk to a person, please?")
+        .await;
+    browser
+        .wait_for(
+            &desk,
+            "the offer",
+            "document.querySelector('[data-testid=desk-offer]')",
+        )
+        .await;
+    browser
+        .eval(&desk, &click("[data-testid=desk-accept]"))
+        .await;
+    browser
+        .wait_for(
+            &desk,
+            "the accepted conversation",
+            "document.querySelector('[data-testid=desk-conversation]')",
+        )
+        .await;
+
+    // The desk's socket is closed from outside its code, as a network drop would.
+    let closed = browser
+        .eval(
+            &desk,
+            "(() => { const open = window.__sockets.filter(s => s.url.includes('AgentDesk') && s.readyState === WebSocket.OPEN); open.forEach(s => s.close()); return open.length; })()",
+        )
+        .await;
+    assert_eq!(closed, json!(1), "the desk had one session socket open");
+    browser
+        .wait_for(
+            &desk,
+            "the desk to say it is reconnecting",
+            "(() => { const r = document.querySelector('[data-testid=desk-reconnecting]'); return !r.hidden && r.textContent.includes('connection lost, reconnecting'); })()",
+        )
+        .await;
+    // The customer writes while the agent is away.
+    browser
+        .chat_says(&chat, "Hello? Are you still there?")
+        .await;
+
+    // It signs in again on a new socket and gets the conversation back, assigned,
+    // with what the customer wrote meanwhile.
+    browser
+        .wait_for(
+            &desk,
+            "the desk to reconnect",
+            "document.querySelector('[data-testid=desk-reconnecting]').hidden && window.__sockets.filter(s => s.url.includes('AgentDesk') && s.readyState === WebSocket.OPEN).length === 1",
+        )
+        .await;
+    browser
+        .wait_for(
+            &desk,
+            "the conversation back with the customer's message",
+            "document.querySelector('[data-testid=desk-conversation] .transcript')?.textContent.includes('Are you still there?')",
+        )
+        .await;
+    let offers = browser
+        .eval(
+            &desk,
+            "document.querySelectorAll('[data-testid=desk-offer]').length",
+        )
+        .await;
+    assert_eq!(offers, json!(0), "resumed, not offered again");
+
+    // A reply reaches the customer's chat.
+    let reply = "Sorry, my connection dropped. I am here.";
+    browser
+        .eval(&desk, &type_into("[data-testid=desk-reply-input]", reply))
+        .await;
+    browser
+        .eval(&desk, &click("[data-testid=desk-reply-send]"))
+        .await;
+    browser
+        .wait_for(
+            &chat,
+            "the agent's reply in the chat",
+            &format!(
+                "[...document.querySelectorAll('.bubble.agent')].some(b => b.textContent.includes({reply:?}))"
+            ),
+        )
+        .await;
+
+    // A reload is a dropped connection too: the tab signs in again by itself and
+    // the conversation comes back with the whole exchange.
+    browser.eval(&desk, "window.__old_page = true").await;
+    browser
+        .call(Some(&desk.session), "Page.reload", json!({}))
+        .await;
+    browser
+        .wait_for(
+            &desk,
+            "the reloaded desk to have its conversation back",
+            &format!(
+                "!window.__old_page && document.querySelector('[data-testid=desk-conversation] .transcript')?.textContent.includes({reply:?})"
+            ),
+        )
+        .await;
+
+    // Signing out ends the call cleanly: the sign-in form, no reconnecting.
+    browser
+        .eval(&desk, &click("[data-testid=desk-sign-out]"))
+        .await;
+    browser
+        .wait_for(
+            &desk,
+            "the sign-in form after signing out",
+            "!document.querySelector('.sign-in').hidden && document.querySelector('[data-testid=desk-reconnecting]').hidden && document.querySelector('[data-testid=desk-error]').textContent === ''",
+        )
+        .await;
+    // Signed out at once, not held for a return.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (responses, status) = bridge_call(
+            server.http,
+            "/switchboard.v1.Admin/ListAgents",
+            json!({}),
+            vec![Vec::new()],
+        )
+        .await;
+        assert_eq!(status["code"], 0, "{status}");
+        let agents = pb::ListAgentsResponse::decode(&responses[0][..]).unwrap();
+        if agents.agents.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still signed in after signing out: {agents:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     drop(browser);
     server.stop().await;

@@ -1,10 +1,25 @@
 // Agent desk: one AgentDesk Session per signed-in agent: offers with their context,
 // accept or decline, then reply, transfer and close, with the bot's suggestions.
+//
+// Sign out ends the session's request stream (the server signs the agent out and
+// routes its conversations again). Any other end of a signed-in session (the network
+// dropped, the server restarted, the tab was reloaded) is a lost connection: the
+// server holds the agent's conversations for its reconnect window, and the desk
+// signs in again with the details it stored, backing off from 1 s to 15 s between
+// tries; the conversations come back as resumed offers and open as they were.
 
 import { openCall, describeStatus } from "./grpc.js";
 import { h, duration, label, randomId } from "./dom.js";
 
 const KEY = "switchboard.desk";
+/** Set (for this tab) while the desk is signed in: a reload signs in again. */
+const ACTIVE = "switchboard.desk.active";
+/** First and longest wait between reconnect tries, doubling from one to the other. */
+const FIRST_RETRY_MS = 1000;
+const MAX_RETRY_MS = 15000;
+/** Ends of a session that are the connection's, not a refusal: CANCELLED, UNKNOWN,
+ * DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE (the socket closed, a drain). */
+const LOST = new Set([1, 2, 4, 13, 14]);
 
 /** "orders:4, en:5" -> [{skill, proficiency}]; throws naming the bad entry. */
 function parseSkills(text) {
@@ -40,10 +55,11 @@ export function startDesk(root) {
     h("button", { type: "submit", "data-testid": "desk-sign-in" }, "Sign in"), problem);
 
   const banner = h("div", { class: "banner", "data-testid": "desk-banner" });
+  const reconnecting = h("div", { class: "banner error", "data-testid": "desk-reconnecting", hidden: true });
   const offers = h("div", { class: "offers", "data-testid": "desk-offers" });
   const chats = h("div", { class: "conversations", "data-testid": "desk-conversations" });
   const events = h("ol", { class: "events" });
-  const workspace = h("div", { class: "workspace", hidden: true }, banner,
+  const workspace = h("div", { class: "workspace", hidden: true }, banner, reconnecting,
     h("div", { class: "columns" },
       h("section", {}, h("h3", {}, "Offers"), offers),
       h("section", { class: "wide" }, h("h3", {}, "Conversations"), chats),
@@ -51,6 +67,11 @@ export function startDesk(root) {
   root.append(h("div", { class: "desk" }, signIn, workspace));
 
   let call = null;
+  let session = 0; // which openCall is current; frames and ends of older ones are ignored
+  let connected = false; // signed in on `call`
+  let reconnect = false; // a lost connection signs in again (once the server took a sign-in)
+  let retries = 0;
+  let retryTimer = null;
   let requests = 0;
   const pending = new Map(); // request_id -> {what, conversationId}
   const conversations = new Map(); // conversation_id -> {card, transcript, ...}
@@ -62,10 +83,55 @@ export function startDesk(root) {
     while (events.children.length > 50) events.lastChild.remove();
   }
 
+  /** Sends an action; false (and a note) while the desk is not connected. */
   function act(what, action, conversationId) {
+    if (!connected) {
+      note("not connected: wait until the desk has reconnected", "error");
+      return false;
+    }
     const requestId = `${what}-${++requests}`;
     pending.set(requestId, { what, conversationId, presence: action.setPresence?.presence });
     call.send({ requestId, ...action });
+    return true;
+  }
+
+  function signOut() {
+    signingOut = true;
+    sessionStorage.removeItem(ACTIVE);
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    // The end of the request stream: the server signs out at once.
+    if (call) {
+      call.end();
+    } else {
+      session += 1; // a sign-in on its way is ended when it opens
+      showSignIn();
+    }
+  }
+
+  function showSignIn() {
+    call = null;
+    connected = false;
+    reconnect = false;
+    retries = 0;
+    signingOut = false;
+    sessionStorage.removeItem(ACTIVE);
+    workspace.hidden = true;
+    signIn.hidden = false;
+    reconnecting.hidden = true;
+    offers.replaceChildren();
+    chats.replaceChildren();
+    conversations.clear();
+  }
+
+  /** The session ended without a sign-out: try again after the next back-off. */
+  function reconnectLater(status) {
+    const delay = Math.min(FIRST_RETRY_MS * 2 ** retries, MAX_RETRY_MS);
+    retries += 1;
+    reconnecting.textContent = `connection lost, reconnecting… (next try in ${Math.round(delay / 1000)} s)`;
+    reconnecting.hidden = false;
+    note(`connection lost: ${describeStatus(status)}`, "error");
+    retryTimer = setTimeout(() => { retryTimer = null; connect(); }, delay);
   }
 
   function showBanner(agent, timeoutMs) {
@@ -74,7 +140,7 @@ export function startDesk(root) {
       h("span", {}, `Signed in as ${agent}`, timeoutMs ? ` · offers expire after ${duration(timeoutMs)}` : "", " · "), state,
       h("button", { type: "button", "data-testid": "desk-available", onclick: () => act("presence", { setPresence: { presence: "PRESENCE_AVAILABLE" } }) }, "Available"),
       h("button", { type: "button", "data-testid": "desk-away", onclick: () => act("presence", { setPresence: { presence: "PRESENCE_AWAY" } }) }, "Away"),
-      h("button", { type: "button", "data-testid": "desk-sign-out", onclick: () => { signingOut = true; call?.close(); } }, "Sign out"));
+      h("button", { type: "button", "data-testid": "desk-sign-out", onclick: signOut }, "Sign out"));
   }
 
   function transcriptList(entries) {
@@ -121,8 +187,7 @@ export function startDesk(root) {
       h("form", { class: "composer", onsubmit: (e) => {
         e.preventDefault();
         const text = reply.value.trim();
-        if (!text) return;
-        act("reply", { reply: { conversationId: id, text } }, id);
+        if (!text || !act("reply", { reply: { conversationId: id, text } }, id)) return;
         transcript.append(h("li", { class: "agent" }, h("span", { class: "who" }, "you"), text));
         reply.value = "";
       } }, reply, h("button", { type: "submit", "data-testid": "desk-reply-send" }, "Send")),
@@ -132,6 +197,7 @@ export function startDesk(root) {
           if (target.value.trim()) act("transfer", { transfer: { conversationId: id, [kind.value]: target.value.trim() } }, id);
         } }, kind, target, h("button", { type: "submit" }, "Transfer")),
         h("button", { type: "button", "data-testid": "desk-close", onclick: () => act("close", { close: { conversationId: id } }, id) }, "Close")));
+    conversations.get(id)?.card.remove();
     conversations.set(id, { card, transcript, suggestions, state });
     chats.prepend(card);
   }
@@ -151,6 +217,18 @@ export function startDesk(root) {
   function onFrame(frame) {
     switch (frame.frame) {
       case "signedIn":
+        connected = true;
+        reconnect = true;
+        retries = 0;
+        sessionStorage.setItem(ACTIVE, "1");
+        problem.textContent = "";
+        reconnecting.hidden = true;
+        // What this agent holds comes again, as resumed offers; what it does not
+        // (routed to others while it was away) is gone.
+        offers.replaceChildren();
+        chats.replaceChildren();
+        conversations.clear();
+        pending.clear();
         signIn.hidden = true;
         workspace.hidden = false;
         presenceNow ??= presence.value;
@@ -159,6 +237,13 @@ export function startDesk(root) {
         break;
       case "offer": {
         const offer = frame.offer;
+        if (offer.resumed) {
+          // Held for this agent while it was away: already its own, no accept.
+          offers.querySelector(`[data-conversation="${CSS.escape(offer.conversationId)}"]`)?.remove();
+          openConversation(offer);
+          note(`resumed: ${offer.conversationId}`);
+          break;
+        }
         offered.set(offer.conversationId, offer);
         offers.querySelector(`[data-conversation="${CSS.escape(offer.conversationId)}"]`)?.remove();
         offers.prepend(offerCard(offer));
@@ -225,36 +310,63 @@ export function startDesk(root) {
     }
   }
 
-  async function start() {
+  function start() {
     problem.textContent = "";
-    let skillList;
-    try { skillList = parseSkills(skills.value); } catch (e) { problem.textContent = e.message; return; }
+    try { parseSkills(skills.value); } catch (e) { problem.textContent = e.message; return; }
     localStorage.setItem(KEY, JSON.stringify({ agentId: agentId.value, displayName: displayName.value, skills: skills.value, messaging: messaging.value, email: email.value, voice: voice.value }));
     presenceNow = presence.value;
+    reconnect = false;
+    retries = 0;
+    connect();
+  }
+
+  /** Opens a session and signs in with the details stored in localStorage. */
+  async function connect() {
+    const mine = ++session;
+    const stored = JSON.parse(localStorage.getItem(KEY) ?? "null") ?? {};
+    // A reconnect keeps the presence the agent had (wrap-up is the router's to set).
+    const away = (presenceNow ?? presence.value) === "PRESENCE_AWAY";
+    let opened;
     try {
-      call = await openCall("/switchboard.v1.AgentDesk/Session", {
-        onMessage: onFrame,
+      opened = await openCall("/switchboard.v1.AgentDesk/Session", {
+        onMessage: (frame) => { if (mine === session) onFrame(frame); },
         onEnd(status) {
+          if (mine !== session) return;
           call = null;
-          workspace.hidden = true;
-          signIn.hidden = false;
-          offers.replaceChildren();
-          chats.replaceChildren();
-          conversations.clear();
-          if (!signingOut && status.code !== 0) problem.textContent = `signed out: ${describeStatus(status)}`;
-          signingOut = false;
+          connected = false;
+          if (!signingOut && reconnect && LOST.has(status.code)) {
+            reconnectLater(status);
+            return;
+          }
+          const quiet = signingOut;
+          showSignIn();
+          if (!quiet && status.code !== 0) problem.textContent = `signed out: ${describeStatus(status)}`;
         },
       });
-      call.send({
+      opened.send({
         requestId: `sign-in-${randomId()}`,
         signIn: {
-          agentId: agentId.value.trim(), displayName: displayName.value.trim(), skills: skillList,
-          capacity: { messaging: Number(messaging.value) || 0, email: Number(email.value) || 0, voice: Number(voice.value) || 0 },
-          presence: presence.value,
+          agentId: (stored.agentId ?? "").trim(), displayName: (stored.displayName ?? "").trim(),
+          skills: parseSkills(stored.skills ?? ""),
+          capacity: { messaging: Number(stored.messaging) || 0, email: Number(stored.email) || 0, voice: Number(stored.voice) || 0 },
+          presence: away ? "PRESENCE_AWAY" : "PRESENCE_AVAILABLE",
         },
       });
     } catch (e) {
+      if (mine !== session) return;
+      if (reconnect) { reconnectLater({ code: 14, message: e.message }); return; }
       problem.textContent = e.message;
+      return;
     }
+    if (mine === session) call = opened;
+    else opened.end(); // signed out meanwhile: end it cleanly
+  }
+
+  // This tab was signed in before a reload: sign in again (the server held the
+  // conversations for the reconnect window).
+  if (sessionStorage.getItem(ACTIVE)) {
+    reconnect = true;
+    problem.textContent = "signing in again…";
+    connect();
   }
 }

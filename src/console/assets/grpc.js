@@ -113,9 +113,10 @@ export async function openCall(path, { onMessage = () => {}, onEnd = () => {} } 
       // fromObject takes enum names as well as numbers, and throws naming a bad field.
       put(types.request.encode(types.request.fromObject(object)).finish());
     },
-    /** Ends the request stream; responses still arrive. */
+    /** Ends the request stream (a half-close); responses still arrive. */
     end() { put(JSON.stringify({ end: true })); },
-    /** Abandons the call. */
+    /** Abandons the call: the service sees its request stream break, as when the
+     * connection drops (a desk is held for its return, not signed out). */
     close() { socket.close(); },
   };
 }

@@ -262,3 +262,30 @@ async fn a_desk_call_the_client_cancels_is_held_like_a_dropped_connection() {
         pb::ConversationState::Assigned
     );
 }
+
+#[tokio::test]
+async fn a_journal_replay_reproduces_a_dropped_connection_and_its_end() {
+    let dir = std::env::temp_dir().join(format!("sb-desk-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = journaled_in(&dir, with_reconnect(1));
+    let server = spawn_server(config.clone()).await;
+    let relay = Relay::to(server.addr).await;
+    let mut adapter = Adapter::connect(&server, "web-adapter").await;
+    let (_ann, mut bob, id) =
+        ann_holds_a_chat_beside_bob(&server, &relay, &mut adapter, "replayed").await;
+    relay.cut();
+    // Ann's window runs out; bob takes the conversation.
+    assert_eq!(bob.take_next().await, id);
+    drop(adapter);
+
+    // Rebuilt from the journal alone: the replayed connection loss and the window's
+    // end leave the conversation with bob, not with ann.
+    server.shutdown().await.unwrap();
+    std::fs::remove_dir_all(dir.join("snapshots")).unwrap();
+    let server = spawn_server(config).await;
+    let view = server.conversation(&id).await.unwrap();
+    assert_eq!(view.agent_id, "bob", "{view:?}");
+    assert!(agent_view(&server, "ann").await.is_none());
+    server.shutdown().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,6 +9,11 @@ use tokio::net::TcpListener;
 use switchboard::config::{Cli, Command};
 use switchboard::telemetry::logging;
 
+/// mimalloc instead of the system allocator: the relay makes many small, short-lived
+/// allocations on both worker threads (frames, notices, transcript entries).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -49,9 +49,9 @@ pub use engine::{
     AssistSuggestions, BotAction, BotRouting, BotTurn, CAMPAIGN_STATES, CandidateAgent,
     CustomerExport, CustomerNotice, CustomerNoticeBody, ErasedCustomer, Explanation, Forgotten,
     Handoff, InboundMessage, MAX_FACTS_PER_CALL, MessageOutcome, Notice, NotificationNotice,
-    OUTBOUND_RESULTS, OUTBOUND_RESULTS_BY_CHANNEL, OfferDetails, OutboundCount, ProfileRef,
-    QueueSpec, Reconnects, Router, RoutingError, RoutingPolicy, RoutingPolicyError, Rule, SignIn,
-    TransferRequest, Understood, language_skill,
+    OUTBOUND_RESULTS, OUTBOUND_RESULTS_BY_CHANNEL, OfferDetails, OptOutVia, OutboundCount,
+    ProfileRef, QueueSpec, Reconnects, Router, RoutingError, RoutingPolicy, RoutingPolicyError,
+    Rule, SignIn, TransferRequest, Understood, language_skill,
 };
 pub use events::{Event, EventKind, QueueReason, Responder, TransferTarget};
 pub use model::{

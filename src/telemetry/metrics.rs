@@ -57,6 +57,9 @@ pub const OUTBOUND_NOTIFICATIONS: &str = "switchboard_outbound_notifications_tot
 /// Gauge: active outbound campaigns by state (`scheduled`, `running`,
 /// `paused_service_level`, `paused_no_agents`, `paused_outbox_full`).
 pub const OUTBOUND_CAMPAIGNS: &str = "switchboard_outbound_campaigns";
+/// Counter: consents withdrawn, by purpose (`kind`) and how (`via`: `reply`, the
+/// customer wrote "退订" or "STOP"; `api`, the tenant's systems recorded it).
+pub const OPT_OUTS: &str = "switchboard_consent_opt_outs_total";
 /// Counter: agents held for a return (their desk connection dropped, or the server
 /// restarted), by how the window ended (`resumed`: they signed in again and got their
 /// conversations back; `expired`: signed out, their conversations routed again).
@@ -387,6 +390,10 @@ fn describe() {
         "Tenants left half-updated by a panic; the replica turns unhealthy to be restarted."
     );
     describe_counter!(
+        OPT_OUTS,
+        "Consents withdrawn, by purpose (kind) and how (via: reply or api)."
+    );
+    describe_counter!(
         PRIVACY_REQUESTS,
         "Customers' data exported or erased on request (Admin), by action."
     );
@@ -501,6 +508,9 @@ fn describe() {
         gauge!(OUTBOUND_CAMPAIGNS, "state" => state).set(0.0);
     }
     for kind in crate::customer::ContactPurpose::ALL {
+        for via in crate::routing::OptOutVia::ALL {
+            counter!(OPT_OUTS, "kind" => kind.name(), "via" => via.as_str()).absolute(0);
+        }
         for result in crate::routing::OUTBOUND_RESULTS {
             if crate::routing::OUTBOUND_RESULTS_BY_CHANNEL.contains(&result) {
                 for channel in crate::routing::Channel::ALL {
@@ -691,6 +701,19 @@ const RETENTION_KINDS: [&str; 4] = [
 /// Counts a customer's data exported or erased on request.
 pub fn record_privacy_request(action: &'static str) {
     counter!(PRIVACY_REQUESTS, "action" => action).increment(1);
+}
+
+/// Counts withdrawn consents, per purpose and how.
+pub fn record_opt_outs(
+    counts: Vec<(
+        crate::customer::ContactPurpose,
+        crate::routing::OptOutVia,
+        u64,
+    )>,
+) {
+    for (kind, via, n) in counts {
+        counter!(OPT_OUTS, "kind" => kind.name(), "via" => via.as_str()).increment(n);
+    }
 }
 
 /// Counts what retention forgot.

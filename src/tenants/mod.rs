@@ -374,6 +374,7 @@ impl Tenants {
             let mut state = tenant.lock();
             metrics::record_forgotten(state.router.take_forgotten());
             metrics::record_outbound(state.router.take_outbound_counts());
+            metrics::record_opt_outs(state.router.take_opt_outs());
             campaigns.extend(state.router.campaign_states());
             waiting += state.router.waiting_len();
             open += state.router.open_len();

@@ -251,6 +251,16 @@ async fn a_customer_who_writes_td_is_opted_out_told_so_and_nobody_is_offered_it(
         .unwrap();
     assert!(!opted_out.granted && opted_out.source.contains("unsubscribe"));
     assert_eq!(view.history[0].intent, "unsubscribe");
+    // Counted, per purpose and how (gauges and counters are taken every second).
+    let series = r#"switchboard_consent_opt_outs_total{kind="marketing",via="reply"}"#;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while crate::common::metric(&server, series).await < 1.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{series} never counted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     // Ann was never offered it: her next offer is the next real question.
     let mut question = crate::common::message("real-thread", 0.0, "where is my parcel?");

@@ -10,7 +10,42 @@ const UNSUBSCRIBE_SOURCE: &str = "customer reply: unsubscribe";
 /// The intent an opt-out conversation records in the person's history.
 const UNSUBSCRIBE_INTENT: &str = "unsubscribe";
 
+/// How a customer's consent was withdrawn, for the opt-out counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum OptOutVia {
+    /// They wrote "退订", "STOP" or the like.
+    Reply,
+    /// The tenant's systems recorded it (`Admin/RecordCustomerConsent`).
+    Api,
+}
+
+impl OptOutVia {
+    /// Every way, for metrics pre-registration.
+    pub const ALL: [OptOutVia; 2] = [OptOutVia::Reply, OptOutVia::Api];
+
+    /// Stable name, a metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OptOutVia::Reply => "reply",
+            OptOutVia::Api => "api",
+        }
+    }
+}
+
 impl Router {
+    /// Counts a withdrawn consent for the opt-out metric.
+    pub(super) fn count_opt_out(&mut self, purpose: ContactPurpose, via: OptOutVia) {
+        *self.opt_outs.entry((purpose, via)).or_default() += 1;
+    }
+
+    /// Consents withdrawn since the last call, per purpose and how.
+    pub fn take_opt_outs(&mut self) -> Vec<(ContactPurpose, OptOutVia, u64)> {
+        self.opt_outs
+            .drain()
+            .map(|((purpose, via), n)| (purpose, via, n))
+            .collect()
+    }
+
     /// A new conversation whose first message asks to unsubscribe: the person's
     /// profile (made from the channel's customer id when they have none, so the
     /// choice sticks) records an opt-out of marketing and greetings, the customer is
@@ -35,8 +70,9 @@ impl Router {
                     source: UNSUBSCRIBE_SOURCE.into(),
                     origin: profile,
                 };
-                if let Err(e) = self.profiles.record_consent(profile, decision) {
-                    tracing::warn!(error = %e, "opt-out not recorded");
+                match self.profiles.record_consent(profile, decision) {
+                    Ok(()) => self.count_opt_out(purpose, OptOutVia::Reply),
+                    Err(e) => tracing::warn!(error = %e, "opt-out not recorded"),
                 }
             }
         }
@@ -62,5 +98,33 @@ impl Router {
         self.notices.push(Notice::ToCustomer(closed));
         self.emit(now, id, EventKind::BotFinished);
         self.end(now, id, ContactOutcome::BotFinished);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_withdrawn_consent_is_counted_by_how_and_a_granted_one_is_not() {
+        let mut r = Router::new(RoutingPolicy::default()).unwrap();
+        let phone = Identity::new(IdentityKind::Phone, "+8613800138000").unwrap();
+        let decide = |granted| ConsentRecord {
+            purpose: ContactPurpose::Marketing,
+            granted,
+            at: 1_000,
+            source: "shop".into(),
+            origin: crate::customer::ProfileId(0),
+        };
+        r.record_consent(1_000, ProfileRef::Identity(phone.clone()), decide(true))
+            .unwrap();
+        assert!(r.take_opt_outs().is_empty(), "an opt-in is no opt-out");
+        r.record_consent(2_000, ProfileRef::Identity(phone), decide(false))
+            .unwrap();
+        assert_eq!(
+            r.take_opt_outs(),
+            [(ContactPurpose::Marketing, OptOutVia::Api, 1)]
+        );
+        assert!(r.take_opt_outs().is_empty(), "taken once");
     }
 }

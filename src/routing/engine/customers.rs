@@ -325,9 +325,13 @@ impl Router {
             });
         }
         let profile = self.profile_for_record(now, who)?;
+        let withdrawn = (!decision.granted).then_some(decision.purpose);
         self.profiles
             .record_consent(profile, decision)
             .map_err(profile_error)?;
+        if let Some(purpose) = withdrawn {
+            self.count_opt_out(purpose, super::consent::OptOutVia::Api);
+        }
         Ok(profile)
     }
 

@@ -47,6 +47,7 @@ mod views;
 pub use bots::language_skill;
 
 pub use campaigns::CAMPAIGN_STATES;
+pub use consent::OptOutVia;
 use customers::AtRiskIndex;
 pub use customers::{AtRisk, MAX_FACTS_PER_CALL, ProfileRef};
 pub use explain::{CandidateAgent, Explanation};
@@ -429,6 +430,10 @@ pub struct Router {
     /// them.
     #[serde(default)]
     outbound_counts: HashMap<(ContactPurpose, u8, Option<Channel>), u64>,
+    /// Consent withdrawn since metrics last asked, per purpose and how (a reply to
+    /// unsubscribe, or the tenant's systems); kept in snapshots like the above.
+    #[serde(default)]
+    opt_outs: HashMap<(ContactPurpose, OptOutVia), u64>,
     #[serde(skip)]
     events: Vec<Event>,
     #[serde(skip)]
@@ -538,6 +543,7 @@ impl Router {
             templates,
             template_sources: None,
             outbound_counts: HashMap::new(),
+            opt_outs: HashMap::new(),
             average_handle_ms: f64::from(policy.default_handle_secs) * 1000.0,
             next_queue_update: 0,
             queue_refresh: None,

@@ -27,9 +27,11 @@ fn template(name: &str, language: &str, text: &str) -> TemplateSource {
     }
 }
 
-/// The test configuration with a few templates.
+/// The test configuration with a few templates, and no quiet hours: the tests run at
+/// any hour of the day (the quiet-hours test sets its own, around the time it runs).
 fn outbound_config() -> Config {
     let mut config = test_config();
+    config.routing.outbound.rules.quiet_hours = None;
     let mut shipped = template("order-shipped", "en", "Your order {order} has shipped.");
     shipped.buttons.push(ButtonSource {
         label: "Where is {order}?".into(),
@@ -505,9 +507,7 @@ async fn until_campaign(
 
 #[tokio::test]
 async fn a_campaign_waits_for_an_agent_then_reaches_the_opted_in_and_stops_when_asked() {
-    let mut config = outbound_config();
-    config.routing.outbound.rules.quiet_hours = None;
-    let server = spawn_server(config).await;
+    let server = spawn_server(outbound_config()).await;
     let mut adapter = sms_adapter(&server).await;
     let mut admin = server.admin().await;
     let mut client = outbound(&server).await;
@@ -761,9 +761,7 @@ async fn the_bot_answers_where_a_shipment_is_from_the_notice_and_the_agent_sees_
 
 #[tokio::test]
 async fn a_campaign_over_a_tag_reaches_only_the_tagged() {
-    let mut config = outbound_config();
-    config.routing.outbound.rules.quiet_hours = None;
-    let server = spawn_server(config).await;
+    let server = spawn_server(outbound_config()).await;
     let mut adapter = sms_adapter(&server).await;
     let mut admin = server.admin().await;
     let mut client = outbound(&server).await;

@@ -883,10 +883,15 @@ impl TenantState {
     ) -> Result<AgentInbox, RoutingError> {
         if let Some(older) = self.agents.remove(&agent) {
             older.end_replaced();
+            // The newer session takes over what the older one held: a desk that comes
+            // back before the server noticed its old connection die (a network
+            // change, a second tab) keeps its conversations, given back as resumed
+            // by the sign-in below. Without a reconnect window it starts afresh.
             let _ = self.execute(
                 now,
-                Command::SignOut {
+                Command::ConnectionLost {
                     agent: agent.to_string(),
+                    grace_ms: self.router.policy().agent_reconnect_secs * 1000,
                 },
             );
             tracing::info!(agent_id = %agent, "agent session replaced by a newer one");

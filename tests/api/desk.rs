@@ -289,3 +289,44 @@ async fn a_journal_replay_reproduces_a_dropped_connection_and_its_end() {
     server.shutdown().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_newer_desk_session_takes_over_the_conversations_of_the_one_still_open() {
+    let server = spawn_server(with_reconnect(30)).await;
+    let relay = Relay::to(server.addr).await;
+    let mut adapter = Adapter::connect(&server, "web-adapter").await;
+    let (mut old, mut bob, id) =
+        ann_holds_a_chat_beside_bob(&server, &relay, &mut adapter, "takeover").await;
+
+    // Ann's desk signs in again on a new connection while the old one is still open
+    // (the server has not noticed it is dead): the new session gets her conversation
+    // back as resumed, the old one is told it was replaced, and bob gets nothing.
+    let mut ann = Agent::sign_in(&server, None, "ann", &[], 1).await;
+    let offer = ann.offer().await;
+    assert_eq!(offer.conversation_id, id);
+    assert!(offer.resumed, "taken over, not offered anew: {offer:?}");
+    assert_eq!(old.inbox.end_status().await.code(), tonic::Code::Aborted);
+    assert!(!bob.offered_within(Duration::from_millis(300)).await);
+    let reply = "I'm here on my other screen.";
+    ann.reply(&id, reply)
+        .await
+        .expect("the new session holds it");
+    tokio::time::timeout(PROMPT, async {
+        while adapter.message_text().await != reply {}
+    })
+    .await
+    .expect("the reply reaches the customer");
+}
+
+#[tokio::test]
+async fn without_a_reconnect_window_a_newer_session_starts_afresh() {
+    let server = spawn_server(with_reconnect(0)).await;
+    let relay = Relay::to(server.addr).await;
+    let mut adapter = Adapter::connect(&server, "web-adapter").await;
+    let (_old, mut bob, id) =
+        ann_holds_a_chat_beside_bob(&server, &relay, &mut adapter, "afresh").await;
+    let _ann = Agent::sign_in(&server, None, "ann", &[], 1).await;
+    // Her conversation was routed again when the old session was replaced: bob, who
+    // was free, gets it.
+    assert_eq!(bob.take_next().await, id);
+}

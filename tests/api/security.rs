@@ -504,10 +504,12 @@ async fn a_token_for_another_agent_cannot_take_over_a_session() {
     assert_eq!(code, Code::FailedPrecondition);
 
     // Alice reconnecting with her own token replaces her older session, which ends
-    // ABORTED, and gets her conversation back.
+    // ABORTED, and gets her conversation back, still hers (resumed, no accept).
     let mut again = Agent::sign_in_as(&server, &alice_token, "alice", 1).await;
     assert_eq!(alice.inbox.end_status().await.code(), Code::Aborted);
-    assert_eq!(again.take_next().await, conversation);
+    let offer = again.offer().await;
+    assert_eq!(offer.conversation_id, conversation);
+    assert!(offer.resumed, "{offer:?}");
     again.reply(&conversation, "alice again").await.unwrap();
     assert_eq!(next_agent_text(&mut adapter).await, "alice again");
 }

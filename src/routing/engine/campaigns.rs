@@ -371,13 +371,13 @@ mod tests {
         }
     }
 
-    /// An SMS adapter learned from one customer message, answered and closed.
-    fn learn_sms(r: &mut Router) {
-        let msg = InboundMessage {
+    /// A first SMS message through adapter `sms-1`.
+    fn sms_message(conversation: &str, customer: &str) -> InboundMessage {
+        InboundMessage {
             adapter: Arc::from("sms-1"),
             channel: Channel::Sms,
-            channel_conversation_id: "teach".into(),
-            customer_id: "teacher".into(),
+            channel_conversation_id: conversation.into(),
+            customer_id: customer.into(),
             display_name: String::new(),
             value: crate::routing::ValueFacts::default(),
             text: "hi".into(),
@@ -387,8 +387,13 @@ mod tests {
             required_skills: Vec::new(),
             boosts: Boosts::default(),
             identities: Vec::new(),
-        };
-        r.customer_message(NOON - DAY, msg).unwrap();
+        }
+    }
+
+    /// An SMS adapter learned from one customer message, answered and closed.
+    fn learn_sms(r: &mut Router) {
+        r.customer_message(NOON - DAY, sms_message("teach", "teacher"))
+            .unwrap();
         r.abandon(NOON - DAY, Channel::Sms, "teach", "teacher")
             .unwrap();
     }
@@ -499,28 +504,14 @@ mod tests {
         assert_eq!(c.pace.free_agents, 2);
         assert_eq!(c.pace.per_minute, 60);
         assert_eq!(c.counts.matched, 10, "60 a minute for ten seconds");
-        // Both go away: still someone who can serve after a break is not counted,
-        // so the campaign pauses (no agents); one back but busy with two
-        // conversations (its capacity): running, nothing earned.
+        // Bob goes on a break and two customers fill ann's capacity: someone can
+        // serve the queue (no pause), but nobody is free, so nothing is earned.
         r.set_presence(NOON + 10_000, "bob", Presence::Away)
             .unwrap();
         for n in 0..2 {
-            let msg = InboundMessage {
-                adapter: Arc::from("sms-1"),
-                channel: Channel::Sms,
-                channel_conversation_id: format!("busy-{n}"),
-                customer_id: format!("busy-{n}"),
-                display_name: String::new(),
-                value: crate::routing::ValueFacts::default(),
-                text: "hello".into(),
-                language: "en".into(),
-                client_message_id: None,
-                queue: None,
-                required_skills: Vec::new(),
-                boosts: Boosts::default(),
-                identities: Vec::new(),
-            };
-            r.customer_message(NOON + 10_000, msg).unwrap();
+            let busy = format!("busy-{n}");
+            r.customer_message(NOON + 10_000, sms_message(&busy, &busy))
+                .unwrap();
         }
         let offered: Vec<ConversationId> = r
             .drain()

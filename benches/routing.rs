@@ -27,6 +27,11 @@
 
 mod common;
 
+
+/// The allocator the server binary uses (`src/main.rs`), so the core is timed as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -27,7 +27,6 @@
 
 mod common;
 
-
 /// The allocator the server binary uses (`src/main.rs`), so the core is timed as it runs.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

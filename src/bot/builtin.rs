@@ -888,6 +888,22 @@ mod tests {
     }
 
     #[test]
+    fn asking_for_a_person_does_not_read_as_personal_data() {
+        // "person" and "personal" share a stem; the lexicon once bridged both to 个人,
+        // and the handoff carried the Chinese account-closure entry as its intent.
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("kb/starter.json");
+        let bot = BuiltinBot::new(KnowledgeBase::load(&path).unwrap(), BotSettings::default());
+        let BotReply::Handoff { reason, intent, .. } = reply(
+            &bot,
+            "my order is late and nobody answers, can I talk to a person, please?",
+        ) else {
+            panic!("not handed off");
+        };
+        assert_eq!(reason, HandoffReason::CustomerRequest);
+        assert_ne!(intent.as_deref(), Some("account_closure"));
+    }
+
+    #[test]
     fn a_knowledge_base_question_typed_verbatim_gets_its_entry_with_full_confidence() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("kb/starter.json");
         let bot = BuiltinBot::new(KnowledgeBase::load(&path).unwrap(), BotSettings::default());

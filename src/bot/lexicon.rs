@@ -166,7 +166,9 @@ pub(crate) const GROUPS: &[&[&str]] = &[
     &["查", "查询", "查看", "看", "check", "look up", "see", "view"],
     &["申请", "提交", "apply", "request", "submit", "file"],
     &["公司", "企业", "单位", "company", "business", "corporate", "firm"],
-    &["个人", "personal", "individual"],
+    // Not "personal" alone: it stems to "person", so "talk to a person" read as 个人
+    // and guessed a Chinese account-closure entry ("删除我的账号和个人数据").
+    &["个人", "individual", "personal account", "personal use"],
     &["钱", "money", "cash", "funds"],
     &["衣服", "鞋", "鞋子", "裤子", "clothes", "shoes", "shirt", "dress", "jacket", "trousers"],
 ];

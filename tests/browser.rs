@@ -726,6 +726,23 @@ impl Browser {
         self.eval(tab, &click("[data-testid=chat-send]")).await;
     }
 
+    /// The agent in the desk `desk` replies `text` in its open conversation, and the
+    /// customer in the chat `chat` sees it.
+    async fn desk_replies(&mut self, desk: &Tab, chat: &Tab, text: &str) {
+        self.eval(desk, &type_into("[data-testid=desk-reply-input]", text))
+            .await;
+        self.eval(desk, &click("[data-testid=desk-reply-send]"))
+            .await;
+        self.wait_for(
+            chat,
+            "the agent's reply in the chat",
+            &format!(
+                "[...document.querySelectorAll('.bubble.agent')].some(b => b.textContent.includes({text:?}))"
+            ),
+        )
+        .await;
+    }
+
     /// Evaluates `expression` in `tab` (promises awaited) and returns its value.
     async fn eval(&mut self, tab: &Tab, expression: &str) -> Value {
         let result = self
@@ -972,24 +989,9 @@ async fn one_conversation_in_headless_chromium() {
             "document.querySelector('[data-testid=desk-conversation]')",
         )
         .await;
-    let reply = "It left our warehouse this morning; it arrives tomorrow.";
-    browser
-        .eval(&desk, &type_into("[data-testid=desk-reply-input]", reply))
-        .await;
-    browser
-        .eval(&desk, &click("[data-testid=desk-reply-send]"))
-        .await;
-
     // The customer sees the reply and writes again; the agent sees it, with suggestions.
-    browser
-        .wait_for(
-            &chat,
-            "the agent's reply in the chat",
-            &format!(
-                "[...document.querySelectorAll('.bubble.agent')].some(b => b.textContent.includes({reply:?}))"
-            ),
-        )
-        .await;
+    let reply = "It left our warehouse this morning; it arrives tomorrow.";
+    browser.desk_replies(&desk, &chat, reply).await;
     browser
         .chat_says(&chat, "Great, thanks! Can I still return it if it's wrong?")
         .await;
@@ -1185,21 +1187,7 @@ async fn a_desk_page_whose_socket_drops_reconnects_and_keeps_its_conversation() 
 
     // A reply reaches the customer's chat.
     let reply = "Sorry, my connection dropped. I am here.";
-    browser
-        .eval(&desk, &type_into("[data-testid=desk-reply-input]", reply))
-        .await;
-    browser
-        .eval(&desk, &click("[data-testid=desk-reply-send]"))
-        .await;
-    browser
-        .wait_for(
-            &chat,
-            "the agent's reply in the chat",
-            &format!(
-                "[...document.querySelectorAll('.bubble.agent')].some(b => b.textContent.includes({reply:?}))"
-            ),
-        )
-        .await;
+    browser.desk_replies(&desk, &chat, reply).await;
 
     // A reload is a dropped connection too: the tab signs in again by itself and
     // the conversation comes back with the whole exchange.

@@ -269,15 +269,7 @@ impl Outbox {
     /// Sent notifications whose deadline passed before an acknowledgement came,
     /// taken off that watch (the caller settles them).
     pub fn take_unacknowledged(&mut self, now: Millis) -> Vec<NotificationId> {
-        let mut late = Vec::new();
-        while let Some(&(deadline, id)) = self.unacknowledged.first() {
-            if deadline > now {
-                break;
-            }
-            self.unacknowledged.pop_first();
-            late.push(id);
-        }
-        late
+        take_until(&mut self.unacknowledged, now)
     }
 
     /// Notifications kept (pending and settled).
@@ -365,15 +357,7 @@ impl Outbox {
     /// Queued notifications whose retry time has come, earliest first, taken off the
     /// retry schedule (the caller sets each one's next status).
     pub fn take_due(&mut self, now: Millis) -> Vec<NotificationId> {
-        let mut due = Vec::new();
-        while let Some(&(at, id)) = self.due.first() {
-            if at > now {
-                break;
-            }
-            self.due.pop_first();
-            due.push(id);
-        }
-        due
+        take_until(&mut self.due, now)
     }
 
     /// Changes a notification's status at `now`; a queued one is put on the retry
@@ -544,6 +528,23 @@ impl Outbox {
         }
         gone.len()
     }
+}
+
+/// Takes the entries of a time-ordered schedule whose time is `now` or earlier, in
+/// order.
+fn take_until(
+    schedule: &mut BTreeSet<(Millis, NotificationId)>,
+    now: Millis,
+) -> Vec<NotificationId> {
+    let mut taken = Vec::new();
+    while let Some(&(at, id)) = schedule.first() {
+        if at > now {
+            break;
+        }
+        schedule.pop_first();
+        taken.push(id);
+    }
+    taken
 }
 
 #[cfg(test)]

@@ -122,6 +122,15 @@ async fn ann_holds_a_chat_beside_bob(
     (ann, bob, opened.conversation_id)
 }
 
+/// Waits up to [`PROMPT`] for the adapter to carry `reply` to the customer.
+async fn reaches_the_customer(adapter: &mut Adapter, reply: &str) {
+    tokio::time::timeout(PROMPT, async {
+        while adapter.message_text().await != reply {}
+    })
+    .await
+    .expect("the reply reaches the customer");
+}
+
 /// The state of a conversation as the admin API shows it.
 async fn state_of(server: &TestServer, id: &str) -> pb::ConversationState {
     server.conversation(id).await.unwrap().state()
@@ -173,11 +182,7 @@ async fn a_desk_whose_connection_drops_gets_its_conversation_back_as_resumed() {
     // No accept needed: she replies, and the customer gets it.
     let reply = "Sorry, my connection dropped. Your parcel ships today.";
     ann.reply(&id, reply).await.expect("ann holds it again");
-    tokio::time::timeout(PROMPT, async {
-        while adapter.message_text().await != reply {}
-    })
-    .await
-    .expect("the reply reaches the customer");
+    reaches_the_customer(&mut adapter, reply).await;
     assert!(!bob.offered_within(Duration::from_millis(100)).await);
     assert!(metric(&server, resumed_series).await > before);
 }
@@ -311,11 +316,7 @@ async fn a_newer_desk_session_takes_over_the_conversations_of_the_one_still_open
     ann.reply(&id, reply)
         .await
         .expect("the new session holds it");
-    tokio::time::timeout(PROMPT, async {
-        while adapter.message_text().await != reply {}
-    })
-    .await
-    .expect("the reply reaches the customer");
+    reaches_the_customer(&mut adapter, reply).await;
 }
 
 #[tokio::test]

@@ -352,6 +352,23 @@ pub(crate) async fn open_desk(
     tenant: Option<&str>,
     sign_in: pb::SignIn,
 ) -> (mpsc::Sender<pb::AgentFrame>, Inbox<pb::DeskFrame>) {
+    open_desk_on(server.channel().await, tenant, sign_in).await
+}
+
+/// Like [`open_desk`] for the default tenant, over `channel` (a relay the test can
+/// cut, say).
+pub(crate) async fn open_desk_over(
+    channel: Channel,
+    sign_in: pb::SignIn,
+) -> (mpsc::Sender<pb::AgentFrame>, Inbox<pb::DeskFrame>) {
+    open_desk_on(channel, None, sign_in).await
+}
+
+async fn open_desk_on(
+    channel: Channel,
+    tenant: Option<&str>,
+    sign_in: pb::SignIn,
+) -> (mpsc::Sender<pb::AgentFrame>, Inbox<pb::DeskFrame>) {
     let (tx, rx) = mpsc::channel(64);
     tx.send(pb::AgentFrame {
         request_id: "sign-in".into(),
@@ -365,29 +382,8 @@ pub(crate) async fn open_desk(
             .metadata_mut()
             .insert("x-switchboard-tenant", t.parse().unwrap());
     }
-    let stream = AgentDeskClient::new(server.channel().await)
-        .session(request)
-        .await
-        .unwrap()
-        .into_inner();
-    (tx, Inbox::new(stream))
-}
-
-/// Like [`open_desk`] for the default tenant, over `channel` (a relay the test can
-/// cut, say).
-pub(crate) async fn open_desk_over(
-    channel: Channel,
-    sign_in: pb::SignIn,
-) -> (mpsc::Sender<pb::AgentFrame>, Inbox<pb::DeskFrame>) {
-    let (tx, rx) = mpsc::channel(64);
-    tx.send(pb::AgentFrame {
-        request_id: "sign-in".into(),
-        action: Some(pb::agent_frame::Action::SignIn(sign_in)),
-    })
-    .await
-    .unwrap();
     let stream = AgentDeskClient::new(channel)
-        .session(ReceiverStream::new(rx))
+        .session(request)
         .await
         .unwrap()
         .into_inner();

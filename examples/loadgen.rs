@@ -198,6 +198,11 @@ struct Opts {
     /// which runs each mode: fsync (the product default), buffered or off.
     #[arg(long, value_enum, default_value_t = procs::Durability::Fsync)]
     durability: procs::Durability,
+    /// `[storage] commit_window_ms` of every server with a journal (how long the
+    /// journal waits for more records before a group commit); unset: the server's
+    /// default.
+    #[arg(long)]
+    commit_window_ms: Option<u64>,
     /// Restart phase: conversations opened (and left open) before the restarts.
     #[arg(long, default_value_t = 100_000)]
     restart_conversations: u64,
@@ -548,6 +553,10 @@ async fn run(opts: Opts) -> Result<()> {
         opts.durability.as_str()
     );
     procs::set_durability(opts.durability);
+    if let Some(ms) = opts.commit_window_ms {
+        println!("- journal commit window: {ms} ms (`--commit-window-ms`)");
+        procs::set_commit_window_ms(ms);
+    }
     let self_exe = std::env::current_exe()?;
     let dir = std::env::temp_dir().join(format!("switchboard-loadgen-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

@@ -314,6 +314,14 @@ pub(crate) fn durability() -> Durability {
     *DURABILITY.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// `[storage] commit_window_ms` of the servers started from now on (`None`: the
+/// server's default).
+static COMMIT_WINDOW_MS: Mutex<Option<u64>> = Mutex::new(None);
+
+pub(crate) fn set_commit_window_ms(ms: u64) {
+    *COMMIT_WINDOW_MS.lock().unwrap_or_else(|p| p.into_inner()) = Some(ms);
+}
+
 /// CPUs (a `taskset -c` list such as `0` or `0,1`) the Switchboards started from now
 /// on are pinned to; `None`: not pinned. Set by the scaling phase.
 static SERVER_CPUS: Mutex<Option<String>> = Mutex::new(None);
@@ -412,8 +420,13 @@ fn spawn_numbered(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    let window = COMMIT_WINDOW_MS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .map(|ms| format!("commit_window_ms = {ms}\n"))
+        .unwrap_or_default();
     let config = format!(
-        "{}{contents}[storage]\ndurability = \"{}\"\ndata_dir = {:?}\n",
+        "{}{contents}[storage]\ndurability = \"{}\"\ndata_dir = {:?}\n{window}",
         common_config(secret.as_deref()),
         durability.as_str(),
         data_dir.display().to_string()

@@ -449,7 +449,7 @@ impl Agent {
     async fn run(mut self, mut desk: AgentStream) -> Result<()> {
         while let Some(frame) = desk.rx.message().await? {
             match frame.frame {
-                Some(desk_frame::Frame::Offer(offer)) => self.take(&mut desk, offer)?,
+                Some(desk_frame::Frame::Offer(offer)) => self.take(&mut desk, *offer)?,
                 Some(desk_frame::Frame::Rejected(r)) => {
                     self.errors.add(1);
                     self.first_error

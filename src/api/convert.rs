@@ -590,8 +590,8 @@ fn customer_summary_to_pb(s: CustomerSummary) -> pb::CustomerSummary {
 pub fn desk_frame(notice: AgentNotice) -> pb::DeskFrame {
     use pb::desk_frame::Frame;
     let frame = match notice {
-        AgentNotice::Offer(o) => Frame::Offer(offer_to_pb(*o, false)),
-        AgentNotice::Resumed(o) => Frame::Offer(offer_to_pb(*o, true)),
+        AgentNotice::Offer(o) => Frame::Offer(Box::new(offer_to_pb(*o, false))),
+        AgentNotice::Resumed(o) => Frame::Offer(Box::new(offer_to_pb(*o, true))),
         AgentNotice::Suggestions(a) => Frame::Suggestions(pb::AssistSuggestions {
             conversation_id: a.conversation.to_string(),
             customer_text: a.customer_text.to_string(),

@@ -25,11 +25,12 @@ use crate::tenants::Tenants;
 
 /// One queued item: what to send, the journal position it waits for, and what to
 /// send instead when the journal cannot make the changes before it durable (`None`:
-/// end the stream with `UNAVAILABLE`).
+/// end the stream with `UNAVAILABLE`). The alternative is boxed: only confirmations
+/// carry one, and every item is moved through the queue whole.
 struct Queued<M> {
     after: u64,
     item: Result<M, Status>,
-    instead: Option<M>,
+    instead: Option<Box<M>>,
 }
 
 impl<M> Queued<M> {
@@ -38,7 +39,7 @@ impl<M> Queued<M> {
         match durable {
             Ok(()) => self.item,
             Err(e) => match self.instead {
-                Some(instead) => Ok(instead),
+                Some(instead) => Ok(*instead),
                 None => Err(Status::unavailable(format!("{e}; reconnect and retry"))),
             },
         }
@@ -108,10 +109,10 @@ impl<M: Send + 'static> DurableSender<M> {
     /// Queues a frame that confirms a change; `instead` goes out if the journal cannot
     /// write it. False once the peer is gone.
     pub async fn confirm(&self, frame: M, instead: M) -> bool {
-        self.push(Ok(frame), Some(instead)).await
+        self.push(Ok(frame), Some(Box::new(instead))).await
     }
 
-    async fn push(&self, item: Result<M, Status>, instead: Option<M>) -> bool {
+    async fn push(&self, item: Result<M, Status>, instead: Option<Box<M>>) -> bool {
         let queued = Queued {
             after: self.tenants.journal_mark(),
             item,

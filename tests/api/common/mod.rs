@@ -553,7 +553,7 @@ impl Agent {
     pub(crate) async fn offer(&mut self) -> pb::Offer {
         self.inbox
             .next_matching(|f| match &f.frame {
-                Some(pb::desk_frame::Frame::Offer(o)) => Some(o.clone()),
+                Some(pb::desk_frame::Frame::Offer(o)) => Some((**o).clone()),
                 _ => None,
             })
             .await

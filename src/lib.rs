@@ -13,7 +13,7 @@
 //! - [`tenants`]: tenants, each a router behind its own lock, with mailboxes towards streams.
 //! - [`api`]: the gRPC edge: generated contract, validation and conversion, status
 //!   mapping, tenancy, and the gateway, desk and admin services.
-//! - [`storage`]: the journal of accepted changes and per-tenant snapshots (fjall).
+//! - [`storage`]: the journal of accepted changes and per-tenant snapshots.
 //! - [`server`]: wires services, health, reflection and `/metrics`; drains on shutdown.
 //! - [`console`]: the browser console (web chat, agent desk, wallboard) on the HTTP
 //!   address, calling the same services through a WebSocket bridge.

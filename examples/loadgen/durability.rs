@@ -91,7 +91,7 @@ impl Run {
     fn disk_cell(&self) -> String {
         match self.disk {
             Some(d) => format!(
-                "{} (apparent {}; WAL {} of {})",
+                "{} (apparent {}; journal {} of {})",
                 mib(d.allocated),
                 mib(d.apparent),
                 mib(d.wal_allocated),
@@ -207,7 +207,7 @@ pub(crate) async fn run(bin: &Path, self_exe: &Path, dir: &Path, opts: &Opts) ->
     );
     println!();
     println!(
-        "Each run is a fresh server with its own empty data directory ({} s warm-up, {} s measured); the order is off, buffered, fsync, then again. \"vs off\" and \"p99 added\" compare with the off run of the same round. Disk is the data directory's allocated size after the run (`du --block-size=1`: blocks in use), per conversation the server created over the whole run (warm-up included); fjall's write-ahead file is created at 64 MiB with `set_len`, so it is sparse and only its written blocks count (its apparent size is shown as \"WAL allocated of apparent\"). Records per batch = `switchboard_journal_records_total` / `switchboard_journal_fsync_seconds_count` (the group-commit batch: one fsync each when fsync; one OS write when buffered); fsync p50 / p99 are interpolated from that histogram's buckets (50 µs, 100 µs, 250 µs, 500 µs, 1 ms, 2.5 ms, ...).",
+        "Each run is a fresh server with its own empty data directory ({} s warm-up, {} s measured); the order is off, buffered, fsync, then again. \"vs off\" and \"p99 added\" compare with the off run of the same round. Disk is the data directory's allocated size after the run (`du --block-size=1`: blocks in use), per conversation the server created over the whole run (warm-up included); the journal's generation files (append-only) are shown as \"journal allocated of apparent\". Records per batch = `switchboard_journal_records_total` / `switchboard_journal_fsync_seconds_count` (the group-commit batch: one fsync each when fsync; one OS write when buffered); fsync p50 / p99 are interpolated from that histogram's buckets (50 µs, 100 µs, 250 µs, 500 µs, 1 ms, 2.5 ms, ...).",
         opts.warmup, opts.seconds
     );
     let configured = procs::durability();
@@ -245,7 +245,7 @@ pub(crate) async fn run(bin: &Path, self_exe: &Path, dir: &Path, opts: &Opts) ->
     );
     println!();
     println!(
-        "| round | durability | conv/s | vs off | first response p50 / p99 / p99.9 / max | p99 added vs off | data dir allocated (apparent; WAL allocated of apparent) | conversations created | disk per conversation | journal records per batch | fsync p50 / p99 | server CPU | other CPU |"
+        "| round | durability | conv/s | vs off | first response p50 / p99 / p99.9 / max | p99 added vs off | data dir allocated (apparent; journal allocated of apparent) | conversations created | disk per conversation | journal records per batch | fsync p50 / p99 | server CPU | other CPU |"
     );
     println!(
         "| --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: |"
@@ -261,7 +261,7 @@ pub(crate) async fn run(bin: &Path, self_exe: &Path, dir: &Path, opts: &Opts) ->
     );
     println!();
     println!(
-        "| round | durability | msgs/s | vs off | round trip p50 / p99 / p99.9 / max | p99 added vs off | data dir allocated (apparent; WAL allocated of apparent) | conversations created / messages relayed | disk per conversation / per relayed message | journal records per batch | fsync p50 / p99 | server CPU | other CPU |"
+        "| round | durability | msgs/s | vs off | round trip p50 / p99 / p99.9 / max | p99 added vs off | data dir allocated (apparent; journal allocated of apparent) | conversations created / messages relayed | disk per conversation / per relayed message | journal records per batch | fsync p50 / p99 | server CPU | other CPU |"
     );
     println!(
         "| --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | --- | ---: | ---: |"
@@ -379,7 +379,7 @@ fn print_notes(runs: &[(usize, Run)], unit: &str, count: impl Fn(&Run) -> f64) {
             ));
             if let Some(d) = run.disk {
                 notes.push(format!(
-                    "data dir without the write-ahead file: {} allocated",
+                    "data dir without the journal files: {} allocated",
                     mib(d.allocated - d.wal_allocated)
                 ));
             }

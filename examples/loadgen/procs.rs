@@ -803,8 +803,7 @@ pub(crate) struct DiskUsage {
     pub(crate) allocated: u64,
     /// Sum of file lengths (`du --apparent-size`).
     pub(crate) apparent: u64,
-    /// Of those, fjall's write-ahead files (`*.jnl`, created at 64 MiB with `set_len`,
-    /// so sparse: allocated only where written).
+    /// Of those, the journal's generation files (`journal/*.log`, append-only).
     pub(crate) wal_allocated: u64,
     pub(crate) wal_apparent: u64,
     /// Snapshot files and their allocated bytes.
@@ -828,7 +827,7 @@ pub(crate) fn disk_usage(dir: &Path) -> DiskUsage {
             if let Ok(entries) = std::fs::read_dir(&path) {
                 todo.extend(entries.filter_map(|e| e.ok()).map(|e| e.path()));
             }
-        } else if path.extension().is_some_and(|x| x == "jnl") {
+        } else if path.extension().is_some_and(|x| x == "log") {
             usage.wal_allocated += allocated;
             usage.wal_apparent += meta.len();
         } else if path.extension().is_some_and(|x| x == "snap") {

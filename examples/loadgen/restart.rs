@@ -549,7 +549,7 @@ pub(crate) async fn run(bin: &Path, self_exe: &Path, dir: &Path, opts: &Opts) ->
     );
     println!();
     println!(
-        "| step | data dir allocated (apparent; WAL allocated of apparent; snapshots) | spawn → /readyz 200 | `replay_duration_seconds` | `replayed_records_total` | open conversations (gauge) | ListWaiting total | first 10,000 in the same order | sample intact | server RSS |"
+        "| step | data dir allocated (apparent; journal allocated of apparent; snapshots) | spawn → /readyz 200 | `replay_duration_seconds` | `replayed_records_total` | open conversations (gauge) | ListWaiting total | first 10,000 in the same order | sample intact | server RSS |"
     );
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for s in &steps {
@@ -559,7 +559,7 @@ pub(crate) async fn run(bin: &Path, self_exe: &Path, dir: &Path, opts: &Opts) ->
             None => ("".to_owned(), "".to_owned(), "".to_owned()),
         };
         println!(
-            "| {} | {} (apparent {}; WAL {} of {}; {} snapshot files, {}) | {ready} | {replay} | {records} | {} | {} | {} | {} / {} | {:.1} MiB |",
+            "| {} | {} (apparent {}; journal {} of {}; {} snapshot files, {}) | {ready} | {replay} | {records} | {} | {} | {} | {} / {} | {:.1} MiB |",
             s.label,
             mib(d.allocated),
             mib(d.apparent),

@@ -11,7 +11,7 @@ use std::path::Path;
 
 /// The encoding this build writes and reads. Raise it whenever a change alters how the
 /// router, a snapshot image or a journal record encodes (a field added, removed or moved).
-pub const STORAGE_FORMAT: u32 = 19;
+pub const STORAGE_FORMAT: u32 = 20;
 
 /// The encoding of directories written before the marker existed.
 const UNMARKED_FORMAT: u32 = 1;

@@ -2,25 +2,30 @@
 //! ordered sequence per process.
 //!
 //! Callers append encoded records under their tenant's lock and get a sequence
-//! number; one writer thread takes everything appended, writes it as one fjall batch
-//! and makes it durable with one fsync (group commit), then publishes the highest
-//! durable number. Acknowledgements wait for that number, so a crash can only lose
-//! changes nobody was told about.
+//! number; one writer thread takes everything appended, writes it with one `write`
+//! and makes it durable with one `fdatasync` (group commit), then publishes the
+//! highest durable number. Acknowledgements wait for that number, so a crash can only
+//! lose changes nobody was told about.
 //!
-//! Records live in *generations* (one fjall keyspace each). Snapshots rotate to a new
-//! generation; once every tenant has a snapshot taken after a rotation, the
-//! generations before the previous one are dropped whole, so the journal stays about
-//! two snapshot intervals long while a damaged latest snapshot can still fall back to
-//! the one before.
+//! Records live in *generations*, one append-only file each ([`super::segment`]).
+//! Snapshots rotate to a new generation; once every tenant has a snapshot taken after
+//! a rotation, the generations before the previous one are deleted whole, so the
+//! journal stays about two snapshot intervals long while a damaged latest snapshot
+//! can still fall back to the one before. A process writes only to generations newer
+//! than any it found at start, so files written before are only ever read, cut back
+//! or deleted.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use tokio::sync::watch;
 
+use super::segment::{self, End, Reader};
 use super::settings::Durability;
 use crate::telemetry::metrics;
 
@@ -55,15 +60,12 @@ pub struct StoredRecord {
 pub struct Journal {
     shared: Arc<Shared>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Bytes cut from a damaged write-ahead file when it was opened.
+    /// Bytes cut from the newest file when it was opened (a torn tail or damage).
     cut_bytes: u64,
 }
 
 struct Shared {
-    /// The database and its generations; `None` only while it is reopened after a
-    /// failed write (fjall refuses every write after one fails).
-    store: Mutex<Option<Store>>,
-    dir: std::path::PathBuf,
+    files: Mutex<Files>,
     durability: Durability,
     window: Duration,
     pending: Mutex<Pending>,
@@ -73,50 +75,116 @@ struct Shared {
     progress: watch::Sender<Progress>,
 }
 
-/// The open database and one keyspace per generation.
-struct Store {
-    db: Database,
-    keyspaces: BTreeMap<u64, Keyspace>,
+/// The journal's directory and its generation files.
+struct Files {
+    dir: PathBuf,
+    generations: BTreeMap<u64, Generation>,
+    /// Held for the journal's life: one process per directory.
+    _lock: File,
 }
 
-impl Store {
-    fn open(dir: &std::path::Path) -> Result<(Store, u64), fjall::Error> {
-        let (db, cut_bytes) = match open_database(dir) {
-            Err(fjall::Error::JournalRecovery(why)) => {
-                tracing::error!(error = ?why, dir = %dir.display(),
-                    "journal damaged before its tail; cutting it back to the last good batch");
-                metrics::record_corruption("journal");
-                repair(dir)?
-            }
-            opened => (opened?, 0),
-        };
-        let mut keyspaces = BTreeMap::new();
-        for name in db.list_keyspace_names() {
-            if let Some(generation) = generation_of(&name) {
-                keyspaces.insert(
-                    generation,
-                    db.keyspace(&name, KeyspaceCreateOptions::default)?,
-                );
-            }
-        }
-        Ok((Store { db, keyspaces }, cut_bytes))
-    }
-
-    fn keyspace(&mut self, generation: u64) -> Result<Keyspace, fjall::Error> {
-        if let Some(ks) = self.keyspaces.get(&generation) {
-            return Ok(ks.clone());
-        }
-        let ks = self
-            .db
-            .keyspace(&keyspace_name(generation), KeyspaceCreateOptions::default)?;
-        self.keyspaces.insert(generation, ks.clone());
-        Ok(ks)
-    }
+/// One generation's file.
+struct Generation {
+    path: PathBuf,
+    /// Bytes of whole records: where the next write goes. A failed write is cut back
+    /// to it before it is tried again, so a retry never leaves a broken record
+    /// between whole ones.
+    len: u64,
+    /// Open for writing while it is the generation being written.
+    file: Option<File>,
 }
 
-/// The journal is being reopened after a failed write.
-fn reopening() -> fjall::Error {
-    fjall::Error::Io(std::io::Error::other("the journal is being reopened"))
+impl Files {
+    fn open(dir: &Path) -> std::io::Result<Files> {
+        std::fs::create_dir_all(dir)?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("LOCK"))?;
+        lock.try_lock().map_err(|e| {
+            std::io::Error::other(format!(
+                "{} is in use by another process ({e})",
+                dir.display()
+            ))
+        })?;
+        let mut generations = BTreeMap::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let Some(generation) = entry.file_name().to_str().and_then(segment::generation_of)
+            else {
+                continue;
+            };
+            generations.insert(
+                generation,
+                Generation {
+                    path: entry.path(),
+                    len: entry.metadata()?.len(),
+                    file: None,
+                },
+            );
+        }
+        Ok(Files {
+            dir: dir.to_owned(),
+            generations,
+            _lock: lock,
+        })
+    }
+
+    /// The file of `generation`, created (and its directory entry made durable)
+    /// on its first record. Files of older generations are closed: nothing is
+    /// written to them again.
+    fn writable(&mut self, generation: u64) -> std::io::Result<&mut Generation> {
+        if !self.generations.contains_key(&generation) {
+            let path = self.dir.join(segment::file_name(generation));
+            let file = File::options()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .open(&path)?;
+            File::open(&self.dir)?.sync_all()?;
+            self.generations.insert(
+                generation,
+                Generation {
+                    path,
+                    len: 0,
+                    file: Some(file),
+                },
+            );
+        }
+        for (_, older) in self.generations.range_mut(..generation) {
+            older.file = None;
+        }
+        let current = self
+            .generations
+            .get_mut(&generation)
+            .expect("inserted above");
+        if current.file.is_none() {
+            current.file = Some(File::options().write(true).open(&current.path)?);
+        }
+        Ok(current)
+    }
+
+    /// Cuts generation `generation`'s file to `len` bytes, durably.
+    fn truncate(&mut self, generation: u64, len: u64) -> std::io::Result<()> {
+        let entry = self
+            .generations
+            .get_mut(&generation)
+            .expect("a known generation");
+        let file = File::options().write(true).open(&entry.path)?;
+        file.set_len(len)?;
+        file.sync_all()?;
+        entry.len = len;
+        Ok(())
+    }
+
+    /// Deletes generation `generation`'s file.
+    fn delete(&mut self, generation: u64) -> std::io::Result<()> {
+        if let Some(entry) = self.generations.remove(&generation) {
+            std::fs::remove_file(&entry.path)?;
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Shared {
@@ -141,89 +209,115 @@ struct Pending {
     closing: bool,
 }
 
-fn open_database(dir: &std::path::Path) -> Result<Database, fjall::Error> {
-    Database::builder(dir)
-        .manual_journal_persist(true)
-        .worker_threads(1)
-        .open()
+/// The records of every generation in order, up to the first that is not whole.
+struct StoredRecords {
+    generations: std::collections::VecDeque<(u64, PathBuf)>,
+    reading: Option<(u64, Reader)>,
+    done: bool,
 }
 
-/// Cuts fjall's newest write-ahead file back to the longest prefix that opens: the
-/// damaged batch and everything after it are dropped, as a torn tail would be. The
-/// prefixes that open form a range from zero (a cut inside or before the damaged batch
-/// leaves it as a torn tail), so a binary search over the file finds the cut.
-fn repair(dir: &std::path::Path) -> Result<(Database, u64), fjall::Error> {
-    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jnl"))
-        .collect();
-    files.sort_by_key(|p| {
-        p.file_stem()
-            .and_then(|s| s.to_str())
-            .and_then(|s| s.parse::<u64>().ok())
-    });
-    let Some(newest) = files.pop() else {
-        return Ok((open_database(dir)?, 0));
-    };
-    let original = std::fs::read(&newest)?;
-    let used = original.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    let opens = |len: usize| -> bool {
-        std::fs::write(&newest, &original[..len]).is_ok() && open_database(dir).is_ok()
-    };
-    let (mut good, mut bad) = (0, used);
-    while bad - good > 1 {
-        let mid = good + (bad - good) / 2;
-        if opens(mid) {
-            good = mid;
-        } else {
-            bad = mid;
+impl Iterator for StoredRecords {
+    type Item = StoredRecord;
+
+    fn next(&mut self) -> Option<StoredRecord> {
+        while !self.done {
+            let Some((generation, reader)) = &mut self.reading else {
+                let (generation, path) = self.generations.pop_front()?;
+                match Reader::open(&path) {
+                    Ok(reader) => self.reading = Some((generation, reader)),
+                    Err(e) => {
+                        self.done = true;
+                        return Some(StoredRecord {
+                            seq: 0,
+                            generation,
+                            bytes: Err(format!("{}: {e}", path.display())),
+                        });
+                    }
+                }
+                continue;
+            };
+            let generation = *generation;
+            if let Some((seq, bytes)) = reader.next_record() {
+                return Some(StoredRecord {
+                    seq,
+                    generation,
+                    bytes: Ok(bytes),
+                });
+            }
+            // The newest file's tail was cut at open, so any file that does not end
+            // cleanly is damaged.
+            let why = match reader.end() {
+                Some(End::Clean) | None => None,
+                Some(End::Damaged(why)) => Some(why.clone()),
+                Some(End::Torn) => Some(format!(
+                    "generation {generation} ends in a record cut short"
+                )),
+            };
+            self.reading = None;
+            if let Some(why) = why {
+                self.done = true;
+                return Some(StoredRecord {
+                    seq: 0,
+                    generation,
+                    bytes: Err(why),
+                });
+            }
+        }
+        None
+    }
+}
+
+/// Reads the newest file that holds records to its end, cutting off a torn tail or
+/// whatever follows damage; returns the last sequence number kept and the bytes cut.
+fn open_newest(files: &mut Files, dir: &Path) -> std::io::Result<(u64, u64)> {
+    let newest_first: Vec<u64> = files.generations.keys().rev().copied().collect();
+    let mut cut_bytes = 0;
+    for generation in newest_first {
+        let path = files.generations[&generation].path.clone();
+        let mut reader = Reader::open(&path)?;
+        let mut last = None;
+        while let Some((seq, _)) = reader.next_record() {
+            last = Some(seq);
+        }
+        let kept = reader.offset();
+        let cut = reader.file_len() - kept;
+        match reader.end() {
+            Some(End::Damaged(why)) => {
+                tracing::error!(error = %why, dir = %dir.display(), cut_bytes = cut,
+                    "journal damaged before its tail; cutting it back to the last whole record \
+                     (the recovery log names the last record kept)");
+                metrics::record_corruption("journal");
+            }
+            Some(End::Torn) => {
+                tracing::info!(file = %path.display(), cut_bytes = cut,
+                    "journal ends in a write cut short; it was never confirmed and is dropped");
+            }
+            _ => {}
+        }
+        if cut > 0 {
+            files.truncate(generation, kept)?;
+            cut_bytes += cut;
+        }
+        if let Some(seq) = last {
+            return Ok((seq, cut_bytes));
         }
     }
-    std::fs::write(&newest, &original[..good])?;
-    let db = open_database(dir)?;
-    tracing::error!(
-        file = %newest.display(),
-        kept_bytes = good,
-        cut_bytes = used - good,
-        "journal cut back; the records in the cut bytes are lost (the recovery log names the last record kept)"
-    );
-    Ok((db, (used - good) as u64))
-}
-
-fn keyspace_name(generation: u64) -> String {
-    format!("journal-{generation:012}")
-}
-
-fn generation_of(name: &str) -> Option<u64> {
-    name.strip_prefix("journal-")?.parse().ok()
+    Ok((0, cut_bytes))
 }
 
 impl Journal {
     /// Opens (or creates) the journal in `dir`; [`Journal::start`] starts its writer.
-    /// A write-ahead file damaged before its tail is cut back to its last good batch.
-    pub fn open(
-        dir: &std::path::Path,
-        durability: Durability,
-        window: Duration,
-    ) -> Result<Journal, fjall::Error> {
-        let (store, cut_bytes) = Store::open(dir)?;
-        let keyspaces = &store.keyspaces;
-        let last_seq = keyspaces
-            .values()
-            .filter_map(|ks| ks.last_key_value())
-            .filter_map(|guard| guard.key().ok())
-            .filter_map(|key| key.as_ref().try_into().ok().map(u64::from_be_bytes))
-            .max()
-            .unwrap_or(0);
-        let generation = keyspaces.keys().next_back().map_or(1, |g| g + 1);
+    /// The newest file's torn tail, or everything after damage in it, is cut off.
+    pub fn open(dir: &Path, durability: Durability, window: Duration) -> std::io::Result<Journal> {
+        let mut files = Files::open(dir)?;
+        let (last_seq, cut_bytes) = open_newest(&mut files, dir)?;
+        let generation = files.generations.keys().next_back().map_or(1, |g| g + 1);
         let (progress, _) = watch::channel(Progress {
             durable: last_seq,
             failing: false,
         });
         let shared = Arc::new(Shared {
-            store: Mutex::new(Some(store)),
-            dir: dir.to_owned(),
+            files: Mutex::new(files),
             durability,
             window,
             pending: Mutex::new(Pending {
@@ -244,7 +338,9 @@ impl Journal {
         })
     }
 
-    /// Bytes of damaged write-ahead data cut away when the journal was opened.
+    /// Bytes cut from the newest file when the journal was opened: a torn tail (a
+    /// write never confirmed) or whatever followed damage. Conversation ids those
+    /// bytes may have given out are skipped.
     pub fn cut_bytes(&self) -> u64 {
         self.cut_bytes
     }
@@ -259,52 +355,61 @@ impl Journal {
         *self.writer.lock().expect("journal lock") = Some(handle);
     }
 
-    /// Every record stored, oldest first, for recovery. Read before the writer starts.
+    /// Every record stored, oldest first, for recovery; a record that is not whole
+    /// comes back as an error, and nothing after it. Read before the writer starts.
     pub fn stored(&self) -> impl Iterator<Item = StoredRecord> + '_ {
-        let keyspaces: Vec<(u64, Keyspace)> = self
-            .shared
-            .store
-            .lock()
-            .expect("journal lock")
-            .iter()
-            .flat_map(|store| store.keyspaces.iter().map(|(g, ks)| (*g, ks.clone())))
-            .collect();
-        keyspaces.into_iter().flat_map(|(generation, ks)| {
-            ks.iter().map(move |guard| match guard.into_inner() {
-                Ok((key, value)) => StoredRecord {
-                    seq: key.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),
-                    generation,
-                    bytes: Ok(value.to_vec()),
-                },
-                Err(e) => StoredRecord {
-                    seq: 0,
-                    generation,
-                    bytes: Err(e.to_string()),
-                },
-            })
-        })
+        let files = self.shared.files.lock().expect("journal lock");
+        StoredRecords {
+            generations: files
+                .generations
+                .iter()
+                .map(|(g, entry)| (*g, entry.path.clone()))
+                .collect(),
+            reading: None,
+            done: false,
+        }
     }
 
     /// Cuts the journal back to the records before `seq` (a damaged record and
-    /// everything after it), so new records never follow a hole.
-    pub fn cut_from(&self, seq: u64) -> Result<u64, fjall::Error> {
-        let guard = self.shared.store.lock().expect("journal lock");
-        let store = guard.as_ref().ok_or_else(reopening)?;
+    /// everything after it), so new records never follow a hole; returns how many
+    /// whole records went with the cut.
+    pub fn cut_from(&self, seq: u64) -> std::io::Result<u64> {
+        let mut files = self.shared.files.lock().expect("journal lock");
+        let generations: Vec<(u64, PathBuf)> = files
+            .generations
+            .iter()
+            .map(|(g, entry)| (*g, entry.path.clone()))
+            .collect();
         let mut removed = 0;
-        for ks in store.keyspaces.values() {
-            let keys: Vec<_> = ks
-                .range(seq.to_be_bytes()..)
-                .filter_map(|guard| guard.key().ok())
-                .collect();
-            let mut batch = store.db.batch();
-            for key in keys {
-                batch.remove(ks, key);
-                removed += 1;
+        let mut cut = false;
+        for (generation, path) in generations {
+            let mut reader = Reader::open(&path)?;
+            let mut keep = None;
+            loop {
+                let at = reader.offset();
+                match reader.next_record() {
+                    Some((record_seq, _)) if cut || record_seq >= seq => {
+                        keep.get_or_insert(at);
+                        removed += 1;
+                    }
+                    Some(_) => {}
+                    None => {
+                        if !cut && reader.end() != Some(&End::Clean) {
+                            keep.get_or_insert(at);
+                        }
+                        break;
+                    }
+                }
             }
-            batch.commit()?;
+            match (cut, keep) {
+                (true, _) | (false, Some(0)) => files.delete(generation)?,
+                (false, Some(len)) => files.truncate(generation, len)?,
+                (false, None) => continue,
+            }
+            cut = true;
         }
-        store.db.persist(PersistMode::SyncAll)?;
-        drop(guard);
+        File::open(&files.dir)?.sync_all()?;
+        drop(files);
         let last = seq.saturating_sub(1);
         self.shared.appended.store(last, Ordering::Release);
         self.shared.pending.lock().expect("journal lock").next_seq = last + 1;
@@ -390,32 +495,30 @@ impl Journal {
         pending.generation - 1
     }
 
-    /// Drops every generation older than `generation`.
-    pub fn drop_before(&self, generation: u64) -> Result<usize, fjall::Error> {
-        let mut guard = self.shared.store.lock().expect("journal lock");
-        let store = guard.as_mut().ok_or_else(reopening)?;
-        let keep = store.keyspaces.split_off(&generation);
-        let old = std::mem::replace(&mut store.keyspaces, keep);
-        let dropped = old.len();
-        for (_, ks) in old {
-            store.db.delete_keyspace(ks)?;
+    /// Deletes every generation older than `generation`; returns how many went.
+    pub fn drop_before(&self, generation: u64) -> std::io::Result<usize> {
+        let mut files = self.shared.files.lock().expect("journal lock");
+        let old: Vec<u64> = files
+            .generations
+            .range(..generation)
+            .map(|(g, _)| *g)
+            .collect();
+        for g in &old {
+            files.delete(*g)?;
         }
-        Ok(dropped)
+        Ok(old.len())
     }
 
     /// The oldest generation kept.
     pub fn oldest_generation(&self) -> Option<u64> {
-        let guard = self.shared.store.lock().expect("journal lock");
-        guard.as_ref()?.keyspaces.keys().next().copied()
+        let files = self.shared.files.lock().expect("journal lock");
+        files.generations.keys().next().copied()
     }
 
     /// Bytes the journal takes on disk.
     pub fn disk_bytes(&self) -> u64 {
-        let guard = self.shared.store.lock().expect("journal lock");
-        guard
-            .as_ref()
-            .and_then(|store| store.db.disk_space().ok())
-            .unwrap_or(0)
+        let files = self.shared.files.lock().expect("journal lock");
+        files.generations.values().map(|entry| entry.len).sum()
     }
 
     /// Writes what is pending, stops the writer and waits for it.
@@ -460,7 +563,6 @@ impl Shared {
                             return;
                         }
                         std::thread::sleep(Duration::from_millis(500));
-                        self.reopen();
                     }
                 }
             }
@@ -502,38 +604,237 @@ impl Shared {
         Some(std::mem::take(&mut pending.records))
     }
 
-    /// fjall refuses every write once one failed: the database is closed and opened
-    /// again (recovering what reached the disk), and the batch is written again.
-    fn reopen(&self) {
-        let mut guard = self.store.lock().expect("journal lock");
-        drop(guard.take());
-        match Store::open(&self.dir) {
-            Ok((store, _)) => *guard = Some(store),
-            Err(e) => tracing::warn!(error = %e, "journal cannot be opened again yet"),
+    /// Writes a batch: one write per generation it touches (in practice one), then,
+    /// when durability is fsync, one `fdatasync` each. A failed write is cut back to
+    /// the last whole record before it, so trying again leaves no broken record (nor
+    /// a second copy) in between.
+    fn write(&self, batch: &[(u64, u64, Vec<u8>)]) -> std::io::Result<()> {
+        let started = Instant::now();
+        let mut files = self.files.lock().expect("journal lock");
+        let mut before: Vec<(u64, u64)> = Vec::new();
+        let written = Self::write_runs(&mut files, batch, &mut before).and_then(|bytes| {
+            let wrote = started.elapsed();
+            if self.durability == Durability::Fsync {
+                // fdatasync: it flushes the data and whatever metadata reading it back
+                // needs (a grown file's size); only timestamps are left, which nothing
+                // reads.
+                for (generation, _) in &before {
+                    if let Some(file) = files
+                        .generations
+                        .get(generation)
+                        .and_then(|entry| entry.file.as_ref())
+                    {
+                        file.sync_data()?;
+                    }
+                }
+            }
+            Ok((bytes, wrote))
+        });
+        match written {
+            Ok((bytes, wrote)) => {
+                metrics::record_journal_write(batch.len(), bytes, wrote, started.elapsed() - wrote);
+                Ok(())
+            }
+            Err(e) => {
+                for (generation, len) in before {
+                    if let Some(entry) = files.generations.get_mut(&generation) {
+                        entry.len = len;
+                        if let Some(file) = &entry.file {
+                            let _ = file.set_len(len);
+                        }
+                    }
+                }
+                Err(e)
+            }
         }
     }
 
-    fn write(&self, batch: &[(u64, u64, Vec<u8>)]) -> Result<(), fjall::Error> {
-        let started = Instant::now();
-        let mut guard = self.store.lock().expect("journal lock");
-        let store = guard.as_mut().ok_or_else(reopening)?;
-        let mut write = store.db.batch();
+    /// Appends each run of one generation's records to its file with one write;
+    /// notes each file's length before it in `before`; returns the payload bytes.
+    fn write_runs(
+        files: &mut Files,
+        batch: &[(u64, u64, Vec<u8>)],
+        before: &mut Vec<(u64, u64)>,
+    ) -> std::io::Result<usize> {
+        let mut buf = Vec::with_capacity(
+            batch
+                .iter()
+                .map(|(_, _, r)| r.len() + segment::HEADER)
+                .sum(),
+        );
         let mut bytes = 0;
-        for (seq, generation, record) in batch {
-            let ks = store.keyspace(*generation)?;
-            bytes += record.len();
-            write.insert(&ks, seq.to_be_bytes(), record.as_slice());
+        let mut rest = batch;
+        while let Some(&(_, generation, _)) = rest.first() {
+            let run = rest.iter().take_while(|(_, g, _)| *g == generation).count();
+            buf.clear();
+            for (seq, _, record) in &rest[..run] {
+                segment::encode(&mut buf, *seq, record);
+                bytes += record.len();
+            }
+            rest = &rest[run..];
+            let entry = files.writable(generation)?;
+            before.push((generation, entry.len));
+            let file = entry.file.as_ref().expect("writable opens the file");
+            file.write_all_at(&buf, entry.len)?;
+            entry.len += buf.len() as u64;
         }
-        write.commit()?;
-        let written = started.elapsed();
-        // fdatasync: it flushes the data and whatever metadata reading it back needs
-        // (a grown file's size); only timestamps are left, which nothing reads.
-        let mode = match self.durability {
-            Durability::Fsync => PersistMode::SyncData,
-            Durability::Buffered | Durability::Off => PersistMode::Buffer,
-        };
-        store.db.persist(mode)?;
-        metrics::record_journal_write(batch.len(), bytes, written, started.elapsed() - written);
-        Ok(())
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sb-journal-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn open(dir: &Path) -> Journal {
+        let journal = Journal::open(dir, Durability::Fsync, Duration::ZERO).unwrap();
+        journal.start();
+        journal
+    }
+
+    fn write(journal: &Journal, records: &[&str]) -> u64 {
+        let last = journal.append(records.iter().map(|r| r.as_bytes().to_vec()));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(journal.wait_for(last)).unwrap();
+        last
+    }
+
+    fn stored(journal: &Journal) -> Vec<(u64, u64, Result<String, String>)> {
+        journal
+            .stored()
+            .map(|r| {
+                (
+                    r.seq,
+                    r.generation,
+                    r.bytes.map(|b| String::from_utf8(b).unwrap()),
+                )
+            })
+            .collect()
+    }
+
+    fn ok(seq: u64, generation: u64, text: &str) -> (u64, u64, Result<String, String>) {
+        (seq, generation, Ok(text.to_owned()))
+    }
+
+    #[test]
+    fn records_come_back_in_order_across_generations_and_restarts() {
+        let dir = dir("order");
+        let journal = open(&dir);
+        assert_eq!(write(&journal, &["a", "b"]), 2);
+        assert_eq!(journal.rotate(), 1);
+        write(&journal, &["c"]);
+        drop(journal);
+        let journal = open(&dir);
+        assert_eq!(journal.progress().durable, 3);
+        assert_eq!(journal.cut_bytes(), 0);
+        write(&journal, &["d"]);
+        drop(journal);
+        let journal = open(&dir);
+        assert_eq!(
+            stored(&journal),
+            vec![ok(1, 1, "a"), ok(2, 1, "b"), ok(3, 2, "c"), ok(4, 3, "d")]
+        );
+        assert_eq!(journal.oldest_generation(), Some(1));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_second_process_on_the_same_directory_is_refused() {
+        let dir = dir("lock");
+        let journal = open(&dir);
+        let refused = Journal::open(&dir, Durability::Fsync, Duration::ZERO).unwrap_err();
+        assert!(refused.to_string().contains("in use"), "{refused}");
+        drop(journal);
+        drop(open(&dir));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_cut_keeps_what_came_before_and_deletes_later_generations() {
+        let dir = dir("cut");
+        let journal = open(&dir);
+        write(&journal, &["a", "b", "c"]);
+        journal.rotate();
+        write(&journal, &["d", "e"]);
+        assert_eq!(journal.cut_from(2).unwrap(), 4);
+        assert_eq!(journal.progress().durable, 1);
+        drop(journal);
+        let journal = open(&dir);
+        assert_eq!(stored(&journal), vec![ok(1, 1, "a")]);
+        assert_eq!(
+            write(&journal, &["f"]),
+            2,
+            "numbering goes on after the cut"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn damage_in_an_older_generation_ends_the_records_there() {
+        let dir = dir("older");
+        let journal = open(&dir);
+        write(&journal, &["first", "second"]);
+        journal.rotate();
+        write(&journal, &["third"]);
+        drop(journal);
+        let older = dir.join(segment::file_name(1));
+        let mut bytes = std::fs::read(&older).unwrap();
+        let at = segment::HEADER + 2;
+        bytes[at] ^= 0x40;
+        std::fs::write(&older, bytes).unwrap();
+        let journal = open(&dir);
+        let records = stored(&journal);
+        assert_eq!(records.len(), 1, "{records:?}");
+        assert!(records[0].2.is_err(), "{records:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn dropping_generations_deletes_their_files() {
+        let dir = dir("drop");
+        let journal = open(&dir);
+        write(&journal, &["a"]);
+        journal.rotate();
+        write(&journal, &["b"]);
+        journal.rotate();
+        write(&journal, &["c"]);
+        let before = journal.disk_bytes();
+        assert_eq!(journal.drop_before(3).unwrap(), 2);
+        assert_eq!(journal.oldest_generation(), Some(3));
+        assert!(journal.disk_bytes() < before);
+        assert!(!dir.join(segment::file_name(1)).exists());
+        assert_eq!(stored(&journal), vec![ok(3, 3, "c")]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_torn_last_write_is_cut_at_open_and_its_numbers_are_given_again() {
+        let dir = dir("torn");
+        let journal = open(&dir);
+        write(&journal, &["kept", "torn"]);
+        drop(journal);
+        let file = dir.join(segment::file_name(1));
+        let len = std::fs::metadata(&file).unwrap().len();
+        File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_len(len - 2)
+            .unwrap();
+        let journal = open(&dir);
+        assert_eq!(journal.progress().durable, 1);
+        assert!(journal.cut_bytes() > 0);
+        assert_eq!(write(&journal, &["next"]), 2);
+        assert_eq!(stored(&journal), vec![ok(1, 1, "kept"), ok(2, 2, "next")]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

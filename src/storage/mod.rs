@@ -2,7 +2,8 @@
 //!
 //! - [`settings`]: `[storage]` (durability mode, data directory, windows).
 //! - [`record`]: what one journal record holds.
-//! - [`journal`]: group-committed, ordered records in fjall.
+//! - [`journal`]: group-committed, ordered records in generation files.
+//! - [`segment`]: one generation's file of checksummed records.
 //! - [`snapshot`]: checksummed per-tenant snapshot files.
 //! - [`format`]: the marker naming the encoding a data directory holds.
 //!
@@ -12,6 +13,7 @@
 pub mod format;
 pub mod journal;
 pub mod record;
+pub mod segment;
 pub mod settings;
 pub mod snapshot;
 
@@ -53,7 +55,7 @@ pub enum StorageError {
         /// The journal directory.
         path: PathBuf,
         /// The error.
-        source: fjall::Error,
+        source: std::io::Error,
     },
 }
 

@@ -232,18 +232,16 @@ async fn unacknowledged_deliveries_come_back_with_their_ids() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// fjall's newest write-ahead file in a data directory, and how many of its bytes are
-/// written (it is preallocated with zeros).
+/// The journal's newest generation file in a data directory, and its length.
 fn write_ahead_file(dir: &std::path::Path) -> (PathBuf, usize) {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("journal"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jnl"))
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
         .collect();
     files.sort();
-    let file = files.pop().expect("a write-ahead file");
-    let data = std::fs::read(&file).unwrap();
-    let used = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let file = files.pop().expect("a journal file");
+    let used = std::fs::metadata(&file).unwrap().len() as usize;
     (file, used)
 }
 
@@ -282,8 +280,7 @@ async fn damaged_journal_bytes_cut_it_back_and_no_id_is_given_twice() {
     stop_without_snapshots(server, &dir).await;
     let (file, used) = write_ahead_file(&dir);
     let mut data = std::fs::read(&file).unwrap();
-    // Inside a record's bytes (a header byte may be one fjall's checksum does not
-    // cover): the customer id of the 21st conversation.
+    // Inside a record's bytes: the customer id of the 21st conversation.
     let needle = b"customer-f20";
     let at = data[..used]
         .windows(needle.len())

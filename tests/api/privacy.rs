@@ -256,6 +256,10 @@ async fn an_erased_customer_leaves_the_snapshots_at_the_next_snapshot_round() {
         !on_disk(&snapshots, NUMBER.as_bytes()).is_empty(),
         "the test cannot see the number in the snapshots even before the erasure"
     );
+    assert!(
+        !on_disk(&dir.join("journal"), WORDS.as_bytes()).is_empty(),
+        "the test cannot see the customer's words in the journal even before the erasure"
+    );
 
     admin
         .erase_customer_data(pb::EraseCustomerDataRequest {
@@ -263,15 +267,18 @@ async fn an_erased_customer_leaves_the_snapshots_at_the_next_snapshot_round() {
         })
         .await
         .unwrap();
-    // Only the snapshots are checked: the journal's keyspaces of older generations
-    // are dropped too, but fjall's write-ahead log file keeps their bytes until it
-    // rotates at 64 MB (README, "Privacy").
+    // The snapshots, and the journal: its files of the generations before the
+    // erasure are deleted at the next snapshot round (README, "Privacy").
     let mut left = Vec::new();
     for _ in 0..30 {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         left = [NUMBER, WORDS]
             .iter()
-            .flat_map(|n| on_disk(&snapshots, n.as_bytes()))
+            .flat_map(|n| {
+                let mut found = on_disk(&snapshots, n.as_bytes());
+                found.extend(on_disk(&dir.join("journal"), n.as_bytes()));
+                found
+            })
             .collect();
         if left.is_empty() {
             break;

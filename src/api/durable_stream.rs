@@ -169,3 +169,30 @@ impl<M> Stream for DurableStream<M> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Queued;
+    use crate::api::pb::{DeskFrame, GatewayFrame};
+    use std::mem::size_of;
+
+    /// Every relayed frame is moved through its stream's queue whole, so a large
+    /// variant left unboxed (an offer once made each desk frame 432 bytes, each queued
+    /// one 872) costs every message of every conversation.
+    #[test]
+    fn queued_frames_stay_small() {
+        let sizes = [
+            ("DeskFrame", size_of::<DeskFrame>()),
+            ("Queued<DeskFrame>", size_of::<Queued<DeskFrame>>()),
+            ("GatewayFrame", size_of::<GatewayFrame>()),
+            ("Queued<GatewayFrame>", size_of::<Queued<GatewayFrame>>()),
+        ];
+        println!("{sizes:?}");
+        for (name, bytes) in sizes {
+            assert!(
+                bytes <= 256,
+                "{name} is {bytes} bytes: box its large variants"
+            );
+        }
+    }
+}

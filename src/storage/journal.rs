@@ -143,6 +143,9 @@ impl Files {
                 .write(true)
                 .open(&path)?;
             File::open(&self.dir)?.sync_all()?;
+            for older in self.generations.values_mut() {
+                older.file = None;
+            }
             self.generations.insert(
                 generation,
                 Generation {
@@ -152,14 +155,13 @@ impl Files {
                 },
             );
         }
-        for (_, older) in self.generations.range_mut(..generation) {
-            older.file = None;
-        }
         let current = self
             .generations
             .get_mut(&generation)
             .expect("inserted above");
         if current.file.is_none() {
+            // Only a generation found at start has no handle, and those are never
+            // written; open it rather than fail if one ever is.
             current.file = Some(File::options().write(true).open(&current.path)?);
         }
         Ok(current)
@@ -384,27 +386,26 @@ impl Journal {
         let mut cut = false;
         for (generation, path) in generations {
             let mut reader = Reader::open(&path)?;
-            let mut keep = None;
+            // Where this file is cut: at its start once an earlier file was cut, else
+            // at the first record numbered `seq` or more, or where it stops being whole.
+            let mut cut_at = cut.then_some(0);
             loop {
                 let at = reader.offset();
-                match reader.next_record() {
-                    Some((record_seq, _)) if cut || record_seq >= seq => {
-                        keep.get_or_insert(at);
-                        removed += 1;
+                let Some((record_seq, _)) = reader.next_record() else {
+                    if reader.end() != Some(&End::Clean) {
+                        cut_at.get_or_insert(at);
                     }
-                    Some(_) => {}
-                    None => {
-                        if !cut && reader.end() != Some(&End::Clean) {
-                            keep.get_or_insert(at);
-                        }
-                        break;
-                    }
+                    break;
+                };
+                if record_seq >= seq {
+                    cut_at.get_or_insert(at);
                 }
+                removed += u64::from(cut_at.is_some());
             }
-            match (cut, keep) {
-                (true, _) | (false, Some(0)) => files.delete(generation)?,
-                (false, Some(len)) => files.truncate(generation, len)?,
-                (false, None) => continue,
+            match cut_at {
+                None => continue,
+                Some(0) => files.delete(generation)?,
+                Some(len) => files.truncate(generation, len)?,
             }
             cut = true;
         }
@@ -668,7 +669,7 @@ impl Shared {
             let run = rest.iter().take_while(|(_, g, _)| *g == generation).count();
             buf.clear();
             for (seq, _, record) in &rest[..run] {
-                segment::encode(&mut buf, *seq, record);
+                segment::encode(&mut buf, *seq, record)?;
                 bytes += record.len();
             }
             rest = &rest[run..];

@@ -73,6 +73,9 @@ struct Shared {
     /// Highest sequence number appended.
     appended: AtomicU64,
     progress: watch::Sender<Progress>,
+    /// Syncs left to fail, for tests of the failure path.
+    #[cfg(test)]
+    failing_syncs: AtomicU64,
 }
 
 /// The journal's directory and its generation files.
@@ -332,6 +335,8 @@ impl Journal {
             wake: Condvar::new(),
             appended: AtomicU64::new(last_seq),
             progress,
+            #[cfg(test)]
+            failing_syncs: AtomicU64::new(0),
         });
         Ok(Journal {
             shared,
@@ -352,7 +357,17 @@ impl Journal {
         let shared = self.shared.clone();
         let handle = std::thread::Builder::new()
             .name("journal".into())
-            .spawn(move || shared.write_loop())
+            .spawn(move || {
+                let wrote = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    shared.write_loop();
+                }));
+                if wrote.is_err() {
+                    // Nothing will be made durable again: refuse every wait from now
+                    // on rather than leave clients waiting for ever.
+                    tracing::error!("journal writer stopped after a panic; refusing new work");
+                    shared.progress.send_modify(|p| p.failing = true);
+                }
+            })
             .expect("the journal thread starts");
         *self.writer.lock().expect("journal lock") = Some(handle);
     }
@@ -625,7 +640,7 @@ impl Shared {
                         .get(generation)
                         .and_then(|entry| entry.file.as_ref())
                     {
-                        file.sync_data()?;
+                        self.sync(file)?;
                     }
                 }
             }
@@ -648,6 +663,21 @@ impl Shared {
                 Err(e)
             }
         }
+    }
+
+    /// One `fdatasync` (failing on purpose while a test asks it to).
+    fn sync(&self, file: &File) -> std::io::Result<()> {
+        #[cfg(test)]
+        if self
+            .failing_syncs
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(1)
+            })
+            .is_ok()
+        {
+            return Err(std::io::Error::other("injected sync failure"));
+        }
+        file.sync_data()
     }
 
     /// Appends each run of one generation's records to its file with one write;
@@ -836,6 +866,76 @@ mod tests {
         assert!(journal.cut_bytes() > 0);
         assert_eq!(write(&journal, &["next"]), 2);
         assert_eq!(stored(&journal), vec![ok(1, 1, "kept"), ok(2, 2, "next")]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    /// A failed sync is cut back and written again: no record lost, none twice,
+    /// and waits refused while it fails.
+    #[test]
+    fn failed_syncs_are_written_again_in_order_without_second_copies() {
+        let dir = dir("failed-sync");
+        let journal = Journal::open(&dir, Durability::Fsync, Duration::ZERO).unwrap();
+        journal.shared.failing_syncs.store(3, Ordering::Release);
+        journal.start();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut last = 0;
+        let mut refused = 0;
+        for round in 0..40 {
+            for i in 0..5 {
+                last = journal.append([format!("r{round}-{i}").into_bytes()]);
+            }
+            // Batches a little apart, so that their syncs overlap.
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        // The wait ends once the journal has caught up, refused until then.
+        while runtime.block_on(journal.wait_for(last)).is_err() {
+            refused += 1;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(journal.shared.failing_syncs.load(Ordering::Acquire), 0);
+        assert!(refused > 0, "waits during the failure are refused");
+        assert_eq!(
+            journal.progress(),
+            Progress {
+                durable: last,
+                failing: false
+            }
+        );
+        drop(journal);
+        let journal = open(&dir);
+        let expected: Vec<_> = (0..40)
+            .flat_map(|round| (0..5).map(move |i| format!("r{round}-{i}")))
+            .enumerate()
+            .map(|(n, text)| ok(n as u64 + 1, 1, &text))
+            .collect();
+        assert_eq!(stored(&journal), expected);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A batch can span a rotation: both files are written and synced.
+    #[test]
+    fn a_batch_across_a_rotation_is_synced_in_both_files() {
+        let dir = dir("batch-rotation");
+        let journal = Journal::open(&dir, Durability::Fsync, Duration::from_millis(50)).unwrap();
+        journal.start();
+        journal.append([b"before".to_vec()]);
+        journal.rotate();
+        assert_eq!(write(&journal, &["after"]), 2);
+        assert_eq!(
+            journal.progress(),
+            Progress {
+                durable: 2,
+                failing: false
+            }
+        );
+        drop(journal);
+        let journal = open(&dir);
+        assert_eq!(
+            stored(&journal),
+            vec![ok(1, 1, "before"), ok(2, 2, "after")]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -203,6 +203,10 @@ struct Opts {
     /// default.
     #[arg(long)]
     commit_window_ms: Option<u64>,
+    /// `[storage] snapshot_records` of every server with a journal (records after
+    /// which a snapshot is taken early); unset: the server's default.
+    #[arg(long)]
+    snapshot_records: Option<u64>,
     /// Restart phase: conversations opened (and left open) before the restarts.
     #[arg(long, default_value_t = 100_000)]
     restart_conversations: u64,
@@ -555,7 +559,11 @@ async fn run(opts: Opts) -> Result<()> {
     procs::set_durability(opts.durability);
     if let Some(ms) = opts.commit_window_ms {
         println!("- journal commit window: {ms} ms (`--commit-window-ms`)");
-        procs::set_commit_window_ms(ms);
+        procs::set_storage("commit_window_ms", ms);
+    }
+    if let Some(records) = opts.snapshot_records {
+        println!("- snapshot after {records} journal records (`--snapshot-records`)");
+        procs::set_storage("snapshot_records", records);
     }
     let self_exe = std::env::current_exe()?;
     let dir = std::env::temp_dir().join(format!("switchboard-loadgen-{}", std::process::id()));

@@ -314,12 +314,14 @@ pub(crate) fn durability() -> Durability {
     *DURABILITY.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// `[storage] commit_window_ms` of the servers started from now on (`None`: the
-/// server's default).
-static COMMIT_WINDOW_MS: Mutex<Option<u64>> = Mutex::new(None);
+/// `[storage]` lines, beyond durability and the data directory, of the servers
+/// started from now on (empty: the server's defaults).
+static STORAGE_LINES: Mutex<String> = Mutex::new(String::new());
 
-pub(crate) fn set_commit_window_ms(ms: u64) {
-    *COMMIT_WINDOW_MS.lock().unwrap_or_else(|p| p.into_inner()) = Some(ms);
+/// Sets `[storage] key = value` for the servers started from now on.
+pub(crate) fn set_storage(key: &str, value: u64) {
+    let mut lines = STORAGE_LINES.lock().unwrap_or_else(|p| p.into_inner());
+    lines.push_str(&format!("{key} = {value}\n"));
 }
 
 /// CPUs (a `taskset -c` list such as `0` or `0,1`) the Switchboards started from now
@@ -420,13 +422,12 @@ fn spawn_numbered(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
-    let window = COMMIT_WINDOW_MS
+    let storage_lines = STORAGE_LINES
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .map(|ms| format!("commit_window_ms = {ms}\n"))
-        .unwrap_or_default();
+        .clone();
     let config = format!(
-        "{}{contents}[storage]\ndurability = \"{}\"\ndata_dir = {:?}\n{window}",
+        "{}{contents}[storage]\ndurability = \"{}\"\ndata_dir = {:?}\n{storage_lines}",
         common_config(secret.as_deref()),
         durability.as_str(),
         data_dir.display().to_string()

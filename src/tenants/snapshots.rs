@@ -54,7 +54,13 @@ impl Tenants {
             // Read before the image, so the image holds at least these erasures.
             let erasures = tenant.erasures_to_purge();
             let dir = SnapshotDir::new(&storage.snapshots, &tenant.name);
-            match tenant.image() {
+            // The image is the whole tenant, serialised (megabytes for a busy
+            // one): that runs where blocking is allowed, not on an async worker.
+            let imaging = tenant.clone();
+            let image = tokio::task::spawn_blocking(move || imaging.image())
+                .await
+                .map_err(|e| SnapshotRoundError::Task(e.to_string()))?;
+            match image {
                 Some((seq, bytes)) => {
                     // A snapshot never holds what the journal has not made durable.
                     journal.wait_for(seq).await?;
@@ -95,8 +101,11 @@ impl Tenants {
             .filter(|t| !changed.iter().any(|c| std::sync::Arc::ptr_eq(c, t)))
             .any(|t| t.changed_since_snapshot());
         let purge = !purging.is_empty() && !unwritten_changed;
-        journal
-            .drop_before(if purge { previous + 1 } else { previous })
+        let keep_from = if purge { previous + 1 } else { previous };
+        let dropping = journal.clone();
+        tokio::task::spawn_blocking(move || dropping.drop_before(keep_from))
+            .await
+            .map_err(|e| SnapshotRoundError::Task(e.to_string()))?
             .map_err(|e| SnapshotRoundError::Journal(e.to_string()))?;
         if purge {
             for (tenant, erasures) in purging {

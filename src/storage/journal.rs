@@ -207,8 +207,6 @@ impl std::fmt::Debug for Shared {
 struct Pending {
     /// Records appended and not yet taken by the writer: sequence, generation, bytes.
     records: Vec<(u64, u64, Vec<u8>)>,
-    /// When the oldest of them was appended.
-    since: Option<Instant>,
     next_seq: u64,
     generation: u64,
     closing: bool,
@@ -327,7 +325,6 @@ impl Journal {
             window,
             pending: Mutex::new(Pending {
                 records: Vec::new(),
-                since: None,
                 next_seq: last_seq + 1,
                 generation,
                 closing: false,
@@ -462,7 +459,6 @@ impl Journal {
         let last = pending.next_seq - 1;
         self.shared.appended.store(last, Ordering::Release);
         if was_empty && !pending.records.is_empty() {
-            pending.since = Some(Instant::now());
             self.shared.wake.notify_one();
         }
         last
@@ -558,10 +554,12 @@ impl Drop for Journal {
 
 impl Shared {
     fn write_loop(&self) {
+        let mut last_start = None;
         loop {
-            let Some(batch) = self.next_batch() else {
+            let Some(batch) = self.next_batch(last_start) else {
                 return;
             };
+            last_start = Some(Instant::now());
             let last = batch.last().map_or(0, |(seq, _, _)| *seq);
             let mut failed = false;
             loop {
@@ -595,9 +593,11 @@ impl Shared {
         }
     }
 
-    /// Waits for records, then up to the commit window for more; `None` once closed
-    /// with nothing left.
-    fn next_batch(&self) -> Option<Vec<(u64, u64, Vec<u8>)>> {
+    /// Waits for records, and then until a commit window has passed since the last
+    /// group commit began (`last_start`), so that records arriving meanwhile share
+    /// one write and fsync; `None` once closed with nothing left. An idle journal
+    /// writes a record at once: only a busy one waits for company.
+    fn next_batch(&self, last_start: Option<Instant>) -> Option<Vec<(u64, u64, Vec<u8>)>> {
         let mut pending = self.pending.lock().expect("journal lock");
         while pending.records.is_empty() {
             if pending.closing {
@@ -605,8 +605,8 @@ impl Shared {
             }
             pending = self.wake.wait(pending).expect("journal lock");
         }
-        if let Some(since) = pending.since {
-            let deadline = since + self.window;
+        if let Some(started) = last_start {
+            let deadline = started + self.window;
             loop {
                 let now = Instant::now();
                 if now >= deadline || pending.closing {
@@ -619,7 +619,6 @@ impl Shared {
                     .0;
             }
         }
-        pending.since = None;
         Some(std::mem::take(&mut pending.records))
     }
 
@@ -938,6 +937,27 @@ mod tests {
         assert_eq!(
             stored(&journal),
             vec![ok(1, 1, "before"), ok(2, 2, "after")]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The window paces commits; it never holds back a record on an idle journal.
+    #[test]
+    fn an_idle_journal_writes_at_once_whatever_the_window() {
+        let dir = dir("idle");
+        let journal = Journal::open(&dir, Durability::Fsync, Duration::from_secs(600)).unwrap();
+        journal.start();
+        let last = journal.append([b"alone".to_vec()]);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let waited = runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(60), journal.wait_for(last)).await
+        });
+        assert!(
+            matches!(waited, Ok(Ok(()))),
+            "the first record waited for the window"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -36,7 +36,9 @@ pub struct StorageSettings {
     /// Directory of the journal and snapshots (`--data-dir`, `SWITCHBOARD_DATA_DIR`);
     /// relative paths are from the working directory. One process per directory.
     pub data_dir: PathBuf,
-    /// Longest time a change waits for others to share its write and fsync.
+    /// Least time between the starts of two group commits: a change arriving
+    /// sooner after one began waits for the rest of it, so that others share its
+    /// write and fsync; an idle journal writes at once.
     pub commit_window_ms: u64,
     /// Seconds between snapshots of the tenants that changed.
     pub snapshot_secs: u64,

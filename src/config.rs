@@ -121,6 +121,11 @@ pub struct BotConfig {
     /// `ORT_DYLIB_PATH` environment variable, then the system's library path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub onnxruntime: Option<PathBuf>,
+    /// A second sentence-embedding model whose evidence is fused with `model`'s (used
+    /// only with `model`); absent = one model. The setup script's `WITH_USE=1` makes
+    /// the one the defaults are calibrated for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub second_model: Option<PathBuf>,
     /// How the semantic stage prepares texts and fuses its evidence (used only with
     /// `model`).
     pub semantic: SemanticConfig,
@@ -134,6 +139,9 @@ pub struct BotConfig {
 pub struct SemanticConfig {
     /// Text put before every message and entry question (e5 models: `"query: "`).
     pub prefix: String,
+    /// Text put before an entry's question and answer read as one passage (e5 models:
+    /// `"passage: "`). Models with a ragged input (USE) take no prefixes.
+    pub passage_prefix: String,
     /// Most tokens of a text the model reads (8-512); longer texts are cut.
     pub max_tokens: usize,
     /// Lexical confidence at or above which a message is answered without embedding.
@@ -150,6 +158,12 @@ pub struct SemanticConfig {
     pub ambiguity_floor: f32,
     /// Share of each entry language's cosine bias taken out before fusion (0-1).
     pub language_centring: f32,
+    /// Share of `second_model`'s evidence in the semantic evidence (0-1).
+    pub second_share: f32,
+    /// `second_model`'s cosine at which its evidence is 0.
+    pub second_cosine_floor: f32,
+    /// `second_model`'s cosine at which its evidence is 1.
+    pub second_cosine_ceiling: f32,
     /// Embedding triage: safety, person and complaint messages that no phrase rule
     /// catches are handed off. Off by default: on the held-out sets it took safety
     /// messages answered from 20 to 4 of 49, but handoff precision fell from 0.93 to
@@ -162,6 +176,7 @@ impl Default for SemanticConfig {
         let f = crate::bot::fusion::FusionSettings::default();
         SemanticConfig {
             prefix: crate::bot::embedding::DEFAULT_PREFIX.to_owned(),
+            passage_prefix: crate::bot::embedding::DEFAULT_PASSAGE_PREFIX.to_owned(),
             max_tokens: crate::bot::embedding::DEFAULT_MAX_TOKENS,
             lexical_sure: f.lexical_sure,
             lexical_weight: f.lexical_weight,
@@ -170,6 +185,9 @@ impl Default for SemanticConfig {
             margin: f.margin,
             ambiguity_floor: f.ambiguity_floor,
             language_centring: f.language_centring,
+            second_share: f.second_share,
+            second_cosine_floor: f.second_cosine_floor,
+            second_cosine_ceiling: f.second_cosine_ceiling,
             triage: false,
         }
     }
@@ -186,6 +204,9 @@ impl SemanticConfig {
             margin: self.margin,
             ambiguity_floor: self.ambiguity_floor,
             language_centring: self.language_centring,
+            second_share: self.second_share,
+            second_cosine_floor: self.second_cosine_floor,
+            second_cosine_ceiling: self.second_cosine_ceiling,
         }
     }
 }
@@ -216,6 +237,7 @@ impl Default for BotConfig {
             ask_solved: false,
             model: None,
             onnxruntime: None,
+            second_model: None,
             semantic: SemanticConfig::default(),
         }
     }
@@ -265,6 +287,13 @@ impl BotConfig {
             crate::bot::embedding::model_files(model)
                 .map_err(|e| ConfigError::Invalid(format!("bot.model: {e}")))?;
         }
+        if let Some(model) = &self.second_model {
+            if self.model.is_none() {
+                return bad("second_model needs bot.model".to_owned());
+            }
+            crate::bot::embedding::model_files(model)
+                .map_err(|e| ConfigError::Invalid(format!("bot.second_model: {e}")))?;
+        }
         if let Some(lib) = &self.onnxruntime
             && !lib.is_file()
         {
@@ -294,14 +323,24 @@ impl BotConfig {
 
     /// Where the semantic stage's model and runtime are, if one is configured.
     pub fn embedder_settings(&self) -> Option<crate::bot::embedding::EmbedderSettings> {
-        self.model
+        self.model.as_ref().map(|model| self.embedder_for(model))
+    }
+
+    /// Where the semantic stage's second model is, if one is configured.
+    pub fn second_embedder_settings(&self) -> Option<crate::bot::embedding::EmbedderSettings> {
+        self.second_model
             .as_ref()
-            .map(|model| crate::bot::embedding::EmbedderSettings {
-                model: model.clone(),
-                runtime: self.onnxruntime.clone(),
-                prefix: self.semantic.prefix.clone(),
-                max_tokens: self.semantic.max_tokens,
-            })
+            .map(|model| self.embedder_for(model))
+    }
+
+    fn embedder_for(&self, model: &Path) -> crate::bot::embedding::EmbedderSettings {
+        crate::bot::embedding::EmbedderSettings {
+            model: model.to_owned(),
+            runtime: self.onnxruntime.clone(),
+            prefix: self.semantic.prefix.clone(),
+            passage_prefix: self.semantic.passage_prefix.clone(),
+            max_tokens: self.semantic.max_tokens,
+        }
     }
 }
 

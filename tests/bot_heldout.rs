@@ -39,17 +39,16 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// its root's `SHA256SUMS`, and every file in a set directory is listed there.
 #[test]
 fn held_out_data_matches_its_sha256sums() {
+    let [sealed_2, sealed_4] = eval::SEALED_ROOTS;
     for root_name in [
         eval::HELD_OUT_ROOT,
-        eval::SEALED_ROOT,
+        sealed_2,
+        eval::HELD_OUT_3_ROOT,
+        sealed_4,
         eval::TUNING_ROOT,
         eval::TUNING_TRIAGE_ROOT,
     ] {
-        let root = eval::repo_path(root_name);
-        if root_name == eval::SEALED_ROOT && !root.exists() {
-            continue;
-        }
-        check_sums(root_name, &root);
+        check_sums(root_name, &eval::repo_path(root_name));
     }
 }
 

@@ -3,8 +3,10 @@
 //! Needs the model from `tools/embedding-model/setup-model.sh DIR`:
 //! `SWITCHBOARD_MODEL_DIR=DIR/multilingual-e5-small`, and the runtime from
 //! `ORT_DYLIB_PATH` or `DIR/onnxruntime/libonnxruntime.so` (beside the model
-//! directory). Without the model each test prints a skip line and passes, except
-//! when `CI=true`: then it fails, so CI cannot pass without testing the stage.
+//! directory); the two-model tests also need the second model from `WITH_USE=1
+//! setup-model.sh DIR`: `SWITCHBOARD_SECOND_MODEL_DIR=DIR/use-multilingual-v3`.
+//! Without a model each test prints a skip line and passes, except when `CI=true`:
+//! then it fails, so CI cannot pass without testing the stage.
 
 #[allow(dead_code)]
 #[path = "../examples/bot_eval/eval.rs"]
@@ -46,6 +48,25 @@ fn model(test: &str) -> Option<EmbedderSettings> {
     let mut settings = EmbedderSettings::new(dir);
     settings.runtime = runtime;
     Some(settings)
+}
+
+/// The second model's settings from the environment (beside [`model`]'s), or `None`
+/// after the skip line; panics when it must be there (CI).
+fn second_model(test: &str) -> Option<(EmbedderSettings, EmbedderSettings)> {
+    let first = model(test)?;
+    let dir = std::env::var_os("SWITCHBOARD_SECOND_MODEL_DIR").map(PathBuf::from);
+    let Some(dir) = dir.filter(|d| d.is_dir()) else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test}: SWITCHBOARD_SECOND_MODEL_DIR is not set to a model directory, and \
+             CI=true: run WITH_USE=1 tools/embedding-model/setup-model.sh first"
+        );
+        eprintln!("SKIP {test}: set SWITCHBOARD_SECOND_MODEL_DIR to test two models");
+        return None;
+    };
+    let mut second = EmbedderSettings::new(dir);
+    second.runtime = first.runtime.clone();
+    Some((first, second))
 }
 
 fn embedder(settings: &EmbedderSettings) -> Arc<Embedder> {
@@ -179,32 +200,50 @@ fn a_cross_language_question_gets_its_twins_answer_in_the_customers_language() {
 }
 
 /// Regression guards with the semantic stage on, NOT targets: (top-1, handoff recall)
-/// per held-out set, a little under what it scored with language centring (after 1ab4cf7) (the margin
+/// per set, a little under what it scored at the two-model calibration (the margin
 /// leaves room for int8 kernels that differ slightly between CPUs). The fusion was
-/// calibrated on tests/data/tuning and the sample only; these sets were not used to
-/// tune. Raise them when the bot improves; never lower them to let a change through.
-const FLOORS: [(&str, f64, f64); 5] = [
-    ("banking", 0.67, 0.35),    // measured 0.704 (171/243), 0.378
-    ("saas", 0.65, 0.30),       // measured 0.683 (168/246), 0.312 with twin detection
-    ("telecom", 0.58, 0.35),    // measured 0.611 (151/247), 0.380
-    ("travel", 0.64, 0.35),     // measured 0.668 (167/250), 0.370 with twin detection
-    ("faq-sample", 0.90, 0.45), // tuned-on; measured 0.958 (23/24), 0.500
+/// calibrated on tests/data/tuning, the sample and the first held-out sets (banking,
+/// saas, telecom, travel: tuned-on since then); appliance-repair (heldout-3) was not
+/// used to tune. Raise them when the bot improves; never lower them to let a change
+/// through.
+const FLOORS: [(&str, f64, f64); 6] = [
+    ("banking", 0.72, 0.45),          // measured 0.749 (182/243), 0.512
+    ("saas", 0.72, 0.40),             // measured 0.756 (186/246), 0.438
+    ("telecom", 0.65, 0.40),          // measured 0.680 (168/247), 0.456
+    ("travel", 0.74, 0.40),           // measured 0.776 (194/250), 0.432
+    ("appliance-repair", 0.75, 0.55), // held out; measured 0.788 (82/104), 0.594
+    ("faq-sample", 0.88, 0.45),       // tuned-on; measured 0.917 (22/24), 0.500
 ];
 
-#[test]
-fn held_out_scores_with_the_semantic_stage_stay_above_their_floors() {
-    let Some(settings) = model("held_out_scores_with_the_semantic_stage_stay_above_their_floors")
-    else {
-        return;
-    };
-    let mut config = Config::default();
-    config.bot.model = Some(settings.model.clone());
-    config.bot.onnxruntime = settings.runtime.clone();
+/// [`FLOORS`] with the second model fused in.
+const TWO_MODEL_FLOORS: [(&str, f64, f64); 6] = [
+    ("banking", 0.76, 0.45),          // measured 0.790 (192/243), 0.512
+    ("saas", 0.74, 0.40),             // measured 0.768 (189/246), 0.438
+    ("telecom", 0.66, 0.40),          // measured 0.696 (172/247), 0.456
+    ("travel", 0.76, 0.40),           // measured 0.788 (197/250), 0.432
+    ("appliance-repair", 0.79, 0.55), // held out; measured 0.827 (86/104), 0.594
+    ("faq-sample", 0.88, 0.45),       // tuned-on; measured 0.917 (22/24), 0.500
+];
+
+/// The unmarked language twins of two held-out sets (`tests/data/heldout/README.md`),
+/// first ids: with two models, `travel`'s are all found and `saas`'s but S11/S25.
+const UNMARKED_TWINS_FOUND: [(&str, &[&str]); 2] = [
+    ("travel", &["V01", "V02", "V04", "V06", "V09", "V10", "V13"]),
+    ("saas", &["S01", "S02", "S04", "S06", "S09", "S10"]),
+];
+
+/// Evaluates the open sets with `config` and names every set under its floors.
+fn floor_failures(config: &Config, floors: &[(&str, f64, f64)]) -> Vec<String> {
+    floor_report(config, floors).1
+}
+
+/// [`floor_failures`] with the report.
+fn floor_report(config: &Config, floors: &[(&str, f64, f64)]) -> (eval::Report, Vec<String>) {
     let sets = eval::default_sets().expect("the held-out sets");
-    let report = eval::evaluate_with(&sets, &config).expect("every set evaluates");
+    let report = eval::evaluate_with(&sets, config).expect("every set evaluates");
     println!("{}", eval::render_markdown(&report));
     let mut failures = Vec::new();
-    for (name, top1_floor, recall_floor) in FLOORS {
+    for &(name, top1_floor, recall_floor) in floors {
         let set = report
             .sets
             .iter()
@@ -221,7 +260,121 @@ fn held_out_scores_with_the_semantic_stage_stay_above_their_floors() {
             ));
         }
     }
+    (report, failures)
+}
+
+#[test]
+fn held_out_scores_with_the_semantic_stage_stay_above_their_floors() {
+    let Some(settings) = model("held_out_scores_with_the_semantic_stage_stay_above_their_floors")
+    else {
+        return;
+    };
+    let mut config = Config::default();
+    config.bot.model = Some(settings.model.clone());
+    config.bot.onnxruntime = settings.runtime.clone();
+    let failures = floor_failures(&config, &FLOORS);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn held_out_scores_with_two_models_stay_above_their_floors() {
+    let Some((first, second)) =
+        second_model("held_out_scores_with_two_models_stay_above_their_floors")
+    else {
+        return;
+    };
+    let mut config = Config::default();
+    config.bot.model = Some(first.model.clone());
+    config.bot.onnxruntime = first.runtime.clone();
+    config.bot.second_model = Some(second.model.clone());
+    let (report, failures) = floor_report(&config, &TWO_MODEL_FLOORS);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The second model groups the unmarked twins the first misses, and only twins.
+    for (name, firsts) in UNMARKED_TWINS_FOUND {
+        let set = report.sets.iter().find(|s| s.set.name == name).unwrap();
+        let found: Vec<&str> = set
+            .twins
+            .iter()
+            .map(|(intent, _)| intent.as_str())
+            .collect();
+        assert_eq!(found, firsts, "{name}: {:?}", set.twins);
+        assert!(
+            set.twins.iter().all(|(_, ids)| ids.len() == 2),
+            "{name}: {:?}",
+            set.twins
+        );
+    }
+}
+
+#[test]
+fn a_ragged_input_model_gives_unit_vectors_that_know_a_translation() {
+    let Some((_, second)) =
+        second_model("a_ragged_input_model_gives_unit_vectors_that_know_a_translation")
+    else {
+        return;
+    };
+    let e = embedder(&second);
+    assert_eq!(e.dimensions(), 512);
+    let v = e
+        .embed_all(&[
+            "我的快递什么时候到？",
+            "When will my parcel arrive?",
+            "How do I reset my password?",
+        ])
+        .unwrap();
+    for x in &v {
+        assert!((dot(x, x) - 1.0).abs() < 1e-4);
+    }
+    assert!(dot(&v[0], &v[1]) > dot(&v[0], &v[2]) + 0.2, "{v:?}");
+    // One run of several texts gives each text's own vector (ragged: no padding).
+    let batch = e
+        .embed_batch(&["When will my parcel arrive?", "我的快递什么时候到？"])
+        .unwrap();
+    assert!(dot(&batch[0], &v[1]) > 0.99 && dot(&batch[1], &v[0]) > 0.99);
+    // Such a model takes no prefix: the passage form is the same text.
+    let passage = e.embed_passage("When will my parcel arrive?").unwrap();
+    assert!(dot(&passage, &v[1]) > 0.9999);
+    assert_eq!(e.embed(&"refund ".repeat(2000)).unwrap().len(), 512);
+}
+
+#[test]
+fn with_two_models_the_tiny_bot_still_answers_and_hands_off() {
+    let Some((first, second)) =
+        second_model("with_two_models_the_tiny_bot_still_answers_and_hands_off")
+    else {
+        return;
+    };
+    let bot = tiny(&first).with_second_model(embedder(&second)).unwrap();
+    assert!(bot.second_embedder().is_some());
+    for (text, id) in [
+        ("I can't remember my login secret, help", "pw-en"),
+        (
+            "my package still hasn't left your warehouse, when does it go out",
+            "ship-en",
+        ),
+        ("东西付完钱了还没寄出来，啥时候寄", "ship-zh"),
+        ("你们几点开门", "hours-zh"),
+    ] {
+        let (reply, step) = respond(&bot, text);
+        assert_eq!(answered(&reply), Some(id), "{text}: {reply:?}");
+        assert!(matches!(step, SemanticStep::Embedded(_)), "{step:?}");
+    }
+    let (reply, _) = respond(
+        &bot,
+        "someone hacked my account right now and changed the password",
+    );
+    assert!(matches!(reply, BotReply::Handoff { .. }), "{reply:?}");
+    // The calibration path decides as the live one does, given the same vectors.
+    let text = "I can't remember my login secret, help";
+    let turn = Turn {
+        text,
+        language: "en",
+        channel: "web",
+    };
+    let v1 = bot.embed_message(text).unwrap().unwrap();
+    let v2 = bot.embed_message_second(text).unwrap().unwrap();
+    let given = bot.respond_calibrating_pair(&turn, &v1, Some(&v2), &bot.settings().fusion);
+    assert_eq!(answered(&given), Some("pw-en"), "{given:?}");
 }
 
 #[test]
@@ -232,6 +385,22 @@ fn a_missing_model_fails_the_load_with_its_name() {
     let e = config.validate().unwrap_err().to_string();
     assert!(
         e.contains("bot.model") && e.contains("/no/such/model-dir"),
+        "{e}"
+    );
+    let mut config = Config::default();
+    config.bot.second_model = Some(PathBuf::from("/no/such/second"));
+    let e = config.validate().unwrap_err().to_string();
+    assert!(e.contains("bot.second_model needs bot.model"), "{e}");
+    // A first model whose files are there: the second is the one named.
+    let dir = std::env::temp_dir().join(format!("switchboard-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tokenizer.json"), "{}").unwrap();
+    std::fs::write(dir.join("model.onnx"), "").unwrap();
+    config.bot.model = Some(dir.clone());
+    let e = config.validate().unwrap_err().to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        e.contains("bot.second_model") && e.contains("/no/such/second"),
         "{e}"
     );
 }

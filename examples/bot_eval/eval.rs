@@ -23,9 +23,14 @@ use switchboard::tenants::builtin_bot::{Matching, SharedBot, builtin_actions};
 /// The held-out sets' parent directory, relative to the repository.
 pub(crate) const HELD_OUT_ROOT: &str = "tests/data/heldout";
 
-/// The sealed held-out sets' parent directory: evaluated only when asked for, and
-/// their messages are never shown (see its README).
-pub(crate) const SEALED_ROOT: &str = "tests/data/heldout-2";
+/// The sealed held-out sets' parent directories: evaluated only when asked for, and
+/// their messages are never shown (see their READMEs). `heldout-4` was written blind
+/// on 2026-12-03, before the two-model fusion was calibrated.
+pub(crate) const SEALED_ROOTS: [&str; 2] = ["tests/data/heldout-2", "tests/data/heldout-4"];
+
+/// The third held-out set's parent directory (frozen, not sealed; evaluate it with
+/// `--set`).
+pub(crate) const HELD_OUT_3_ROOT: &str = "tests/data/heldout-3";
 
 /// A file that marks a set (or every set under a directory) as sealed.
 const SEALED_MARKER: &str = "SEALED";
@@ -89,6 +94,9 @@ pub(crate) struct EvalSet {
     pub(crate) tuned_on: bool,
     /// True for a sealed set: its messages never appear in any output.
     pub(crate) sealed: bool,
+    /// True for the first held-out sets: the semantic stage's fusion was calibrated on
+    /// them (2026-12-03), so with a model they count as tuned-on.
+    pub(crate) semantic_tuned_on: bool,
 }
 
 impl EvalSet {
@@ -114,14 +122,16 @@ impl EvalSet {
                 || under(TUNING_TRIAGE_ROOT),
             sealed: dir.join(SEALED_MARKER).exists()
                 || dir.parent().is_some_and(|p| p.join(SEALED_MARKER).exists()),
+            semantic_tuned_on: under(HELD_OUT_ROOT),
         }
     }
 }
 
-/// Every held-out set (each subdirectory of [`HELD_OUT_ROOT`], by name), then the
-/// tuned-on sample.
+/// Every open held-out set (each subdirectory of [`HELD_OUT_ROOT`], then of
+/// [`HELD_OUT_3_ROOT`], by name), then the tuned-on sample.
 pub(crate) fn default_sets() -> Result<Vec<EvalSet>, String> {
     let mut dirs = set_dirs(HELD_OUT_ROOT)?;
+    dirs.extend(set_dirs(HELD_OUT_3_ROOT)?);
     dirs.push(repo_path(TUNED_ON_SAMPLE));
     Ok(dirs.iter().map(|dir| EvalSet::from_dir(dir)).collect())
 }
@@ -134,12 +144,13 @@ pub(crate) fn tuning_sets() -> Result<Vec<EvalSet>, String> {
     Ok(dirs.iter().map(|dir| EvalSet::from_dir(dir)).collect())
 }
 
-/// Every sealed set (each subdirectory of [`SEALED_ROOT`], by name).
+/// Every sealed set (each subdirectory of each of [`SEALED_ROOTS`], by name).
 pub(crate) fn sealed_sets() -> Result<Vec<EvalSet>, String> {
-    Ok(set_dirs(SEALED_ROOT)?
-        .iter()
-        .map(|dir| EvalSet::from_dir(dir))
-        .collect())
+    let mut sets = Vec::new();
+    for root in SEALED_ROOTS {
+        sets.extend(set_dirs(root)?.iter().map(|dir| EvalSet::from_dir(dir)));
+    }
+    Ok(sets)
 }
 
 /// The subdirectories of `root` (relative to the repository), by name.
@@ -674,6 +685,8 @@ pub(crate) struct Setup {
     pub(crate) low_confidence_limit: u32,
     /// `bot.model`: the semantic stage's model, if on.
     pub(crate) model: Option<PathBuf>,
+    /// `bot.second_model`: the second model fused with it, if any.
+    pub(crate) second_model: Option<PathBuf>,
 }
 
 /// The whole evaluation: every set, and the held-out sets pooled.
@@ -690,6 +703,14 @@ pub(crate) struct Report {
 /// Evaluates every query of each set with `config` (its `kb` aside: each set's own).
 pub(crate) fn evaluate_with(sets: &[EvalSet], config: &Config) -> Result<Report, String> {
     let config = config.clone();
+    let semantic = config.bot.model.is_some();
+    let sets: Vec<EvalSet> = sets
+        .iter()
+        .map(|set| EvalSet {
+            tuned_on: set.tuned_on || (semantic && set.semantic_tuned_on),
+            ..set.clone()
+        })
+        .collect();
     let runs = sets
         .iter()
         .map(|set| run_set(set, &config))
@@ -716,6 +737,7 @@ pub(crate) fn evaluate_with(sets: &[EvalSet], config: &Config) -> Result<Report,
             confidence_threshold: config.bot.confidence_threshold,
             low_confidence_limit: config.bot.low_confidence_limit,
             model: config.bot.model.clone(),
+            second_model: config.bot.second_model.clone(),
         },
         overall_held_out: (!held_out.is_empty()).then(|| borrowed(&held_out)),
         sets: runs
@@ -846,7 +868,14 @@ pub(crate) fn render_markdown(report: &Report) -> String {
         setup.low_confidence_limit,
         setup.model.as_ref().map_or_else(
             || "off".to_owned(),
-            |m| format!("on, model {}", m.display())
+            |m| match &setup.second_model {
+                Some(second) => format!(
+                    "on, model {} with second model {}",
+                    m.display(),
+                    second.display()
+                ),
+                None => format!("on, model {}", m.display()),
+            }
         )
     );
     out.push_str(

@@ -197,8 +197,14 @@ impl Bots {
             Bots::Web => {
                 let model = BOT_MODEL.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 let semantic = model.map_or(String::new(), |dir| {
+                    let second = dir.join("use-multilingual-v3");
+                    let second = if second.is_dir() {
+                        format!("second_model = {:?}\n", second.display().to_string())
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "model = {:?}\nonnxruntime = {:?}\n",
+                        "model = {:?}\nonnxruntime = {:?}\n{second}",
                         dir.join("multilingual-e5-small").display().to_string(),
                         dir.join("onnxruntime/libonnxruntime.so")
                             .display()
@@ -215,7 +221,8 @@ impl Bots {
 }
 
 /// The models directory (`tools/embedding-model/setup-model.sh` output) whose
-/// multilingual-e5-small the bot-first servers load; `None`: lexical bot only.
+/// multilingual-e5-small (and, when the directory has it, use-multilingual-v3 as the
+/// second model) the bot-first servers load; `None`: lexical bot only.
 static BOT_MODEL: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 /// Makes the bot-first servers started from now on run the semantic stage with the

@@ -7,6 +7,7 @@
 //! against the knowledge base and answered when the confidence reaches the threshold
 //! (or handed off when the entry needs a person), else the bot says it is not sure.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use super::fusion::{FusionSettings, centre_by_language, fuse};
 use super::knowledge::{Button, KnowledgeBase};
 use super::language::{is_cjk, primary_language, resolve};
 use super::matcher::{Matcher, discounted};
-use super::semantic_index::{SemanticIndex, detect_twins};
+use super::semantic_index::{SemanticIndex, TWINS_E5, TWINS_USE, TwinRule, detect_twins};
 use super::semantic_triage::{TriageClass, TriagePrototypes, TriageScores, TriageSettings};
 use super::triage;
 
@@ -181,6 +182,9 @@ pub struct BuiltinBot {
     matcher: Matcher,
     /// The entry vectors of `kb`, when a model is configured.
     semantic: Option<SemanticIndex>,
+    /// The entry vectors of `kb` under a second model, whose evidence is fused with
+    /// the first's (used only with `semantic`).
+    second: Option<SemanticIndex>,
     /// The triage prototypes under the same model, when a model is configured.
     triage: Option<Arc<TriagePrototypes>>,
     /// When the embedding triage hands off (used only with `triage`).
@@ -229,18 +233,7 @@ impl BuiltinBot {
     ) -> Result<BuiltinBot, EmbeddingError> {
         let triage = TriagePrototypes::for_model(&embedder)?;
         let index = SemanticIndex::build(&kb, embedder)?;
-        let twins = detect_twins(&kb, &index);
-        for twin in &twins {
-            let intent = kb.entries[twin.first].intent.clone();
-            tracing::info!(intent = %intent,
-                entries = ?[&kb.entries[twin.first].id, &kb.entries[twin.second].id],
-                similarity = twin.similarity,
-                "language twins detected: one intent, answered in the customer's language");
-            kb.entries[twin.second].intent = intent;
-        }
-        if !twins.is_empty() {
-            tracing::info!(groups = twins.len(), "language twins detected by the model");
-        }
+        group_twins(&mut kb, &index, TWINS_E5);
         let mut bot = BuiltinBot::with_lexicon(kb, settings, true);
         bot.semantic = Some(index);
         bot.triage = Some(triage);
@@ -261,11 +254,41 @@ impl BuiltinBot {
             settings,
             matcher,
             semantic: None,
+            second: None,
             triage: None,
             triage_settings,
             intents,
             languages,
         }
+    }
+
+    /// The bot with a second model beside its first (see
+    /// [`BuiltinBot::with_semantic`]): every entry is embedded by it too, and each
+    /// message's cosines under both are fused (`FusionSettings::second_share`). Two
+    /// models trained differently miss different paraphrases. Does nothing to a bot
+    /// without a first model.
+    /// Entries left ungrouped by the first model are also grouped as twins where the
+    /// second finds them (it tells translations apart better, see [`TWINS_USE`]).
+    pub fn with_second_model(self, embedder: Arc<Embedder>) -> Result<BuiltinBot, EmbeddingError> {
+        if self.semantic.is_none() {
+            return Ok(self);
+        }
+        let index = SemanticIndex::build(&self.kb, embedder)?;
+        let BuiltinBot {
+            mut kb,
+            settings,
+            semantic,
+            triage,
+            triage_settings,
+            ..
+        } = self;
+        group_twins(&mut kb, &index, TWINS_USE);
+        let mut bot = BuiltinBot::with_lexicon(kb, settings, true);
+        bot.semantic = semantic;
+        bot.second = Some(index);
+        bot.triage = triage;
+        bot.triage_settings = triage_settings;
+        Ok(bot)
     }
 
     /// The bot with the embedding triage at `settings` (see `semantic_triage`; the
@@ -278,6 +301,11 @@ impl BuiltinBot {
     /// The semantic stage's model, when the bot has one.
     pub fn embedder(&self) -> Option<&Arc<Embedder>> {
         self.semantic.as_ref().map(SemanticIndex::embedder)
+    }
+
+    /// The semantic stage's second model, when the bot has one.
+    pub fn second_embedder(&self) -> Option<&Arc<Embedder>> {
+        self.second.as_ref().map(SemanticIndex::embedder)
     }
 
     /// The knowledge base.
@@ -379,6 +407,11 @@ impl BuiltinBot {
         self.embedder().map(|e| e.embed(text))
     }
 
+    /// [`BuiltinBot::embed_message`] under the second model; `None` without one.
+    pub fn embed_message_second(&self, text: &str) -> Option<Result<Vec<f32>, EmbeddingError>> {
+        self.second_embedder().map(|e| e.embed(text))
+    }
+
     /// Answers one message as [`BuiltinBot::respond`] would with `fusion` instead of
     /// the bot's own settings, using `vector` (from [`BuiltinBot::embed_message`]) as
     /// the message's embedding. For calibration tools only: it never embeds.
@@ -388,8 +421,20 @@ impl BuiltinBot {
         vector: &[f32],
         fusion: &FusionSettings,
     ) -> BotReply {
-        self.decide(turn, Stage::Given(vector), fusion, &self.triage_settings)
-            .0
+        self.respond_calibrating_pair(turn, vector, None, fusion)
+    }
+
+    /// [`BuiltinBot::respond_calibrating`] with the second model's vector of the
+    /// message too (from [`BuiltinBot::embed_message_second`]), when the bot has one.
+    pub fn respond_calibrating_pair(
+        &self,
+        turn: &Turn<'_>,
+        vector: &[f32],
+        second: Option<&[f32]>,
+        fusion: &FusionSettings,
+    ) -> BotReply {
+        let stage = Stage::Given(vector, second);
+        self.decide(turn, stage, fusion, &self.triage_settings).0
     }
 
     /// How close `vector` (from [`BuiltinBot::embed_message`]) is to each triage class,
@@ -404,6 +449,30 @@ impl BuiltinBot {
         Some((prototypes.scores(vector), kb_best))
     }
 
+    /// Everything a decision on `text` is made from, before any threshold: for
+    /// calibration tools, which replay decisions offline.
+    pub fn evidence(&self, text: &str, language: &str) -> Evidence {
+        let language = resolve(language, text);
+        let mut lexical = vec![0.0f32; self.kb.entries.len()];
+        for c in self.matcher.rank(text, &language) {
+            lexical[c.entry] = c.confidence;
+        }
+        Evidence {
+            lexical,
+            exact: self.matcher.exact(text),
+            urgent: triage::is_urgent(text),
+            wants_human: triage::wants_human(text),
+            complaint: triage::is_complaint(text),
+            small_talk: triage::is_small_talk(text),
+            language,
+        }
+    }
+
+    /// A number per entry shared by the entries of one intent (twins included).
+    pub fn intent_numbers(&self) -> &[usize] {
+        &self.intents
+    }
+
     /// [`BuiltinBot::respond_calibrating`] with `triage` instead of the bot's own
     /// triage thresholds. For calibration tools only: it never embeds.
     pub fn respond_calibrating_triage(
@@ -413,7 +482,8 @@ impl BuiltinBot {
         fusion: &FusionSettings,
         triage: &TriageSettings,
     ) -> BotReply {
-        self.decide(turn, Stage::Given(vector), fusion, triage).0
+        self.decide(turn, Stage::Given(vector, None), fusion, triage)
+            .0
     }
 
     fn decide(
@@ -487,30 +557,49 @@ impl BuiltinBot {
         // certainty (see the issue 12 notes in `semantic_triage`), and cost an
         // embedding per message.
         let started = Instant::now();
-        let (vector, step): (Option<std::borrow::Cow<'_, [f32]>>, SemanticStep) =
+        let (vector, second, step): (MessageVector<'_>, MessageVector<'_>, _) =
             match (&self.semantic, stage) {
-                (None, _) => (None, SemanticStep::Off),
-                (Some(_), _) if sure => (None, SemanticStep::NotNeeded),
-                (Some(_), Stage::Live(SemanticUse::Forbidden)) => (None, SemanticStep::Skipped),
+                (None, _) => (None, None, SemanticStep::Off),
+                (Some(_), _) if sure => (None, None, SemanticStep::NotNeeded),
+                (Some(_), Stage::Live(SemanticUse::Forbidden)) => {
+                    (None, None, SemanticStep::Skipped)
+                }
                 (Some(index), Stage::Live(SemanticUse::Allowed)) => {
-                    match index.embedder().embed(turn.text) {
-                        Ok(v) => (Some(v.into()), SemanticStep::Embedded(started.elapsed())),
+                    let both = index.embedder().embed(turn.text).and_then(|v| {
+                        let second = match &self.second {
+                            Some(s) => Some(s.embedder().embed(turn.text)?),
+                            None => None,
+                        };
+                        Ok((v, second))
+                    });
+                    match both {
+                        Ok((v, second)) => (
+                            Some(v.into()),
+                            second.map(Cow::from),
+                            SemanticStep::Embedded(started.elapsed()),
+                        ),
                         Err(e) => {
                             tracing::warn!(error = %e, "semantic stage failed; answered lexically");
-                            (None, SemanticStep::Failed)
+                            (None, None, SemanticStep::Failed)
                         }
                     }
                 }
-                (Some(_), Stage::Given(v)) => {
-                    (Some(v.into()), SemanticStep::Embedded(Duration::ZERO))
-                }
+                (Some(_), Stage::Given(v, second)) => (
+                    Some(v.into()),
+                    second.map(Cow::from),
+                    SemanticStep::Embedded(Duration::ZERO),
+                ),
             };
         let cosines = match (&self.semantic, &vector) {
-            (Some(index), Some(v)) => Some(index.best_per_entry(v)),
+            (Some(index), Some(v)) => Some(index.entry_scores(v)),
             _ => None,
         };
-        if let (Some(prototypes), Some(v), Some(cosines)) = (&self.triage, &vector, &cosines) {
-            let kb_best = cosines.iter().copied().fold(-1.0f32, f32::max);
+        let second_cosines = match (&self.second, &second) {
+            (Some(index), Some(v)) => Some(index.entry_scores(v)),
+            _ => None,
+        };
+        if let (Some(prototypes), Some(v), Some(index)) = (&self.triage, &vector, &self.semantic) {
+            let kb_best = index.best_per_entry(v).into_iter().fold(-1.0f32, f32::max);
             let reason = match prototypes.scores(v).decide(kb_best, triage_settings) {
                 Some(TriageClass::Safety) => Some(HandoffReason::Safety),
                 Some(TriageClass::Person) => Some(HandoffReason::CustomerRequest),
@@ -522,7 +611,9 @@ impl BuiltinBot {
             }
         }
         let choice = match cosines {
-            Some(cosines) => self.fused(&ranked, cosines, fusion).or(lexical),
+            Some(cosines) => self
+                .fused(&ranked, cosines, second_cosines.as_deref(), fusion)
+                .or(lexical),
             None => lexical,
         };
         let Some(choice) = choice else {
@@ -559,6 +650,7 @@ impl BuiltinBot {
         &self,
         ranked: &[super::matcher::Candidate],
         mut cosines: Vec<f32>,
+        second: Option<&[f32]>,
         fusion: &FusionSettings,
     ) -> Option<Choice> {
         let mut lexical = vec![0.0f32; self.kb.entries.len()];
@@ -566,7 +658,7 @@ impl BuiltinBot {
             lexical[c.entry] = c.confidence;
         }
         centre_by_language(&mut cosines, &self.languages, fusion.language_centring);
-        fuse(&lexical, &cosines, &self.intents, fusion).map(|f| Choice {
+        fuse(&lexical, &cosines, second, &self.intents, fusion).map(|f| Choice {
             entry: f.entry,
             confidence: f.confidence,
             strength: f.score,
@@ -641,13 +733,54 @@ impl BuiltinBot {
     }
 }
 
+/// The rule and lexical evidence of one message (see [`BuiltinBot::evidence`]).
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    /// The lexical matcher's confidence per entry (0 where nothing is shared).
+    pub lexical: Vec<f32>,
+    /// The entry whose question the message is, if any.
+    pub exact: Option<usize>,
+    /// The danger rules fired.
+    pub urgent: bool,
+    /// The request-for-a-person rules fired.
+    pub wants_human: bool,
+    /// The complaint rules fired.
+    pub complaint: bool,
+    /// The small-talk rules fired.
+    pub small_talk: bool,
+    /// The language the message was read in.
+    pub language: String,
+}
+
+/// Groups the language twins `index` finds under `rule` into one intent each (see
+/// [`detect_twins`]), logging every group.
+fn group_twins(kb: &mut KnowledgeBase, index: &SemanticIndex, rule: TwinRule) {
+    let twins = detect_twins(kb, index, rule);
+    for twin in &twins {
+        let intent = kb.entries[twin.first].intent.clone();
+        tracing::info!(intent = %intent,
+            entries = ?[&kb.entries[twin.first].id, &kb.entries[twin.second].id],
+            similarity = twin.similarity,
+            model = %index.embedder().settings().model.display(),
+            "language twins detected: one intent, answered in the customer's language");
+        kb.entries[twin.second].intent = intent;
+    }
+    if !twins.is_empty() {
+        tracing::info!(groups = twins.len(), "language twins detected by the model");
+    }
+}
+
+/// A message's vector under one model, if it was embedded (or given).
+type MessageVector<'a> = Option<Cow<'a, [f32]>>;
+
 /// Where the semantic evidence of one decision comes from.
 #[derive(Debug, Clone, Copy)]
 enum Stage<'a> {
     /// Embed the message now if allowed and needed.
     Live(SemanticUse),
-    /// The message's vector, already computed (calibration).
-    Given(&'a [f32]),
+    /// The message's vector under the model and, if the bot has one, under the second
+    /// model, already computed (calibration).
+    Given(&'a [f32], Option<&'a [f32]>),
 }
 
 /// Built-in texts in one language.

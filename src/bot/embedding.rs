@@ -28,6 +28,10 @@ use tokenizers::Tokenizer;
 /// `"query: "` on both sides of a symmetric comparison.
 pub const DEFAULT_PREFIX: &str = "query: ";
 
+/// Default text put before an entry's question-and-answer passage: what e5 models
+/// expect on the side that is searched.
+pub const DEFAULT_PASSAGE_PREFIX: &str = "passage: ";
+
 /// Default most tokens read of one text; longer texts are cut (a customer question
 /// rarely needs more, and the cost grows with the length).
 pub const DEFAULT_MAX_TOKENS: usize = 128;
@@ -51,8 +55,12 @@ pub struct EmbedderSettings {
     /// The ONNX Runtime shared library (`libonnxruntime.so`); `None` = the
     /// `ORT_DYLIB_PATH` environment variable, then the system's library path.
     pub runtime: Option<PathBuf>,
-    /// Text put before every text embedded (see [`DEFAULT_PREFIX`]).
+    /// Text put before every message and entry question embedded (see
+    /// [`DEFAULT_PREFIX`]); models with a ragged input take none.
     pub prefix: String,
+    /// Text put before an entry's question-and-answer passage (see
+    /// [`DEFAULT_PASSAGE_PREFIX`]).
+    pub passage_prefix: String,
     /// Most tokens read of one text (see [`DEFAULT_MAX_TOKENS`]).
     pub max_tokens: usize,
 }
@@ -64,6 +72,7 @@ impl EmbedderSettings {
             model: model.into(),
             runtime: None,
             prefix: DEFAULT_PREFIX.to_owned(),
+            passage_prefix: DEFAULT_PASSAGE_PREFIX.to_owned(),
             max_tokens: DEFAULT_MAX_TOKENS,
         }
     }
@@ -125,12 +134,19 @@ pub fn model_files(model: &Path) -> Result<ModelFiles, EmbeddingError> {
 
 /// What the graph is fed and what it gives.
 #[derive(Debug, Clone, Copy)]
-struct Graph {
-    /// It takes `token_type_ids` as well.
-    token_types: bool,
-    /// It gives a pooled `sentence_embedding`; otherwise `last_hidden_state` is pooled
-    /// here.
-    pooled: bool,
+enum Graph {
+    /// A BERT-style graph: `input_ids` and `attention_mask` in, `[batch, tokens]`.
+    Padded {
+        /// It takes `token_type_ids` as well.
+        token_types: bool,
+        /// It gives a pooled `sentence_embedding`; otherwise `last_hidden_state` is
+        /// pooled here.
+        pooled: bool,
+    },
+    /// A ragged graph (Universal Sentence Encoder): every text's token ids end to end
+    /// in `token_ids` (int32) and their bounds in `row_splits` (int64, `batch + 1`),
+    /// one vector per text out of `outputs`. Such models take no prefix.
+    Ragged,
 }
 
 /// A loaded sentence-embedding model; shared across threads (one run at a time: ONNX
@@ -247,20 +263,28 @@ impl Embedder {
             .map_err(|e| onnx_error(&e))?;
         let has_input = |name: &str| session.inputs().iter().any(|i| i.name() == name);
         let has_output = |name: &str| session.outputs().iter().any(|o| o.name() == name);
-        for needed in ["input_ids", "attention_mask"] {
-            if !has_input(needed) {
-                return Err(onnx_error(&format!("the graph has no input {needed:?}")));
+        let graph = if has_input("token_ids") && has_input("row_splits") {
+            if !has_output("outputs") {
+                return Err(onnx_error(&"a ragged graph must give \"outputs\""));
             }
-        }
-        let graph = Graph {
-            token_types: has_input("token_type_ids"),
-            pooled: has_output("sentence_embedding"),
+            Graph::Ragged
+        } else {
+            for needed in ["input_ids", "attention_mask"] {
+                if !has_input(needed) {
+                    return Err(onnx_error(&format!("the graph has no input {needed:?}")));
+                }
+            }
+            let graph = Graph::Padded {
+                token_types: has_input("token_type_ids"),
+                pooled: has_output("sentence_embedding"),
+            };
+            if !has_output("sentence_embedding") && !has_output("last_hidden_state") {
+                return Err(onnx_error(
+                    &"the graph gives neither \"sentence_embedding\" nor \"last_hidden_state\"",
+                ));
+            }
+            graph
         };
-        if !graph.pooled && !has_output("last_hidden_state") {
-            return Err(onnx_error(
-                &"the graph gives neither \"sentence_embedding\" nor \"last_hidden_state\"",
-            ));
-        }
         let mut embedder = Embedder {
             settings: settings.clone(),
             tokenizer,
@@ -286,9 +310,19 @@ impl Embedder {
         self.dimensions
     }
 
-    /// One text's unit vector.
+    /// One text's unit vector, read as a customer message (with `prefix`).
     pub fn embed(&self, text: &str) -> Result<Vec<f32>, EmbeddingError> {
-        let mut out = self.embed_batch(&[text])?;
+        self.embed_as(&self.settings.prefix, text)
+    }
+
+    /// One text's unit vector, read as a passage to be found (with `passage_prefix`):
+    /// e5 models are trained to compare a `query: ` with a `passage: `.
+    pub fn embed_passage(&self, text: &str) -> Result<Vec<f32>, EmbeddingError> {
+        self.embed_as(&self.settings.passage_prefix, text)
+    }
+
+    fn embed_as(&self, prefix: &str, text: &str) -> Result<Vec<f32>, EmbeddingError> {
+        let mut out = self.run(prefix, &[text])?;
         out.pop()
             .ok_or_else(|| EmbeddingError("the model gave no embedding".to_owned()))
     }
@@ -304,18 +338,34 @@ impl Embedder {
     /// quantised (int8) model the vectors depend slightly on the batch (cosine about
     /// 0.99 to the text alone); [`Embedder::embed_all`] runs texts one by one.
     pub fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbeddingError> {
+        self.run(&self.settings.prefix, texts)
+    }
+
+    fn run(&self, prefix: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbeddingError> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
+        let prefix = match self.graph {
+            Graph::Ragged => "",
+            Graph::Padded { .. } => prefix,
+        };
         let mut encodings = Vec::with_capacity(texts.len());
         for text in texts {
-            let prefixed = format!("{}{}", self.settings.prefix, text);
+            let prefixed = format!("{prefix}{text}");
             let encoding = self
                 .tokenizer
                 .encode(prefixed.as_str(), true)
                 .map_err(|e| EmbeddingError(format!("tokenizer: {e}")))?;
             encodings.push(encoding);
         }
+        let fail = |e: &dyn std::fmt::Display| EmbeddingError(format!("embedding run: {e}"));
+        let Graph::Padded {
+            token_types,
+            pooled,
+        } = self.graph
+        else {
+            return self.run_ragged(&encodings);
+        };
         let rows = encodings.len();
         let width = encodings
             .iter()
@@ -332,18 +382,17 @@ impl Embedder {
             }
         }
         let shape = [rows as i64, width as i64];
-        let fail = |e: &dyn std::fmt::Display| EmbeddingError(format!("embedding run: {e}"));
         let tensor = |data: Vec<i64>| Tensor::from_array((shape, data)).map_err(|e| fail(&e));
         let mut inputs = vec![
             ("input_ids", tensor(ids)?),
             ("attention_mask", tensor(mask.clone())?),
         ];
-        if self.graph.token_types {
+        if token_types {
             inputs.push(("token_type_ids", tensor(vec![0i64; rows * width])?));
         }
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
         let outputs = session.run(inputs).map_err(|e| fail(&e))?;
-        let name = if self.graph.pooled {
+        let name = if pooled {
             "sentence_embedding"
         } else {
             "last_hidden_state"
@@ -354,7 +403,7 @@ impl Embedder {
             .try_extract_tensor::<f32>()
             .map_err(|e| fail(&e))?;
         let dims: Vec<i64> = out_shape.iter().copied().collect();
-        let vectors = if self.graph.pooled {
+        let vectors = if pooled {
             match dims.as_slice() {
                 [r, d] if *r as usize == rows => data
                     .chunks(*d as usize)
@@ -371,6 +420,54 @@ impl Embedder {
             }
         };
         Ok(vectors)
+    }
+
+    /// [`Embedder::run`] for a [`Graph::Ragged`] model.
+    fn run_ragged(
+        &self,
+        encodings: &[tokenizers::Encoding],
+    ) -> Result<Vec<Vec<f32>>, EmbeddingError> {
+        let fail = |e: &dyn std::fmt::Display| EmbeddingError(format!("embedding run: {e}"));
+        let mut ids: Vec<i32> = Vec::new();
+        let mut splits: Vec<i64> = vec![0];
+        for e in encodings {
+            for &id in e.get_ids() {
+                ids.push(i32::try_from(id).map_err(|_| fail(&"a token id beyond i32"))?);
+            }
+            splits.push(ids.len() as i64);
+        }
+        let rows = encodings.len();
+        let ids_shape = [ids.len() as i64];
+        let splits_shape = [splits.len() as i64];
+        let inputs = vec![
+            (
+                "token_ids",
+                Tensor::from_array((ids_shape, ids))
+                    .map_err(|e| fail(&e))?
+                    .into_dyn(),
+            ),
+            (
+                "row_splits",
+                Tensor::from_array((splits_shape, splits))
+                    .map_err(|e| fail(&e))?
+                    .into_dyn(),
+            ),
+        ];
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let outputs = session.run(inputs).map_err(|e| fail(&e))?;
+        let (out_shape, data) = outputs
+            .get("outputs")
+            .ok_or_else(|| fail(&"no output \"outputs\""))?
+            .try_extract_tensor::<f32>()
+            .map_err(|e| fail(&e))?;
+        let dims: Vec<i64> = out_shape.iter().copied().collect();
+        match dims.as_slice() {
+            [r, d] if *r as usize == rows && *d > 0 => Ok(data
+                .chunks(*d as usize)
+                .map(|v| normalised(v.to_vec()))
+                .collect()),
+            _ => Err(fail(&format!("outputs has shape {dims:?}"))),
+        }
     }
 }
 

@@ -6,18 +6,23 @@
 //!
 //! ```text
 //! fused = lexical_weight × lexical + (1 − lexical_weight) × semantic
-//! semantic = clamp((cosine − cosine_floor) / (cosine_ceiling − cosine_floor), 0, 1)
+//! semantic = (1 − second_share) × calibrated(cosine) + second_share × calibrated₂(cosine₂)
+//! calibrated(c) = clamp((c − cosine_floor) / (cosine_ceiling − cosine_floor), 0, 1)
 //! ```
 //!
 //! where `lexical` is the matcher's evidence for the entry (0..1, before the ambiguity
-//! discount) and `cosine` the similarity of the message to the entry's closest
-//! question variant. Sentence-embedding models squeeze cosines into a narrow band
-//! (multilingual-e5-small: unrelated about 0.78, paraphrases about 0.87), which is why
-//! the floor and ceiling are settings, calibrated per model.
+//! discount), `cosine` the entry's score under the model (the mean cosine of the
+//! message to its closest question, its answer and its question-and-answer passage;
+//! see `SemanticIndex::entry_scores`) and `cosine₂` the same under the second model,
+//! when the bot has one (without it, `semantic` is `calibrated(cosine)`).
+//! Sentence-embedding models squeeze cosines into a narrow band (multilingual-e5-small:
+//! unrelated about 0.78, paraphrases about 0.87), which is why floors and ceilings are
+//! settings, calibrated per model.
 //!
-//! Before that, each entry's cosine may be corrected for its language's bias
-//! (`language_centring`, see [`centre_by_language`]): a multilingual model finds any
-//! text in the message's own language closer than a translation of the message.
+//! Before that, each entry's cosine under the first model may be corrected for its
+//! language's bias (`language_centring`, see [`centre_by_language`]): a multilingual
+//! model finds any text in the message's own language closer than a translation of
+//! the message.
 //!
 //! Entries of one intent (language twins) never compete: an intent scores its best
 //! entry. The best intent's confidence is its fused score, discounted when another
@@ -50,23 +55,35 @@ pub struct FusionSettings {
     /// of the gap between its language's mean cosine and the mean over all entries
     /// (see [`centre_by_language`]).
     pub language_centring: f32,
+    /// Share of a second model's evidence in the semantic evidence, 0..1 (used only
+    /// when the bot has a second model: two models err on different messages).
+    pub second_share: f32,
+    /// Cosine at which the second model's evidence is 0.
+    pub second_cosine_floor: f32,
+    /// Cosine at which the second model's evidence is 1.
+    pub second_cosine_ceiling: f32,
 }
 
-/// Calibrated on `tests/data/tuning/` (and the shared sample) only, for
-/// multilingual-e5-small int8 with the `query: ` prefix, by the grid search of
-/// `examples/bot_tune.rs` (its best: objective 182.0 against 121.0 for the lexical
-/// matcher alone; 177.5 without language centring). Another model needs its own
-/// calibration.
+/// Calibrated for multilingual-e5-small int8 (`query: ` and `passage: ` prefixes) and,
+/// as the second model, the Universal Sentence Encoder multilingual v3 int8, by a grid
+/// search over the tuning sets (`tests/data/tuning/`, the shared sample,
+/// `tests/data/tuning-triage/`) and the first held-out sets (`tests/data/heldout/`,
+/// studied since the second ones took over), on the evidence `examples/bot_tune.rs
+/// --dump` writes; objective `correct − wrong entry − 1.5 × must-not answered`. The
+/// other held-out sets were not looked at. Another model needs its own calibration.
 impl Default for FusionSettings {
     fn default() -> FusionSettings {
         FusionSettings {
-            lexical_sure: 0.75,
-            lexical_weight: 0.2,
-            cosine_floor: 0.66,
-            cosine_ceiling: 0.91,
-            margin: 0.3,
+            lexical_sure: 1.0,
+            lexical_weight: 0.1,
+            cosine_floor: 0.72,
+            cosine_ceiling: 0.87,
+            margin: 0.2,
             ambiguity_floor: 0.7,
             language_centring: 1.0,
+            second_share: 0.3,
+            second_cosine_floor: 0.1,
+            second_cosine_ceiling: 0.5,
         }
     }
 }
@@ -99,6 +116,19 @@ impl FusionSettings {
         if !unit(self.language_centring) {
             return Err("language_centring must be in [0, 1]".to_owned());
         }
+        if !unit(self.second_share) {
+            return Err("second_share must be in [0, 1]".to_owned());
+        }
+        if !((-1.0..=1.0).contains(&self.second_cosine_floor)
+            && (-1.0..=1.0).contains(&self.second_cosine_ceiling)
+            && self.second_cosine_floor < self.second_cosine_ceiling)
+        {
+            return Err(
+                "second_cosine_floor and second_cosine_ceiling must be in [-1, 1], \
+                 the floor below the ceiling"
+                    .to_owned(),
+            );
+        }
         Ok(())
     }
 
@@ -107,10 +137,25 @@ impl FusionSettings {
         ((cosine - self.cosine_floor) / (self.cosine_ceiling - self.cosine_floor)).clamp(0.0, 1.0)
     }
 
-    /// One entry's fused score, 0..1.
-    pub fn fused(&self, lexical: f32, cosine: f32) -> f32 {
+    /// A second model's cosine as semantic evidence, 0..1.
+    pub fn second_semantic(&self, cosine: f32) -> f32 {
+        ((cosine - self.second_cosine_floor)
+            / (self.second_cosine_ceiling - self.second_cosine_floor))
+            .clamp(0.0, 1.0)
+    }
+
+    /// One entry's fused score, 0..1, from its lexical evidence, its cosine under the
+    /// model and, when the bot has one, under the second model.
+    pub fn fused(&self, lexical: f32, cosine: f32, second: Option<f32>) -> f32 {
         let w = self.lexical_weight;
-        w * lexical.clamp(0.0, 1.0) + (1.0 - w) * self.semantic(cosine)
+        let semantic = match second {
+            Some(c) => {
+                let share = self.second_share;
+                (1.0 - share) * self.semantic(cosine) + share * self.second_semantic(c)
+            }
+            None => self.semantic(cosine),
+        };
+        w * lexical.clamp(0.0, 1.0) + (1.0 - w) * semantic
     }
 }
 
@@ -153,20 +198,24 @@ pub struct Fused {
     pub confidence: f32,
 }
 
-/// Fuses per-entry evidence: `lexical[e]` and `cosine[e]` for every entry `e`, and
-/// `intent[e]`, a number shared by the entries of one intent. `None` when there are
-/// no entries.
+/// Fuses per-entry evidence: `lexical[e]` and `cosine[e]` (and `second[e]`, the second
+/// model's cosine, when there is one) for every entry `e`, and `intent[e]`, a number
+/// shared by the entries of one intent. `None` when there are no entries.
 pub fn fuse(
     lexical: &[f32],
     cosine: &[f32],
+    second: Option<&[f32]>,
     intent: &[usize],
     settings: &FusionSettings,
 ) -> Option<Fused> {
-    let n = lexical.len().min(cosine.len()).min(intent.len());
+    let mut n = lexical.len().min(cosine.len()).min(intent.len());
+    if let Some(second) = second {
+        n = n.min(second.len());
+    }
     // Best entry per intent, as (intent, entry, score).
     let mut per_intent: Vec<(usize, usize, f32)> = Vec::new();
     for e in 0..n {
-        let score = settings.fused(lexical[e], cosine[e]);
+        let score = settings.fused(lexical[e], cosine[e], second.map(|s| s[e]));
         match per_intent.iter_mut().find(|(i, _, _)| *i == intent[e]) {
             Some(best) if score > best.2 => *best = (intent[e], e, score),
             Some(_) => {}
@@ -207,6 +256,9 @@ mod tests {
             margin: 0.2,
             ambiguity_floor: 0.5,
             language_centring: 0.0,
+            second_share: 0.5,
+            second_cosine_floor: 0.0,
+            second_cosine_ceiling: 0.5,
         }
     }
 
@@ -235,36 +287,39 @@ mod tests {
         assert_eq!(s.semantic(0.7), 0.0);
         assert!((s.semantic(0.85) - 0.5).abs() < 1e-5);
         assert_eq!(s.semantic(0.95), 1.0);
-        assert!((s.fused(1.0, 0.85) - 0.75).abs() < 1e-5);
-        assert_eq!(s.fused(0.0, 0.0), 0.0);
+        assert!((s.fused(1.0, 0.85, None) - 0.75).abs() < 1e-5);
+        assert_eq!(s.fused(0.0, 0.0, None), 0.0);
+        // A second model's cosine takes its share of the semantic evidence.
+        assert!((s.second_semantic(0.25) - 0.5).abs() < 1e-5);
+        assert!((s.fused(0.0, 0.85, Some(0.5)) - 0.375).abs() < 1e-5);
     }
 
     #[test]
     fn a_clear_winner_keeps_its_score_and_a_tie_is_discounted() {
         let s = settings();
         // Entry 1 alone near the ceiling: no discount.
-        let clear = fuse(&[0.0, 0.8, 0.0], &[0.5, 0.9, 0.5], &[0, 1, 2], &s).unwrap();
+        let clear = fuse(&[0.0, 0.8, 0.0], &[0.5, 0.9, 0.5], None, &[0, 1, 2], &s).unwrap();
         assert_eq!(clear.entry, 1);
         assert!((clear.confidence - 0.9).abs() < 1e-5, "{clear:?}");
         // Two intents tie: the floor's share is kept.
-        let tie = fuse(&[0.8, 0.8], &[0.9, 0.9], &[0, 1], &s).unwrap();
+        let tie = fuse(&[0.8, 0.8], &[0.9, 0.9], None, &[0, 1], &s).unwrap();
         assert!((tie.confidence - 0.45).abs() < 1e-5, "{tie:?}");
         // Half the margin: half-way between.
-        let near = fuse(&[0.8, 0.6], &[0.9, 0.9], &[0, 1], &s).unwrap();
+        let near = fuse(&[0.8, 0.6], &[0.9, 0.9], None, &[0, 1], &s).unwrap();
         assert_eq!(near.entry, 0);
         assert!((near.confidence - 0.9 * 0.75).abs() < 1e-5, "{near:?}");
-        assert!(fuse(&[], &[], &[], &s).is_none());
+        assert!(fuse(&[], &[], None, &[], &s).is_none());
     }
 
     #[test]
     fn language_twins_never_compete() {
         let s = settings();
         // Entries 0 and 1 are one intent in two languages, both close to the message.
-        let twins = fuse(&[0.0, 0.0, 0.0], &[0.9, 0.88, 0.7], &[7, 7, 3], &s).unwrap();
+        let twins = fuse(&[0.0, 0.0, 0.0], &[0.9, 0.88, 0.7], None, &[7, 7, 3], &s).unwrap();
         assert_eq!(twins.entry, 0);
         assert!((twins.confidence - 0.5).abs() < 1e-5, "{twins:?}");
         // The same scores as two intents are a near tie, and discounted.
-        let rivals = fuse(&[0.0, 0.0, 0.0], &[0.9, 0.88, 0.7], &[7, 8, 3], &s).unwrap();
+        let rivals = fuse(&[0.0, 0.0, 0.0], &[0.9, 0.88, 0.7], None, &[7, 8, 3], &s).unwrap();
         assert!(rivals.confidence < twins.confidence, "{rivals:?}");
     }
 
@@ -272,10 +327,10 @@ mod tests {
     fn semantic_evidence_can_carry_a_message_lexical_evidence_missed() {
         let s = FusionSettings::default();
         // No shared word, but a paraphrase-level cosine well clear of the rest.
-        let f = fuse(&[0.0, 0.3], &[0.93, 0.80], &[0, 1], &s).unwrap();
+        let f = fuse(&[0.0, 0.3], &[0.93, 0.80], None, &[0, 1], &s).unwrap();
         assert_eq!(f.entry, 0);
         // Unrelated everywhere (cosines under the floor): nothing to answer.
-        let none = fuse(&[0.0, 0.0], &[0.65, 0.64], &[0, 1], &s).unwrap();
+        let none = fuse(&[0.0, 0.0], &[0.65, 0.64], None, &[0, 1], &s).unwrap();
         assert!(none.confidence < 0.1, "{none:?}");
     }
 
@@ -294,5 +349,7 @@ mod tests {
         assert!(bad(|s| s.ambiguity_floor = -0.1).contains("ambiguity_floor"));
         assert!(bad(|s| s.lexical_weight = f32::NAN).contains("lexical_weight"));
         assert!(bad(|s| s.language_centring = 2.0).contains("language_centring"));
+        assert!(bad(|s| s.second_share = -1.0).contains("second_share"));
+        assert!(bad(|s| s.second_cosine_ceiling = -0.5).contains("second_cosine_floor"));
     }
 }

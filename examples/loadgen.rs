@@ -233,6 +233,11 @@ struct Opts {
     /// with `WITH_USE=1` also `use-multilingual-v3/`, then the second model).
     #[arg(long)]
     bot_model: Option<PathBuf>,
+    /// Phase 7's first messages are paraphrases of the knowledge base's questions, not
+    /// the questions themselves, so every turn is matched (and, with --bot-model,
+    /// embedded); verbatim questions are answered by the exact-question index alone.
+    #[arg(long)]
+    bot_paraphrases: bool,
     /// The switchboard binary; default `switchboard` next to this example's directory,
     /// built with cargo when run through cargo.
     #[arg(long)]
@@ -863,12 +868,18 @@ async fn bot_phase(
     report: &mut Report,
 ) -> Result<()> {
     procs::use_bot_model(opts.bot_model.clone());
+    bot::use_paraphrases(opts.bot_paraphrases);
     println!();
     println!(
-        "## Bot-first new conversations: web channel with the built-in bot (starter knowledge base, semantic stage {}), first messages it answers, zh and en alternately, no agents",
+        "## Bot-first new conversations: web channel with the built-in bot (starter knowledge base, semantic stage {}), first messages it answers ({}), zh and en alternately, no agents",
         match &opts.bot_model {
             Some(dir) => format!("on: {}", dir.display()),
             None => "off".to_owned(),
+        },
+        if opts.bot_paraphrases {
+            "paraphrases of its questions"
+        } else {
+            "its questions verbatim"
         }
     );
     println!();

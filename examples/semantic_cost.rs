@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --release --example semantic_cost -- --model target/models/multilingual-e5-small \
-//!     --onnxruntime target/models/onnxruntime/libonnxruntime.so
+//!     --onnxruntime target/models/onnxruntime/libonnxruntime.so \
+//!     [--second-model target/models/use-multilingual-v3]
 //! ```
 //!
 //! Every message of the open held-out sets (`tests/data/heldout/*`; the sealed ones
@@ -28,6 +29,9 @@ struct Args {
     /// The model directory (`bot.model`).
     #[arg(long, value_name = "DIR")]
     model: PathBuf,
+    /// A second model fused with the first (`bot.second_model`).
+    #[arg(long, value_name = "DIR")]
+    second_model: Option<PathBuf>,
     /// The ONNX Runtime library (default ORT_DYLIB_PATH).
     #[arg(long, value_name = "PATH")]
     onnxruntime: Option<PathBuf>,
@@ -87,7 +91,18 @@ fn main() -> ExitCode {
     let mut settings = EmbedderSettings::new(&args.model);
     settings.runtime = args.onnxruntime.clone();
     let started = Instant::now();
-    let embedder = match Embedder::shared(&settings) {
+    let loaded = Embedder::shared(&settings).and_then(|first| {
+        let second = match &args.second_model {
+            Some(model) => {
+                let mut s = EmbedderSettings::new(model);
+                s.runtime = args.onnxruntime.clone();
+                Some(Embedder::shared(&s)?)
+            }
+            None => None,
+        };
+        Ok((first, second))
+    });
+    let (embedder, second) = match loaded {
         Ok(e) => e,
         Err(e) => {
             eprintln!("semantic_cost: {e}");
@@ -109,8 +124,12 @@ fn main() -> ExitCode {
         entries += kb.entries.len();
         let lexical = BuiltinBot::new(kb.clone(), BotSettings::default());
         let started = Instant::now();
-        let semantic = match BuiltinBot::with_semantic(kb, BotSettings::default(), embedder.clone())
-        {
+        let built = BuiltinBot::with_semantic(kb, BotSettings::default(), embedder.clone())
+            .and_then(|bot| match &second {
+                Some(m) => bot.with_second_model(m.clone()),
+                None => Ok(bot),
+            });
+        let semantic = match built {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("semantic_cost: {e}");
@@ -144,9 +163,15 @@ fn main() -> ExitCode {
     }
     let messages = semantic_times.len();
     println!(
-        "model {} loaded in {:.0} ms; entry vectors for {} entries ({} sets) in {:.0} ms \
-         ({:.1} ms per entry: its questions and answer)",
+        "model {}{} loaded in {:.0} ms; entry vectors for {} entries ({} sets) in {:.0} ms \
+         ({:.1} ms per entry: its questions, answer and passage)",
         args.model.display(),
+        args.second_model
+            .as_ref()
+            .map_or(String::new(), |m| format!(
+                " and second model {}",
+                m.display()
+            )),
         load.as_secs_f64() * 1e3,
         entries,
         dirs.len(),

@@ -27,7 +27,36 @@ pub(crate) const QUESTIONS: [(&str, &str); 4] = [
     ("en", "how do I return an item"),
 ];
 
-/// The starter knowledge base's entry answering each of [`QUESTIONS`].
+/// The same topics as [`QUESTIONS`], worded as no entry's question is: every turn goes
+/// through matching (and, with a model, through the embedding), where a verbatim
+/// question is answered by the exact-question index alone (`--bot-paraphrases`).
+pub(crate) const PARAPHRASES: [(&str, &str); 4] = [
+    ("zh", "我前几天买的东西现在到哪儿了呀"),
+    ("en", "hey, any idea where my package is right now?"),
+    ("zh", "买的东西不想要了，怎么寄回给你们"),
+    ("en", "it doesn't fit, how can I send the item back to you"),
+];
+
+/// The first messages in use: [`QUESTIONS`], or [`PARAPHRASES`] after
+/// [`use_paraphrases`].
+fn first_messages() -> &'static [(&'static str, &'static str); 4] {
+    if PARAPHRASED.load(std::sync::atomic::Ordering::Relaxed) {
+        &PARAPHRASES
+    } else {
+        &QUESTIONS
+    }
+}
+
+static PARAPHRASED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes the bot-first phases from now on send [`PARAPHRASES`] instead of
+/// [`QUESTIONS`].
+pub(crate) fn use_paraphrases(on: bool) {
+    PARAPHRASED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The starter knowledge base's entry answering each of [`QUESTIONS`] (and of
+/// [`PARAPHRASES`]).
 const ANSWER_IDS: [&str; 4] = [
     "order-status-zh",
     "order-status-en",
@@ -298,7 +327,8 @@ impl Worker {
         now: Instant,
         pending: &mut HashMap<u64, Pending>,
     ) -> Result<()> {
-        let (language, text) = QUESTIONS[(seq % QUESTIONS.len() as u64) as usize];
+        let questions = first_messages();
+        let (language, text) = questions[(seq % questions.len() as u64) as usize];
         let w = self.id;
         pending.insert(
             seq,
@@ -363,9 +393,10 @@ impl Worker {
                                     stats.answer.record(now - p.sent);
                                 }
                             }
-                            let i = (seq % QUESTIONS.len() as u64) as usize;
+                            let questions = first_messages();
+                            let i = (seq % questions.len() as u64) as usize;
                             (m.text != self.answers[i])
-                                .then(|| format!("answer to {:?}: {:?}", QUESTIONS[i].1, m.text))
+                                .then(|| format!("answer to {:?}: {:?}", questions[i].1, m.text))
                         }
                     }
                     (Some(Body::Message(m)), _) => Some(format!(

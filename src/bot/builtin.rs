@@ -267,6 +267,7 @@ impl BuiltinBot {
     /// message's cosines under both are fused (`FusionSettings::second_share`). Two
     /// models trained differently miss different paraphrases. Does nothing to a bot
     /// without a first model.
+    ///
     /// Entries left ungrouped by the first model are also grouped as twins where the
     /// second finds them (it tells translations apart better, see [`TWINS_USE`]).
     pub fn with_second_model(self, embedder: Arc<Embedder>) -> Result<BuiltinBot, EmbeddingError> {
@@ -474,7 +475,8 @@ impl BuiltinBot {
     }
 
     /// [`BuiltinBot::respond_calibrating`] with `triage` instead of the bot's own
-    /// triage thresholds. For calibration tools only: it never embeds.
+    /// triage thresholds, on the first model's vector alone. For calibration tools
+    /// only: it never embeds.
     pub fn respond_calibrating_triage(
         &self,
         turn: &Turn<'_>,
@@ -598,7 +600,11 @@ impl BuiltinBot {
             (Some(index), Some(v)) => Some(index.entry_scores(v)),
             _ => None,
         };
-        if let (Some(prototypes), Some(v), Some(index)) = (&self.triage, &vector, &self.semantic) {
+        // With the triage off (the default) nothing it computes is used.
+        let triage_on = *triage_settings != TriageSettings::OFF;
+        if let (true, Some(prototypes), Some(v), Some(index)) =
+            (triage_on, &self.triage, &vector, &self.semantic)
+        {
             let kb_best = index.best_per_entry(v).into_iter().fold(-1.0f32, f32::max);
             let reason = match prototypes.scores(v).decide(kb_best, triage_settings) {
                 Some(TriageClass::Safety) => Some(HandoffReason::Safety),

@@ -92,21 +92,24 @@ impl FusionSettings {
     /// Checks the ranges; the error names the field (without a section prefix).
     pub fn validate(&self) -> Result<(), String> {
         let unit = |v: f32| (0.0..=1.0).contains(&v);
+        let band = |floor: f32, ceiling: f32, name: &str| {
+            let cosine = |v: f32| (-1.0..=1.0).contains(&v);
+            if cosine(floor) && cosine(ceiling) && floor < ceiling {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{name}_floor and {name}_ceiling must be in [-1, 1], the floor below the \
+                     ceiling"
+                ))
+            }
+        };
         if !(self.lexical_sure > 0.0 && self.lexical_sure <= 1.0) {
             return Err("lexical_sure must be in (0, 1]".to_owned());
         }
         if !unit(self.lexical_weight) {
             return Err("lexical_weight must be in [0, 1]".to_owned());
         }
-        if !((-1.0..=1.0).contains(&self.cosine_floor)
-            && (-1.0..=1.0).contains(&self.cosine_ceiling)
-            && self.cosine_floor < self.cosine_ceiling)
-        {
-            return Err(
-                "cosine_floor and cosine_ceiling must be in [-1, 1], the floor below the ceiling"
-                    .to_owned(),
-            );
-        }
+        band(self.cosine_floor, self.cosine_ceiling, "cosine")?;
         if !(self.margin > 0.0 && self.margin <= 1.0) {
             return Err("margin must be in (0, 1]".to_owned());
         }
@@ -119,16 +122,11 @@ impl FusionSettings {
         if !unit(self.second_share) {
             return Err("second_share must be in [0, 1]".to_owned());
         }
-        if !((-1.0..=1.0).contains(&self.second_cosine_floor)
-            && (-1.0..=1.0).contains(&self.second_cosine_ceiling)
-            && self.second_cosine_floor < self.second_cosine_ceiling)
-        {
-            return Err(
-                "second_cosine_floor and second_cosine_ceiling must be in [-1, 1], \
-                 the floor below the ceiling"
-                    .to_owned(),
-            );
-        }
+        band(
+            self.second_cosine_floor,
+            self.second_cosine_ceiling,
+            "second_cosine",
+        )?;
         Ok(())
     }
 

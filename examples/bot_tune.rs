@@ -23,16 +23,22 @@
 //! "did you mean" buttons a customer gets instead. The best few are printed with
 //! their per-set figures, next to the lexical matcher alone.
 
+#[allow(dead_code)]
+#[path = "bot_eval/eval.rs"]
+mod eval;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use serde::Deserialize;
+use eval::{Query, repo_path, set_dirs};
 use switchboard::bot::embedding::{Embedder, EmbedderSettings};
 use switchboard::bot::fusion::FusionSettings;
 use switchboard::bot::knowledge::KnowledgeBase;
-use switchboard::bot::semantic_index::{SemanticIndex, TWINS_E5, detect_twins};
+use switchboard::bot::semantic_index::{
+    SemanticIndex, TWINS_E5, TWINS_USE, TwinRule, detect_twins,
+};
 use switchboard::bot::semantic_triage::{ClassThresholds, TriageScores, TriageSettings};
 use switchboard::bot::{BotReply, BotSettings, BuiltinBot, HandoffReason, Turn, detect_language};
 
@@ -60,7 +66,8 @@ struct Args {
     #[arg(long)]
     triage: bool,
     /// Print the language-twin similarities of the tuning sets' entries (the explicit
-    /// `group` keys dropped) and the pairs detection finds.
+    /// `group` keys dropped) and the pairs detection finds: under the second model
+    /// with its rule when one is given, else under the model.
     #[arg(long)]
     twins: bool,
     /// Write every message's evidence (rules, lexical, vectors) and every entry's
@@ -70,17 +77,6 @@ struct Args {
     /// A set directory for `--dump`; repeat for several.
     #[arg(long = "set", value_name = "DIR")]
     sets: Vec<PathBuf>,
-}
-
-/// One labelled message of `queries.jsonl` (the held-out format).
-#[derive(Debug, Deserialize)]
-struct Query {
-    q: String,
-    expect: Option<String>,
-    #[serde(default)]
-    accept: Vec<String>,
-    #[serde(default)]
-    kind: String,
 }
 
 /// A tuning set with its bot and every message's vectors.
@@ -137,31 +133,15 @@ impl Tally {
     }
 }
 
-fn repo(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
-/// The set directories under `relative`, by name.
-fn subdirectories(relative: &str) -> Result<Vec<PathBuf>, String> {
-    let listing = std::fs::read_dir(repo(relative)).map_err(|e| format!("{relative}: {e}"))?;
-    let mut dirs: Vec<PathBuf> = listing
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    Ok(dirs)
-}
-
 fn load_set(dir: &Path, models: &Models) -> Result<Set, String> {
     let kb = KnowledgeBase::load(&dir.join("faq.json")).map_err(|e| e.to_string())?;
-    let mut bot = BuiltinBot::with_semantic(kb, BotSettings::default(), models.first.clone())
-        .map_err(|e| e.to_string())?;
-    if let Some(second) = &models.second {
-        bot = bot
-            .with_second_model(second.clone())
-            .map_err(|e| e.to_string())?;
-    }
+    let bot = BuiltinBot::with_models(
+        kb,
+        BotSettings::default(),
+        models.first.clone(),
+        models.second.clone(),
+    )
+    .map_err(|e| e.to_string())?;
     let path = dir.join("queries.jsonl");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut queries = Vec::new();
@@ -182,7 +162,7 @@ fn load_set(dir: &Path, models: &Models) -> Result<Set, String> {
     }
     Ok(Set {
         name: dir
-            .strip_prefix(repo("tests/data"))
+            .strip_prefix(repo_path("tests/data"))
             .unwrap_or(dir)
             .display()
             .to_string(),
@@ -309,15 +289,15 @@ fn main() -> ExitCode {
         }
     };
     let embedder = models.first.clone();
-    let mut dirs = match subdirectories("tests/data/tuning") {
+    let mut dirs = match set_dirs(eval::TUNING_ROOT) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("bot_tune: {e}");
             return ExitCode::FAILURE;
         }
     };
-    dirs.push(repo("tests/data/faq-sample"));
-    match subdirectories("tests/data/heldout") {
+    dirs.push(repo_path(eval::TUNED_ON_SAMPLE));
+    match set_dirs(eval::HELD_OUT_ROOT) {
         Ok(d) => dirs.extend(d),
         Err(e) => {
             eprintln!("bot_tune: {e}");
@@ -334,9 +314,12 @@ fn main() -> ExitCode {
         };
     }
     if args.twins {
-        return twins(&dirs, &embedder);
+        return match &models.second {
+            Some(second) => twins(&dirs, second, TWINS_USE),
+            None => twins(&dirs, &embedder, TWINS_E5),
+        };
     }
-    if let Ok(more) = subdirectories("tests/data/tuning-triage") {
+    if let Ok(more) = set_dirs(eval::TUNING_TRIAGE_ROOT) {
         dirs.extend(more);
     }
     let sets: Result<Vec<Set>, String> = dirs.iter().map(|d| load_set(d, &models)).collect();
@@ -678,7 +661,7 @@ fn triage(sets: &[Set], top: usize, misses: bool) -> ExitCode {
 /// Prints, for each tuning set with its `group` keys dropped, every zh/en pair that
 /// is its two entries' closest cross-language match, with the similarity, and the
 /// pairs detection keeps.
-fn twins(dirs: &[PathBuf], embedder: &Arc<Embedder>) -> ExitCode {
+fn twins(dirs: &[PathBuf], embedder: &Arc<Embedder>, rule: TwinRule) -> ExitCode {
     for dir in dirs {
         let path = dir.join("faq.json");
         let Ok(text) = std::fs::read_to_string(&path) else {
@@ -715,7 +698,7 @@ fn twins(dirs: &[PathBuf], embedder: &Arc<Embedder>) -> ExitCode {
                 );
             }
         }
-        for t in detect_twins(&kb, &index, TWINS_E5) {
+        for t in detect_twins(&kb, &index, rule) {
             println!(
                 "  detected {}/{} {:.3}",
                 kb.entries[t.first].id, kb.entries[t.second].id, t.similarity

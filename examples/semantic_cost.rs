@@ -124,11 +124,8 @@ fn main() -> ExitCode {
         entries += kb.entries.len();
         let lexical = BuiltinBot::new(kb.clone(), BotSettings::default());
         let started = Instant::now();
-        let built = BuiltinBot::with_semantic(kb, BotSettings::default(), embedder.clone())
-            .and_then(|bot| match &second {
-                Some(m) => bot.with_second_model(m.clone()),
-                None => Ok(bot),
-            });
+        let built =
+            BuiltinBot::with_models(kb, BotSettings::default(), embedder.clone(), second.clone());
         let semantic = match built {
             Ok(b) => b,
             Err(e) => {

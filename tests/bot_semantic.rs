@@ -344,7 +344,13 @@ fn with_two_models_the_tiny_bot_still_answers_and_hands_off() {
     else {
         return;
     };
-    let bot = tiny(&first).with_second_model(embedder(&second)).unwrap();
+    let bot = BuiltinBot::with_models(
+        KnowledgeBase::parse(TINY).unwrap(),
+        BotSettings::default(),
+        embedder(&first),
+        Some(embedder(&second)),
+    )
+    .unwrap();
     assert!(bot.second_embedder().is_some());
     for (text, id) in [
         ("I can't remember my login secret, help", "pw-en"),

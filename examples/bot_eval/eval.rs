@@ -154,7 +154,7 @@ pub(crate) fn sealed_sets() -> Result<Vec<EvalSet>, String> {
 }
 
 /// The subdirectories of `root` (relative to the repository), by name.
-fn set_dirs(root: &str) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn set_dirs(root: &str) -> Result<Vec<PathBuf>, String> {
     let root = repo_path(root);
     let listing = std::fs::read_dir(&root).map_err(|e| format!("{}: {e}", root.display()))?;
     let mut dirs: Vec<PathBuf> = listing

@@ -227,15 +227,39 @@ impl BuiltinBot {
     /// prototypes (see `semantic_triage`) and, when the lexical matcher is unsure,
     /// matched by meaning too.
     pub fn with_semantic(
-        mut kb: KnowledgeBase,
+        kb: KnowledgeBase,
         settings: BotSettings,
         embedder: Arc<Embedder>,
     ) -> Result<BuiltinBot, EmbeddingError> {
-        let triage = TriagePrototypes::for_model(&embedder)?;
-        let index = SemanticIndex::build(&kb, embedder)?;
+        BuiltinBot::with_models(kb, settings, embedder, None)
+    }
+
+    /// [`BuiltinBot::with_semantic`] with, when `second` is given, a second model
+    /// beside the first: every entry is embedded by it too, and each message's scores
+    /// under both are fused (`FusionSettings::second_share`). Two models trained
+    /// differently miss different paraphrases. Entries the first model leaves
+    /// ungrouped are also grouped as twins where the second finds them (see
+    /// [`TWINS_USE`]).
+    pub fn with_models(
+        mut kb: KnowledgeBase,
+        settings: BotSettings,
+        first: Arc<Embedder>,
+        second: Option<Arc<Embedder>>,
+    ) -> Result<BuiltinBot, EmbeddingError> {
+        let triage = TriagePrototypes::for_model(&first)?;
+        let index = SemanticIndex::build(&kb, first)?;
         group_twins(&mut kb, &index, TWINS_E5);
+        let second = match second {
+            Some(model) => {
+                let index = SemanticIndex::build(&kb, model)?;
+                group_twins(&mut kb, &index, TWINS_USE);
+                Some(index)
+            }
+            None => None,
+        };
         let mut bot = BuiltinBot::with_lexicon(kb, settings, true);
         bot.semantic = Some(index);
+        bot.second = second;
         bot.triage = Some(triage);
         Ok(bot)
     }
@@ -260,36 +284,6 @@ impl BuiltinBot {
             intents,
             languages,
         }
-    }
-
-    /// The bot with a second model beside its first (see
-    /// [`BuiltinBot::with_semantic`]): every entry is embedded by it too, and each
-    /// message's cosines under both are fused (`FusionSettings::second_share`). Two
-    /// models trained differently miss different paraphrases. Does nothing to a bot
-    /// without a first model.
-    ///
-    /// Entries left ungrouped by the first model are also grouped as twins where the
-    /// second finds them (it tells translations apart better, see [`TWINS_USE`]).
-    pub fn with_second_model(self, embedder: Arc<Embedder>) -> Result<BuiltinBot, EmbeddingError> {
-        if self.semantic.is_none() {
-            return Ok(self);
-        }
-        let index = SemanticIndex::build(&self.kb, embedder)?;
-        let BuiltinBot {
-            mut kb,
-            settings,
-            semantic,
-            triage,
-            triage_settings,
-            ..
-        } = self;
-        group_twins(&mut kb, &index, TWINS_USE);
-        let mut bot = BuiltinBot::with_lexicon(kb, settings, true);
-        bot.semantic = semantic;
-        bot.second = Some(index);
-        bot.triage = triage;
-        bot.triage_settings = triage_settings;
-        Ok(bot)
     }
 
     /// The bot with the embedding triage at `settings` (see `semantic_triage`; the
@@ -443,23 +437,15 @@ impl BuiltinBot {
     /// decides on. `None` without a model. For calibration tools.
     pub fn triage_scores(&self, vector: &[f32]) -> Option<(TriageScores, f32)> {
         let (index, prototypes) = (self.semantic.as_ref()?, self.triage.as_ref()?);
-        let kb_best = index
-            .best_per_entry(vector)
-            .into_iter()
-            .fold(-1.0f32, f32::max);
-        Some((prototypes.scores(vector), kb_best))
+        Some((prototypes.scores(vector), index.closest_variant(vector)))
     }
 
     /// Everything a decision on `text` is made from, before any threshold: for
     /// calibration tools, which replay decisions offline.
     pub fn evidence(&self, text: &str, language: &str) -> Evidence {
         let language = resolve(language, text);
-        let mut lexical = vec![0.0f32; self.kb.entries.len()];
-        for c in self.matcher.rank(text, &language) {
-            lexical[c.entry] = c.confidence;
-        }
         Evidence {
-            lexical,
+            lexical: self.per_entry(&self.matcher.rank(text, &language)),
             exact: self.matcher.exact(text),
             urgent: triage::is_urgent(text),
             wants_human: triage::wants_human(text),
@@ -605,7 +591,7 @@ impl BuiltinBot {
         if let (true, Some(prototypes), Some(v), Some(index)) =
             (triage_on, &self.triage, &vector, &self.semantic)
         {
-            let kb_best = index.best_per_entry(v).into_iter().fold(-1.0f32, f32::max);
+            let kb_best = index.closest_variant(v);
             let reason = match prototypes.scores(v).decide(kb_best, triage_settings) {
                 Some(TriageClass::Safety) => Some(HandoffReason::Safety),
                 Some(TriageClass::Person) => Some(HandoffReason::CustomerRequest),
@@ -651,6 +637,15 @@ impl BuiltinBot {
         (reply, step)
     }
 
+    /// The lexical confidences of `ranked` by entry, 0 where an entry is not ranked.
+    fn per_entry(&self, ranked: &[super::matcher::Candidate]) -> Vec<f32> {
+        let mut lexical = vec![0.0f32; self.kb.entries.len()];
+        for c in ranked {
+            lexical[c.entry] = c.confidence;
+        }
+        lexical
+    }
+
     /// The lexical and the semantic evidence fused into one choice.
     fn fused(
         &self,
@@ -659,10 +654,7 @@ impl BuiltinBot {
         second: Option<&[f32]>,
         fusion: &FusionSettings,
     ) -> Option<Choice> {
-        let mut lexical = vec![0.0f32; self.kb.entries.len()];
-        for c in ranked {
-            lexical[c.entry] = c.confidence;
-        }
+        let lexical = self.per_entry(ranked);
         centre_by_language(&mut cosines, &self.languages, fusion.language_centring);
         fuse(&lexical, &cosines, second, &self.intents, fusion).map(|f| Choice {
             entry: f.entry,

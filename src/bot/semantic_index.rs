@@ -51,9 +51,9 @@ impl SemanticIndex {
             owners.push(i);
         }
         let vectors = embedder.embed_all(&texts)?.concat();
-        // The question and its answer as one passage: on the tuning sets the mean of
-        // the three cosines ranked the right entry first for 0.80 of the answerable
-        // messages, the best single one for 0.74 (`bot_tune --dump`, BENCHMARKS.md).
+        // The question and its answer as one passage, the third of an entry's scores:
+        // chosen on the tuning sets' dumped evidence (`bot_tune --dump`); what it and
+        // the calibration made of the held-out sets is in BENCHMARKS.md.
         let mut passages = Vec::with_capacity(kb.entries.len() * embedder.dimensions());
         for e in &kb.entries {
             let question = e.questions.iter().find(|q| !q.trim().is_empty());
@@ -141,21 +141,18 @@ impl SemanticIndex {
             .collect()
     }
 
-    /// For every entry, the cosine of its closest variant to `query` (a unit vector of
-    /// the same model); -1 for an entry without variants.
-    pub fn best_per_entry(&self, query: &[f32]) -> Vec<f32> {
-        let mut best = vec![-1.0f32; self.entries];
+    /// The cosine of the variant of any entry closest to `query` (a unit vector of the
+    /// same model); -1 when there is none. The embedding triage's knowledge-base
+    /// reference.
+    pub fn closest_variant(&self, query: &[f32]) -> f32 {
         let dims = self.embedder.dimensions();
         if query.len() != dims || dims == 0 {
-            return best;
+            return -1.0;
         }
-        for (v, &owner) in self.vectors.chunks(dims).zip(&self.owners) {
-            let c = dot(v, query);
-            if c > best[owner] {
-                best[owner] = c;
-            }
-        }
-        best
+        self.vectors
+            .chunks(dims)
+            .map(|v| dot(v, query))
+            .fold(-1.0f32, f32::max)
     }
 }
 
@@ -176,10 +173,11 @@ pub const TWINS_E5: TwinRule = TwinRule {
 };
 
 /// Twins under the Universal Sentence Encoder multilingual v3, the second model, which
-/// is applied after [`TWINS_E5`] to the entries still ungrouped. On the tuning and
-/// first held-out sets, this rule alone finds 34 of the 40 known pairs and no false
-/// one (the closest non-twin: 0.52, margin 0.06). e5's rule also finds 34, but not
-/// the same ones; together they find 39.
+/// is applied after [`TWINS_E5`] to the entries still ungrouped. Set on the tuning and
+/// first held-out sets (`bot_tune --twins --second-model …` prints the similarities):
+/// with it the loader groups all 7 unmarked travel pairs and 6 of the 7 saas pairs,
+/// against 3 and 5 with e5's rule alone, and no pair that is not one (`bot_eval`'s
+/// twin list).
 pub const TWINS_USE: TwinRule = TwinRule {
     similarity: 0.55,
     margin: 0.05,

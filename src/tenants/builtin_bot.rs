@@ -103,11 +103,12 @@ fn build(
         None => Ok(BuiltinBot::new(kb, settings.clone())),
         Some(models) => {
             let started = std::time::Instant::now();
-            let embedder = Embedder::shared(&models.first)?;
-            let mut bot = BuiltinBot::with_semantic(kb, settings.clone(), embedder)?;
-            if let Some(second) = &models.second {
-                bot = bot.with_second_model(Embedder::shared(second)?)?;
-            }
+            let first = Embedder::shared(&models.first)?;
+            let second = match &models.second {
+                Some(second) => Some(Embedder::shared(second)?),
+                None => None,
+            };
+            let bot = BuiltinBot::with_models(kb, settings.clone(), first, second)?;
             tracing::info!(model = %models.first.model.display(),
                 second_model = ?models.second.as_ref().map(|m| m.model.display().to_string()),
                 entries = bot.knowledge().entries.len(),
